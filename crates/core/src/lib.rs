@@ -1,0 +1,27 @@
+//! ZiFlow's core: domain types, the event log and its projections, and the figures computed
+//! from them. Both front doors — the relay (axum) and the desktop (Tauri) — call into this
+//! crate; it knows neither.
+//!
+//! # Layout
+//! - [`db`]: opening the SQLite database (WAL, foreign keys on) and running migrations.
+//! - [`storage`]: all SQL, one module per table family.
+//! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
+//! - [`metrics`]: the owner's figures, computed from stored facts.
+//!
+//! # Invariants
+//! - Money is `i64` minor units plus an ISO 4217 code ([`Money`]); never a float.
+//! - Bad input gets an [`Error::InvalidInput`] and changes nothing (checks run before writes,
+//!   writes that belong together share one transaction).
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod db;
+pub mod metrics;
+pub mod storage;
+
+mod error;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::Db;
+pub use error::{Error, Result};
+pub use ziflow_protocol::{InvoiceStatus, Money};

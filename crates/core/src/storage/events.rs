@@ -1,0 +1,67 @@
+//! The append-only event log. An event's `id` is the sync cursor; a provider event carries
+//! the provider's own id under a unique index so a redelivery is stored once.
+
+use sqlx::{FromRow, SqliteConnection};
+
+use crate::{Db, Error, Result};
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Event {
+    /// Monotonic id; the sync cursor.
+    pub id: i64,
+    /// Owning shop.
+    pub shop_uid: String,
+    /// Dotted kind, e.g. `invoice.paid`.
+    pub kind: String,
+    /// JSON payload.
+    pub payload: String,
+    /// Provider's id for provider events.
+    pub provider_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Appends an event inside the caller's transaction. Returns `None` when an event with the
+/// same `provider_id` is already stored for the shop (a redelivery): nothing is written.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    provider_id: Option<&str>,
+    now: i64,
+) -> Result<Option<i64>> {
+    if kind.is_empty() || !kind.contains('.') {
+        return Err(Error::InvalidInput(format!(
+            "event kind must look like `noun.verb`, got {kind:?}"
+        )));
+    }
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(shop)
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(provider_id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// The shop's events after `cursor`, oldest first, at most `limit`.
+pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as::<_, Event>(
+        "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
+         WHERE shop_uid = ? AND id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(shop)
+    .bind(cursor)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(db.pool())
+    .await?)
+}

@@ -1,0 +1,285 @@
+//! Invoices, their line items, and the fulfilment stage that feeds the "Ready to ship" board.
+//!
+//! Invariants: numbers are per shop and never reused; `total_minor` is the sum of the line
+//! items plus shipping, computed here with checked arithmetic; an invoice becomes paid at
+//! most once (`mark_paid` reports whether this call was the one that did it).
+
+use sqlx::FromRow;
+
+use crate::{Db, Error, InvoiceStatus, Result};
+
+/// The first number a shop's invoices get.
+pub const FIRST_NUMBER: i64 = 1001;
+
+/// A line item to put on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineItem {
+    /// Catalog SKU.
+    pub sku: String,
+    /// Product name at the time of sale.
+    pub name: String,
+    /// Variant (size, colour), if the product has them.
+    pub variant: Option<String>,
+    /// Quantity, at least 1.
+    pub qty: i64,
+    /// Unit price in minor units.
+    pub unit_minor: i64,
+}
+
+/// What a new invoice is made of.
+#[derive(Debug, Clone)]
+pub struct NewInvoice {
+    /// Customer phone, E.164.
+    pub customer_phone: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// At least one item.
+    pub items: Vec<LineItem>,
+    /// Shipping in minor units (0 for bookings).
+    pub shipping_minor: i64,
+    /// Delivery address, if there is one.
+    pub address: Option<String>,
+}
+
+/// An invoice row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct InvoiceRow {
+    /// Invoice id.
+    pub id: i64,
+    /// Per-shop number.
+    pub number: i64,
+    /// Customer phone.
+    pub customer_phone: String,
+    /// ISO 4217.
+    pub currency: String,
+    /// Shipping part of the total.
+    pub shipping_minor: i64,
+    /// Items plus shipping.
+    pub total_minor: i64,
+    /// Delivery address.
+    pub address: Option<String>,
+    /// Stored status word.
+    pub status: String,
+    /// `webhook` or `manual` once paid.
+    pub paid_via: Option<String>,
+    /// Board column once paid.
+    pub fulfilment_stage: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub sent_at: Option<i64>,
+    /// Unix seconds.
+    pub paid_at: Option<i64>,
+}
+
+impl InvoiceRow {
+    /// The status as a type. Unknown words cannot be stored (a CHECK constraint), so this
+    /// falls back to `Draft` only for a corrupted file.
+    pub fn status(&self) -> InvoiceStatus {
+        InvoiceStatus::parse(&self.status).unwrap_or(InvoiceStatus::Draft)
+    }
+}
+
+const SELECT: &str = "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
+        status, paid_via, fulfilment_stage, created_at, sent_at, paid_at FROM invoices";
+
+/// Sum of the items plus shipping, refusing negative or overflowing amounts.
+pub fn total_minor(items: &[LineItem], shipping_minor: i64) -> Result<i64> {
+    if shipping_minor < 0 {
+        return Err(Error::InvalidInput("shipping cannot be negative".into()));
+    }
+    items.iter().try_fold(shipping_minor, |acc, item| {
+        if item.qty < 1 {
+            return Err(Error::InvalidInput(format!(
+                "quantity of {} must be at least 1",
+                item.name
+            )));
+        }
+        if item.unit_minor < 0 {
+            return Err(Error::InvalidInput(format!(
+                "price of {} cannot be negative",
+                item.name
+            )));
+        }
+        item.qty
+            .checked_mul(item.unit_minor)
+            .and_then(|line| acc.checked_add(line))
+            .ok_or_else(|| Error::InvalidInput("invoice total is too large".into()))
+    })
+}
+
+/// Creates a draft invoice with the next number of the shop.
+pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<InvoiceRow> {
+    if new.items.is_empty() {
+        return Err(Error::InvalidInput("an invoice needs at least one item".into()));
+    }
+    if !super::conversations::is_e164(&new.customer_phone) {
+        return Err(Error::InvalidInput(format!(
+            "customer phone must be E.164 like +15125550123, got {:?}",
+            new.customer_phone
+        )));
+    }
+    let total = total_minor(&new.items, new.shipping_minor)?;
+    let mut tx = db.pool().begin().await?;
+    let number: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(number) + 1, ?) FROM invoices WHERE shop_uid = ?",
+    )
+    .bind(FIRST_NUMBER)
+    .bind(shop)
+    .fetch_one(&mut *tx)
+    .await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
+                               total_minor, address, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(shop)
+    .bind(number)
+    .bind(&new.customer_phone)
+    .bind(&new.currency)
+    .bind(new.shipping_minor)
+    .bind(total)
+    .bind(&new.address)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    for item in &new.items {
+        sqlx::query(
+            "INSERT INTO invoice_items (invoice_id, sku, name, variant, qty, unit_minor)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&item.sku)
+        .bind(&item.name)
+        .bind(&item.variant)
+        .bind(item.qty)
+        .bind(item.unit_minor)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    get(db, shop, id).await
+}
+
+/// The invoice with this id in this shop.
+pub async fn get(db: &Db, shop: &str, id: i64) -> Result<InvoiceRow> {
+    sqlx::query_as::<_, InvoiceRow>(&format!("{SELECT} WHERE shop_uid = ? AND id = ?"))
+        .bind(shop)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
+}
+
+/// Marks a draft invoice sent.
+pub async fn mark_sent(db: &Db, shop: &str, id: i64, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invoices SET status = 'sent', sent_at = ? WHERE shop_uid = ? AND id = ? AND status = 'draft'",
+    )
+    .bind(now)
+    .bind(shop)
+    .bind(id)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// How an invoice came to be paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaidVia {
+    /// A verified provider event.
+    Webhook,
+    /// A person marked it paid (a manual reconciliation).
+    Manual,
+}
+
+/// Marks the invoice paid and puts it on the board. Returns `true` only for the call that
+/// changed it; an invoice already paid (or refunded) is left as it is.
+pub async fn mark_paid(db: &Db, shop: &str, id: i64, via: PaidVia, at: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invoices SET status = 'paid', paid_at = ?, paid_via = ?,
+                fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
+         WHERE shop_uid = ? AND id = ? AND status IN ('draft', 'sent', 'expired', 'failed')",
+    )
+    .bind(at)
+    .bind(match via {
+        PaidVia::Webhook => "webhook",
+        PaidVia::Manual => "manual",
+    })
+    .bind(shop)
+    .bind(id)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// The shop's invoices, newest first.
+pub async fn list(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
+        "{SELECT} WHERE shop_uid = ? ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// The line items of an invoice, in the order they were added.
+pub async fn items(db: &Db, invoice_id: i64) -> Result<Vec<LineItem>> {
+    let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
+        "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = ? ORDER BY id",
+    )
+    .bind(invoice_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(sku, name, variant, qty, unit_minor)| LineItem {
+            sku,
+            name,
+            variant,
+            qty,
+            unit_minor,
+        })
+        .collect())
+}
+
+/// Paid invoices on the fulfilment board (any column), oldest payment first.
+pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
+        "{SELECT} WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL ORDER BY paid_at, id"
+    ))
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(qty: i64, unit: i64) -> LineItem {
+        LineItem {
+            sku: "HC-1".into(),
+            name: "Hydrating cream".into(),
+            variant: None,
+            qty,
+            unit_minor: unit,
+        }
+    }
+
+    #[test]
+    fn total_is_items_plus_shipping_in_minor_units() {
+        assert_eq!(total_minor(&[item(1, 12_000)], 800).unwrap(), 12_800, "$120 + $8");
+        assert_eq!(total_minor(&[item(2, 6_400), item(1, 2_800)], 600).unwrap(), 16_200);
+    }
+
+    #[test]
+    fn total_refuses_bad_amounts_instead_of_wrapping() {
+        assert!(total_minor(&[item(0, 100)], 0).is_err(), "zero quantity");
+        assert!(total_minor(&[item(1, -5)], 0).is_err(), "negative price");
+        assert!(total_minor(&[item(1, 5)], -1).is_err(), "negative shipping");
+        assert!(total_minor(&[item(i64::MAX, 2)], 0).is_err(), "overflow is an error");
+    }
+}

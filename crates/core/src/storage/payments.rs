@@ -1,0 +1,74 @@
+//! The payment feed: what providers reported, matched to an invoice when possible.
+
+use sqlx::FromRow;
+
+use crate::{Db, Result};
+
+/// One reported payment outcome.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct PaymentRow {
+    /// Payment id.
+    pub id: i64,
+    /// `stripe`, `sandbox`, …
+    pub provider: String,
+    /// `succeeded`, `failed` or `refunded`.
+    pub outcome: String,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Matched invoice's number.
+    pub invoice_number: Option<i64>,
+    /// Unix seconds.
+    pub occurred_at: i64,
+}
+
+/// A new payment outcome to record.
+#[derive(Debug, Clone)]
+pub struct NewPayment<'a> {
+    /// Owning shop.
+    pub shop: &'a str,
+    /// Invoice it belongs to, if matched.
+    pub invoice_id: Option<i64>,
+    /// Provider name.
+    pub provider: &'a str,
+    /// `succeeded`, `failed` or `refunded`.
+    pub outcome: &'a str,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: &'a str,
+    /// Unix seconds.
+    pub occurred_at: i64,
+}
+
+/// Records a payment outcome; returns its id.
+pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(p.shop)
+    .bind(p.invoice_id)
+    .bind(p.provider)
+    .bind(p.outcome)
+    .bind(p.amount_minor)
+    .bind(p.currency)
+    .bind(p.occurred_at)
+    .fetch_one(db.pool())
+    .await?)
+}
+
+/// The shop's payments, newest first.
+pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
+    Ok(sqlx::query_as::<_, PaymentRow>(
+        "SELECT p.id, p.provider, p.outcome, p.amount_minor, p.currency,
+                i.number AS invoice_number, p.occurred_at
+         FROM payments p LEFT JOIN invoices i ON i.id = p.invoice_id
+         WHERE p.shop_uid = ?
+         ORDER BY p.occurred_at DESC, p.id DESC",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}

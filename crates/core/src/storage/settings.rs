@@ -1,0 +1,28 @@
+//! Per-shop settings as key/value text. Typed access lives with the feature that owns a key.
+
+use crate::{Db, Result};
+
+/// The value of `key` for the shop, if set.
+pub async fn get(db: &Db, shop: &str, key: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
+            .bind(shop)
+            .bind(key)
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}
+
+/// Sets `key` for the shop, replacing any previous value.
+pub async fn set(db: &Db, shop: &str, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO settings (shop_uid, key, value) VALUES (?, ?, ?)
+         ON CONFLICT (shop_uid, key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(shop)
+    .bind(key)
+    .bind(value)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Shops: the tenant every other row belongs to.
+
+use sqlx::FromRow;
+
+use crate::{Db, Error, Result};
+
+/// A shop.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Shop {
+    /// Public id used in webhook URLs.
+    pub uid: String,
+    /// Display name.
+    pub name: String,
+    /// ISO 4217 currency of its prices.
+    pub currency: String,
+    /// IANA time zone of the shop.
+    pub timezone: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Creates a shop. Refuses an empty name or a currency that is not three letters.
+pub async fn create(
+    db: &Db,
+    uid: &str,
+    name: &str,
+    currency: &str,
+    timezone: &str,
+    now: i64,
+) -> Result<Shop> {
+    if name.trim().is_empty() {
+        return Err(Error::InvalidInput("a shop needs a name".into()));
+    }
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(Error::InvalidInput(format!(
+            "currency must be an ISO 4217 code like USD, not {currency:?}"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO shops (uid, name, currency, timezone, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(uid)
+    .bind(name.trim())
+    .bind(currency)
+    .bind(timezone)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    get(db, uid).await
+}
+
+/// The shop with this uid.
+pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
+    sqlx::query_as::<_, Shop>(
+        "SELECT uid, name, currency, timezone, created_at FROM shops WHERE uid = ?",
+    )
+    .bind(uid)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("shop {uid}")))
+}
+
+/// The first shop of this database, if any (a desktop replica holds exactly one).
+pub async fn first(db: &Db) -> Result<Option<Shop>> {
+    Ok(sqlx::query_as::<_, Shop>(
+        "SELECT uid, name, currency, timezone, created_at FROM shops ORDER BY created_at, uid LIMIT 1",
+    )
+    .fetch_optional(db.pool())
+    .await?)
+}

@@ -1,0 +1,354 @@
+//! Serde types that cross a boundary: relay ⇄ desktop and Rust ⇄ the wasm UI.
+//!
+//! Invariants:
+//! - Nothing here depends on tokio, sqlx, tauri or wasm-bindgen, so the crate builds for
+//!   `wasm32-unknown-unknown` as well as for the host.
+//! - Money is always [`Money`]: integer minor units plus an ISO 4217 code. Never a float.
+//! - Timestamps are Unix seconds (UTC) as `i64`; the UI formats them.
+//! - Every command error is a [`CommandError`] (`{code, message}`); callers match on `code`.
+#![deny(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+/// An amount of money: integer minor units (cents) plus an ISO 4217 currency code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// Amount in the currency's minor unit (cents for USD).
+    pub minor: i64,
+    /// ISO 4217 code, upper case (`USD`).
+    pub currency: String,
+}
+
+impl Money {
+    /// Builds an amount from minor units and a currency code.
+    pub fn new(minor: i64, currency: impl Into<String>) -> Self {
+        Self {
+            minor,
+            currency: currency.into(),
+        }
+    }
+
+    /// Number of minor-unit digits of the currency (ISO 4217 exponent).
+    pub fn exponent(&self) -> u32 {
+        match self.currency.as_str() {
+            "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" | "PYG" => 0,
+            "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "IQD" | "LYD" => 3,
+            _ => 2,
+        }
+    }
+
+    /// Formats the amount the way a customer reads it: `$128`, `$1,240.50`, `€9.05`,
+    /// `¥1,200`. Whole amounts drop the decimals; others show all minor digits.
+    pub fn display(&self) -> String {
+        let symbol = match self.currency.as_str() {
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            "JPY" => "¥",
+            "MXN" => "MX$",
+            "CAD" => "CA$",
+            "AUD" => "A$",
+            _ => "",
+        };
+        let exp = self.exponent();
+        let unit = 10_i64.pow(exp);
+        let negative = self.minor < 0;
+        let abs = self.minor.unsigned_abs();
+        let whole = abs / unit.unsigned_abs();
+        let frac = abs % unit.unsigned_abs();
+        let mut out = String::new();
+        if negative {
+            out.push('-');
+        }
+        out.push_str(symbol);
+        out.push_str(&group_thousands(whole));
+        if frac != 0 {
+            out.push('.');
+            out.push_str(&format!("{frac:0width$}", width = exp as usize));
+        }
+        if symbol.is_empty() {
+            out.push(' ');
+            out.push_str(&self.currency);
+        }
+        out
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The one error shape every Tauri command returns. The UI decides what to do from `code`;
+/// `message` is for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandError {
+    /// Stable machine-readable code, e.g. `storage`, `not_found`, `invalid_input`, `update`.
+    pub code: String,
+    /// What went wrong, in words a rep or owner can act on.
+    pub message: String,
+}
+
+impl CommandError {
+    /// Builds an error from a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+/// What the app tells the UI about itself (shown in Settings and the header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// The app's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The shop this desktop belongs to.
+    pub shop_name: String,
+    /// `local` (relay runs inside the app) or `remote` (synced from a relay).
+    pub mode: String,
+    /// Whether sandbox providers are in use (the demo).
+    pub sandbox: bool,
+    /// Where the app's SQLite database lives.
+    pub database_path: String,
+}
+
+/// One row of the conversation inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationSummary {
+    /// Conversation id.
+    pub id: i64,
+    /// Customer phone in E.164 (`+15125550123`).
+    pub customer_phone: String,
+    /// Customer's display name, when WhatsApp gave one.
+    pub customer_name: Option<String>,
+    /// Text of the newest message.
+    pub last_message: String,
+    /// When the newest message was sent (Unix seconds).
+    pub last_message_at: i64,
+    /// Whether the bot still answers in this conversation.
+    pub bot_enabled: bool,
+    /// Messages the rep has not opened yet.
+    pub unread: i64,
+}
+
+/// Invoice status as the rep sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Being composed; not sent.
+    Draft,
+    /// Sent with a pay link; not paid.
+    Sent,
+    /// Paid in full.
+    Paid,
+    /// The pay link expired unpaid.
+    Expired,
+    /// Paid, then refunded in full.
+    Refunded,
+    /// Paid, then refunded in part.
+    PartiallyRefunded,
+    /// The payment failed.
+    Failed,
+}
+
+impl InvoiceStatus {
+    /// The word stored in the database and shown on badges.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Sent => "sent",
+            Self::Paid => "paid",
+            Self::Expired => "expired",
+            Self::Refunded => "refunded",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored word; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "draft" => Self::Draft,
+            "sent" => Self::Sent,
+            "paid" => Self::Paid,
+            "expired" => Self::Expired,
+            "refunded" => Self::Refunded,
+            "partially_refunded" => Self::PartiallyRefunded,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// Label for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Draft => "Draft",
+            Self::Sent => "Sent",
+            Self::Paid => "Paid",
+            Self::Expired => "Expired",
+            Self::Refunded => "Refunded",
+            Self::PartiallyRefunded => "Partially refunded",
+            Self::Failed => "Failed",
+        }
+    }
+}
+
+/// One row of the invoice list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSummary {
+    /// Invoice id.
+    pub id: i64,
+    /// Per-shop number shown to people (`4821` → `#4821`).
+    pub number: i64,
+    /// Customer phone (E.164).
+    pub customer_phone: String,
+    /// Total including shipping.
+    pub total: Money,
+    /// Current status.
+    pub status: InvoiceStatus,
+    /// When the invoice was created (Unix seconds).
+    pub created_at: i64,
+    /// When it was paid, if it was.
+    pub paid_at: Option<i64>,
+}
+
+/// A card on the "Ready to ship" board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipCard {
+    /// Order id.
+    pub order_id: i64,
+    /// Invoice number (`#4821`).
+    pub invoice_number: i64,
+    /// Board column: `ready_to_ship`, `shipped` or `delivered`.
+    pub stage: String,
+    /// One line per item, e.g. `1 × Hydrating cream`.
+    pub items: Vec<String>,
+    /// Delivery address as the customer gave it.
+    pub address: String,
+    /// Amount paid.
+    pub amount: Money,
+    /// When it was paid (Unix seconds).
+    pub paid_at: i64,
+}
+
+/// One entry of the payment feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentEntry {
+    /// Payment id.
+    pub id: i64,
+    /// Provider (`stripe`, `sandbox`).
+    pub provider: String,
+    /// What happened: `succeeded`, `failed`, `refunded`.
+    pub outcome: String,
+    /// Amount of the payment (or refund).
+    pub amount: Money,
+    /// Invoice number it belongs to, if matched.
+    pub invoice_number: Option<i64>,
+    /// When the provider reported it (Unix seconds).
+    pub occurred_at: i64,
+}
+
+/// Headline figures for the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsSummary {
+    /// Invoices sent in the period.
+    pub invoices: i64,
+    /// Of those, paid within 24 hours of being sent.
+    pub paid_within_24h: i64,
+    /// Conversion in basis points (0..=10000); `None` without invoices.
+    pub conversion_24h_bp: Option<i64>,
+    /// Revenue of paid invoices, one entry per currency.
+    pub revenue: Vec<Money>,
+    /// Invoices marked paid by a person rather than a webhook.
+    pub manual_reconciliations: i64,
+}
+
+/// Settings as the Settings screen shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsView {
+    /// Shop name.
+    pub shop_name: String,
+    /// Shop currency (ISO 4217).
+    pub currency: String,
+    /// Shop time zone (IANA).
+    pub timezone: String,
+    /// Payment provider in use: `sandbox` or `stripe`.
+    pub payment_provider: String,
+    /// Channel in use: `sandbox` or `whatsapp`.
+    pub channel: String,
+    /// Update endpoint the app checks, if any.
+    pub update_endpoint: Option<String>,
+}
+
+/// Result of "Check for updates".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateCheck {
+    /// The running version.
+    pub current_version: String,
+    /// The newer version offered, if any; present only when its download verified against
+    /// the project's public key.
+    pub available: Option<AvailableUpdate>,
+}
+
+/// A newer version that was downloaded and whose signature verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailableUpdate {
+    /// The newer version.
+    pub version: String,
+    /// Release notes from the manifest.
+    pub notes: Option<String>,
+    /// Size of the verified download in bytes.
+    pub size_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_reads_as_the_customer_expects() {
+        assert_eq!(Money::new(12_800, "USD").display(), "$128", "whole dollars drop .00");
+        assert_eq!(Money::new(124_050, "USD").display(), "$1,240.50", "thousands grouped, cents kept");
+        assert_eq!(Money::new(905, "EUR").display(), "€9.05", "a leading zero in cents is kept");
+        assert_eq!(Money::new(120_000, "JPY").display(), "¥120,000", "yen has no minor unit");
+        assert_eq!(Money::new(-800, "USD").display(), "-$8", "refunds show a minus sign");
+        assert_eq!(Money::new(1_234_567, "CHF").display(), "12,345.67 CHF", "unknown symbol: code after");
+    }
+
+    #[test]
+    fn command_error_serializes_as_code_and_message() {
+        let json = serde_json::to_string(&CommandError::new("storage", "disk full")).unwrap();
+        assert_eq!(json, r#"{"code":"storage","message":"disk full"}"#);
+    }
+
+    #[test]
+    fn invoice_status_round_trips_through_its_stored_word() {
+        for s in [
+            InvoiceStatus::Draft,
+            InvoiceStatus::Sent,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Expired,
+            InvoiceStatus::Refunded,
+            InvoiceStatus::PartiallyRefunded,
+            InvoiceStatus::Failed,
+        ] {
+            assert_eq!(InvoiceStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(InvoiceStatus::parse("bogus"), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! Embeds tauri.conf.json (kept at the repository root) and generates the permissions for
+//! exactly the commands the UI calls.
+
+fn main() {
+    let attrs = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(ziflow_commands()));
+    if let Err(e) = tauri_build::try_build(attrs) {
+        panic!("tauri build step failed: {e:#}");
+    }
+}
+
+/// Keep in sync with `tauri::generate_handler!` in src/lib.rs and capabilities/main.json.
+fn ziflow_commands() -> &'static [&'static str] {
+    &[
+        "app_info",
+        "list_conversations",
+        "list_invoices",
+        "list_ship_board",
+        "list_payments",
+        "metrics_summary",
+        "get_settings",
+        "check_for_update",
+    ]
+}

@@ -1,0 +1,143 @@
+//! The typed commands the UI invokes. Each extracts its inputs, calls one core function and
+//! converts the result to a protocol DTO; no logic lives here.
+
+use tauri::{AppHandle, State};
+use ziflow_core::storage::{conversations, invoices, payments, settings};
+use ziflow_protocol as dto;
+use ziflow_protocol::Money;
+
+use crate::error::Result;
+use crate::state::AppState;
+
+/// The app's version, shop and database location.
+#[tauri::command]
+pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
+    Ok(dto::AppInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        shop_name: state.shop.name.clone(),
+        mode: "local".into(),
+        sandbox: true,
+        database_path: state.db.path().display().to_string(),
+    })
+}
+
+/// The inbox: conversations with their newest message.
+#[tauri::command]
+pub async fn list_conversations(
+    state: State<'_, AppState>,
+) -> Result<Vec<dto::ConversationSummary>> {
+    let rows = conversations::list(&state.db, &state.shop.uid).await?;
+    Ok(rows
+        .into_iter()
+        .map(|c| dto::ConversationSummary {
+            id: c.id,
+            customer_phone: c.customer_phone,
+            customer_name: c.customer_name,
+            last_message: c.last_message,
+            last_message_at: c.last_message_at,
+            bot_enabled: c.bot_enabled,
+            unread: c.unread,
+        })
+        .collect())
+}
+
+/// All invoices, newest first.
+#[tauri::command]
+pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<dto::InvoiceSummary>> {
+    let rows = invoices::list(&state.db, &state.shop.uid).await?;
+    Ok(rows
+        .into_iter()
+        .map(|i| dto::InvoiceSummary {
+            id: i.id,
+            number: i.number,
+            status: i.status(),
+            customer_phone: i.customer_phone,
+            total: Money::new(i.total_minor, i.currency),
+            created_at: i.created_at,
+            paid_at: i.paid_at,
+        })
+        .collect())
+}
+
+/// Paid orders on the fulfilment board.
+#[tauri::command]
+pub async fn list_ship_board(state: State<'_, AppState>) -> Result<Vec<dto::ShipCard>> {
+    let rows = invoices::on_board(&state.db, &state.shop.uid).await?;
+    let mut cards = Vec::with_capacity(rows.len());
+    for inv in rows {
+        let items = invoices::items(&state.db, inv.id).await?;
+        cards.push(dto::ShipCard {
+            order_id: inv.id,
+            invoice_number: inv.number,
+            stage: inv.fulfilment_stage.unwrap_or_default(),
+            items: items
+                .iter()
+                .map(|it| match &it.variant {
+                    Some(v) => format!("{} × {} ({v})", it.qty, it.name),
+                    None => format!("{} × {}", it.qty, it.name),
+                })
+                .collect(),
+            address: inv.address.unwrap_or_default(),
+            amount: Money::new(inv.total_minor, inv.currency),
+            paid_at: inv.paid_at.unwrap_or(inv.created_at),
+        });
+    }
+    Ok(cards)
+}
+
+/// The payment feed, newest first.
+#[tauri::command]
+pub async fn list_payments(state: State<'_, AppState>) -> Result<Vec<dto::PaymentEntry>> {
+    let rows = payments::list(&state.db, &state.shop.uid).await?;
+    Ok(rows
+        .into_iter()
+        .map(|p| dto::PaymentEntry {
+            id: p.id,
+            provider: p.provider,
+            outcome: p.outcome,
+            amount: Money::new(p.amount_minor, p.currency),
+            invoice_number: p.invoice_number,
+            occurred_at: p.occurred_at,
+        })
+        .collect())
+}
+
+/// The owner's headline figures.
+#[tauri::command]
+pub async fn metrics_summary(state: State<'_, AppState>) -> Result<dto::MetricsSummary> {
+    let s = ziflow_core::metrics::summary(&state.db, &state.shop.uid).await?;
+    Ok(dto::MetricsSummary {
+        invoices: s.invoices,
+        paid_within_24h: s.paid_within_24h,
+        conversion_24h_bp: s.conversion_24h_bp,
+        revenue: s.revenue,
+        manual_reconciliations: s.manual_reconciliations,
+    })
+}
+
+/// Settings as the Settings screen shows them.
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsView> {
+    let shop = &state.shop;
+    let provider = settings::get(&state.db, &shop.uid, "payment.provider").await?;
+    let channel = settings::get(&state.db, &shop.uid, "channel").await?;
+    Ok(dto::SettingsView {
+        shop_name: shop.name.clone(),
+        currency: shop.currency.clone(),
+        timezone: shop.timezone.clone(),
+        payment_provider: provider.unwrap_or_else(|| "sandbox".into()),
+        channel: channel.unwrap_or_else(|| "sandbox".into()),
+        update_endpoint: crate::update::endpoint(&state.config.update),
+    })
+}
+
+/// Checks the update endpoint; a newer version is reported only after its download
+/// verified against the trusted key.
+#[tauri::command]
+pub async fn check_for_update(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> Result<dto::UpdateCheck> {
+    crate::update::check(&app, &state.config.update).await
+}
+

@@ -1,0 +1,315 @@
+//! End-to-end tests of the real ZiFlow window: the built app, launched by tauri-driver under
+//! Xvfb, driven through WebDriver. Each test saves screenshots to target/e2e-artifacts.
+
+use std::io::Cursor;
+
+use base64::Engine;
+use ziflow_core::storage::conversations::{self, Direction};
+use ziflow_core::storage::invoices::{self, LineItem, NewInvoice, PaidVia};
+use ziflow_core::storage::{payments, shops};
+use ziflow_core::Db;
+use ziflow_tests::tls::HttpsServer;
+use ziflow_tests::{AppSession, Launch};
+
+/// Every screen, what its empty state must say, and the element that carries it.
+const EMPTY_SCREENS: [(&str, &str, &str); 5] = [
+    ("inbox", "#empty-inbox", "No conversations yet"),
+    ("invoices", "#empty-invoices", "No invoices yet"),
+    ("ready-to-ship", "#empty-board", "Nothing to ship yet"),
+    ("payments", "#empty-payments", "No payments yet"),
+    ("metrics", "#empty-metrics", "No invoices sent yet"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_state() {
+    let app = AppSession::launch(Launch {
+        name: "fresh".into(),
+        ..Launch::default()
+    })
+    .await
+    .unwrap();
+
+    let title = app.client().title().await.unwrap();
+    assert_eq!(title, "ZiFlow", "the window shows the ZiFlow page");
+
+    for (slug, css, heading) in EMPTY_SCREENS {
+        app.open_screen(slug).await.unwrap();
+        let text = app.wait_for_text(css, heading).await.unwrap();
+        assert!(
+            text.len() > heading.len() + 40,
+            "the {slug} empty state also says how to get data there, not just {heading:?}: {text:?}"
+        );
+        let shot = app.screenshot(slug).await.unwrap();
+        assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "a real PNG of the window");
+    }
+
+    app.open_screen("settings").await.unwrap();
+    assert_eq!(
+        app.text("#setting-shop-name").await.unwrap(),
+        "Demo Boutique",
+        "a fresh install creates the demo shop"
+    );
+    assert_eq!(app.text("#setting-version").await.unwrap(), env!("CARGO_PKG_VERSION"));
+    assert!(
+        app.text("#setting-provider").await.unwrap().contains("Sandbox"),
+        "without Stripe connected, payments run on the sandbox provider"
+    );
+    app.screenshot("settings").await.unwrap();
+
+    assert!(
+        app.data_path().join("ziflow.db").exists(),
+        "the app keeps its data in a real SQLite file in ZIFLOW_DATA_DIR"
+    );
+    app.close().await.unwrap();
+}
+
+/// Fills a data folder the way the engine will: a conversation, a paid invoice with a
+/// payment, and a second invoice still waiting.
+async fn seed(dir: &std::path::Path) {
+    let db = Db::open(dir.join("ziflow.db")).await.unwrap();
+    let now = 1_790_000_000;
+    shops::create(&db, "local", "Glow Bar", "USD", "America/Denver", now - 86_400)
+        .await
+        .unwrap();
+    conversations::record_message(
+        &db,
+        "local",
+        "+15125550123",
+        Some("Maria"),
+        Direction::Inbound,
+        "yes, 123 Oak St.",
+        now - 600,
+    )
+    .await
+    .unwrap();
+    let paid = invoices::create(
+        &db,
+        "local",
+        &NewInvoice {
+            customer_phone: "+15125550123".into(),
+            currency: "USD".into(),
+            items: vec![LineItem {
+                sku: "HC-50".into(),
+                name: "Hydrating cream".into(),
+                variant: Some("50ml".into()),
+                qty: 1,
+                unit_minor: 12_000,
+            }],
+            shipping_minor: 800,
+            address: Some("123 Oak St.".into()),
+        },
+        now - 500,
+    )
+    .await
+    .unwrap();
+    invoices::mark_sent(&db, "local", paid.id, now - 500).await.unwrap();
+    assert!(invoices::mark_paid(&db, "local", paid.id, PaidVia::Webhook, now - 460)
+        .await
+        .unwrap());
+    payments::record(
+        &db,
+        &payments::NewPayment {
+            shop: "local",
+            invoice_id: Some(paid.id),
+            provider: "sandbox",
+            outcome: "succeeded",
+            amount_minor: 12_800,
+            currency: "USD",
+            occurred_at: now - 460,
+        },
+    )
+    .await
+    .unwrap();
+    let waiting = invoices::create(
+        &db,
+        "local",
+        &NewInvoice {
+            customer_phone: "+447700900123".into(),
+            currency: "USD".into(),
+            items: vec![LineItem {
+                sku: "JKT".into(),
+                name: "Denim jacket".into(),
+                variant: Some("M".into()),
+                qty: 1,
+                unit_minor: 124_050,
+            }],
+            shipping_minor: 0,
+            address: None,
+        },
+        now - 100,
+    )
+    .await
+    .unwrap();
+    invoices::mark_sent(&db, "local", waiting.id, now - 100).await.unwrap();
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_screen_shows_what_is_in_the_database() {
+    let dir = AppSession::data_dir().unwrap();
+    seed(dir.path()).await;
+    let app = AppSession::launch_in(
+        dir,
+        Launch {
+            name: "seeded".into(),
+            ..Launch::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    app.open_screen("inbox").await.unwrap();
+    let inbox = app.wait_for_text("#conversation-list", "Maria").await.unwrap();
+    assert!(inbox.contains("yes, 123 Oak St."), "the last message is previewed: {inbox:?}");
+    app.screenshot("inbox").await.unwrap();
+
+    app.open_screen("invoices").await.unwrap();
+    let list = app.wait_for_text("#invoice-list", "#1001").await.unwrap();
+    assert!(list.contains("$128"), "paid invoice total reads $128: {list:?}");
+    assert!(list.contains("Paid"), "its status is Paid: {list:?}");
+    assert!(list.contains("#1002") && list.contains("$1,240.50"), "second invoice: {list:?}");
+    assert!(list.contains("+44 770 090 0123"), "phones are grouped for reading: {list:?}");
+    app.screenshot("invoices").await.unwrap();
+
+    app.open_screen("ready-to-ship").await.unwrap();
+    let column = app
+        .wait_for_text("section[data-stage='ready_to_ship']", "#1001")
+        .await
+        .unwrap();
+    assert!(column.contains("1 × Hydrating cream (50ml)"), "card lists items: {column:?}");
+    assert!(column.contains("123 Oak St."), "card shows the address: {column:?}");
+    assert!(!column.contains("#1002"), "an unpaid invoice is not on the board: {column:?}");
+    app.screenshot("ready-to-ship").await.unwrap();
+
+    app.open_screen("payments").await.unwrap();
+    let feed = app.wait_for_text("#payment-feed", "Payment received").await.unwrap();
+    assert!(feed.contains("invoice #1001") && feed.contains("$128"), "{feed:?}");
+    app.screenshot("payments").await.unwrap();
+
+    app.open_screen("metrics").await.unwrap();
+    app.wait_for("#metrics-figures").await.unwrap();
+    assert_eq!(app.text("#metric-invoices").await.unwrap(), "2", "two invoices were sent");
+    assert_eq!(app.text("#metric-paid-24h").await.unwrap(), "1");
+    assert_eq!(app.text("#metric-conversion").await.unwrap(), "50.0%");
+    assert_eq!(app.text("#metric-revenue").await.unwrap(), "$128");
+    assert_eq!(app.text("#metric-manual").await.unwrap(), "0");
+    app.screenshot("metrics").await.unwrap();
+
+    app.open_screen("settings").await.unwrap();
+    assert_eq!(
+        app.text("#setting-shop-name").await.unwrap(),
+        "Glow Bar",
+        "an existing shop is kept, not replaced by the demo shop"
+    );
+    app.close().await.unwrap();
+}
+
+/// A signed update as a release pipeline would publish it.
+struct Release {
+    manifest: String,
+    bundle: Vec<u8>,
+}
+
+fn base64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn release(
+    version: &str,
+    base: &str,
+    signer: &minisign::KeyPair,
+) -> Release {
+    let bundle = format!("ZiFlow {version} bundle for tests").into_bytes();
+    let trusted = format!("timestamp:1790000000\tfile:ziflow_{version}.tar.gz\tversion:{version}");
+    let sig = minisign::sign(
+        Some(&signer.pk),
+        &signer.sk,
+        Cursor::new(&bundle),
+        Some(&trusted),
+        Some("signature from tauri secret key"),
+    )
+    .unwrap();
+    let manifest = serde_json::json!({
+        "version": version,
+        "notes": format!("What's new in {version}"),
+        "pub_date": "2026-11-26T00:00:00Z",
+        "platforms": {
+            "linux-x86_64": {
+                "url": format!("{base}/ziflow_{version}.tar.gz"),
+                "signature": base64(&sig.to_string()),
+            }
+        }
+    })
+    .to_string();
+    Release { manifest, bundle }
+}
+
+fn keypair() -> minisign::KeyPair {
+    minisign::KeyPair::generate_unencrypted_keypair().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature() {
+    let server = HttpsServer::start().await.unwrap();
+    let project_key = keypair();
+    let dir = AppSession::data_dir().unwrap();
+    let ca = dir.path().join("update-ca.pem");
+    std::fs::write(&ca, &server.ca_pem).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "[update]\nendpoint = \"{}/latest.json\"\npubkey = \"{}\"\nca_cert = \"{}\"\n",
+            server.base,
+            base64(&project_key.pk.to_box().unwrap().to_string()),
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let serve = |r: &Release, version: &str| {
+        server.put("/latest.json", "application/json", r.manifest.clone());
+        server.put(&format!("/ziflow_{version}.tar.gz"), "application/octet-stream", r.bundle.clone());
+    };
+
+    let app = AppSession::launch_in(
+        dir,
+        Launch {
+            name: "updater".into(),
+            ..Launch::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.open_screen("settings").await.unwrap();
+
+    // 1. The server offers the running version: nothing to do.
+    serve(&release(env!("CARGO_PKG_VERSION"), &server.base, &project_key), env!("CARGO_PKG_VERSION"));
+    app.click("#check-updates").await.unwrap();
+    let text = app
+        .wait_for_text("#update-result", "up to date")
+        .await
+        .unwrap();
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text:?}");
+
+    // 2. A newer version signed with the project's key: seen, downloaded and verified.
+    serve(&release("0.2.0", &server.base, &project_key), "0.2.0");
+    app.click("#check-updates").await.unwrap();
+    let text = app
+        .wait_for_text("#update-result[data-outcome='available']", "0.2.0")
+        .await
+        .unwrap();
+    assert!(text.contains("verified"), "the app says the download verified: {text:?}");
+    assert!(text.contains("What's new in 0.2.0"), "release notes are shown: {text:?}");
+    app.screenshot("update-available").await.unwrap();
+
+    // 3. The same offer signed with someone else's key: refused.
+    serve(&release("0.2.1", &server.base, &keypair()), "0.2.1");
+    app.click("#check-updates").await.unwrap();
+    let text = app
+        .wait_for_text("#update-result[data-outcome='update_signature']", "refused")
+        .await
+        .unwrap();
+    assert!(text.contains("0.2.1"), "the refusal names the version: {text:?}");
+    assert!(!text.contains("is available"), "a bad signature is never offered: {text:?}");
+    app.screenshot("update-refused").await.unwrap();
+    app.close().await.unwrap();
+}

@@ -1,0 +1,324 @@
+//! The end-to-end harness: launches the real, built ZiFlow app under its own Xvfb display and
+//! D-Bus session, through `tauri-driver` + WebKitWebDriver, and drives the window with
+//! WebDriver (fantoccini).
+//!
+//! Each [`AppSession`] owns everything it starts — Xvfb, dbus-daemon, tauri-driver, the app,
+//! and a temporary data folder — and stops all of it when dropped, so tests are isolated and
+//! may run in parallel. Screenshots go to `$ZIFLOW_E2E_ARTIFACTS` (default
+//! `target/e2e-artifacts`), never into the repository.
+//!
+//! A missing app binary or tauri-driver is a test failure with instructions, never a skip.
+
+pub mod tls;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+/// How long to wait for an element before failing.
+pub const UI_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The built app: `$ZIFLOW_APP_BIN` or `target/release/ziflow-app`.
+pub fn app_binary() -> Result<PathBuf> {
+    let path = std::env::var_os("ZIFLOW_APP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release/ziflow-app"));
+    if !path.exists() {
+        bail!(
+            "the ZiFlow app is not built at {}; run `cargo xtask test`, which builds it first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+fn tauri_driver() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("ZIFLOW_TAURI_DRIVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let pinned = home.join(".cache/ziflow/tools/bin/tauri-driver");
+    if pinned.exists() {
+        return Ok(pinned);
+    }
+    Ok(PathBuf::from("tauri-driver"))
+}
+
+/// Folder for screenshots and other artifacts.
+pub fn artifacts_dir() -> PathBuf {
+    std::env::var_os("ZIFLOW_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/e2e-artifacts"))
+}
+
+/// A child process killed (and reaped) on drop.
+struct Guard {
+    name: &'static str,
+    child: Child,
+}
+
+impl Guard {
+    /// Starts `cmd` in a process group of its own so that dropping the guard also stops
+    /// whatever it started (tauri-driver → WebKitWebDriver → the app).
+    fn spawn(name: &'static str, cmd: &mut Command) -> Result<Self> {
+        use std::os::unix::process::CommandExt;
+        let child = cmd
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Self { name, child })
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // Negative pid: the whole process group.
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        if self.child.wait().is_err() {
+            eprintln!("could not reap {}", self.name);
+        }
+    }
+}
+
+/// Reads the first line a freshly started child prints on stdout (Xvfb's display number,
+/// dbus-daemon's address), failing if it exits or stays silent.
+fn first_line(guard: &mut Guard, what: &str) -> Result<String> {
+    let stdout = guard
+        .child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("{what}: no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(15))
+        .map_err(|_| anyhow!("{what} did not start within 15 s"))?;
+    let line = line.trim().to_string();
+    if line.is_empty() {
+        bail!("{what} exited without starting");
+    }
+    Ok(line)
+}
+
+fn start_xvfb() -> Result<(Guard, String)> {
+    // -displayfd 1: Xvfb picks a free display itself and prints its number on stdout.
+    let mut guard = Guard::spawn(
+        "Xvfb (Debian package xvfb)",
+        Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let n = first_line(&mut guard, "Xvfb")?;
+    Ok((guard, format!(":{n}")))
+}
+
+fn start_dbus() -> Result<(Guard, String)> {
+    let mut guard = Guard::spawn(
+        "dbus-daemon (Debian package dbus)",
+        Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let address = first_line(&mut guard, "dbus-daemon")?;
+    Ok((guard, address))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{what} did not listen on port {port} within {within:?}")
+}
+
+/// How to launch the app.
+#[derive(Debug, Default)]
+pub struct Launch {
+    /// Name used for screenshots (`<name>-<label>.png`).
+    pub name: String,
+    /// Extra environment for the app.
+    pub env: Vec<(String, String)>,
+}
+
+/// The running app in its window, and everything it needs.
+// Fields drop in order: the driver (and the app under it) stops before its display and
+// bus, and the data folder is removed last.
+pub struct AppSession {
+    client: Option<Client>,
+    name: String,
+    _driver: Guard,
+    _dbus: Guard,
+    _xvfb: Guard,
+    data_dir: tempfile::TempDir,
+}
+
+impl AppSession {
+    /// A fresh data folder for the app, to fill before [`AppSession::launch_in`].
+    pub fn data_dir() -> Result<tempfile::TempDir> {
+        Ok(tempfile::Builder::new().prefix("ziflow-e2e-").tempdir()?)
+    }
+
+    /// Launches the app on an empty data folder.
+    pub async fn launch(launch: Launch) -> Result<Self> {
+        Self::launch_in(Self::data_dir()?, launch).await
+    }
+
+    /// Launches the app with `data_dir` as `ZIFLOW_DATA_DIR`.
+    pub async fn launch_in(data_dir: tempfile::TempDir, launch: Launch) -> Result<Self> {
+        let app = app_binary()?;
+        let (xvfb, display) = start_xvfb()?;
+        let (dbus, bus) = start_dbus()?;
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let mut cmd = Command::new(tauri_driver()?);
+        cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .env("DISPLAY", &display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("ZIFLOW_DATA_DIR", data_dir.path())
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in &launch.env {
+            cmd.env(k, v);
+        }
+        let driver = Guard::spawn(
+            "tauri-driver (cargo xtask test installs it into ~/.cache/ziflow/tools)",
+            &mut cmd,
+        )?;
+        wait_for_port(port, Duration::from_secs(15), "tauri-driver")?;
+
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), "wry".into());
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .context("opening a WebDriver session on the ZiFlow window")?;
+        let session = Self {
+            client: Some(client),
+            name: launch.name,
+            _driver: driver,
+            _dbus: dbus,
+            _xvfb: xvfb,
+            data_dir,
+        };
+        // The UI is ready once the sidebar is rendered by the wasm app.
+        session.wait_for("#nav-inbox").await?;
+        Ok(session)
+    }
+
+    /// The WebDriver client.
+    pub fn client(&self) -> &Client {
+        self.client.as_ref().expect("session is open")
+    }
+
+    /// The app's data folder.
+    pub fn data_path(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// Waits for an element matching `css`.
+    pub async fn wait_for(&self, css: &str) -> Result<fantoccini::elements::Element> {
+        self.client()
+            .wait()
+            .at_most(UI_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for `{css}` in the ZiFlow window"))
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.wait_for(css)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking `{css}`"))
+    }
+
+    /// The visible text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> Result<String> {
+        self.wait_for(css)
+            .await?
+            .text()
+            .await
+            .with_context(|| format!("reading `{css}`"))
+    }
+
+    /// Waits until the element matching `css` contains `needle` (it may re-render while data
+    /// loads), returning its text.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> Result<String> {
+        let start = Instant::now();
+        loop {
+            let last = self.text(css).await.unwrap_or_default();
+            if last.contains(needle) {
+                return Ok(last);
+            }
+            if start.elapsed() > UI_TIMEOUT {
+                bail!("`{css}` never showed {needle:?}; it shows {last:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Opens a screen from the sidebar and waits until it is the one showing.
+    pub async fn open_screen(&self, slug: &str) -> Result<()> {
+        self.click(&format!("#nav-{slug}")).await?;
+        self.wait_for(&format!("main[data-screen='{slug}']")).await?;
+        Ok(())
+    }
+
+    /// Saves a PNG of the window as `<artifacts>/<name>-<label>.png`; returns its path.
+    pub async fn screenshot(&self, label: &str) -> Result<PathBuf> {
+        // A screenshot right after a click can lag the DOM by a frame.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let png = self.client().screenshot().await.context("taking a screenshot")?;
+        let dir = artifacts_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}-{label}.png", self.name));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Ends the WebDriver session (closing the app), then stops the services.
+    pub async fn close(mut self) -> Result<()> {
+        if let Some(client) = self.client.take() {
+            client.close().await.context("closing the WebDriver session")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! The only place that calls Tauri's `invoke`. Each command has one typed async function
+//! returning `Result<T, ApiError>`; the error is the backend's `{code, message}`, or code
+//! `ipc` when the call itself could not be made (e.g. the page opened outside the app).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use ziflow_protocol::{
+    AppInfo, CommandError, ConversationSummary, InvoiceSummary, MetricsSummary, PaymentEntry,
+    SettingsView, ShipCard, UpdateCheck,
+};
+
+/// The error every API function returns.
+pub type ApiError = CommandError;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = ["window", "__TAURI__", "core"], js_name = invoke, catch)]
+    async fn tauri_invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
+}
+
+#[derive(Serialize)]
+struct NoArgs {}
+
+async fn call<T: DeserializeOwned>(cmd: &str, args: &impl Serialize) -> Result<T, ApiError> {
+    let args = args
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| ApiError::new("ipc", format!("could not encode the request: {e}")))?;
+    match tauri_invoke(cmd, args).await {
+        Ok(value) => serde_wasm_bindgen::from_value(value).map_err(|e| {
+            ApiError::new("ipc", format!("unexpected answer from {cmd}: {e}"))
+        }),
+        Err(err) => Err(serde_wasm_bindgen::from_value::<ApiError>(err.clone()).unwrap_or_else(
+            |_| {
+                let text = err
+                    .as_string()
+                    .or_else(|| js_sys::JSON::stringify(&err).ok().and_then(|s| s.as_string()))
+                    .unwrap_or_else(|| "unknown error".into());
+                ApiError::new("ipc", format!("the ZiFlow backend did not answer: {text}"))
+            },
+        )),
+    }
+}
+
+/// Version, shop and database of this install.
+pub async fn app_info() -> Result<AppInfo, ApiError> {
+    call("app_info", &NoArgs {}).await
+}
+
+/// Conversations for the inbox.
+pub async fn list_conversations() -> Result<Vec<ConversationSummary>, ApiError> {
+    call("list_conversations", &NoArgs {}).await
+}
+
+/// Invoices, newest first.
+pub async fn list_invoices() -> Result<Vec<InvoiceSummary>, ApiError> {
+    call("list_invoices", &NoArgs {}).await
+}
+
+/// Cards of the Ready-to-ship board.
+pub async fn list_ship_board() -> Result<Vec<ShipCard>, ApiError> {
+    call("list_ship_board", &NoArgs {}).await
+}
+
+/// The payment feed.
+pub async fn list_payments() -> Result<Vec<PaymentEntry>, ApiError> {
+    call("list_payments", &NoArgs {}).await
+}
+
+/// Owner figures.
+pub async fn metrics_summary() -> Result<MetricsSummary, ApiError> {
+    call("metrics_summary", &NoArgs {}).await
+}
+
+/// Settings for the Settings screen.
+pub async fn get_settings() -> Result<SettingsView, ApiError> {
+    call("get_settings", &NoArgs {}).await
+}
+
+/// Checks for a newer, verified version.
+pub async fn check_for_update() -> Result<UpdateCheck, ApiError> {
+    call("check_for_update", &NoArgs {}).await
+}

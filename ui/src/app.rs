@@ -1,0 +1,116 @@
+//! The shell: a sidebar with one entry per screen, and the screen that is showing.
+
+use leptos::prelude::*;
+
+use crate::api;
+use crate::pages;
+
+/// The screens of the app, in sidebar order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Inbox,
+    Invoices,
+    ReadyToShip,
+    Payments,
+    Metrics,
+    Settings,
+}
+
+impl Screen {
+    const ALL: [Screen; 6] = [
+        Screen::Inbox,
+        Screen::Invoices,
+        Screen::ReadyToShip,
+        Screen::Payments,
+        Screen::Metrics,
+        Screen::Settings,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Screen::Inbox => "Inbox",
+            Screen::Invoices => "Invoices",
+            Screen::ReadyToShip => "Ready to ship",
+            Screen::Payments => "Payments",
+            Screen::Metrics => "Metrics",
+            Screen::Settings => "Settings",
+        }
+    }
+
+    /// Stable id for tests and accessibility (`nav-inbox`, `nav-ready-to-ship`, …).
+    fn slug(self) -> &'static str {
+        match self {
+            Screen::Inbox => "inbox",
+            Screen::Invoices => "invoices",
+            Screen::ReadyToShip => "ready-to-ship",
+            Screen::Payments => "payments",
+            Screen::Metrics => "metrics",
+            Screen::Settings => "settings",
+        }
+    }
+}
+
+/// The root component.
+#[component]
+pub fn App() -> impl IntoView {
+    let (screen, set_screen) = signal(Screen::Inbox);
+    let info = LocalResource::new(api::app_info);
+
+    view! {
+        <div class="shell">
+            <nav class="sidebar" aria-label="Screens">
+                <div class="brand">
+                    <span class="brand-mark" aria-hidden="true">"Z"</span>
+                    "ZiFlow"
+                </div>
+                {Screen::ALL
+                    .into_iter()
+                    .map(|s| {
+                        view! {
+                            <button
+                                id=format!("nav-{}", s.slug())
+                                class="nav-item"
+                                class:active=move || screen.get() == s
+                                aria-current=move || (screen.get() == s).then_some("page")
+                                on:click=move |_| set_screen.set(s)
+                            >
+                                {s.label()}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+                <div class="sidebar-foot">
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            match info.await {
+                                Ok(info) => {
+                                    view! {
+                                        <div id="shop-name">{info.shop_name}</div>
+                                        <div>"Version " {info.version}</div>
+                                        {info
+                                            .sandbox
+                                            .then(|| {
+                                                view! { <span class="badge-sandbox">"Sandbox mode"</span> }
+                                            })}
+                                    }
+                                        .into_any()
+                                }
+                                Err(e) => view! { <div>{e.message}</div> }.into_any(),
+                            }
+                        })}
+                    </Transition>
+                </div>
+            </nav>
+            <main class="main" id="screen" data-screen=move || screen.get().slug()>
+                {move || match screen.get() {
+                    Screen::Inbox => view! { <pages::inbox::Inbox /> }.into_any(),
+                    Screen::Invoices => view! { <pages::invoices::Invoices /> }.into_any(),
+                    Screen::ReadyToShip => view! { <pages::board::ReadyToShip /> }.into_any(),
+                    Screen::Payments => view! { <pages::payments::Payments /> }.into_any(),
+                    Screen::Metrics => view! { <pages::metrics::Metrics /> }.into_any(),
+                    Screen::Settings => view! { <pages::settings::Settings /> }.into_any(),
+                }}
+            </main>
+        </div>
+    }
+}

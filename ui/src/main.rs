@@ -1,0 +1,18 @@
+//! ZiFlow's user interface: Leptos, client-side rendered, compiled to wasm32 and loaded by
+//! the Tauri window from the embedded `ui/dist`.
+//!
+//! # Layout
+//! - [`api`]: the only caller of Tauri `invoke`; one typed function per command.
+//! - [`app`]: the shell (sidebar navigation) and which screen is showing.
+//! - `pages/`: one file per screen. `components/`: pieces the screens share.
+
+mod api;
+mod app;
+mod components;
+mod format;
+mod pages;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,72 @@
+//! Payments: what the payment provider reported, as it happened.
+
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::format;
+
+/// The payment feed.
+#[component]
+pub fn Payments() -> impl IntoView {
+    let data = LocalResource::new(api::list_payments);
+    view! {
+        <PageHeader
+            title="Payments"
+            subtitle="Payments, failures and refunds as your payment provider reports them, matched to invoices."
+        />
+        <Transition fallback=|| view! { <Loading /> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Ok(list) if list.is_empty() => {
+                        view! {
+                            <EmptyState
+                                id="empty-payments"
+                                title="No payments yet"
+                                lines=&[
+                                    "Every payment, failed attempt and refund appears here seconds after the customer pays, already matched to its invoice.",
+                                    "Until you connect Stripe in Settings, payments run on the sandbox provider and no real money moves.",
+                                ]
+                            />
+                        }
+                            .into_any()
+                    }
+                    Ok(list) => {
+                        view! {
+                            <ul class="feed" id="payment-feed">
+                                {list
+                                    .into_iter()
+                                    .map(|p| {
+                                        let what = match p.outcome.as_str() {
+                                            "succeeded" => "Payment received",
+                                            "failed" => "Payment failed",
+                                            "refunded" => "Refund",
+                                            _ => "Payment event",
+                                        };
+                                        let invoice = p
+                                            .invoice_number
+                                            .map(|n| format!("invoice #{n}"))
+                                            .unwrap_or_else(|| "no matching invoice".into());
+                                        view! {
+                                            <li>
+                                                <span>
+                                                    <strong>{what}</strong>
+                                                    " · " {invoice} " · " {p.provider}
+                                                    <br />
+                                                    <small>{format::datetime(p.occurred_at)}</small>
+                                                </span>
+                                                <span class=format!("amount {}", p.outcome)>{p.amount.display()}</span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </ul>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <ErrorPanel error=e on_retry=move |()| data.refetch() /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,224 @@
+//! `cargo xtask`: the project's two commands and the steps behind them.
+//!
+//! - `cargo xtask run`  — installs what is missing, builds the UI and the app, opens the
+//!   ZiFlow window in its demo configuration.
+//! - `cargo xtask test` — installs what is missing, checks formatting and lints, builds
+//!   everything, and runs unit, integration and end-to-end tests (the end-to-end harness
+//!   starts its own Xvfb, D-Bus session and tauri-driver and stops them afterwards).
+//!
+//! Every install step first checks whether the thing is already there at the right version,
+//! so a second run spends no time on setup. No dependencies beyond std: this crate must build
+//! in seconds on a fresh machine.
+
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(),
+        Some("test") => test(&args[1..]),
+        Some("setup") => setup::all(&root()).map(|_| ()),
+        _ => {
+            eprintln!(
+                "usage:\n  cargo xtask run     open the ZiFlow demo window\n  \
+                 cargo xtask test    run every test (unit, integration, end-to-end)\n  \
+                 cargo xtask setup   only install what is missing"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Error type of every step: a sentence saying what failed.
+pub type Result<T = ()> = std::result::Result<T, String>;
+
+/// The repository root (the parent of this crate).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Prints a step heading and returns a timer for [`done`].
+pub fn step(what: &str) -> Instant {
+    eprintln!("==> {what}");
+    Instant::now()
+}
+
+/// Prints how long a step took.
+pub fn done(t: Instant) {
+    eprintln!("    ({:.1}s)", t.elapsed().as_secs_f32());
+}
+
+/// Runs a command to completion, failing with its command line if it does not succeed.
+pub fn sh(cmd: &mut Command) -> Result {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// The host crates: everything but the wasm UI. Always built with the same selection so the
+/// app build, clippy and the tests share one set of compiled dependencies.
+const HOST: [&str; 4] = ["--workspace", "--exclude", "ziflow-ui", "--release"];
+
+fn run() -> Result {
+    let root = root();
+    if !has_display() {
+        return Err("no display: neither DISPLAY nor WAYLAND_DISPLAY is set, so the ZiFlow window \
+             cannot open here. Run this from a desktop session, or under a virtual display: \
+             `xvfb-run -a cargo xtask run`."
+            .into());
+    }
+    let tools = setup::all(&root)?;
+    build_ui(&root, &tools)?;
+    let t = step("Building the ZiFlow app (release)");
+    sh(cargo().current_dir(&root).arg("build").args(HOST))?;
+    done(t);
+    let data = root.join("target/demo");
+    let t = step(&format!("Opening ZiFlow (demo data in {})", data.display()));
+    let status = Command::new(root.join("target/release/ziflow-app"))
+        .env("ZIFLOW_DATA_DIR", &data)
+        .status()
+        .map_err(|e| format!("could not start the app: {e}"))?;
+    done(t);
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the app exited with {status}"))
+    }
+}
+
+fn test(extra: &[String]) -> Result {
+    let root = root();
+    let tools = setup::all(&root)?;
+
+    let t = step("Checking formatting (cargo fmt --check)");
+    sh(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    done(t);
+
+    build_ui(&root, &tools)?;
+
+    let t = step("Linting host crates (clippy -D warnings)");
+    sh(cargo()
+        .current_dir(&root)
+        .arg("clippy")
+        .args(HOST)
+        .args(["--all-targets", "--", "-D", "warnings"]))?;
+    done(t);
+    let t = step("Linting the UI for wasm32 (clippy -D warnings)");
+    sh(cargo().current_dir(&root).args([
+        "clippy",
+        "-p",
+        "ziflow-ui",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    done(t);
+
+    let t = step("Building the app, the relay and the tests (release)");
+    sh(cargo().current_dir(&root).arg("build").args(HOST))?;
+    sh(cargo()
+        .current_dir(&root)
+        .arg("test")
+        .args(HOST)
+        .arg("--no-run"))?;
+    done(t);
+
+    let t = step("Running unit, integration and end-to-end tests");
+    let artifacts = root.join("target/e2e-artifacts");
+    sh(cargo()
+        .current_dir(&root)
+        .arg("test")
+        .args(HOST)
+        .env("ZIFLOW_APP_BIN", root.join("target/release/ziflow-app"))
+        .env("ZIFLOW_TAURI_DRIVER", tools.tauri_driver())
+        .env("ZIFLOW_E2E_ARTIFACTS", &artifacts)
+        .arg("--")
+        .args(extra))?;
+    done(t);
+    eprintln!("\nAll tests passed. Screenshots of the window: {}", artifacts.display());
+    Ok(())
+}
+
+fn has_display() -> bool {
+    let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    set("DISPLAY") || set("WAYLAND_DISPLAY")
+}
+
+/// Compiles the Leptos UI to wasm and writes `ui/dist` (what the app embeds).
+fn build_ui(root: &Path, tools: &setup::Tools) -> Result {
+    let t = step("Building the UI (Leptos → wasm32)");
+    sh(cargo().current_dir(root).args([
+        "build",
+        "-p",
+        "ziflow-ui",
+        "--release",
+        "--target",
+        "wasm32-unknown-unknown",
+    ]))?;
+    let staging = root.join("target/ui-staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    sh(Command::new(tools.wasm_bindgen())
+        .current_dir(root)
+        .args(["--target", "web", "--no-typescript", "--out-name", "ziflow_ui", "--out-dir"])
+        .arg(&staging)
+        .arg("target/wasm32-unknown-unknown/release/ziflow-ui.wasm"))?;
+    for file in ["index.html", "boot.js", "styles.css"] {
+        std::fs::copy(root.join("ui").join(file), staging.join(file))
+            .map_err(|e| format!("copying ui/{file}: {e}"))?;
+    }
+    sync_dir(&staging, &root.join("ui/dist"))?;
+    done(t);
+    Ok(())
+}
+
+/// Makes `dst` hold exactly the files of `src`, rewriting only files whose bytes changed so
+/// an unchanged UI does not make cargo rebuild the app.
+fn sync_dir(src: &Path, dst: &Path) -> Result {
+    std::fs::create_dir_all(dst).map_err(|e| format!("creating {}: {e}", dst.display()))?;
+    let read = |p: &Path| std::fs::read_dir(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let mut wanted = Vec::new();
+    for entry in read(src)? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        let bytes = std::fs::read(entry.path()).map_err(|e| e.to_string())?;
+        let target = dst.join(&name);
+        if std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice()) {
+            std::fs::write(&target, &bytes)
+                .map_err(|e| format!("writing {}: {e}", target.display()))?;
+        }
+        wanted.push(name);
+    }
+    for entry in read(dst)? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if !wanted.contains(&entry.file_name()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! Installing what the build and the tests need, only when it is missing:
+//! Debian packages, the wasm32 target, and pinned tools (wasm-bindgen CLI, tauri-driver)
+//! under a tools folder outside the repository so they survive a fresh clone.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{done, sh, step, Result};
+
+/// Debian packages: WebKitGTK and friends to build and run the Tauri app, and what the
+/// end-to-end tests start (Xvfb, WebKitWebDriver, a D-Bus session, a notification daemon).
+pub const DEBIAN_PACKAGES: &[&str] = &[
+    "build-essential",
+    "pkg-config",
+    "libssl-dev",
+    "libwebkit2gtk-4.1-dev",
+    "libxdo-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
+    "xvfb",
+    "webkit2gtk-driver",
+    "dbus-x11",
+    "dunst",
+    "libnotify-bin",
+];
+
+/// tauri-driver version (WebDriver bridge to WebKitWebDriver).
+pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
+
+/// Where the pinned tools live.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    root: PathBuf,
+}
+
+impl Tools {
+    fn bin(&self) -> PathBuf {
+        self.root.join("bin")
+    }
+
+    /// The wasm-bindgen CLI matching Cargo.lock.
+    pub fn wasm_bindgen(&self) -> PathBuf {
+        self.bin().join("wasm-bindgen")
+    }
+
+    /// tauri-driver.
+    pub fn tauri_driver(&self) -> PathBuf {
+        self.bin().join("tauri-driver")
+    }
+}
+
+/// Runs every setup step; returns where the tools are.
+pub fn all(root: &Path) -> Result<Tools> {
+    debian_packages()?;
+    wasm_target()?;
+    let tools = Tools {
+        root: tools_dir(),
+    };
+    let wasm_bindgen = locked_version(root, "wasm-bindgen")?;
+    cargo_tool(&tools, "wasm-bindgen-cli", &wasm_bindgen, false)?;
+    cargo_tool(&tools, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
+    Ok(tools)
+}
+
+fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ZIFLOW_TOOLS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache/ziflow/tools")
+}
+
+fn debian_packages() -> Result {
+    let Ok(out) = Command::new("dpkg-query")
+        .args(["-W", "-f=${Package} ${Status}\n"])
+        .args(DEBIAN_PACKAGES)
+        .output()
+    else {
+        eprintln!(
+            "==> Not a Debian system (no dpkg-query): make sure the equivalents of these are \
+             installed: {}",
+            DEBIAN_PACKAGES.join(" ")
+        );
+        return Ok(());
+    };
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            !listing
+                .lines()
+                .any(|l| l.starts_with(&format!("{p} ")) && l.ends_with("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let line = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        return Err(format!(
+            "these Debian packages are missing: {}\nInstall them with:\n  sudo apt-get update && sudo {line}\nthen run the command again.",
+            missing.join(" ")
+        ));
+    }
+    let t = step(&format!("Installing Debian packages: {}", missing.join(" ")));
+    sh(Command::new("apt-get").args(["update", "-qq"]))?;
+    sh(Command::new("sh")
+        .arg("-c")
+        .arg(&line)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    done(t);
+    Ok(())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn wasm_target() -> Result {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to add the wasm32 target: {e}"))?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        return Ok(());
+    }
+    let t = step("Adding the wasm32-unknown-unknown target");
+    sh(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    done(t);
+    Ok(())
+}
+
+/// The version of `package` recorded in Cargo.lock.
+fn locked_version(root: &Path, package: &str) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("reading Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == format!("name = \"{package}\"") {
+            if let Some(v) = lines
+                .next()
+                .and_then(|l| l.strip_prefix("version = \""))
+                .and_then(|l| l.strip_suffix('"'))
+            {
+                return Ok(v.to_string());
+            }
+        }
+    }
+    Err(format!("{package} is not in Cargo.lock"))
+}
+
+/// Installs `krate` at exactly `version` into the tools folder unless it is already there.
+fn cargo_tool(tools: &Tools, krate: &str, version: &str, locked: bool) -> Result {
+    let listing = Command::new("cargo")
+        .args(["install", "--list", "--root"])
+        .arg(&tools.root)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if listing
+        .lines()
+        .any(|l| l.starts_with(&format!("{krate} v{version}:")))
+    {
+        return Ok(());
+    }
+    let t = step(&format!("Installing {krate} {version} (once; kept in {})", tools.root.display()));
+    let mut cmd = Command::new("cargo");
+    cmd.args(["install", krate, "--version", version, "--root"])
+        .arg(&tools.root);
+    // wasm-bindgen-cli's own lock file pins a crate version the registry no longer has,
+    // so it installs without --locked; tauri-driver installs with its lock file.
+    if locked {
+        cmd.arg("--locked");
+    }
+    sh(&mut cmd)?;
+    done(t);
+    Ok(())
+}
