@@ -140,4 +140,3 @@ pub async fn check_for_update(
 ) -> Result<dto::UpdateCheck> {
     crate::update::check(&app, &state.config.update).await
 }
-

@@ -52,9 +52,8 @@ pub fn data_dir(platform_default: impl FnOnce() -> Option<PathBuf>) -> anyhow::R
     if let Some(dir) = std::env::var_os("ZIFLOW_DATA_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    platform_default().ok_or_else(|| {
-        anyhow::anyhow!("cannot find a folder for app data; set ZIFLOW_DATA_DIR")
-    })
+    platform_default()
+        .ok_or_else(|| anyhow::anyhow!("cannot find a folder for app data; set ZIFLOW_DATA_DIR"))
 }
 
 /// Reads the config file for `data_dir`; a missing file is an empty config.
@@ -79,10 +78,12 @@ pub fn check_display() -> Result<(), String> {
     if cfg!(target_os = "linux") {
         let set = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
         if !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
-            return Err("no display: neither DISPLAY nor WAYLAND_DISPLAY is set, so the ZiFlow \
+            return Err(
+                "no display: neither DISPLAY nor WAYLAND_DISPLAY is set, so the ZiFlow \
                         window cannot open. Run it from a desktop session, or under a virtual \
                         display: `xvfb-run -a ziflow-app`."
-                .into());
+                    .into(),
+            );
         }
     }
     Ok(())
@@ -99,14 +100,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.shop_name.as_deref(), Some("Glow Bar"));
-        assert_eq!(cfg.update.endpoint.as_deref(), Some("https://u.example/{{target}}"));
+        assert_eq!(
+            cfg.update.endpoint.as_deref(),
+            Some("https://u.example/{{target}}")
+        );
         assert_eq!(cfg.update.pubkey.as_deref(), Some("abc"));
     }
 
     #[test]
     fn refuses_a_misspelt_key_instead_of_ignoring_it() {
-        let err = parse("[update]\nendpiont = \"x\"\n").unwrap_err().to_string();
-        assert!(err.contains("endpiont"), "the error names the unknown key: {err}");
+        let err = parse("[update]\nendpiont = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("endpiont"),
+            "the error names the unknown key: {err}"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ impl Error {
 
 impl From<ziflow_core::Error> for Error {
     fn from(e: ziflow_core::Error) -> Self {
-        if matches!(e, ziflow_core::Error::Storage(_) | ziflow_core::Error::Migrate(_)) {
+        if matches!(
+            e,
+            ziflow_core::Error::Storage(_) | ziflow_core::Error::Migrate(_)
+        ) {
             tracing::error!("storage error in a command: {e}");
         }
         let message = match &e {

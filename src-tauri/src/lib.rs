@@ -60,3 +60,88 @@ pub fn run() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    fn repo_file(rel: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Command names the UI invokes: every `call("name"` in ui/src/api.rs.
+    fn ui_commands() -> BTreeSet<String> {
+        repo_file("ui/src/api.rs")
+            .split("call(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn the_window_is_granted_exactly_the_commands_the_ui_calls() {
+        let caps: serde_json::Value =
+            serde_json::from_str(&repo_file("src-tauri/capabilities/main.json")).unwrap();
+        let granted: BTreeSet<String> = caps["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p.as_str()
+                    .and_then(|p| p.strip_prefix("allow-"))
+                    .unwrap_or_else(|| panic!("only allow-<command> permissions: {p}"))
+                    .replace('-', "_")
+            })
+            .collect();
+        let used = ui_commands();
+        assert!(used.len() >= 8, "api.rs was parsed: {used:?}");
+        assert_eq!(
+            granted, used,
+            "capabilities must grant the UI's commands and nothing more"
+        );
+    }
+
+    #[test]
+    fn the_csp_forbids_remote_and_inline_scripts() {
+        let conf: serde_json::Value = serde_json::from_str(&repo_file("tauri.conf.json")).unwrap();
+        let csp = &conf["app"]["security"]["csp"];
+        let scripts = csp["script-src"].as_str().unwrap();
+        assert!(
+            !scripts.contains("http"),
+            "no remote script origins: {scripts}"
+        );
+        assert!(
+            !scripts.contains("unsafe-inline"),
+            "no inline scripts: {scripts}"
+        );
+        assert_eq!(csp["default-src"], "'self'");
+        assert_eq!(csp["object-src"], "'none'");
+    }
+
+    #[test]
+    fn the_updater_trusts_a_well_formed_minisign_key() {
+        use base64::Engine;
+        let conf: serde_json::Value = serde_json::from_str(&repo_file("tauri.conf.json")).unwrap();
+        let b64 = conf["plugins"]["updater"]["pubkey"].as_str().unwrap();
+        let text = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("pubkey is base64"),
+        )
+        .unwrap();
+        let mut lines = text.lines();
+        assert!(lines.next().unwrap().starts_with("untrusted comment:"));
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(lines.next().unwrap())
+            .unwrap();
+        assert_eq!(
+            key.len(),
+            42,
+            "Ed25519 minisign key: 2 alg + 8 id + 32 key bytes"
+        );
+        assert_eq!(&key[..2], b"Ed");
+    }
+}

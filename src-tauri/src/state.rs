@@ -31,9 +31,19 @@ impl AppState {
         let shop = match shops::first(&db).await? {
             Some(shop) => shop,
             None => {
-                let name = config.shop_name.as_deref().unwrap_or(config::DEFAULT_SHOP_NAME);
-                shops::create(&db, LOCAL_SHOP_UID, name, "USD", "America/Chicago", SystemClock.now())
-                    .await?
+                let name = config
+                    .shop_name
+                    .as_deref()
+                    .unwrap_or(config::DEFAULT_SHOP_NAME);
+                shops::create(
+                    &db,
+                    LOCAL_SHOP_UID,
+                    name,
+                    "USD",
+                    "America/Chicago",
+                    SystemClock.now(),
+                )
+                .await?
             }
         };
         Ok(Self { db, shop, config })

@@ -37,7 +37,10 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>, cfg: &UpdateConfig) -> Result
         let pem = std::fs::read(path).map_err(|e| {
             Error::new(
                 "update_config",
-                format!("cannot read the update CA certificate {}: {e}", path.display()),
+                format!(
+                    "cannot read the update CA certificate {}: {e}",
+                    path.display()
+                ),
             )
         })?;
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
@@ -58,19 +61,22 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>, cfg: &UpdateConfig) -> Result
             available: None,
         });
     };
-    let bytes = update.download(|_, _| {}, || {}).await.map_err(|e| match e {
-        tauri_plugin_updater::Error::Minisign(_)
-        | tauri_plugin_updater::Error::Base64(_)
-        | tauri_plugin_updater::Error::SignatureUtf8(_) => Error::new(
-            "update_signature",
-            format!(
+    let bytes = update
+        .download(|_, _| {}, || {})
+        .await
+        .map_err(|e| match e {
+            tauri_plugin_updater::Error::Minisign(_)
+            | tauri_plugin_updater::Error::Base64(_)
+            | tauri_plugin_updater::Error::SignatureUtf8(_) => Error::new(
+                "update_signature",
+                format!(
                 "ZiFlow {} was offered, but its signature does not match ZiFlow's release key, \
                  so it was refused and nothing was installed ({e}).",
                 update.version
             ),
-        ),
-        other => map_err(other),
-    })?;
+            ),
+            other => map_err(other),
+        })?;
     Ok(UpdateCheck {
         current_version,
         available: Some(AvailableUpdate {

@@ -40,7 +40,10 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
             "the {slug} empty state also says how to get data there, not just {heading:?}: {text:?}"
         );
         let shot = app.screenshot(slug).await.unwrap();
-        assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "a real PNG of the window");
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 5_000,
+            "a real PNG of the window"
+        );
     }
 
     app.open_screen("settings").await.unwrap();
@@ -49,9 +52,15 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
         "Demo Boutique",
         "a fresh install creates the demo shop"
     );
-    assert_eq!(app.text("#setting-version").await.unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        app.text("#setting-version").await.unwrap(),
+        env!("CARGO_PKG_VERSION")
+    );
     assert!(
-        app.text("#setting-provider").await.unwrap().contains("Sandbox"),
+        app.text("#setting-provider")
+            .await
+            .unwrap()
+            .contains("Sandbox"),
         "without Stripe connected, payments run on the sandbox provider"
     );
     app.screenshot("settings").await.unwrap();
@@ -68,9 +77,16 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
 async fn seed(dir: &std::path::Path) {
     let db = Db::open(dir.join("ziflow.db")).await.unwrap();
     let now = 1_790_000_000;
-    shops::create(&db, "local", "Glow Bar", "USD", "America/Denver", now - 86_400)
-        .await
-        .unwrap();
+    shops::create(
+        &db,
+        "local",
+        "Glow Bar",
+        "USD",
+        "America/Denver",
+        now - 86_400,
+    )
+    .await
+    .unwrap();
     conversations::record_message(
         &db,
         "local",
@@ -102,10 +118,14 @@ async fn seed(dir: &std::path::Path) {
     )
     .await
     .unwrap();
-    invoices::mark_sent(&db, "local", paid.id, now - 500).await.unwrap();
-    assert!(invoices::mark_paid(&db, "local", paid.id, PaidVia::Webhook, now - 460)
+    invoices::mark_sent(&db, "local", paid.id, now - 500)
         .await
-        .unwrap());
+        .unwrap();
+    assert!(
+        invoices::mark_paid(&db, "local", paid.id, PaidVia::Webhook, now - 460)
+            .await
+            .unwrap()
+    );
     payments::record(
         &db,
         &payments::NewPayment {
@@ -140,7 +160,9 @@ async fn seed(dir: &std::path::Path) {
     )
     .await
     .unwrap();
-    invoices::mark_sent(&db, "local", waiting.id, now - 100).await.unwrap();
+    invoices::mark_sent(&db, "local", waiting.id, now - 100)
+        .await
+        .unwrap();
     db.close().await;
 }
 
@@ -159,16 +181,32 @@ async fn every_screen_shows_what_is_in_the_database() {
     .unwrap();
 
     app.open_screen("inbox").await.unwrap();
-    let inbox = app.wait_for_text("#conversation-list", "Maria").await.unwrap();
-    assert!(inbox.contains("yes, 123 Oak St."), "the last message is previewed: {inbox:?}");
+    let inbox = app
+        .wait_for_text("#conversation-list", "Maria")
+        .await
+        .unwrap();
+    app.screenshot("inbox").await.unwrap();
+    assert!(
+        inbox.contains("yes, 123 Oak St.") && inbox.contains("+1 512 555 0123"),
+        "the last message is previewed next to the customer's phone: {inbox:?}"
+    );
     app.screenshot("inbox").await.unwrap();
 
     app.open_screen("invoices").await.unwrap();
     let list = app.wait_for_text("#invoice-list", "#1001").await.unwrap();
-    assert!(list.contains("$128"), "paid invoice total reads $128: {list:?}");
+    assert!(
+        list.contains("$128"),
+        "paid invoice total reads $128: {list:?}"
+    );
     assert!(list.contains("Paid"), "its status is Paid: {list:?}");
-    assert!(list.contains("#1002") && list.contains("$1,240.50"), "second invoice: {list:?}");
-    assert!(list.contains("+44 770 090 0123"), "phones are grouped for reading: {list:?}");
+    assert!(
+        list.contains("#1002") && list.contains("$1,240.50"),
+        "second invoice: {list:?}"
+    );
+    assert!(
+        list.contains("+44 770 090 0123"),
+        "phones are grouped for reading: {list:?}"
+    );
     app.screenshot("invoices").await.unwrap();
 
     app.open_screen("ready-to-ship").await.unwrap();
@@ -176,19 +214,38 @@ async fn every_screen_shows_what_is_in_the_database() {
         .wait_for_text("section[data-stage='ready_to_ship']", "#1001")
         .await
         .unwrap();
-    assert!(column.contains("1 × Hydrating cream (50ml)"), "card lists items: {column:?}");
-    assert!(column.contains("123 Oak St."), "card shows the address: {column:?}");
-    assert!(!column.contains("#1002"), "an unpaid invoice is not on the board: {column:?}");
+    assert!(
+        column.contains("1 × Hydrating cream (50ml)"),
+        "card lists items: {column:?}"
+    );
+    assert!(
+        column.contains("123 Oak St."),
+        "card shows the address: {column:?}"
+    );
+    assert!(
+        !column.contains("#1002"),
+        "an unpaid invoice is not on the board: {column:?}"
+    );
     app.screenshot("ready-to-ship").await.unwrap();
 
     app.open_screen("payments").await.unwrap();
-    let feed = app.wait_for_text("#payment-feed", "Payment received").await.unwrap();
-    assert!(feed.contains("invoice #1001") && feed.contains("$128"), "{feed:?}");
+    let feed = app
+        .wait_for_text("#payment-feed", "Payment received")
+        .await
+        .unwrap();
+    assert!(
+        feed.contains("invoice #1001") && feed.contains("$128"),
+        "{feed:?}"
+    );
     app.screenshot("payments").await.unwrap();
 
     app.open_screen("metrics").await.unwrap();
     app.wait_for("#metrics-figures").await.unwrap();
-    assert_eq!(app.text("#metric-invoices").await.unwrap(), "2", "two invoices were sent");
+    assert_eq!(
+        app.text("#metric-invoices").await.unwrap(),
+        "2",
+        "two invoices were sent"
+    );
     assert_eq!(app.text("#metric-paid-24h").await.unwrap(), "1");
     assert_eq!(app.text("#metric-conversion").await.unwrap(), "50.0%");
     assert_eq!(app.text("#metric-revenue").await.unwrap(), "$128");
@@ -214,11 +271,7 @@ fn base64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-fn release(
-    version: &str,
-    base: &str,
-    signer: &minisign::KeyPair,
-) -> Release {
+fn release(version: &str, base: &str, signer: &minisign::KeyPair) -> Release {
     let bundle = format!("ZiFlow {version} bundle for tests").into_bytes();
     let trusted = format!("timestamp:1790000000\tfile:ziflow_{version}.tar.gz\tversion:{version}");
     let sig = minisign::sign(
@@ -267,7 +320,11 @@ async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature(
     .unwrap();
     let serve = |r: &Release, version: &str| {
         server.put("/latest.json", "application/json", r.manifest.clone());
-        server.put(&format!("/ziflow_{version}.tar.gz"), "application/octet-stream", r.bundle.clone());
+        server.put(
+            &format!("/ziflow_{version}.tar.gz"),
+            "application/octet-stream",
+            r.bundle.clone(),
+        );
     };
 
     let app = AppSession::launch_in(
@@ -282,7 +339,10 @@ async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature(
     app.open_screen("settings").await.unwrap();
 
     // 1. The server offers the running version: nothing to do.
-    serve(&release(env!("CARGO_PKG_VERSION"), &server.base, &project_key), env!("CARGO_PKG_VERSION"));
+    serve(
+        &release(env!("CARGO_PKG_VERSION"), &server.base, &project_key),
+        env!("CARGO_PKG_VERSION"),
+    );
     app.click("#check-updates").await.unwrap();
     let text = app
         .wait_for_text("#update-result", "up to date")
@@ -297,8 +357,14 @@ async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature(
         .wait_for_text("#update-result[data-outcome='available']", "0.2.0")
         .await
         .unwrap();
-    assert!(text.contains("verified"), "the app says the download verified: {text:?}");
-    assert!(text.contains("What's new in 0.2.0"), "release notes are shown: {text:?}");
+    assert!(
+        text.contains("verified"),
+        "the app says the download verified: {text:?}"
+    );
+    assert!(
+        text.contains("What's new in 0.2.0"),
+        "release notes are shown: {text:?}"
+    );
     app.screenshot("update-available").await.unwrap();
 
     // 3. The same offer signed with someone else's key: refused.
@@ -308,8 +374,14 @@ async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature(
         .wait_for_text("#update-result[data-outcome='update_signature']", "refused")
         .await
         .unwrap();
-    assert!(text.contains("0.2.1"), "the refusal names the version: {text:?}");
-    assert!(!text.contains("is available"), "a bad signature is never offered: {text:?}");
+    assert!(
+        text.contains("0.2.1"),
+        "the refusal names the version: {text:?}"
+    );
+    assert!(
+        !text.contains("is available"),
+        "a bad signature is never offered: {text:?}"
+    );
     app.screenshot("update-refused").await.unwrap();
     app.close().await.unwrap();
 }

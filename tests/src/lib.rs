@@ -48,7 +48,9 @@ fn tauri_driver() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("ZIFLOW_TAURI_DRIVER") {
         return Ok(PathBuf::from(p));
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let pinned = home.join(".cache/ziflow/tools/bin/tauri-driver");
     if pinned.exists() {
         return Ok(pinned);
@@ -125,7 +127,15 @@ fn start_xvfb() -> Result<(Guard, String)> {
     let mut guard = Guard::spawn(
         "Xvfb (Debian package xvfb)",
         Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null()),
     )?;
@@ -201,13 +211,18 @@ impl AppSession {
         let port = free_port()?;
         let native_port = free_port()?;
         let mut cmd = Command::new(tauri_driver()?);
-        cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("DISPLAY", &display)
-            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
-            .env("ZIFLOW_DATA_DIR", data_dir.path())
-            .env_remove("WAYLAND_DISPLAY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .env("DISPLAY", &display)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+        .env("ZIFLOW_DATA_DIR", data_dir.path())
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
         for (k, v) in &launch.env {
             cmd.env(k, v);
         }
@@ -236,8 +251,18 @@ impl AppSession {
             _xvfb: xvfb,
             data_dir,
         };
-        // The UI is ready once the sidebar is rendered by the wasm app.
-        session.wait_for("#nav-inbox").await?;
+        // The UI is ready once the sidebar is rendered by the wasm app. If it never is, keep
+        // what the window showed: that is the first thing anyone debugging will want.
+        if let Err(e) = session.wait_for("#nav-inbox").await {
+            let shot = session.screenshot("did-not-start").await.ok();
+            let source = session.client().source().await.unwrap_or_default();
+            let path = artifacts_dir().join(format!("{}-did-not-start.html", session.name));
+            let _ = std::fs::write(&path, &source);
+            return Err(e.context(format!(
+                "the UI did not render; screenshot {shot:?}, page source {}",
+                path.display()
+            )));
+        }
         Ok(session)
     }
 
@@ -298,7 +323,8 @@ impl AppSession {
     /// Opens a screen from the sidebar and waits until it is the one showing.
     pub async fn open_screen(&self, slug: &str) -> Result<()> {
         self.click(&format!("#nav-{slug}")).await?;
-        self.wait_for(&format!("main[data-screen='{slug}']")).await?;
+        self.wait_for(&format!("main[data-screen='{slug}']"))
+            .await?;
         Ok(())
     }
 
@@ -306,7 +332,11 @@ impl AppSession {
     pub async fn screenshot(&self, label: &str) -> Result<PathBuf> {
         // A screenshot right after a click can lag the DOM by a frame.
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let png = self.client().screenshot().await.context("taking a screenshot")?;
+        let png = self
+            .client()
+            .screenshot()
+            .await
+            .context("taking a screenshot")?;
         let dir = artifacts_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{}-{label}.png", self.name));
@@ -317,7 +347,10 @@ impl AppSession {
     /// Ends the WebDriver session (closing the app), then stops the services.
     pub async fn close(mut self) -> Result<()> {
         if let Some(client) = self.client.take() {
-            client.close().await.context("closing the WebDriver session")?;
+            client
+                .close()
+                .await
+                .context("closing the WebDriver session")?;
         }
         Ok(())
     }

@@ -27,18 +27,21 @@ async fn call<T: DeserializeOwned>(cmd: &str, args: &impl Serialize) -> Result<T
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| ApiError::new("ipc", format!("could not encode the request: {e}")))?;
     match tauri_invoke(cmd, args).await {
-        Ok(value) => serde_wasm_bindgen::from_value(value).map_err(|e| {
-            ApiError::new("ipc", format!("unexpected answer from {cmd}: {e}"))
-        }),
-        Err(err) => Err(serde_wasm_bindgen::from_value::<ApiError>(err.clone()).unwrap_or_else(
-            |_| {
+        Ok(value) => serde_wasm_bindgen::from_value(value)
+            .map_err(|e| ApiError::new("ipc", format!("unexpected answer from {cmd}: {e}"))),
+        Err(err) => Err(
+            serde_wasm_bindgen::from_value::<ApiError>(err.clone()).unwrap_or_else(|_| {
                 let text = err
                     .as_string()
-                    .or_else(|| js_sys::JSON::stringify(&err).ok().and_then(|s| s.as_string()))
+                    .or_else(|| {
+                        js_sys::JSON::stringify(&err)
+                            .ok()
+                            .and_then(|s| s.as_string())
+                    })
                     .unwrap_or_else(|| "unknown error".into());
                 ApiError::new("ipc", format!("the ZiFlow backend did not answer: {text}"))
-            },
-        )),
+            }),
+        ),
     }
 }
 

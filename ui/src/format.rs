@@ -34,7 +34,11 @@ pub fn phone(e164: &str) -> String {
     let mut out = format!("+{cc}");
     let mut i = 0;
     while i < rest.len() {
-        let take = if rest.len() - i == 4 { 4 } else { 3.min(rest.len() - i) };
+        let take = if rest.len() - i == 4 {
+            4
+        } else {
+            3.min(rest.len() - i)
+        };
         out.push(' ');
         out.push_str(&rest[i..i + take]);
         i += take;

@@ -85,10 +85,12 @@ const HOST: [&str; 4] = ["--workspace", "--exclude", "ziflow-ui", "--release"];
 fn run() -> Result {
     let root = root();
     if !has_display() {
-        return Err("no display: neither DISPLAY nor WAYLAND_DISPLAY is set, so the ZiFlow window \
+        return Err(
+            "no display: neither DISPLAY nor WAYLAND_DISPLAY is set, so the ZiFlow window \
              cannot open here. Run this from a desktop session, or under a virtual display: \
              `xvfb-run -a cargo xtask run`."
-            .into());
+                .into(),
+        );
     }
     let tools = setup::all(&root)?;
     build_ui(&root, &tools)?;
@@ -114,17 +116,20 @@ fn test(extra: &[String]) -> Result {
     let tools = setup::all(&root)?;
 
     let t = step("Checking formatting (cargo fmt --check)");
-    sh(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    sh(cargo()
+        .current_dir(&root)
+        .args(["fmt", "--all", "--", "--check"]))?;
     done(t);
 
     build_ui(&root, &tools)?;
 
     let t = step("Linting host crates (clippy -D warnings)");
-    sh(cargo()
-        .current_dir(&root)
-        .arg("clippy")
-        .args(HOST)
-        .args(["--all-targets", "--", "-D", "warnings"]))?;
+    sh(cargo().current_dir(&root).arg("clippy").args(HOST).args([
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     done(t);
     let t = step("Linting the UI for wasm32 (clippy -D warnings)");
     sh(cargo().current_dir(&root).args([
@@ -161,7 +166,10 @@ fn test(extra: &[String]) -> Result {
         .arg("--")
         .args(extra))?;
     done(t);
-    eprintln!("\nAll tests passed. Screenshots of the window: {}", artifacts.display());
+    eprintln!(
+        "\nAll tests passed. Screenshots of the window: {}",
+        artifacts.display()
+    );
     Ok(())
 }
 
@@ -185,7 +193,14 @@ fn build_ui(root: &Path, tools: &setup::Tools) -> Result {
     let _ = std::fs::remove_dir_all(&staging);
     sh(Command::new(tools.wasm_bindgen())
         .current_dir(root)
-        .args(["--target", "web", "--no-typescript", "--out-name", "ziflow_ui", "--out-dir"])
+        .args([
+            "--target",
+            "web",
+            "--no-typescript",
+            "--out-name",
+            "ziflow_ui",
+            "--out-dir",
+        ])
         .arg(&staging)
         .arg("target/wasm32-unknown-unknown/release/ziflow-ui.wasm"))?;
     for file in ["index.html", "boot.js", "styles.css"] {

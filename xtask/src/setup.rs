@@ -53,9 +53,7 @@ impl Tools {
 pub fn all(root: &Path) -> Result<Tools> {
     debian_packages()?;
     wasm_target()?;
-    let tools = Tools {
-        root: tools_dir(),
-    };
+    let tools = Tools { root: tools_dir() };
     let wasm_bindgen = locked_version(root, "wasm-bindgen")?;
     cargo_tool(&tools, "wasm-bindgen-cli", &wasm_bindgen, false)?;
     cargo_tool(&tools, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
@@ -106,7 +104,10 @@ fn debian_packages() -> Result {
             missing.join(" ")
         ));
     }
-    let t = step(&format!("Installing Debian packages: {}", missing.join(" ")));
+    let t = step(&format!(
+        "Installing Debian packages: {}",
+        missing.join(" ")
+    ));
     sh(Command::new("apt-get").args(["update", "-qq"]))?;
     sh(Command::new("sh")
         .arg("-c")
@@ -174,7 +175,10 @@ fn cargo_tool(tools: &Tools, krate: &str, version: &str, locked: bool) -> Result
     {
         return Ok(());
     }
-    let t = step(&format!("Installing {krate} {version} (once; kept in {})", tools.root.display()));
+    let t = step(&format!(
+        "Installing {krate} {version} (once; kept in {})",
+        tools.root.display()
+    ));
     let mut cmd = Command::new("cargo");
     cmd.args(["install", krate, "--version", version, "--root"])
         .arg(&tools.root);

@@ -67,6 +67,9 @@ mod tests {
 
     #[test]
     fn system_clock_is_after_2024() {
-        assert!(SystemClock.now() > 1_704_067_200, "system clock reads real time");
+        assert!(
+            SystemClock.now() > 1_704_067_200,
+            "system clock reads real time"
+        );
     }
 }

@@ -80,7 +80,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(fk, 1, "foreign keys must be enforced on every connection");
-        assert!(dir.path().join("nested/ziflow.db").exists(), "the file is on disk");
+        assert!(
+            dir.path().join("nested/ziflow.db").exists(),
+            "the file is on disk"
+        );
     }
 
     #[tokio::test]

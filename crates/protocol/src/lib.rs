@@ -322,12 +322,36 @@ mod tests {
 
     #[test]
     fn money_reads_as_the_customer_expects() {
-        assert_eq!(Money::new(12_800, "USD").display(), "$128", "whole dollars drop .00");
-        assert_eq!(Money::new(124_050, "USD").display(), "$1,240.50", "thousands grouped, cents kept");
-        assert_eq!(Money::new(905, "EUR").display(), "€9.05", "a leading zero in cents is kept");
-        assert_eq!(Money::new(120_000, "JPY").display(), "¥120,000", "yen has no minor unit");
-        assert_eq!(Money::new(-800, "USD").display(), "-$8", "refunds show a minus sign");
-        assert_eq!(Money::new(1_234_567, "CHF").display(), "12,345.67 CHF", "unknown symbol: code after");
+        assert_eq!(
+            Money::new(12_800, "USD").display(),
+            "$128",
+            "whole dollars drop .00"
+        );
+        assert_eq!(
+            Money::new(124_050, "USD").display(),
+            "$1,240.50",
+            "thousands grouped, cents kept"
+        );
+        assert_eq!(
+            Money::new(905, "EUR").display(),
+            "€9.05",
+            "a leading zero in cents is kept"
+        );
+        assert_eq!(
+            Money::new(120_000, "JPY").display(),
+            "¥120,000",
+            "yen has no minor unit"
+        );
+        assert_eq!(
+            Money::new(-800, "USD").display(),
+            "-$8",
+            "refunds show a minus sign"
+        );
+        assert_eq!(
+            Money::new(1_234_567, "CHF").display(),
+            "12,345.67 CHF",
+            "unknown symbol: code after"
+        );
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub fn router(state: AppState) -> Router {
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, HttpError> {
     sqlx_ping(&state.db).await?;
-    Ok(Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })))
+    Ok(Json(
+        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+    ))
 }
 
 async fn sqlx_ping(db: &Db) -> Result<(), HttpError> {

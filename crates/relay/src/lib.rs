@@ -28,11 +28,14 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    install_crypto_provider();
     let db_path = config.data_dir.join("relay.db");
     let db = Db::open(&db_path)
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
-    let addr = listener.local_addr().context("reading the listen address")?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listen address")?;
     tracing::info!(%addr, db = %db_path.display(), "ziflow-relay listening");
     let app = http::router(http::AppState { db: db.clone() });
     axum::serve(listener, app)
@@ -42,6 +45,12 @@ pub async fn run(
     db.close().await;
     tracing::info!("ziflow-relay stopped");
     Ok(())
+}
+
+/// Makes ring the process's TLS provider (for reqwest and rustls), unless one is already
+/// installed. Call once before any HTTPS client is built; calling again is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

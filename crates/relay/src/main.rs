@@ -6,7 +6,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "ziflow-relay", version, about = "ZiFlow relay: webhooks, engine and sync for desktops")]
+#[command(
+    name = "ziflow-relay",
+    version,
+    about = "ZiFlow relay: webhooks, engine and sync for desktops"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -8,7 +8,11 @@ use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 const COLUMNS: [(&str, &str, &str); 3] = [
-    ("ready_to_ship", "Ready to ship", "Paid orders waiting to be packed."),
+    (
+        "ready_to_ship",
+        "Ready to ship",
+        "Paid orders waiting to be packed.",
+    ),
     ("shipped", "Shipped", "Handed to the courier."),
     ("delivered", "Delivered", "Received by the customer."),
 ];

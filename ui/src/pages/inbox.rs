@@ -37,14 +37,16 @@ pub fn Inbox() -> impl IntoView {
                                 {list
                                     .into_iter()
                                     .map(|c| {
-                                        let who = c
-                                            .customer_name
-                                            .clone()
-                                            .unwrap_or_else(|| format::phone(&c.customer_phone));
+                                        let phone = format::phone(&c.customer_phone);
+                                        let (who, also) = match c.customer_name.clone() {
+                                            Some(name) => (name, Some(phone)),
+                                            None => (phone, None),
+                                        };
                                         view! {
                                             <li class="conversation">
                                                 <span class="who">
                                                     {who}
+                                                    {also.map(|p| view! { <span class="phone">{p}</span> })}
                                                     {(c.unread > 0)
                                                         .then(|| view! { <span class="unread">{c.unread}</span> })}
                                                 </span>

@@ -48,7 +48,11 @@ fn Figures(m: MetricsSummary) -> impl IntoView {
     let revenue = if m.revenue.is_empty() {
         "—".to_string()
     } else {
-        m.revenue.iter().map(|r| r.display()).collect::<Vec<_>>().join(" + ")
+        m.revenue
+            .iter()
+            .map(|r| r.display())
+            .collect::<Vec<_>>()
+            .join(" + ")
     };
     view! {
         <div class="figures" id="metrics-figures">

@@ -56,7 +56,7 @@ pub fn Settings() -> impl IntoView {
                                         <dt>"Database"</dt>
                                         <dd>{info.database_path}</dd>
                                         <dt>"Update server"</dt>
-                                        <dd>{s.update_endpoint.unwrap_or_else(|| "ZiFlow releases (built in)".into())}</dd>
+                                        <dd>{s.update_endpoint.unwrap_or_else(|| "Not configured — set [update] endpoint in config.toml".into())}</dd>
                                     </dl>
                                     <UpdateCheckButton />
                                 </section>

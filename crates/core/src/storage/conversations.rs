@@ -64,16 +64,18 @@ pub async fn record_message(
     .bind(unread_inc)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO messages (conversation_id, direction, body, sent_at) VALUES (?, ?, ?, ?)")
-        .bind(id)
-        .bind(match direction {
-            Direction::Inbound => "in",
-            Direction::Outbound => "out",
-        })
-        .bind(body)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO messages (conversation_id, direction, body, sent_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(match direction {
+        Direction::Inbound => "in",
+        Direction::Outbound => "out",
+    })
+    .bind(body)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(id)
 }

@@ -80,8 +80,13 @@ impl InvoiceRow {
     }
 }
 
-const SELECT: &str = "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
-        status, paid_via, fulfilment_stage, created_at, sent_at, paid_at FROM invoices";
+/// The invoice columns, as a literal so queries stay static strings (`concat!`).
+macro_rules! select_invoices {
+    () => {
+        "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
+                status, paid_via, fulfilment_stage, created_at, sent_at, paid_at FROM invoices"
+    };
+}
 
 /// Sum of the items plus shipping, refusing negative or overflowing amounts.
 pub fn total_minor(items: &[LineItem], shipping_minor: i64) -> Result<i64> {
@@ -111,7 +116,9 @@ pub fn total_minor(items: &[LineItem], shipping_minor: i64) -> Result<i64> {
 /// Creates a draft invoice with the next number of the shop.
 pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<InvoiceRow> {
     if new.items.is_empty() {
-        return Err(Error::InvalidInput("an invoice needs at least one item".into()));
+        return Err(Error::InvalidInput(
+            "an invoice needs at least one item".into(),
+        ));
     }
     if !super::conversations::is_e164(&new.customer_phone) {
         return Err(Error::InvalidInput(format!(
@@ -121,13 +128,12 @@ pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<I
     }
     let total = total_minor(&new.items, new.shipping_minor)?;
     let mut tx = db.pool().begin().await?;
-    let number: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(number) + 1, ?) FROM invoices WHERE shop_uid = ?",
-    )
-    .bind(FIRST_NUMBER)
-    .bind(shop)
-    .fetch_one(&mut *tx)
-    .await?;
+    let number: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(number) + 1, ?) FROM invoices WHERE shop_uid = ?")
+            .bind(FIRST_NUMBER)
+            .bind(shop)
+            .fetch_one(&mut *tx)
+            .await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at)
@@ -163,12 +169,15 @@ pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<I
 
 /// The invoice with this id in this shop.
 pub async fn get(db: &Db, shop: &str, id: i64) -> Result<InvoiceRow> {
-    sqlx::query_as::<_, InvoiceRow>(&format!("{SELECT} WHERE shop_uid = ? AND id = ?"))
-        .bind(shop)
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
+    sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND id = ?"
+    ))
+    .bind(shop)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
 }
 
 /// Marks a draft invoice sent.
@@ -217,8 +226,9 @@ pub async fn mark_paid(db: &Db, shop: &str, id: i64, via: PaidVia, at: i64) -> R
 
 /// The shop's invoices, newest first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
-        "{SELECT} WHERE shop_uid = ? ORDER BY created_at DESC, id DESC"
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? ORDER BY created_at DESC, id DESC"
     ))
     .bind(shop)
     .fetch_all(db.pool())
@@ -247,8 +257,9 @@ pub async fn items(db: &Db, invoice_id: i64) -> Result<Vec<LineItem>> {
 
 /// Paid invoices on the fulfilment board (any column), oldest payment first.
 pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(&format!(
-        "{SELECT} WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL ORDER BY paid_at, id"
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL ORDER BY paid_at, id"
     ))
     .bind(shop)
     .fetch_all(db.pool())
@@ -271,8 +282,15 @@ mod tests {
 
     #[test]
     fn total_is_items_plus_shipping_in_minor_units() {
-        assert_eq!(total_minor(&[item(1, 12_000)], 800).unwrap(), 12_800, "$120 + $8");
-        assert_eq!(total_minor(&[item(2, 6_400), item(1, 2_800)], 600).unwrap(), 16_200);
+        assert_eq!(
+            total_minor(&[item(1, 12_000)], 800).unwrap(),
+            12_800,
+            "$120 + $8"
+        );
+        assert_eq!(
+            total_minor(&[item(2, 6_400), item(1, 2_800)], 600).unwrap(),
+            16_200
+        );
     }
 
     #[test]
@@ -280,6 +298,9 @@ mod tests {
         assert!(total_minor(&[item(0, 100)], 0).is_err(), "zero quantity");
         assert!(total_minor(&[item(1, -5)], 0).is_err(), "negative price");
         assert!(total_minor(&[item(1, 5)], -1).is_err(), "negative shipping");
-        assert!(total_minor(&[item(i64::MAX, 2)], 0).is_err(), "overflow is an error");
+        assert!(
+            total_minor(&[item(i64::MAX, 2)], 0).is_err(),
+            "overflow is an error"
+        );
     }
 }

@@ -13,6 +13,7 @@ struct Relay {
 }
 
 async fn start_relay() -> Relay {
+    ziflow_relay::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -34,7 +35,9 @@ async fn start_relay() -> Relay {
 #[tokio::test]
 async fn healthz_answers_ok_from_the_real_server() {
     let relay = start_relay().await;
-    let res = reqwest::get(format!("{}/healthz", relay.base)).await.unwrap();
+    let res = reqwest::get(format!("{}/healthz", relay.base))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "a healthy relay answers 200");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
@@ -65,4 +68,50 @@ async fn unknown_paths_are_404() {
     let relay = start_relay().await;
     let res = reqwest::get(format!("{}/nope", relay.base)).await.unwrap();
     assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn the_binary_serves_healthz_and_exits_cleanly_on_sigterm() {
+    ziflow_relay::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut healthy = false;
+    for _ in 0..100 {
+        if let Ok(res) = reqwest::get(&url).await {
+            healthy = res.status() == 200;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the relay binary answers /healthz");
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the relay exits within 10 s of SIGTERM")
+        .unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM is a graceful stop, exit code 0: {status}"
+    );
 }

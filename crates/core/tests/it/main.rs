@@ -1,0 +1,259 @@
+//! Core integration tests against real SQLite files.
+
+use ziflow_core::storage::conversations::{self, Direction};
+use ziflow_core::storage::invoices::{self, LineItem, NewInvoice, PaidVia};
+use ziflow_core::storage::{events, settings, shops};
+use ziflow_core::{metrics, Db, Error, InvoiceStatus, Money};
+
+async fn db_with_shop() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("z.db")).await.unwrap();
+    shops::create(&db, "s1", "Glow Bar", "USD", "America/Denver", 1_000)
+        .await
+        .unwrap();
+    (dir, db)
+}
+
+fn cream_order(phone: &str) -> NewInvoice {
+    NewInvoice {
+        customer_phone: phone.into(),
+        currency: "USD".into(),
+        items: vec![LineItem {
+            sku: "HC".into(),
+            name: "Hydrating cream".into(),
+            variant: None,
+            qty: 1,
+            unit_minor: 12_000,
+        }],
+        shipping_minor: 800,
+        address: Some("123 Oak St.".into()),
+    }
+}
+
+#[tokio::test]
+async fn invoices_are_numbered_per_shop_and_totalled_in_minor_units() {
+    let (_d, db) = db_with_shop().await;
+    shops::create(&db, "s2", "Other", "EUR", "Europe/Madrid", 1_000)
+        .await
+        .unwrap();
+    let a = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        .await
+        .unwrap();
+    let b = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_001)
+        .await
+        .unwrap();
+    let c = invoices::create(&db, "s2", &cream_order("+34600000000"), 2_002)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.number, b.number),
+        (1001, 1002),
+        "numbers follow on within a shop"
+    );
+    assert_eq!(c.number, 1001, "another shop starts its own sequence");
+    assert_eq!(a.total_minor, 12_800, "$120 + $8 shipping");
+    assert_eq!(a.status(), InvoiceStatus::Draft);
+}
+
+#[tokio::test]
+async fn bad_invoice_input_is_refused_and_nothing_is_written() {
+    let (_d, db) = db_with_shop().await;
+    let mut no_items = cream_order("+15125550123");
+    no_items.items.clear();
+    assert!(matches!(
+        invoices::create(&db, "s1", &no_items, 1).await,
+        Err(Error::InvalidInput(_))
+    ));
+    let bad_phone = cream_order("512-555-0123");
+    assert!(matches!(
+        invoices::create(&db, "s1", &bad_phone, 1).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(
+        invoices::list(&db, "s1").await.unwrap().is_empty(),
+        "nothing was stored"
+    );
+}
+
+#[tokio::test]
+async fn an_invoice_becomes_paid_exactly_once_and_lands_on_the_board() {
+    let (_d, db) = db_with_shop().await;
+    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        .await
+        .unwrap();
+    assert!(invoices::mark_sent(&db, "s1", inv.id, 2_010).await.unwrap());
+    assert!(
+        invoices::on_board(&db, "s1").await.unwrap().is_empty(),
+        "unpaid: not on the board"
+    );
+    assert!(
+        invoices::mark_paid(&db, "s1", inv.id, PaidVia::Webhook, 2_050)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !invoices::mark_paid(&db, "s1", inv.id, PaidVia::Manual, 2_060)
+            .await
+            .unwrap(),
+        "a second payment signal changes nothing"
+    );
+    let row = invoices::get(&db, "s1", inv.id).await.unwrap();
+    assert_eq!(row.status(), InvoiceStatus::Paid);
+    assert_eq!(row.paid_at, Some(2_050), "the first payment time is kept");
+    assert_eq!(row.paid_via.as_deref(), Some("webhook"));
+    let board = invoices::on_board(&db, "s1").await.unwrap();
+    assert_eq!(board.len(), 1);
+    assert_eq!(board[0].fulfilment_stage.as_deref(), Some("ready_to_ship"));
+}
+
+#[tokio::test]
+async fn a_redelivered_provider_event_is_stored_once() {
+    let (_d, db) = db_with_shop().await;
+    let payload = serde_json::json!({"invoice_id": 1});
+    let mut conn = db.pool().acquire().await.unwrap();
+    let first = events::append(
+        &mut conn,
+        "s1",
+        "payment.succeeded",
+        &payload,
+        Some("evt_1"),
+        5,
+    )
+    .await
+    .unwrap();
+    let again = events::append(
+        &mut conn,
+        "s1",
+        "payment.succeeded",
+        &payload,
+        Some("evt_1"),
+        6,
+    )
+    .await
+    .unwrap();
+    let other = events::append(&mut conn, "s1", "message.received", &payload, None, 7)
+        .await
+        .unwrap();
+    drop(conn);
+    assert!(first.is_some() && other.is_some());
+    assert_eq!(again, None, "the same provider id is not stored twice");
+    let all = events::after(&db, "s1", 0, 100).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].id < all[1].id, "cursor order");
+    assert!(events::after(&db, "s1", all[1].id, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn events_belong_to_an_existing_shop() {
+    let (_d, db) = db_with_shop().await;
+    let mut conn = db.pool().acquire().await.unwrap();
+    let res = events::append(&mut conn, "nope", "x.y", &serde_json::json!({}), None, 1).await;
+    assert!(
+        matches!(res, Err(Error::Storage(_))),
+        "foreign keys are enforced: {res:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_inbox_lists_newest_conversations_first_with_unread_counts() {
+    let (_d, db) = db_with_shop().await;
+    let p1 = "+15125550123";
+    let p2 = "+15125550199";
+    conversations::record_message(&db, "s1", p1, Some("Ana"), Direction::Inbound, "hi", 10)
+        .await
+        .unwrap();
+    conversations::record_message(&db, "s1", p2, None, Direction::Inbound, "price?", 20)
+        .await
+        .unwrap();
+    conversations::record_message(&db, "s1", p1, None, Direction::Outbound, "Hello Ana!", 30)
+        .await
+        .unwrap();
+    conversations::record_message(&db, "s1", p1, None, Direction::Inbound, "yes", 40)
+        .await
+        .unwrap();
+    let list = conversations::list(&db, "s1").await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].customer_phone, p1, "latest activity first");
+    assert_eq!(list[0].last_message, "yes");
+    assert_eq!(list[0].unread, 2, "only inbound messages count as unread");
+    assert_eq!(
+        list[0].customer_name.as_deref(),
+        Some("Ana"),
+        "a later nameless message keeps the name"
+    );
+    assert_eq!(list[1].last_message, "price?");
+}
+
+#[tokio::test]
+async fn metrics_count_24h_conversion_revenue_and_manual_reconciliations() {
+    let (_d, db) = db_with_shop().await;
+    let t0 = 1_000_000;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), t0 + i)
+            .await
+            .unwrap();
+        invoices::mark_sent(&db, "s1", inv.id, t0).await.unwrap();
+        ids.push(inv.id);
+    }
+    invoices::mark_paid(&db, "s1", ids[0], PaidVia::Webhook, t0 + 300)
+        .await
+        .unwrap();
+    invoices::mark_paid(&db, "s1", ids[1], PaidVia::Manual, t0 + metrics::DAY)
+        .await
+        .unwrap();
+    invoices::mark_paid(&db, "s1", ids[2], PaidVia::Webhook, t0 + metrics::DAY + 1)
+        .await
+        .unwrap();
+    let m = metrics::summary(&db, "s1").await.unwrap();
+    assert_eq!(m.invoices, 4);
+    assert_eq!(
+        m.paid_within_24h, 2,
+        "paid exactly at 24 h counts; a second later does not"
+    );
+    assert_eq!(m.conversion_24h_bp, Some(5_000));
+    assert_eq!(
+        m.revenue,
+        vec![Money::new(3 * 12_800, "USD")],
+        "revenue counts every paid invoice"
+    );
+    assert_eq!(m.manual_reconciliations, 1);
+}
+
+#[tokio::test]
+async fn settings_are_per_shop_and_overwrite() {
+    let (_d, db) = db_with_shop().await;
+    assert_eq!(settings::get(&db, "s1", "channel").await.unwrap(), None);
+    settings::set(&db, "s1", "channel", "sandbox")
+        .await
+        .unwrap();
+    settings::set(&db, "s1", "channel", "whatsapp")
+        .await
+        .unwrap();
+    assert_eq!(
+        settings::get(&db, "s1", "channel")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("whatsapp")
+    );
+}
+
+#[tokio::test]
+async fn a_shop_needs_a_name_and_an_iso_currency() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("z.db")).await.unwrap();
+    assert!(shops::create(&db, "a", "  ", "USD", "UTC", 1)
+        .await
+        .is_err());
+    assert!(shops::create(&db, "a", "Shop", "dollars", "UTC", 1)
+        .await
+        .is_err());
+    assert!(
+        shops::first(&db).await.unwrap().is_none(),
+        "nothing was created"
+    );
+}
