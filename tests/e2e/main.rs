@@ -31,6 +31,11 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
 
     let title = app.client().title().await.unwrap();
     assert_eq!(title, "ZiFlow", "the window shows the ZiFlow page");
+    let windows = app.window_titles().unwrap();
+    assert!(
+        windows.iter().any(|t| t == "ZiFlow"),
+        "a real window titled ZiFlow is on the display: {windows:?}"
+    );
 
     for (slug, css, heading) in EMPTY_SCREENS {
         app.open_screen(slug).await.unwrap();

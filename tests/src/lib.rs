@@ -186,6 +186,7 @@ pub struct Launch {
 pub struct AppSession {
     client: Option<Client>,
     name: String,
+    display: String,
     _driver: Guard,
     _dbus: Guard,
     _xvfb: Guard,
@@ -246,6 +247,7 @@ impl AppSession {
         let session = Self {
             client: Some(client),
             name: launch.name,
+            display: display.clone(),
             _driver: driver,
             _dbus: dbus,
             _xvfb: xvfb,
@@ -264,6 +266,21 @@ impl AppSession {
             )));
         }
         Ok(session)
+    }
+
+    /// Titles of the top-level X windows on the session's display (what a window manager
+    /// would show in its title bar), read with `xwininfo`.
+    pub fn window_titles(&self) -> Result<Vec<String>> {
+        let out = Command::new("xwininfo")
+            .args(["-root", "-tree"])
+            .env("DISPLAY", &self.display)
+            .output()
+            .context("running xwininfo (Debian package x11-utils)")?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split('"').nth(1))
+            .map(str::to_string)
+            .collect())
     }
 
     /// The WebDriver client.

@@ -74,6 +74,15 @@ pub fn sh(cmd: &mut Command) -> Result {
     }
 }
 
+/// Cargo's target folder: `$CARGO_TARGET_DIR` (CI keeps one outside the clone), else
+/// `target/` in the repository.
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -97,9 +106,10 @@ fn run() -> Result {
     let t = step("Building the ZiFlow app (release)");
     sh(cargo().current_dir(&root).arg("build").args(HOST))?;
     done(t);
-    let data = root.join("target/demo");
+    let target = target_dir(&root);
+    let data = target.join("demo");
     let t = step(&format!("Opening ZiFlow (demo data in {})", data.display()));
-    let status = Command::new(root.join("target/release/ziflow-app"))
+    let status = Command::new(target.join("release/ziflow-app"))
         .env("ZIFLOW_DATA_DIR", &data)
         .status()
         .map_err(|e| format!("could not start the app: {e}"))?;
@@ -155,12 +165,13 @@ fn test(extra: &[String]) -> Result {
     done(t);
 
     let t = step("Running unit, integration and end-to-end tests");
-    let artifacts = root.join("target/e2e-artifacts");
+    let target = target_dir(&root);
+    let artifacts = target.join("e2e-artifacts");
     sh(cargo()
         .current_dir(&root)
         .arg("test")
         .args(HOST)
-        .env("ZIFLOW_APP_BIN", root.join("target/release/ziflow-app"))
+        .env("ZIFLOW_APP_BIN", target.join("release/ziflow-app"))
         .env("ZIFLOW_TAURI_DRIVER", tools.tauri_driver())
         .env("ZIFLOW_E2E_ARTIFACTS", &artifacts)
         .arg("--")
@@ -189,7 +200,8 @@ fn build_ui(root: &Path, tools: &setup::Tools) -> Result {
         "--target",
         "wasm32-unknown-unknown",
     ]))?;
-    let staging = root.join("target/ui-staging");
+    let target = target_dir(root);
+    let staging = target.join("ui-staging");
     let _ = std::fs::remove_dir_all(&staging);
     sh(Command::new(tools.wasm_bindgen())
         .current_dir(root)
@@ -202,7 +214,7 @@ fn build_ui(root: &Path, tools: &setup::Tools) -> Result {
             "--out-dir",
         ])
         .arg(&staging)
-        .arg("target/wasm32-unknown-unknown/release/ziflow-ui.wasm"))?;
+        .arg(target.join("wasm32-unknown-unknown/release/ziflow-ui.wasm")))?;
     for file in ["index.html", "boot.js", "styles.css"] {
         std::fs::copy(root.join("ui").join(file), staging.join(file))
             .map_err(|e| format!("copying ui/{file}: {e}"))?;

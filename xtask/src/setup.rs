@@ -20,6 +20,7 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "xvfb",
     "webkit2gtk-driver",
     "dbus-x11",
+    "x11-utils",
     "dunst",
     "libnotify-bin",
 ];
