@@ -19,7 +19,20 @@ pub struct Db {
 
 impl Db {
     /// Opens (creating if needed) the SQLite file at `path` and runs pending migrations.
+    /// Commits survive a crash of the process (WAL, `synchronous=NORMAL`): right for the
+    /// desktop replica, which can always pull again.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteSynchronous::Normal).await
+    }
+
+    /// Like [`Db::open`], but every commit is fsynced (`synchronous=FULL`), so a commit that
+    /// returned survives power loss too: what the relay needs before it acknowledges a
+    /// webhook.
+    pub async fn open_durable(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteSynchronous::Full).await
+    }
+
+    async fn open_with(path: impl AsRef<Path>, synchronous: SqliteSynchronous) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
@@ -35,7 +48,7 @@ impl Db {
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()

@@ -7,6 +7,8 @@
 //! - [`storage`]: all SQL, one module per table family.
 //! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
 //! - [`metrics`]: the owner's figures, computed from stored facts.
+//! - [`webhook`]: provider signature checks over raw bodies; only a [`webhook::Verified`]
+//!   body can be stored.
 //!
 //! # Invariants
 //! - Money is `i64` minor units plus an ISO 4217 code ([`Money`]); never a float.
@@ -17,7 +19,9 @@
 pub mod clock;
 pub mod db;
 pub mod metrics;
+pub mod secrets;
 pub mod storage;
+pub mod webhook;
 
 mod error;
 

@@ -1,25 +1,48 @@
-//! The relay: the always-on half of ZiFlow. It receives provider webhooks on the shop's
-//! behalf, runs the engine, and serves the sync API that desktops pull from.
+//! The relay: the always-on half of ZiFlow. It receives provider webhooks on the shops'
+//! behalf, stores them durably, and serves the sync API that desktops pull from.
 //!
 //! # Layout
 //! - [`run`]: opens the database, serves HTTP on the given listener until `shutdown`
-//!   resolves, then lets in-flight requests finish and closes the database.
+//!   resolves, then ends push streams, lets in-flight requests finish and closes the database.
+//! - [`config`]: the master key that seals provider secrets, and where it comes from.
+//! - [`provision`]: shops, secrets and devices, for the command line.
+//! - [`intake`]: the group-commit writer every webhook goes through.
 //! - [`http`]: the router and the one HTTP error type.
 
+pub mod config;
 pub mod http;
+pub mod intake;
+pub mod provision;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use ziflow_core::Db;
+use ziflow_core::secrets::MasterKey;
+use ziflow_core::{Clock, Db, SystemClock};
 
 /// What the relay needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Folder for `relay.db`.
     pub data_dir: PathBuf,
+    /// Seals and opens the shops' provider secrets.
+    pub master_key: MasterKey,
+}
+
+/// The relay's database file inside `data_dir`.
+pub fn db_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("relay.db")
+}
+
+/// Opens the relay database (every commit fsynced).
+pub async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
+    let path = db_path(data_dir);
+    Db::open_durable(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))
 }
 
 /// Serves the relay on `listener` until `shutdown` resolves.
@@ -28,18 +51,40 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with_clock(config, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`run`] with an injected clock (tests move time).
+pub async fn run_with_clock(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     install_crypto_provider();
-    let db_path = config.data_dir.join("relay.db");
-    let db = Db::open(&db_path)
-        .await
-        .with_context(|| format!("opening {}", db_path.display()))?;
+    let db = open_db(&config.data_dir).await?;
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    tracing::info!(%addr, db = %db_path.display(), "ziflow-relay listening");
-    let app = http::router(http::AppState { db: db.clone() });
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "ziflow-relay listening");
+    let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let intake = intake::Intake::start(db.clone(), clock.clone());
+    let app = http::router(http::AppState {
+        db: db.clone(),
+        intake,
+        master_key: config.master_key,
+        clock,
+        stopping: stopping.clone(),
+    });
+    let mut stopped = stopping.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
         .await
         .context("serving HTTP")?;
     db.close().await;

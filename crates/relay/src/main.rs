@@ -1,9 +1,13 @@
-//! `ziflow-relay`: loads the configuration and hands it to [`ziflow_relay::run`].
+//! `ziflow-relay`: parses the command line and calls into the library.
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use ziflow_relay::config::{self, KeySource};
+use ziflow_relay::provision;
 
 #[derive(Parser)]
 #[command(
@@ -12,8 +16,36 @@ use std::path::PathBuf;
     about = "ZiFlow relay: webhooks, engine and sync for desktops"
 )]
 struct Cli {
+    /// Folder holding relay.db (and master.key in local mode).
+    #[arg(
+        long,
+        global = true,
+        env = "ZIFLOW_DATA_DIR",
+        default_value = "./ziflow-relay-data"
+    )]
+    data_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args, Clone)]
+struct KeyArgs {
+    /// File holding the master key (64 hex digits). ZIFLOW_MASTER_KEY takes precedence.
+    #[arg(long, env = "ZIFLOW_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Local mode: keep a generated master key in the data folder (single-machine installs).
+    #[arg(long, env = "ZIFLOW_LOCAL")]
+    local: bool,
+}
+
+impl KeyArgs {
+    fn source(&self) -> KeySource {
+        KeySource {
+            key: std::env::var("ZIFLOW_MASTER_KEY").ok(),
+            file: self.master_key_file.clone(),
+            local: self.local,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -23,10 +55,114 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "ZIFLOW_LISTEN", default_value = "127.0.0.1:8787")]
         listen: SocketAddr,
-        /// Folder holding the relay's SQLite database.
-        #[arg(long, env = "ZIFLOW_DATA_DIR", default_value = "./ziflow-relay-data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
     },
+    /// Create and configure shops.
+    Shop {
+        #[command(subcommand)]
+        command: ShopCommand,
+    },
+    /// Add and revoke the devices that sync a shop.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ShopCommand {
+    /// Create a shop, its owner device and its WhatsApp verify token.
+    Create {
+        /// Shop name.
+        #[arg(long)]
+        name: String,
+        /// ISO 4217 currency of its prices.
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        /// IANA time zone.
+        #[arg(long, default_value = "America/Chicago")]
+        timezone: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a shop's provider secrets (stored encrypted; never printed).
+    Set {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// Stripe webhook signing secret (whsec_…).
+        #[arg(long, env = "ZIFLOW_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+        stripe_webhook_secret: Option<String>,
+        /// Read the Stripe webhook secret from this file instead.
+        #[arg(long, conflicts_with = "stripe_webhook_secret")]
+        stripe_webhook_secret_file: Option<PathBuf>,
+        /// Meta app secret that signs WhatsApp webhooks.
+        #[arg(long, env = "ZIFLOW_WHATSAPP_APP_SECRET", hide_env_values = true)]
+        whatsapp_app_secret: Option<String>,
+        /// Read the WhatsApp app secret from this file instead.
+        #[arg(long, conflicts_with = "whatsapp_app_secret")]
+        whatsapp_app_secret_file: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Add a device; prints its token once.
+    Add {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// A name people recognise ("Front desk").
+        #[arg(long)]
+        name: String,
+        /// rep or owner.
+        #[arg(long, default_value = "rep")]
+        role: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device; its token stops working at once.
+    Revoke {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// The device id `device add` printed.
+        #[arg(long)]
+        device_id: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn print(value: &impl Serialize, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
+    Ok(())
+}
+
+fn read_secret(inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    match (inline, file) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Some(f)) => Ok(Some(
+            std::fs::read_to_string(&f)
+                .with_context(|| format!("reading {}", f.display()))?
+                .trim()
+                .to_string(),
+        )),
+        (None, None) => Ok(None),
+    }
 }
 
 #[tokio::main]
@@ -36,14 +172,73 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
+        .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
-        Command::Serve { listen, data_dir } => {
+    let cli = Cli::parse();
+    let data_dir = cli.data_dir;
+    match cli.command {
+        Command::Serve { listen, key } => {
+            let master_key = config::master_key(&key.source(), &data_dir)?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
-            let config = ziflow_relay::Config { data_dir };
+            let config = ziflow_relay::Config {
+                data_dir,
+                master_key,
+            };
             ziflow_relay::run(config, listener, ziflow_relay::shutdown_signal()).await
+        }
+        Command::Shop { command } => {
+            let db = ziflow_relay::open_db(&data_dir).await?;
+            match command {
+                ShopCommand::Create {
+                    name,
+                    currency,
+                    timezone,
+                    json,
+                } => print(
+                    &provision::create_shop(&db, &name, &currency, &timezone).await?,
+                    json,
+                ),
+                ShopCommand::Set {
+                    uid,
+                    stripe_webhook_secret,
+                    stripe_webhook_secret_file,
+                    whatsapp_app_secret,
+                    whatsapp_app_secret_file,
+                    key,
+                    json,
+                } => {
+                    let master_key = config::master_key(&key.source(), &data_dir)?;
+                    let stripe = read_secret(stripe_webhook_secret, stripe_webhook_secret_file)?;
+                    let whatsapp = read_secret(whatsapp_app_secret, whatsapp_app_secret_file)?;
+                    let out = provision::set_secrets(
+                        &db,
+                        &master_key,
+                        &uid,
+                        stripe.as_deref(),
+                        whatsapp.as_deref(),
+                    )
+                    .await?;
+                    print(&out, json)
+                }
+            }
+        }
+        Command::Device { command } => {
+            let db = ziflow_relay::open_db(&data_dir).await?;
+            match command {
+                DeviceCommand::Add {
+                    uid,
+                    name,
+                    role,
+                    json,
+                } => print(&provision::add_device(&db, &uid, &name, &role).await?, json),
+                DeviceCommand::Revoke {
+                    uid,
+                    device_id,
+                    json,
+                } => print(&provision::revoke_device(&db, &uid, device_id).await?, json),
+            }
         }
     }
 }

@@ -5,8 +5,10 @@
 //! transaction take a `&mut SqliteConnection` instead.
 
 pub mod conversations;
+pub mod devices;
 pub mod events;
 pub mod invoices;
 pub mod payments;
 pub mod settings;
+pub mod shop_secrets;
 pub mod shops;

@@ -60,6 +60,31 @@ pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
     .ok_or_else(|| Error::NotFound(format!("shop {uid}")))
 }
 
+/// Sets the token Meta must echo when subscribing the WhatsApp webhook.
+pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Result<()> {
+    let n = sqlx::query("UPDATE shops SET whatsapp_verify_token = ? WHERE uid = ?")
+        .bind(token)
+        .bind(uid)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound(format!("shop {uid}")));
+    }
+    Ok(())
+}
+
+/// The shop's WhatsApp verify token, if the shop exists and has one.
+pub async fn whatsapp_verify_token(db: &Db, uid: &str) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT whatsapp_verify_token FROM shops WHERE uid = ?",
+    )
+    .bind(uid)
+    .fetch_optional(db.pool())
+    .await?
+    .flatten())
+}
+
 /// The first shop of this database, if any (a desktop replica holds exactly one).
 pub async fn first(db: &Db) -> Result<Option<Shop>> {
     Ok(sqlx::query_as::<_, Shop>(

@@ -20,6 +20,7 @@ async fn start_relay() -> Relay {
     let (tx, rx) = oneshot::channel::<()>();
     let config = ziflow_relay::Config {
         data_dir: dir.path().to_path_buf(),
+        master_key: ziflow_core::secrets::MasterKey::generate().unwrap(),
     };
     let task = tokio::spawn(ziflow_relay::run(config, listener, async {
         let _ = rx.await;
@@ -82,6 +83,7 @@ async fn the_binary_serves_healthz_and_exits_cleanly_on_sigterm() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
         .args([
             "serve",
+            "--local",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--data-dir",
@@ -92,10 +94,13 @@ async fn the_binary_serves_healthz_and_exits_cleanly_on_sigterm() {
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/healthz");
     let mut healthy = false;
-    for _ in 0..100 {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
         if let Ok(res) = reqwest::get(&url).await {
             healthy = res.status() == 200;
-            break;
+            if healthy {
+                break;
+            }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

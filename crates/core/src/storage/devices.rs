@@ -1,0 +1,112 @@
+//! Devices allowed to sync a shop, identified by the hash of their bearer token.
+
+use sqlx::FromRow;
+
+use crate::secrets::token_hash;
+use crate::{Db, Error, Result};
+
+/// A device's role: owners see metrics and settings; reps run the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The shop owner.
+    Owner,
+    /// A sales rep.
+    Rep,
+}
+
+impl Role {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Rep => "rep",
+        }
+    }
+
+    /// Parses `owner` or `rep`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "owner" => Ok(Self::Owner),
+            "rep" => Ok(Self::Rep),
+            other => Err(Error::InvalidInput(format!(
+                "role must be owner or rep, not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A device that presented a valid, unrevoked token.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Device {
+    /// Device id.
+    pub id: i64,
+    /// The shop it may read and act on.
+    pub shop_uid: String,
+    /// Its name ("Front desk").
+    pub name: String,
+    /// `owner` or `rep`.
+    pub role: String,
+}
+
+/// Registers a device for `token` (the caller shows the token once; only its hash is kept).
+pub async fn add(
+    db: &Db,
+    shop: &str,
+    name: &str,
+    role: Role,
+    token: &str,
+    now: i64,
+) -> Result<i64> {
+    if name.trim().is_empty() {
+        return Err(Error::InvalidInput("a device needs a name".into()));
+    }
+    super::shops::get(db, shop).await?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO devices (shop_uid, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
+         RETURNING id",
+    )
+    .bind(shop)
+    .bind(name.trim())
+    .bind(role.as_str())
+    .bind(token_hash(token))
+    .bind(now)
+    .fetch_one(db.pool())
+    .await?)
+}
+
+/// The device a bearer token belongs to, if it exists and is not revoked.
+pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Device>> {
+    Ok(sqlx::query_as::<_, Device>(
+        "SELECT id, shop_uid, name, role FROM devices WHERE token_hash = ? AND revoked_at IS NULL",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// Revokes a device of the shop. Returns whether a device was revoked now.
+pub async fn revoke(db: &Db, shop: &str, device_id: i64, now: i64) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE devices SET revoked_at = ? WHERE shop_uid = ? AND id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(shop)
+    .bind(device_id)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM devices WHERE shop_uid = ? AND id = ?")
+                .bind(shop)
+                .bind(device_id)
+                .fetch_optional(db.pool())
+                .await?;
+        if exists.is_none() {
+            return Err(Error::NotFound(format!(
+                "device {device_id} of shop {shop}"
+            )));
+        }
+    }
+    Ok(n == 1)
+}

@@ -1,0 +1,69 @@
+//! A shop's provider secrets, sealed with the master key (see [`crate::secrets`]).
+
+use crate::secrets::{MasterKey, Secret};
+use crate::{Db, Error, Result};
+
+/// Which secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretName {
+    /// Stripe's `whsec_…` endpoint secret.
+    StripeWebhook,
+    /// The Meta app secret that signs WhatsApp webhooks.
+    WhatsAppApp,
+}
+
+impl SecretName {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StripeWebhook => "stripe_webhook_secret",
+            Self::WhatsAppApp => "whatsapp_app_secret",
+        }
+    }
+}
+
+/// Seals and stores a secret, replacing the previous one.
+pub async fn set(
+    db: &Db,
+    key: &MasterKey,
+    shop: &str,
+    name: SecretName,
+    value: &str,
+) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{} cannot be empty",
+            name.as_str()
+        )));
+    }
+    if name == SecretName::StripeWebhook && !value.starts_with("whsec_") {
+        return Err(Error::InvalidInput(
+            "a Stripe webhook signing secret starts with whsec_ (Dashboard → Developers → Webhooks → Signing secret)".into(),
+        ));
+    }
+    super::shops::get(db, shop).await?;
+    let sealed = key.seal(shop, name.as_str(), value)?;
+    sqlx::query(
+        "INSERT INTO shop_secrets (shop_uid, name, sealed) VALUES (?, ?, ?)
+         ON CONFLICT (shop_uid, name) DO UPDATE SET sealed = excluded.sealed",
+    )
+    .bind(shop)
+    .bind(name.as_str())
+    .bind(sealed)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Opens a shop's secret, if set.
+pub async fn get(db: &Db, key: &MasterKey, shop: &str, name: SecretName) -> Result<Option<Secret>> {
+    let sealed: Option<Vec<u8>> =
+        sqlx::query_scalar("SELECT sealed FROM shop_secrets WHERE shop_uid = ? AND name = ?")
+            .bind(shop)
+            .bind(name.as_str())
+            .fetch_optional(db.pool())
+            .await?;
+    sealed
+        .map(|s| key.open(shop, name.as_str(), &s))
+        .transpose()
+}

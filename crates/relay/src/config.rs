@@ -1,0 +1,124 @@
+//! Where the master key comes from. It seals every shop's provider secrets, so the relay
+//! refuses to start without it — except in local mode (one machine, the desktop's own
+//! relay), where a key file is created in the data folder on first start.
+//!
+//! Order: `ZIFLOW_MASTER_KEY` (64 hex digits or base64 of 32 bytes), else
+//! `--master-key-file` / `ZIFLOW_MASTER_KEY_FILE`, else in local mode `<data-dir>/master.key`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use ziflow_core::secrets::MasterKey;
+
+/// How the command line asked for the key.
+#[derive(Debug, Clone, Default)]
+pub struct KeySource {
+    /// The key itself (from `ZIFLOW_MASTER_KEY`).
+    pub key: Option<String>,
+    /// A file holding the key.
+    pub file: Option<PathBuf>,
+    /// Local mode: create `<data-dir>/master.key` if no key is given.
+    pub local: bool,
+}
+
+/// Resolves the master key for `data_dir`.
+pub fn master_key(source: &KeySource, data_dir: &Path) -> anyhow::Result<MasterKey> {
+    if let Some(text) = source.key.as_deref().filter(|k| !k.trim().is_empty()) {
+        return MasterKey::parse(text).context("ZIFLOW_MASTER_KEY");
+    }
+    if let Some(file) = &source.file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the master key file {}", file.display()))?;
+        return MasterKey::parse(&text).with_context(|| format!("{}", file.display()));
+    }
+    if source.local {
+        let file = data_dir.join("master.key");
+        if file.exists() {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            return MasterKey::parse(&text).with_context(|| format!("{}", file.display()));
+        }
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let key = MasterKey::generate()?;
+        write_private(&file, &key.to_hex())?;
+        tracing::info!(file = %file.display(), "local mode: created a master key");
+        return Ok(key);
+    }
+    bail!(
+        "no master key: set ZIFLOW_MASTER_KEY (64 hex digits, e.g. from `openssl rand -hex 32`) \
+         or --master-key-file. It encrypts the shops' provider secrets at rest. For a \
+         single-machine install, use --local instead."
+    )
+}
+
+/// Writes a file readable only by its owner.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{text}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_to_start_without_a_key_outside_local_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = master_key(&KeySource::default(), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ZIFLOW_MASTER_KEY"),
+            "the error names the setting: {err}"
+        );
+    }
+
+    #[test]
+    fn local_mode_creates_a_private_key_once_and_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = KeySource {
+            local: true,
+            ..KeySource::default()
+        };
+        let a = master_key(&local, dir.path()).unwrap();
+        let b = master_key(&local, dir.path()).unwrap();
+        assert_eq!(a.to_hex(), b.to_hex(), "the same key on the next start");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "only the owner may read the key");
+        }
+    }
+
+    #[test]
+    fn a_bad_key_is_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = master_key(
+            &KeySource {
+                key: Some("short".into()),
+                ..KeySource::default()
+            },
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("32 bytes") || format!("{err:#}").contains("hex"),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The relay's HTTP surface and its one error type: 4xx says what was wrong with the
+//! request; 5xx is logged with detail and answered without it.
+//!
+//! Body limits (over the limit → 413): Stripe webhooks 1 MiB (Stripe events are a few KiB),
+//! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
+
+mod sync;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use ziflow_core::secrets::MasterKey;
+use ziflow_core::{Clock, Db};
+
+use crate::intake::Intake;
+
+/// Largest Stripe webhook body accepted.
+pub const STRIPE_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest WhatsApp webhook body accepted.
+pub const WHATSAPP_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The relay's database.
+    pub db: Db,
+    /// The durable intake writer.
+    pub intake: Intake,
+    /// Opens the shops' provider secrets.
+    pub master_key: MasterKey,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Turns true when shutdown starts; push streams end on it.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/api/payment/webhook/{uid}",
+            post(webhooks::stripe).layer(DefaultBodyLimit::max(STRIPE_BODY_LIMIT)),
+        )
+        .route(
+            "/api/whatsapp/webhook/{uid}",
+            get(webhooks::whatsapp_subscribe)
+                .post(webhooks::whatsapp)
+                .layer(DefaultBodyLimit::max(WHATSAPP_BODY_LIMIT)),
+        )
+        .route("/api/v1/events", get(sync::events))
+        .route("/api/v1/stream", get(sync::stream))
+        .with_state(state)
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, HttpError> {
+    ziflow_core::storage::shops::first(&state.db)
+        .await
+        .map_err(|e| HttpError::Unavailable(e.to_string()))?;
+    Ok(Json(
+        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+    ))
+}
+
+/// Every error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The request is wrong; the text says how. Nothing was stored.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No or a bad device token.
+    #[error("a valid device token is required (Authorization: Bearer …)")]
+    Unauthorized,
+    /// The thing addressed does not exist (or is not the caller's).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Refused by policy (e.g. a wrong WhatsApp verify token).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A dependency (the database) is not answering.
+    #[error("service unavailable")]
+    Unavailable(String),
+    /// Our fault; details go to the log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<ziflow_core::Error> for HttpError {
+    fn from(e: ziflow_core::Error) -> Self {
+        match e {
+            ziflow_core::Error::NotFound(what) => Self::NotFound(what),
+            ziflow_core::Error::InvalidInput(why) => Self::BadRequest(why),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            Self::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        (
+            status,
+            Json(json!({ "error": code, "message": self.to_string() })),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,162 @@
+//! The sync API for devices. Every route takes `Authorization: Bearer <device token>` and
+//! only ever sees the token's own shop; a revoked token stops working on the next request
+//! and, on an open push stream, within [`REVALIDATE`].
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use ziflow_core::storage::devices::{self, Device};
+use ziflow_core::storage::events;
+
+use super::{AppState, HttpError};
+
+/// How often an open push stream re-checks its token.
+pub const REVALIDATE: Duration = Duration::from_millis(500);
+
+/// The authenticated device of a request.
+pub struct Authed {
+    token: String,
+    device: Device,
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, HttpError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(HttpError::Unauthorized)?
+            .to_string();
+        let device = devices::authenticate(&state.db, &token)
+            .await?
+            .ok_or(HttpError::Unauthorized)?;
+        Ok(Self { token, device })
+    }
+}
+
+/// Query of `GET /api/v1/events`.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: i64,
+}
+
+fn default_limit() -> i64 {
+    500
+}
+
+/// `GET /api/v1/events?after=CURSOR&limit=N`: the device's shop's events after the cursor.
+pub async fn events(
+    State(state): State<AppState>,
+    auth: Authed,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, HttpError> {
+    if q.after < 0 || !(1..=1000).contains(&q.limit) {
+        return Err(HttpError::BadRequest(
+            "after must be ≥ 0 and limit 1..=1000".into(),
+        ));
+    }
+    let rows = events::after(&state.db, &auth.device.shop_uid, q.after, q.limit).await?;
+    let next = rows.last().map_or(q.after, |e| e.id);
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) == q.limit;
+    let events: Vec<Value> = rows
+        .into_iter()
+        .map(|e| {
+            let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+            json!({
+                "id": e.id,
+                "kind": e.kind,
+                "payload": payload,
+                "provider_id": e.provider_id,
+                "created_at": e.created_at,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "events": events, "next_cursor": next, "more": more }),
+    ))
+}
+
+/// `GET /api/v1/stream`: server-sent events. Sends `ready` at once, then `events` with the
+/// newest id whenever the shop's log grows; the device pulls `/api/v1/events` after it.
+/// Ends when the token is revoked.
+pub async fn stream(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    struct S {
+        state: AppState,
+        auth: Authed,
+        rx: tokio::sync::broadcast::Receiver<crate::intake::Committed>,
+        stop: tokio::sync::watch::Receiver<bool>,
+        started: bool,
+        done: bool,
+    }
+    let rx = state.intake.subscribe();
+    let stop = state.stopping.clone();
+    let init = S {
+        state,
+        auth,
+        rx,
+        stop,
+        started: false,
+        done: false,
+    };
+    let s = stream::unfold(init, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        if !s.started {
+            s.started = true;
+            let ev = Event::default()
+                .event("ready")
+                .data(s.auth.device.shop_uid.clone());
+            return Some((Ok(ev), s));
+        }
+        loop {
+            if *s.stop.borrow() {
+                return None;
+            }
+            tokio::select! {
+                // The relay is shutting down: end the stream so the connection can close.
+                _ = s.stop.changed() => return None,
+                msg = s.rx.recv() => match msg {
+                    Ok(c) if c.shop_uid == s.auth.device.shop_uid => {
+                        let ev = Event::default().event("events").data(c.id.to_string());
+                        return Some((Ok(ev), s));
+                    }
+                    Ok(_) => {}
+                    // Fell behind: tell the device to pull; it will catch up from its cursor.
+                    Err(RecvError::Lagged(_)) => {
+                        return Some((Ok(Event::default().event("events").data("lagged")), s));
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep(REVALIDATE) => {
+                    let still = devices::authenticate(&s.state.db, &s.auth.token).await;
+                    if !matches!(still, Ok(Some(_))) {
+                        s.done = true;
+                        let ev = Event::default().event("revoked").data("this device token was revoked");
+                        return Some((Ok(ev), s));
+                    }
+                }
+            }
+        }
+    });
+    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,134 @@
+//! Provisioning shops, their secrets and devices — what the `shop` and `device` commands
+//! do. Every function returns what the command prints as JSON. Secrets are never returned.
+
+use serde::Serialize;
+use ziflow_core::secrets::{self, MasterKey};
+use ziflow_core::storage::devices::{self, Role};
+use ziflow_core::storage::shop_secrets::{self, SecretName};
+use ziflow_core::storage::shops;
+use ziflow_core::{Clock, Db, SystemClock};
+
+/// Printed by `shop create`.
+#[derive(Debug, Serialize)]
+pub struct CreatedShop {
+    /// The shop's public id (in webhook URLs).
+    pub uid: String,
+    /// Its name.
+    pub name: String,
+    /// The owner's first device.
+    pub device_id: i64,
+    /// That device's bearer token (shown once).
+    pub device_token: String,
+    /// What to enter as "Verify token" in Meta's webhook settings.
+    pub whatsapp_verify_token: String,
+}
+
+/// Creates a shop with its owner device and WhatsApp verify token.
+pub async fn create_shop(
+    db: &Db,
+    name: &str,
+    currency: &str,
+    timezone: &str,
+) -> anyhow::Result<CreatedShop> {
+    let now = SystemClock.now();
+    let uid = secrets::new_token("shop")?
+        .chars()
+        .take(5 + 16)
+        .collect::<String>();
+    shops::create(db, &uid, name, currency, timezone, now).await?;
+    let verify = secrets::new_token("wvt")?;
+    shops::set_whatsapp_verify_token(db, &uid, &verify).await?;
+    let token = secrets::new_token("zdt")?;
+    let device_id = devices::add(db, &uid, "Owner", Role::Owner, &token, now).await?;
+    Ok(CreatedShop {
+        uid,
+        name: name.trim().to_string(),
+        device_id,
+        device_token: token,
+        whatsapp_verify_token: verify,
+    })
+}
+
+/// Printed by `shop set`.
+#[derive(Debug, Serialize)]
+pub struct UpdatedShop {
+    /// The shop.
+    pub uid: String,
+    /// Names of the secrets that were set (never their values).
+    pub secrets_set: Vec<&'static str>,
+}
+
+/// Stores the given provider secrets, sealed with `key`.
+pub async fn set_secrets(
+    db: &Db,
+    key: &MasterKey,
+    uid: &str,
+    stripe_webhook_secret: Option<&str>,
+    whatsapp_app_secret: Option<&str>,
+) -> anyhow::Result<UpdatedShop> {
+    shops::get(db, uid).await?;
+    let mut set = Vec::new();
+    for (name, value) in [
+        (SecretName::StripeWebhook, stripe_webhook_secret),
+        (SecretName::WhatsAppApp, whatsapp_app_secret),
+    ] {
+        if let Some(value) = value {
+            shop_secrets::set(db, key, uid, name, value.trim()).await?;
+            set.push(name.as_str());
+        }
+    }
+    if set.is_empty() {
+        anyhow::bail!("nothing to set: pass --stripe-webhook-secret and/or --whatsapp-app-secret");
+    }
+    Ok(UpdatedShop {
+        uid: uid.to_string(),
+        secrets_set: set,
+    })
+}
+
+/// Printed by `device add`.
+#[derive(Debug, Serialize)]
+pub struct AddedDevice {
+    /// The shop.
+    pub uid: String,
+    /// Device id (for `device revoke`).
+    pub device_id: i64,
+    /// Its bearer token (shown once).
+    pub device_token: String,
+    /// `owner` or `rep`.
+    pub role: &'static str,
+}
+
+/// Adds a device to a shop.
+pub async fn add_device(db: &Db, uid: &str, name: &str, role: &str) -> anyhow::Result<AddedDevice> {
+    let role = Role::parse(role)?;
+    let token = secrets::new_token("zdt")?;
+    let device_id = devices::add(db, uid, name, role, &token, SystemClock.now()).await?;
+    Ok(AddedDevice {
+        uid: uid.to_string(),
+        device_id,
+        device_token: token,
+        role: role.as_str(),
+    })
+}
+
+/// Printed by `device revoke`.
+#[derive(Debug, Serialize)]
+pub struct RevokedDevice {
+    /// The shop.
+    pub uid: String,
+    /// The device.
+    pub device_id: i64,
+    /// False when it was already revoked.
+    pub revoked_now: bool,
+}
+
+/// Revokes a device; its token stops working at once.
+pub async fn revoke_device(db: &Db, uid: &str, device_id: i64) -> anyhow::Result<RevokedDevice> {
+    let revoked_now = devices::revoke(db, uid, device_id, SystemClock.now()).await?;
+    Ok(RevokedDevice {
+        uid: uid.to_string(),
+        device_id,
+        revoked_now,
+    })
+}
