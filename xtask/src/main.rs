@@ -173,6 +173,7 @@ fn test(extra: &[String]) -> Result {
         .args(HOST)
         .env("ZIFLOW_APP_BIN", target.join("release/ziflow-app"))
         .env("ZIFLOW_TAURI_DRIVER", tools.tauri_driver())
+        .env("ZIFLOW_PYTHON", tools.python())
         .env("ZIFLOW_E2E_ARTIFACTS", &artifacts)
         .arg("--")
         .args(extra))?;

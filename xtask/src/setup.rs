@@ -23,7 +23,11 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "x11-utils",
     "dunst",
     "libnotify-bin",
+    "python3-venv",
 ];
+
+/// Python packages the tests use as real peers: Stripe's official SDK is the signature oracle.
+pub const PYTHON_PACKAGES: &[&str] = &["stripe==15.0.0"];
 
 /// tauri-driver version (WebDriver bridge to WebKitWebDriver).
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
@@ -48,6 +52,11 @@ impl Tools {
     pub fn tauri_driver(&self) -> PathBuf {
         self.bin().join("tauri-driver")
     }
+
+    /// The Python of the tools' virtualenv (with [`PYTHON_PACKAGES`]).
+    pub fn python(&self) -> PathBuf {
+        self.root.join("py/bin/python")
+    }
 }
 
 /// Runs every setup step; returns where the tools are.
@@ -58,6 +67,7 @@ pub fn all(root: &Path) -> Result<Tools> {
     let wasm_bindgen = locked_version(root, "wasm-bindgen")?;
     cargo_tool(&tools, "wasm-bindgen-cli", &wasm_bindgen, false)?;
     cargo_tool(&tools, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
+    python_packages(&tools)?;
     Ok(tools)
 }
 
@@ -139,6 +149,32 @@ fn wasm_target() -> Result {
     }
     let t = step("Adding the wasm32-unknown-unknown target");
     sh(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+    done(t);
+    Ok(())
+}
+
+/// A virtualenv in the tools folder with exactly [`PYTHON_PACKAGES`]; a marker file records
+/// what was installed so an unchanged list costs nothing.
+fn python_packages(tools: &Tools) -> Result {
+    let venv = tools.root.join("py");
+    let marker = venv.join("ziflow-packages.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str())
+        && tools.python().exists()
+    {
+        return Ok(());
+    }
+    let t = step(&format!(
+        "Installing Python packages: {}",
+        PYTHON_PACKAGES.join(" ")
+    ));
+    if !tools.python().exists() {
+        sh(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    sh(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_PACKAGES))?;
+    std::fs::write(&marker, wanted).map_err(|e| format!("writing {}: {e}", marker.display()))?;
     done(t);
     Ok(())
 }

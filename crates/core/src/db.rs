@@ -55,7 +55,21 @@ impl Db {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // Two processes opening a fresh file at the same moment (the relay starting while a
+        // provisioning command runs) can both try migration 1; the loser sees "table exists".
+        // A second attempt reads the winner's bookkeeping and finds nothing left to do.
+        let mut attempt = 0;
+        loop {
+            match sqlx::migrate!("./migrations").run(&pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    tracing::debug!("migration attempt {attempt} failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(Self { pool, path })
     }
 
@@ -97,6 +111,14 @@ mod tests {
             dir.path().join("nested/ziflow.db").exists(),
             "the file is on disk"
         );
+    }
+
+    #[tokio::test]
+    async fn two_openers_of_a_fresh_file_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        let (a, b) = tokio::join!(Db::open_durable(&path), Db::open(&path));
+        assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     }
 
     #[tokio::test]

@@ -1,0 +1,191 @@
+//! Start, health and shutdown.
+
+use std::time::Duration;
+
+use crate::support::Relay;
+
+#[tokio::test]
+async fn healthz_answers_ok_from_the_real_server() {
+    let relay = Relay::start().await;
+    let res = reqwest::get(format!("{}/healthz", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a healthy relay answers 200");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert!(
+        relay.dir.path().join("relay.db").exists(),
+        "the relay keeps its state in a real SQLite file"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_and_stops_listening() {
+    let mut relay = Relay::start().await;
+    let url = format!("{}/healthz", relay.base);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    relay.stop.take().unwrap().send(()).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), &mut relay.task)
+        .await
+        .expect("the relay stops within 10 s of being asked");
+    outcome.unwrap().expect("a graceful stop is not an error");
+    assert!(
+        reqwest::get(&url).await.is_err(),
+        "after shutdown nothing listens on the port"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_are_404() {
+    let relay = Relay::start().await;
+    let res = reqwest::get(format!("{}/nope", relay.base)).await.unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn the_binary_serves_healthz_and_exits_cleanly_on_sigterm() {
+    ziflow_relay::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args([
+            "serve",
+            "--local",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut healthy = false;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Ok(res) = reqwest::get(&url).await {
+            healthy = res.status() == 200;
+            if healthy {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the relay binary answers /healthz");
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the relay exits within 10 s of SIGTERM")
+        .unwrap();
+    assert!(
+        status.success(),
+        "SIGTERM is a graceful stop, exit code 0: {status}"
+    );
+}
+
+#[test]
+fn serve_without_a_master_key_refuses_to_start_and_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("ZIFLOW_MASTER_KEY")
+        .env_remove("ZIFLOW_LOCAL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ZIFLOW_MASTER_KEY"),
+        "the error names the setting: {err}"
+    );
+}
+
+#[test]
+fn provisioning_from_the_command_line_prints_json_and_never_echoes_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("ZIFLOW_MASTER_KEY", "11".repeat(32))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.contains("whsec_cli_secret") && !text.contains("meta-cli"),
+            "secrets never printed"
+        );
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let shop = relay(&["shop", "create", "--name", "Glow Bar", "--json"]);
+    let uid = shop["uid"].as_str().unwrap();
+    let token = shop["device_token"].as_str().unwrap();
+    assert!(token.len() >= 40, "≥ 128-bit token: {token}");
+    assert!(shop["whatsapp_verify_token"].as_str().is_some());
+    let set = relay(&[
+        "shop",
+        "set",
+        "--uid",
+        uid,
+        "--stripe-webhook-secret",
+        "whsec_cli_secret",
+        "--whatsapp-app-secret",
+        "meta-cli",
+        "--json",
+    ]);
+    assert_eq!(
+        set["secrets_set"],
+        serde_json::json!(["stripe_webhook_secret", "whatsapp_app_secret"])
+    );
+    let dev = relay(&[
+        "device",
+        "add",
+        "--uid",
+        uid,
+        "--name",
+        "Front desk",
+        "--role",
+        "rep",
+        "--json",
+    ]);
+    assert_eq!(dev["role"], "rep");
+    let id = dev["device_id"].as_i64().unwrap().to_string();
+    let rev = relay(&[
+        "device",
+        "revoke",
+        "--uid",
+        uid,
+        "--device-id",
+        &id,
+        "--json",
+    ]);
+    assert_eq!(rev["revoked_now"], true);
+    let db_bytes = std::fs::read(dir.path().join("relay.db")).unwrap();
+    let wal = std::fs::read(dir.path().join("relay.db-wal")).unwrap_or_default();
+    for bytes in [&db_bytes, &wal] {
+        assert!(
+            !bytes.windows(16).any(|w| w == b"whsec_cli_secret"),
+            "the Stripe secret is encrypted at rest"
+        );
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "tokens are stored hashed"
+        );
+    }
+}

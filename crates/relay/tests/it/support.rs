@@ -1,0 +1,173 @@
+//! Shared helpers: a provisioned relay on port 0, and Stripe's own SDK as signature oracle.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use ziflow_core::secrets::MasterKey;
+use ziflow_core::Db;
+use ziflow_relay::provision::{self, CreatedShop};
+
+pub const STRIPE_SECRET: &str = "whsec_test_relay_secret";
+pub const WHATSAPP_SECRET: &str = "meta-app-secret-for-tests";
+
+pub struct Relay {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub key: MasterKey,
+}
+
+impl Relay {
+    /// A relay with no shops.
+    pub async fn start() -> Relay {
+        ziflow_relay::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().unwrap();
+        Self::start_in(dir, key).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, key: MasterKey) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = ziflow_relay::Config {
+            data_dir: dir.path().to_path_buf(),
+            master_key: key.clone(),
+        };
+        let task = tokio::spawn(ziflow_relay::run(config, listener, async {
+            let _ = rx.await;
+        }));
+        Relay {
+            base,
+            dir,
+            stop: Some(tx),
+            task,
+            key,
+        }
+    }
+
+    /// Opens the relay's database beside the running server (WAL allows it).
+    pub async fn db(&self) -> Db {
+        ziflow_relay::open_db(self.dir.path()).await.unwrap()
+    }
+
+    /// Creates a shop with both provider secrets set.
+    pub async fn shop(&self, name: &str) -> CreatedShop {
+        let db = self.db().await;
+        let shop = provision::create_shop(&db, name, "USD", "America/Chicago")
+            .await
+            .unwrap();
+        provision::set_secrets(
+            &db,
+            &self.key,
+            &shop.uid,
+            Some(STRIPE_SECRET),
+            Some(WHATSAPP_SECRET),
+        )
+        .await
+        .unwrap();
+        db.close().await;
+        shop
+    }
+
+    /// How many events the shop's log holds.
+    pub async fn event_count(&self, uid: &str) -> usize {
+        let db = self.db().await;
+        let n = ziflow_core::storage::events::after(&db, uid, 0, 1000)
+            .await
+            .unwrap()
+            .len();
+        db.close().await;
+        n
+    }
+}
+
+/// Python with Stripe's SDK, as `cargo xtask test` installs it.
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ZIFLOW_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/ziflow/tools/py/bin/python")
+}
+
+/// The `Stripe-Signature` header Stripe's official Python SDK computes for `body` signed at
+/// time `t` with `secret` (the SDK's own HMAC code, not ours).
+pub fn stripe_sdk_header(body: &str, secret: &str, t: i64) -> String {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, stripe\n\
+             t = int(sys.argv[1]); body = sys.stdin.read(); secret = sys.argv[2]\n\
+             sig = stripe.WebhookSignature._compute_signature('%d.%s' % (t, body), secret)\n\
+             print('t=%d,v1=%s' % (t, sig))",
+            &t.to_string(),
+            secret,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python with the stripe package (cargo xtask test installs it)");
+    assert!(
+        out.status.success(),
+        "the Stripe SDK ran: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Whether Stripe's SDK accepts `header` for `body` (`stripe.Webhook.construct_event`).
+pub fn stripe_sdk_accepts(body: &str, header: &str, secret: &str) -> bool {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, stripe\n\
+             body = sys.stdin.read()\n\
+             stripe.Webhook.construct_event(body, sys.argv[1], sys.argv[2])",
+            header,
+            secret,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(body.as_bytes())?;
+            child.wait()
+        })
+        .expect("python with the stripe package");
+    out.success()
+}
+
+pub fn now() -> i64 {
+    use ziflow_core::Clock;
+    ziflow_core::SystemClock.now()
+}
+
+pub fn checkout_completed(event_id: &str) -> String {
+    serde_json::json!({
+        "id": event_id,
+        "object": "event",
+        "type": "checkout.session.completed",
+        "data": {"object": {
+            "object": "checkout.session",
+            "id": "cs_test_1",
+            "payment_status": "paid",
+            "amount_total": 12800,
+            "currency": "usd",
+            "metadata": {"ziflow_invoice": "1001"}
+        }}
+    })
+    .to_string()
+}

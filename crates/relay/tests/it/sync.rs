@@ -1,0 +1,211 @@
+//! The sync API: pull after a cursor, push wake-ups, shop isolation and revocation.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ziflow_core::webhook::stripe;
+
+use crate::support::{checkout_completed, now, Relay, STRIPE_SECRET};
+
+async fn deliver(relay: &Relay, uid: &str, event_id: &str) {
+    let body = checkout_completed(event_id);
+    let h = stripe::sign(STRIPE_SECRET, body.as_bytes(), now());
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/payment/webhook/{uid}", relay.base))
+        .header("Stripe-Signature", h)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn pull(relay: &Relay, token: &str, after: i64, limit: i64) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/events?after={after}&limit={limit}",
+            relay.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_device_pulls_its_shops_events_in_order_after_its_cursor() {
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    for i in 0..5 {
+        deliver(&relay, &shop.uid, &format!("evt_{i}")).await;
+    }
+    let page: serde_json::Value = pull(&relay, &shop.device_token, 0, 3)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+    assert_eq!(page["more"], true);
+    let cursor = page["next_cursor"].as_i64().unwrap();
+    let rest: serde_json::Value = pull(&relay, &shop.device_token, cursor, 100)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rest_ids: Vec<&str> = rest["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["provider_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest_ids, ["evt_3", "evt_4"], "no gaps, no repeats");
+    assert_eq!(
+        rest["events"][0]["payload"]["type"],
+        "checkout.session.completed"
+    );
+}
+
+#[tokio::test]
+async fn one_shops_token_never_sees_another_shops_events() {
+    let relay = Relay::start().await;
+    let a = relay.shop("Shop A").await;
+    let b = relay.shop("Shop B").await;
+    deliver(&relay, &a.uid, "evt_a").await;
+    let seen: serde_json::Value = pull(&relay, &b.device_token, 0, 100)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["events"],
+        serde_json::json!([]),
+        "B's token sees none of A's events"
+    );
+    for token in ["", "zdt_made_up_token"] {
+        assert_eq!(
+            pull(&relay, token, 0, 10).await.status(),
+            401,
+            "token {token:?}"
+        );
+    }
+    let no_auth = reqwest::get(format!("{}/api/v1/events", relay.base))
+        .await
+        .unwrap();
+    assert_eq!(no_auth.status(), 401);
+    assert_eq!(
+        pull(&relay, &a.device_token, -1, 10).await.status(),
+        400,
+        "negative cursor"
+    );
+}
+
+async fn next_sse_event(
+    stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+) -> (String, String) {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = v.trim().to_string();
+                }
+            }
+            if !event.is_empty() {
+                return (event, data);
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an SSE event within 10 s")
+            .expect("the stream is open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn the_push_stream_wakes_the_device_when_its_shop_gets_an_event_and_ends_on_revocation() {
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let other = relay.shop("Other").await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", relay.base))
+        .bearer_auth(&shop.device_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    let mut buf = String::new();
+    assert_eq!(next_sse_event(&mut stream, &mut buf).await.0, "ready");
+
+    deliver(&relay, &other.uid, "evt_other").await;
+    deliver(&relay, &shop.uid, "evt_mine").await;
+    let (kind, data) = next_sse_event(&mut stream, &mut buf).await;
+    assert_eq!(
+        kind, "events",
+        "woken by its own shop's event, not the other shop's"
+    );
+    let db = relay.db().await;
+    let mine = ziflow_core::storage::events::after(&db, &shop.uid, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        data,
+        mine[0].id.to_string(),
+        "the wake-up names the newest id"
+    );
+
+    let revoked = ziflow_relay::provision::revoke_device(&db, &shop.uid, shop.device_id)
+        .await
+        .unwrap();
+    assert!(revoked.revoked_now);
+    let (kind, _) = next_sse_event(&mut stream, &mut buf).await;
+    assert_eq!(
+        kind, "revoked",
+        "an open stream is cut off when its token is revoked"
+    );
+    let end = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap();
+    assert!(end.is_none(), "and then closed");
+    assert_eq!(
+        pull(&relay, &shop.device_token, 0, 10).await.status(),
+        401,
+        "revoked at once"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_push_streams() {
+    let mut relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", relay.base))
+        .bearer_auth(&shop.device_token)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = res.bytes_stream();
+    let mut buf = String::new();
+    assert_eq!(next_sse_event(&mut stream, &mut buf).await.0, "ready");
+    relay.stop.take().unwrap().send(()).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), &mut relay.task).await;
+    assert!(
+        stopped.is_ok(),
+        "an open push stream does not hold shutdown up"
+    );
+}
