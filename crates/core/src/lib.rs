@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod command;
 pub mod db;
 pub mod metrics;
 pub mod secrets;

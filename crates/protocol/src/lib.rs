@@ -316,6 +316,18 @@ pub struct AvailableUpdate {
     pub size_bytes: u64,
 }
 
+/// A command a device asks the relay to run (`POST /api/v1/commands`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Command {
+    /// A person marks an invoice paid (a manual reconciliation).
+    #[serde(rename = "invoice.mark_paid")]
+    InvoiceMarkPaid {
+        /// The invoice.
+        invoice_id: i64,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +363,16 @@ mod tests {
             Money::new(1_234_567, "CHF").display(),
             "12,345.67 CHF",
             "unknown symbol: code after"
+        );
+    }
+
+    #[test]
+    fn commands_are_tagged_by_type() {
+        let c: Command =
+            serde_json::from_str(r#"{"type":"invoice.mark_paid","invoice_id":7}"#).unwrap();
+        assert_eq!(c, Command::InvoiceMarkPaid { invoice_id: 7 });
+        assert!(
+            serde_json::from_str::<Command>(r#"{"type":"invoice.delete","invoice_id":7}"#).is_err()
         );
     }
 

@@ -67,6 +67,11 @@ impl Intake {
             .map_err(|_| "the intake writer dropped the request".to_string())?
     }
 
+    /// Announces events committed outside the intake (by commands).
+    pub fn announce(&self, committed: Committed) {
+        let _ = self.committed.send(committed);
+    }
+
     /// Subscribes to commit announcements.
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.committed.subscribe()

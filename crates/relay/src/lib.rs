@@ -74,6 +74,7 @@ pub async fn run_with_clock(
         intake,
         master_key: config.master_key,
         clock,
+        commands: Arc::default(),
         stopping: stopping.clone(),
     });
     let mut stopped = stopping.clone();

@@ -206,6 +206,27 @@ pub enum PaidVia {
 /// Marks the invoice paid and puts it on the board. Returns `true` only for the call that
 /// changed it; an invoice already paid (or refunded) is left as it is.
 pub async fn mark_paid(db: &Db, shop: &str, id: i64, via: PaidVia, at: i64) -> Result<bool> {
+    let mut conn = db.pool().acquire().await?;
+    mark_paid_in(&mut conn, shop, id, via, at).await
+}
+
+/// [`mark_paid`] inside the caller's transaction.
+pub async fn mark_paid_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    id: i64,
+    via: PaidVia,
+    at: i64,
+) -> Result<bool> {
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM invoices WHERE shop_uid = ? AND id = ?")
+            .bind(shop)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if exists.is_none() {
+        return Err(Error::NotFound(format!("invoice {id}")));
+    }
     let done = sqlx::query(
         "UPDATE invoices SET status = 'paid', paid_at = ?, paid_via = ?,
                 fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
@@ -218,7 +239,7 @@ pub async fn mark_paid(db: &Db, shop: &str, id: i64, via: PaidVia, at: i64) -> R
     })
     .bind(shop)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     Ok(done == 1)

@@ -4,6 +4,7 @@
 //! Body limits (over the limit → 413): Stripe webhooks 1 MiB (Stripe events are a few KiB),
 //! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
 
+mod commands;
 mod sync;
 mod webhooks;
 
@@ -22,6 +23,8 @@ use crate::intake::Intake;
 
 /// Largest Stripe webhook body accepted.
 pub const STRIPE_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest command body accepted.
+pub const COMMAND_BODY_LIMIT: usize = 64 * 1024;
 /// Largest WhatsApp webhook body accepted.
 pub const WHATSAPP_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -36,6 +39,8 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Commands run one at a time (see `commands`).
+    pub commands: Arc<tokio::sync::Mutex<()>>,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -56,6 +61,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/events", get(sync::events))
         .route("/api/v1/stream", get(sync::stream))
+        .route(
+            "/api/v1/commands",
+            post(commands::commands).layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
+        )
         .with_state(state)
 }
 

@@ -47,6 +47,13 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+impl Authed {
+    /// The shop this device may read and act on.
+    pub fn shop_uid(&self) -> &str {
+        &self.device.shop_uid
+    }
+}
+
 /// Query of `GET /api/v1/events`.
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {

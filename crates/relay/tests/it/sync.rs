@@ -209,3 +209,124 @@ async fn shutdown_closes_open_push_streams() {
         "an open push stream does not hold shutdown up"
     );
 }
+
+async fn command(relay: &Relay, token: &str, key: Option<&str>, body: &str) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/api/v1/commands", relay.base))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    req.send().await.unwrap()
+}
+
+async fn seed_invoice(relay: &Relay, uid: &str) -> i64 {
+    use ziflow_core::storage::invoices::{self, LineItem, NewInvoice};
+    let db = relay.db().await;
+    let inv = invoices::create(
+        &db,
+        uid,
+        &NewInvoice {
+            customer_phone: "+15125550123".into(),
+            currency: "USD".into(),
+            items: vec![LineItem {
+                sku: "HC".into(),
+                name: "Hydrating cream".into(),
+                variant: None,
+                qty: 1,
+                unit_minor: 12_000,
+            }],
+            shipping_minor: 800,
+            address: Some("123 Oak St.".into()),
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    invoices::mark_sent(&db, uid, inv.id, now()).await.unwrap();
+    db.close().await;
+    inv.id
+}
+
+#[tokio::test]
+async fn a_command_retried_with_the_same_key_runs_once_and_returns_the_first_answer() {
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let id = seed_invoice(&relay, &shop.uid).await;
+    let body = format!(r#"{{"type":"invoice.mark_paid","invoice_id":{id}}}"#);
+
+    let first = command(&relay, &shop.device_token, Some("k-1"), &body).await;
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("Idempotent-Replayed").is_none());
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first["changed"], true, "the first run marks it paid");
+
+    let again = command(&relay, &shop.device_token, Some("k-1"), &body).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["Idempotent-Replayed"], "true");
+    assert_eq!(
+        again.json::<serde_json::Value>().await.unwrap(),
+        first,
+        "the first answer, again"
+    );
+
+    let other_key = command(&relay, &shop.device_token, Some("k-2"), &body).await;
+    let other: serde_json::Value = other_key.json().await.unwrap();
+    assert_eq!(
+        other["changed"], false,
+        "a new key runs, but an invoice is paid only once"
+    );
+
+    let db = relay.db().await;
+    let paid = ziflow_core::storage::events::after(&db, &shop.uid, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "invoice.paid")
+        .count();
+    assert_eq!(paid, 1, "exactly one invoice.paid event");
+    let m = ziflow_core::metrics::summary(&db, &shop.uid).await.unwrap();
+    assert_eq!(
+        m.manual_reconciliations, 1,
+        "counted as a manual reconciliation"
+    );
+}
+
+#[tokio::test]
+async fn commands_need_a_key_a_known_shape_and_stay_inside_the_devices_shop() {
+    let relay = Relay::start().await;
+    let a = relay.shop("Shop A").await;
+    let b = relay.shop("Shop B").await;
+    let id = seed_invoice(&relay, &a.uid).await;
+    let body = format!(r#"{{"type":"invoice.mark_paid","invoice_id":{id}}}"#);
+    assert_eq!(
+        command(&relay, &a.device_token, None, &body).await.status(),
+        400,
+        "no key"
+    );
+    assert_eq!(
+        command(
+            &relay,
+            &a.device_token,
+            Some("k"),
+            r#"{"type":"invoice.delete"}"#
+        )
+        .await
+        .status(),
+        400,
+        "unknown command"
+    );
+    let res = command(&relay, &b.device_token, Some("k-b"), &body).await;
+    assert_eq!(res.status(), 404, "shop B cannot touch shop A's invoice");
+    assert_eq!(
+        command(&relay, "zdt_nope", Some("k"), &body).await.status(),
+        401
+    );
+    let db = relay.db().await;
+    let inv = ziflow_core::storage::invoices::get(&db, &a.uid, id)
+        .await
+        .unwrap();
+    assert_eq!(inv.status, "sent", "nothing changed");
+}

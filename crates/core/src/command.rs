@@ -1,0 +1,47 @@
+//! Running a device's command against the shop's state, inside the caller's transaction,
+//! appending the events it causes to the log.
+
+use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+use ziflow_protocol::Command;
+
+use crate::storage::{events, invoices};
+use crate::Result;
+
+/// What a command did: its answer and the ids of the events it appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The JSON answer for the device.
+    pub answer: Value,
+    /// Events appended (for push wake-ups).
+    pub event_ids: Vec<i64>,
+}
+
+/// Executes `cmd` for `shop` at `now`.
+pub async fn execute(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    cmd: &Command,
+    now: i64,
+) -> Result<Outcome> {
+    match cmd {
+        Command::InvoiceMarkPaid { invoice_id } => {
+            let changed =
+                invoices::mark_paid_in(conn, shop, *invoice_id, invoices::PaidVia::Manual, now)
+                    .await?;
+            let mut event_ids = Vec::new();
+            if changed {
+                let payload = json!({ "invoice_id": invoice_id, "via": "manual" });
+                if let Some(id) =
+                    events::append(conn, shop, "invoice.paid", &payload, None, now).await?
+                {
+                    event_ids.push(id);
+                }
+            }
+            Ok(Outcome {
+                answer: json!({ "invoice_id": invoice_id, "paid": true, "changed": changed }),
+                event_ids,
+            })
+        }
+    }
+}

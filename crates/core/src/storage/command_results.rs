@@ -1,0 +1,52 @@
+//! Remembered results of device commands, by idempotency key, so a retried command returns
+//! its first answer instead of running again.
+
+use sqlx::SqliteConnection;
+
+use crate::Result;
+
+/// A stored answer: HTTP status and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// HTTP status of the first execution.
+    pub status: u16,
+    /// JSON body of the first execution.
+    pub body: String,
+}
+
+/// The stored answer for `key`, if any.
+pub async fn get(conn: &mut SqliteConnection, shop: &str, key: &str) -> Result<Option<Stored>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT status, body FROM command_results WHERE shop_uid = ? AND idempotency_key = ?",
+    )
+    .bind(shop)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(status, body)| Stored {
+        status: u16::try_from(status).unwrap_or(500),
+        body,
+    }))
+}
+
+/// Remembers the answer for `key` (in the caller's transaction).
+pub async fn put(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    key: &str,
+    stored: &Stored,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO command_results (shop_uid, idempotency_key, status, body, created_at)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(shop)
+    .bind(key)
+    .bind(i64::from(stored.status))
+    .bind(&stored.body)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
