@@ -86,11 +86,16 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        // Negative pid: the whole process group.
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        // The whole process group the child leads (its pgid is its pid): the app and
+        // WebKitWebDriver under tauri-driver go too.
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            if pid > 1 {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         let _ = self.child.kill();
         if self.child.wait().is_err() {
             eprintln!("could not reap {}", self.name);

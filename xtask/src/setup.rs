@@ -26,8 +26,9 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "python3-venv",
 ];
 
-/// Python packages the tests use as real peers: Stripe's official SDK is the signature oracle.
-pub const PYTHON_PACKAGES: &[&str] = &["stripe==15.0.0"];
+/// Python packages the tests use as real peers: Stripe's official SDK is the signature
+/// oracle; prometheus-client parses what `/metrics` serves.
+pub const PYTHON_PACKAGES: &[&str] = &["stripe==15.0.0", "prometheus-client==0.26.0"];
 
 /// tauri-driver version (WebDriver bridge to WebKitWebDriver).
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod provision;
 
 use std::future::Future;
@@ -75,6 +76,7 @@ pub async fn run_with_clock(
         master_key: config.master_key,
         clock,
         commands: Arc::default(),
+        metrics: Arc::default(),
         stopping: stopping.clone(),
     });
     let mut stopped = stopping.clone();

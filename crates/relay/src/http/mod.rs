@@ -39,6 +39,8 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Operational counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Commands run one at a time (see `commands`).
     pub commands: Arc<tokio::sync::Mutex<()>>,
     /// Turns true when shutdown starts; push streams end on it.
@@ -49,6 +51,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route(
             "/api/payment/webhook/{uid}",
             post(webhooks::stripe).layer(DefaultBodyLimit::max(STRIPE_BODY_LIMIT)),
@@ -78,6 +81,17 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
     ))
 }
 
+/// `GET /metrics`: Prometheus text exposition.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
 /// Every error a handler returns.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -90,6 +104,9 @@ pub enum HttpError {
     /// The thing addressed does not exist (or is not the caller's).
     #[error("{0} not found")]
     NotFound(String),
+    /// The body is over the route's limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// Refused by policy (e.g. a wrong WhatsApp verify token).
     #[error("{0}")]
     Forbidden(String),
@@ -118,6 +135,7 @@ impl IntoResponse for HttpError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -111,16 +111,19 @@ pub async fn stream(
         auth: Authed,
         rx: tokio::sync::broadcast::Receiver<crate::intake::Committed>,
         stop: tokio::sync::watch::Receiver<bool>,
+        _counted: crate::metrics::SyncClientGuard,
         started: bool,
         done: bool,
     }
     let rx = state.intake.subscribe();
     let stop = state.stopping.clone();
+    let state_metrics = state.metrics.clone();
     let init = S {
         state,
         auth,
         rx,
         stop,
+        _counted: state_metrics.sync_client(),
         started: false,
         done: false,
     };

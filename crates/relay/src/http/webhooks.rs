@@ -1,6 +1,9 @@
 //! Provider webhooks: verify over the raw bytes, commit, then answer 2xx.
 
+use std::time::Instant;
+
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -12,25 +15,77 @@ use ziflow_core::storage::shops;
 use ziflow_core::webhook::{self, stripe, whatsapp};
 
 use super::{AppState, HttpError};
+use crate::metrics::Rejection;
 
-async fn shop_secret(state: &AppState, uid: &str, name: SecretName) -> Result<Secret, HttpError> {
-    shops::get(&state.db, uid).await?;
+/// A refusal and the reason it is counted under.
+type Refused = (Rejection, HttpError);
+
+async fn shop_secret(state: &AppState, uid: &str, name: SecretName) -> Result<Secret, Refused> {
+    shops::get(&state.db, uid)
+        .await
+        .map_err(|e| (Rejection::UnknownShop, e.into()))?;
     shop_secrets::get(&state.db, &state.master_key, uid, name)
-        .await?
+        .await
+        .map_err(|e| (Rejection::Internal, e.into()))?
         .ok_or_else(|| {
-            HttpError::BadRequest(format!(
-                "shop {uid} has no {} configured, so its webhooks cannot be verified",
-                name.as_str()
-            ))
+            (
+                Rejection::NotConfigured,
+                HttpError::BadRequest(format!(
+                    "shop {uid} has no {} configured, so its webhooks cannot be verified",
+                    name.as_str()
+                )),
+            )
         })
+}
+
+fn body_or_refusal(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refused> {
+    body.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            (Rejection::TooLarge, HttpError::TooLarge(e.body_text()))
+        } else {
+            (Rejection::Malformed, HttpError::BadRequest(e.body_text()))
+        }
+    })
+}
+
+/// Counts the outcome and turns it into the answer.
+fn finish(
+    state: &AppState,
+    provider: &str,
+    started: Instant,
+    outcome: Result<(Value, bool), Refused>,
+) -> Result<Json<Value>, HttpError> {
+    match outcome {
+        Ok((answer, duplicate)) => {
+            state
+                .metrics
+                .accepted(provider, duplicate, started.elapsed());
+            Ok(Json(answer))
+        }
+        Err((why, err)) => {
+            state.metrics.rejected(provider, why);
+            Err(err)
+        }
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn bad_signature(e: webhook::SignatureError) -> HttpError {
-    HttpError::BadRequest(format!("webhook signature rejected: {e}"))
+fn bad_signature(e: webhook::SignatureError) -> Refused {
+    (
+        Rejection::Signature,
+        HttpError::BadRequest(format!("webhook signature rejected: {e}")),
+    )
+}
+
+fn malformed(e: webhook::PayloadError) -> Refused {
+    (Rejection::Malformed, HttpError::BadRequest(e.0))
+}
+
+fn internal(e: String) -> Refused {
+    (Rejection::Internal, HttpError::Internal(e))
 }
 
 /// `POST /api/payment/webhook/{uid}`: a Stripe event.
@@ -38,24 +93,33 @@ pub async fn stripe(
     State(state): State<AppState>,
     Path(uid): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, HttpError> {
-    let secret = shop_secret(&state, &uid, SecretName::StripeWebhook).await?;
-    let verified = stripe::verify(
-        secret.expose(),
-        header(&headers, stripe::HEADER),
-        &body,
-        state.clock.now(),
-    )
-    .map_err(bad_signature)?;
-    let event = stripe::event(&verified).map_err(|e| HttpError::BadRequest(e.0))?;
-    let ids = state
-        .intake
-        .append(&uid, vec![event])
-        .await
-        .map_err(HttpError::Internal)?;
-    let duplicate = ids.first().is_some_and(Option::is_none);
-    Ok(Json(json!({ "received": true, "duplicate": duplicate })))
+    let started = Instant::now();
+    let outcome = async {
+        let body = body_or_refusal(body)?;
+        let secret = shop_secret(&state, &uid, SecretName::StripeWebhook).await?;
+        let verified = stripe::verify(
+            secret.expose(),
+            header(&headers, stripe::HEADER),
+            &body,
+            state.clock.now(),
+        )
+        .map_err(bad_signature)?;
+        let event = stripe::event(&verified).map_err(malformed)?;
+        let ids = state
+            .intake
+            .append(&uid, vec![event])
+            .await
+            .map_err(internal)?;
+        let duplicate = ids.first().is_some_and(Option::is_none);
+        Ok((
+            json!({ "received": true, "duplicate": duplicate }),
+            duplicate,
+        ))
+    }
+    .await;
+    finish(&state, "stripe", started, outcome)
 }
 
 /// `POST /api/whatsapp/webhook/{uid}`: Cloud API messages and statuses.
@@ -63,24 +127,29 @@ pub async fn whatsapp(
     State(state): State<AppState>,
     Path(uid): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, HttpError> {
-    let secret = shop_secret(&state, &uid, SecretName::WhatsAppApp).await?;
-    let verified = whatsapp::verify(secret.expose(), header(&headers, whatsapp::HEADER), &body)
-        .map_err(bad_signature)?;
-    let events = whatsapp::events(&verified).map_err(|e| HttpError::BadRequest(e.0))?;
-    let count = events.len();
-    let ids = if events.is_empty() {
-        Vec::new()
-    } else {
-        state
-            .intake
-            .append(&uid, events)
-            .await
-            .map_err(HttpError::Internal)?
-    };
-    let stored = ids.iter().flatten().count();
-    Ok(Json(json!({ "received": count, "stored": stored })))
+    let started = Instant::now();
+    let outcome = async {
+        let body = body_or_refusal(body)?;
+        let secret = shop_secret(&state, &uid, SecretName::WhatsAppApp).await?;
+        let verified = whatsapp::verify(secret.expose(), header(&headers, whatsapp::HEADER), &body)
+            .map_err(bad_signature)?;
+        let events = whatsapp::events(&verified).map_err(malformed)?;
+        let count = events.len();
+        let ids = if events.is_empty() {
+            Vec::new()
+        } else {
+            state.intake.append(&uid, events).await.map_err(internal)?
+        };
+        let stored = ids.iter().flatten().count();
+        Ok((
+            json!({ "received": count, "stored": stored }),
+            count > 0 && stored == 0,
+        ))
+    }
+    .await;
+    finish(&state, "whatsapp", started, outcome)
 }
 
 /// Meta's subscription handshake query.

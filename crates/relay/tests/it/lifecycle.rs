@@ -189,3 +189,91 @@ fn provisioning_from_the_command_line_prints_json_and_never_echoes_secrets() {
         );
     }
 }
+
+#[tokio::test]
+async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
+    use crate::support::{checkout_completed, now, prometheus_samples, STRIPE_SECRET};
+    use ziflow_core::webhook::stripe;
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let url = format!("{}/api/payment/webhook/{}", relay.base, shop.uid);
+    let client = reqwest::Client::new();
+    let body = checkout_completed("evt_m1");
+    let sig = stripe::sign(STRIPE_SECRET, body.as_bytes(), now());
+    for _ in 0..2 {
+        let res = client
+            .post(&url)
+            .header("Stripe-Signature", &sig)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let res = client
+        .post(&url)
+        .header("Stripe-Signature", "t=1,v1=00")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = client
+        .post(format!("{}/api/payment/webhook/shop_nope", relay.base))
+        .header("Stripe-Signature", &sig)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = client
+        .post(&url)
+        .body(vec![b'x'; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+
+    let stream = client
+        .get(format!("{}/api/v1/stream", relay.base))
+        .bearer_auth(&shop.device_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let text = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let m = prometheus_samples(&text);
+    let v = |k: &str| {
+        m.get(k)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or_else(|| panic!("{k} in {m:?}"))
+    };
+    assert_eq!(v("ziflow_webhooks_accepted_total{provider=stripe}"), 2.0);
+    assert_eq!(v("ziflow_webhooks_duplicate_total{provider=stripe}"), 1.0);
+    assert_eq!(
+        v("ziflow_webhooks_rejected_total{provider=stripe,reason=signature}"),
+        1.0
+    );
+    assert_eq!(
+        v("ziflow_webhooks_rejected_total{provider=stripe,reason=unknown_shop}"),
+        1.0
+    );
+    assert_eq!(
+        v("ziflow_webhooks_rejected_total{provider=stripe,reason=too_large}"),
+        1.0
+    );
+    assert_eq!(v("ziflow_intake_seconds_count{}"), 2.0);
+    assert_eq!(v("ziflow_intake_seconds_bucket{le=+Inf}"), 2.0);
+    assert_eq!(
+        v("ziflow_sync_clients{}"),
+        1.0,
+        "the open push stream is counted"
+    );
+    drop(stream);
+}

@@ -40,13 +40,30 @@ impl Relay {
         let task = tokio::spawn(ziflow_relay::run(config, listener, async {
             let _ = rx.await;
         }));
-        Relay {
+        let relay = Relay {
             base,
             dir,
             stop: Some(tx),
             task,
             key,
+        };
+        relay.wait_ready().await;
+        relay
+    }
+
+    /// Returns once `/healthz` answers; fails with the relay's own error if it stopped.
+    async fn wait_ready(&self) {
+        let url = format!("{}/healthz", self.base);
+        for _ in 0..400 {
+            if self.task.is_finished() {
+                panic!("the relay stopped while starting (see its log above)");
+            }
+            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         }
+        panic!("the relay did not answer /healthz within 10 s");
     }
 
     /// Opens the relay's database beside the running server (WAL allows it).
@@ -170,4 +187,37 @@ pub fn checkout_completed(event_id: &str) -> String {
         }}
     })
     .to_string()
+}
+
+/// Parses Prometheus text with the official Python client's parser and returns
+/// `{"name{label=value,…}": value}` — a real peer checking our exposition format.
+pub fn prometheus_samples(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    let out = Command::new(python())
+        .args([
+            "-c",
+            "import sys, json\n\
+             from prometheus_client.parser import text_string_to_metric_families\n\
+             out = {}\n\
+             for fam in text_string_to_metric_families(sys.stdin.read()):\n\
+             \x20   for s in fam.samples:\n\
+             \x20       labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))\n\
+             \x20       out['%s{%s}' % (s.name, labels)] = s.value\n\
+             print(json.dumps(out))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python with prometheus-client (cargo xtask test installs it)");
+    assert!(
+        out.status.success(),
+        "the Prometheus parser accepts /metrics: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
