@@ -6,7 +6,7 @@ use sqlx::SqliteConnection;
 use ziflow_protocol::Command;
 
 use crate::storage::{events, invoices};
-use crate::Result;
+use crate::{projection, Error, InvoiceStatus, Result};
 
 /// What a command did: its answer and the ids of the events it appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,15 +26,33 @@ pub async fn execute(
 ) -> Result<Outcome> {
     match cmd {
         Command::InvoiceMarkPaid { invoice_id } => {
-            let changed =
-                invoices::mark_paid_in(conn, shop, *invoice_id, invoices::PaidVia::Manual, now)
-                    .await?;
+            let invoice = invoices::get_in(conn, shop, *invoice_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("invoice {invoice_id}")))?;
+            let changed = matches!(
+                invoice.status(),
+                InvoiceStatus::Draft
+                    | InvoiceStatus::Sent
+                    | InvoiceStatus::Expired
+                    | InvoiceStatus::Failed
+            );
             let mut event_ids = Vec::new();
             if changed {
+                // The event is the fact; the projection (the same code the desktops run)
+                // makes the invoice paid.
                 let payload = json!({ "invoice_id": invoice_id, "via": "manual" });
                 if let Some(id) =
                     events::append(conn, shop, "invoice.paid", &payload, None, now).await?
                 {
+                    let event = events::Event {
+                        id,
+                        shop_uid: shop.to_string(),
+                        kind: "invoice.paid".into(),
+                        payload: payload.to_string(),
+                        provider_id: None,
+                        created_at: now,
+                    };
+                    projection::apply(conn, &event).await?;
                     event_ids.push(id);
                 }
             }

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod command;
 pub mod db;
 pub mod metrics;
+pub mod projection;
 pub mod secrets;
 pub mod storage;
 pub mod webhook;

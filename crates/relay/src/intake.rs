@@ -132,17 +132,29 @@ async fn commit(
     for job in batch {
         let mut ids = Vec::with_capacity(job.events.len());
         for ev in &job.events {
-            ids.push(
-                storage::events::append(
-                    &mut tx,
-                    &job.shop,
-                    &ev.kind,
-                    &ev.payload,
-                    Some(&ev.provider_id),
-                    now,
-                )
-                .await?,
-            );
+            let id = storage::events::append(
+                &mut tx,
+                &job.shop,
+                &ev.kind,
+                &ev.payload,
+                Some(&ev.provider_id),
+                now,
+            )
+            .await?;
+            if let Some(id) = id {
+                // Projections change in the same transaction as the log, so the tables never
+                // disagree with the events.
+                let event = storage::events::Event {
+                    id,
+                    shop_uid: job.shop.clone(),
+                    kind: ev.kind.clone(),
+                    payload: ev.payload.to_string(),
+                    provider_id: Some(ev.provider_id.clone()),
+                    created_at: now,
+                };
+                ziflow_core::projection::apply(&mut tx, &event).await?;
+            }
+            ids.push(id);
         }
         results.push(ids);
     }

@@ -49,6 +49,35 @@ pub async fn record_message(
         )));
     }
     let mut tx = db.pool().begin().await?;
+    let id = record_message_in(
+        &mut tx,
+        shop,
+        customer_phone,
+        customer_name,
+        direction,
+        body,
+        at,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`record_message`] inside the caller's transaction.
+pub async fn record_message_in(
+    tx: &mut sqlx::SqliteConnection,
+    shop: &str,
+    customer_phone: &str,
+    customer_name: Option<&str>,
+    direction: Direction,
+    body: &str,
+    at: i64,
+) -> Result<i64> {
+    if !is_e164(customer_phone) {
+        return Err(Error::InvalidInput(format!(
+            "customer phone must be E.164 like +15125550123, got {customer_phone:?}"
+        )));
+    }
     let unread_inc = i64::from(direction == Direction::Inbound);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO conversations (shop_uid, customer_phone, customer_name, unread)
@@ -76,7 +105,6 @@ pub async fn record_message(
     .bind(at)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 

@@ -53,6 +53,36 @@ pub async fn append(
     Ok(id)
 }
 
+/// Stores an event pulled from the relay under its relay id (the desktop replica). Returns
+/// `false` if that id is already stored (a repeated pull), so it is applied only once.
+pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO events (id, shop_uid, kind, payload, provider_id, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(event.id)
+    .bind(&event.shop_uid)
+    .bind(&event.kind)
+    .bind(&event.payload)
+    .bind(&event.provider_id)
+    .bind(event.created_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// The newest event id stored for the shop (the desktop's sync cursor), 0 if none.
+pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events WHERE shop_uid = ?")
+            .bind(shop)
+            .fetch_one(db.pool())
+            .await?
+            .unwrap_or(0),
+    )
+}
+
 /// The shop's events after `cursor`, oldest first, at most `limit`.
 pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<Event>> {
     Ok(sqlx::query_as::<_, Event>(

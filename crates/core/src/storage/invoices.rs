@@ -180,6 +180,22 @@ pub async fn get(db: &Db, shop: &str, id: i64) -> Result<InvoiceRow> {
     .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
 }
 
+/// The invoice with this id in this shop, inside the caller's transaction; `None` if absent.
+pub async fn get_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    id: i64,
+) -> Result<Option<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND id = ?"
+    ))
+    .bind(shop)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// Marks a draft invoice sent.
 pub async fn mark_sent(db: &Db, shop: &str, id: i64, now: i64) -> Result<bool> {
     let done = sqlx::query(

@@ -44,6 +44,12 @@ pub struct NewPayment<'a> {
 
 /// Records a payment outcome; returns its id.
 pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
+    let mut conn = db.pool().acquire().await?;
+    record_in(&mut conn, p).await
+}
+
+/// [`record`] inside the caller's transaction.
+pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)
          VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -55,7 +61,7 @@ pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
     .bind(p.amount_minor)
     .bind(p.currency)
     .bind(p.occurred_at)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *conn)
     .await?)
 }
 

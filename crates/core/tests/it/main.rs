@@ -257,3 +257,49 @@ async fn a_shop_needs_a_name_and_an_iso_currency() {
         "nothing was created"
     );
 }
+
+#[tokio::test]
+async fn a_paid_checkout_event_records_the_payment_and_pays_its_invoice() {
+    use ziflow_core::storage::payments;
+    let (_d, db) = db_with_shop().await;
+    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        .await
+        .unwrap();
+    let payload = serde_json::json!({
+        "id": "evt_1", "type": "checkout.session.completed",
+        "data": {"object": {"payment_status": "paid", "amount_total": 12800, "currency": "usd",
+                             "metadata": {"ziflow_invoice": inv.id.to_string()}}}
+    });
+    let mut tx = db.pool().begin().await.unwrap();
+    let id = events::append(
+        &mut tx,
+        "s1",
+        "stripe.checkout.session.completed",
+        &payload,
+        Some("evt_1"),
+        3_000,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let event = events::Event {
+        id,
+        shop_uid: "s1".into(),
+        kind: "stripe.checkout.session.completed".into(),
+        payload: payload.to_string(),
+        provider_id: Some("evt_1".into()),
+        created_at: 3_000,
+    };
+    let applied = ziflow_core::projection::apply(&mut tx, &event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let p = applied.payment.expect("a payment was applied");
+    assert_eq!(p.amount, Money::new(12_800, "USD"));
+    assert_eq!(p.invoice, Some((1001, "+15125550123".into())));
+    assert_eq!(payments::list(&db, "s1").await.unwrap().len(), 1);
+    assert_eq!(
+        invoices::get(&db, "s1", inv.id).await.unwrap().status(),
+        InvoiceStatus::Paid
+    );
+}

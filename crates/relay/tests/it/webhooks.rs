@@ -269,3 +269,82 @@ async fn whatsapp_subscription_echoes_the_challenge_only_for_the_shops_verify_to
         assert_eq!(res.status(), 403, "mode {mode} token {token}");
     }
 }
+
+#[tokio::test]
+async fn verified_events_update_the_shops_tables_in_the_same_commit() {
+    use ziflow_core::storage::{conversations, invoices, payments};
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let db = relay.db().await;
+    let inv = invoices::create(
+        &db,
+        &shop.uid,
+        &invoices::NewInvoice {
+            customer_phone: "+15125550123".into(),
+            currency: "USD".into(),
+            items: vec![invoices::LineItem {
+                sku: "HC".into(),
+                name: "Hydrating cream".into(),
+                variant: None,
+                qty: 1,
+                unit_minor: 12_000,
+            }],
+            shipping_minor: 800,
+            address: None,
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    let url = format!("{}/api/payment/webhook/{}", relay.base, shop.uid);
+    let body = checkout_completed("evt_paid_1").replace("\"1001\"", &format!("\"{}\"", inv.id));
+    let sig = stripe::sign(STRIPE_SECRET, body.as_bytes(), now());
+    for _ in 0..2 {
+        let res = post(&url, &[("Stripe-Signature", &sig)], body.clone()).await;
+        assert_eq!(res.status(), 200);
+    }
+    let orphan = checkout_completed("evt_orphan").replace("\"1001\"", "\"999999\"");
+    let sig = stripe::sign(STRIPE_SECRET, orphan.as_bytes(), now());
+    assert_eq!(
+        post(&url, &[("Stripe-Signature", &sig)], orphan)
+            .await
+            .status(),
+        200
+    );
+
+    let feed = payments::list(&db, &shop.uid).await.unwrap();
+    assert_eq!(
+        feed.len(),
+        2,
+        "one payment per event, the redelivery not counted twice"
+    );
+    let matched = feed
+        .iter()
+        .find(|p| p.invoice_number == Some(inv.number))
+        .expect("matched");
+    assert_eq!(
+        (matched.outcome.as_str(), matched.amount_minor),
+        ("succeeded", 12_800)
+    );
+    assert!(
+        feed.iter().any(|p| p.invoice_number.is_none()),
+        "a payment for an unknown invoice is kept, unmatched, not dropped"
+    );
+    let inv = invoices::get(&db, &shop.uid, inv.id).await.unwrap();
+    assert_eq!(inv.status, "paid");
+    assert_eq!(inv.paid_via.as_deref(), Some("webhook"));
+
+    let wa = format!("{}/api/whatsapp/webhook/{}", relay.base, shop.uid);
+    let sig = whatsapp::sign(WHATSAPP_SECRET, INBOUND.as_bytes());
+    assert_eq!(
+        post(&wa, &[("X-Hub-Signature-256", &sig)], INBOUND)
+            .await
+            .status(),
+        200
+    );
+    let inbox = conversations::list(&db, &shop.uid).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].customer_phone, "+5215512345678");
+    assert_eq!(inbox[0].customer_name.as_deref(), Some("José"));
+    assert_eq!(inbox[0].last_message, "¿cuánto cuesta la crema? 💆");
+}

@@ -1,0 +1,169 @@
+//! Projections: how each event changes the tables the screens read. The relay applies them in
+//! the same transaction that appends the event; the desktop applies the same code to the
+//! events it pulls, so its replica equals the relay's tables for its shop.
+//!
+//! Invariants: applying is deterministic (time comes from the event, never the clock) and
+//! tolerant — an event whose payload this version cannot read is kept in the log and left
+//! unprojected (logged), never a reason to refuse the transaction.
+
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+use crate::storage::conversations::{self, Direction};
+use crate::storage::events::Event;
+use crate::storage::invoices::{self, PaidVia};
+use crate::storage::payments::{self, NewPayment};
+use crate::{Error, Money, Result};
+
+/// What applying an event did that someone may want to be told about.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Applied {
+    /// A payment outcome that was recorded.
+    pub payment: Option<PaymentApplied>,
+}
+
+/// A recorded payment outcome (for the desktop's OS notification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentApplied {
+    /// `succeeded`, `failed` or `refunded`.
+    pub outcome: &'static str,
+    /// The amount.
+    pub amount: Money,
+    /// The matched invoice's number and customer phone, if matched.
+    pub invoice: Option<(i64, String)>,
+}
+
+/// Applies `event` to the projection tables inside the caller's transaction.
+pub async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<Applied> {
+    let payload: Value = match serde_json::from_str(&event.payload) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(id = event.id, kind = %event.kind, "event payload unreadable: {e}");
+            return Ok(Applied::default());
+        }
+    };
+    let result = match event.kind.as_str() {
+        "whatsapp.message" => inbound_message(conn, event, &payload).await,
+        "invoice.paid" => invoice_paid(conn, event, &payload).await,
+        kind if kind.starts_with("stripe.") => stripe_event(conn, event, &payload).await,
+        _ => Ok(Applied::default()),
+    };
+    match result {
+        Err(Error::InvalidInput(why)) => {
+            tracing::warn!(id = event.id, kind = %event.kind, "event left unprojected: {why}");
+            Ok(Applied::default())
+        }
+        other => other,
+    }
+}
+
+async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let from = p["from"].as_str().unwrap_or_default();
+    let phone = format!("+{from}");
+    let msg = &p["message"];
+    let kind = msg["type"].as_str().unwrap_or("unknown");
+    let body = match kind {
+        "text" => msg["text"]["body"].as_str().unwrap_or_default().to_string(),
+        "interactive" => msg["interactive"]["button_reply"]["title"]
+            .as_str()
+            .or_else(|| msg["interactive"]["list_reply"]["title"].as_str())
+            .unwrap_or("[interactive reply]")
+            .to_string(),
+        "button" => msg["button"]["text"]
+            .as_str()
+            .unwrap_or("[button]")
+            .to_string(),
+        "location" => "[location]".to_string(),
+        "image" | "audio" => format!("[{kind}]"),
+        other => format!("[unsupported message: {other}]"),
+    };
+    let at = msg["timestamp"]
+        .as_str()
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or(event.created_at);
+    conversations::record_message_in(
+        conn,
+        &event.shop_uid,
+        &phone,
+        p["profile_name"].as_str(),
+        Direction::Inbound,
+        &body,
+        at,
+    )
+    .await?;
+    Ok(Applied::default())
+}
+
+async fn invoice_paid(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let id = p["invoice_id"]
+        .as_i64()
+        .ok_or_else(|| Error::InvalidInput("invoice.paid without an invoice_id".into()))?;
+    let via = if p["via"] == "manual" {
+        PaidVia::Manual
+    } else {
+        PaidVia::Webhook
+    };
+    invoices::mark_paid_in(conn, &event.shop_uid, id, via, event.created_at).await?;
+    Ok(Applied::default())
+}
+
+async fn stripe_event(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let obj = &p["data"]["object"];
+    let kind = event.kind.trim_start_matches("stripe.");
+    let (outcome, amount_key) = match kind {
+        "checkout.session.completed" if obj["payment_status"] == "paid" => {
+            ("succeeded", "amount_total")
+        }
+        "checkout.session.async_payment_succeeded" => ("succeeded", "amount_total"),
+        "checkout.session.async_payment_failed" => ("failed", "amount_total"),
+        "payment_intent.payment_failed" => ("failed", "amount"),
+        "charge.refunded" => ("refunded", "amount_refunded"),
+        _ => return Ok(Applied::default()),
+    };
+    let amount = obj[amount_key]
+        .as_i64()
+        .ok_or_else(|| Error::InvalidInput(format!("{kind} without an integer {amount_key}")))?;
+    let currency = obj["currency"]
+        .as_str()
+        .filter(|c| c.len() == 3)
+        .ok_or_else(|| Error::InvalidInput(format!("{kind} without a currency")))?
+        .to_ascii_uppercase();
+    let invoice_id = obj["metadata"]["ziflow_invoice"]
+        .as_str()
+        .and_then(|s| s.parse::<i64>().ok())
+        .or_else(|| obj["metadata"]["ziflow_invoice"].as_i64());
+    let invoice = match invoice_id {
+        Some(id) => invoices::get_in(conn, &event.shop_uid, id).await?,
+        None => None,
+    };
+    if let (Some(inv), "succeeded") = (&invoice, outcome) {
+        invoices::mark_paid_in(
+            conn,
+            &event.shop_uid,
+            inv.id,
+            PaidVia::Webhook,
+            event.created_at,
+        )
+        .await?;
+    }
+    payments::record_in(
+        conn,
+        &NewPayment {
+            shop: &event.shop_uid,
+            invoice_id: invoice.as_ref().map(|i| i.id),
+            provider: "stripe",
+            outcome,
+            amount_minor: amount,
+            currency: &currency,
+            occurred_at: event.created_at,
+        },
+    )
+    .await?;
+    Ok(Applied {
+        payment: Some(PaymentApplied {
+            outcome,
+            amount: Money::new(amount, currency),
+            invoice: invoice.map(|i| (i.number, i.customer_phone)),
+        }),
+    })
+}
