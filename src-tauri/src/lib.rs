@@ -6,12 +6,14 @@
 //! - [`state`]: the database and the shop, loaded once at start-up.
 //! - [`commands`]: the typed commands the UI invokes (thin doors into `ziflow-core`).
 //! - [`error`]: the one `{code, message}` error every command returns.
+//! - [`sync`]: the replica of the relay's tables, kept current by pull and push.
 //! - [`update`]: checking for, downloading and verifying a newer version.
 
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod state;
+pub mod sync;
 pub mod update;
 
 use std::process::ExitCode;

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
                 .post(webhooks::whatsapp)
                 .layer(DefaultBodyLimit::max(WHATSAPP_BODY_LIMIT)),
         )
+        .route("/api/v1/shop", get(sync::shop))
         .route("/api/v1/events", get(sync::events))
         .route("/api/v1/stream", get(sync::stream))
         .route(

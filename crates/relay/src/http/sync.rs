@@ -54,6 +54,19 @@ impl Authed {
     }
 }
 
+/// `GET /api/v1/shop`: the device's shop and role, what a desktop needs to set up its replica.
+pub async fn shop(State(state): State<AppState>, auth: Authed) -> Result<Json<Value>, HttpError> {
+    let shop = ziflow_core::storage::shops::get(&state.db, &auth.device.shop_uid).await?;
+    Ok(Json(json!({
+        "uid": shop.uid,
+        "name": shop.name,
+        "currency": shop.currency,
+        "timezone": shop.timezone,
+        "created_at": shop.created_at,
+        "device": { "id": auth.device.id, "name": auth.device.name, "role": auth.device.role },
+    })))
+}
+
 /// Query of `GET /api/v1/events`.
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {

@@ -1,0 +1,303 @@
+//! The desktop's sync client: keeps the local SQLite replica equal to the relay's tables for
+//! this shop.
+//!
+//! It pulls `/api/v1/events` after its cursor (the newest event id it stores) and applies each
+//! page in one transaction — the events under their relay ids plus the same projection code
+//! the relay runs — so a crash or restart mid-stream resumes without gaps or duplicates. A
+//! push stream (`/api/v1/stream`) wakes it when the relay commits; when the relay is
+//! unreachable it reports "offline" and retries with exponential backoff (1 s … 30 s).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::watch;
+use ziflow_core::projection::{self, PaymentApplied};
+use ziflow_core::storage::{events, shops};
+use ziflow_core::{Clock, Db, SystemClock};
+
+/// Events per pull request.
+pub const PAGE: i64 = 1000;
+
+/// What the UI shows about sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncState {
+    /// Not started yet.
+    Connecting,
+    /// Connected to the relay's push stream and caught up.
+    Online,
+    /// The relay cannot be reached; retrying.
+    Offline {
+        /// Why (for the tooltip).
+        reason: String,
+    },
+    /// The relay refused this device's token; a person must pair again.
+    Revoked,
+}
+
+/// Sync state plus the time of the last successful pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// Current state.
+    pub state: SyncState,
+    /// Unix seconds of the last successful pull.
+    pub last_synced_at: Option<i64>,
+}
+
+/// What one catch-up pulled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Events newly stored.
+    pub events: usize,
+    /// Payments those events recorded (for notifications).
+    pub payments: Vec<PaymentApplied>,
+}
+
+/// Why sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The token was refused (401): revoked or wrong.
+    #[error("the relay refused this device's token")]
+    Unauthorized,
+    /// Network or HTTP trouble; try again later.
+    #[error("relay unreachable: {0}")]
+    Unreachable(String),
+    /// The relay answered something this version cannot read.
+    #[error("unexpected answer from the relay: {0}")]
+    Protocol(String),
+    /// The local database failed.
+    #[error(transparent)]
+    Storage(#[from] ziflow_core::Error),
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    events: Vec<RemoteEvent>,
+    more: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoteEvent {
+    id: i64,
+    kind: String,
+    payload: serde_json::Value,
+    provider_id: Option<String>,
+    created_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoteShop {
+    uid: String,
+    name: String,
+    currency: String,
+    timezone: String,
+    created_at: i64,
+}
+
+/// A client for one relay, one device token and one local replica.
+#[derive(Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    db: Db,
+    status: watch::Sender<SyncStatus>,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient")
+            .field("base", &self.base)
+            .field("token", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncClient {
+    /// A client for the relay at `base` (e.g. `http://127.0.0.1:8787`).
+    pub fn new(base: &str, token: &str, db: Db) -> Result<Self, SyncError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        let (status, _) = watch::channel(SyncStatus {
+            state: SyncState::Connecting,
+            last_synced_at: None,
+        });
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            db,
+            status,
+        })
+    }
+
+    /// Watches the sync status.
+    pub fn status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.subscribe()
+    }
+
+    async fn get(&self, path: &str) -> Result<reqwest::Response, SyncError> {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        match res.status().as_u16() {
+            200 => Ok(res),
+            401 => Err(SyncError::Unauthorized),
+            code => Err(SyncError::Unreachable(format!("HTTP {code} from {path}"))),
+        }
+    }
+
+    /// Makes sure the local replica has this device's shop; returns its uid.
+    pub async fn ensure_shop(&self) -> Result<String, SyncError> {
+        let shop: RemoteShop = self
+            .get("/api/v1/shop")
+            .await?
+            .json()
+            .await
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        if shops::get(&self.db, &shop.uid).await.is_err() {
+            shops::create(
+                &self.db,
+                &shop.uid,
+                &shop.name,
+                &shop.currency,
+                &shop.timezone,
+                shop.created_at,
+            )
+            .await?;
+        }
+        Ok(shop.uid)
+    }
+
+    /// Pulls one page after the local cursor and applies it in one transaction.
+    /// Returns what it stored and whether the relay has more.
+    pub async fn pull_page(&self, shop: &str, limit: i64) -> Result<(Pulled, bool), SyncError> {
+        let cursor = events::newest_id(&self.db, shop).await?;
+        let page: Page = self
+            .get(&format!("/api/v1/events?after={cursor}&limit={limit}"))
+            .await?
+            .json()
+            .await
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let mut pulled = Pulled::default();
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(ziflow_core::Error::from)?;
+        for e in page.events {
+            let event = events::Event {
+                id: e.id,
+                shop_uid: shop.to_string(),
+                kind: e.kind,
+                payload: e.payload.to_string(),
+                provider_id: e.provider_id,
+                created_at: e.created_at,
+            };
+            if events::insert_replica(&mut tx, &event).await? {
+                let applied = projection::apply(&mut tx, &event).await?;
+                pulled.events += 1;
+                pulled.payments.extend(applied.payment);
+            }
+        }
+        tx.commit().await.map_err(ziflow_core::Error::from)?;
+        Ok((pulled, page.more))
+    }
+
+    /// Pulls until caught up.
+    pub async fn catch_up(&self, shop: &str) -> Result<Pulled, SyncError> {
+        let mut total = Pulled::default();
+        loop {
+            let (pulled, more) = self.pull_page(shop, PAGE).await?;
+            total.events += pulled.events;
+            total.payments.extend(pulled.payments);
+            if !more {
+                break;
+            }
+        }
+        self.status
+            .send_modify(|s| s.last_synced_at = Some(SystemClock.now()));
+        Ok(total)
+    }
+
+    /// Runs until `stop` turns true: catch up, then follow the push stream; on trouble,
+    /// report offline and retry with backoff. `on_pulled` sees every catch-up's result.
+    pub async fn run(
+        self,
+        mut stop: watch::Receiver<bool>,
+        on_pulled: impl Fn(Pulled) + Send + Sync + 'static,
+    ) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let outcome = tokio::select! {
+                r = self.session(&on_pulled) => r,
+                _ = stop.changed() => return,
+            };
+            match outcome {
+                Err(SyncError::Unauthorized) => {
+                    self.set_state(SyncState::Revoked);
+                    return;
+                }
+                Err(e) => {
+                    self.set_state(SyncState::Offline {
+                        reason: e.to_string(),
+                    });
+                }
+                Ok(()) => {
+                    backoff = Duration::from_secs(1);
+                    self.set_state(SyncState::Offline {
+                        reason: "the relay closed the connection".into(),
+                    });
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {},
+                _ = stop.changed() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
+    fn set_state(&self, state: SyncState) {
+        self.status.send_modify(|s| s.state = state);
+    }
+
+    /// One connection: open the push stream, catch up, then pull on every wake-up.
+    async fn session(&self, on_pulled: &(impl Fn(Pulled) + Send + Sync)) -> Result<(), SyncError> {
+        use futures_util::StreamExt;
+        let shop = self.ensure_shop().await?;
+        let res = self.get("/api/v1/stream").await?;
+        let mut stream = res.bytes_stream();
+        // Subscribed first, then caught up: nothing committed in between is missed.
+        on_pulled(self.catch_up(&shop).await?);
+        self.set_state(SyncState::Online);
+        let mut buf = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| SyncError::Unreachable(e.to_string()))?;
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let block: String = buf.drain(..end + 2).collect();
+                let event = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("event:"))
+                    .map(str::trim)
+                    .unwrap_or_default();
+                match event {
+                    "events" => on_pulled(self.catch_up(&shop).await?),
+                    "revoked" => return Err(SyncError::Unauthorized),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
