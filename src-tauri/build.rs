@@ -21,5 +21,6 @@ fn ziflow_commands() -> &'static [&'static str] {
         "metrics_summary",
         "get_settings",
         "check_for_update",
+        "sync_status",
     ]
 }

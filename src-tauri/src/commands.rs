@@ -97,6 +97,7 @@ pub async fn list_payments(state: State<'_, AppState>) -> Result<Vec<dto::Paymen
             outcome: p.outcome,
             amount: Money::new(p.amount_minor, p.currency),
             invoice_number: p.invoice_number,
+            customer_phone: p.customer_phone,
             occurred_at: p.occurred_at,
         })
         .collect())
@@ -128,6 +129,28 @@ pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsVie
         payment_provider: provider.unwrap_or_else(|| "sandbox".into()),
         channel: channel.unwrap_or_else(|| "sandbox".into()),
         update_endpoint: crate::update::endpoint(&state.config.update),
+    })
+}
+
+/// How sync with the relay is doing.
+#[tauri::command]
+pub async fn sync_status(state: State<'_, AppState>) -> Result<dto::SyncStatusView> {
+    use crate::sync::SyncState;
+    let status = state.sync.borrow().clone();
+    let (word, detail) = match status.state {
+        SyncState::Connecting => ("connecting", None),
+        SyncState::Online => ("online", None),
+        SyncState::Offline { reason } => ("offline", Some(reason)),
+        SyncState::Revoked => (
+            "revoked",
+            Some("this device was removed from the shop; pair it again".into()),
+        ),
+    };
+    Ok(dto::SyncStatusView {
+        state: word.into(),
+        last_synced_at: status.last_synced_at,
+        detail,
+        relay_url: state.relay.base.clone(),
     })
 }
 

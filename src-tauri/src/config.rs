@@ -11,6 +11,9 @@
 //! endpoint = "https://releases.example.com/ziflow/{{target}}/{{arch}}/{{current_version}}"
 //! pubkey = "…"                    # overrides the key in tauri.conf.json (self-hosted builds)
 //! ca_cert = "/etc/ziflow/ca.pem"  # extra CA to trust for the update server
+//!
+//! [local_relay]
+//! listen = "127.0.0.1:8787"       # where the in-app relay listens (default: a free port)
 //! ```
 //!
 //! A config file that does not parse stops start-up with a message naming the file and the
@@ -32,6 +35,17 @@ pub struct FileConfig {
     /// Updater settings.
     #[serde(default)]
     pub update: UpdateConfig,
+    /// The relay that runs inside the app (local mode).
+    #[serde(default)]
+    pub local_relay: LocalRelayConfig,
+}
+
+/// Local-mode relay settings.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalRelayConfig {
+    /// Address it listens on (default: a free port on 127.0.0.1).
+    pub listen: Option<String>,
 }
 
 /// Updater settings.

@@ -6,12 +6,16 @@
 //! - [`state`]: the database and the shop, loaded once at start-up.
 //! - [`commands`]: the typed commands the UI invokes (thin doors into `ziflow-core`).
 //! - [`error`]: the one `{code, message}` error every command returns.
+//! - [`local`]: local mode, the relay inside the app.
+//! - [`notify`]: OS notifications for new payments.
 //! - [`sync`]: the replica of the relay's tables, kept current by pull and push.
 //! - [`update`]: checking for, downloading and verifying a newer version.
 
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod local;
+pub mod notify;
 pub mod state;
 pub mod sync;
 pub mod update;
@@ -52,8 +56,18 @@ pub fn run() -> ExitCode {
             commands::metrics_summary,
             commands::get_settings,
             commands::check_for_update,
+            commands::sync_status,
         ])
-        .run(tauri::generate_context!("../tauri.conf.json"));
+        .build(tauri::generate_context!("../tauri.conf.json"))
+        .map(|app| {
+            app.run(|handle, event| {
+                if let tauri::RunEvent::Exit = event {
+                    if let Some(state) = handle.try_state::<state::AppState>() {
+                        state.shutdown();
+                    }
+                }
+            });
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -55,6 +55,9 @@ pub struct Pulled {
 /// Why sync failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {0}")]
+    Setup(String),
     /// The token was refused (401): revoked or wrong.
     #[error("the relay refused this device's token")]
     Unauthorized,
@@ -118,7 +121,7 @@ impl SyncClient {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+            .map_err(|e| SyncError::Setup(e.to_string()))?;
         let (status, _) = watch::channel(SyncStatus {
             state: SyncState::Connecting,
             last_synced_at: None,

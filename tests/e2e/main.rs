@@ -239,7 +239,7 @@ async fn every_screen_shows_what_is_in_the_database() {
         .await
         .unwrap();
     assert!(
-        feed.contains("invoice #1001") && feed.contains("$128"),
+        feed.contains("order #1001") && feed.contains("$128") && feed.contains("+1 512 555 0123"),
         "{feed:?}"
     );
     app.screenshot("payments").await.unwrap();
@@ -388,5 +388,147 @@ async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature(
         "a bad signature is never offered: {text:?}"
     );
     app.screenshot("update-refused").await.unwrap();
+    app.close().await.unwrap();
+}
+
+/// The invoice of the seed's story, as both the in-app relay and the desktop replica hold it
+/// (until invoices travel as events — the payments issue — the test writes it on both sides).
+async fn story_invoice(db: &Db) -> i64 {
+    let inv = invoices::create(
+        db,
+        "local",
+        &NewInvoice {
+            customer_phone: "+15125550123".into(),
+            currency: "USD".into(),
+            items: vec![LineItem {
+                sku: "HC-50".into(),
+                name: "Hydrating cream".into(),
+                variant: Some("50ml".into()),
+                qty: 1,
+                unit_minor: 12_000,
+            }],
+            shipping_minor: 800,
+            address: Some("123 Oak St.".into()),
+        },
+        1_790_000_000,
+    )
+    .await
+    .unwrap();
+    invoices::mark_sent(db, "local", inv.id, 1_790_000_000)
+        .await
+        .unwrap();
+    inv.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifications() {
+    use ziflow_core::secrets::MasterKey;
+    use ziflow_core::storage::shop_secrets::{self, SecretName};
+    ziflow_relay::install_crypto_provider();
+    let dir = AppSession::data_dir().unwrap();
+    let relay_dir = dir.path().join("relay");
+    std::fs::create_dir_all(&relay_dir).unwrap();
+    let key_hex = "5a".repeat(32);
+    ziflow_relay::config::write_private(&relay_dir.join("master.key"), &key_hex).unwrap();
+    let key = MasterKey::parse(&key_hex).unwrap();
+    let rdb = ziflow_relay::open_db(&relay_dir).await.unwrap();
+    ziflow_relay::provision::create_shop_with_uid(
+        &rdb,
+        "local",
+        "Glow Bar",
+        "USD",
+        "America/Chicago",
+    )
+    .await
+    .unwrap();
+    shop_secrets::set(
+        &rdb,
+        &key,
+        "local",
+        SecretName::StripeWebhook,
+        "whsec_e2e_local",
+    )
+    .await
+    .unwrap();
+    let invoice_id = story_invoice(&rdb).await;
+    rdb.close().await;
+    let db = Db::open(dir.path().join("ziflow.db")).await.unwrap();
+    shops::create(
+        &db,
+        "local",
+        "Glow Bar",
+        "USD",
+        "America/Chicago",
+        1_790_000_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(story_invoice(&db).await, invoice_id);
+    db.close().await;
+    let port = ziflow_tests::free_port().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[local_relay]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+
+    let app = AppSession::launch_in(
+        dir,
+        Launch {
+            name: "live-payment".into(),
+            ..Launch::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.wait_for_text("#sync-status", "Online").await.unwrap();
+    app.open_screen("payments").await.unwrap();
+    app.wait_for("#empty-payments").await.unwrap();
+
+    let body = serde_json::json!({
+        "id": "evt_e2e_paid", "object": "event", "type": "checkout.session.completed",
+        "data": {"object": {"object": "checkout.session", "payment_status": "paid",
+            "amount_total": 12800, "currency": "usd",
+            "metadata": {"ziflow_shop": "local", "ziflow_invoice": invoice_id.to_string()}}}
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig = ziflow_core::webhook::stripe::sign(
+        "whsec_e2e_local",
+        body.as_bytes(),
+        i64::try_from(now).unwrap(),
+    );
+    let res = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/payment/webhook/local"))
+        .header("Stripe-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the in-app relay accepts the signed event"
+    );
+
+    let feed = app.wait_for_text("#payment-feed", "$128").await.unwrap();
+    assert!(
+        feed.contains("+1 512 555 0123"),
+        "the feed names the customer: {feed:?}"
+    );
+    assert!(feed.contains("order #1001"), "and the order: {feed:?}");
+    app.screenshot("payment-feed").await.unwrap();
+    app.wait_for_notification("Payment $128 from +1 512 555 0123, order #1001")
+        .await
+        .unwrap();
+
+    app.open_screen("ready-to-ship").await.unwrap();
+    app.wait_for_text("section[data-stage='ready_to_ship']", "#1001")
+        .await
+        .unwrap();
+    app.screenshot("ready-to-ship").await.unwrap();
     app.close().await.unwrap();
 }

@@ -160,6 +160,43 @@ fn start_dbus() -> Result<(Guard, String)> {
     Ok((guard, address))
 }
 
+/// Watches the session bus for desktop notifications (`org.freedesktop.Notifications.Notify`
+/// calls) with `dbus-monitor`, keeping what it prints.
+fn start_notification_monitor(
+    bus: &str,
+) -> Result<(Guard, std::sync::Arc<std::sync::Mutex<String>>)> {
+    let mut guard = Guard::spawn(
+        "dbus-monitor (Debian package dbus)",
+        Command::new("dbus-monitor")
+            .args([
+                "--address",
+                bus,
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stdout = guard
+        .child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("dbus-monitor: no stdout"))?;
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if let Ok(mut s) = sink.lock() {
+                s.push_str(&line);
+                s.push('\n');
+            }
+        }
+    });
+    Ok((guard, seen))
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -192,6 +229,9 @@ pub struct AppSession {
     client: Option<Client>,
     name: String,
     display: String,
+    notifications: std::sync::Arc<std::sync::Mutex<String>>,
+    _monitor: Guard,
+    _dunst: Guard,
     _driver: Guard,
     _dbus: Guard,
     _xvfb: Guard,
@@ -214,6 +254,16 @@ impl AppSession {
         let app = app_binary()?;
         let (xvfb, display) = start_xvfb()?;
         let (dbus, bus) = start_dbus()?;
+        let (monitor, notifications) = start_notification_monitor(&bus)?;
+        // A real notification server on the bus, as on a desktop.
+        let dunst = Guard::spawn(
+            "dunst (Debian package dunst)",
+            Command::new("dunst")
+                .env("DISPLAY", &display)
+                .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
         let port = free_port()?;
         let native_port = free_port()?;
         let mut cmd = Command::new(tauri_driver()?);
@@ -253,6 +303,9 @@ impl AppSession {
             client: Some(client),
             name: launch.name,
             display: display.clone(),
+            notifications,
+            _monitor: monitor,
+            _dunst: dunst,
             _driver: driver,
             _dbus: dbus,
             _xvfb: xvfb,
@@ -286,6 +339,25 @@ impl AppSession {
             .filter_map(|l| l.split('"').nth(1))
             .map(str::to_string)
             .collect())
+    }
+
+    /// Waits until a desktop notification containing `needle` was sent on the session bus.
+    pub async fn wait_for_notification(&self, needle: &str) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let seen = self
+                .notifications
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default();
+            if seen.contains(needle) {
+                return Ok(());
+            }
+            if start.elapsed() > UI_TIMEOUT {
+                bail!("no desktop notification with {needle:?}; the bus saw: {seen}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The WebDriver client.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
     AppInfo, CommandError, ConversationSummary, InvoiceSummary, MetricsSummary, PaymentEntry,
-    SettingsView, ShipCard, UpdateCheck,
+    SettingsView, ShipCard, SyncStatusView, UpdateCheck,
 };
 
 /// The error every API function returns.
@@ -83,4 +83,9 @@ pub async fn get_settings() -> Result<SettingsView, ApiError> {
 /// Checks for a newer, verified version.
 pub async fn check_for_update() -> Result<UpdateCheck, ApiError> {
     call("check_for_update", &NoArgs {}).await
+}
+
+/// How sync with the relay is doing.
+pub async fn sync_status() -> Result<SyncStatusView, ApiError> {
+    call("sync_status", &NoArgs {}).await
 }

@@ -55,6 +55,8 @@ impl Screen {
 pub fn App() -> impl IntoView {
     let (screen, set_screen) = signal(Screen::Inbox);
     let info = LocalResource::new(api::app_info);
+    let sync = LocalResource::new(api::sync_status);
+    crate::components::refresh_every(sync, std::time::Duration::from_secs(2));
 
     view! {
         <div class="shell">
@@ -80,6 +82,26 @@ pub fn App() -> impl IntoView {
                     })
                     .collect_view()}
                 <div class="sidebar-foot">
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let (class, text) = match sync.await {
+                                Ok(s) => {
+                                    let when = s
+                                        .last_synced_at
+                                        .map(|t| format!(" — last synced {}", crate::format::time(t)))
+                                        .unwrap_or_default();
+                                    match s.state.as_str() {
+                                        "online" => ("sync online", format!("Online{when}")),
+                                        "offline" => ("sync offline", format!("Offline{when}")),
+                                        "revoked" => ("sync offline", "Signed out by the shop owner".to_string()),
+                                        _ => ("sync", "Connecting…".to_string()),
+                                    }
+                                }
+                                Err(e) => ("sync offline", e.message),
+                            };
+                            view! { <div id="sync-status" class=class>{text}</div> }
+                        })}
+                    </Transition>
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             match info.await {

@@ -86,6 +86,34 @@ fn group_thousands(n: u64) -> String {
     out
 }
 
+/// An E.164 phone grouped for reading: `+15125550123` → `+1 512 555 0123` (NANP), otherwise
+/// the country code and the rest in groups of three (four at the end).
+pub fn display_phone(e164: &str) -> String {
+    let Some(digits) = e164.strip_prefix('+') else {
+        return e164.to_string();
+    };
+    if !digits.chars().all(|c| c.is_ascii_digit()) {
+        return e164.to_string();
+    }
+    if digits.len() == 11 && digits.starts_with('1') {
+        return format!("+1 {} {} {}", &digits[1..4], &digits[4..7], &digits[7..]);
+    }
+    let (cc, rest) = digits.split_at(digits.len().min(2));
+    let mut out = format!("+{cc}");
+    let mut i = 0;
+    while i < rest.len() {
+        let take = if rest.len() - i == 4 {
+            4
+        } else {
+            3.min(rest.len() - i)
+        };
+        out.push(' ');
+        out.push_str(&rest[i..i + take]);
+        i += take;
+    }
+    out
+}
+
 /// The one error shape every Tauri command returns. The UI decides what to do from `code`;
 /// `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,8 +287,23 @@ pub struct PaymentEntry {
     pub amount: Money,
     /// Invoice number it belongs to, if matched.
     pub invoice_number: Option<i64>,
+    /// The customer's phone (E.164), when the payment matched an invoice.
+    pub customer_phone: Option<String>,
     /// When the provider reported it (Unix seconds).
     pub occurred_at: i64,
+}
+
+/// How this desktop's sync with the relay is doing (shown in the sidebar).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatusView {
+    /// `connecting`, `online`, `offline` or `revoked`.
+    pub state: String,
+    /// Unix seconds of the last successful sync.
+    pub last_synced_at: Option<i64>,
+    /// Why it is offline, when it is.
+    pub detail: Option<String>,
+    /// The relay this desktop syncs with.
+    pub relay_url: String,
 }
 
 /// Headline figures for the owner.
@@ -363,6 +406,17 @@ mod tests {
             Money::new(1_234_567, "CHF").display(),
             "12,345.67 CHF",
             "unknown symbol: code after"
+        );
+    }
+
+    #[test]
+    fn phones_read_in_groups() {
+        assert_eq!(display_phone("+15125550123"), "+1 512 555 0123");
+        assert_eq!(display_phone("+447700900123"), "+44 770 090 0123");
+        assert_eq!(
+            display_phone("5125550123"),
+            "5125550123",
+            "not E.164: shown as given"
         );
     }
 

@@ -52,8 +52,8 @@ pub fn master_key(source: &KeySource, data_dir: &Path) -> anyhow::Result<MasterK
     )
 }
 
-/// Writes a file readable only by its owner.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a new file readable only by its owner (fails if it exists).
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;

@@ -30,11 +30,23 @@ pub async fn create_shop(
     currency: &str,
     timezone: &str,
 ) -> anyhow::Result<CreatedShop> {
-    let now = SystemClock.now();
     let uid = secrets::new_token("shop")?
         .chars()
         .take(5 + 16)
         .collect::<String>();
+    create_shop_with_uid(db, &uid, name, currency, timezone).await
+}
+
+/// [`create_shop`] with a chosen uid (local mode uses `local`).
+pub async fn create_shop_with_uid(
+    db: &Db,
+    uid: &str,
+    name: &str,
+    currency: &str,
+    timezone: &str,
+) -> anyhow::Result<CreatedShop> {
+    let now = SystemClock.now();
+    let uid = uid.to_string();
     shops::create(db, &uid, name, currency, timezone, now).await?;
     let verify = secrets::new_token("wvt")?;
     shops::set_whatsapp_verify_token(db, &uid, &verify).await?;

@@ -4,6 +4,14 @@ use leptos::prelude::*;
 
 use crate::api::ApiError;
 
+/// Refetches `resource` every `every` while the calling component is mounted, so a screen
+/// shows what sync brought in without a reload. Reads the local replica: cheap.
+pub fn refresh_every<T: 'static>(resource: LocalResource<T>, every: std::time::Duration) {
+    if let Ok(handle) = set_interval_with_handle(move || resource.refetch(), every) {
+        on_cleanup(move || handle.clear());
+    }
+}
+
 /// Title and one-line purpose of a screen.
 #[component]
 pub fn PageHeader(title: &'static str, subtitle: &'static str) -> impl IntoView {

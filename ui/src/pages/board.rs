@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use ziflow_protocol::ShipCard;
 
 use crate::api;
-use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 const COLUMNS: [(&str, &str, &str); 3] = [
@@ -21,6 +21,7 @@ const COLUMNS: [(&str, &str, &str); 3] = [
 #[component]
 pub fn ReadyToShip() -> impl IntoView {
     let data = LocalResource::new(api::list_ship_board);
+    refresh_every(data, std::time::Duration::from_secs(2));
     view! {
         <PageHeader
             title="Ready to ship"

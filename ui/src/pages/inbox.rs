@@ -3,13 +3,14 @@
 use leptos::prelude::*;
 
 use crate::api;
-use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 /// The conversation inbox.
 #[component]
 pub fn Inbox() -> impl IntoView {
     let data = LocalResource::new(api::list_conversations);
+    refresh_every(data, std::time::Duration::from_secs(2));
     view! {
         <PageHeader
             title="Inbox"

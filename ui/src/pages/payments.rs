@@ -3,13 +3,14 @@
 use leptos::prelude::*;
 
 use crate::api;
-use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 /// The payment feed.
 #[component]
 pub fn Payments() -> impl IntoView {
     let data = LocalResource::new(api::list_payments);
+    refresh_every(data, std::time::Duration::from_secs(2));
     view! {
         <PageHeader
             title="Payments"
@@ -45,13 +46,18 @@ pub fn Payments() -> impl IntoView {
                                         };
                                         let invoice = p
                                             .invoice_number
-                                            .map(|n| format!("invoice #{n}"))
+                                            .map(|n| format!("order #{n}"))
                                             .unwrap_or_else(|| "no matching invoice".into());
+                                        let customer = p
+                                            .customer_phone
+                                            .as_deref()
+                                            .map(format::phone)
+                                            .unwrap_or_else(|| "unknown customer".into());
                                         view! {
                                             <li>
                                                 <span>
                                                     <strong>{what}</strong>
-                                                    " · " {invoice} " · " {p.provider}
+                                                    " · " {customer} " · " {invoice} " · " {p.provider}
                                                     <br />
                                                     <small>{format::datetime(p.occurred_at)}</small>
                                                 </span>

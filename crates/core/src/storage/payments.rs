@@ -19,6 +19,8 @@ pub struct PaymentRow {
     pub currency: String,
     /// Matched invoice's number.
     pub invoice_number: Option<i64>,
+    /// Matched invoice's customer phone.
+    pub customer_phone: Option<String>,
     /// Unix seconds.
     pub occurred_at: i64,
 }
@@ -69,7 +71,7 @@ pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) ->
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
     Ok(sqlx::query_as::<_, PaymentRow>(
         "SELECT p.id, p.provider, p.outcome, p.amount_minor, p.currency,
-                i.number AS invoice_number, p.occurred_at
+                i.number AS invoice_number, i.customer_phone, p.occurred_at
          FROM payments p LEFT JOIN invoices i ON i.id = p.invoice_id
          WHERE p.shop_uid = ?
          ORDER BY p.occurred_at DESC, p.id DESC",

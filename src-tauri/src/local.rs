@@ -1,0 +1,102 @@
+//! Local mode: with no remote relay configured, the app runs the relay inside its own
+//! process on 127.0.0.1, so one machine is a complete install. Its files live in
+//! `<data>/relay/`: `relay.db`, `master.key` (0600) and `desktop.token` (0600, this desktop's
+//! device token for its own relay). The shop of a local install has the uid `local`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use ziflow_core::secrets;
+use ziflow_core::storage::shop_secrets::{self, SecretName};
+use ziflow_core::storage::shops;
+use ziflow_relay::config::{self, KeySource};
+use ziflow_relay::provision;
+
+/// The uid of a local install's shop.
+pub const LOCAL_SHOP_UID: &str = "local";
+
+/// The running in-process relay.
+#[derive(Debug)]
+pub struct LocalRelay {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// This desktop's device token for it.
+    pub token: String,
+    stop: watch::Sender<bool>,
+}
+
+impl LocalRelay {
+    /// Asks the relay to stop (it finishes in-flight requests).
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Starts the relay for `data_dir`, creating its shop and this desktop's device on first start.
+pub async fn start(
+    data_dir: &Path,
+    listen: Option<&str>,
+    shop_name: &str,
+) -> anyhow::Result<LocalRelay> {
+    let dir = data_dir.join("relay");
+    let key = config::master_key(
+        &KeySource {
+            local: true,
+            ..KeySource::default()
+        },
+        &dir,
+    )?;
+    let db = ziflow_relay::open_db(&dir).await?;
+    if shops::get(&db, LOCAL_SHOP_UID).await.is_err() {
+        provision::create_shop_with_uid(&db, LOCAL_SHOP_UID, shop_name, "USD", "America/Chicago")
+            .await?;
+    }
+    // The sandbox pay page signs its Stripe-format events with this secret.
+    if shop_secrets::get(&db, &key, LOCAL_SHOP_UID, SecretName::StripeWebhook)
+        .await?
+        .is_none()
+    {
+        let secret = format!("whsec_{}", secrets::new_token("local")?);
+        shop_secrets::set(
+            &db,
+            &key,
+            LOCAL_SHOP_UID,
+            SecretName::StripeWebhook,
+            &secret,
+        )
+        .await?;
+    }
+    let token_file = dir.join("desktop.token");
+    let token = match std::fs::read_to_string(&token_file) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => {
+            let device =
+                provision::add_device(&db, LOCAL_SHOP_UID, "This computer", "owner").await?;
+            let _ = std::fs::remove_file(&token_file);
+            config::write_private(&token_file, &device.device_token)?;
+            device.device_token
+        }
+    };
+    db.close().await;
+
+    let addr = listen.unwrap_or("127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the local relay to {addr}"))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, mut stopped) = watch::channel(false);
+    let config = ziflow_relay::Config {
+        data_dir: dir,
+        master_key: key,
+    };
+    tauri::async_runtime::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        if let Err(e) = ziflow_relay::run(config, listener, shutdown).await {
+            tracing::error!("the local relay stopped: {e:#}");
+        }
+    });
+    Ok(LocalRelay { base, token, stop })
+}

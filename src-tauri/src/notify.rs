@@ -1,0 +1,116 @@
+//! OS notifications for payments the replica just learned about: one per payment
+//! ("Payment $128 from +1 512 555 0123, order #4821"), or, after catching up on many at once
+//! (the laptop slept through the night), one summary ("7 payments while you were away —
+//! $1,240"). Each payment reaches here once, because each event is applied once.
+
+use std::collections::BTreeMap;
+
+use ziflow_core::projection::PaymentApplied;
+use ziflow_protocol::{display_phone, Money};
+
+/// More successful payments than this in one catch-up become one summary.
+pub const SUMMARY_OVER: usize = 3;
+
+/// A notification to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// Title line.
+    pub summary: String,
+    /// Body text.
+    pub body: String,
+}
+
+/// What to show for the payments of one catch-up.
+pub fn notes(payments: &[PaymentApplied]) -> Vec<Note> {
+    let paid: Vec<&PaymentApplied> = payments
+        .iter()
+        .filter(|p| p.outcome == "succeeded")
+        .collect();
+    if paid.len() > SUMMARY_OVER {
+        let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+        for p in &paid {
+            *totals.entry(p.amount.currency.as_str()).or_default() += p.amount.minor;
+        }
+        let total = totals
+            .into_iter()
+            .map(|(c, m)| Money::new(m, c).display())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        return vec![Note {
+            summary: format!("{} payments while you were away", paid.len()),
+            body: format!("{} payments while you were away — {total}", paid.len()),
+        }];
+    }
+    paid.into_iter()
+        .map(|p| {
+            let body = match &p.invoice {
+                Some((number, phone)) => format!(
+                    "Payment {} from {}, order #{number}",
+                    p.amount.display(),
+                    display_phone(phone)
+                ),
+                None => format!("Payment {} (no matching invoice yet)", p.amount.display()),
+            };
+            Note {
+                summary: "Payment received".into(),
+                body,
+            }
+        })
+        .collect()
+}
+
+/// Shows the notes on the desktop (on a blocking thread: the D-Bus call may take a moment).
+pub fn show(notes: Vec<Note>) {
+    if notes.is_empty() {
+        return;
+    }
+    tauri::async_runtime::spawn_blocking(move || {
+        for note in notes {
+            let shown = notify_rust::Notification::new()
+                .appname("ZiFlow")
+                .summary(&note.summary)
+                .body(&note.body)
+                .show();
+            if let Err(e) = shown {
+                tracing::warn!("could not show a desktop notification: {e}");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paid(minor: i64, invoice: Option<(i64, &str)>) -> PaymentApplied {
+        PaymentApplied {
+            outcome: "succeeded",
+            amount: Money::new(minor, "USD"),
+            invoice: invoice.map(|(n, p)| (n, p.to_string())),
+        }
+    }
+
+    #[test]
+    fn one_note_per_payment_in_the_shops_words() {
+        let n = notes(&[paid(12_800, Some((4821, "+15125550123")))]);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].body, "Payment $128 from +1 512 555 0123, order #4821");
+    }
+
+    #[test]
+    fn many_payments_at_once_become_one_summary() {
+        let many: Vec<_> = (0..7)
+            .map(|i| paid(10_000 + i * 2_000 + 50, None))
+            .collect();
+        let n = notes(&many);
+        assert_eq!(n.len(), 1, "no flood after a night asleep");
+        assert_eq!(n[0].body, "7 payments while you were away — $1,120.50");
+    }
+
+    #[test]
+    fn failures_and_refunds_are_not_announced_as_payments() {
+        let mut refund = paid(500, None);
+        refund.outcome = "refunded";
+        assert!(notes(&[refund]).is_empty());
+    }
+}
