@@ -104,7 +104,7 @@ mod tests {
             .collect();
         let n = notes(&many);
         assert_eq!(n.len(), 1, "no flood after a night asleep");
-        assert_eq!(n[0].body, "7 payments while you were away — $1,120.50");
+        assert_eq!(n[0].body, "7 payments while you were away — $1,123.50");
     }
 
     #[test]
