@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Some("run") => run(),
         Some("test") => test(&args[1..]),
         Some("setup") => setup::all(&root()).map(|_| ()),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage:\n  cargo xtask run     open the ZiFlow demo window\n  \
@@ -182,6 +183,21 @@ fn test(extra: &[String]) -> Result {
         "\nAll tests passed. Screenshots of the window: {}",
         artifacts.display()
     );
+    Ok(())
+}
+
+fn bench(what: &[String]) -> Result {
+    let root = root();
+    match what.first().map(String::as_str) {
+        Some("relay") => {}
+        _ => return Err("usage: cargo xtask bench relay".into()),
+    }
+    let t = step("Building the relay and the benchmark (release)");
+    sh(cargo().current_dir(&root).arg("build").args(HOST))?;
+    done(t);
+    let t = step("Benchmarking webhook intake: reference server vs ziflow-relay");
+    sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg("relay"))?;
+    done(t);
     Ok(())
 }
 

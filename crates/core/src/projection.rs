@@ -42,10 +42,19 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<Applied
             return Ok(Applied::default());
         }
     };
+    apply_parsed(conn, event, &payload).await
+}
+
+/// [`apply`] for a caller that already holds the parsed payload (the relay's intake).
+pub async fn apply_parsed(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    payload: &Value,
+) -> Result<Applied> {
     let result = match event.kind.as_str() {
-        "whatsapp.message" => inbound_message(conn, event, &payload).await,
-        "invoice.paid" => invoice_paid(conn, event, &payload).await,
-        kind if kind.starts_with("stripe.") => stripe_event(conn, event, &payload).await,
+        "whatsapp.message" => inbound_message(conn, event, payload).await,
+        "invoice.paid" => invoice_paid(conn, event, payload).await,
+        kind if kind.starts_with("stripe.") => stripe_event(conn, event, payload).await,
         _ => Ok(Applied::default()),
     };
     match result {

@@ -132,11 +132,12 @@ async fn commit(
     for job in batch {
         let mut ids = Vec::with_capacity(job.events.len());
         for ev in &job.events {
-            let id = storage::events::append(
+            let text = ev.payload.to_string();
+            let id = storage::events::append_text(
                 &mut tx,
                 &job.shop,
                 &ev.kind,
-                &ev.payload,
+                &text,
                 Some(&ev.provider_id),
                 now,
             )
@@ -148,11 +149,11 @@ async fn commit(
                     id,
                     shop_uid: job.shop.clone(),
                     kind: ev.kind.clone(),
-                    payload: ev.payload.to_string(),
+                    payload: text,
                     provider_id: Some(ev.provider_id.clone()),
                     created_at: now,
                 };
-                ziflow_core::projection::apply(&mut tx, &event).await?;
+                ziflow_core::projection::apply_parsed(&mut tx, &event, &ev.payload).await?;
             }
             ids.push(id);
         }

@@ -14,6 +14,7 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod provision;
+pub mod secret_cache;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -77,6 +78,7 @@ pub async fn run_with_clock(
         clock,
         commands: Arc::default(),
         metrics: Arc::default(),
+        secrets: Arc::default(),
         stopping: stopping.clone(),
     });
     let mut stopped = stopping.clone();

@@ -22,6 +22,30 @@ pub struct Event {
     pub created_at: i64,
 }
 
+/// [`append`] with the payload already serialized (the relay's intake serializes once).
+pub async fn append_text(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    kind: &str,
+    payload: &str,
+    provider_id: Option<&str>,
+    now: i64,
+) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(shop)
+    .bind(kind)
+    .bind(payload)
+    .bind(provider_id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// Appends an event inside the caller's transaction. Returns `None` when an event with the
 /// same `provider_id` is already stored for the shop (a redelivery): nothing is written.
 pub async fn append(
@@ -37,20 +61,7 @@ pub async fn append(
             "event kind must look like `noun.verb`, got {kind:?}"
         )));
     }
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
-         VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(shop)
-    .bind(kind)
-    .bind(payload.to_string())
-    .bind(provider_id)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(id)
+    append_text(conn, shop, kind, &payload.to_string(), provider_id, now).await
 }
 
 /// Stores an event pulled from the relay under its relay id (the desktop replica). Returns

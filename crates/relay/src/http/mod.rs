@@ -39,6 +39,8 @@ pub struct AppState {
     pub master_key: MasterKey,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Recently opened provider secrets.
+    pub secrets: Arc<crate::secret_cache::SecretCache>,
     /// Operational counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Commands run one at a time (see `commands`).

@@ -21,6 +21,15 @@ use crate::metrics::Rejection;
 type Refused = (Rejection, HttpError);
 
 async fn shop_secret(state: &AppState, uid: &str, name: SecretName) -> Result<Secret, Refused> {
+    if let Some(secret) = state.secrets.get(uid, name) {
+        return Ok(secret);
+    }
+    let secret = load_secret(state, uid, name).await?;
+    state.secrets.put(uid, name, secret.clone());
+    Ok(secret)
+}
+
+async fn load_secret(state: &AppState, uid: &str, name: SecretName) -> Result<Secret, Refused> {
     shops::get(&state.db, uid)
         .await
         .map_err(|e| (Rejection::UnknownShop, e.into()))?;
