@@ -81,7 +81,7 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
 /// payment, and a second invoice still waiting.
 async fn seed(dir: &std::path::Path) {
     let db = Db::open(dir.join("ziflow.db")).await.unwrap();
-    let now = 1_790_000_000;
+    let now = 1_790_001_000; // after the story invoice was sent
     shops::create(
         &db,
         "local",
@@ -103,31 +103,9 @@ async fn seed(dir: &std::path::Path) {
     )
     .await
     .unwrap();
-    let paid = invoices::create(
-        &db,
-        "local",
-        &NewInvoice {
-            customer_phone: "+15125550123".into(),
-            currency: "USD".into(),
-            items: vec![LineItem {
-                sku: "HC-50".into(),
-                name: "Hydrating cream".into(),
-                variant: Some("50ml".into()),
-                qty: 1,
-                unit_minor: 12_000,
-            }],
-            shipping_minor: 800,
-            address: Some("123 Oak St.".into()),
-        },
-        now - 500,
-    )
-    .await
-    .unwrap();
-    invoices::mark_sent(&db, "local", paid.id, now - 500)
-        .await
-        .unwrap();
+    let paid_id = story_invoice(&db).await;
     assert!(
-        invoices::mark_paid(&db, "local", paid.id, PaidVia::Webhook, now - 460)
+        invoices::mark_paid(&db, "local", paid_id, PaidVia::Webhook, now - 460)
             .await
             .unwrap()
     );
@@ -135,7 +113,7 @@ async fn seed(dir: &std::path::Path) {
         &db,
         &payments::NewPayment {
             shop: "local",
-            invoice_id: Some(paid.id),
+            invoice_id: Some(paid_id),
             provider: "sandbox",
             outcome: "succeeded",
             amount_minor: 12_800,
