@@ -294,11 +294,27 @@ impl AppSession {
             "tauri:options".into(),
             serde_json::json!({ "application": app }),
         );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .context("opening a WebDriver session on the ZiFlow window")?;
+        // tauri-driver listens before WebKitWebDriver behind it is ready; on a busy machine the
+        // first session request can fail, so it is retried a few times before giving up.
+        let mut attempt = 0;
+        let client = loop {
+            attempt += 1;
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if attempt < 5 => {
+                    eprintln!("WebDriver session attempt {attempt} failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context("opening a WebDriver session on the ZiFlow window"))
+                }
+            }
+        };
         let session = Self {
             client: Some(client),
             name: launch.name,

@@ -10,6 +10,36 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use ziflow_core::secrets::MasterKey;
 
+/// The optional TOML file (`--config FILE` or `ZIFLOW_CONFIG`). Flags and environment
+/// variables win over it; unknown keys are refused so a typo is caught at start-up.
+///
+/// ```toml
+/// listen = "127.0.0.1:8787"
+/// data_dir = "/var/lib/ziflow-relay"
+/// master_key_file = "/etc/ziflow/master.key"
+/// local = false
+/// ```
+#[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// Folder for relay.db.
+    pub data_dir: Option<PathBuf>,
+    /// File holding the master key.
+    pub master_key_file: Option<PathBuf>,
+    /// Local mode.
+    #[serde(default)]
+    pub local: bool,
+}
+
+/// Reads and checks the config file.
+pub fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+}
+
 /// How the command line asked for the key.
 #[derive(Debug, Clone, Default)]
 pub struct KeySource {
@@ -103,6 +133,22 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600, "only the owner may read the key");
         }
+    }
+
+    #[test]
+    fn the_config_file_refuses_unknown_keys_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nmaster_key_fiel = \"x\"\n").unwrap();
+        let err = format!("{:#}", load_file(&path).unwrap_err());
+        assert!(
+            err.contains("master_key_fiel"),
+            "names the unknown key: {err}"
+        );
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlocal = true\n").unwrap();
+        let cfg = load_file(&path).unwrap();
+        assert_eq!(cfg.listen.as_deref(), Some("127.0.0.1:1"));
+        assert!(cfg.local);
     }
 
     #[test]

@@ -16,14 +16,12 @@ use ziflow_relay::provision;
     about = "ZiFlow relay: webhooks, engine and sync for desktops"
 )]
 struct Cli {
-    /// Folder holding relay.db (and master.key in local mode).
-    #[arg(
-        long,
-        global = true,
-        env = "ZIFLOW_DATA_DIR",
-        default_value = "./ziflow-relay-data"
-    )]
-    data_dir: PathBuf,
+    /// Folder holding relay.db (and master.key in local mode) [default: ./ziflow-relay-data].
+    #[arg(long, global = true, env = "ZIFLOW_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Optional TOML file with listen, data_dir, master_key_file, local.
+    #[arg(long, global = true, env = "ZIFLOW_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,11 +37,14 @@ struct KeyArgs {
 }
 
 impl KeyArgs {
-    fn source(&self) -> KeySource {
+    fn source(&self, file: &config::FileConfig) -> KeySource {
         KeySource {
             key: std::env::var("ZIFLOW_MASTER_KEY").ok(),
-            file: self.master_key_file.clone(),
-            local: self.local,
+            file: self
+                .master_key_file
+                .clone()
+                .or_else(|| file.master_key_file.clone()),
+            local: self.local || file.local,
         }
     }
 }
@@ -52,9 +53,9 @@ impl KeyArgs {
 enum Command {
     /// Serve HTTP until SIGINT or SIGTERM, then finish in-flight requests and exit.
     Serve {
-        /// Address to listen on.
-        #[arg(long, env = "ZIFLOW_LISTEN", default_value = "127.0.0.1:8787")]
-        listen: SocketAddr,
+        /// Address to listen on [default: 127.0.0.1:8787].
+        #[arg(long, env = "ZIFLOW_LISTEN")]
+        listen: Option<SocketAddr>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -175,10 +176,24 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let data_dir = cli.data_dir;
+    let file = match &cli.config {
+        Some(path) => config::load_file(path)?,
+        None => config::FileConfig::default(),
+    };
+    let data_dir = cli
+        .data_dir
+        .or_else(|| file.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("./ziflow-relay-data"));
     match cli.command {
         Command::Serve { listen, key } => {
-            let master_key = config::master_key(&key.source(), &data_dir)?;
+            let listen = match (listen, &file.listen) {
+                (Some(addr), _) => addr,
+                (None, Some(text)) => text.parse().with_context(|| {
+                    format!("listen = {text:?} in the config file is not an address")
+                })?,
+                (None, None) => SocketAddr::from(([127, 0, 0, 1], 8787)),
+            };
+            let master_key = config::master_key(&key.source(&file), &data_dir)?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
@@ -209,7 +224,7 @@ async fn main() -> anyhow::Result<()> {
                     key,
                     json,
                 } => {
-                    let master_key = config::master_key(&key.source(), &data_dir)?;
+                    let master_key = config::master_key(&key.source(&file), &data_dir)?;
                     let stripe = read_secret(stripe_webhook_secret, stripe_webhook_secret_file)?;
                     let whatsapp = read_secret(whatsapp_app_secret, whatsapp_app_secret_file)?;
                     let out = provision::set_secrets(

@@ -277,3 +277,60 @@ async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
     );
     drop(stream);
 }
+
+#[tokio::test]
+async fn settings_can_come_from_a_toml_file() {
+    ziflow_relay::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = dir.path().join("relay.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nlocal = true\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env_remove("ZIFLOW_DATA_DIR")
+        .env_remove("ZIFLOW_LISTEN")
+        .env_remove("ZIFLOW_MASTER_KEY")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut healthy = false;
+    for _ in 0..400 {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(healthy, "listen and local mode came from the file");
+    assert!(
+        dir.path().join("data/relay.db").exists(),
+        "and so did the data folder"
+    );
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+
+    std::fs::write(&cfg, "listne = \"127.0.0.1:1\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a misspelt setting stops start-up");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("listne"),
+        "and is named"
+    );
+}
