@@ -30,14 +30,9 @@ fn spawn_relay(dir: &std::path::Path, port: u16) -> tokio::process::Child {
 }
 
 async fn wait_healthy(port: u16) {
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    for _ in 0..400 {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the relay did not come back within 10 s");
+    let base = format!("http://127.0.0.1:{port}");
+    let up = crate::support::healthy_within(&base, Duration::from_secs(10)).await;
+    assert!(up, "the relay did not come back within 10 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,11 +49,7 @@ async fn every_acknowledged_webhook_survives_kill_9_exactly_once() {
         .unwrap();
     db.close().await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let url = format!("http://127.0.0.1:{port}/api/payment/webhook/{}", shop.uid);
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let running = Arc::new(AtomicBool::new(true));

@@ -46,11 +46,7 @@ async fn unknown_paths_are_404() {
 async fn the_binary_serves_healthz_and_exits_cleanly_on_sigterm() {
     ziflow_relay::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
         .args([
             "serve",
@@ -63,18 +59,8 @@ async fn the_binary_serves_healthz_and_exits_cleanly_on_sigterm() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let mut healthy = false;
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(30) {
-        if let Ok(res) = reqwest::get(&url).await {
-            healthy = res.status() == 200;
-            if healthy {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let base = format!("http://127.0.0.1:{port}");
+    let healthy = crate::support::healthy_within(&base, Duration::from_secs(30)).await;
     assert!(healthy, "the relay binary answers /healthz");
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
@@ -282,11 +268,7 @@ async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
 async fn settings_can_come_from_a_toml_file() {
     ziflow_relay::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::free_port();
     let cfg = dir.path().join("relay.toml");
     std::fs::write(
         &cfg,
@@ -305,15 +287,8 @@ async fn settings_can_come_from_a_toml_file() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let mut healthy = false;
-    for _ in 0..400 {
-        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let base = format!("http://127.0.0.1:{port}");
+    let healthy = crate::support::healthy_within(&base, Duration::from_secs(10)).await;
     assert!(healthy, "listen and local mode came from the file");
     assert!(
         dir.path().join("data/relay.db").exists(),

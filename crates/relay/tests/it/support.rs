@@ -53,17 +53,12 @@ impl Relay {
 
     /// Returns once `/healthz` answers; fails with the relay's own error if it stopped.
     async fn wait_ready(&self) {
-        let url = format!("{}/healthz", self.base);
-        for _ in 0..400 {
-            if self.task.is_finished() {
-                panic!("the relay stopped while starting (see its log above)");
-            }
-            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("the relay did not answer /healthz within 10 s");
+        let started = healthy_within(&self.base, std::time::Duration::from_secs(10)).await;
+        assert!(
+            !self.task.is_finished(),
+            "the relay stopped while starting (see its log above)"
+        );
+        assert!(started, "the relay did not answer /healthz within 10 s");
     }
 
     /// Opens the relay's database beside the running server (WAL allows it).
@@ -220,4 +215,26 @@ pub fn prometheus_samples(text: &str) -> serde_json::Map<String, serde_json::Val
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A free TCP port on 127.0.0.1 (for starting the relay binary on a known port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether `{base}/healthz` answers 200 within `within`.
+pub async fn healthy_within(base: &str, within: std::time::Duration) -> bool {
+    let url = format!("{base}/healthz");
+    let start = std::time::Instant::now();
+    while start.elapsed() < within {
+        if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
 }
