@@ -22,5 +22,7 @@ fn ziflow_commands() -> &'static [&'static str] {
         "get_settings",
         "check_for_update",
         "sync_status",
+        "pair_relay",
+        "unpair_relay",
     ]
 }

@@ -6,7 +6,7 @@ use ziflow_core::storage::{conversations, invoices, payments, settings};
 use ziflow_protocol as dto;
 use ziflow_protocol::Money;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// The app's version, shop and database location.
@@ -14,8 +14,8 @@ use crate::state::AppState;
 pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
     Ok(dto::AppInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        shop_name: state.shop.name.clone(),
-        mode: "local".into(),
+        shop_name: state.session().shop.name.clone(),
+        mode: state.session().mode().into(),
         sandbox: true,
         database_path: state.db.path().display().to_string(),
     })
@@ -26,7 +26,7 @@ pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
 pub async fn list_conversations(
     state: State<'_, AppState>,
 ) -> Result<Vec<dto::ConversationSummary>> {
-    let rows = conversations::list(&state.db, &state.shop.uid).await?;
+    let rows = conversations::list(&state.db, &state.session().shop.uid).await?;
     Ok(rows
         .into_iter()
         .map(|c| dto::ConversationSummary {
@@ -44,7 +44,7 @@ pub async fn list_conversations(
 /// All invoices, newest first.
 #[tauri::command]
 pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<dto::InvoiceSummary>> {
-    let rows = invoices::list(&state.db, &state.shop.uid).await?;
+    let rows = invoices::list(&state.db, &state.session().shop.uid).await?;
     Ok(rows
         .into_iter()
         .map(|i| dto::InvoiceSummary {
@@ -62,7 +62,7 @@ pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<dto::Invoic
 /// Paid orders on the fulfilment board.
 #[tauri::command]
 pub async fn list_ship_board(state: State<'_, AppState>) -> Result<Vec<dto::ShipCard>> {
-    let rows = invoices::on_board(&state.db, &state.shop.uid).await?;
+    let rows = invoices::on_board(&state.db, &state.session().shop.uid).await?;
     let mut cards = Vec::with_capacity(rows.len());
     for inv in rows {
         let items = invoices::items(&state.db, inv.id).await?;
@@ -88,7 +88,7 @@ pub async fn list_ship_board(state: State<'_, AppState>) -> Result<Vec<dto::Ship
 /// The payment feed, newest first.
 #[tauri::command]
 pub async fn list_payments(state: State<'_, AppState>) -> Result<Vec<dto::PaymentEntry>> {
-    let rows = payments::list(&state.db, &state.shop.uid).await?;
+    let rows = payments::list(&state.db, &state.session().shop.uid).await?;
     Ok(rows
         .into_iter()
         .map(|p| dto::PaymentEntry {
@@ -106,7 +106,7 @@ pub async fn list_payments(state: State<'_, AppState>) -> Result<Vec<dto::Paymen
 /// The owner's headline figures.
 #[tauri::command]
 pub async fn metrics_summary(state: State<'_, AppState>) -> Result<dto::MetricsSummary> {
-    let s = ziflow_core::metrics::summary(&state.db, &state.shop.uid).await?;
+    let s = ziflow_core::metrics::summary(&state.db, &state.session().shop.uid).await?;
     Ok(dto::MetricsSummary {
         invoices: s.invoices,
         paid_within_24h: s.paid_within_24h,
@@ -119,7 +119,8 @@ pub async fn metrics_summary(state: State<'_, AppState>) -> Result<dto::MetricsS
 /// Settings as the Settings screen shows them.
 #[tauri::command]
 pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsView> {
-    let shop = &state.shop;
+    let session = state.session();
+    let shop = &session.shop;
     let provider = settings::get(&state.db, &shop.uid, "payment.provider").await?;
     let channel = settings::get(&state.db, &shop.uid, "channel").await?;
     Ok(dto::SettingsView {
@@ -136,7 +137,8 @@ pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsVie
 #[tauri::command]
 pub async fn sync_status(state: State<'_, AppState>) -> Result<dto::SyncStatusView> {
     use crate::sync::SyncState;
-    let status = state.sync.borrow().clone();
+    let session = state.session();
+    let status = session.sync.borrow().clone();
     let (word, detail) = match status.state {
         SyncState::Connecting => ("connecting", None),
         SyncState::Online => ("online", None),
@@ -150,7 +152,8 @@ pub async fn sync_status(state: State<'_, AppState>) -> Result<dto::SyncStatusVi
         state: word.into(),
         last_synced_at: status.last_synced_at,
         detail,
-        relay_url: state.relay.base.clone(),
+        relay_url: session.relay_url().to_string(),
+        mode: session.mode().into(),
     })
 }
 
@@ -162,4 +165,28 @@ pub async fn check_for_update(
     state: State<'_, AppState>,
 ) -> Result<dto::UpdateCheck> {
     crate::update::check(&app, &state.config.update).await
+}
+
+/// Pairs this desktop with a relay (URL + device token); the window switches to its shop.
+#[tauri::command]
+pub async fn pair_relay(
+    state: State<'_, AppState>,
+    url: String,
+    token: String,
+) -> Result<dto::SyncStatusView> {
+    state
+        .pair(&url, &token)
+        .await
+        .map_err(|e| Error::new("pairing_failed", e.to_string()))?;
+    sync_status(state).await
+}
+
+/// Forgets the paired relay; the app goes back to its own relay (local mode).
+#[tauri::command]
+pub async fn unpair_relay(state: State<'_, AppState>) -> Result<dto::SyncStatusView> {
+    state
+        .unpair()
+        .await
+        .map_err(|e| Error::new("pairing_failed", format!("{e:#}")))?;
+    sync_status(state).await
 }

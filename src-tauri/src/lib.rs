@@ -16,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod local;
 pub mod notify;
+pub mod pairing;
 pub mod state;
 pub mod sync;
 pub mod update;
@@ -43,7 +44,7 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_updater::Builder::new().build())
         .setup(|app| {
             let state = tauri::async_runtime::block_on(state::AppState::load(app.handle()))?;
-            tracing::info!(db = %state.db.path().display(), shop = %state.shop.name, "ZiFlow ready");
+            tracing::info!(db = %state.db.path().display(), shop = %state.session().shop.name, "ZiFlow ready");
             app.manage(state);
             Ok(())
         })
@@ -57,6 +58,8 @@ pub fn run() -> ExitCode {
             commands::get_settings,
             commands::check_for_update,
             commands::sync_status,
+            commands::pair_relay,
+            commands::unpair_relay,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

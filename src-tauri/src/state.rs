@@ -1,6 +1,10 @@
-//! What the commands share: the replica database, the shop this desktop belongs to, the
-//! config, the in-app relay and the sync status. Loaded once in Tauri's `setup`; start-up
-//! stops with a clear error if any of it fails.
+//! What the commands share: the replica database, the config and the current session — the
+//! shop this desktop shows, the relay it syncs with (the in-app relay in local mode, or a
+//! paired remote relay) and the sync status. Loaded once in Tauri's `setup`; start-up stops
+//! with a clear error if any of it fails. Pairing swaps the session without a restart.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use tauri::{AppHandle, Manager, Runtime};
 use tokio::sync::watch;
@@ -9,58 +13,194 @@ use ziflow_core::Db;
 
 use crate::config::{self, FileConfig};
 use crate::local::{self, LocalRelay};
+use crate::pairing;
 use crate::sync::{SyncClient, SyncStatus};
+
+/// The relay a session syncs with.
+#[derive(Debug)]
+pub enum Relay {
+    /// The relay inside this process.
+    Local(LocalRelay),
+    /// A paired relay elsewhere.
+    Remote {
+        /// Its base URL.
+        url: String,
+    },
+}
+
+/// One shop, one relay, one sync loop.
+#[derive(Debug)]
+pub struct Session {
+    /// The shop this desktop shows.
+    pub shop: Shop,
+    /// The relay synced with.
+    pub relay: Relay,
+    /// How sync is doing.
+    pub sync: watch::Receiver<SyncStatus>,
+    stop_sync: watch::Sender<bool>,
+}
+
+impl Session {
+    /// The relay's base URL.
+    pub fn relay_url(&self) -> &str {
+        match &self.relay {
+            Relay::Local(r) => &r.base,
+            Relay::Remote { url } => url,
+        }
+    }
+
+    /// `local` or `paired`.
+    pub fn mode(&self) -> &'static str {
+        match self.relay {
+            Relay::Local(_) => "local",
+            Relay::Remote { .. } => "paired",
+        }
+    }
+
+    fn stop(&self) {
+        let _ = self.stop_sync.send(true);
+        if let Relay::Local(r) = &self.relay {
+            r.stop();
+        }
+    }
+}
 
 /// Shared state of every command.
 #[derive(Debug)]
 pub struct AppState {
     /// The app's replica database.
     pub db: Db,
-    /// The shop this desktop shows.
-    pub shop: Shop,
     /// Parsed `config.toml`.
     pub config: FileConfig,
-    /// The relay running inside the app (local mode).
-    pub relay: LocalRelay,
-    /// How sync is doing.
-    pub sync: watch::Receiver<SyncStatus>,
-    stop_sync: watch::Sender<bool>,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    session: RwLock<Arc<Session>>,
 }
 
 impl AppState {
-    /// Finds the data folder, reads the config, starts the in-app relay, opens the replica
-    /// and starts syncing it.
+    /// Finds the data folder, reads the config, opens the replica and starts a session: with
+    /// the paired relay if there is one, else with the in-app relay.
     pub async fn load<R: Runtime>(app: &AppHandle<R>) -> anyhow::Result<Self> {
         ziflow_relay::install_crypto_provider();
-        let dir = config::data_dir(|| app.path().app_data_dir().ok())?;
-        let config = config::load(&dir)?;
-        let name = config
-            .shop_name
-            .as_deref()
-            .unwrap_or(config::DEFAULT_SHOP_NAME);
-        let relay = local::start(&dir, config.local_relay.listen.as_deref(), name).await?;
-        let db = Db::open(dir.join("ziflow.db")).await?;
-        let client = SyncClient::new(&relay.base, &relay.token, db.clone())?;
-        let uid = client.ensure_shop().await?;
-        let shop = shops::get(&db, &uid).await?;
-        let sync = client.status();
-        let (stop_sync, stop) = watch::channel(false);
-        tauri::async_runtime::spawn(client.run(stop, |pulled| {
-            crate::notify::show(crate::notify::notes(&pulled.payments));
-        }));
+        let data_dir = config::data_dir(|| app.path().app_data_dir().ok())?;
+        let config = config::load(&data_dir)?;
+        let db = Db::open(data_dir.join("ziflow.db")).await?;
+        let session = match pairing::load(&data_dir)? {
+            Some((p, token)) => {
+                let relay = Relay::Remote { url: p.relay_url };
+                start_session(&db, relay, &token, Some(&p.shop_uid)).await?
+            }
+            None => start_local(&db, &config, &data_dir).await?,
+        };
         Ok(Self {
             db,
-            shop,
             config,
-            relay,
-            sync,
-            stop_sync,
+            data_dir,
+            session: RwLock::new(Arc::new(session)),
         })
+    }
+
+    /// The current session.
+    pub fn session(&self) -> Arc<Session> {
+        self.session
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Pairs with the relay at `url` using `token`: checks both with the relay, keeps the
+    /// token in the OS keyring, then switches this window to the relay's shop. On any error
+    /// nothing changes.
+    pub async fn pair(&self, url: &str, token: &str) -> Result<Arc<Session>, pairing::PairError> {
+        let url = pairing::normalize_url(url)?;
+        let shop = pairing::check(&url, token).await?;
+        let stored = pairing::Pairing {
+            relay_url: url.clone(),
+            shop_uid: shop.uid.clone(),
+        };
+        let (dir, token_c) = (self.data_dir.clone(), token.to_string());
+        tokio::task::spawn_blocking(move || pairing::store(&dir, &stored, &token_c))
+            .await
+            .map_err(|e| pairing::PairError::Keyring(e.to_string()))??;
+        let session = start_session(&self.db, Relay::Remote { url }, token, Some(&shop.uid))
+            .await
+            .map_err(|e| pairing::PairError::File(format!("{e:#}")))?;
+        Ok(self.replace(session))
+    }
+
+    /// Forgets the paired relay and goes back to the in-app relay.
+    pub async fn unpair(&self) -> anyhow::Result<Arc<Session>> {
+        let dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || pairing::forget(&dir)).await??;
+        let session = start_local(&self.db, &self.config, &self.data_dir).await?;
+        Ok(self.replace(session))
+    }
+
+    fn replace(&self, session: Session) -> Arc<Session> {
+        let new = Arc::new(session);
+        let old = std::mem::replace(
+            &mut *self
+                .session
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            new.clone(),
+        );
+        old.stop();
+        new
     }
 
     /// Stops sync and the in-app relay (on exit).
     pub fn shutdown(&self) {
-        let _ = self.stop_sync.send(true);
-        self.relay.stop();
+        self.session().stop();
     }
+}
+
+async fn start_local(
+    db: &Db,
+    config: &FileConfig,
+    dir: &std::path::Path,
+) -> anyhow::Result<Session> {
+    let name = config
+        .shop_name
+        .as_deref()
+        .unwrap_or(config::DEFAULT_SHOP_NAME);
+    let relay = local::start(dir, config.local_relay.listen.as_deref(), name).await?;
+    let token = relay.token.clone();
+    start_session(db, Relay::Local(relay), &token, None).await
+}
+
+/// Starts syncing with `relay`. A remote relay that cannot be reached right now is not an
+/// error when the replica already has the shop (`known_shop`): the app opens offline and
+/// sync keeps retrying.
+async fn start_session(
+    db: &Db,
+    relay: Relay,
+    token: &str,
+    known_shop: Option<&str>,
+) -> anyhow::Result<Session> {
+    let url = match &relay {
+        Relay::Local(r) => r.base.clone(),
+        Relay::Remote { url } => url.clone(),
+    };
+    let client = SyncClient::new(&url, token, db.clone())?;
+    let uid = match (client.ensure_shop().await, known_shop) {
+        (Ok(uid), _) => uid,
+        (Err(e), Some(uid)) if shops::get(db, uid).await.is_ok() => {
+            tracing::warn!("relay {url} not reachable at start ({e}); opening offline");
+            uid.to_string()
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    let shop = shops::get(db, &uid).await?;
+    let sync = client.status();
+    let (stop_sync, stop) = watch::channel(false);
+    tauri::async_runtime::spawn(client.run(stop, |pulled| {
+        crate::notify::show(crate::notify::notes(&pulled.payments));
+    }));
+    Ok(Session {
+        shop,
+        relay,
+        sync,
+        stop_sync,
+    })
 }

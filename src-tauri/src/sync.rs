@@ -82,7 +82,8 @@ struct Page {
 struct RemoteEvent {
     id: i64,
     kind: String,
-    payload: serde_json::Value,
+    /// Kept as the relay sent it: stored as text, parsed once by the projection.
+    payload: Box<serde_json::value::RawValue>,
     provider_id: Option<String>,
     created_at: i64,
 }
@@ -199,7 +200,7 @@ impl SyncClient {
                 id: e.id,
                 shop_uid: shop.to_string(),
                 kind: e.kind,
-                payload: e.payload.to_string(),
+                payload: e.payload.get().to_string(),
                 provider_id: e.provider_id,
                 created_at: e.created_at,
             };

@@ -89,3 +89,19 @@ pub async fn check_for_update() -> Result<UpdateCheck, ApiError> {
 pub async fn sync_status() -> Result<SyncStatusView, ApiError> {
     call("sync_status", &NoArgs {}).await
 }
+
+#[derive(Serialize)]
+struct PairArgs<'a> {
+    url: &'a str,
+    token: &'a str,
+}
+
+/// Pairs this desktop with a relay; the app switches to that relay's shop.
+pub async fn pair_relay(url: &str, token: &str) -> Result<SyncStatusView, ApiError> {
+    call("pair_relay", &PairArgs { url, token }).await
+}
+
+/// Forgets the paired relay (back to local mode).
+pub async fn unpair_relay() -> Result<SyncStatusView, ApiError> {
+    call("unpair_relay", &NoArgs {}).await
+}

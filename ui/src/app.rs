@@ -57,6 +57,8 @@ pub fn App() -> impl IntoView {
     let info = LocalResource::new(api::app_info);
     let sync = LocalResource::new(api::sync_status);
     crate::components::refresh_every(sync, std::time::Duration::from_secs(2));
+    // Pairing can switch the shop; the sidebar follows within seconds.
+    crate::components::refresh_every(info, std::time::Duration::from_secs(2));
 
     view! {
         <div class="shell">

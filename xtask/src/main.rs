@@ -45,8 +45,13 @@ fn main() -> ExitCode {
 pub type Result<T = ()> = std::result::Result<T, String>;
 
 /// The repository root (the parent of this crate).
+///
+/// Read at run time (`cargo run` sets `CARGO_MANIFEST_DIR`), not baked in at compile time:
+/// a shared target folder may hold an xtask built from another checkout.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))

@@ -24,6 +24,9 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "dunst",
     "libnotify-bin",
     "python3-venv",
+    // Secret Service for the paired relay's device token (keyring crate; e2e tests).
+    "libdbus-1-dev",
+    "gnome-keyring",
 ];
 
 /// Python packages the tests use as real peers: Stripe's official SDK is the signature

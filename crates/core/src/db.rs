@@ -78,6 +78,12 @@ impl Db {
         &self.pool
     }
 
+    /// Begins a transaction that takes the write lock at once (`BEGIN IMMEDIATE`): what it
+    /// reads cannot be changed by another writer before it commits.
+    pub async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Where the database file lives.
     pub fn path(&self) -> &Path {
         &self.path

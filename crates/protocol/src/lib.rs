@@ -304,6 +304,8 @@ pub struct SyncStatusView {
     pub detail: Option<String>,
     /// The relay this desktop syncs with.
     pub relay_url: String,
+    /// `local` (the relay inside the app) or `paired` (a remote relay).
+    pub mode: String,
 }
 
 /// Headline figures for the owner.

@@ -6,12 +6,23 @@
 //! 2xx only after that answer, so nothing is acknowledged before it is durable. Redeliveries
 //! (same provider id) are answered as duplicates and not stored again.
 //!
+//! Nothing else happens in that transaction: the engine applies the events' effects after
+//! the commit, from the log (see `engine`).
+//!
 //! After each commit the writer announces the newest event id per shop on a broadcast
 //! channel; the sync push stream uses it to wake devices.
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
+use ziflow_core::storage::events::NewProviderEvent;
 use ziflow_core::webhook::ProviderEvent;
 use ziflow_core::{storage, Clock, Db};
+
+/// One writer at a time in this process: the intake, the engine and commands take it before
+/// a write transaction, so they queue here instead of in SQLite's busy handler (which sleeps
+/// in milliseconds).
+pub type Writes = Arc<Mutex<()>>;
 
 /// Most requests folded into one transaction.
 const MAX_BATCH: usize = 512;
@@ -40,10 +51,10 @@ pub struct Intake {
 
 impl Intake {
     /// Starts the writer task on `db`.
-    pub fn start(db: Db, clock: std::sync::Arc<dyn Clock>) -> Self {
+    pub fn start(db: Db, writes: Writes, clock: Arc<dyn Clock>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let (committed, _) = broadcast::channel(1024);
-        tokio::spawn(writer(db, clock, rx, committed.clone()));
+        tokio::spawn(writer(db, writes, clock, rx, committed.clone()));
         Self { jobs, committed }
     }
 
@@ -80,7 +91,8 @@ impl Intake {
 
 async fn writer(
     db: Db,
-    clock: std::sync::Arc<dyn Clock>,
+    writes: Writes,
+    clock: Arc<dyn Clock>,
     mut rx: mpsc::Receiver<Job>,
     committed: broadcast::Sender<Committed>,
 ) {
@@ -93,7 +105,7 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        match commit(&db, clock.now(), &batch).await {
+        match commit(&db, &writes, clock.now(), &batch).await {
             Ok(results) => {
                 let mut newest: Vec<Committed> = Vec::new();
                 for (job, ids) in batch.drain(..).zip(results) {
@@ -124,41 +136,31 @@ async fn writer(
 
 async fn commit(
     db: &Db,
+    writes: &Writes,
     now: i64,
     batch: &[Job],
 ) -> Result<Vec<Vec<Option<i64>>>, ziflow_core::Error> {
-    let mut tx = db.pool().begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        let mut ids = Vec::with_capacity(job.events.len());
-        for ev in &job.events {
-            let text = ev.payload.to_string();
-            let id = storage::events::append_text(
-                &mut tx,
-                &job.shop,
-                &ev.kind,
-                &text,
-                Some(&ev.provider_id),
-                now,
-            )
-            .await?;
-            if let Some(id) = id {
-                // Projections change in the same transaction as the log, so the tables never
-                // disagree with the events.
-                let event = storage::events::Event {
-                    id,
-                    shop_uid: job.shop.clone(),
-                    kind: ev.kind.clone(),
-                    payload: text,
-                    provider_id: Some(ev.provider_id.clone()),
-                    created_at: now,
-                };
-                ziflow_core::projection::apply_parsed(&mut tx, &event, &ev.payload).await?;
-            }
-            ids.push(id);
-        }
-        results.push(ids);
-    }
-    tx.commit().await?;
-    Ok(results)
+    let rows: Vec<NewProviderEvent<'_>> = batch
+        .iter()
+        .flat_map(|job| {
+            job.events.iter().map(|ev| NewProviderEvent {
+                shop: &job.shop,
+                kind: &ev.kind,
+                payload: &ev.payload,
+                provider_id: &ev.provider_id,
+            })
+        })
+        .collect();
+    let ids = {
+        let _one_writer = writes.lock().await;
+        let mut tx = db.pool().begin().await?;
+        let ids = storage::events::append_provider_events(&mut tx, &rows, now).await?;
+        tx.commit().await?;
+        ids
+    };
+    let mut ids = ids.into_iter();
+    Ok(batch
+        .iter()
+        .map(|job| ids.by_ref().take(job.events.len()).collect())
+        .collect())
 }

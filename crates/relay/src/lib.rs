@@ -10,6 +10,7 @@
 //! - [`http`]: the router and the one HTTP error type.
 
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod intake;
 pub mod metrics;
@@ -70,13 +71,25 @@ pub async fn run_with_clock(
         .context("reading the listen address")?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "ziflow-relay listening");
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
-    let intake = intake::Intake::start(db.clone(), clock.clone());
+    let writes = intake::Writes::default();
+    let intake = intake::Intake::start(db.clone(), writes.clone(), clock.clone());
+    // The engine's own handle: its commits need not reach the disk at once (see `engine`).
+    let engine_db = Db::open(db_path(&config.data_dir))
+        .await
+        .context("opening the engine's database handle")?;
+    let engine = engine::Engine::start(
+        engine_db.clone(),
+        writes.clone(),
+        intake.subscribe(),
+        stopping.clone(),
+    );
     let app = http::router(http::AppState {
         db: db.clone(),
         intake,
+        engine,
         master_key: config.master_key,
         clock,
-        commands: Arc::default(),
+        writes,
         metrics: Arc::default(),
         secrets: Arc::default(),
         stopping: stopping.clone(),
@@ -92,6 +105,7 @@ pub async fn run_with_clock(
         })
         .await
         .context("serving HTTP")?;
+    engine_db.close().await;
     db.close().await;
     tracing::info!("ziflow-relay stopped");
     Ok(())

@@ -1,10 +1,14 @@
-//! `ziflow-bench relay`: webhook intake of the real relay against a minimal reference server,
-//! same machine, same load generator, same bodies, in one run.
+//! Benchmarks of the relay, each a ratio to a baseline measured in the same run.
 //!
-//! The reference verifies the Stripe HMAC and group-commits the raw body into SQLite (WAL,
-//! `synchronous=FULL`) — the least a durable webhook receiver can do. The relay does that plus
-//! everything it is for: secret lookup, JSON parsing, dedupe by event id, projections. The
-//! figure that matters is the ratio, not the absolute numbers.
+//! - `relay`: webhook intake of the real relay against a minimal reference server, same
+//!   machine, same load generator, same bodies. The reference verifies the Stripe HMAC and
+//!   group-commits the raw body into SQLite (WAL, `synchronous=FULL`) — the least a durable
+//!   webhook receiver can do. The relay does that plus everything it is for: secret lookup,
+//!   JSON checks, dedupe by event id, and its engine applying the events meanwhile.
+//! - `replica`: webhook → event applied in a desktop replica (the real sync client) at a
+//!   steady 200 webhooks/s; baseline: the same webhooks' own 2xx latency.
+//! - `memory`: the relay's resident memory after 1,000,000 webhooks taken in and one device
+//!   syncing the whole log; baseline: the same binary just started.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,12 +36,14 @@ fn main() -> Result<()> {
         .build()?;
     match args.first().map(String::as_str) {
         Some("relay") => rt.block_on(bench_relay()),
+        Some("replica") => rt.block_on(bench_replica()),
+        Some("memory") => rt.block_on(bench_memory()),
         Some("reference-server") => {
             let listen = args.get(1).context("reference-server LISTEN DIR")?.clone();
             let dir = args.get(2).context("reference-server LISTEN DIR")?.clone();
             rt.block_on(reference_server(&listen, &dir))
         }
-        _ => bail!("usage: ziflow-bench relay"),
+        _ => bail!("usage: ziflow-bench relay|replica|memory"),
     }
 }
 
@@ -281,5 +287,318 @@ async fn bench_relay() -> Result<()> {
         );
     }
     println!("ratio relay/reference: {:.2}", relay.rps / reference.rps);
+    Ok(())
+}
+
+// ---- shared by `replica` and `memory` ----
+
+/// A relay binary serving a fresh data folder with one shop and one device.
+struct BenchRelay {
+    _dir: tempfile::TempDir,
+    process: Kill,
+    base: String,
+    shop: String,
+    device_token: String,
+}
+
+impl BenchRelay {
+    async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let key_hex = "cd".repeat(32);
+        let db = ziflow_relay::open_db(dir.path()).await?;
+        let shop = ziflow_relay::provision::create_shop(&db, "Bench", "USD", "UTC").await?;
+        let key = ziflow_core::secrets::MasterKey::parse(&key_hex)?;
+        ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some(SECRET), None).await?;
+        let device =
+            ziflow_relay::provision::add_device(&db, &shop.uid, "Bench desk", "rep").await?;
+        db.close().await;
+        let port = ziflow_tests::free_port()?;
+        let relay_bin = std::env::current_exe()?
+            .parent()
+            .context("bench binary folder")?
+            .join("ziflow-relay");
+        let process = Kill(
+            std::process::Command::new(&relay_bin)
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--data-dir",
+                ])
+                .arg(dir.path())
+                .env("ZIFLOW_MASTER_KEY", &key_hex)
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .with_context(|| format!("starting {}", relay_bin.display()))?,
+        );
+        wait_port(port).await?;
+        Ok(Self {
+            _dir: dir,
+            process,
+            base: format!("http://127.0.0.1:{port}"),
+            shop: shop.uid,
+            device_token: device.device_token,
+        })
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("{}/api/payment/webhook/{}", self.base, self.shop)
+    }
+
+    /// The relay's resident and peak resident memory in KiB, from /proc.
+    fn memory_kib(&self) -> Result<(u64, u64)> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.0.id()))?;
+        let field = |name: &str| -> Result<u64> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{name} in /proc/PID/status"))
+        };
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
+    }
+}
+
+/// A paid checkout event whose amount (minor units) carries its sequence number.
+fn paid_event(prefix: &str, n: u64) -> String {
+    format!(
+        r#"{{"id":"evt_{prefix}_{n}","object":"event","type":"checkout.session.completed","data":{{"object":{{"object":"checkout.session","payment_status":"paid","amount_total":{},"currency":"usd","metadata":{{}}}}}}}}"#,
+        100_000 + n
+    )
+}
+
+async fn post_signed(client: &reqwest::Client, url: &str, body: String) -> bool {
+    let sig = stripe::sign(SECRET, body.as_bytes(), SystemClock.now());
+    client
+        .post(url)
+        .header(stripe::HEADER, sig)
+        .body(body)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+fn percentile(sorted: &[u32], p: usize) -> f64 {
+    let v = sorted
+        .get(sorted.len().saturating_sub(1) * p / 100)
+        .copied()
+        .unwrap_or(0);
+    f64::from(v) / 1000.0
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+// ---- replica: webhook → applied in a desktop replica ----
+
+const REPLICA_RATE: u64 = 200;
+const REPLICA_SECONDS: u64 = 20;
+const REPLICA_WARMUP: u64 = 2 * REPLICA_RATE;
+
+async fn bench_replica() -> Result<()> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    ziflow_relay::install_crypto_provider();
+    let relay = BenchRelay::start().await?;
+    let replica_dir = tempfile::tempdir()?;
+    let replica = ziflow_core::Db::open(replica_dir.path().join("replica.db")).await?;
+    let client =
+        ziflow_app::sync::SyncClient::new(&relay.base, &relay.device_token, replica.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut status = client.status();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let applied_at: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let sink = applied_at.clone();
+    let sync = tokio::spawn(client.run(stop, move |pulled| {
+        let now = Instant::now();
+        let mut map = sink
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for p in pulled.payments {
+            if let Ok(n) = u64::try_from(p.amount.minor - 100_000) {
+                map.insert(n, now);
+            }
+        }
+    }));
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.state == ziflow_app::sync::SyncState::Online),
+    )
+    .await
+    .context("the sync client did not come online")??;
+
+    eprintln!("replica: {REPLICA_RATE} webhooks/s for {REPLICA_SECONDS}s, each timed to its 2xx and to its arrival in the desktop replica…");
+    let http = reqwest::Client::new();
+    let url = relay.webhook_url();
+    let total = REPLICA_RATE * REPLICA_SECONDS;
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / REPLICA_RATE));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sends = Vec::new();
+    for n in 0..total {
+        ticker.tick().await;
+        let (http, url) = (http.clone(), url.clone());
+        sends.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let ok = post_signed(&http, &url, paid_event("replica", n)).await;
+            (n, sent, ok.then(|| sent.elapsed()))
+        }));
+    }
+    let mut sent_at = Vec::new();
+    let mut acks = Vec::new();
+    let mut errors = 0;
+    for s in sends {
+        let (n, sent, ack) = s.await?;
+        match ack {
+            Some(d) if n >= REPLICA_WARMUP => acks.push(micros(d)),
+            Some(_) => {}
+            None => errors += 1,
+        }
+        sent_at.push((n, sent));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while applied_at.lock().map(|m| m.len()).unwrap_or(0) < usize::try_from(total)? {
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = sync.await;
+    let map = applied_at
+        .lock()
+        .map_err(|_| anyhow::anyhow!("applied map poisoned"))?
+        .clone();
+    let mut applied: Vec<u32> = sent_at
+        .iter()
+        .filter(|(n, _)| *n >= REPLICA_WARMUP)
+        .filter_map(|(n, sent)| map.get(n).map(|at| micros(at.duration_since(*sent))))
+        .collect();
+    let missing = total as usize - map.len();
+    acks.sort_unstable();
+    applied.sort_unstable();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!(
+        "webhook → desktop replica ({cores} cores, {REPLICA_RATE} webhooks/s, {REPLICA_SECONDS}s, first {REPLICA_WARMUP} not timed)"
+    );
+    println!("| measured | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|");
+    for (name, v) in [
+        ("webhook answered 2xx (baseline)", &acks),
+        ("event applied in the desktop replica", &applied),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            percentile(v, 50),
+            percentile(v, 99),
+            percentile(v, 100)
+        );
+    }
+    println!(
+        "ratio applied/answered: p50 {:.2}, p99 {:.2}; errors {errors}, never applied {missing}",
+        percentile(&applied, 50) / percentile(&acks, 50).max(0.001),
+        percentile(&applied, 99) / percentile(&acks, 99).max(0.001)
+    );
+    if errors > 0 || missing > 0 {
+        bail!("{errors} webhooks failed and {missing} never reached the replica");
+    }
+    Ok(())
+}
+
+// ---- memory: RSS after 1,000,000 events ----
+
+const MEMORY_EVENTS: u64 = 1_000_000;
+
+async fn bench_memory() -> Result<()> {
+    ziflow_relay::install_crypto_provider();
+    let relay = BenchRelay::start().await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()?;
+    // Baseline: started and warmed with a few webhooks.
+    for n in 0..100 {
+        if !post_signed(&http, &relay.webhook_url(), paid_event("warm", n)).await {
+            bail!("warm-up webhook {n} failed");
+        }
+    }
+    let (base_rss, _) = relay.memory_kib()?;
+
+    eprintln!("memory: posting {MEMORY_EVENTS} signed webhooks over {CONNECTIONS} connections…");
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (http, url, next, failed) = (
+            http.clone(),
+            relay.webhook_url(),
+            next.clone(),
+            failed.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= MEMORY_EVENTS {
+                    break;
+                }
+                if !post_signed(&http, &url, paid_event("mem", n)).await {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let intake = started.elapsed();
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} webhooks were not accepted");
+    }
+    let (after_intake, _) = relay.memory_kib()?;
+
+    eprintln!("memory: one device syncs the whole log…");
+    let replica_dir = tempfile::tempdir()?;
+    let replica = ziflow_core::Db::open(replica_dir.path().join("replica.db")).await?;
+    let client = ziflow_app::sync::SyncClient::new(&relay.base, &relay.device_token, replica)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shop = client
+        .ensure_shop()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let synced = client
+        .catch_up(&shop)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (end_rss, peak) = relay.memory_kib()?;
+
+    let mib = |kib: u64| {
+        #[allow(clippy::cast_precision_loss)]
+        let v = kib as f64 / 1024.0;
+        v
+    };
+    println!(
+        "relay memory ({} events taken in over {:.0}s, a device synced {} events)",
+        MEMORY_EVENTS + 100,
+        intake.as_secs_f64(),
+        synced.events
+    );
+    println!("| moment | RSS MiB |");
+    println!("|---|---|");
+    println!(
+        "| started, 100 webhooks (baseline) | {:.1} |",
+        mib(base_rss)
+    );
+    println!("| after 1,000,000 webhooks | {:.1} |", mib(after_intake));
+    println!(
+        "| after a device synced the whole log | {:.1} |",
+        mib(end_rss)
+    );
+    println!("| peak (VmHWM) | {:.1} |", mib(peak));
+    #[allow(clippy::cast_precision_loss)]
+    let ratio = end_rss as f64 / base_rss.max(1) as f64;
+    println!("ratio end/baseline: {ratio:.2}");
     Ok(())
 }

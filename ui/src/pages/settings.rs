@@ -79,6 +79,107 @@ pub fn Settings() -> impl IntoView {
                 }
             })}
         </Transition>
+        // Outside the Transition, so a refetch above never resets what is being typed.
+        <RelaySection on_changed=move || {
+            data.refetch();
+            info.refetch();
+        } />
+    }
+}
+
+/// Which relay this desktop syncs with, and pairing with another one.
+#[component]
+fn RelaySection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let status = LocalResource::new(api::sync_status);
+    let url = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let (busy, set_busy) = signal(false);
+    let (outcome, set_outcome) = signal(None::<Result<String, ApiError>>);
+    let finish = move |r: Result<ziflow_protocol::SyncStatusView, ApiError>, done: &str| {
+        let r = r.map(|s| format!("{done} {}", s.relay_url));
+        if r.is_ok() {
+            token.set(String::new());
+            on_changed();
+        }
+        set_outcome.set(Some(r));
+        set_busy.set(false);
+        status.refetch();
+    };
+    let pair = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        set_busy.set(true);
+        set_outcome.set(None);
+        let (u, t) = (url.get_untracked(), token.get_untracked());
+        spawn_local(async move {
+            finish(api::pair_relay(&u, &t).await, "Paired with");
+        });
+    };
+    let unpair = move |_| {
+        set_busy.set(true);
+        set_outcome.set(None);
+        spawn_local(async move {
+            finish(
+                api::unpair_relay().await,
+                "Back on this computer's own relay at",
+            );
+        });
+    };
+    view! {
+        <section id="relay-settings" class="settings">
+            <h2>"Relay"</h2>
+            {move || {
+                status
+                    .get()
+                    .map(|s| match s {
+                        Ok(s) if s.mode == "paired" => {
+                            view! {
+                                <p id="relay-mode" data-mode="paired">
+                                    "Synced with the relay at " <code>{s.relay_url}</code>
+                                    ". The device token is kept in the system keyring."
+                                </p>
+                                <button id="relay-unpair" class="btn" disabled=move || busy.get() on:click=unpair>
+                                    "Use this computer only"
+                                </button>
+                            }
+                                .into_any()
+                        }
+                        Ok(_) => {
+                            view! {
+                                <p id="relay-mode" data-mode="local">
+                                    "This computer runs its own relay (local mode). To share a shop between desks, or to take payments while this computer sleeps, pair it with a relay: ask the owner for its address and a device token ("
+                                    <code>"ziflow-relay device add"</code> ")."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                    })
+            }}
+            <form id="pair-form" class="pair-form" on:submit=pair>
+                <label>
+                    "Relay address"
+                    <input id="pair-url" type="url" placeholder="https://relay.example.com" required bind:value=url />
+                </label>
+                <label>
+                    "Device token"
+                    <input id="pair-token" type="password" autocomplete="off" required bind:value=token />
+                </label>
+                <button id="pair-submit" class="btn primary" type="submit" disabled=move || busy.get()>
+                    {move || if busy.get() { "Checking with the relay…" } else { "Pair" }}
+                </button>
+            </form>
+            {move || {
+                outcome
+                    .get()
+                    .map(|r| match r {
+                        Ok(text) => view! { <p id="pair-result" class="ok" data-outcome="paired">{text}</p> }.into_any(),
+                        Err(e) => {
+                            view! { <p id="pair-result" class="error" data-outcome=e.code.clone()>{e.message}</p> }
+                                .into_any()
+                        }
+                    })
+            }}
+        </section>
     }
 }
 

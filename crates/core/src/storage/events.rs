@@ -22,28 +22,69 @@ pub struct Event {
     pub created_at: i64,
 }
 
-/// [`append`] with the payload already serialized (the relay's intake serializes once).
-pub async fn append_text(
+/// A provider event for [`append_provider_events`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewProviderEvent<'a> {
+    /// Owning shop.
+    pub shop: &'a str,
+    /// Dotted kind.
+    pub kind: &'a str,
+    /// JSON text.
+    pub payload: &'a str,
+    /// The provider's id (unique per shop).
+    pub provider_id: &'a str,
+}
+
+/// Rows per multi-row `INSERT` in [`append_provider_events`].
+const ROWS_PER_INSERT: usize = 32;
+
+/// The multi-row insert for `rows` events. Only the number of placeholders varies; values are
+/// always bound, never spliced into the text.
+fn multi_row_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?, ?, ?)");
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, shop_uid, provider_id");
+    sql
+}
+
+/// Appends many provider events with a few multi-row statements (the relay's group commit).
+/// Returns, in input order, each event's new id, or `None` for a redelivery: an event whose
+/// (shop, provider id) is already stored, or appears earlier in `events`.
+pub async fn append_provider_events(
     conn: &mut SqliteConnection,
-    shop: &str,
-    kind: &str,
-    payload: &str,
-    provider_id: Option<&str>,
+    events: &[NewProviderEvent<'_>],
     now: i64,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
-         VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(shop)
-    .bind(kind)
-    .bind(payload)
-    .bind(provider_id)
-    .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?)
+) -> Result<Vec<Option<i64>>> {
+    let mut ids = vec![None; events.len()];
+    for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
+        let sql = sqlx::AssertSqlSafe(multi_row_insert(chunk.len()));
+        let mut query = sqlx::query_as::<_, (i64, String, String)>(sql);
+        for e in chunk {
+            query = query
+                .bind(e.shop)
+                .bind(e.kind)
+                .bind(e.payload)
+                .bind(e.provider_id)
+                .bind(now);
+        }
+        for (id, shop, provider_id) in query.fetch_all(&mut *conn).await? {
+            // The first occurrence is the one stored; a later copy in the chunk conflicted.
+            if let Some(i) = chunk
+                .iter()
+                .position(|e| e.shop == shop && e.provider_id == provider_id)
+            {
+                ids[n * ROWS_PER_INSERT + i] = Some(id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Appends an event inside the caller's transaction. Returns `None` when an event with the
@@ -61,7 +102,19 @@ pub async fn append(
             "event kind must look like `noun.verb`, got {kind:?}"
         )));
     }
-    append_text(conn, shop, kind, &payload.to_string(), provider_id, now).await
+    Ok(sqlx::query_scalar(
+        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(shop)
+    .bind(kind)
+    .bind(payload.to_string())
+    .bind(provider_id)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Stores an event pulled from the relay under its relay id (the desktop replica). Returns
@@ -81,6 +134,18 @@ pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Resul
     .await?
     .rows_affected();
     Ok(done == 1)
+}
+
+/// Every shop's events after `cursor`, oldest first, at most `limit` (the relay's engine).
+pub async fn after_all(conn: &mut SqliteConnection, cursor: i64, limit: i64) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as::<_, Event>(
+        "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
+         WHERE id > ? ORDER BY id LIMIT ?",
+    )
+    .bind(cursor)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// The newest event id stored for the shop (the desktop's sync cursor), 0 if none.

@@ -7,6 +7,7 @@
 pub mod command_results;
 pub mod conversations;
 pub mod devices;
+pub mod engine;
 pub mod events;
 pub mod invoices;
 pub mod payments;

@@ -56,8 +56,8 @@ pub struct ProviderEvent {
     pub kind: String,
     /// The provider's id, unique per shop: a redelivery carries the same id.
     pub provider_id: String,
-    /// The event's JSON.
-    pub payload: serde_json::Value,
+    /// The event's JSON text. For a Stripe event it is the body exactly as received.
+    pub payload: String,
 }
 
 /// Why a verified body still cannot be taken.

@@ -52,25 +52,38 @@ pub fn verify(
     }
 }
 
+/// The two fields the intake needs; the rest of the body is checked for syntax and kept
+/// as it came.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// Reads a verified Stripe event: it must be a JSON object with an `evt_…` id and a type.
+/// The payload stored is the body exactly as received, not a re-serialisation.
 pub fn event(verified: &Verified) -> Result<ProviderEvent, PayloadError> {
-    let value: serde_json::Value = serde_json::from_slice(verified.body())
-        .map_err(|e| PayloadError(format!("body is not JSON: {e}")))?;
-    let id = value
-        .get("id")
-        .and_then(|v| v.as_str())
+    let body = std::str::from_utf8(verified.body())
+        .map_err(|e| PayloadError(format!("body is not UTF-8 JSON: {e}")))?;
+    if !body.trim_start().starts_with('{') {
+        return Err(PayloadError("a Stripe event is a JSON object".into()));
+    }
+    let head: Head<'_> =
+        serde_json::from_str(body).map_err(|e| PayloadError(format!("body is not JSON: {e}")))?;
+    let id = head
+        .id
         .filter(|id| id.starts_with("evt_"))
-        .ok_or_else(|| PayloadError("a Stripe event has an id starting with evt_".into()))?
-        .to_string();
-    let kind = value
-        .get("type")
-        .and_then(|v| v.as_str())
+        .ok_or_else(|| PayloadError("a Stripe event has an id starting with evt_".into()))?;
+    let kind = head
+        .kind
         .filter(|t| !t.is_empty())
         .ok_or_else(|| PayloadError("a Stripe event has a type".into()))?;
     Ok(ProviderEvent {
         kind: format!("stripe.{kind}"),
-        provider_id: id,
-        payload: value,
+        provider_id: id.into_owned(),
+        payload: body.to_string(),
     })
 }
 
@@ -156,5 +169,36 @@ mod tests {
             verify(SECRET, Some(&not_hex), BODY, T),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    fn parse(body: &str) -> Result<ProviderEvent, PayloadError> {
+        let header = sign(SECRET, body.as_bytes(), T);
+        event(&verify(SECRET, Some(&header), body.as_bytes(), T).unwrap())
+    }
+
+    #[test]
+    fn keeps_the_event_body_exactly_as_received() {
+        let body = "{ \"type\": \"charge.refunded\",\n  \"id\": \"evt_1\", \"data\": {\"note\": \"caf\u{e9} \\u00e9\"} }";
+        let ev = parse(body).unwrap();
+        assert_eq!(ev.kind, "stripe.charge.refunded");
+        assert_eq!(ev.provider_id, "evt_1");
+        assert_eq!(ev.payload, body, "spacing, order and escapes kept");
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_stripe_event() {
+        for (body, why) in [
+            (r#"["evt_1","charge.refunded"]"#, "an array"),
+            (r#"{"id":"evt_1","type":"x"} trailing"#, "trailing text"),
+            (
+                r#"{"id":"ch_1","type":"charge.refunded"}"#,
+                "not an event id",
+            ),
+            (r#"{"id":"evt_1"}"#, "no type"),
+            (r#"{"id":"evt_1","type":""}"#, "empty type"),
+            (r#"{"id":"evt_1","type":"x","data":{"#, "cut off"),
+        ] {
+            assert!(parse(body).is_err(), "{why}: {body}");
+        }
     }
 }

@@ -88,7 +88,8 @@ pub fn events(verified: &Verified) -> Result<Vec<ProviderEvent>, PayloadError> {
                     "profile_name": name,
                     "unsupported": !KNOWN_TYPES.contains(&kind),
                     "message": msg,
-                }),
+                })
+                .to_string(),
             });
         }
         for st in value
@@ -102,7 +103,7 @@ pub fn events(verified: &Verified) -> Result<Vec<ProviderEvent>, PayloadError> {
             out.push(ProviderEvent {
                 kind: "whatsapp.status".into(),
                 provider_id: format!("{wamid}:{status}"),
-                payload: json!({ "phone_number_id": phone_number_id, "status": st }),
+                payload: json!({ "phone_number_id": phone_number_id, "status": st }).to_string(),
             });
         }
     }
@@ -168,12 +169,16 @@ mod tests {
             "statuses":[{"id":"wamid.OUT","status":"read","timestamp":"1700000002","recipient_id":"15125550123"}]}}]}]}"#;
         let evs = events(&verified(body)).unwrap();
         assert_eq!(evs.len(), 3);
+        let payloads: Vec<Value> = evs
+            .iter()
+            .map(|e| serde_json::from_str(&e.payload).unwrap())
+            .collect();
         assert_eq!(evs[0].kind, "whatsapp.message");
         assert_eq!(evs[0].provider_id, "wamid.A");
-        assert_eq!(evs[0].payload["profile_name"], "Ana");
-        assert_eq!(evs[0].payload["message"]["text"]["body"], "¿cuánto cuesta?");
+        assert_eq!(payloads[0]["profile_name"], "Ana");
+        assert_eq!(payloads[0]["message"]["text"]["body"], "¿cuánto cuesta?");
         assert_eq!(
-            evs[1].payload["unsupported"], true,
+            payloads[1]["unsupported"], true,
             "a sticker is kept, marked unsupported"
         );
         assert_eq!(evs[2].kind, "whatsapp.status");

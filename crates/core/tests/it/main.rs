@@ -147,6 +147,54 @@ async fn a_redelivered_provider_event_is_stored_once() {
 }
 
 #[tokio::test]
+async fn a_group_append_stores_each_provider_event_once_in_input_order() {
+    let (_d, db) = db_with_shop().await;
+    shops::create(&db, "s2", "Other", "USD", "UTC", 1_000)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..70).map(|i| format!("evt_{i}")).collect();
+    let mut batch: Vec<events::NewProviderEvent<'_>> = ids
+        .iter()
+        .map(|id| events::NewProviderEvent {
+            shop: "s1",
+            kind: "stripe.x",
+            payload: "{}",
+            provider_id: id,
+        })
+        .collect();
+    // A copy inside the batch (across the 32-row chunks) and the same id in another shop.
+    batch.push(events::NewProviderEvent {
+        provider_id: "evt_3",
+        ..batch[0]
+    });
+    batch.push(events::NewProviderEvent {
+        shop: "s2",
+        ..batch[3]
+    });
+    let mut conn = db.pool().acquire().await.unwrap();
+    let first = events::append_provider_events(&mut conn, &batch, 5)
+        .await
+        .unwrap();
+    let again = events::append_provider_events(&mut conn, &batch[..2], 6)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(first.len(), 72);
+    assert!(first[..70].iter().all(Option::is_some));
+    assert!(
+        first[..70].windows(2).all(|w| w[0] < w[1]),
+        "ids follow the input order"
+    );
+    assert_eq!(first[70], None, "the copy of evt_3 in the same batch");
+    assert!(first[71].is_some(), "another shop's evt_3 is its own event");
+    assert_eq!(again, vec![None, None], "a redelivery is stored once");
+    let stored = events::after(&db, "s1", 0, 1000).await.unwrap();
+    assert_eq!(stored.len(), 70);
+    assert_eq!(stored[3].id, first[3].unwrap());
+    assert_eq!(stored[3].provider_id.as_deref(), Some("evt_3"));
+}
+
+#[tokio::test]
 async fn events_belong_to_an_existing_shop() {
     let (_d, db) = db_with_shop().await;
     let mut conn = db.pool().acquire().await.unwrap();

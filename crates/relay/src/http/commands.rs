@@ -1,8 +1,8 @@
 //! `POST /api/v1/commands`: a device asks the relay to act. The `Idempotency-Key` header is
 //! required; the first answer for a key is stored with the command's effects in one
 //! transaction, and a retry with the same key gets that answer back without running again
-//! (marked `Idempotent-Replayed: true`). Commands run one at a time per relay, so two
-//! concurrent retries cannot both execute.
+//! (marked `Idempotent-Replayed: true`). Commands run one at a time per relay, in a
+//! transaction holding SQLite's write lock, so two concurrent retries cannot both execute.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -41,16 +41,13 @@ pub async fn commands(
         .map_err(|e| HttpError::BadRequest(format!("not a known command: {e}")))?;
     let shop = auth.shop_uid().to_string();
 
-    let _one_at_a_time = state.commands.lock().await;
-    let mut tx = state
-        .db
-        .pool()
-        .begin()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let _one_writer = state.writes.lock().await;
+    let mut tx = state.db.begin_immediate().await?;
     if let Some(stored) = command_results::get(&mut tx, &shop, &key).await? {
         return Ok(reply(&stored, true));
     }
+    // Decide on the whole log: events committed but not yet applied are applied first.
+    crate::engine::catch_up_in(&mut tx).await?;
     let now = state.clock.now();
     let (stored, event_ids) =
         match ziflow_core::command::execute(&mut tx, &shop, &command, now).await {
@@ -83,6 +80,10 @@ pub async fn commands(
             }
             Err(e) => return Err(e.into()),
         };
+    if let Some(id) = event_ids.iter().max() {
+        // The command applied its own events.
+        crate::engine::applied_through(&mut tx, *id).await?;
+    }
     command_results::put(&mut tx, &shop, &key, &stored, now).await?;
     tx.commit().await.map_err(ziflow_core::Error::from)?;
     if let Some(id) = event_ids.iter().max() {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub db: Db,
     /// The durable intake writer.
     pub intake: Intake,
+    /// Applies the log's effects after commits.
+    pub engine: crate::engine::Engine,
     /// Opens the shops' provider secrets.
     pub master_key: MasterKey,
     /// The time.
@@ -43,8 +45,8 @@ pub struct AppState {
     pub secrets: Arc<crate::secret_cache::SecretCache>,
     /// Operational counters for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Commands run one at a time (see `commands`).
-    pub commands: Arc<tokio::sync::Mutex<()>>,
+    /// One writer at a time in this process (intake, engine, commands).
+    pub writes: crate::intake::Writes,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

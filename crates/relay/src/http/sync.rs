@@ -10,7 +10,8 @@ use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use ziflow_core::storage::devices::{self, Device};
@@ -85,7 +86,7 @@ pub async fn events(
     State(state): State<AppState>,
     auth: Authed,
     Query(q): Query<EventsQuery>,
-) -> Result<Json<Value>, HttpError> {
+) -> Result<Json<EventsPage>, HttpError> {
     if q.after < 0 || !(1..=1000).contains(&q.limit) {
         return Err(HttpError::BadRequest(
             "after must be ≥ 0 and limit 1..=1000".into(),
@@ -94,22 +95,42 @@ pub async fn events(
     let rows = events::after(&state.db, &auth.device.shop_uid, q.after, q.limit).await?;
     let next = rows.last().map_or(q.after, |e| e.id);
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) == q.limit;
-    let events: Vec<Value> = rows
-        .into_iter()
-        .map(|e| {
-            let payload: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
-            json!({
-                "id": e.id,
-                "kind": e.kind,
-                "payload": payload,
-                "provider_id": e.provider_id,
-                "created_at": e.created_at,
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({ "events": events, "next_cursor": next, "more": more }),
-    ))
+    let mut events = Vec::with_capacity(rows.len());
+    for e in rows {
+        // Stored payloads are valid JSON (a CHECK constraint); they go out as stored.
+        let payload = RawValue::from_string(e.payload)
+            .map_err(|err| HttpError::Internal(format!("event {} payload: {err}", e.id)))?;
+        events.push(WireEvent {
+            id: e.id,
+            kind: e.kind,
+            payload,
+            provider_id: e.provider_id,
+            created_at: e.created_at,
+        });
+    }
+    Ok(Json(EventsPage {
+        events,
+        next_cursor: next,
+        more,
+    }))
+}
+
+/// One page of `GET /api/v1/events`.
+#[derive(Debug, Serialize)]
+pub struct EventsPage {
+    events: Vec<WireEvent>,
+    next_cursor: i64,
+    more: bool,
+}
+
+/// An event as devices receive it.
+#[derive(Debug, Serialize)]
+struct WireEvent {
+    id: i64,
+    kind: String,
+    payload: Box<RawValue>,
+    provider_id: Option<String>,
+    created_at: i64,
 }
 
 /// `GET /api/v1/stream`: server-sent events. Sends `ready` at once, then `events` with the

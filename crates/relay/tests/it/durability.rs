@@ -131,6 +131,24 @@ async fn every_acknowledged_webhook_survives_kill_9_exactly_once() {
         &lost[..lost.len().min(5)]
     );
     assert!(stored.values().all(|&n| n == 1), "no event is stored twice");
+
+    // The engine was killed mid-way too: once the relay runs again it applies each stored
+    // event exactly once — one payment per event, none missing, none doubled.
+    db.close().await;
+    let mut relay = spawn_relay(dir.path(), port);
+    wait_healthy(port).await;
+    let db = ziflow_relay::open_db(dir.path()).await.unwrap();
+    crate::support::engine_caught_up(&db).await;
+    relay.start_kill().unwrap();
+    relay.wait().await.unwrap();
+    let payments = ziflow_core::storage::payments::list(&db, &shop.uid)
+        .await
+        .unwrap();
+    assert_eq!(
+        payments.len(),
+        stored.len(),
+        "each stored payment event is applied exactly once across the crashes"
+    );
     eprintln!(
         "kill -9 ×4: {} acknowledged, {} stored, none lost",
         acked.len(),

@@ -97,6 +97,26 @@ impl Relay {
     }
 }
 
+/// Waits until the engine has applied every event in the log (it runs after the
+/// intake's commit), at most 10 s.
+pub async fn engine_caught_up(db: &Db) {
+    use ziflow_core::storage::engine;
+    for _ in 0..400 {
+        let mut conn = db.pool().acquire().await.unwrap();
+        let applied = engine::cursor(&mut conn, engine::PROJECTION).await.unwrap();
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if applied >= newest.unwrap_or(0) {
+            return;
+        }
+        drop(conn);
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the engine did not apply the log within 10 s");
+}
+
 /// Python with Stripe's SDK, as `cargo xtask test` installs it.
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("ZIFLOW_PYTHON") {

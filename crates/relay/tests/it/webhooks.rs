@@ -4,8 +4,8 @@
 use ziflow_core::webhook::{stripe, whatsapp};
 
 use crate::support::{
-    checkout_completed, now, stripe_sdk_accepts, stripe_sdk_header, Relay, STRIPE_SECRET,
-    WHATSAPP_SECRET,
+    checkout_completed, engine_caught_up, now, stripe_sdk_accepts, stripe_sdk_header, Relay,
+    STRIPE_SECRET, WHATSAPP_SECRET,
 };
 
 async fn post(
@@ -271,7 +271,7 @@ async fn whatsapp_subscription_echoes_the_challenge_only_for_the_shops_verify_to
 }
 
 #[tokio::test]
-async fn verified_events_update_the_shops_tables_in_the_same_commit() {
+async fn verified_events_update_the_shops_tables_once_through_the_engine() {
     use ziflow_core::storage::{conversations, invoices, payments};
     let relay = Relay::start().await;
     let shop = relay.shop("Glow Bar").await;
@@ -312,6 +312,7 @@ async fn verified_events_update_the_shops_tables_in_the_same_commit() {
         200
     );
 
+    engine_caught_up(&db).await;
     let feed = payments::list(&db, &shop.uid).await.unwrap();
     assert_eq!(
         feed.len(),
@@ -342,6 +343,7 @@ async fn verified_events_update_the_shops_tables_in_the_same_commit() {
             .status(),
         200
     );
+    engine_caught_up(&db).await;
     let inbox = conversations::list(&db, &shop.uid).await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].customer_phone, "+5215512345678");

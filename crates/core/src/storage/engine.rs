@@ -1,0 +1,32 @@
+//! The relay engine's cursor: the newest event id whose effects (projections) are applied.
+
+use sqlx::SqliteConnection;
+
+use crate::Result;
+
+/// The projection cursor's name.
+pub const PROJECTION: &str = "projection";
+
+/// The cursor `name`, 0 if it was never moved.
+pub async fn cursor(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT last_id FROM engine_cursor WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// Moves the cursor `name` to `last_id`.
+pub async fn set_cursor(conn: &mut SqliteConnection, name: &str, last_id: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO engine_cursor (name, last_id) VALUES (?, ?)
+         ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
+    )
+    .bind(name)
+    .bind(last_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
