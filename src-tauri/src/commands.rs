@@ -139,6 +139,7 @@ pub async fn sync_status(state: State<'_, AppState>) -> Result<dto::SyncStatusVi
     use crate::sync::SyncState;
     let session = state.session();
     let status = session.sync.borrow().clone();
+    let (focus_seq, focus_order) = state.focus.lock().map(|f| *f).unwrap_or_default();
     let (word, detail) = match status.state {
         SyncState::Connecting => ("connecting", None),
         SyncState::Online => ("online", None),
@@ -154,6 +155,8 @@ pub async fn sync_status(state: State<'_, AppState>) -> Result<dto::SyncStatusVi
         detail,
         relay_url: session.relay_url().to_string(),
         mode: session.mode().into(),
+        focus_seq,
+        focus_order,
     })
 }
 

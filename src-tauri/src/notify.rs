@@ -18,7 +18,12 @@ pub struct Note {
     pub summary: String,
     /// Body text.
     pub body: String,
+    /// The order (invoice number) a click opens, if the note is about one.
+    pub order: Option<i64>,
 }
+
+/// What a click on a notification does: bring the window forward on the order.
+pub type OnClick = std::sync::Arc<dyn Fn(Option<i64>) + Send + Sync>;
 
 /// What to show for the payments of one catch-up.
 pub fn notes(payments: &[PaymentApplied]) -> Vec<Note> {
@@ -39,6 +44,7 @@ pub fn notes(payments: &[PaymentApplied]) -> Vec<Note> {
         return vec![Note {
             summary: format!("{} payments while you were away", paid.len()),
             body: format!("{} payments while you were away — {total}", paid.len()),
+            order: None,
         }];
     }
     paid.into_iter()
@@ -54,13 +60,15 @@ pub fn notes(payments: &[PaymentApplied]) -> Vec<Note> {
             Note {
                 summary: "Payment received".into(),
                 body,
+                order: p.invoice.as_ref().map(|(number, _)| *number),
             }
         })
         .collect()
 }
 
 /// Shows the notes on the desktop (on a blocking thread: the D-Bus call may take a moment).
-pub fn show(notes: Vec<Note>) {
+/// Clicking one (its default action) calls `on_click` with its order.
+pub fn show(notes: Vec<Note>, on_click: OnClick) {
     if notes.is_empty() {
         return;
     }
@@ -70,13 +78,31 @@ pub fn show(notes: Vec<Note>) {
                 .appname("ZiFlow")
                 .summary(&note.summary)
                 .body(&note.body)
+                .action("default", "Open")
                 .show();
-            if let Err(e) = shown {
-                tracing::warn!("could not show a desktop notification: {e}");
+            match shown {
+                Ok(handle) => watch_click(handle, note.order, on_click.clone()),
+                Err(e) => tracing::warn!("could not show a desktop notification: {e}"),
             }
         }
     });
 }
+
+/// Waits (on its own thread) until the notification is clicked or closed.
+#[cfg(all(unix, not(target_os = "macos")))]
+fn watch_click(handle: notify_rust::NotificationHandle, order: Option<i64>, on_click: OnClick) {
+    std::thread::spawn(move || {
+        handle.wait_for_action(|action| {
+            if action == "default" {
+                on_click(order);
+            }
+        });
+    });
+}
+
+/// Other platforms bring the app forward themselves when a notification is clicked.
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn watch_click(_handle: notify_rust::NotificationHandle, _order: Option<i64>, _on_click: OnClick) {}
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ use ziflow_core::Db;
 
 use crate::config::{self, FileConfig};
 use crate::local::{self, LocalRelay};
+use crate::notify::OnClick;
 use crate::pairing;
 use crate::sync::{SyncClient, SyncStatus};
 
@@ -66,7 +67,6 @@ impl Session {
 }
 
 /// Shared state of every command.
-#[derive(Debug)]
 pub struct AppState {
     /// The app's replica database.
     pub db: Db,
@@ -74,7 +74,20 @@ pub struct AppState {
     pub config: FileConfig,
     /// The data folder.
     pub data_dir: PathBuf,
+    /// The last notification click: (count of clicks, its order).
+    pub focus: Arc<std::sync::Mutex<(u64, Option<i64>)>>,
+    on_click: OnClick,
     session: RwLock<Arc<Session>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("db", &self.db)
+            .field("data_dir", &self.data_dir)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppState {
@@ -85,17 +98,21 @@ impl AppState {
         let data_dir = config::data_dir(|| app.path().app_data_dir().ok())?;
         let config = config::load(&data_dir)?;
         let db = Db::open(data_dir.join("ziflow.db")).await?;
+        let focus = Arc::new(std::sync::Mutex::new((0, None)));
+        let on_click = focus_on_click(app.clone(), focus.clone());
         let session = match pairing::load(&data_dir)? {
             Some((p, token)) => {
                 let relay = Relay::Remote { url: p.relay_url };
-                start_session(&db, relay, &token, Some(&p.shop_uid)).await?
+                start_session(&db, relay, &token, Some(&p.shop_uid), &on_click).await?
             }
-            None => start_local(&db, &config, &data_dir).await?,
+            None => start_local(&db, &config, &data_dir, &on_click).await?,
         };
         Ok(Self {
             db,
             config,
             data_dir,
+            focus,
+            on_click,
             session: RwLock::new(Arc::new(session)),
         })
     }
@@ -122,7 +139,8 @@ impl AppState {
         tokio::task::spawn_blocking(move || pairing::store(&dir, &stored, &token_c))
             .await
             .map_err(|e| pairing::PairError::Keyring(e.to_string()))??;
-        let session = start_session(&self.db, Relay::Remote { url }, token, Some(&shop.uid))
+        let relay = Relay::Remote { url };
+        let session = start_session(&self.db, relay, token, Some(&shop.uid), &self.on_click)
             .await
             .map_err(|e| pairing::PairError::File(format!("{e:#}")))?;
         Ok(self.replace(session))
@@ -132,7 +150,7 @@ impl AppState {
     pub async fn unpair(&self) -> anyhow::Result<Arc<Session>> {
         let dir = self.data_dir.clone();
         tokio::task::spawn_blocking(move || pairing::forget(&dir)).await??;
-        let session = start_local(&self.db, &self.config, &self.data_dir).await?;
+        let session = start_local(&self.db, &self.config, &self.data_dir, &self.on_click).await?;
         Ok(self.replace(session))
     }
 
@@ -155,10 +173,28 @@ impl AppState {
     }
 }
 
+/// A notification click: the window comes forward and the UI opens the order.
+fn focus_on_click<R: Runtime>(
+    app: AppHandle<R>,
+    focus: Arc<std::sync::Mutex<(u64, Option<i64>)>>,
+) -> OnClick {
+    Arc::new(move |order| {
+        if let Ok(mut f) = focus.lock() {
+            *f = (f.0 + 1, order);
+        }
+        if let Some(window) = app.get_webview_window("main") {
+            let _ = window.unminimize();
+            let _ = window.show();
+            let _ = window.set_focus();
+        }
+    })
+}
+
 async fn start_local(
     db: &Db,
     config: &FileConfig,
     dir: &std::path::Path,
+    on_click: &OnClick,
 ) -> anyhow::Result<Session> {
     let name = config
         .shop_name
@@ -166,7 +202,7 @@ async fn start_local(
         .unwrap_or(config::DEFAULT_SHOP_NAME);
     let relay = local::start(dir, config.local_relay.listen.as_deref(), name).await?;
     let token = relay.token.clone();
-    start_session(db, Relay::Local(relay), &token, None).await
+    start_session(db, Relay::Local(relay), &token, None, on_click).await
 }
 
 /// Starts syncing with `relay`. A remote relay that cannot be reached right now is not an
@@ -177,6 +213,7 @@ async fn start_session(
     relay: Relay,
     token: &str,
     known_shop: Option<&str>,
+    on_click: &OnClick,
 ) -> anyhow::Result<Session> {
     let url = match &relay {
         Relay::Local(r) => r.base.clone(),
@@ -194,8 +231,9 @@ async fn start_session(
     let shop = shops::get(db, &uid).await?;
     let sync = client.status();
     let (stop_sync, stop) = watch::channel(false);
-    tauri::async_runtime::spawn(client.run(stop, |pulled| {
-        crate::notify::show(crate::notify::notes(&pulled.payments));
+    let on_click = on_click.clone();
+    tauri::async_runtime::spawn(client.run(stop, move |pulled| {
+        crate::notify::show(crate::notify::notes(&pulled.payments), on_click.clone());
     }));
     Ok(Session {
         shop,

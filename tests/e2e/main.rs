@@ -463,34 +463,15 @@ async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifica
     app.open_screen("payments").await.unwrap();
     app.wait_for("#empty-payments").await.unwrap();
 
-    let body = serde_json::json!({
-        "id": "evt_e2e_paid", "object": "event", "type": "checkout.session.completed",
-        "data": {"object": {"object": "checkout.session", "payment_status": "paid",
-            "amount_total": 12800, "currency": "usd",
-            "metadata": {"ziflow_shop": "local", "ziflow_invoice": invoice_id.to_string()}}}
-    })
-    .to_string();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sig = ziflow_core::webhook::stripe::sign(
+    let status = post_paid_checkout(
+        &format!("http://127.0.0.1:{port}/api/payment/webhook/local"),
         "whsec_e2e_local",
-        body.as_bytes(),
-        i64::try_from(now).unwrap(),
-    );
-    let res = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/api/payment/webhook/local"))
-        .header("Stripe-Signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        res.status(),
-        200,
-        "the in-app relay accepts the signed event"
-    );
+        "evt_e2e_paid",
+        12_800,
+        serde_json::json!({"ziflow_shop": "local", "ziflow_invoice": invoice_id.to_string()}),
+    )
+    .await;
+    assert_eq!(status, 200, "the in-app relay accepts the signed event");
 
     let feed = app.wait_for_text("#payment-feed", "$128").await.unwrap();
     assert!(
@@ -503,10 +484,212 @@ async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifica
         .await
         .unwrap();
 
+    // Clicking the notification (its default action, through the notification server) opens
+    // the payment feed on that order, from wherever the rep was.
+    app.open_screen("inbox").await.unwrap();
+    app.click_newest_notification().unwrap();
+    app.wait_for("main[data-screen='payments'] li.focused[data-order='1001']")
+        .await
+        .unwrap();
+    app.screenshot("notification-clicked").await.unwrap();
+
     app.open_screen("ready-to-ship").await.unwrap();
     app.wait_for_text("section[data-stage='ready_to_ship']", "#1001")
         .await
         .unwrap();
     app.screenshot("ready-to-ship").await.unwrap();
+    app.close().await.unwrap();
+}
+
+/// Posts a paid `checkout.session.completed` event, signed as Stripe would, to `url`;
+/// returns the HTTP status.
+async fn post_paid_checkout(
+    url: &str,
+    secret: &str,
+    event_id: &str,
+    amount_minor: i64,
+    metadata: serde_json::Value,
+) -> u16 {
+    let body = serde_json::json!({
+        "id": event_id, "object": "event", "type": "checkout.session.completed",
+        "data": {"object": {"object": "checkout.session", "payment_status": "paid",
+            "amount_total": amount_minor, "currency": "usd", "metadata": metadata}}
+    })
+    .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig =
+        ziflow_core::webhook::stripe::sign(secret, body.as_bytes(), i64::try_from(now).unwrap());
+    reqwest::Client::new()
+        .post(url)
+        .header("Stripe-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A relay elsewhere (here: another process's worth of relay on 127.0.0.1) with a shop of its
+/// own and a device token for this desk.
+struct RemoteRelay {
+    base: String,
+    uid: String,
+    token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl RemoteRelay {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key_hex = "7b".repeat(32);
+        let key = ziflow_core::secrets::MasterKey::parse(&key_hex).unwrap();
+        let db = ziflow_relay::open_db(dir.path()).await.unwrap();
+        let shop =
+            ziflow_relay::provision::create_shop(&db, "Remote Boutique", "USD", "America/Chicago")
+                .await
+                .unwrap();
+        ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some("whsec_e2e_remote"), None)
+            .await
+            .unwrap();
+        let device = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep")
+            .await
+            .unwrap();
+        db.close().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = ziflow_relay::Config {
+            data_dir: dir.path().to_path_buf(),
+            master_key: key,
+        };
+        tokio::spawn(ziflow_relay::run(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            uid: shop.uid,
+            token: device.device_token,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for RemoteRelay {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_its_shop() {
+    ziflow_relay::install_crypto_provider();
+    let remote = RemoteRelay::start().await;
+    let app = AppSession::launch(Launch {
+        name: "pairing".into(),
+        ..Launch::default()
+    })
+    .await
+    .unwrap();
+    app.wait_for_text("#shop-name", "Demo Boutique")
+        .await
+        .unwrap();
+    app.open_screen("settings").await.unwrap();
+    app.wait_for("#relay-mode[data-mode='local']")
+        .await
+        .unwrap();
+
+    // A wrong token is refused with the relay's reason, and nothing changes.
+    app.type_into("#pair-url", &remote.base).await.unwrap();
+    app.type_into("#pair-token", "zdt_not_a_real_token")
+        .await
+        .unwrap();
+    app.click("#pair-submit").await.unwrap();
+    let refused = app
+        .wait_for_text("#pair-result[data-outcome='pairing_failed']", "refused")
+        .await
+        .unwrap();
+    assert!(refused.contains(&remote.base), "names the relay: {refused}");
+    app.wait_for("#relay-mode[data-mode='local']")
+        .await
+        .unwrap();
+    assert!(!app.data_path().join("pairing.toml").exists());
+    app.screenshot("pairing-refused").await.unwrap();
+
+    // The right token pairs: the window switches to the relay's shop.
+    app.type_into("#pair-token", &remote.token).await.unwrap();
+    app.click("#pair-submit").await.unwrap();
+    app.wait_for_text("#pair-result[data-outcome='paired']", "Paired with")
+        .await
+        .unwrap();
+    app.wait_for("#relay-mode[data-mode='paired']")
+        .await
+        .unwrap();
+    app.wait_for_text("#shop-name", "Remote Boutique")
+        .await
+        .unwrap();
+    app.wait_for_text("#sync-status", "Online").await.unwrap();
+    app.screenshot("paired").await.unwrap();
+
+    // The token is in the keyring, not in any file of the app's.
+    let pairing = std::fs::read_to_string(app.data_path().join("pairing.toml")).unwrap();
+    assert!(pairing.contains(&remote.base), "{pairing}");
+    for file in files_under(app.data_path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(remote.token.len())
+                .any(|w| w == remote.token.as_bytes()),
+            "the device token is stored in plain {}",
+            file.display()
+        );
+    }
+
+    // A payment taken by the remote relay reaches this desk.
+    let status = post_paid_checkout(
+        &format!("{}/api/payment/webhook/{}", remote.base, remote.uid),
+        "whsec_e2e_remote",
+        "evt_e2e_remote",
+        4_500,
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.open_screen("payments").await.unwrap();
+    app.wait_for_text("#payment-feed", "$45").await.unwrap();
+    app.wait_for_notification("Payment $45").await.unwrap();
+    app.screenshot("paired-payment").await.unwrap();
+
+    // Back to this computer only: the keyring entry and the pairing file go.
+    app.open_screen("settings").await.unwrap();
+    app.click("#relay-unpair").await.unwrap();
+    app.wait_for("#relay-mode[data-mode='local']")
+        .await
+        .unwrap();
+    app.wait_for_text("#shop-name", "Demo Boutique")
+        .await
+        .unwrap();
+    assert!(!app.data_path().join("pairing.toml").exists());
     app.close().await.unwrap();
 }

@@ -160,6 +160,52 @@ fn start_dbus() -> Result<(Guard, String)> {
     Ok((guard, address))
 }
 
+/// A Secret Service (GNOME Keyring) on `bus`, as on a desktop, with a login keyring of its
+/// own in `home` — unlocked with a throw-away password, never the machine's real keyring.
+fn start_keyring(bus: &str, home: &Path) -> Result<Guard> {
+    use std::io::Write;
+    let (data, runtime) = (home.join("share"), home.join("run"));
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&runtime)?;
+    let mut guard = Guard::spawn(
+        "gnome-keyring-daemon (Debian package gnome-keyring)",
+        Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--components=secrets", "--unlock"])
+            .env("DBUS_SESSION_BUS_ADDRESS", bus)
+            .env("XDG_DATA_HOME", &data)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    // --unlock reads the login keyring's password from stdin, creating the keyring.
+    let mut stdin = guard
+        .child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow!("gnome-keyring-daemon: no stdin"))?;
+    stdin.write_all(b"ziflow-e2e-keyring")?;
+    drop(stdin);
+    // Ready once the bus knows the Secret Service name.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let names = Command::new("dbus-send")
+            .args([
+                &format!("--bus={bus}"),
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.ListNames",
+            ])
+            .output()?;
+        if String::from_utf8_lossy(&names.stdout).contains("org.freedesktop.secrets") {
+            return Ok(guard);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("gnome-keyring-daemon did not offer org.freedesktop.secrets within 15 s")
+}
+
 /// Watches the session bus for desktop notifications (`org.freedesktop.Notifications.Notify`
 /// calls) with `dbus-monitor`, keeping what it prints.
 fn start_notification_monitor(
@@ -230,12 +276,15 @@ pub struct AppSession {
     name: String,
     display: String,
     notifications: std::sync::Arc<std::sync::Mutex<String>>,
+    bus: String,
     _monitor: Guard,
     _dunst: Guard,
     _driver: Guard,
+    _keyring: Guard,
     _dbus: Guard,
     _xvfb: Guard,
     data_dir: tempfile::TempDir,
+    _keyring_home: tempfile::TempDir,
 }
 
 impl AppSession {
@@ -255,6 +304,10 @@ impl AppSession {
         let (xvfb, display) = start_xvfb()?;
         let (dbus, bus) = start_dbus()?;
         let (monitor, notifications) = start_notification_monitor(&bus)?;
+        let keyring_home = tempfile::Builder::new()
+            .prefix("ziflow-e2e-keyring-")
+            .tempdir()?;
+        let keyring = start_keyring(&bus, keyring_home.path())?;
         // A real notification server on the bus, as on a desktop.
         let dunst = Guard::spawn(
             "dunst (Debian package dunst)",
@@ -320,12 +373,15 @@ impl AppSession {
             name: launch.name,
             display: display.clone(),
             notifications,
+            bus: bus.clone(),
             _monitor: monitor,
             _dunst: dunst,
             _driver: driver,
+            _keyring: keyring,
             _dbus: dbus,
             _xvfb: xvfb,
             data_dir,
+            _keyring_home: keyring_home,
         };
         // The UI is ready once the sidebar is rendered by the wasm app. If it never is, keep
         // what the window showed: that is the first thing anyone debugging will want.
@@ -405,7 +461,36 @@ impl AppSession {
             .with_context(|| format!("clicking `{css}`"))
     }
 
-    /// The visible text of the element matching `css`.
+    /// Clicks the newest notification on screen the way a person would: dunst invokes its
+    /// default action, which the app receives over D-Bus (`ActionInvoked`).
+    pub fn click_newest_notification(&self) -> Result<()> {
+        let out = Command::new("dunstctl")
+            .arg("action")
+            .arg("0")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus)
+            .output()
+            .context("running dunstctl (Debian package dunst)")?;
+        if !out.status.success() {
+            bail!(
+                "dunstctl action failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// Replaces the value of the input matching `css` by typing `text`, as a person would.
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        let el = self.wait_for(css).await?;
+        el.clear()
+            .await
+            .with_context(|| format!("clearing {css}"))?;
+        el.send_keys(text)
+            .await
+            .with_context(|| format!("typing into {css}"))
+    }
+
+    /// The visible text of the first element matching `css`.
     pub async fn text(&self, css: &str) -> Result<String> {
         self.wait_for(css)
             .await?

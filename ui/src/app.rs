@@ -50,6 +50,10 @@ impl Screen {
     }
 }
 
+/// The order a clicked notification asked to show (provided by [`App`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FocusedOrder(pub RwSignal<Option<i64>>);
+
 /// The root component.
 #[component]
 pub fn App() -> impl IntoView {
@@ -59,6 +63,21 @@ pub fn App() -> impl IntoView {
     crate::components::refresh_every(sync, std::time::Duration::from_secs(2));
     // Pairing can switch the shop; the sidebar follows within seconds.
     crate::components::refresh_every(info, std::time::Duration::from_secs(2));
+    // A clicked payment notification brings the window forward (the backend) and opens the
+    // payment feed on its order (here).
+    let focused = RwSignal::new(None::<i64>);
+    provide_context(FocusedOrder(focused));
+    let seen_clicks = StoredValue::new(None::<u64>);
+    Effect::new(move |_| {
+        if let Some(Ok(s)) = sync.get() {
+            let before = seen_clicks.get_value();
+            seen_clicks.set_value(Some(s.focus_seq));
+            if before.is_some_and(|b| s.focus_seq > b) {
+                focused.set(s.focus_order);
+                set_screen.set(Screen::Payments);
+            }
+        }
+    });
 
     view! {
         <div class="shell">

@@ -193,16 +193,24 @@ fn test(extra: &[String]) -> Result {
 
 fn bench(what: &[String]) -> Result {
     let root = root();
-    match what.first().map(String::as_str) {
-        Some("relay") => {}
-        _ => return Err("usage: cargo xtask bench relay".into()),
-    }
-    let t = step("Building the relay and the benchmark (release)");
+    let all = ["relay", "replica", "memory"];
+    let chosen: Vec<&str> = match what.first().map(String::as_str) {
+        None | Some("all") => all.to_vec(),
+        Some(one) if all.contains(&one) => vec![one],
+        Some(_) => return Err("usage: cargo xtask bench [relay|replica|memory|all]".into()),
+    };
+    let t = step("Building the relay and the benchmarks (release)");
     sh(cargo().current_dir(&root).arg("build").args(HOST))?;
     done(t);
-    let t = step("Benchmarking webhook intake: reference server vs ziflow-relay");
-    sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg("relay"))?;
-    done(t);
+    for name in chosen {
+        let t = step(match name {
+            "relay" => "Benchmarking webhook intake: reference server vs ziflow-relay",
+            "replica" => "Benchmarking webhook → desktop replica at 200 webhooks/s",
+            _ => "Benchmarking relay memory after 1,000,000 webhooks",
+        });
+        sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg(name))?;
+        done(t);
+    }
     Ok(())
 }
 

@@ -306,6 +306,10 @@ pub struct SyncStatusView {
     pub relay_url: String,
     /// `local` (the relay inside the app) or `paired` (a remote relay).
     pub mode: String,
+    /// Grows each time a notification is clicked; the UI then opens the payment feed.
+    pub focus_seq: u64,
+    /// The order (invoice number) the clicked notification was about.
+    pub focus_order: Option<i64>,
 }
 
 /// Headline figures for the owner.

@@ -10,6 +10,7 @@ use crate::format;
 #[component]
 pub fn Payments() -> impl IntoView {
     let data = LocalResource::new(api::list_payments);
+    let focused = use_context::<crate::app::FocusedOrder>().map(|f| f.0);
     refresh_every(data, std::time::Duration::from_secs(2));
     view! {
         <PageHeader
@@ -53,8 +54,13 @@ pub fn Payments() -> impl IntoView {
                                             .as_deref()
                                             .map(format::phone)
                                             .unwrap_or_else(|| "unknown customer".into());
+                                        let is_focused = p.invoice_number.is_some()
+                                            && focused.and_then(|f| f.get()) == p.invoice_number;
                                         view! {
-                                            <li>
+                                            <li
+                                                class:focused=is_focused
+                                                data-order=p.invoice_number.map(|n| n.to_string())
+                                            >
                                                 <span>
                                                     <strong>{what}</strong>
                                                     " · " {customer} " · " {invoice} " · " {p.provider}

@@ -125,7 +125,8 @@ fn RelaySection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl In
         });
     };
     view! {
-        <section id="relay-settings" class="settings">
+        <div class="settings">
+        <section id="relay-settings">
             <h2>"Relay"</h2>
             {move || {
                 status
@@ -180,6 +181,7 @@ fn RelaySection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl In
                     })
             }}
         </section>
+        </div>
     }
 }
 
