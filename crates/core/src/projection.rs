@@ -12,7 +12,7 @@ use sqlx::SqliteConnection;
 use crate::storage::conversations::{self, Direction};
 use crate::storage::events::Event;
 use crate::storage::invoices::{self, PaidVia};
-use crate::storage::payments::{self, NewPayment};
+use crate::storage::payments;
 use crate::{Error, Money, Result};
 
 /// What applying an event did that someone may want to be told about.
@@ -35,34 +35,71 @@ pub struct PaymentApplied {
 
 /// Applies `event` to the projection tables inside the caller's transaction.
 pub async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<Applied> {
-    let payload: Value = match serde_json::from_str(&event.payload) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(id = event.id, kind = %event.kind, "event payload unreadable: {e}");
-            return Ok(Applied::default());
-        }
-    };
-    apply_parsed(conn, event, &payload).await
+    let mut applier = Applier::new(conn);
+    let applied = applier.apply(event).await?;
+    applier.finish().await?;
+    Ok(applied)
 }
 
-/// [`apply`] for a caller that already holds the parsed payload (the relay's intake).
-pub async fn apply_parsed(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    payload: &Value,
-) -> Result<Applied> {
-    let result = match event.kind.as_str() {
-        "whatsapp.message" => inbound_message(conn, event, payload).await,
-        "invoice.paid" => invoice_paid(conn, event, payload).await,
-        kind if kind.starts_with("stripe.") => stripe_event(conn, event, payload).await,
-        _ => Ok(Applied::default()),
-    };
-    match result {
-        Err(Error::InvalidInput(why)) => {
-            tracing::warn!(id = event.id, kind = %event.kind, "event left unprojected: {why}");
-            Ok(Applied::default())
+/// Applies many events in log order inside the caller's transaction. Plain inserts nothing
+/// else reads back while applying (payments) are held and written as one multi-row statement
+/// before the next statement of any other kind, and at [`Applier::finish`] — the tables end
+/// up exactly as with one [`apply`] per event, with far fewer round trips to SQLite.
+pub struct Applier<'c> {
+    conn: &'c mut SqliteConnection,
+    payments: Vec<payments::Payment>,
+}
+
+impl<'c> Applier<'c> {
+    /// An applier writing through `conn`.
+    pub fn new(conn: &'c mut SqliteConnection) -> Self {
+        Self {
+            conn,
+            payments: Vec::new(),
         }
-        other => other,
+    }
+
+    /// Applies one event (the next in log order).
+    pub async fn apply(&mut self, event: &Event) -> Result<Applied> {
+        let payload: Value = match serde_json::from_str(&event.payload) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(id = event.id, kind = %event.kind, "event payload unreadable: {e}");
+                return Ok(Applied::default());
+            }
+        };
+        let result = match event.kind.as_str() {
+            "whatsapp.message" => inbound_message(self.conn().await?, event, &payload).await,
+            "invoice.paid" => invoice_paid(self.conn().await?, event, &payload).await,
+            kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
+            _ => Ok(Applied::default()),
+        };
+        match result {
+            Err(Error::InvalidInput(why)) => {
+                tracing::warn!(id = event.id, kind = %event.kind, "event left unprojected: {why}");
+                Ok(Applied::default())
+            }
+            other => other,
+        }
+    }
+
+    /// Writes what is held. Must be called before the transaction commits.
+    pub async fn finish(mut self) -> Result<()> {
+        self.flush().await
+    }
+
+    /// The connection, with everything held written first (so reads see it).
+    async fn conn(&mut self) -> Result<&mut SqliteConnection> {
+        self.flush().await?;
+        Ok(&mut *self.conn)
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if !self.payments.is_empty() {
+            payments::record_many_in(self.conn, &self.payments).await?;
+            self.payments.clear();
+        }
+        Ok(())
     }
 }
 
@@ -116,7 +153,7 @@ async fn invoice_paid(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
     Ok(Applied::default())
 }
 
-async fn stripe_event(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<Applied> {
     let obj = &p["data"]["object"];
     let kind = event.kind.trim_start_matches("stripe.");
     let (outcome, amount_key) = match kind {
@@ -142,12 +179,12 @@ async fn stripe_event(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
         .and_then(|s| s.parse::<i64>().ok())
         .or_else(|| obj["metadata"]["ziflow_invoice"].as_i64());
     let invoice = match invoice_id {
-        Some(id) => invoices::get_in(conn, &event.shop_uid, id).await?,
+        Some(id) => invoices::get_in(a.conn().await?, &event.shop_uid, id).await?,
         None => None,
     };
     if let (Some(inv), "succeeded") = (&invoice, outcome) {
         invoices::mark_paid_in(
-            conn,
+            a.conn().await?,
             &event.shop_uid,
             inv.id,
             PaidVia::Webhook,
@@ -155,19 +192,15 @@ async fn stripe_event(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
         )
         .await?;
     }
-    payments::record_in(
-        conn,
-        &NewPayment {
-            shop: &event.shop_uid,
-            invoice_id: invoice.as_ref().map(|i| i.id),
-            provider: "stripe",
-            outcome,
-            amount_minor: amount,
-            currency: &currency,
-            occurred_at: event.created_at,
-        },
-    )
-    .await?;
+    a.payments.push(payments::Payment {
+        shop: event.shop_uid.clone(),
+        invoice_id: invoice.as_ref().map(|i| i.id),
+        provider: "stripe",
+        outcome,
+        amount_minor: amount,
+        currency: currency.clone(),
+        occurred_at: event.created_at,
+    });
     Ok(Applied {
         payment: Some(PaymentApplied {
             outcome,

@@ -34,10 +34,12 @@ pub async fn catch_up_in(conn: &mut SqliteConnection) -> ziflow_core::Result<i64
     let mut cursor = start;
     loop {
         let batch = events::after_all(conn, cursor, BATCH).await?;
+        let mut applier = projection::Applier::new(conn);
         for event in &batch {
-            projection::apply(conn, event).await?;
+            applier.apply(event).await?;
             cursor = event.id;
         }
+        applier.finish().await?;
         if i64::try_from(batch.len()).unwrap_or(i64::MAX) < BATCH {
             break;
         }
@@ -119,10 +121,12 @@ async fn step(db: &Db, writes: &Writes) -> ziflow_core::Result<(i64, bool)> {
     let start = engine::cursor(&mut tx, engine::PROJECTION).await?;
     let batch = events::after_all(&mut tx, start, BATCH).await?;
     let mut cursor = start;
+    let mut applier = projection::Applier::new(&mut tx);
     for event in &batch {
-        projection::apply(&mut tx, event).await?;
+        applier.apply(event).await?;
         cursor = event.id;
     }
+    applier.finish().await?;
     if cursor != start {
         engine::set_cursor(&mut tx, engine::PROJECTION, cursor).await?;
     }

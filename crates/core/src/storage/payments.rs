@@ -44,6 +44,61 @@ pub struct NewPayment<'a> {
     pub occurred_at: i64,
 }
 
+/// A payment outcome held for [`record_many_in`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// Owning shop.
+    pub shop: String,
+    /// Invoice it belongs to, if matched.
+    pub invoice_id: Option<i64>,
+    /// Provider name.
+    pub provider: &'static str,
+    /// `succeeded`, `failed` or `refunded`.
+    pub outcome: &'static str,
+    /// Amount in minor units.
+    pub amount_minor: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// Unix seconds.
+    pub occurred_at: i64,
+}
+
+/// Rows per multi-row insert in [`record_many_in`].
+const ROWS_PER_INSERT: usize = 32;
+
+/// The insert for `rows` payments; only the number of placeholders varies.
+fn multi_row_insert(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at) VALUES ",
+    );
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
+    }
+    sql
+}
+
+/// Records many payment outcomes, in order, with a few multi-row statements.
+pub async fn record_many_in(conn: &mut sqlx::SqliteConnection, all: &[Payment]) -> Result<()> {
+    for chunk in all.chunks(ROWS_PER_INSERT) {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(chunk.len())));
+        for p in chunk {
+            query = query
+                .bind(&p.shop)
+                .bind(p.invoice_id)
+                .bind(p.provider)
+                .bind(p.outcome)
+                .bind(p.amount_minor)
+                .bind(&p.currency)
+                .bind(p.occurred_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Records a payment outcome; returns its id.
 pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
     let mut conn = db.pool().acquire().await?;

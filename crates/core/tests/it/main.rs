@@ -351,3 +351,100 @@ async fn a_paid_checkout_event_records_the_payment_and_pays_its_invoice() {
         InvoiceStatus::Paid
     );
 }
+
+#[tokio::test]
+async fn applying_a_run_of_events_at_once_equals_applying_them_one_by_one() {
+    use ziflow_core::projection::{self, Applier};
+    use ziflow_core::storage::payments;
+    let checkout = |id: &str, amount: i64, invoice: Option<i64>| {
+        serde_json::json!({
+            "id": id, "type": "checkout.session.completed",
+            "data": {"object": {"payment_status": "paid", "amount_total": amount, "currency": "usd",
+                "metadata": invoice.map_or(serde_json::json!({}), |i| serde_json::json!({"ziflow_invoice": i.to_string()}))}}
+        })
+    };
+    let refund = serde_json::json!({"id": "evt_r", "type": "charge.refunded",
+        "data": {"object": {"amount_refunded": 500, "currency": "usd", "metadata": {}}}});
+    let mut states = Vec::new();
+    for at_once in [false, true] {
+        let (_d, db) = db_with_shop().await;
+        let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+            .await
+            .unwrap();
+        // Unmatched payments, then one whose invoice must be read (the held rows are written
+        // first), a refund, and an unreadable one that is skipped.
+        let payloads = [
+            (
+                "stripe.checkout.session.completed",
+                checkout("evt_1", 1_000, None),
+            ),
+            (
+                "stripe.checkout.session.completed",
+                checkout("evt_2", 2_000, None),
+            ),
+            (
+                "stripe.checkout.session.completed",
+                checkout("evt_3", 12_800, Some(inv.id)),
+            ),
+            ("stripe.charge.refunded", refund.clone()),
+            (
+                "stripe.checkout.session.completed",
+                serde_json::json!({"id": "evt_bad"}),
+            ),
+        ];
+        let mut tx = db.pool().begin().await.unwrap();
+        let mut stored = Vec::new();
+        for (n, (kind, payload)) in payloads.iter().enumerate() {
+            let id = events::append(
+                &mut tx,
+                "s1",
+                kind,
+                payload,
+                Some(&format!("p{n}")),
+                3_000 + i64::try_from(n).unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            stored.push(events::Event {
+                id,
+                shop_uid: "s1".into(),
+                kind: (*kind).into(),
+                payload: payload.to_string(),
+                provider_id: Some(format!("p{n}")),
+                created_at: 3_000 + i64::try_from(n).unwrap(),
+            });
+        }
+        let mut announced = Vec::new();
+        if at_once {
+            let mut applier = Applier::new(&mut tx);
+            for e in &stored {
+                announced.push(applier.apply(e).await.unwrap().payment);
+            }
+            applier.finish().await.unwrap();
+        } else {
+            for e in &stored {
+                announced.push(projection::apply(&mut tx, e).await.unwrap().payment);
+            }
+        }
+        tx.commit().await.unwrap();
+        let feed: Vec<(String, i64, Option<i64>, i64)> = payments::list(&db, "s1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.outcome, p.amount_minor, p.invoice_number, p.occurred_at))
+            .collect();
+        let invoice = invoices::get(&db, "s1", inv.id).await.unwrap();
+        states.push((feed, invoice.status, invoice.paid_at, announced));
+    }
+    assert_eq!(
+        states[0].0.len(),
+        4,
+        "four payments, the unreadable event skipped"
+    );
+    assert_eq!(states[0].1, "paid");
+    assert_eq!(
+        states[0], states[1],
+        "the same tables and the same announcements"
+    );
+}
