@@ -148,6 +148,16 @@ pub async fn after_all(conn: &mut SqliteConnection, cursor: i64, limit: i64) -> 
     .await?)
 }
 
+/// The newest event id of any shop, 0 if the log is empty.
+pub async fn newest_any(db: &Db) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
+            .fetch_one(db.pool())
+            .await?
+            .unwrap_or(0),
+    )
+}
+
 /// The newest event id stored for the shop (the desktop's sync cursor), 0 if none.
 pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
     Ok(

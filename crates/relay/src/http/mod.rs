@@ -86,14 +86,30 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
     ))
 }
 
-/// `GET /metrics`: Prometheus text exposition.
+/// `GET /metrics`: Prometheus text exposition, plus how far the engine is behind the log.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    use std::fmt::Write;
+    let mut text = state.metrics.render();
+    let applied = state.engine.applied();
+    let newest = ziflow_core::storage::events::newest_any(&state.db)
+        .await
+        .unwrap_or(applied);
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_engine_lag_events Events committed but not yet applied by the engine."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_engine_lag_events gauge");
+    let _ = writeln!(
+        text,
+        "ziflow_engine_lag_events {}",
+        newest.saturating_sub(applied).max(0)
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
 }
 

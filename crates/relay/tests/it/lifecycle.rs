@@ -262,6 +262,26 @@ async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
         "the open push stream is counted"
     );
     drop(stream);
+
+    // The engine applies the stored event shortly after its commit: the lag drops to 0.
+    let mut lag = f64::NAN;
+    for _ in 0..100 {
+        let text = reqwest::get(format!("{}/metrics", relay.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        lag = prometheus_samples(&text)
+            .get("ziflow_engine_lag_events{}")
+            .and_then(serde_json::Value::as_f64)
+            .expect("ziflow_engine_lag_events is exported");
+        if lag == 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(lag == 0.0, "the engine caught up: lag {lag}");
 }
 
 #[tokio::test]
