@@ -24,5 +24,8 @@ fn ziflow_commands() -> &'static [&'static str] {
         "sync_status",
         "pair_relay",
         "unpair_relay",
+        "get_invoice_template",
+        "preview_invoice_template",
+        "save_invoice_template",
     ]
 }

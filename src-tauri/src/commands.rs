@@ -193,3 +193,109 @@ pub async fn unpair_relay(state: State<'_, AppState>) -> Result<dto::SyncStatusV
         .map_err(|e| Error::new("pairing_failed", format!("{e:#}")))?;
     sync_status(state).await
 }
+
+/// The settings key of the invoice message template.
+const INVOICE_TEMPLATE_KEY: &str = "template.invoice";
+
+/// Checks `text` and renders it for a sample order (the demo's hydrating cream).
+fn template_view(
+    text: &str,
+    shop: &str,
+    relay_url: &str,
+    saved_default: bool,
+) -> dto::TemplateView {
+    use ziflow_core::storage::invoices::LineItem;
+    use ziflow_core::template::{InvoiceMessage, Template, INVOICE_VARIABLES};
+    let sample_items = [LineItem {
+        sku: "HC-50".into(),
+        name: "Hydrating cream".into(),
+        variant: None,
+        qty: 1,
+        unit_minor: 12_000,
+    }];
+    let link = format!("{relay_url}/sandbox/pay/example");
+    let (preview, error) = match Template::parse(text, INVOICE_VARIABLES) {
+        Ok(t) => {
+            let msg = InvoiceMessage {
+                items: &sample_items,
+                shipping_minor: 800,
+                currency: "USD",
+                total_minor: 12_800,
+                link: &link,
+                expires: "in 48 hours",
+                order: 1001,
+                customer: "Ana",
+                shop,
+            };
+            (Some(msg.render(&t)), None)
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    dto::TemplateView {
+        text: text.to_string(),
+        preview,
+        error,
+        variables: INVOICE_VARIABLES.iter().map(|v| (*v).to_string()).collect(),
+        is_default: saved_default,
+    }
+}
+
+/// The shop's invoice message template (the default until one is saved).
+#[tauri::command]
+pub async fn get_invoice_template(state: State<'_, AppState>) -> Result<dto::TemplateView> {
+    let session = state.session();
+    let saved = settings::get(&state.db, &session.shop.uid, INVOICE_TEMPLATE_KEY).await?;
+    let is_default = saved.is_none();
+    let text = saved.unwrap_or_else(|| ziflow_core::template::DEFAULT_INVOICE.to_string());
+    Ok(template_view(
+        &text,
+        &session.shop.name,
+        session.relay_url(),
+        is_default,
+    ))
+}
+
+/// Checks a template while it is being edited: the preview, or why it cannot be used.
+#[tauri::command]
+pub async fn preview_invoice_template(
+    state: State<'_, AppState>,
+    text: String,
+) -> Result<dto::TemplateView> {
+    let session = state.session();
+    Ok(template_view(
+        &text,
+        &session.shop.name,
+        session.relay_url(),
+        text == ziflow_core::template::DEFAULT_INVOICE,
+    ))
+}
+
+/// Saves the invoice message template through the relay (so the relay, which sends
+/// invoices, and every desk use it); an invalid one is refused and nothing changes.
+#[tauri::command]
+pub async fn save_invoice_template(
+    state: State<'_, AppState>,
+    text: String,
+) -> Result<dto::TemplateView> {
+    let session = state.session();
+    let view = template_view(&text, &session.shop.name, session.relay_url(), false);
+    if let Some(why) = view.error {
+        return Err(Error::new("template_invalid", why));
+    }
+    let command = ziflow_protocol::Command::TemplateSet {
+        name: "invoice".into(),
+        text: text.clone(),
+    };
+    session
+        .client
+        .command(&command)
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Refused(why) => Error::new("template_invalid", why),
+            other => Error::new(
+                "relay_unreachable",
+                format!("the template was not saved: {other}"),
+            ),
+        })?;
+    Ok(view)
+}

@@ -60,6 +60,9 @@ pub fn run() -> ExitCode {
             commands::sync_status,
             commands::pair_relay,
             commands::unpair_relay,
+            commands::get_invoice_template,
+            commands::preview_invoice_template,
+            commands::save_invoice_template,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

@@ -38,6 +38,8 @@ pub struct Session {
     pub relay: Relay,
     /// How sync is doing.
     pub sync: watch::Receiver<SyncStatus>,
+    /// Talks to the relay (commands).
+    pub client: SyncClient,
     stop_sync: watch::Sender<bool>,
 }
 
@@ -232,13 +234,14 @@ async fn start_session(
     let sync = client.status();
     let (stop_sync, stop) = watch::channel(false);
     let on_click = on_click.clone();
-    tauri::async_runtime::spawn(client.run(stop, move |pulled| {
+    tauri::async_runtime::spawn(client.clone().run(stop, move |pulled| {
         crate::notify::show(crate::notify::notes(&pulled.payments), on_click.clone());
     }));
     Ok(Session {
         shop,
         relay,
         sync,
+        client,
         stop_sync,
     })
 }

@@ -67,6 +67,9 @@ pub enum SyncError {
     /// The relay answered something this version cannot read.
     #[error("unexpected answer from the relay: {0}")]
     Protocol(String),
+    /// The relay refused a command; the text says why.
+    #[error("{0}")]
+    Refused(String),
     /// The local database failed.
     #[error(transparent)]
     Storage(#[from] ziflow_core::Error),
@@ -154,6 +157,54 @@ impl SyncClient {
             401 => Err(SyncError::Unauthorized),
             code => Err(SyncError::Unreachable(format!("HTTP {code} from {path}"))),
         }
+    }
+
+    /// Asks the relay to run `command` once (a fresh idempotency key, reused if the request
+    /// is retried). A refusal (4xx) comes back as [`SyncError::Refused`] with the relay's words.
+    pub async fn command(
+        &self,
+        command: &ziflow_protocol::Command,
+    ) -> Result<serde_json::Value, SyncError> {
+        let key =
+            ziflow_core::secrets::new_token("cmd").map_err(|e| SyncError::Setup(e.to_string()))?;
+        let url = format!("{}/api/v1/commands", self.base);
+        let mut last = String::new();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(300 * u64::from(attempt))).await;
+            }
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.token)
+                .header("Idempotency-Key", &key)
+                .json(command)
+                .send()
+                .await;
+            let res = match sent {
+                Ok(res) => res,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            match status {
+                200..=299 => return Ok(body),
+                401 => return Err(SyncError::Unauthorized),
+                400..=499 => {
+                    return Err(SyncError::Refused(
+                        body["message"]
+                            .as_str()
+                            .unwrap_or("the relay refused the change")
+                            .to_string(),
+                    ))
+                }
+                _ => last = format!("HTTP {status} from the relay"),
+            }
+        }
+        Err(SyncError::Unreachable(last))
     }
 
     /// Makes sure the local replica has this device's shop; returns its uid.

@@ -693,3 +693,67 @@ async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_it
     assert!(!app.data_path().join("pairing.toml").exists());
     app.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invoice_template_is_checked_while_typed_and_saved_through_the_relay() {
+    let app = AppSession::launch(Launch {
+        name: "template".into(),
+        ..Launch::default()
+    })
+    .await
+    .unwrap();
+    app.open_screen("settings").await.unwrap();
+    let preview = app
+        .wait_for_text("#template-preview", "Total: $128")
+        .await
+        .unwrap();
+    assert!(
+        preview.starts_with("Your order: Hydrating cream $120, shipping $8."),
+        "the default, rendered for the sample order: {preview}"
+    );
+
+    // An unknown variable is refused while typing; nothing can be saved.
+    app.type_into("#template-text", "Total {amount}. Pay: {url}")
+        .await
+        .unwrap();
+    app.wait_for_text("#template-error", "{url} at character 22 is not a variable")
+        .await
+        .unwrap();
+    let save = app.wait_for("#template-save").await.unwrap();
+    assert_eq!(
+        save.attr("disabled").await.unwrap().as_deref(),
+        Some("true"),
+        "Save is off while the template is broken"
+    );
+    app.screenshot("template-refused").await.unwrap();
+
+    app.type_into(
+        "#template-text",
+        "Hi {customer}, {items}. Total {amount}: {link}",
+    )
+    .await
+    .unwrap();
+    app.wait_for_text(
+        "#template-preview",
+        "Hi Ana, Hydrating cream $120, shipping $8. Total $128: ",
+    )
+    .await
+    .unwrap();
+    app.click("#template-save").await.unwrap();
+    app.wait_for_text("#template-saved", "Saved").await.unwrap();
+    app.screenshot("template-saved").await.unwrap();
+
+    // Saved on the relay (which sends invoices), and back in this desk's replica.
+    let relay_db = ziflow_relay::open_db(&app.data_path().join("relay"))
+        .await
+        .unwrap();
+    let on_relay = ziflow_core::storage::settings::get(&relay_db, "local", "template.invoice")
+        .await
+        .unwrap();
+    relay_db.close().await;
+    assert_eq!(
+        on_relay.as_deref(),
+        Some("Hi {customer}, {items}. Total {amount}: {link}")
+    );
+    app.close().await.unwrap();
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
     AppInfo, CommandError, ConversationSummary, InvoiceSummary, MetricsSummary, PaymentEntry,
-    SettingsView, ShipCard, SyncStatusView, UpdateCheck,
+    SettingsView, ShipCard, SyncStatusView, TemplateView, UpdateCheck,
 };
 
 /// The error every API function returns.
@@ -104,4 +104,24 @@ pub async fn pair_relay(url: &str, token: &str) -> Result<SyncStatusView, ApiErr
 /// Forgets the paired relay (back to local mode).
 pub async fn unpair_relay() -> Result<SyncStatusView, ApiError> {
     call("unpair_relay", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct TextArgs<'a> {
+    text: &'a str,
+}
+
+/// The shop's invoice message template.
+pub async fn get_invoice_template() -> Result<TemplateView, ApiError> {
+    call("get_invoice_template", &NoArgs {}).await
+}
+
+/// Checks a template being edited: its preview, or why it cannot be used.
+pub async fn preview_invoice_template(text: &str) -> Result<TemplateView, ApiError> {
+    call("preview_invoice_template", &TextArgs { text }).await
+}
+
+/// Saves the invoice message template (refused if invalid).
+pub async fn save_invoice_template(text: &str) -> Result<TemplateView, ApiError> {
+    call("save_invoice_template", &TextArgs { text }).await
 }

@@ -61,5 +61,35 @@ pub async fn execute(
                 event_ids,
             })
         }
+        Command::TemplateSet { name, text } => {
+            let allowed = match name.as_str() {
+                "invoice" => crate::template::INVOICE_VARIABLES,
+                other => {
+                    return Err(Error::InvalidInput(format!(
+                        "there is no {other:?} template; templates: invoice"
+                    )))
+                }
+            };
+            crate::template::Template::parse(text, allowed)
+                .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
+            let key = format!("template.{name}");
+            let payload = json!({ "key": key, "value": text });
+            let id = events::append(conn, shop, "settings.changed", &payload, None, now)
+                .await?
+                .ok_or_else(|| Error::InvalidInput("the change was not recorded".into()))?;
+            let event = events::Event {
+                id,
+                shop_uid: shop.to_string(),
+                kind: "settings.changed".into(),
+                payload: payload.to_string(),
+                provider_id: None,
+                created_at: now,
+            };
+            projection::apply(conn, &event).await?;
+            Ok(Outcome {
+                answer: json!({ "key": key, "saved": true }),
+                event_ids: vec![id],
+            })
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`storage`]: all SQL, one module per table family.
 //! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
 //! - [`metrics`]: the owner's figures, computed from stored facts.
+//! - [`template`]: customer message templates, checked while they are edited.
 //! - [`webhook`]: provider signature checks over raw bodies; only a [`webhook::Verified`]
 //!   body can be stored.
 //!
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod projection;
 pub mod secrets;
 pub mod storage;
+pub mod template;
 pub mod webhook;
 
 mod error;

@@ -71,6 +71,7 @@ impl<'c> Applier<'c> {
         let result = match event.kind.as_str() {
             "whatsapp.message" => inbound_message(self.conn().await?, event, &payload).await,
             "invoice.paid" => invoice_paid(self.conn().await?, event, &payload).await,
+            "settings.changed" => settings_changed(self.conn().await?, event, &payload).await,
             kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
             _ => Ok(Applied::default()),
         };
@@ -137,6 +138,20 @@ async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) 
         at,
     )
     .await?;
+    Ok(Applied::default())
+}
+
+async fn settings_changed(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &Value,
+) -> Result<Applied> {
+    let (Some(key), Some(value)) = (p["key"].as_str(), p["value"].as_str()) else {
+        return Err(Error::InvalidInput(
+            "settings.changed without key and value".into(),
+        ));
+    };
+    crate::storage::settings::set_in(conn, &event.shop_uid, key, value).await?;
     Ok(Applied::default())
 }
 

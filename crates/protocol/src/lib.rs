@@ -375,6 +375,15 @@ pub enum Command {
         /// The invoice.
         invoice_id: i64,
     },
+    /// The owner saves a message template (`name`: `invoice`). A template with an unknown
+    /// variable is refused and nothing changes.
+    #[serde(rename = "template.set")]
+    TemplateSet {
+        /// Which template.
+        name: String,
+        /// Its text, with `{variable}` placeholders.
+        text: String,
+    },
 }
 
 #[cfg(test)]
@@ -457,4 +466,19 @@ mod tests {
         }
         assert_eq!(InvoiceStatus::parse("bogus"), None);
     }
+}
+
+/// A message template as the editor shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateView {
+    /// The template text.
+    pub text: String,
+    /// The message a customer would get for the sample order, when the text is valid.
+    pub preview: Option<String>,
+    /// Why the text cannot be used, when it is not valid.
+    pub error: Option<String>,
+    /// The variables it may use (without braces).
+    pub variables: Vec<String>,
+    /// Whether this is the shipped default.
+    pub is_default: bool,
 }

@@ -84,6 +84,7 @@ pub fn Settings() -> impl IntoView {
             data.refetch();
             info.refetch();
         } />
+        <InvoiceTemplateSection />
     }
 }
 
@@ -181,6 +182,85 @@ fn RelaySection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl In
                     })
             }}
         </section>
+        </div>
+    }
+}
+
+/// Templates → Invoice: the message that carries the pay link, checked as it is typed.
+#[component]
+fn InvoiceTemplateSection() -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let view_state = RwSignal::new(None::<Result<ziflow_protocol::TemplateView, ApiError>>);
+    let (saved, set_saved) = signal(None::<Result<(), ApiError>>);
+    spawn_local(async move {
+        let loaded = api::get_invoice_template().await;
+        if let Ok(v) = &loaded {
+            text.set(v.text.clone());
+        }
+        view_state.set(Some(loaded));
+    });
+    let on_input = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        text.set(value.clone());
+        set_saved.set(None);
+        spawn_local(async move {
+            let checked = api::preview_invoice_template(&value).await;
+            // Only the answer for what is in the box now counts.
+            if text.get_untracked() == value {
+                view_state.set(Some(checked));
+            }
+        });
+    };
+    let invalid = move || !matches!(view_state.get(), Some(Ok(ref v)) if v.error.is_none());
+    let on_save = move |_| {
+        let value = text.get_untracked();
+        spawn_local(async move {
+            let r = api::save_invoice_template(&value).await;
+            set_saved.set(Some(r.map(|_| ())));
+        });
+    };
+    view! {
+        <div class="settings">
+            <section id="invoice-template">
+                <h2>"Templates → Invoice"</h2>
+                <p class="hint">
+                    "The message that carries the pay link. Variables: {items} {amount} {link} {expires} {order} {customer} {shop}."
+                </p>
+                <textarea
+                    id="template-text"
+                    rows="4"
+                    prop:value=move || text.get()
+                    on:input=on_input
+                ></textarea>
+                {move || match view_state.get() {
+                    Some(Ok(v)) => match (v.preview, v.error) {
+                        (_, Some(why)) => view! { <p id="template-error" class="error">{why}</p> }.into_any(),
+                        (Some(preview), None) => {
+                            view! {
+                                <div class="template-preview">
+                                    <small>"The customer reads (sample order):"</small>
+                                    <p id="template-preview">{preview}</p>
+                                </div>
+                            }
+                                .into_any()
+                        }
+                        (None, None) => ().into_any(),
+                    },
+                    Some(Err(e)) => view! { <p id="template-error" class="error">{e.message}</p> }.into_any(),
+                    None => view! { <p>"Loading…"</p> }.into_any(),
+                }}
+                <button id="template-save" class="btn primary" disabled=invalid on:click=on_save>
+                    "Save template"
+                </button>
+                {move || {
+                    saved
+                        .get()
+                        .map(|r| match r {
+                            Ok(()) => view! { <p id="template-saved" class="ok">"Saved. New invoices use it."</p> }.into_any(),
+                            Err(e) => view! { <p id="template-saved" class="error">{e.message}</p> }.into_any(),
+                        })
+                }}
+            </section>
         </div>
     }
 }

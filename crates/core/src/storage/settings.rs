@@ -15,6 +15,17 @@ pub async fn get(db: &Db, shop: &str, key: &str) -> Result<Option<String>> {
 
 /// Sets `key` for the shop, replacing any previous value.
 pub async fn set(db: &Db, shop: &str, key: &str, value: &str) -> Result<()> {
+    let mut conn = db.pool().acquire().await?;
+    set_in(&mut conn, shop, key, value).await
+}
+
+/// [`set`] inside the caller's transaction.
+pub async fn set_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    key: &str,
+    value: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO settings (shop_uid, key, value) VALUES (?, ?, ?)
          ON CONFLICT (shop_uid, key) DO UPDATE SET value = excluded.value",
@@ -22,7 +33,7 @@ pub async fn set(db: &Db, shop: &str, key: &str, value: &str) -> Result<()> {
     .bind(shop)
     .bind(key)
     .bind(value)
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -295,6 +295,75 @@ async fn a_command_retried_with_the_same_key_runs_once_and_returns_the_first_ans
 }
 
 #[tokio::test]
+async fn a_template_with_an_unknown_variable_is_refused_and_a_good_one_reaches_every_replica() {
+    use ziflow_core::storage::settings;
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let before = relay.event_count(&shop.uid).await;
+
+    let bad = serde_json::json!({"type": "template.set", "name": "invoice",
+        "text": "Total {amount}. Pay: {url}"})
+    .to_string();
+    let res = command(&relay, &shop.device_token, Some("t-1"), &bad).await;
+    assert_eq!(res.status(), 400);
+    let why: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        why["message"]
+            .as_str()
+            .unwrap()
+            .contains("{url} at character 22 is not a variable"),
+        "{why}"
+    );
+    assert_eq!(relay.event_count(&shop.uid).await, before, "nothing stored");
+
+    let text = "Hi {customer}! {items}. Total {amount}: {link}";
+    let good =
+        serde_json::json!({"type": "template.set", "name": "invoice", "text": text}).to_string();
+    let res = command(&relay, &shop.device_token, Some("t-2"), &good).await;
+    assert_eq!(res.status(), 200);
+    let db = relay.db().await;
+    assert_eq!(
+        settings::get(&db, &shop.uid, "template.invoice")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(text),
+        "the relay uses it"
+    );
+    let events = ziflow_core::storage::events::after(&db, &shop.uid, 0, 100)
+        .await
+        .unwrap();
+    let change = events.last().unwrap();
+    assert_eq!(
+        change.kind, "settings.changed",
+        "desks learn it from the log"
+    );
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = ziflow_core::Db::open(replica_dir.path().join("r.db"))
+        .await
+        .unwrap();
+    ziflow_core::storage::shops::create(&replica, &shop.uid, "Glow Bar", "USD", "UTC", 0)
+        .await
+        .unwrap();
+    let mut tx = replica.pool().begin().await.unwrap();
+    for e in &events {
+        ziflow_core::storage::events::insert_replica(&mut tx, e)
+            .await
+            .unwrap();
+        ziflow_core::projection::apply(&mut tx, e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(
+        settings::get(&replica, &shop.uid, "template.invoice")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(text),
+        "a desk applying the log has it too"
+    );
+}
+
+#[tokio::test]
 async fn commands_need_a_key_a_known_shape_and_stay_inside_the_devices_shop() {
     let relay = Relay::start().await;
     let a = relay.shop("Shop A").await;
