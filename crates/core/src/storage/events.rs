@@ -35,25 +35,6 @@ pub struct NewProviderEvent<'a> {
     pub provider_id: &'a str,
 }
 
-/// Rows per multi-row `INSERT` in [`append_provider_events`].
-const ROWS_PER_INSERT: usize = 32;
-
-/// The multi-row insert for `rows` events. Only the number of placeholders varies; values are
-/// always bound, never spliced into the text.
-fn multi_row_insert(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at) VALUES ",
-    );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?, ?, ?)");
-    }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, shop_uid, provider_id");
-    sql
-}
-
 /// Appends many provider events with a few multi-row statements (the relay's group commit).
 /// Returns, in input order, each event's new id, or `None` for a redelivery: an event whose
 /// (shop, provider id) is already stored, or appears earlier in `events`.
@@ -63,8 +44,13 @@ pub async fn append_provider_events(
     now: i64,
 ) -> Result<Vec<Option<i64>>> {
     let mut ids = vec![None; events.len()];
-    for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
-        let sql = sqlx::AssertSqlSafe(multi_row_insert(chunk.len()));
+    for (n, chunk) in events.chunks(super::ROWS_PER_INSERT).enumerate() {
+        let sql = super::multi_row_sql(
+            "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)",
+            chunk.len(),
+            5,
+            " ON CONFLICT DO NOTHING RETURNING id, shop_uid, provider_id",
+        );
         let mut query = sqlx::query_as::<_, (i64, String, String)>(sql);
         for e in chunk {
             query = query
@@ -80,7 +66,7 @@ pub async fn append_provider_events(
                 .iter()
                 .position(|e| e.shop == shop && e.provider_id == provider_id)
             {
-                ids[n * ROWS_PER_INSERT + i] = Some(id);
+                ids[n * super::ROWS_PER_INSERT + i] = Some(id);
             }
         }
     }

@@ -14,3 +14,23 @@ pub mod payments;
 pub mod settings;
 pub mod shop_secrets;
 pub mod shops;
+
+/// Rows per multi-row `INSERT` (group commits, the engine's held inserts).
+pub(crate) const ROWS_PER_INSERT: usize = 32;
+
+/// `head` followed by `rows` groups of `cols` placeholders, then `tail`: the text of a
+/// multi-row insert. Only the number of placeholders varies; values are always bound, never
+/// spliced into the text.
+pub(crate) fn multi_row_sql(
+    head: &str,
+    rows: usize,
+    cols: usize,
+    tail: &str,
+) -> sqlx::AssertSqlSafe<String> {
+    let group = format!("({})", vec!["?"; cols].join(", "));
+    let mut sql = String::from(head);
+    sql.push_str(" VALUES ");
+    sql.push_str(&vec![group.as_str(); rows].join(","));
+    sql.push_str(tail);
+    sqlx::AssertSqlSafe(sql)
+}

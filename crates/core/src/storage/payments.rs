@@ -63,27 +63,15 @@ pub struct Payment {
     pub occurred_at: i64,
 }
 
-/// Rows per multi-row insert in [`record_many_in`].
-const ROWS_PER_INSERT: usize = 32;
-
-/// The insert for `rows` payments; only the number of placeholders varies.
-fn multi_row_insert(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at) VALUES ",
-    );
-    for i in 0..rows {
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?)");
-    }
-    sql
-}
-
 /// Records many payment outcomes, in order, with a few multi-row statements.
 pub async fn record_many_in(conn: &mut sqlx::SqliteConnection, all: &[Payment]) -> Result<()> {
-    for chunk in all.chunks(ROWS_PER_INSERT) {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(multi_row_insert(chunk.len())));
+    for chunk in all.chunks(super::ROWS_PER_INSERT) {
+        let mut query = sqlx::query(super::multi_row_sql(
+            "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)",
+            chunk.len(),
+            7,
+            "",
+        ));
         for p in chunk {
             query = query
                 .bind(&p.shop)

@@ -178,7 +178,7 @@ fn provisioning_from_the_command_line_prints_json_and_never_echoes_secrets() {
 
 #[tokio::test]
 async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
-    use crate::support::{checkout_completed, now, prometheus_samples, STRIPE_SECRET};
+    use crate::support::{checkout_completed, now, STRIPE_SECRET};
     use ziflow_core::webhook::stripe;
     let relay = Relay::start().await;
     let shop = relay.shop("Glow Bar").await;
@@ -228,13 +228,7 @@ async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
         .unwrap();
     assert_eq!(stream.status(), 200);
 
-    let text = reqwest::get(format!("{}/metrics", relay.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let m = prometheus_samples(&text);
+    let m = metrics_of(&relay.base).await;
     let v = |k: &str| {
         m.get(k)
             .and_then(serde_json::Value::as_f64)
@@ -266,13 +260,8 @@ async fn metrics_count_accepted_duplicate_and_rejected_webhooks_by_reason() {
     // The engine applies the stored event shortly after its commit: the lag drops to 0.
     let mut lag = f64::NAN;
     for _ in 0..100 {
-        let text = reqwest::get(format!("{}/metrics", relay.base))
+        lag = metrics_of(&relay.base)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        lag = prometheus_samples(&text)
             .get("ziflow_engine_lag_events{}")
             .and_then(serde_json::Value::as_f64)
             .expect("ziflow_engine_lag_events is exported");
@@ -328,4 +317,15 @@ async fn settings_can_come_from_a_toml_file() {
         String::from_utf8_lossy(&out.stderr).contains("listne"),
         "and is named"
     );
+}
+
+/// The relay's `/metrics`, parsed by the official Prometheus client.
+async fn metrics_of(base: &str) -> serde_json::Map<String, serde_json::Value> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    crate::support::prometheus_samples(&text)
 }
