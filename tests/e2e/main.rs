@@ -428,21 +428,7 @@ async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifica
     )
     .await
     .unwrap();
-    let invoice_id = story_invoice(&rdb).await;
     rdb.close().await;
-    let db = Db::open(dir.path().join("ziflow.db")).await.unwrap();
-    shops::create(
-        &db,
-        "local",
-        "Glow Bar",
-        "USD",
-        "America/Chicago",
-        1_790_000_000,
-    )
-    .await
-    .unwrap();
-    assert_eq!(story_invoice(&db).await, invoice_id);
-    db.close().await;
     let port = ziflow_tests::free_port().unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
@@ -462,6 +448,31 @@ async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifica
     app.wait_for_text("#sync-status", "Online").await.unwrap();
     app.open_screen("payments").await.unwrap();
     app.wait_for("#empty-payments").await.unwrap();
+
+    // The story's invoice, created on the relay the way a desk does it (a command); the
+    // window learns it from the log.
+    let token = std::fs::read_to_string(app.data_path().join("relay/desktop.token")).unwrap();
+    let made: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/commands"))
+        .bearer_auth(token.trim())
+        .header("Idempotency-Key", "e2e-story-invoice")
+        .json(
+            &serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+            "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
+            "variant": "50ml", "qty": 1, "unit_minor": 12000}],
+            "shipping_minor": 800, "address": "123 Oak St."}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(made["number"], 1001, "{made}");
+    let invoice_id = made["invoice_id"].as_i64().unwrap();
+    app.open_screen("invoices").await.unwrap();
+    app.wait_for_text("#invoice-list", "#1001").await.unwrap();
+    app.open_screen("payments").await.unwrap();
 
     let status = post_paid_checkout(
         &format!("http://127.0.0.1:{port}/api/payment/webhook/local"),

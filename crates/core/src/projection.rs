@@ -72,6 +72,7 @@ impl<'c> Applier<'c> {
             "whatsapp.message" => inbound_message(self.conn().await?, event, &payload).await,
             "invoice.paid" => invoice_paid(self.conn().await?, event, &payload).await,
             "settings.changed" => settings_changed(self.conn().await?, event, &payload).await,
+            "invoice.created" => invoice_created(self.conn().await?, event, &payload).await,
             kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
             _ => Ok(Applied::default()),
         };
@@ -136,6 +137,41 @@ async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) 
         Direction::Inbound,
         &body,
         at,
+    )
+    .await?;
+    Ok(Applied::default())
+}
+
+async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let field = |k: &str| {
+        p[k].as_i64()
+            .ok_or_else(|| Error::InvalidInput(format!("invoice.created without {k}")))
+    };
+    let items: Vec<ziflow_protocol::InvoiceItem> = serde_json::from_value(p["items"].clone())
+        .map_err(|e| Error::InvalidInput(format!("invoice.created items: {e}")))?;
+    let new = invoices::NewInvoice {
+        customer_phone: p["customer_phone"].as_str().unwrap_or_default().to_string(),
+        currency: p["currency"].as_str().unwrap_or_default().to_string(),
+        items: items
+            .into_iter()
+            .map(|i| invoices::LineItem {
+                sku: i.sku,
+                name: i.name,
+                variant: i.variant,
+                qty: i.qty,
+                unit_minor: i.unit_minor,
+            })
+            .collect(),
+        shipping_minor: field("shipping_minor")?,
+        address: p["address"].as_str().map(str::to_string),
+    };
+    invoices::insert_replica_in(
+        conn,
+        &event.shop_uid,
+        field("invoice_id")?,
+        field("number")?,
+        &new,
+        event.created_at,
     )
     .await?;
     Ok(Applied::default())

@@ -375,6 +375,21 @@ pub enum Command {
         /// The invoice.
         invoice_id: i64,
     },
+    /// A rep (or the agent) creates a draft invoice; the relay numbers it and records
+    /// `invoice.created`, which every desk applies.
+    #[serde(rename = "invoice.create")]
+    InvoiceCreate {
+        /// Customer phone, E.164.
+        customer_phone: String,
+        /// ISO 4217.
+        currency: String,
+        /// At least one item.
+        items: Vec<InvoiceItem>,
+        /// Shipping in minor units.
+        shipping_minor: i64,
+        /// Delivery address.
+        address: Option<String>,
+    },
     /// The owner saves a message template (`name`: `invoice`). A template with an unknown
     /// variable is refused and nothing changes.
     #[serde(rename = "template.set")]
@@ -466,6 +481,22 @@ mod tests {
         }
         assert_eq!(InvoiceStatus::parse("bogus"), None);
     }
+}
+
+/// A line item as commands and `invoice.created` events carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceItem {
+    /// Catalog SKU.
+    pub sku: String,
+    /// Product name at the time of sale.
+    pub name: String,
+    /// Variant (size, colour).
+    #[serde(default)]
+    pub variant: Option<String>,
+    /// Quantity, at least 1.
+    pub qty: i64,
+    /// Unit price in minor units.
+    pub unit_minor: i64,
 }
 
 /// A message template as the editor shows it.

@@ -4,7 +4,7 @@
 //! items plus shipping, computed here with checked arithmetic; an invoice becomes paid at
 //! most once (`mark_paid` reports whether this call was the one that did it).
 
-use sqlx::FromRow;
+use sqlx::{FromRow, SqliteConnection};
 
 use crate::{Db, Error, InvoiceStatus, Result};
 
@@ -115,6 +115,14 @@ pub fn total_minor(items: &[LineItem], shipping_minor: i64) -> Result<i64> {
 
 /// Creates a draft invoice with the next number of the shop.
 pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<InvoiceRow> {
+    let mut tx = db.pool().begin().await?;
+    let (id, _) = create_in(&mut tx, shop, new, now).await?;
+    tx.commit().await?;
+    get(db, shop, id).await
+}
+
+/// Checks a new invoice; returns its total in minor units.
+pub fn check(new: &NewInvoice) -> Result<i64> {
     if new.items.is_empty() {
         return Err(Error::InvalidInput(
             "an invoice needs at least one item".into(),
@@ -126,13 +134,28 @@ pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<I
             new.customer_phone
         )));
     }
-    let total = total_minor(&new.items, new.shipping_minor)?;
-    let mut tx = db.pool().begin().await?;
+    if new.currency.len() != 3 || !new.currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(Error::InvalidInput(format!(
+            "currency must be an ISO 4217 code like USD, got {:?}",
+            new.currency
+        )));
+    }
+    total_minor(&new.items, new.shipping_minor)
+}
+
+/// [`create`] inside the caller's transaction; returns the new id and number.
+pub async fn create_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    new: &NewInvoice,
+    now: i64,
+) -> Result<(i64, i64)> {
+    let total = check(new)?;
     let number: i64 =
         sqlx::query_scalar("SELECT COALESCE(MAX(number) + 1, ?) FROM invoices WHERE shop_uid = ?")
             .bind(FIRST_NUMBER)
             .bind(shop)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
@@ -147,9 +170,49 @@ pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<I
     .bind(total)
     .bind(&new.address)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    for item in &new.items {
+    insert_items(conn, id, &new.items).await?;
+    Ok((id, number))
+}
+
+/// Stores an invoice created on the relay under its relay id and number (a desk applying
+/// `invoice.created`). Returns `false` if it is already stored.
+pub async fn insert_replica_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    number: i64,
+    new: &NewInvoice,
+    created_at: i64,
+) -> Result<bool> {
+    let total = check(new)?;
+    let inserted = sqlx::query(
+        "INSERT INTO invoices (id, shop_uid, number, customer_phone, currency, shipping_minor,
+                               total_minor, address, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(shop)
+    .bind(number)
+    .bind(&new.customer_phone)
+    .bind(&new.currency)
+    .bind(new.shipping_minor)
+    .bind(total)
+    .bind(&new.address)
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if inserted {
+        insert_items(conn, id, &new.items).await?;
+    }
+    Ok(inserted)
+}
+
+async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) -> Result<()> {
+    for item in items {
         sqlx::query(
             "INSERT INTO invoice_items (invoice_id, sku, name, variant, qty, unit_minor)
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -160,11 +223,10 @@ pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<I
         .bind(&item.variant)
         .bind(item.qty)
         .bind(item.unit_minor)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
-    get(db, shop, id).await
+    Ok(())
 }
 
 /// The invoice with this id in this shop.

@@ -364,6 +364,66 @@ async fn a_template_with_an_unknown_variable_is_refused_and_a_good_one_reaches_e
 }
 
 #[tokio::test]
+async fn an_invoice_created_on_the_relay_reaches_a_desk_with_the_same_number_and_items() {
+    use ziflow_core::storage::invoices;
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let before = relay.event_count(&shop.uid).await;
+
+    let bad = serde_json::json!({"type": "invoice.create", "customer_phone": "512-555-0123",
+        "currency": "USD", "items": [{"sku": "HC", "name": "Hydrating cream", "qty": 1, "unit_minor": 12000}],
+        "shipping_minor": 800, "address": null})
+    .to_string();
+    let res = command(&relay, &shop.device_token, Some("i-1"), &bad).await;
+    assert_eq!(res.status(), 400);
+    let why: serde_json::Value = res.json().await.unwrap();
+    assert!(why["message"].as_str().unwrap().contains("E.164"), "{why}");
+    assert_eq!(relay.event_count(&shop.uid).await, before, "nothing stored");
+
+    let good = serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+        "currency": "USD", "items": [
+            {"sku": "HC", "name": "Hydrating cream", "qty": 1, "unit_minor": 12000},
+            {"sku": "SS", "name": "Silk scarf", "variant": "M", "qty": 2, "unit_minor": 4500}],
+        "shipping_minor": 800, "address": "123 Oak St."})
+    .to_string();
+    let res = command(&relay, &shop.device_token, Some("i-2"), &good).await;
+    assert_eq!(res.status(), 200);
+    let made: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(made["number"], 1001);
+    assert_eq!(made["total_minor"], 12_000 + 9_000 + 800);
+    let id = made["invoice_id"].as_i64().unwrap();
+
+    let db = relay.db().await;
+    let events = ziflow_core::storage::events::after(&db, &shop.uid, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.last().unwrap().kind, "invoice.created");
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = ziflow_core::Db::open(replica_dir.path().join("r.db"))
+        .await
+        .unwrap();
+    ziflow_core::storage::shops::create(&replica, &shop.uid, "Glow Bar", "USD", "UTC", 0)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        // Applied twice (a repeated pull): still one invoice.
+        let mut tx = replica.pool().begin().await.unwrap();
+        for e in &events {
+            ziflow_core::projection::apply(&mut tx, e).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let on_relay = invoices::get(&db, &shop.uid, id).await.unwrap();
+    let on_desk = invoices::get(&replica, &shop.uid, id).await.unwrap();
+    assert_eq!(on_desk, on_relay, "same id, number, total, status");
+    assert_eq!(
+        invoices::items(&replica, id).await.unwrap(),
+        invoices::items(&db, id).await.unwrap()
+    );
+    assert_eq!(invoices::list(&replica, &shop.uid).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn commands_need_a_key_a_known_shape_and_stay_inside_the_devices_shop() {
     let relay = Relay::start().await;
     let a = relay.shop("Shop A").await;
