@@ -18,13 +18,80 @@ pub struct Outcome {
 }
 
 /// Executes `cmd` for `shop` at `now`.
+/// How long a pay link works.
+pub const LINK_LIFETIME_SECS: i64 = 48 * 3600;
+
+/// Where the command runs.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The relay's address as customers reach it (for sandbox pay links).
+    pub public_url: &'a str,
+}
+
+/// Executes `cmd` for `shop` at `now`.
 pub async fn execute(
     conn: &mut SqliteConnection,
     shop: &str,
     cmd: &Command,
     now: i64,
+    ctx: &Context<'_>,
 ) -> Result<Outcome> {
     match cmd {
+        Command::InvoiceSend { invoice_id } => {
+            let invoice = invoices::get_in(conn, shop, *invoice_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("invoice {invoice_id}")))?;
+            if let (Some(link), Some(expires_at)) = (&invoice.pay_link, invoice.link_expires_at) {
+                // Sent before: the same link, never a second one.
+                return Ok(Outcome {
+                    answer: json!({ "invoice_id": invoice_id, "link": link,
+                                    "expires_at": expires_at, "changed": false }),
+                    event_ids: Vec::new(),
+                });
+            }
+            if invoice.status() != InvoiceStatus::Draft {
+                return Err(Error::InvalidInput(format!(
+                    "invoice #{} is {} and cannot be sent",
+                    invoice.number, invoice.status
+                )));
+            }
+            // The sandbox provider (no provider connected yet): a page on this relay.
+            let token = crate::secrets::new_token("pay")
+                .map_err(|e| Error::InvalidInput(format!("no randomness for a link: {e}")))?;
+            let link = invoices::PayLink {
+                provider: "sandbox".into(),
+                url: format!(
+                    "{}/sandbox/pay/{token}",
+                    ctx.public_url.trim_end_matches('/')
+                ),
+                token: Some(token.clone()),
+                expires_at: now + LINK_LIFETIME_SECS,
+            };
+            let payload = json!({
+                "invoice_id": invoice_id,
+                "provider": link.provider,
+                "link": link.url,
+                "token": token,
+                "expires_at": link.expires_at,
+            });
+            let id = events::append(conn, shop, "invoice.sent", &payload, None, now)
+                .await?
+                .ok_or_else(|| Error::InvalidInput("the sending was not recorded".into()))?;
+            let event = events::Event {
+                id,
+                shop_uid: shop.to_string(),
+                kind: "invoice.sent".into(),
+                payload: payload.to_string(),
+                provider_id: None,
+                created_at: now,
+            };
+            projection::apply(conn, &event).await?;
+            Ok(Outcome {
+                answer: json!({ "invoice_id": invoice_id, "link": link.url,
+                                "expires_at": link.expires_at, "changed": true }),
+                event_ids: vec![id],
+            })
+        }
         Command::InvoiceMarkPaid { invoice_id } => {
             let invoice = invoices::get_in(conn, shop, *invoice_id)
                 .await?

@@ -73,6 +73,7 @@ impl<'c> Applier<'c> {
             "invoice.paid" => invoice_paid(self.conn().await?, event, &payload).await,
             "settings.changed" => settings_changed(self.conn().await?, event, &payload).await,
             "invoice.created" => invoice_created(self.conn().await?, event, &payload).await,
+            "invoice.sent" => invoice_sent(self.conn().await?, event, &payload).await,
             kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
             _ => Ok(Applied::default()),
         };
@@ -174,6 +175,26 @@ async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) 
         event.created_at,
     )
     .await?;
+    Ok(Applied::default())
+}
+
+async fn invoice_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let (Some(id), Some(url), Some(expires_at)) = (
+        p["invoice_id"].as_i64(),
+        p["link"].as_str(),
+        p["expires_at"].as_i64(),
+    ) else {
+        return Err(Error::InvalidInput(
+            "invoice.sent without invoice_id, link and expires_at".into(),
+        ));
+    };
+    let link = invoices::PayLink {
+        provider: p["provider"].as_str().unwrap_or("sandbox").to_string(),
+        url: url.to_string(),
+        token: p["token"].as_str().map(str::to_string),
+        expires_at,
+    };
+    invoices::send_in(conn, &event.shop_uid, id, &link, event.created_at).await?;
     Ok(Applied::default())
 }
 

@@ -390,6 +390,13 @@ pub enum Command {
         /// Delivery address.
         address: Option<String>,
     },
+    /// Sends a draft invoice: it gets its pay link (valid 48 hours) and becomes `sent`.
+    /// Sending again returns the same link — an invoice never gets a second one.
+    #[serde(rename = "invoice.send")]
+    InvoiceSend {
+        /// The invoice.
+        invoice_id: i64,
+    },
     /// The owner saves a message template (`name`: `invoice`). A template with an unknown
     /// variable is refused and nothing changes.
     #[serde(rename = "template.set")]

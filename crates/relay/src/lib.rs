@@ -92,6 +92,7 @@ pub async fn run_with_clock(
         writes,
         metrics: Arc::default(),
         secrets: Arc::default(),
+        sandbox_pending: Arc::default(),
         stopping: stopping.clone(),
     });
     let mut stopped = stopping.clone();

@@ -70,6 +70,12 @@ pub struct InvoiceRow {
     pub sent_at: Option<i64>,
     /// Unix seconds.
     pub paid_at: Option<i64>,
+    /// Provider of the pay link (`sandbox`, `stripe`), once sent.
+    pub pay_provider: Option<String>,
+    /// The pay link the customer got.
+    pub pay_link: Option<String>,
+    /// Unix seconds when the link stops working.
+    pub link_expires_at: Option<i64>,
 }
 
 impl InvoiceRow {
@@ -84,7 +90,8 @@ impl InvoiceRow {
 macro_rules! select_invoices {
     () => {
         "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
-                status, paid_via, fulfilment_stage, created_at, sent_at, paid_at FROM invoices"
+                status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
+                pay_provider, pay_link, link_expires_at FROM invoices"
     };
 }
 
@@ -267,6 +274,63 @@ pub async fn mark_sent(db: &Db, shop: &str, id: i64, now: i64) -> Result<bool> {
     .bind(shop)
     .bind(id)
     .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// The invoice whose sandbox pay page has this token, with its shop.
+pub async fn by_pay_token(db: &Db, token: &str) -> Result<Option<(String, InvoiceRow)>> {
+    let shop: Option<String> =
+        sqlx::query_scalar("SELECT shop_uid FROM invoices WHERE pay_token = ?")
+            .bind(token)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(shop) = shop else {
+        return Ok(None);
+    };
+    let row = sqlx::query_as::<_, InvoiceRow>(concat!(select_invoices!(), " WHERE pay_token = ?"))
+        .bind(token)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| (shop, r)))
+}
+
+/// A pay link an invoice is sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayLink {
+    /// `sandbox`, `stripe`, …
+    pub provider: String,
+    /// The URL the customer opens.
+    pub url: String,
+    /// The sandbox page's token, if the link is a sandbox one.
+    pub token: Option<String>,
+    /// Unix seconds when it expires.
+    pub expires_at: i64,
+}
+
+/// Marks a draft invoice sent with `link`. Returns `false` (and changes nothing) if it was
+/// not a draft: an invoice gets one link, ever.
+pub async fn send_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    link: &PayLink,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invoices SET status = 'sent', sent_at = ?, pay_provider = ?, pay_link = ?,
+                             pay_token = ?, link_expires_at = ?
+         WHERE shop_uid = ? AND id = ? AND status = 'draft' AND pay_link IS NULL",
+    )
+    .bind(now)
+    .bind(&link.provider)
+    .bind(&link.url)
+    .bind(&link.token)
+    .bind(link.expires_at)
+    .bind(shop)
+    .bind(id)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     Ok(done == 1)

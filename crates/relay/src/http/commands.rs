@@ -49,37 +49,46 @@ pub async fn commands(
     // Decide on the whole log: events committed but not yet applied are applied first.
     crate::engine::catch_up_in(&mut tx).await?;
     let now = state.clock.now();
-    let (stored, event_ids) =
-        match ziflow_core::command::execute(&mut tx, &shop, &command, now).await {
-            Ok(outcome) => (
+    let (stored, event_ids) = match ziflow_core::command::execute(
+        &mut tx,
+        &shop,
+        &command,
+        now,
+        &ziflow_core::command::Context {
+            public_url: &public_url(&headers),
+        },
+    )
+    .await
+    {
+        Ok(outcome) => (
+            Stored {
+                status: 200,
+                body: outcome.answer.to_string(),
+            },
+            outcome.event_ids,
+        ),
+        Err(e @ (ziflow_core::Error::NotFound(_) | ziflow_core::Error::InvalidInput(_))) => {
+            // A refusal is an answer too: the retry must get the same refusal.
+            let status = if matches!(e, ziflow_core::Error::NotFound(_)) {
+                404
+            } else {
+                400
+            };
+            let code = if status == 404 {
+                "not_found"
+            } else {
+                "bad_request"
+            };
+            (
                 Stored {
-                    status: 200,
-                    body: outcome.answer.to_string(),
+                    status,
+                    body: json!({ "error": code, "message": e.to_string() }).to_string(),
                 },
-                outcome.event_ids,
-            ),
-            Err(e @ (ziflow_core::Error::NotFound(_) | ziflow_core::Error::InvalidInput(_))) => {
-                // A refusal is an answer too: the retry must get the same refusal.
-                let status = if matches!(e, ziflow_core::Error::NotFound(_)) {
-                    404
-                } else {
-                    400
-                };
-                let code = if status == 404 {
-                    "not_found"
-                } else {
-                    "bad_request"
-                };
-                (
-                    Stored {
-                        status,
-                        body: json!({ "error": code, "message": e.to_string() }).to_string(),
-                    },
-                    Vec::new(),
-                )
-            }
-            Err(e) => return Err(e.into()),
-        };
+                Vec::new(),
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(id) = event_ids.iter().max() {
         // The command applied its own events.
         crate::engine::applied_through(&mut tx, *id).await?;
@@ -93,6 +102,20 @@ pub async fn commands(
         });
     }
     Ok(reply(&stored, false))
+}
+
+/// The relay's address as the caller reached it: `Host`, with `X-Forwarded-Proto` from a
+/// TLS-terminating proxy (plain http otherwise).
+fn public_url(headers: &HeaderMap) -> String {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .unwrap_or("127.0.0.1");
+    let scheme = match get("x-forwarded-proto") {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 fn reply(stored: &Stored, replayed: bool) -> Response {

@@ -5,6 +5,7 @@
 //! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
 
 mod commands;
+mod sandbox;
 mod sync;
 mod webhooks;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// One writer at a time in this process (intake, engine, commands).
     pub writes: crate::intake::Writes,
+    /// Invoices whose sandbox payment is on its way (the pay page says "Processing").
+    pub sandbox_pending: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -65,6 +68,12 @@ pub fn router(state: AppState) -> Router {
             get(webhooks::whatsapp_subscribe)
                 .post(webhooks::whatsapp)
                 .layer(DefaultBodyLimit::max(WHATSAPP_BODY_LIMIT)),
+        )
+        .route(
+            "/sandbox/pay/{token}",
+            get(sandbox::show)
+                .post(sandbox::act)
+                .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
         )
         .route("/api/v1/shop", get(sync::shop))
         .route("/api/v1/events", get(sync::events))

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use ziflow_core::webhook::stripe;
 
-use crate::support::{checkout_completed, now, Relay, STRIPE_SECRET};
+use crate::support::{checkout_completed, engine_caught_up, now, Relay, STRIPE_SECRET};
 
 async fn deliver(relay: &Relay, uid: &str, event_id: &str) {
     let body = checkout_completed(event_id);
@@ -421,6 +421,254 @@ async fn an_invoice_created_on_the_relay_reaches_a_desk_with_the_same_number_and
         invoices::items(&db, id).await.unwrap()
     );
     assert_eq!(invoices::list(&replica, &shop.uid).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_sent_invoice_gets_one_sandbox_link_for_48_hours_whatever_the_retries() {
+    use ziflow_core::storage::invoices;
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let create = serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+        "currency": "USD", "items": [{"sku": "HC", "name": "Hydrating cream", "qty": 1, "unit_minor": 12000}],
+        "shipping_minor": 800, "address": "123 Oak St."})
+    .to_string();
+    let made: serde_json::Value = command(&relay, &shop.device_token, Some("c-1"), &create)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = made["invoice_id"].as_i64().unwrap();
+    let send = format!(r#"{{"type":"invoice.send","invoice_id":{id}}}"#);
+
+    let before = now();
+    let first: serde_json::Value = command(&relay, &shop.device_token, Some("s-1"), &send)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let link = first["link"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&format!("{}/sandbox/pay/pay_", relay.base)),
+        "a sandbox page on this relay: {link}"
+    );
+    let expires = first["expires_at"].as_i64().unwrap();
+    assert!(
+        (before + 48 * 3600..=now() + 48 * 3600).contains(&expires),
+        "48 hours"
+    );
+    assert_eq!(first["changed"], true);
+
+    // A retry with a new key (the first answer was lost) still gets the same link.
+    let again: serde_json::Value = command(&relay, &shop.device_token, Some("s-2"), &send)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["link"], first["link"]);
+    assert_eq!(again["changed"], false);
+
+    let db = relay.db().await;
+    let events = ziflow_core::storage::events::after(&db, &shop.uid, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == "invoice.sent").count(),
+        1,
+        "one invoice.sent, one link"
+    );
+    let inv = invoices::get(&db, &shop.uid, id).await.unwrap();
+    assert_eq!(inv.status, "sent");
+    assert_eq!(inv.pay_link.as_deref(), Some(link.as_str()));
+    assert_eq!(inv.link_expires_at, Some(expires));
+
+    // A desk applying the log sees the same.
+    let replica_dir = tempfile::tempdir().unwrap();
+    let replica = ziflow_core::Db::open(replica_dir.path().join("r.db"))
+        .await
+        .unwrap();
+    ziflow_core::storage::shops::create(&replica, &shop.uid, "Glow Bar", "USD", "UTC", 0)
+        .await
+        .unwrap();
+    let mut tx = replica.pool().begin().await.unwrap();
+    for e in &events {
+        ziflow_core::projection::apply(&mut tx, e).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(invoices::get(&replica, &shop.uid, id).await.unwrap(), inv);
+
+    // A paid invoice cannot be sent.
+    let other: serde_json::Value = command(&relay, &shop.device_token, Some("c-2"), &create)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other_id = other["invoice_id"].as_i64().unwrap();
+    let pay = format!(r#"{{"type":"invoice.mark_paid","invoice_id":{other_id}}}"#);
+    assert_eq!(
+        command(&relay, &shop.device_token, Some("p-1"), &pay)
+            .await
+            .status(),
+        200
+    );
+    let send_paid = format!(r#"{{"type":"invoice.send","invoice_id":{other_id}}}"#);
+    let res = command(&relay, &shop.device_token, Some("s-3"), &send_paid).await;
+    assert_eq!(res.status(), 400);
+    let why: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        why["message"]
+            .as_str()
+            .unwrap()
+            .contains("is paid and cannot be sent"),
+        "{why}"
+    );
+}
+
+/// Creates and sends the story's invoice through commands; returns (invoice id, pay link).
+async fn sent_story_invoice(relay: &Relay, token: &str, key: &str) -> (i64, String) {
+    let create = serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+        "currency": "USD", "items": [{"sku": "HC", "name": "Hydrating cream", "variant": "50ml",
+        "qty": 1, "unit_minor": 12000}], "shipping_minor": 800, "address": "123 Oak St."})
+    .to_string();
+    let made: serde_json::Value = command(relay, token, Some(&format!("{key}-c")), &create)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = made["invoice_id"].as_i64().unwrap();
+    let send = format!(r#"{{"type":"invoice.send","invoice_id":{id}}}"#);
+    let sent: serde_json::Value = command(relay, token, Some(&format!("{key}-s")), &send)
+        .await
+        .json()
+        .await
+        .unwrap();
+    (id, sent["link"].as_str().unwrap().to_string())
+}
+
+async fn press(link: &str, outcome: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("outcome={outcome}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_sandbox_pay_page_pays_through_the_signed_webhook_path() {
+    use ziflow_core::storage::{invoices, payments};
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let (id, link) = sent_story_invoice(&relay, &shop.device_token, "a").await;
+
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    for expected in [
+        "Glow Bar",
+        "Order #1001",
+        "Hydrating cream (50ml)",
+        "$120",
+        "Shipping",
+        "$8",
+        "$128",
+        "Pay with card",
+        "Pay with Apple Pay",
+        "Pay later (async)",
+        "Decline",
+    ] {
+        assert!(page.contains(expected), "{expected} on the page");
+    }
+    assert_eq!(
+        press(&link, "bitcoin").await.status(),
+        400,
+        "unknown button"
+    );
+
+    let res = press(&link, "apple_pay").await;
+    assert_eq!(res.status(), 303, "back to the page");
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let inv = invoices::get(&db, &shop.uid, id).await.unwrap();
+    assert_eq!(inv.status, "paid");
+    assert_eq!(
+        inv.paid_via.as_deref(),
+        Some("webhook"),
+        "through the verified webhook"
+    );
+    let feed = payments::list(&db, &shop.uid).await.unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!(
+        (feed[0].outcome.as_str(), feed[0].amount_minor),
+        ("succeeded", 12_800)
+    );
+    let stored = ziflow_core::storage::events::after(&db, &shop.uid, 0, 100)
+        .await
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .any(|e| e.kind == "stripe.checkout.session.completed"
+                && e.provider_id
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("evt_sandbox_"))),
+        "stored as the Stripe-format event it is"
+    );
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Paid — thank you!"), "{page}");
+    assert_eq!(press(&link, "card").await.status(), 303);
+    engine_caught_up(&db).await;
+    assert_eq!(
+        payments::list(&db, &shop.uid).await.unwrap().len(),
+        1,
+        "a paid link pays once"
+    );
+
+    // Decline: a failed payment, the invoice still waits.
+    let (id2, link2) = sent_story_invoice(&relay, &shop.device_token, "b").await;
+    assert_eq!(press(&link2, "decline").await.status(), 303);
+    engine_caught_up(&db).await;
+    assert_eq!(
+        invoices::get(&db, &shop.uid, id2).await.unwrap().status,
+        "sent"
+    );
+    assert!(payments::list(&db, &shop.uid)
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.outcome == "failed" && p.invoice_number == Some(1002)));
+
+    // Pay later: unpaid at checkout, paid when the async method settles.
+    let (id3, link3) = sent_story_invoice(&relay, &shop.device_token, "c").await;
+    assert_eq!(press(&link3, "later").await.status(), 303);
+    engine_caught_up(&db).await;
+    assert_eq!(
+        invoices::get(&db, &shop.uid, id3).await.unwrap().status,
+        "paid"
+    );
+
+    // An expired link takes nothing.
+    let (id4, link4) = sent_story_invoice(&relay, &shop.device_token, "d").await;
+    sqlx::query("UPDATE invoices SET link_expires_at = 1 WHERE id = ?")
+        .bind(id4)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let page = reqwest::get(&link4).await.unwrap().text().await.unwrap();
+    assert!(page.contains("This link has expired"), "{page}");
+    assert!(!page.contains("Pay with card"));
+    let before = payments::list(&db, &shop.uid).await.unwrap().len();
+    assert_eq!(press(&link4, "card").await.status(), 303);
+    engine_caught_up(&db).await;
+    assert_eq!(payments::list(&db, &shop.uid).await.unwrap().len(), before);
+    assert_eq!(
+        reqwest::get(format!("{}/sandbox/pay/pay_nope", relay.base))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
