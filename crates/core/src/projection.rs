@@ -20,6 +20,9 @@ use crate::{Error, Money, Result};
 pub struct Applied {
     /// A payment outcome that was recorded.
     pub payment: Option<PaymentApplied>,
+    /// The invoice this event turned paid (a provider event; at most once per invoice). The
+    /// relay's engine records it as `invoice.paid`.
+    pub invoice_paid: Option<i64>,
 }
 
 /// A recorded payment outcome (for the desktop's OS notification).
@@ -92,7 +95,7 @@ impl<'c> Applier<'c> {
     }
 
     /// The connection, with everything held written first (so reads see it).
-    async fn conn(&mut self) -> Result<&mut SqliteConnection> {
+    pub async fn conn(&mut self) -> Result<&mut SqliteConnection> {
         self.flush().await?;
         Ok(&mut *self.conn)
     }
@@ -254,15 +257,19 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         Some(id) => invoices::get_in(a.conn().await?, &event.shop_uid, id).await?,
         None => None,
     };
+    let mut invoice_paid = None;
     if let (Some(inv), "succeeded") = (&invoice, outcome) {
-        invoices::mark_paid_in(
+        if invoices::mark_paid_in(
             a.conn().await?,
             &event.shop_uid,
             inv.id,
             PaidVia::Webhook,
             event.created_at,
         )
-        .await?;
+        .await?
+        {
+            invoice_paid = Some(inv.id);
+        }
     }
     a.payments.push(payments::Payment {
         shop: event.shop_uid.clone(),
@@ -274,6 +281,7 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         occurred_at: event.created_at,
     });
     Ok(Applied {
+        invoice_paid,
         payment: Some(PaymentApplied {
             outcome,
             amount: Money::new(amount, currency),

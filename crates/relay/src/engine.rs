@@ -17,7 +17,7 @@ use tokio::sync::{broadcast, watch};
 use ziflow_core::storage::{engine, events};
 use ziflow_core::{projection, Db};
 
-use crate::intake::{Committed, Writes};
+use crate::intake::{Committed, Intake, Writes};
 
 /// Most events applied in one transaction. Small, because the intake waits for the write
 /// lock while a step holds it; steps and intake commits take turns (the lock is first come,
@@ -28,27 +28,67 @@ const BATCH: i64 = 32;
 /// How long to wait before retrying after a failed step.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Applies up to [`BATCH`] events after `start` and records what they imply: a provider
+/// event that turned an invoice paid is followed by one `invoice.paid` in the log (the
+/// projection reports it at most once per invoice). Returns the new cursor, whether the batch
+/// was full, and the events recorded.
+async fn apply_batch(
+    conn: &mut SqliteConnection,
+    start: i64,
+) -> ziflow_core::Result<(i64, bool, Vec<Committed>)> {
+    let batch = events::after_all(conn, start, BATCH).await?;
+    let mut cursor = start;
+    let mut derived = Vec::new();
+    let mut applier = projection::Applier::new(conn);
+    for event in &batch {
+        let applied = applier.apply(event).await?;
+        cursor = event.id;
+        if let Some(invoice_id) = applied.invoice_paid {
+            let payload = serde_json::json!({
+                "invoice_id": invoice_id, "via": "webhook", "source_event": event.id,
+            });
+            let conn = applier.conn().await?;
+            if let Some(id) = events::append(
+                conn,
+                &event.shop_uid,
+                "invoice.paid",
+                &payload,
+                None,
+                event.created_at,
+            )
+            .await?
+            {
+                derived.push(Committed {
+                    shop_uid: event.shop_uid.clone(),
+                    id,
+                });
+            }
+        }
+    }
+    applier.finish().await?;
+    let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == BATCH;
+    Ok((cursor, full, derived))
+}
+
 /// Applies every event after the projection cursor inside the caller's transaction and
-/// moves the cursor. Returns the new cursor.
-pub async fn catch_up_in(conn: &mut SqliteConnection) -> ziflow_core::Result<i64> {
+/// moves the cursor. Returns the events it recorded (to announce after the commit).
+pub async fn catch_up_in(conn: &mut SqliteConnection) -> ziflow_core::Result<Vec<Committed>> {
     let start = engine::cursor(conn, engine::PROJECTION).await?;
     let mut cursor = start;
+    let mut recorded = Vec::new();
     loop {
-        let batch = events::after_all(conn, cursor, BATCH).await?;
-        let mut applier = projection::Applier::new(conn);
-        for event in &batch {
-            applier.apply(event).await?;
-            cursor = event.id;
-        }
-        applier.finish().await?;
-        if i64::try_from(batch.len()).unwrap_or(i64::MAX) < BATCH {
+        let (next, full, derived) = apply_batch(conn, cursor).await?;
+        cursor = next;
+        let more = full || !derived.is_empty();
+        recorded.extend(derived);
+        if !more {
             break;
         }
     }
     if cursor != start {
         engine::set_cursor(conn, engine::PROJECTION, cursor).await?;
     }
-    Ok(cursor)
+    Ok(recorded)
 }
 
 /// Marks events up to `id` (appended and applied by the caller's transaction) as applied.
@@ -64,18 +104,19 @@ pub struct Engine {
 
 impl Engine {
     /// Starts the engine task on `db` (a handle that does not fsync each commit, see the
-    /// module docs): it catches up at once, then after each commit announced on `committed`,
-    /// until `stopping` turns true.
+    /// module docs): it catches up at once, then after each commit `intake` announces, until
+    /// `stopping` turns true. Events it records are announced through `intake` too.
     pub fn start(
         db: Db,
         writes: Writes,
-        mut committed: broadcast::Receiver<Committed>,
+        intake: Intake,
         mut stopping: watch::Receiver<bool>,
     ) -> Self {
         let (applied_tx, applied) = watch::channel(0);
+        let mut committed = intake.subscribe();
         tokio::spawn(async move {
             loop {
-                match step(&db, &writes).await {
+                match step(&db, &writes, &intake).await {
                     Ok((cursor, full)) => {
                         applied_tx.send_replace(cursor);
                         if full {
@@ -116,24 +157,18 @@ impl Engine {
 
 /// Applies one batch in its own transaction. Returns the cursor and whether the batch was
 /// full (more may be waiting).
-async fn step(db: &Db, writes: &Writes) -> ziflow_core::Result<(i64, bool)> {
+async fn step(db: &Db, writes: &Writes, intake: &Intake) -> ziflow_core::Result<(i64, bool)> {
     let _one_writer = writes.lock().await;
     let mut tx = db.begin_immediate().await?;
     let start = engine::cursor(&mut tx, engine::PROJECTION).await?;
-    let batch = events::after_all(&mut tx, start, BATCH).await?;
-    let mut cursor = start;
-    let mut applier = projection::Applier::new(&mut tx);
-    for event in &batch {
-        applier.apply(event).await?;
-        cursor = event.id;
-    }
-    applier.finish().await?;
+    let (cursor, full, derived) = apply_batch(&mut tx, start).await?;
     if cursor != start {
         engine::set_cursor(&mut tx, engine::PROJECTION, cursor).await?;
     }
     tx.commit().await?;
-    Ok((
-        cursor,
-        i64::try_from(batch.len()).unwrap_or(i64::MAX) == BATCH,
-    ))
+    let more = full || !derived.is_empty();
+    for c in derived {
+        intake.announce(c);
+    }
+    Ok((cursor, more))
 }

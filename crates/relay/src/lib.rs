@@ -80,7 +80,7 @@ pub async fn run_with_clock(
     let engine = engine::Engine::start(
         engine_db.clone(),
         writes.clone(),
-        intake.subscribe(),
+        intake.clone(),
         stopping.clone(),
     );
     let app = http::router(http::AppState {

@@ -47,7 +47,7 @@ pub async fn commands(
         return Ok(reply(&stored, true));
     }
     // Decide on the whole log: events committed but not yet applied are applied first.
-    crate::engine::catch_up_in(&mut tx).await?;
+    let recorded = crate::engine::catch_up_in(&mut tx).await?;
     let now = state.clock.now();
     let (stored, event_ids) = match ziflow_core::command::execute(
         &mut tx,
@@ -95,6 +95,9 @@ pub async fn commands(
     }
     command_results::put(&mut tx, &shop, &key, &stored, now).await?;
     tx.commit().await.map_err(ziflow_core::Error::from)?;
+    for c in recorded {
+        state.intake.announce(c);
+    }
     if let Some(id) = event_ids.iter().max() {
         state.intake.announce(Committed {
             shop_uid: shop,

@@ -648,6 +648,27 @@ async fn the_sandbox_pay_page_pays_through_the_signed_webhook_path() {
         "paid"
     );
 
+    // The log says each paid invoice was paid exactly once, whatever the provider sent.
+    let log = ziflow_core::storage::events::after(&db, &shop.uid, 0, 1000)
+        .await
+        .unwrap();
+    let paid_events = |invoice: i64| {
+        log.iter()
+            .filter(|e| e.kind == "invoice.paid")
+            .filter(|e| {
+                serde_json::from_str::<serde_json::Value>(&e.payload).unwrap()["invoice_id"]
+                    == invoice
+            })
+            .count()
+    };
+    assert_eq!(paid_events(id), 1, "apple pay, then card pressed again");
+    assert_eq!(
+        paid_events(id3),
+        1,
+        "completed unpaid, then async succeeded"
+    );
+    assert_eq!(paid_events(id2), 0, "declined");
+
     // An expired link takes nothing.
     let (id4, link4) = sent_story_invoice(&relay, &shop.device_token, "d").await;
     sqlx::query("UPDATE invoices SET link_expires_at = 1 WHERE id = ?")
