@@ -21,9 +21,10 @@ use crate::intake::{Committed, Intake, Writes};
 
 /// Most events applied in one transaction. Small, because the intake waits for the write
 /// lock while a step holds it; steps and intake commits take turns (the lock is first come,
-/// first served). Measured with `cargo xtask bench relay`: 32 gave the intake 0.82 of the
-/// reference's throughput, 64 about 0.7, 256 about 0.6.
-const BATCH: i64 = 32;
+/// first served). Measured with `cargo xtask bench relay` (six runs each): 16 keeps the
+/// intake's p50 under 5 ms in every run at about 0.74 of the reference's throughput; 32 gave
+/// a similar ratio but p50 above 5 ms in half the runs; 64 about 0.7, 256 about 0.6.
+const BATCH: i64 = 16;
 
 /// How long to wait before retrying after a failed step.
 const RETRY: Duration = Duration::from_secs(1);
