@@ -222,6 +222,33 @@ async fn command(relay: &Relay, token: &str, key: Option<&str>, body: &str) -> r
     req.send().await.unwrap()
 }
 
+/// A fresh desk replica of shop `uid` that applied `events` with the projection code desks
+/// run — `times` over, to show that applying an event again changes nothing.
+async fn desk_applying(
+    uid: &str,
+    events: &[ziflow_core::storage::events::Event],
+    times: usize,
+) -> (tempfile::TempDir, ziflow_core::Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let replica = ziflow_core::Db::open(dir.path().join("r.db"))
+        .await
+        .unwrap();
+    ziflow_core::storage::shops::create(&replica, uid, "Glow Bar", "USD", "UTC", 0)
+        .await
+        .unwrap();
+    for _ in 0..times {
+        let mut tx = replica.pool().begin().await.unwrap();
+        for e in events {
+            ziflow_core::storage::events::insert_replica(&mut tx, e)
+                .await
+                .unwrap();
+            ziflow_core::projection::apply(&mut tx, e).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    (dir, replica)
+}
+
 async fn seed_invoice(relay: &Relay, uid: &str) -> i64 {
     use ziflow_core::storage::invoices::{self, LineItem, NewInvoice};
     let db = relay.db().await;
@@ -338,21 +365,7 @@ async fn a_template_with_an_unknown_variable_is_refused_and_a_good_one_reaches_e
         change.kind, "settings.changed",
         "desks learn it from the log"
     );
-    let replica_dir = tempfile::tempdir().unwrap();
-    let replica = ziflow_core::Db::open(replica_dir.path().join("r.db"))
-        .await
-        .unwrap();
-    ziflow_core::storage::shops::create(&replica, &shop.uid, "Glow Bar", "USD", "UTC", 0)
-        .await
-        .unwrap();
-    let mut tx = replica.pool().begin().await.unwrap();
-    for e in &events {
-        ziflow_core::storage::events::insert_replica(&mut tx, e)
-            .await
-            .unwrap();
-        ziflow_core::projection::apply(&mut tx, e).await.unwrap();
-    }
-    tx.commit().await.unwrap();
+    let (_replica_dir, replica) = desk_applying(&shop.uid, &events, 1).await;
     assert_eq!(
         settings::get(&replica, &shop.uid, "template.invoice")
             .await
@@ -398,21 +411,8 @@ async fn an_invoice_created_on_the_relay_reaches_a_desk_with_the_same_number_and
         .await
         .unwrap();
     assert_eq!(events.last().unwrap().kind, "invoice.created");
-    let replica_dir = tempfile::tempdir().unwrap();
-    let replica = ziflow_core::Db::open(replica_dir.path().join("r.db"))
-        .await
-        .unwrap();
-    ziflow_core::storage::shops::create(&replica, &shop.uid, "Glow Bar", "USD", "UTC", 0)
-        .await
-        .unwrap();
-    for _ in 0..2 {
-        // Applied twice (a repeated pull): still one invoice.
-        let mut tx = replica.pool().begin().await.unwrap();
-        for e in &events {
-            ziflow_core::projection::apply(&mut tx, e).await.unwrap();
-        }
-        tx.commit().await.unwrap();
-    }
+    // Applied twice: still one invoice.
+    let (_replica_dir, replica) = desk_applying(&shop.uid, &events, 2).await;
     let on_relay = invoices::get(&db, &shop.uid, id).await.unwrap();
     let on_desk = invoices::get(&replica, &shop.uid, id).await.unwrap();
     assert_eq!(on_desk, on_relay, "same id, number, total, status");
@@ -482,18 +482,7 @@ async fn a_sent_invoice_gets_one_sandbox_link_for_48_hours_whatever_the_retries(
     assert_eq!(inv.link_expires_at, Some(expires));
 
     // A desk applying the log sees the same.
-    let replica_dir = tempfile::tempdir().unwrap();
-    let replica = ziflow_core::Db::open(replica_dir.path().join("r.db"))
-        .await
-        .unwrap();
-    ziflow_core::storage::shops::create(&replica, &shop.uid, "Glow Bar", "USD", "UTC", 0)
-        .await
-        .unwrap();
-    let mut tx = replica.pool().begin().await.unwrap();
-    for e in &events {
-        ziflow_core::projection::apply(&mut tx, e).await.unwrap();
-    }
-    tx.commit().await.unwrap();
+    let (_replica_dir, replica) = desk_applying(&shop.uid, &events, 1).await;
     assert_eq!(invoices::get(&replica, &shop.uid, id).await.unwrap(), inv);
 
     // A paid invoice cannot be sent.
