@@ -17,7 +17,6 @@ pub struct Outcome {
     pub event_ids: Vec<i64>,
 }
 
-/// Executes `cmd` for `shop` at `now`.
 /// How long a pay link works.
 pub const LINK_LIFETIME_SECS: i64 = 48 * 3600;
 
@@ -26,6 +25,31 @@ pub const LINK_LIFETIME_SECS: i64 = 48 * 3600;
 pub struct Context<'a> {
     /// The relay's address as customers reach it (for sandbox pay links).
     pub public_url: &'a str,
+}
+
+/// Appends a command's event to the log and applies it (the projection desks run too), in
+/// the caller's transaction. Returns its id.
+async fn record(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    kind: &str,
+    payload: &Value,
+    now: i64,
+) -> Result<i64> {
+    let id = events::append(conn, shop, kind, payload, None, now)
+        .await?
+        // Only provider events (with a provider id) can be refused as redeliveries.
+        .ok_or_else(|| Error::InvalidInput(format!("the {kind} event was not recorded")))?;
+    let event = events::Event {
+        id,
+        shop_uid: shop.to_string(),
+        kind: kind.to_string(),
+        payload: payload.to_string(),
+        provider_id: None,
+        created_at: now,
+    };
+    projection::apply(conn, &event).await?;
+    Ok(id)
 }
 
 /// Executes `cmd` for `shop` at `now`.
@@ -74,18 +98,7 @@ pub async fn execute(
                 "token": token,
                 "expires_at": link.expires_at,
             });
-            let id = events::append(conn, shop, "invoice.sent", &payload, None, now)
-                .await?
-                .ok_or_else(|| Error::InvalidInput("the sending was not recorded".into()))?;
-            let event = events::Event {
-                id,
-                shop_uid: shop.to_string(),
-                kind: "invoice.sent".into(),
-                payload: payload.to_string(),
-                provider_id: None,
-                created_at: now,
-            };
-            projection::apply(conn, &event).await?;
+            let id = record(conn, shop, "invoice.sent", &payload, now).await?;
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "link": link.url,
                                 "expires_at": link.expires_at, "changed": true }),
@@ -108,20 +121,7 @@ pub async fn execute(
                 // The event is the fact; the projection (the same code the desktops run)
                 // makes the invoice paid.
                 let payload = json!({ "invoice_id": invoice_id, "via": "manual" });
-                if let Some(id) =
-                    events::append(conn, shop, "invoice.paid", &payload, None, now).await?
-                {
-                    let event = events::Event {
-                        id,
-                        shop_uid: shop.to_string(),
-                        kind: "invoice.paid".into(),
-                        payload: payload.to_string(),
-                        provider_id: None,
-                        created_at: now,
-                    };
-                    projection::apply(conn, &event).await?;
-                    event_ids.push(id);
-                }
+                event_ids.push(record(conn, shop, "invoice.paid", &payload, now).await?);
             }
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "paid": true, "changed": changed }),
@@ -163,19 +163,7 @@ pub async fn execute(
                 "total_minor": total,
                 "address": address,
             });
-            let id = events::append(conn, shop, "invoice.created", &payload, None, now)
-                .await?
-                .ok_or_else(|| Error::InvalidInput("the invoice was not recorded".into()))?;
-            // The relay's row exists already; applying the event keeps one code path.
-            let event = events::Event {
-                id,
-                shop_uid: shop.to_string(),
-                kind: "invoice.created".into(),
-                payload: payload.to_string(),
-                provider_id: None,
-                created_at: now,
-            };
-            projection::apply(conn, &event).await?;
+            let id = record(conn, shop, "invoice.created", &payload, now).await?;
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "number": number, "total_minor": total }),
                 event_ids: vec![id],
@@ -194,18 +182,7 @@ pub async fn execute(
                 .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
             let key = format!("template.{name}");
             let payload = json!({ "key": key, "value": text });
-            let id = events::append(conn, shop, "settings.changed", &payload, None, now)
-                .await?
-                .ok_or_else(|| Error::InvalidInput("the change was not recorded".into()))?;
-            let event = events::Event {
-                id,
-                shop_uid: shop.to_string(),
-                kind: "settings.changed".into(),
-                payload: payload.to_string(),
-                provider_id: None,
-                created_at: now,
-            };
-            projection::apply(conn, &event).await?;
+            let id = record(conn, shop, "settings.changed", &payload, now).await?;
             Ok(Outcome {
                 answer: json!({ "key": key, "saved": true }),
                 event_ids: vec![id],

@@ -250,18 +250,9 @@ async fn deliver(
         "created": state.clock.now(), "data": { "object": object },
     })
     .to_string();
-    let secret = ziflow_core::storage::shop_secrets::get(
-        &state.db,
-        &state.master_key,
-        shop_uid,
-        SecretName::StripeWebhook,
-    )
-    .await?
-    .ok_or_else(|| {
-        HttpError::BadRequest(format!(
-            "shop {shop_uid} has no Stripe webhook secret, so the sandbox cannot sign its events"
-        ))
-    })?;
+    let secret = super::webhooks::shop_secret(state, shop_uid, SecretName::StripeWebhook)
+        .await
+        .map_err(|(_, e)| e)?;
     let mut headers = HeaderMap::new();
     let signature = stripe::sign(secret.expose(), body.as_bytes(), state.clock.now());
     headers.insert(

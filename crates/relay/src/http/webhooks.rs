@@ -18,9 +18,13 @@ use super::{AppState, HttpError};
 use crate::metrics::Rejection;
 
 /// A refusal and the reason it is counted under.
-type Refused = (Rejection, HttpError);
+pub(super) type Refused = (Rejection, HttpError);
 
-async fn shop_secret(state: &AppState, uid: &str, name: SecretName) -> Result<Secret, Refused> {
+pub(super) async fn shop_secret(
+    state: &AppState,
+    uid: &str,
+    name: SecretName,
+) -> Result<Secret, Refused> {
     if let Some(secret) = state.secrets.get(uid, name) {
         return Ok(secret);
     }
