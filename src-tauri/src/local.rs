@@ -89,6 +89,7 @@ pub async fn start(
     let config = ziflow_relay::Config {
         data_dir: dir,
         master_key: key,
+        providers: ziflow_relay::pay::ProviderConfig::default(),
     };
     tauri::async_runtime::spawn(async move {
         let shutdown = async move {

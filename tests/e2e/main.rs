@@ -138,6 +138,7 @@ async fn seed(dir: &std::path::Path) {
             }],
             shipping_minor: 0,
             address: None,
+            recurrence: None,
         },
         now - 100,
     )
@@ -387,6 +388,7 @@ async fn story_invoice(db: &Db) -> i64 {
             }],
             shipping_minor: 800,
             address: Some("123 Oak St.".into()),
+            recurrence: None,
         },
         1_790_000_000,
     )
@@ -577,6 +579,7 @@ impl RemoteRelay {
         let config = ziflow_relay::Config {
             data_dir: dir.path().to_path_buf(),
             master_key: key,
+            providers: ziflow_relay::pay::ProviderConfig::default(),
         };
         tokio::spawn(ziflow_relay::run(config, listener, async move {
             let _ = stopped.await;

@@ -5,8 +5,9 @@ use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 use ziflow_protocol::Command;
 
+use crate::pay::{self, work};
 use crate::storage::{events, invoices};
-use crate::{projection, Error, InvoiceStatus, Result};
+use crate::{projection, Error, InvoiceStatus, Money, Result};
 
 /// What a command did: its answer and the ids of the events it appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +16,8 @@ pub struct Outcome {
     pub answer: Value,
     /// Events appended (for push wake-ups).
     pub event_ids: Vec<i64>,
+    /// Jobs enqueued that the caller should run now (the answer waits for them).
+    pub jobs: Vec<i64>,
 }
 
 /// How long a pay link works.
@@ -25,11 +28,13 @@ pub const LINK_LIFETIME_SECS: i64 = 48 * 3600;
 pub struct Context<'a> {
     /// The relay's address as customers reach it (for sandbox pay links).
     pub public_url: &'a str,
+    /// The shop's payment provider now (`stripe` once connected, else `sandbox`).
+    pub provider: &'a str,
 }
 
 /// Appends a command's event to the log and applies it (the projection desks run too), in
 /// the caller's transaction. Returns its id.
-async fn record(
+pub async fn record(
     conn: &mut SqliteConnection,
     shop: &str,
     kind: &str,
@@ -65,12 +70,12 @@ pub async fn execute(
             let invoice = invoices::get_in(conn, shop, *invoice_id)
                 .await?
                 .ok_or_else(|| Error::NotFound(format!("invoice {invoice_id}")))?;
-            if let (Some(link), Some(expires_at)) = (&invoice.pay_link, invoice.link_expires_at) {
+            if invoice.pay_link.is_some() {
                 // Sent before: the same link, never a second one.
                 return Ok(Outcome {
-                    answer: json!({ "invoice_id": invoice_id, "link": link,
-                                    "expires_at": expires_at, "changed": false }),
+                    answer: sent_answer(&invoice, false),
                     event_ids: Vec::new(),
+                    jobs: Vec::new(),
                 });
             }
             if invoice.status() != InvoiceStatus::Draft {
@@ -79,32 +84,117 @@ pub async fn execute(
                     invoice.number, invoice.status
                 )));
             }
-            // The sandbox provider (no provider connected yet): a page on this relay.
-            let token = crate::secrets::new_token("pay")
-                .map_err(|e| Error::InvalidInput(format!("no randomness for a link: {e}")))?;
-            let link = invoices::PayLink {
-                provider: "sandbox".into(),
-                url: format!(
-                    "{}/sandbox/pay/{token}",
-                    ctx.public_url.trim_end_matches('/')
-                ),
-                token: Some(token.clone()),
+            let items = invoices::items_in(conn, *invoice_id).await?;
+            let request = pay::LinkRequest {
+                shop: shop.to_string(),
+                invoice_id: *invoice_id,
+                number: invoice.number,
+                currency: invoice.currency.clone(),
+                lines: pay::LinkRequest::lines_of(&items),
+                shipping_minor: invoice.shipping_minor,
                 expires_at: now + LINK_LIFETIME_SECS,
+                created_at: now,
+                recurrence: invoice.recurrence(),
+                public_url: ctx.public_url.trim_end_matches('/').to_string(),
             };
-            let payload = json!({
-                "invoice_id": invoice_id,
-                "provider": link.provider,
-                "link": link.url,
-                "token": token,
-                "expires_at": link.expires_at,
-            });
-            let id = record(conn, shop, "invoice.sent", &payload, now).await?;
+            // Enqueued once per invoice: sending again while the provider is slow finds the
+            // same job, so there is never a second link.
+            let job = work::enqueue_in(
+                conn,
+                shop,
+                &work::Work::CreateLink {
+                    provider: ctx.provider.to_string(),
+                    request,
+                },
+                "link",
+                now,
+                now,
+            )
+            .await?;
             Ok(Outcome {
-                answer: json!({ "invoice_id": invoice_id, "link": link.url,
-                                "expires_at": link.expires_at, "changed": true }),
-                event_ids: vec![id],
+                answer: sent_answer(&invoice, true),
+                event_ids: Vec::new(),
+                jobs: vec![job],
             })
         }
+        Command::InvoiceRefund {
+            invoice_id,
+            amount_minor,
+        } => {
+            let invoice = invoices::get_in(conn, shop, *invoice_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("invoice {invoice_id}")))?;
+            if !matches!(
+                invoice.status(),
+                InvoiceStatus::Paid | InvoiceStatus::PartiallyRefunded
+            ) {
+                return Err(Error::InvalidInput(format!(
+                    "invoice #{} is {}; only a paid invoice can be refunded",
+                    invoice.number, invoice.status
+                )));
+            }
+            let provider = match (invoice.paid_via.as_deref(), invoice.pay_provider.clone()) {
+                (Some("webhook"), Some(p)) => p,
+                _ => {
+                    return Err(Error::InvalidInput(format!(
+                        "invoice #{} was marked paid by hand, not through a provider; refund it where the money was taken",
+                        invoice.number
+                    )))
+                }
+            };
+            let left = invoice.total_minor - invoice.refunded_minor;
+            let amount = amount_minor.unwrap_or(left);
+            if amount <= 0 || amount > left {
+                return Err(Error::InvalidInput(format!(
+                    "a refund of invoice #{} is between {} and {}",
+                    invoice.number,
+                    Money::new(1, invoice.currency.clone()).display(),
+                    Money::new(left, invoice.currency.clone()).display()
+                )));
+            }
+            let refunds: Vec<(String,)> = sqlx::query_as(
+                "SELECT state FROM jobs WHERE shop_uid = ? AND kind = 'pay.refund'
+                   AND json_extract(payload, '$.request.invoice_id') = ?",
+            )
+            .bind(shop)
+            .bind(invoice_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            if refunds.iter().any(|(state,)| state == "pending") {
+                return Err(Error::InvalidInput(format!(
+                    "a refund of invoice #{} is already on its way; wait for it before another",
+                    invoice.number
+                )));
+            }
+            let request = pay::RefundRequest {
+                shop: shop.to_string(),
+                invoice_id: *invoice_id,
+                payment_ref: invoice.payment_ref.clone(),
+                amount_minor: amount,
+                currency: invoice.currency.clone(),
+                refunded_before: invoice.refunded_minor,
+                total_minor: invoice.total_minor,
+            };
+            let job = work::enqueue_in(
+                conn,
+                shop,
+                &work::Work::Refund { provider, request },
+                &format!("refund{}", refunds.len() + 1),
+                now,
+                now,
+            )
+            .await?;
+            Ok(Outcome {
+                answer: json!({ "invoice_id": invoice_id, "refund_minor": amount, "pending": true }),
+                event_ids: Vec::new(),
+                jobs: vec![job],
+            })
+        }
+        Command::BillingConnect { .. }
+        | Command::BillingWebhookSecret { .. }
+        | Command::BillingDisconnect {} => Err(Error::InvalidInput(
+            "billing commands are run by the relay, which holds the shop's keys".into(),
+        )),
         Command::InvoiceMarkPaid { invoice_id } => {
             let invoice = invoices::get_in(conn, shop, *invoice_id)
                 .await?
@@ -126,6 +216,7 @@ pub async fn execute(
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "paid": true, "changed": changed }),
                 event_ids,
+                jobs: Vec::new(),
             })
         }
         Command::InvoiceCreate {
@@ -134,7 +225,12 @@ pub async fn execute(
             items,
             shipping_minor,
             address,
+            subscription,
         } => {
+            let recurrence = subscription
+                .as_ref()
+                .map(|s| pay::Recurrence::new(&s.unit, s.count, s.first_charge_at, now))
+                .transpose()?;
             let new = invoices::NewInvoice {
                 customer_phone: customer_phone.clone(),
                 currency: currency.clone(),
@@ -150,6 +246,7 @@ pub async fn execute(
                     .collect(),
                 shipping_minor: *shipping_minor,
                 address: address.clone(),
+                recurrence,
             };
             let (invoice_id, number) = invoices::create_in(conn, shop, &new, now).await?;
             let total = invoices::total_minor(&new.items, new.shipping_minor)?;
@@ -162,11 +259,13 @@ pub async fn execute(
                 "shipping_minor": shipping_minor,
                 "total_minor": total,
                 "address": address,
+                "subscription": subscription,
             });
             let id = record(conn, shop, "invoice.created", &payload, now).await?;
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "number": number, "total_minor": total }),
                 event_ids: vec![id],
+                jobs: Vec::new(),
             })
         }
         Command::TemplateSet { name, text } => {
@@ -186,7 +285,19 @@ pub async fn execute(
             Ok(Outcome {
                 answer: json!({ "key": key, "saved": true }),
                 event_ids: vec![id],
+                jobs: Vec::new(),
             })
         }
+    }
+}
+
+/// The answer to `invoice.send`: the link once there is one, else that it is on its way.
+pub fn sent_answer(invoice: &invoices::InvoiceRow, changed: bool) -> Value {
+    match (&invoice.pay_link, invoice.link_expires_at) {
+        (Some(link), Some(expires_at)) => json!({
+            "invoice_id": invoice.id, "link": link, "expires_at": expires_at,
+            "provider": invoice.pay_provider, "changed": changed,
+        }),
+        _ => json!({ "invoice_id": invoice.id, "pending": true, "changed": changed }),
     }
 }

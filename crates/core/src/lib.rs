@@ -21,6 +21,7 @@ pub mod clock;
 pub mod command;
 pub mod db;
 pub mod metrics;
+pub mod pay;
 pub mod projection;
 pub mod secrets;
 pub mod storage;

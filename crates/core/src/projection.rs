@@ -11,18 +11,19 @@ use sqlx::SqliteConnection;
 
 use crate::storage::conversations::{self, Direction};
 use crate::storage::events::Event;
-use crate::storage::invoices::{self, PaidVia};
+use crate::storage::invoices::{self, Fact, PaidVia};
 use crate::storage::payments;
-use crate::{Error, Money, Result};
+use crate::{Error, InvoiceStatus, Money, Result};
 
 /// What applying an event did that someone may want to be told about.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
     /// A payment outcome that was recorded.
     pub payment: Option<PaymentApplied>,
-    /// The invoice this event turned paid (a provider event; at most once per invoice). The
-    /// relay's engine records it as `invoice.paid`.
-    pub invoice_paid: Option<i64>,
+    /// Invoice changes a provider event caused, as events to record (`invoice.paid` at most
+    /// once per invoice, `invoice.failed`, `invoice.expired`, `invoice.refunded`). The relay's
+    /// engine appends them to the log; applying them again changes nothing.
+    pub derived: Vec<(&'static str, Value)>,
 }
 
 /// A recorded payment outcome (for the desktop's OS notification).
@@ -77,6 +78,12 @@ impl<'c> Applier<'c> {
             "settings.changed" => settings_changed(self.conn().await?, event, &payload).await,
             "invoice.created" => invoice_created(self.conn().await?, event, &payload).await,
             "invoice.sent" => invoice_sent(self.conn().await?, event, &payload).await,
+            "billing.connected" | "billing.disconnected" => {
+                billing(self.conn().await?, event, &payload).await
+            }
+            "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
+                invoice_fact(self.conn().await?, event, &payload).await
+            }
             kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
             _ => Ok(Applied::default()),
         };
@@ -168,6 +175,22 @@ async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) 
             .collect(),
         shipping_minor: field("shipping_minor")?,
         address: p["address"].as_str().map(str::to_string),
+        recurrence: match p.get("subscription").filter(|v| !v.is_null()) {
+            Some(sub) => {
+                let sub: ziflow_protocol::Subscription = serde_json::from_value(sub.clone())
+                    .map_err(|e| {
+                        Error::InvalidInput(format!("invoice.created subscription: {e}"))
+                    })?;
+                Some(crate::pay::Recurrence {
+                    unit: crate::pay::Unit::parse(&sub.unit).ok_or_else(|| {
+                        Error::InvalidInput(format!("subscription unit {:?}", sub.unit))
+                    })?,
+                    count: sub.count,
+                    first_charge_at: sub.first_charge_at,
+                })
+            }
+            None => None,
+        },
     };
     invoices::insert_replica_in(
         conn,
@@ -195,9 +218,45 @@ async fn invoice_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
         provider: p["provider"].as_str().unwrap_or("sandbox").to_string(),
         url: url.to_string(),
         token: p["token"].as_str().map(str::to_string),
+        reference: p["reference"].as_str().map(str::to_string),
         expires_at,
     };
     invoices::send_in(conn, &event.shop_uid, id, &link, event.created_at).await?;
+    Ok(Applied::default())
+}
+
+/// The shop's payment provider changed: the Billing screen reads these settings. The key
+/// itself is never in the log, only its hint.
+async fn billing(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    use crate::storage::settings::set_in;
+    let shop = &event.shop_uid;
+    if event.kind == "billing.connected" {
+        set_in(
+            conn,
+            shop,
+            "billing.provider",
+            p["provider"].as_str().unwrap_or("stripe"),
+        )
+        .await?;
+        set_in(
+            conn,
+            shop,
+            "billing.mode",
+            p["mode"].as_str().unwrap_or_default(),
+        )
+        .await?;
+        set_in(
+            conn,
+            shop,
+            "billing.key_hint",
+            p["key_hint"].as_str().unwrap_or_default(),
+        )
+        .await?;
+    } else {
+        set_in(conn, shop, "billing.provider", "sandbox").await?;
+        set_in(conn, shop, "billing.mode", "").await?;
+        set_in(conn, shop, "billing.key_hint", "").await?;
+    }
     Ok(Applied::default())
 }
 
@@ -228,17 +287,77 @@ async fn invoice_paid(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
     Ok(Applied::default())
 }
 
+/// A derived invoice event (`invoice.failed`, `invoice.expired`, `invoice.refunded`) recorded
+/// by the relay or a job: the same fact the provider event recorded, so applying it after
+/// that event changes nothing, and a desk that only has this event gets the same state.
+async fn invoice_fact(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let id = p["invoice_id"]
+        .as_i64()
+        .ok_or_else(|| Error::InvalidInput(format!("{} without an invoice_id", event.kind)))?;
+    let fact = match event.kind.as_str() {
+        "invoice.failed" => Fact::Failed,
+        "invoice.expired" => Fact::Expired,
+        _ => Fact::Refunded {
+            cumulative_minor: p["refunded_minor"].as_i64().unwrap_or(0),
+            payment_ref: None,
+        },
+    };
+    invoices::record_fact_in(conn, &event.shop_uid, id, &fact, event.created_at).await?;
+    Ok(Applied::default())
+}
+
+/// The metadata a Stripe object carries for ZiFlow: on the object itself (payment links,
+/// payment intents, checkout sessions, charges of those), or on the subscription an invoice
+/// belongs to (several places, by API version).
+fn ziflow_metadata(obj: &Value) -> Option<&Value> {
+    [
+        &obj["metadata"],
+        &obj["subscription_details"]["metadata"],
+        &obj["parent"]["subscription_details"]["metadata"],
+        &obj["lines"]["data"][0]["metadata"],
+    ]
+    .into_iter()
+    .find(|m| m.get("ziflow_invoice").is_some())
+}
+
+/// How a provider event bears on an invoice.
+enum Effect {
+    /// Money arrived.
+    Paid,
+    /// An attempt failed.
+    Failed,
+    /// A checkout attempt timed out (the link itself may still work).
+    SessionExpired,
+    /// Refunds reached this total.
+    Refunded(i64),
+}
+
+/// Provider events, Stripe's format (the sandbox speaks it too). Each is a fact about its
+/// invoice (see [`invoices::Fact`]), so duplicates and any arrival order end in the same
+/// state. A payment row is written when the money changed — the first payment of an invoice,
+/// a subscription's renewal, a failed attempt, a refund's amount — so one checkout
+/// (`checkout.session.completed` and `payment_intent.succeeded`) is one row. An event for no
+/// known invoice is kept in the log and shown as an unmatched payment.
 async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<Applied> {
     let obj = &p["data"]["object"];
     let kind = event.kind.trim_start_matches("stripe.");
-    let (outcome, amount_key) = match kind {
+    let (effect, amount_key) = match kind {
         "checkout.session.completed" if obj["payment_status"] == "paid" => {
-            ("succeeded", "amount_total")
+            (Effect::Paid, "amount_total")
         }
-        "checkout.session.async_payment_succeeded" => ("succeeded", "amount_total"),
-        "checkout.session.async_payment_failed" => ("failed", "amount_total"),
-        "payment_intent.payment_failed" => ("failed", "amount"),
-        "charge.refunded" => ("refunded", "amount_refunded"),
+        "checkout.session.async_payment_succeeded" => (Effect::Paid, "amount_total"),
+        "checkout.session.async_payment_failed" => (Effect::Failed, "amount_total"),
+        "checkout.session.expired" => (Effect::SessionExpired, "amount_total"),
+        "payment_intent.succeeded" => (Effect::Paid, "amount"),
+        "payment_intent.payment_failed" => (Effect::Failed, "amount"),
+        "invoice.paid" | "invoice.payment_succeeded" => (Effect::Paid, "amount_paid"),
+        "invoice.payment_failed" => (Effect::Failed, "amount_due"),
+        "charge.refunded" => {
+            let refunded = obj["amount_refunded"].as_i64().ok_or_else(|| {
+                Error::InvalidInput("charge.refunded without an integer amount_refunded".into())
+            })?;
+            (Effect::Refunded(refunded), "amount")
+        }
         _ => return Ok(Applied::default()),
     };
     let amount = obj[amount_key]
@@ -249,43 +368,162 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         .filter(|c| c.len() == 3)
         .ok_or_else(|| Error::InvalidInput(format!("{kind} without a currency")))?
         .to_ascii_uppercase();
-    let invoice_id = obj["metadata"]["ziflow_invoice"]
-        .as_str()
-        .and_then(|s| s.parse::<i64>().ok())
-        .or_else(|| obj["metadata"]["ziflow_invoice"].as_i64());
-    let invoice = match invoice_id {
+    let payment_ref = match kind {
+        k if k.starts_with("payment_intent.") => obj["id"].as_str(),
+        _ => obj["payment_intent"].as_str(),
+    }
+    .map(str::to_string);
+    // Match by the metadata every ZiFlow link carries (for this shop only), else by the
+    // payment id an earlier event recorded.
+    let meta = ziflow_metadata(obj);
+    let meta_shop_ok = meta.is_some_and(|m| {
+        m["ziflow_shop"]
+            .as_str()
+            .is_none_or(|s| s == event.shop_uid)
+    });
+    let invoice_id = meta.filter(|_| meta_shop_ok).and_then(|m| {
+        m["ziflow_invoice"]
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .or_else(|| m["ziflow_invoice"].as_i64())
+    });
+    let mut invoice = match invoice_id {
         Some(id) => invoices::get_in(a.conn().await?, &event.shop_uid, id).await?,
         None => None,
     };
-    let mut invoice_paid = None;
-    if let (Some(inv), "succeeded") = (&invoice, outcome) {
-        if invoices::mark_paid_in(
-            a.conn().await?,
-            &event.shop_uid,
-            inv.id,
-            PaidVia::Webhook,
-            event.created_at,
-        )
-        .await?
-        {
-            invoice_paid = Some(inv.id);
+    if invoice.is_none() && invoice_id.is_none() {
+        if let Some(pi) = &payment_ref {
+            invoice = invoices::by_payment_ref_in(a.conn().await?, &event.shop_uid, pi).await?;
         }
     }
-    a.payments.push(payments::Payment {
-        shop: event.shop_uid.clone(),
-        invoice_id: invoice.as_ref().map(|i| i.id),
-        provider: "stripe",
-        outcome,
-        amount_minor: amount,
-        currency: currency.clone(),
-        occurred_at: event.created_at,
-    });
-    Ok(Applied {
-        invoice_paid,
-        payment: Some(PaymentApplied {
+    let Some(inv) = invoice else {
+        // Unmatched: shown to the rep once per payment (the checkout's own event, not the
+        // payment intent's echo of it).
+        let outcome = match (&effect, kind) {
+            (Effect::Paid, "payment_intent.succeeded" | "invoice.payment_succeeded") => None,
+            (Effect::Paid, _) => Some("succeeded"),
+            (Effect::Failed, _) => Some("failed"),
+            (Effect::Refunded(_), _) => Some("refunded"),
+            (Effect::SessionExpired, _) => None,
+        };
+        let Some(outcome) = outcome else {
+            return Ok(Applied::default());
+        };
+        let amount = match effect {
+            Effect::Refunded(total) => total,
+            _ => amount,
+        };
+        return Ok(a.payment(event, None, outcome, amount, currency));
+    };
+    let fact = match effect {
+        Effect::Paid => Fact::Paid {
+            via: PaidVia::Webhook,
+            payment_ref: payment_ref.clone(),
+        },
+        Effect::Failed => Fact::Failed,
+        Effect::Refunded(total) => Fact::Refunded {
+            cumulative_minor: total,
+            payment_ref: payment_ref.clone(),
+        },
+        Effect::SessionExpired => {
+            // Payment links outlive their checkout sessions: only a session that ended after
+            // the link's own expiry means the link is over.
+            let at = p["created"].as_i64().unwrap_or(event.created_at);
+            if inv.link_expires_at.is_some_and(|exp| at >= exp) {
+                Fact::Expired
+            } else {
+                return Ok(Applied::default());
+            }
+        }
+    };
+    let settled = invoices::record_fact_in(
+        a.conn().await?,
+        &event.shop_uid,
+        inv.id,
+        &fact,
+        event.created_at,
+    )
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("invoice {}", inv.id)))?;
+    let mut derived = Vec::new();
+    if settled.newly_paid {
+        derived.push((
+            "invoice.paid",
+            serde_json::json!({ "invoice_id": inv.id, "via": "webhook", "source_event": event.id }),
+        ));
+    }
+    if let Some(total) = settled.refunded_to {
+        derived.push((
+            "invoice.refunded",
+            serde_json::json!({ "invoice_id": inv.id, "refunded_minor": total,
+                                "full": total >= inv.total_minor, "source_event": event.id }),
+        ));
+    }
+    if settled.before != settled.after {
+        match settled.after {
+            InvoiceStatus::Failed => derived.push((
+                "invoice.failed",
+                serde_json::json!({ "invoice_id": inv.id, "source_event": event.id }),
+            )),
+            InvoiceStatus::Expired => derived.push((
+                "invoice.expired",
+                serde_json::json!({ "invoice_id": inv.id, "source_event": event.id }),
+            )),
+            _ => {}
+        }
+    }
+    let renewal = kind == "invoice.paid" && obj["billing_reason"] == "subscription_cycle";
+    let row = match effect {
+        Effect::Paid if settled.newly_paid || renewal => Some(("succeeded", amount)),
+        Effect::Failed => Some(("failed", amount)),
+        Effect::Refunded(_) => settled
+            .refunded_to
+            .map(|total| ("refunded", total - inv.refunded_minor)),
+        _ => None,
+    };
+    if let (Effect::Refunded(_), true) = (&effect, settled.newly_paid) {
+        // The refund came before the payment's own event: the payment is recorded now, so
+        // the feed has it whatever the order.
+        a.payment(event, Some(&inv), "succeeded", amount, currency.clone());
+    }
+    let mut applied = match row {
+        Some((outcome, amount)) => a.payment(event, Some(&inv), outcome, amount, currency),
+        None => Applied::default(),
+    };
+    applied.derived = derived;
+    Ok(applied)
+}
+
+impl Applier<'_> {
+    /// Holds a payment row (written in a batch) and reports it.
+    fn payment(
+        &mut self,
+        event: &Event,
+        invoice: Option<&invoices::InvoiceRow>,
+        outcome: &'static str,
+        amount: i64,
+        currency: String,
+    ) -> Applied {
+        self.payments.push(payments::Payment {
+            shop: event.shop_uid.clone(),
+            invoice_id: invoice.map(|i| i.id),
+            provider: if invoice.and_then(|i| i.pay_provider.as_deref()) == Some("sandbox") {
+                "sandbox"
+            } else {
+                "stripe"
+            },
             outcome,
-            amount: Money::new(amount, currency),
-            invoice: invoice.map(|i| (i.number, i.customer_phone)),
-        }),
-    })
+            amount_minor: amount,
+            currency: currency.clone(),
+            occurred_at: event.created_at,
+        });
+        Applied {
+            payment: Some(PaymentApplied {
+                outcome,
+                amount: Money::new(amount, currency),
+                invoice: invoice.map(|i| (i.number, i.customer_phone.clone())),
+            }),
+            derived: Vec::new(),
+        }
+    }
 }

@@ -389,6 +389,9 @@ pub enum Command {
         shipping_minor: i64,
         /// Delivery address.
         address: Option<String>,
+        /// A subscription's cadence and first charge; `None` for a one-time invoice.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscription: Option<Subscription>,
     },
     /// Sends a draft invoice: it gets its pay link (valid 48 hours) and becomes `sent`.
     /// Sending again returns the same link — an invoice never gets a second one.
@@ -397,6 +400,33 @@ pub enum Command {
         /// The invoice.
         invoice_id: i64,
     },
+    /// Refunds a paid invoice through its provider, in full (`amount_minor` absent) or in
+    /// part. The invoice's state follows the provider's `charge.refunded` event.
+    #[serde(rename = "invoice.refund")]
+    InvoiceRefund {
+        /// The invoice.
+        invoice_id: i64,
+        /// How much, in the invoice's currency; the whole remainder when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount_minor: Option<i64>,
+    },
+    /// The owner connects Stripe with a secret or restricted key. The relay checks it with
+    /// Stripe first (test keys: a $1 charge refunded at once; live keys: a read-only call) and
+    /// stores it only if every step passed. The key never enters the event log.
+    #[serde(rename = "billing.connect")]
+    BillingConnect {
+        /// `sk_test_…`, `sk_live_…`, `rk_test_…` or `rk_live_…`.
+        key: String,
+    },
+    /// The owner stores the signing secret Stripe shows for the webhook endpoint.
+    #[serde(rename = "billing.webhook_secret")]
+    BillingWebhookSecret {
+        /// `whsec_…`.
+        secret: String,
+    },
+    /// Back to the sandbox provider: the Stripe key is deleted.
+    #[serde(rename = "billing.disconnect")]
+    BillingDisconnect {},
     /// The owner saves a message template (`name`: `invoice`). A template with an unknown
     /// variable is refused and nothing changes.
     #[serde(rename = "template.set")]
@@ -406,6 +436,28 @@ pub enum Command {
         /// Its text, with `{variable}` placeholders.
         text: String,
     },
+}
+
+/// How often a subscription charges: every `count` days, weeks or months.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// `day`, `week` or `month`.
+    pub unit: String,
+    /// How many units between charges (14 days, 2 weeks, 1 month).
+    pub count: u32,
+    /// Unix seconds of the first charge; now or later.
+    pub first_charge_at: i64,
+}
+
+/// One step of checking a Stripe key, as shown on the Billing screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectStep {
+    /// `key`, `charge`, `refund` or `read`.
+    pub step: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What happened, in words (Stripe's own message when it refused).
+    pub detail: String,
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use ziflow_core::secrets::MasterKey;
 /// data_dir = "/var/lib/ziflow-relay"
 /// master_key_file = "/etc/ziflow/master.key"
 /// local = false
+/// stripe_api_base = "https://api.stripe.com"
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +32,8 @@ pub struct FileConfig {
     /// Local mode.
     #[serde(default)]
     pub local: bool,
+    /// Stripe's API address.
+    pub stripe_api_base: Option<String>,
 }
 
 /// Reads and checks the config file.

@@ -30,9 +30,9 @@ const BATCH: i64 = 16;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Applies up to [`BATCH`] events after `start` and records what they imply: a provider
-/// event that turned an invoice paid is followed by one `invoice.paid` in the log (the
-/// projection reports it at most once per invoice). Returns the new cursor, whether the batch
-/// was full, and the events recorded.
+/// event that changed an invoice is followed by `invoice.paid` (at most once per invoice),
+/// `invoice.failed`, `invoice.expired` or `invoice.refunded` in the log. Returns the new
+/// cursor, whether the batch was full, and the events recorded.
 async fn apply_batch(
     conn: &mut SqliteConnection,
     start: i64,
@@ -44,20 +44,10 @@ async fn apply_batch(
     for event in &batch {
         let applied = applier.apply(event).await?;
         cursor = event.id;
-        if let Some(invoice_id) = applied.invoice_paid {
-            let payload = serde_json::json!({
-                "invoice_id": invoice_id, "via": "webhook", "source_event": event.id,
-            });
+        for (kind, payload) in &applied.derived {
             let conn = applier.conn().await?;
-            if let Some(id) = events::append(
-                conn,
-                &event.shop_uid,
-                "invoice.paid",
-                &payload,
-                None,
-                event.created_at,
-            )
-            .await?
+            if let Some(id) =
+                events::append(conn, &event.shop_uid, kind, payload, None, event.created_at).await?
             {
                 derived.push(Committed {
                     shop_uid: event.shop_uid.clone(),
@@ -172,4 +162,54 @@ async fn step(db: &Db, writes: &Writes, intake: &Intake) -> ziflow_core::Result<
         intake.announce(c);
     }
     Ok((cursor, more))
+}
+
+/// A write transaction that decides on the whole log, for commands and jobs: it holds the
+/// process's write turn, takes SQLite's write lock (`BEGIN IMMEDIATE`) and applies every
+/// event not yet applied before the caller reads anything. Events the caller records
+/// (applied by `command::record`) move the cursor with them; all are announced after commit.
+pub struct LogTx {
+    _one_writer: tokio::sync::OwnedMutexGuard<()>,
+    /// The transaction.
+    pub tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    recorded: Vec<Committed>,
+}
+
+impl LogTx {
+    /// Begins, catching the engine up.
+    pub async fn begin(state: &crate::http::AppState) -> ziflow_core::Result<Self> {
+        let one_writer = state.writes.clone().lock_owned().await;
+        let mut tx = state.db.begin_immediate().await?;
+        let recorded = catch_up_in(&mut tx).await?;
+        Ok(Self {
+            _one_writer: one_writer,
+            tx,
+            recorded,
+        })
+    }
+
+    /// Commits, with `events` (appended and applied by the caller for `shop`) marked
+    /// applied, and announces everything recorded.
+    pub async fn commit(
+        mut self,
+        state: &crate::http::AppState,
+        shop: &str,
+        events: &[i64],
+    ) -> ziflow_core::Result<()> {
+        if let Some(id) = events.iter().max() {
+            applied_through(&mut self.tx, *id).await?;
+        }
+        self.tx.commit().await?;
+        drop(self._one_writer);
+        for c in self.recorded {
+            state.intake.announce(c);
+        }
+        if let Some(id) = events.iter().max() {
+            state.intake.announce(Committed {
+                shop_uid: shop.to_string(),
+                id: *id,
+            });
+        }
+        Ok(())
+    }
 }

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod pay;
 pub mod provision;
 pub mod secret_cache;
 
@@ -33,6 +34,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Seals and opens the shops' provider secrets.
     pub master_key: MasterKey,
+    /// Where the payment providers are.
+    pub providers: pay::ProviderConfig,
 }
 
 /// The relay's database file inside `data_dir`.
@@ -83,7 +86,7 @@ pub async fn run_with_clock(
         intake.clone(),
         stopping.clone(),
     );
-    let app = http::router(http::AppState {
+    let state = http::AppState {
         db: db.clone(),
         intake,
         engine,
@@ -93,8 +96,12 @@ pub async fn run_with_clock(
         metrics: Arc::default(),
         secrets: Arc::default(),
         sandbox_pending: Arc::default(),
+        providers: config.providers,
+        jobs_wake: Arc::default(),
         stopping: stopping.clone(),
-    });
+    };
+    pay::start_runner(state.clone());
+    let app = http::router(state);
     let mut stopped = stopping.clone();
     tokio::spawn(async move {
         shutdown.await;

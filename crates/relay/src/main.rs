@@ -56,6 +56,10 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8787].
         #[arg(long, env = "ZIFLOW_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Stripe's API address [default: https://api.stripe.com]. Tests point it at a
+        /// local fake; production leaves it alone.
+        #[arg(long, env = "ZIFLOW_STRIPE_API_BASE")]
+        stripe_api_base: Option<String>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -185,7 +189,11 @@ async fn main() -> anyhow::Result<()> {
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("./ziflow-relay-data"));
     match cli.command {
-        Command::Serve { listen, key } => {
+        Command::Serve {
+            listen,
+            stripe_api_base,
+            key,
+        } => {
             let listen = match (listen, &file.listen) {
                 (Some(addr), _) => addr,
                 (None, Some(text)) => text.parse().with_context(|| {
@@ -197,9 +205,14 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
+            let mut providers = ziflow_relay::pay::ProviderConfig::default();
+            if let Some(base) = stripe_api_base.or_else(|| file.stripe_api_base.clone()) {
+                providers.stripe_api_base = base;
+            }
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,
+                providers,
             };
             ziflow_relay::run(config, listener, ziflow_relay::shutdown_signal()).await
         }

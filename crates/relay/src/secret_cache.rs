@@ -31,6 +31,13 @@ impl SecretCache {
             .map(|(s, _)| s.clone())
     }
 
+    /// Forgets a secret that was changed or deleted by this process.
+    pub fn forget(&self, shop: &str, name: SecretName) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(&(shop.to_string(), name.as_str()));
+        }
+    }
+
     /// Remembers an opened secret.
     pub fn put(&self, shop: &str, name: SecretName, secret: Secret) {
         if let Ok(mut entries) = self.entries.write() {

@@ -29,7 +29,8 @@ pub async fn get(conn: &mut SqliteConnection, shop: &str, key: &str) -> Result<O
     }))
 }
 
-/// Remembers the answer for `key` (in the caller's transaction).
+/// Remembers the answer for `key` (in the caller's transaction), replacing an earlier one
+/// (a command whose provider answered after the first answer was stored).
 pub async fn put(
     conn: &mut SqliteConnection,
     shop: &str,
@@ -39,7 +40,9 @@ pub async fn put(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO command_results (shop_uid, idempotency_key, status, body, created_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (shop_uid, idempotency_key) DO UPDATE
+            SET status = excluded.status, body = excluded.body",
     )
     .bind(shop)
     .bind(key)

@@ -39,6 +39,8 @@ pub struct NewInvoice {
     pub shipping_minor: i64,
     /// Delivery address, if there is one.
     pub address: Option<String>,
+    /// A subscription's cadence; `None` for a one-time invoice.
+    pub recurrence: Option<crate::pay::Recurrence>,
 }
 
 /// An invoice row.
@@ -76,9 +78,36 @@ pub struct InvoiceRow {
     pub pay_link: Option<String>,
     /// Unix seconds when the link stops working.
     pub link_expires_at: Option<i64>,
+    /// `one_time` or `subscription`.
+    pub kind: String,
+    /// A subscription's unit (`day`, `week`, `month`).
+    pub every_unit: Option<String>,
+    /// A subscription's count of units.
+    pub every_count: Option<i64>,
+    /// A subscription's first charge, Unix seconds.
+    pub first_charge_at: Option<i64>,
+    /// The provider's id of the pay link.
+    pub link_ref: Option<String>,
+    /// The provider's id of the payment.
+    pub payment_ref: Option<String>,
+    /// When a payment attempt failed.
+    pub failed_at: Option<i64>,
+    /// When the link expired unpaid.
+    pub expired_at: Option<i64>,
+    /// Refunded so far, minor units.
+    pub refunded_minor: i64,
 }
 
 impl InvoiceRow {
+    /// A subscription's cadence, if this is one.
+    pub fn recurrence(&self) -> Option<crate::pay::Recurrence> {
+        Some(crate::pay::Recurrence {
+            unit: crate::pay::Unit::parse(self.every_unit.as_deref()?)?,
+            count: u32::try_from(self.every_count?).ok()?,
+            first_charge_at: self.first_charge_at?,
+        })
+    }
+
     /// The status as a type. Unknown words cannot be stored (a CHECK constraint), so this
     /// falls back to `Draft` only for a corrupted file.
     pub fn status(&self) -> InvoiceStatus {
@@ -91,7 +120,9 @@ macro_rules! select_invoices {
     () => {
         "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
                 status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
-                pay_provider, pay_link, link_expires_at FROM invoices"
+                pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
+                first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor
+         FROM invoices"
     };
 }
 
@@ -166,8 +197,9 @@ pub async fn create_in(
             .await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
-                               total_minor, address, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               total_minor, address, created_at, kind, every_unit, every_count,
+                               first_charge_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(shop)
     .bind(number)
@@ -177,6 +209,10 @@ pub async fn create_in(
     .bind(total)
     .bind(&new.address)
     .bind(now)
+    .bind(kind_of(new))
+    .bind(new.recurrence.map(|r| r.unit.as_str()))
+    .bind(new.recurrence.map(|r| i64::from(r.count)))
+    .bind(new.recurrence.map(|r| r.first_charge_at))
     .fetch_one(&mut *conn)
     .await?;
     insert_items(conn, id, &new.items).await?;
@@ -196,8 +232,9 @@ pub async fn insert_replica_in(
     let total = check(new)?;
     let inserted = sqlx::query(
         "INSERT INTO invoices (id, shop_uid, number, customer_phone, currency, shipping_minor,
-                               total_minor, address, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                               total_minor, address, created_at, kind, every_unit, every_count,
+                               first_charge_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(shop)
@@ -208,6 +245,10 @@ pub async fn insert_replica_in(
     .bind(total)
     .bind(&new.address)
     .bind(created_at)
+    .bind(kind_of(new))
+    .bind(new.recurrence.map(|r| r.unit.as_str()))
+    .bind(new.recurrence.map(|r| i64::from(r.count)))
+    .bind(new.recurrence.map(|r| r.first_charge_at))
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -216,6 +257,14 @@ pub async fn insert_replica_in(
         insert_items(conn, id, &new.items).await?;
     }
     Ok(inserted)
+}
+
+fn kind_of(new: &NewInvoice) -> &'static str {
+    if new.recurrence.is_some() {
+        "subscription"
+    } else {
+        "one_time"
+    }
 }
 
 async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) -> Result<()> {
@@ -305,6 +354,8 @@ pub struct PayLink {
     pub url: String,
     /// The sandbox page's token, if the link is a sandbox one.
     pub token: Option<String>,
+    /// The provider's id of the link (to deactivate it).
+    pub reference: Option<String>,
     /// Unix seconds when it expires.
     pub expires_at: i64,
 }
@@ -319,21 +370,39 @@ pub async fn send_in(
     now: i64,
 ) -> Result<bool> {
     let done = sqlx::query(
-        "UPDATE invoices SET status = 'sent', sent_at = ?, pay_provider = ?, pay_link = ?,
-                             pay_token = ?, link_expires_at = ?
-         WHERE shop_uid = ? AND id = ? AND status = 'draft' AND pay_link IS NULL",
+        "UPDATE invoices SET sent_at = ?, pay_provider = ?, pay_link = ?,
+                             pay_token = ?, link_ref = ?, link_expires_at = ?
+         WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
     )
     .bind(now)
     .bind(&link.provider)
     .bind(&link.url)
     .bind(&link.token)
+    .bind(&link.reference)
     .bind(link.expires_at)
     .bind(shop)
     .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    settle_in(conn, shop, id).await?;
     Ok(done == 1)
+}
+
+/// The invoice whose payment has this provider id (`pi_…`).
+pub async fn by_payment_ref_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    payment_ref: &str,
+) -> Result<Option<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND payment_ref = ?"
+    ))
+    .bind(shop)
+    .bind(payment_ref)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// How an invoice came to be paid.
@@ -360,31 +429,152 @@ pub async fn mark_paid_in(
     via: PaidVia,
     at: i64,
 ) -> Result<bool> {
-    let exists: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM invoices WHERE shop_uid = ? AND id = ?")
-            .bind(shop)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if exists.is_none() {
-        return Err(Error::NotFound(format!("invoice {id}")));
-    }
-    let done = sqlx::query(
-        "UPDATE invoices SET status = 'paid', paid_at = ?, paid_via = ?,
-                fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
-         WHERE shop_uid = ? AND id = ? AND status IN ('draft', 'sent', 'expired', 'failed')",
+    let settled = record_fact_in(
+        conn,
+        shop,
+        id,
+        &Fact::Paid {
+            via,
+            payment_ref: None,
+        },
+        at,
     )
-    .bind(at)
-    .bind(match via {
-        PaidVia::Webhook => "webhook",
-        PaidVia::Manual => "manual",
-    })
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("invoice {id}")))?;
+    Ok(settled.newly_paid)
+}
+
+/// Something that happened to an invoice's payment. An invoice's status is computed from
+/// all the facts recorded so far, never from the order they came in: paid (and how much of
+/// it was refunded) wins over expired, which wins over failed, which wins over sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// Money arrived (or a person says it did).
+    Paid {
+        /// A provider event or a person.
+        via: PaidVia,
+        /// The provider's payment id, if the event named one.
+        payment_ref: Option<String>,
+    },
+    /// A payment attempt failed (the customer may try again while the link works).
+    Failed,
+    /// The link expired unpaid.
+    Expired,
+    /// Refunds reached `cumulative_minor` in total. A refund implies the payment.
+    Refunded {
+        /// Total refunded so far (Stripe's `amount_refunded`); the largest seen counts.
+        cumulative_minor: i64,
+        /// The provider's payment id, if the event named one.
+        payment_ref: Option<String>,
+    },
+}
+
+/// What recording a fact changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    /// Status before.
+    pub before: InvoiceStatus,
+    /// Status after.
+    pub after: InvoiceStatus,
+    /// This fact was the first payment of the invoice.
+    pub newly_paid: bool,
+    /// The refunded total grew (to this many minor units).
+    pub refunded_to: Option<i64>,
+}
+
+/// Records `fact` for the invoice and recomputes its status. `None` if there is no such
+/// invoice in the shop. Recording the same fact again changes nothing.
+pub async fn record_fact_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    fact: &Fact,
+    at: i64,
+) -> Result<Option<Settled>> {
+    let Some(before) = get_in(conn, shop, id).await? else {
+        return Ok(None);
+    };
+    let mark_paid = |via: PaidVia, payment_ref: Option<String>| {
+        sqlx::query(
+            "UPDATE invoices SET paid_at = COALESCE(paid_at, ?),
+                    paid_via = COALESCE(paid_via, ?),
+                    payment_ref = COALESCE(payment_ref, ?),
+                    fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
+             WHERE id = ?",
+        )
+        .bind(at)
+        .bind(match via {
+            PaidVia::Webhook => "webhook",
+            PaidVia::Manual => "manual",
+        })
+        .bind(payment_ref)
+        .bind(id)
+    };
+    match fact {
+        Fact::Paid { via, payment_ref } => {
+            mark_paid(*via, payment_ref.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
+        Fact::Refunded {
+            cumulative_minor,
+            payment_ref,
+        } => {
+            mark_paid(PaidVia::Webhook, payment_ref.clone())
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE invoices SET refunded_minor = MAX(refunded_minor, ?) WHERE id = ?")
+                .bind(cumulative_minor.max(&0))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Fact::Failed => {
+            sqlx::query("UPDATE invoices SET failed_at = COALESCE(failed_at, ?) WHERE id = ?")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Fact::Expired => {
+            sqlx::query("UPDATE invoices SET expired_at = COALESCE(expired_at, ?) WHERE id = ?")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    settle_in(conn, shop, id).await?;
+    let after = get_in(conn, shop, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))?;
+    Ok(Some(Settled {
+        before: before.status(),
+        after: after.status(),
+        newly_paid: before.paid_at.is_none() && after.paid_at.is_some(),
+        refunded_to: (after.refunded_minor > before.refunded_minor).then_some(after.refunded_minor),
+    }))
+}
+
+/// Recomputes the stored status from the facts.
+async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET status = CASE
+            WHEN paid_at IS NOT NULL AND refunded_minor > 0 AND refunded_minor >= total_minor
+                THEN 'refunded'
+            WHEN paid_at IS NOT NULL AND refunded_minor > 0 THEN 'partially_refunded'
+            WHEN paid_at IS NOT NULL THEN 'paid'
+            WHEN expired_at IS NOT NULL THEN 'expired'
+            WHEN failed_at IS NOT NULL THEN 'failed'
+            WHEN sent_at IS NOT NULL THEN 'sent'
+            ELSE 'draft' END
+         WHERE shop_uid = ? AND id = ?",
+    )
     .bind(shop)
     .bind(id)
     .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(done == 1)
+    .await?;
+    Ok(())
 }
 
 /// The shop's invoices, newest first.
@@ -400,11 +590,17 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
 
 /// The line items of an invoice, in the order they were added.
 pub async fn items(db: &Db, invoice_id: i64) -> Result<Vec<LineItem>> {
+    let mut conn = db.pool().acquire().await?;
+    items_in(&mut conn, invoice_id).await
+}
+
+/// [`items`] inside the caller's transaction.
+pub async fn items_in(conn: &mut SqliteConnection, invoice_id: i64) -> Result<Vec<LineItem>> {
     let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
         "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = ? ORDER BY id",
     )
     .bind(invoice_id)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -422,7 +618,8 @@ pub async fn items(db: &Db, invoice_id: i64) -> Result<Vec<LineItem>> {
 pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
     Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
         select_invoices!(),
-        " WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL ORDER BY paid_at, id"
+        " WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL AND status != 'refunded'
+          ORDER BY paid_at, id"
     ))
     .bind(shop)
     .fetch_all(db.pool())

@@ -10,6 +10,7 @@ pub mod devices;
 pub mod engine;
 pub mod events;
 pub mod invoices;
+pub mod jobs;
 pub mod payments;
 pub mod settings;
 pub mod shop_secrets;

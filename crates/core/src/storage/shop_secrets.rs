@@ -10,6 +10,8 @@ pub enum SecretName {
     StripeWebhook,
     /// The Meta app secret that signs WhatsApp webhooks.
     WhatsAppApp,
+    /// Stripe's secret or restricted API key (`sk_…`, `rk_…`).
+    StripeApiKey,
 }
 
 impl SecretName {
@@ -18,6 +20,7 @@ impl SecretName {
         match self {
             Self::StripeWebhook => "stripe_webhook_secret",
             Self::WhatsAppApp => "whatsapp_app_secret",
+            Self::StripeApiKey => "stripe_api_key",
         }
     }
 }
@@ -40,6 +43,9 @@ pub async fn set(
         return Err(Error::InvalidInput(
             "a Stripe webhook signing secret starts with whsec_ (Dashboard → Developers → Webhooks → Signing secret)".into(),
         ));
+    }
+    if name == SecretName::StripeApiKey {
+        crate::pay::stripe::key_mode(value).map_err(Error::InvalidInput)?;
     }
     super::shops::get(db, shop).await?;
     let sealed = key.seal(shop, name.as_str(), value)?;
@@ -66,4 +72,17 @@ pub async fn get(db: &Db, key: &MasterKey, shop: &str, name: SecretName) -> Resu
     sealed
         .map(|s| key.open(shop, name.as_str(), &s))
         .transpose()
+}
+
+/// Deletes a shop's secret. Returns whether there was one.
+pub async fn delete(db: &Db, shop: &str, name: SecretName) -> Result<bool> {
+    Ok(
+        sqlx::query("DELETE FROM shop_secrets WHERE shop_uid = ? AND name = ?")
+            .bind(shop)
+            .bind(name.as_str())
+            .execute(db.pool())
+            .await?
+            .rows_affected()
+            == 1,
+    )
 }

@@ -27,6 +27,7 @@ fn cream_order(phone: &str) -> NewInvoice {
         }],
         shipping_minor: 800,
         address: Some("123 Oak St.".into()),
+        recurrence: None,
     }
 }
 
@@ -364,7 +365,7 @@ async fn applying_a_run_of_events_at_once_equals_applying_them_one_by_one() {
         })
     };
     let refund = serde_json::json!({"id": "evt_r", "type": "charge.refunded",
-        "data": {"object": {"amount_refunded": 500, "currency": "usd", "metadata": {}}}});
+        "data": {"object": {"amount": 500, "amount_refunded": 500, "currency": "usd", "metadata": {}}}});
     let mut states = Vec::new();
     for at_once in [false, true] {
         let (_d, db) = db_with_shop().await;

@@ -14,7 +14,9 @@ use ziflow_protocol::Command;
 
 use super::sync::Authed;
 use super::{AppState, HttpError};
-use crate::intake::Committed;
+use ziflow_core::storage::jobs;
+
+use crate::engine::LogTx;
 
 /// Longest idempotency key accepted.
 const MAX_KEY: usize = 200;
@@ -40,22 +42,25 @@ pub async fn commands(
     let command: Command = serde_json::from_slice(&body)
         .map_err(|e| HttpError::BadRequest(format!("not a known command: {e}")))?;
     let shop = auth.shop_uid().to_string();
+    if let Some(res) = super::billing::run(&state, &shop, &key, &command).await? {
+        return Ok(res);
+    }
+    let provider = crate::pay::current_provider(&state, &shop).await?;
 
-    let _one_writer = state.writes.lock().await;
-    let mut tx = state.db.begin_immediate().await?;
-    if let Some(stored) = command_results::get(&mut tx, &shop, &key).await? {
+    let mut log = LogTx::begin(&state).await?;
+    if let Some(stored) = command_results::get(&mut log.tx, &shop, &key).await? {
         return Ok(reply(&stored, true));
     }
-    // Decide on the whole log: events committed but not yet applied are applied first.
-    let recorded = crate::engine::catch_up_in(&mut tx).await?;
     let now = state.clock.now();
-    let (stored, event_ids) = match ziflow_core::command::execute(
-        &mut tx,
+    let public = public_url(&headers);
+    let (stored, event_ids, jobs) = match ziflow_core::command::execute(
+        &mut log.tx,
         &shop,
         &command,
         now,
         &ziflow_core::command::Context {
-            public_url: &public_url(&headers),
+            public_url: &public,
+            provider,
         },
     )
     .await
@@ -66,45 +71,94 @@ pub async fn commands(
                 body: outcome.answer.to_string(),
             },
             outcome.event_ids,
+            outcome.jobs,
         ),
         Err(e @ (ziflow_core::Error::NotFound(_) | ziflow_core::Error::InvalidInput(_))) => {
-            // A refusal is an answer too: the retry must get the same refusal.
-            let status = if matches!(e, ziflow_core::Error::NotFound(_)) {
-                404
-            } else {
-                400
-            };
-            let code = if status == 404 {
-                "not_found"
-            } else {
-                "bad_request"
-            };
-            (
-                Stored {
-                    status,
-                    body: json!({ "error": code, "message": e.to_string() }).to_string(),
-                },
-                Vec::new(),
-            )
+            (refusal(&e), Vec::new(), Vec::new())
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(id) = event_ids.iter().max() {
-        // The command applied its own events.
-        crate::engine::applied_through(&mut tx, *id).await?;
+    command_results::put(&mut log.tx, &shop, &key, &stored, now).await?;
+    log.commit(&state, &shop, &event_ids).await?;
+    if jobs.is_empty() {
+        return Ok(reply(&stored, false));
     }
+    // The answer waits for the provider (bounded by its timeout); if it has not answered,
+    // the job is retried in the background and the answer says the link is on its way.
+    for job in &jobs {
+        crate::pay::run_due(&state, Some(*job)).await?;
+    }
+    let stored = after_jobs(&state, &shop, &command, &jobs, stored).await?;
+    let mut tx = state
+        .db
+        .pool()
+        .begin()
+        .await
+        .map_err(ziflow_core::Error::from)?;
     command_results::put(&mut tx, &shop, &key, &stored, now).await?;
     tx.commit().await.map_err(ziflow_core::Error::from)?;
-    for c in recorded {
-        state.intake.announce(c);
+    Ok(reply(&stored, false))
+}
+
+/// A refusal as a stored answer (a retry gets the same refusal).
+pub(super) fn refusal(e: &ziflow_core::Error) -> Stored {
+    let (status, code) = match e {
+        ziflow_core::Error::NotFound(_) => (404, "not_found"),
+        _ => (400, "bad_request"),
+    };
+    Stored {
+        status,
+        body: json!({ "error": code, "message": e.to_string() }).to_string(),
     }
-    if let Some(id) = event_ids.iter().max() {
-        state.intake.announce(Committed {
-            shop_uid: shop,
-            id: *id,
+}
+
+/// The answer once the command's jobs ran: the link (or the refund) if the provider
+/// answered, its refusal if it refused, else that it is being retried.
+async fn after_jobs(
+    state: &AppState,
+    shop: &str,
+    command: &Command,
+    jobs: &[i64],
+    first: Stored,
+) -> Result<Stored, HttpError> {
+    for id in jobs {
+        let Some(job) = jobs::get(&state.db, *id).await? else {
+            continue;
+        };
+        let error = job.last_error.clone().unwrap_or_default();
+        if job.state == "failed" {
+            return Ok(Stored {
+                status: 502,
+                body: json!({ "error": "provider_refused", "message": error }).to_string(),
+            });
+        }
+        if job.state == "pending" {
+            let mut body: serde_json::Value =
+                serde_json::from_str(&first.body).unwrap_or_else(|_| json!({}));
+            body["pending"] = json!(true);
+            body["message"] = json!(format!(
+                "{error}. ZiFlow keeps trying and the rep's screen updates when it is done."
+            ));
+            return Ok(Stored {
+                status: 202,
+                body: body.to_string(),
+            });
+        }
+    }
+    if let Command::InvoiceSend { invoice_id } = command {
+        let invoice = ziflow_core::storage::invoices::get(&state.db, shop, *invoice_id).await?;
+        return Ok(Stored {
+            status: 200,
+            body: ziflow_core::command::sent_answer(&invoice, true).to_string(),
         });
     }
-    Ok(reply(&stored, false))
+    let mut body: serde_json::Value =
+        serde_json::from_str(&first.body).unwrap_or_else(|_| json!({}));
+    body["pending"] = json!(false);
+    Ok(Stored {
+        status: 200,
+        body: body.to_string(),
+    })
 }
 
 /// The relay's address as the caller reached it: `Host`, with `X-Forwarded-Proto` from a
@@ -121,7 +175,7 @@ fn public_url(headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-fn reply(stored: &Stored, replayed: bool) -> Response {
+pub(super) fn reply(stored: &Stored, replayed: bool) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = (
         status,

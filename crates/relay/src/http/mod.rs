@@ -4,6 +4,7 @@
 //! Body limits (over the limit → 413): Stripe webhooks 1 MiB (Stripe events are a few KiB),
 //! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
 
+mod billing;
 mod commands;
 mod sandbox;
 mod sync;
@@ -50,9 +51,15 @@ pub struct AppState {
     pub writes: crate::intake::Writes,
     /// Invoices whose sandbox payment is on its way (the pay page says "Processing").
     pub sandbox_pending: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    /// Where the payment providers are.
+    pub providers: crate::pay::ProviderConfig,
+    /// Wakes the job runner (a job was enqueued).
+    pub jobs_wake: Arc<tokio::sync::Notify>,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
+
+pub(crate) use sandbox::deliver as sandbox_deliver;
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {

@@ -138,7 +138,7 @@ pub async fn show(
             format!("{head}<p class=\"state\" id=\"state\" data-state=\"expired\">This link has expired. Ask the shop for a new one.</p>"),
             false,
         ),
-        "sent" => {
+        "sent" | "failed" => {
             let pending = state.sandbox_pending.lock().map(|p| p.contains(&inv.id)).unwrap_or(false);
             if pending {
                 (
@@ -188,7 +188,9 @@ pub async fn act(
         return Ok(not_found());
     };
     let back = Redirect::to(&format!("/sandbox/pay/{token}")).into_response();
-    if inv.status != "sent" || inv.link_expires_at.is_some_and(|at| state.clock.now() > at) {
+    if !matches!(inv.status.as_str(), "sent" | "failed")
+        || inv.link_expires_at.is_some_and(|at| state.clock.now() > at)
+    {
         // Nothing to pay (paid, expired, …): the page says why.
         return Ok(back);
     }
@@ -199,6 +201,7 @@ pub async fn act(
             "amount_total": inv.total_minor,
             "currency": inv.currency.to_ascii_lowercase(),
             "payment_method_types": [if outcome == Outcome::ApplePay { "apple_pay" } else { "card" }],
+            "payment_intent": ziflow_core::pay::sandbox::payment_ref(inv.id),
             "metadata": { "ziflow_shop": shop_uid, "ziflow_invoice": inv.id.to_string() },
         })
     };
@@ -214,6 +217,7 @@ pub async fn act(
             "payment_intent.payment_failed",
             json!({
                 "object": "payment_intent",
+                "id": format!("{}_declined", ziflow_core::pay::sandbox::payment_ref(inv.id)),
                 "amount": inv.total_minor,
                 "currency": inv.currency.to_ascii_lowercase(),
                 "metadata": { "ziflow_shop": shop_uid, "ziflow_invoice": inv.id.to_string() },
@@ -237,7 +241,7 @@ pub async fn act(
 
 /// Signs a Stripe-format event with the shop's webhook secret and hands it to the webhook
 /// handler, which verifies it like any delivery from Stripe.
-async fn deliver(
+pub(crate) async fn deliver(
     state: &AppState,
     shop_uid: &str,
     kind: &str,

@@ -1,7 +1,9 @@
 //! Relay integration tests: the real server on a real port with a real SQLite file.
 
 mod durability;
+mod fake_stripe;
 mod lifecycle;
+mod payments;
 mod support;
 mod sync;
 mod webhooks;

@@ -30,16 +30,39 @@ impl Relay {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, key: MasterKey) -> Relay {
+        Self::start_with(
+            dir,
+            key,
+            ziflow_relay::pay::ProviderConfig::default(),
+            std::sync::Arc::new(ziflow_core::SystemClock),
+        )
+        .await
+    }
+
+    /// A relay in `dir` with its providers at `providers` and time from `clock`.
+    pub async fn start_with(
+        dir: tempfile::TempDir,
+        key: MasterKey,
+        providers: ziflow_relay::pay::ProviderConfig,
+        clock: std::sync::Arc<dyn ziflow_core::Clock>,
+    ) -> Relay {
+        ziflow_relay::install_crypto_provider();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let config = ziflow_relay::Config {
             data_dir: dir.path().to_path_buf(),
             master_key: key.clone(),
+            providers,
         };
-        let task = tokio::spawn(ziflow_relay::run(config, listener, async {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(ziflow_relay::run_with_clock(
+            config,
+            listener,
+            async {
+                let _ = rx.await;
+            },
+            clock,
+        ));
         let relay = Relay {
             base,
             dir,

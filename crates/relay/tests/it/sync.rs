@@ -210,7 +210,12 @@ async fn shutdown_closes_open_push_streams() {
     );
 }
 
-async fn command(relay: &Relay, token: &str, key: Option<&str>, body: &str) -> reqwest::Response {
+pub async fn command(
+    relay: &Relay,
+    token: &str,
+    key: Option<&str>,
+    body: &str,
+) -> reqwest::Response {
     let mut req = reqwest::Client::new()
         .post(format!("{}/api/v1/commands", relay.base))
         .bearer_auth(token)
@@ -224,7 +229,7 @@ async fn command(relay: &Relay, token: &str, key: Option<&str>, body: &str) -> r
 
 /// A fresh desk replica of shop `uid` that applied `events` with the projection code desks
 /// run — `times` over, to show that applying an event again changes nothing.
-async fn desk_applying(
+pub async fn desk_applying(
     uid: &str,
     events: &[ziflow_core::storage::events::Event],
     times: usize,
@@ -267,6 +272,7 @@ async fn seed_invoice(relay: &Relay, uid: &str) -> i64 {
             }],
             shipping_minor: 800,
             address: Some("123 Oak St.".into()),
+            recurrence: None,
         },
         now(),
     )
@@ -513,7 +519,7 @@ async fn a_sent_invoice_gets_one_sandbox_link_for_48_hours_whatever_the_retries(
 }
 
 /// Creates and sends the story's invoice through commands; returns (invoice id, pay link).
-async fn sent_story_invoice(relay: &Relay, token: &str, key: &str) -> (i64, String) {
+pub async fn sent_story_invoice(relay: &Relay, token: &str, key: &str) -> (i64, String) {
     let create = serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
         "currency": "USD", "items": [{"sku": "HC", "name": "Hydrating cream", "variant": "50ml",
         "qty": 1, "unit_minor": 12000}], "shipping_minor": 800, "address": "123 Oak St."})
@@ -533,7 +539,7 @@ async fn sent_story_invoice(relay: &Relay, token: &str, key: &str) -> (i64, Stri
     (id, sent["link"].as_str().unwrap().to_string())
 }
 
-async fn press(link: &str, outcome: &str) -> reqwest::Response {
+pub async fn press(link: &str, outcome: &str) -> reqwest::Response {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -614,14 +620,16 @@ async fn the_sandbox_pay_page_pays_through_the_signed_webhook_path() {
         "a paid link pays once"
     );
 
-    // Decline: a failed payment, the invoice still waits.
+    // Decline: a failed payment; the link still works, so the customer can try again.
     let (id2, link2) = sent_story_invoice(&relay, &shop.device_token, "b").await;
     assert_eq!(press(&link2, "decline").await.status(), 303);
     engine_caught_up(&db).await;
     assert_eq!(
         invoices::get(&db, &shop.uid, id2).await.unwrap().status,
-        "sent"
+        "failed"
     );
+    let page = reqwest::get(&link2).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Pay with card"), "{page}");
     assert!(payments::list(&db, &shop.uid)
         .await
         .unwrap()

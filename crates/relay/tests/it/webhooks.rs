@@ -291,6 +291,7 @@ async fn verified_events_update_the_shops_tables_once_through_the_engine() {
             }],
             shipping_minor: 800,
             address: None,
+            recurrence: None,
         },
         now(),
     )

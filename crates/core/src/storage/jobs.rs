@@ -1,0 +1,192 @@
+//! Durable outbound work. A job is enqueued in the transaction of whatever caused it; the
+//! relay's runner claims due jobs, runs them outside any transaction, and records the result.
+//!
+//! Invariants: one job per idempotency key (enqueueing it again is a no-op), and that key is
+//! what the provider receives, so a job run twice (a crash after the call, before the
+//! result was stored) is still done once. Claiming pushes `run_at` forward by a lease: a job
+//! whose runner died is picked up again when the lease ends, not while it may still run.
+
+use serde_json::Value;
+use sqlx::{FromRow, SqliteConnection};
+
+use crate::{Db, Result};
+
+/// A job row.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Job {
+    /// Id.
+    pub id: i64,
+    /// The shop.
+    pub shop_uid: String,
+    /// What to do (`pay.create_link`, `pay.expire_link`, `pay.refund`).
+    pub kind: String,
+    /// The key sent to the provider.
+    pub idempotency_key: String,
+    /// The step's input, fixed when enqueued.
+    pub payload: String,
+    /// Unix seconds when it is due.
+    pub run_at: i64,
+    /// Attempts started so far.
+    pub attempts: i64,
+    /// `pending`, `done` or `failed`.
+    pub state: String,
+    /// The last failure, in words.
+    pub last_error: Option<String>,
+}
+
+/// Most attempts before a job is given up as failed (with backoff, about a day).
+pub const MAX_ATTEMPTS: i64 = 16;
+
+/// How long a claimed job is left alone before another runner may take it.
+pub const LEASE_SECS: i64 = 120;
+
+/// Seconds to wait before attempt `attempts + 1`: 2, 4, 8 … capped at 2 hours.
+pub fn backoff(attempts: i64) -> i64 {
+    2_i64
+        .saturating_pow(u32::try_from(attempts.clamp(1, 13)).unwrap_or(13))
+        .min(7200)
+}
+
+/// Enqueues a job unless one with `key` exists. Returns its id either way.
+pub async fn enqueue_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    kind: &str,
+    key: &str,
+    payload: &Value,
+    run_at: i64,
+    now: i64,
+) -> Result<i64> {
+    sqlx::query(
+        "INSERT INTO jobs (shop_uid, kind, idempotency_key, payload, run_at, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    .bind(shop)
+    .bind(kind)
+    .bind(key)
+    .bind(payload.to_string())
+    .bind(run_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = ?")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+macro_rules! select_jobs {
+    () => {
+        "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state, last_error FROM jobs"
+    };
+}
+
+/// Claims up to `limit` pending jobs due at `now` (or the one job `only`, if due): each gets
+/// one more attempt and a lease. Run inside a write transaction.
+pub async fn claim_in(
+    conn: &mut SqliteConnection,
+    now: i64,
+    limit: i64,
+    only: Option<i64>,
+) -> Result<Vec<Job>> {
+    let jobs: Vec<Job> = sqlx::query_as(concat!(
+        select_jobs!(),
+        " WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?) ORDER BY run_at, id LIMIT ?"
+    ))
+    .bind(now)
+    .bind(only)
+    .bind(only)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    for job in &jobs {
+        sqlx::query("UPDATE jobs SET attempts = attempts + 1, run_at = ? WHERE id = ?")
+            .bind(now + LEASE_SECS)
+            .bind(job.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(jobs
+        .into_iter()
+        .map(|j| Job {
+            attempts: j.attempts + 1,
+            ..j
+        })
+        .collect())
+}
+
+/// Records a job as done.
+pub async fn done_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after a backoff, or given up (`retry` false, or out
+/// of attempts). Returns whether it will be retried.
+pub async fn failed_in(
+    conn: &mut SqliteConnection,
+    job: &Job,
+    error: &str,
+    retry: bool,
+    now: i64,
+) -> Result<bool> {
+    let again = retry && job.attempts < MAX_ATTEMPTS;
+    sqlx::query(
+        "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, finished_at = ? WHERE id = ?",
+    )
+    .bind(if again { "pending" } else { "failed" })
+    .bind(now + backoff(job.attempts))
+    .bind(error)
+    .bind((!again).then_some(now))
+    .bind(job.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(again)
+}
+
+/// A job by id.
+pub async fn get(db: &Db, id: i64) -> Result<Option<Job>> {
+    Ok(sqlx::query_as(concat!(select_jobs!(), " WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?)
+}
+
+/// A shop's jobs, newest first (for the operator and tests).
+pub async fn list(db: &Db, shop: &str) -> Result<Vec<Job>> {
+    Ok(sqlx::query_as(concat!(
+        select_jobs!(),
+        " WHERE shop_uid = ? ORDER BY id DESC"
+    ))
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// The earliest `run_at` of a pending job, to sleep until.
+pub async fn next_due(db: &Db) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'pending'")
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), 2);
+        assert_eq!(backoff(2), 4);
+        assert_eq!(backoff(5), 32);
+        assert_eq!(backoff(40), 7200);
+    }
+}

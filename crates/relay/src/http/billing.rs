@@ -1,0 +1,165 @@
+//! The billing commands, which need the relay's secrets and calls to Stripe: connect a key
+//! (checked with Stripe before anything is stored), store the webhook signing secret, go
+//! back to the sandbox. Keys are sealed in `shop_secrets`; the log and the desks only ever
+//! see a hint (`sk_test_…4242`).
+
+use axum::response::Response;
+use serde_json::json;
+use ziflow_core::pay::stripe::{self, Stripe};
+use ziflow_core::secrets::Secret;
+use ziflow_core::storage::command_results::{self, Stored};
+use ziflow_core::storage::shop_secrets::{self, SecretName};
+use ziflow_protocol::Command;
+
+use super::commands::{refusal, reply};
+use super::{AppState, HttpError};
+use crate::engine::LogTx;
+
+/// Runs `command` if it is a billing command (`None` otherwise), once per idempotency key.
+pub async fn run(
+    state: &AppState,
+    shop: &str,
+    key: &str,
+    command: &Command,
+) -> Result<Option<Response>, HttpError> {
+    if !matches!(
+        command,
+        Command::BillingConnect { .. }
+            | Command::BillingWebhookSecret { .. }
+            | Command::BillingDisconnect {}
+    ) {
+        return Ok(None);
+    }
+    {
+        let mut conn = state
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(ziflow_core::Error::from)?;
+        if let Some(stored) = command_results::get(&mut conn, shop, key).await? {
+            return Ok(Some(reply(&stored, true)));
+        }
+    }
+    let (stored, event) = match command {
+        Command::BillingConnect { key: api_key } => connect(state, shop, key, api_key).await?,
+        Command::BillingWebhookSecret { secret } => {
+            match shop_secrets::set(
+                &state.db,
+                &state.master_key,
+                shop,
+                SecretName::StripeWebhook,
+                secret.trim(),
+            )
+            .await
+            {
+                Ok(()) => {
+                    state.secrets.forget(shop, SecretName::StripeWebhook);
+                    let hint = stripe::key_hint(secret);
+                    (
+                        Stored {
+                            status: 200,
+                            body: json!({ "saved": true, "hint": hint }).to_string(),
+                        },
+                        Some((
+                            "settings.changed",
+                            json!({ "key": "billing.webhook_secret_hint", "value": hint }),
+                        )),
+                    )
+                }
+                Err(e @ ziflow_core::Error::InvalidInput(_)) => (refusal(&e), None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => {
+            shop_secrets::delete(&state.db, shop, SecretName::StripeApiKey).await?;
+            state.secrets.forget(shop, SecretName::StripeApiKey);
+            (
+                Stored {
+                    status: 200,
+                    body: json!({ "connected": false, "provider": "sandbox" }).to_string(),
+                },
+                Some(("billing.disconnected", json!({ "provider": "sandbox" }))),
+            )
+        }
+    };
+    let now = state.clock.now();
+    let mut log = LogTx::begin(state).await?;
+    let mut events = Vec::new();
+    if let Some((kind, payload)) = event {
+        events.push(ziflow_core::command::record(&mut log.tx, shop, kind, &payload, now).await?);
+    }
+    command_results::put(&mut log.tx, shop, key, &stored, now).await?;
+    log.commit(state, shop, &events).await?;
+    Ok(Some(reply(&stored, false)))
+}
+
+/// Checks `api_key` with Stripe and stores it only if every step passed.
+async fn connect(
+    state: &AppState,
+    shop: &str,
+    idempotency_key: &str,
+    api_key: &str,
+) -> Result<(Stored, Option<(&'static str, serde_json::Value)>), HttpError> {
+    let api_key = api_key.trim();
+    let mode = match stripe::key_mode(api_key) {
+        Ok(m) => m,
+        Err(why) => {
+            let steps = [ziflow_protocol::ConnectStep {
+                step: "key".into(),
+                ok: false,
+                detail: why.clone(),
+            }];
+            return Ok((
+                Stored {
+                    status: 400,
+                    body: json!({ "error": "bad_request", "message": why, "steps": steps })
+                        .to_string(),
+                },
+                None,
+            ));
+        }
+    };
+    let client = Stripe::new(
+        &state.providers.stripe_api_base,
+        Secret::new(api_key),
+        state.providers.stripe_timeout,
+    )
+    .map_err(|e| HttpError::Internal(e.to_string()))?;
+    let steps = client
+        .check_key(mode, &format!("ziflow-{shop}-connect-{idempotency_key}"))
+        .await;
+    if let Some(failed) = steps.iter().find(|s| !s.ok) {
+        return Ok((
+            Stored {
+                status: 400,
+                body:
+                    json!({ "error": "stripe_refused", "message": failed.detail, "steps": steps })
+                        .to_string(),
+            },
+            None,
+        ));
+    }
+    shop_secrets::set(
+        &state.db,
+        &state.master_key,
+        shop,
+        SecretName::StripeApiKey,
+        api_key,
+    )
+    .await?;
+    state.secrets.forget(shop, SecretName::StripeApiKey);
+    let hint = stripe::key_hint(api_key);
+    Ok((
+        Stored {
+            status: 200,
+            body: json!({ "connected": true, "provider": "stripe", "mode": mode.as_str(),
+                          "key_hint": hint, "steps": steps })
+            .to_string(),
+        },
+        Some((
+            "billing.connected",
+            json!({ "provider": "stripe", "mode": mode.as_str(), "key_hint": hint, "steps": steps }),
+        )),
+    ))
+}
