@@ -30,8 +30,13 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
 ];
 
 /// Python packages the tests use as real peers: Stripe's official SDK is the signature
-/// oracle; prometheus-client parses what `/metrics` serves.
-pub const PYTHON_PACKAGES: &[&str] = &["stripe==15.0.0", "prometheus-client==0.26.0"];
+/// oracle; prometheus-client parses what `/metrics` serves; localstripe is a stateful fake
+/// Stripe (payment intents, refunds, plans, subscriptions, signed webhooks).
+pub const PYTHON_PACKAGES: &[&str] = &[
+    "stripe==15.0.0",
+    "prometheus-client==0.26.0",
+    "localstripe==1.15.10",
+];
 
 /// tauri-driver version (WebDriver bridge to WebKitWebDriver).
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";

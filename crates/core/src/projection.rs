@@ -24,6 +24,9 @@ pub struct Applied {
     /// once per invoice, `invoice.failed`, `invoice.expired`, `invoice.refunded`). The relay's
     /// engine appends them to the log; applying them again changes nothing.
     pub derived: Vec<(&'static str, Value)>,
+    /// Outbound work the event calls for (the relay enqueues it under the step name; a
+    /// step already enqueued is not enqueued again). Desks ignore it.
+    pub work: Vec<(&'static str, crate::pay::work::Work)>,
 }
 
 /// A recorded payment outcome (for the desktop's OS notification).
@@ -321,6 +324,7 @@ fn ziflow_metadata(obj: &Value) -> Option<&Value> {
 }
 
 /// How a provider event bears on an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
     /// Money arrived.
     Paid,
@@ -330,15 +334,23 @@ enum Effect {
     SessionExpired,
     /// Refunds reached this total.
     Refunded(i64),
+    /// A subscription was created or changed (it links its id to the invoice; no money).
+    Subscribed,
 }
 
-/// Provider events, Stripe's format (the sandbox speaks it too). Each is a fact about its
-/// invoice (see [`invoices::Fact`]), so duplicates and any arrival order end in the same
-/// state. A payment row is written when the money changed — the first payment of an invoice,
-/// a subscription's renewal, a failed attempt, a refund's amount — so one checkout
-/// (`checkout.session.completed` and `payment_intent.succeeded`) is one row. An event for no
-/// known invoice is kept in the log and shown as an unmatched payment.
-async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<Applied> {
+/// A provider event, read.
+struct Reading<'a> {
+    kind: &'a str,
+    effect: Effect,
+    amount: i64,
+    currency: String,
+    payment_ref: Option<String>,
+    subscription_ref: Option<String>,
+    invoice_id: Option<i64>,
+}
+
+/// Reads a Stripe-format event; `None` for kinds that do not bear on invoices.
+fn read<'a>(event: &'a Event, p: &Value) -> Result<Option<Reading<'a>>> {
     let obj = &p["data"]["object"];
     let kind = event.kind.trim_start_matches("stripe.");
     let (effect, amount_key) = match kind {
@@ -352,78 +364,175 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         "payment_intent.payment_failed" => (Effect::Failed, "amount"),
         "invoice.paid" | "invoice.payment_succeeded" => (Effect::Paid, "amount_paid"),
         "invoice.payment_failed" => (Effect::Failed, "amount_due"),
+        "customer.subscription.created" | "customer.subscription.updated" => {
+            (Effect::Subscribed, "")
+        }
         "charge.refunded" => {
             let refunded = obj["amount_refunded"].as_i64().ok_or_else(|| {
                 Error::InvalidInput("charge.refunded without an integer amount_refunded".into())
             })?;
             (Effect::Refunded(refunded), "amount")
         }
-        _ => return Ok(Applied::default()),
+        _ => return Ok(None),
     };
-    let amount = obj[amount_key]
-        .as_i64()
-        .ok_or_else(|| Error::InvalidInput(format!("{kind} without an integer {amount_key}")))?;
+    let amount = if effect == Effect::Subscribed {
+        0
+    } else {
+        obj[amount_key]
+            .as_i64()
+            .ok_or_else(|| Error::InvalidInput(format!("{kind} without an integer {amount_key}")))?
+    };
     let currency = obj["currency"]
         .as_str()
         .filter(|c| c.len() == 3)
-        .ok_or_else(|| Error::InvalidInput(format!("{kind} without a currency")))?
-        .to_ascii_uppercase();
+        .map(str::to_ascii_uppercase)
+        .or_else(|| (effect == Effect::Subscribed).then(String::new))
+        .ok_or_else(|| Error::InvalidInput(format!("{kind} without a currency")))?;
     let payment_ref = match kind {
         k if k.starts_with("payment_intent.") => obj["id"].as_str(),
         _ => obj["payment_intent"].as_str(),
     }
     .map(str::to_string);
-    // Match by the metadata every ZiFlow link carries (for this shop only), else by the
-    // payment id an earlier event recorded.
-    let meta = ziflow_metadata(obj);
-    let meta_shop_ok = meta.is_some_and(|m| {
-        m["ziflow_shop"]
-            .as_str()
-            .is_none_or(|s| s == event.shop_uid)
-    });
-    let invoice_id = meta.filter(|_| meta_shop_ok).and_then(|m| {
-        m["ziflow_invoice"]
-            .as_str()
-            .and_then(|s| s.parse::<i64>().ok())
-            .or_else(|| m["ziflow_invoice"].as_i64())
-    });
-    let mut invoice = match invoice_id {
-        Some(id) => invoices::get_in(a.conn().await?, &event.shop_uid, id).await?,
+    let subscription_ref = match effect {
+        Effect::Subscribed => obj["id"].as_str(),
+        _ => obj["subscription"].as_str(),
+    }
+    .map(str::to_string);
+    // Only metadata naming this shop (or no shop) counts: never another shop's invoice.
+    let invoice_id = ziflow_metadata(obj)
+        .filter(|m| {
+            m["ziflow_shop"]
+                .as_str()
+                .is_none_or(|s| s == event.shop_uid)
+        })
+        .and_then(|m| {
+            m["ziflow_invoice"]
+                .as_str()
+                .and_then(|s| s.parse::<i64>().ok())
+                .or_else(|| m["ziflow_invoice"].as_i64())
+        });
+    Ok(Some(Reading {
+        kind,
+        effect,
+        amount,
+        currency,
+        payment_ref,
+        subscription_ref,
+        invoice_id,
+    }))
+}
+
+/// Provider events, Stripe's format (the sandbox speaks it too). Each is a fact about its
+/// invoice (see [`invoices::Fact`]), so duplicates and any arrival order end in the same
+/// state. A payment row is written when the money changed — the first payment of an invoice,
+/// a subscription's renewal, a failed attempt, a refund's amount — so one checkout
+/// (`checkout.session.completed` and `payment_intent.succeeded`) is one row.
+///
+/// Matching: the `ziflow_invoice` metadata every ZiFlow link carries, else the payment or
+/// subscription id an earlier event tied to an invoice. An event matching nothing is kept in
+/// the log and shown as an unmatched payment; when a later event ties its subscription to an
+/// invoice, it is matched then, as if it had come after.
+async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<Applied> {
+    let Some(r) = read(event, p)? else {
+        return Ok(Applied::default());
+    };
+    let shop = &event.shop_uid;
+    let mut invoice = match r.invoice_id {
+        Some(id) => invoices::get_in(a.conn().await?, shop, id).await?,
         None => None,
     };
-    if invoice.is_none() && invoice_id.is_none() {
-        if let Some(pi) = &payment_ref {
-            invoice = invoices::by_payment_ref_in(a.conn().await?, &event.shop_uid, pi).await?;
+    if invoice.is_none() && r.invoice_id.is_none() {
+        if let Some(pi) = &r.payment_ref {
+            invoice = invoices::by_payment_ref_in(a.conn().await?, shop, pi).await?;
+        }
+        if invoice.is_none() {
+            if let Some(sub) = &r.subscription_ref {
+                invoice = invoices::by_subscription_ref_in(a.conn().await?, shop, sub).await?;
+            }
         }
     }
     let Some(inv) = invoice else {
-        // Unmatched: shown to the rep once per payment (the checkout's own event, not the
-        // payment intent's echo of it).
-        let outcome = match (&effect, kind) {
+        // Unmatched: shown to the rep once per payment (the checkout's or invoice's own
+        // event, not the payment intent's echo of it).
+        let outcome = match (r.effect, r.kind) {
             (Effect::Paid, "payment_intent.succeeded" | "invoice.payment_succeeded") => None,
             (Effect::Paid, _) => Some("succeeded"),
             (Effect::Failed, _) => Some("failed"),
             (Effect::Refunded(_), _) => Some("refunded"),
-            (Effect::SessionExpired, _) => None,
+            (Effect::SessionExpired | Effect::Subscribed, _) => None,
         };
         let Some(outcome) = outcome else {
             return Ok(Applied::default());
         };
-        let amount = match effect {
+        let amount = match r.effect {
             Effect::Refunded(total) => total,
-            _ => amount,
+            _ => r.amount,
         };
-        return Ok(a.payment(event, None, outcome, amount, currency));
+        return Ok(a.payment(event, None, outcome, amount, r.currency));
     };
-    let fact = match effect {
+    let mut applied = settle(a, event, p, &r, &inv, None).await?;
+    if let Some(sub) = &r.subscription_ref {
+        if invoices::bind_subscription_in(a.conn().await?, inv.id, sub).await? {
+            if let (Some(at), Some(provider)) = (inv.first_charge_at, inv.pay_provider.clone()) {
+                if at > event.created_at + 3600 {
+                    applied.work.push((
+                        "align",
+                        crate::pay::work::Work::AlignFirstCharge {
+                            provider,
+                            invoice_id: inv.id,
+                            subscription_ref: sub.clone(),
+                            first_charge_at: at,
+                        },
+                    ));
+                }
+            }
+            // Events that named this subscription before it was tied to the invoice.
+            let earlier =
+                crate::storage::events::of_subscription_in(a.conn().await?, shop, sub, event.id)
+                    .await?;
+            for e in earlier {
+                let Ok(payload) = serde_json::from_str::<Value>(&e.payload) else {
+                    continue;
+                };
+                let Some(er) = read(&e, &payload)? else {
+                    continue;
+                };
+                if er.invoice_id.is_some() {
+                    continue; // it matched (or refused) by its own metadata
+                }
+                let row = payments::unmatched_of_event_in(a.conn().await?, e.id).await?;
+                let inv_now = invoices::get_in(a.conn().await?, shop, inv.id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound(format!("invoice {}", inv.id)))?;
+                let late = settle(a, &e, &payload, &er, &inv_now, Some(row)).await?;
+                applied.derived.extend(late.derived);
+                applied.payment = applied.payment.or(late.payment);
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Records the event's fact for `inv` and the payment row it causes. `late`: the event came
+/// earlier and is matched now — `Some(row)` is the unmatched row it left (reused, or deleted
+/// if the invoice's rules record no row for it).
+async fn settle(
+    a: &mut Applier<'_>,
+    event: &Event,
+    p: &Value,
+    r: &Reading<'_>,
+    inv: &invoices::InvoiceRow,
+    late: Option<Option<i64>>,
+) -> Result<Applied> {
+    let fact = match r.effect {
         Effect::Paid => Fact::Paid {
             via: PaidVia::Webhook,
-            payment_ref: payment_ref.clone(),
+            payment_ref: r.payment_ref.clone(),
         },
         Effect::Failed => Fact::Failed,
         Effect::Refunded(total) => Fact::Refunded {
             cumulative_minor: total,
-            payment_ref: payment_ref.clone(),
+            payment_ref: r.payment_ref.clone(),
         },
         Effect::SessionExpired => {
             // Payment links outlive their checkout sessions: only a session that ended after
@@ -435,6 +544,7 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
                 return Ok(Applied::default());
             }
         }
+        Effect::Subscribed => return Ok(Applied::default()),
     };
     let settled = invoices::record_fact_in(
         a.conn().await?,
@@ -472,24 +582,45 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
             _ => {}
         }
     }
-    let renewal = kind == "invoice.paid" && obj["billing_reason"] == "subscription_cycle";
-    let row = match effect {
-        Effect::Paid if settled.newly_paid || renewal => Some(("succeeded", amount)),
-        Effect::Failed => Some(("failed", amount)),
-        Effect::Refunded(_) => settled
-            .refunded_to
-            .map(|total| ("refunded", total - inv.refunded_minor)),
-        _ => None,
-    };
-    if let (Effect::Refunded(_), true) = (&effect, settled.newly_paid) {
+    let renewal =
+        r.kind == "invoice.paid" && p["data"]["object"]["billing_reason"] == "subscription_cycle";
+    let mut rows = Vec::new();
+    if let (Effect::Refunded(_), true) = (r.effect, settled.newly_paid) {
         // The refund came before the payment's own event: the payment is recorded now, so
         // the feed has it whatever the order.
-        a.payment(event, Some(&inv), "succeeded", amount, currency.clone());
+        rows.push(("succeeded", r.amount));
     }
-    let mut applied = match row {
-        Some((outcome, amount)) => a.payment(event, Some(&inv), outcome, amount, currency),
-        None => Applied::default(),
-    };
+    match r.effect {
+        Effect::Paid if settled.newly_paid || renewal => rows.push(("succeeded", r.amount)),
+        Effect::Failed => rows.push(("failed", r.amount)),
+        Effect::Refunded(_) => {
+            if let Some(total) = settled.refunded_to {
+                rows.push(("refunded", total - inv.refunded_minor));
+            }
+        }
+        _ => {}
+    }
+    let mut applied = Applied::default();
+    let mut reuse = late.flatten();
+    for (outcome, amount) in rows {
+        match reuse.take() {
+            Some(row) => {
+                payments::match_in(a.conn().await?, row, inv.id, outcome, amount).await?;
+                applied.payment = Some(PaymentApplied {
+                    outcome,
+                    amount: Money::new(amount, r.currency.clone()),
+                    invoice: Some((inv.number, inv.customer_phone.clone())),
+                });
+            }
+            None => {
+                let one = a.payment(event, Some(inv), outcome, amount, r.currency.clone());
+                applied.payment = one.payment;
+            }
+        }
+    }
+    if let Some(row) = reuse {
+        payments::delete_in(a.conn().await?, row).await?;
+    }
     applied.derived = derived;
     Ok(applied)
 }
@@ -516,6 +647,7 @@ impl Applier<'_> {
             amount_minor: amount,
             currency: currency.clone(),
             occurred_at: event.created_at,
+            source_event: Some(event.id),
         });
         Applied {
             payment: Some(PaymentApplied {
@@ -523,7 +655,7 @@ impl Applier<'_> {
                 amount: Money::new(amount, currency),
                 invoice: invoice.map(|i| (i.number, i.customer_phone.clone())),
             }),
-            derived: Vec::new(),
+            ..Applied::default()
         }
     }
 }

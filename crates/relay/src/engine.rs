@@ -44,6 +44,18 @@ async fn apply_batch(
     for event in &batch {
         let applied = applier.apply(event).await?;
         cursor = event.id;
+        for (step, work) in &applied.work {
+            let conn = applier.conn().await?;
+            ziflow_core::pay::work::enqueue_in(
+                conn,
+                &event.shop_uid,
+                work,
+                step,
+                event.created_at,
+                event.created_at,
+            )
+            .await?;
+        }
         for (kind, payload) in &applied.derived {
             let conn = applier.conn().await?;
             if let Some(id) =

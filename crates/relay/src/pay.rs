@@ -197,6 +197,14 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
             Work::Refund { request, .. } => {
                 provider.refund(request, key).await.map(|()| Done::Nothing)
             }
+            Work::AlignFirstCharge {
+                subscription_ref,
+                first_charge_at,
+                ..
+            } => provider
+                .align_first_charge(subscription_ref, *first_charge_at, key)
+                .await
+                .map(|()| Done::Nothing),
         }
     }
     .await;

@@ -235,6 +235,15 @@ pub trait PaymentProvider: Send + Sync {
         key: &'a str,
     ) -> BoxFuture<'a, Result<(), ProviderError>>;
 
+    /// Moves a subscription's first charge to `at` exactly (Unix seconds): a payment link
+    /// can only give whole trial days counted from checkout.
+    fn align_first_charge<'a>(
+        &'a self,
+        subscription_ref: &'a str,
+        at: i64,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>>;
+
     /// Refunds (part of) a payment. The invoice's state follows the provider's event.
     fn refund<'a>(
         &'a self,

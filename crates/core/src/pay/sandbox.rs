@@ -71,6 +71,16 @@ impl PaymentProvider for Sandbox {
         Box::pin(async { Ok(()) })
     }
 
+    /// The sandbox charges nothing later.
+    fn align_first_charge<'a>(
+        &'a self,
+        _subscription_ref: &'a str,
+        _at: i64,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn refund<'a>(
         &'a self,
         req: &'a RefundRequest,

@@ -291,7 +291,7 @@ impl Stripe {
             ("confirm", "true"),
             ("payment_method", "pm_card_visa"),
             ("payment_method_types[]", "card"),
-            ("description", "ZiFlow connection check (refunded at once)"),
+            ("metadata[ziflow_check]", "connect: refunded at once"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()));
         let pi = match self
@@ -382,6 +382,24 @@ impl PaymentProvider for Stripe {
         Box::pin(async move {
             let form = [("active".to_string(), "false".to_string())];
             self.post(&format!("/v1/payment_links/{reference}"), &form, key)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn align_first_charge<'a>(
+        &'a self,
+        subscription_ref: &'a str,
+        at: i64,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let form = [
+                ("trial_end", at.to_string()),
+                ("proration_behavior", "none".to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v));
+            self.post(&format!("/v1/subscriptions/{subscription_ref}"), &form, key)
                 .await
                 .map(|_| ())
         })

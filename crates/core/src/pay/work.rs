@@ -31,6 +31,17 @@ pub enum Work {
         /// The provider's id of the link.
         reference: String,
     },
+    /// Move a new subscription's first charge to the date the invoice says.
+    AlignFirstCharge {
+        /// Which provider.
+        provider: String,
+        /// The invoice.
+        invoice_id: i64,
+        /// The provider's subscription id.
+        subscription_ref: String,
+        /// Unix seconds.
+        first_charge_at: i64,
+    },
     /// Refund through the provider; the state follows its `charge.refunded` event.
     Refund {
         /// Which provider.
@@ -46,6 +57,7 @@ impl Work {
         match self {
             Self::CreateLink { .. } => "pay.create_link",
             Self::ExpireLink { .. } => "pay.expire_link",
+            Self::AlignFirstCharge { .. } => "pay.align_first_charge",
             Self::Refund { .. } => "pay.refund",
         }
     }
@@ -55,6 +67,7 @@ impl Work {
         match self {
             Self::CreateLink { provider, .. }
             | Self::ExpireLink { provider, .. }
+            | Self::AlignFirstCharge { provider, .. }
             | Self::Refund { provider, .. } => provider,
         }
     }
@@ -63,7 +76,9 @@ impl Work {
     pub fn invoice_id(&self) -> i64 {
         match self {
             Self::CreateLink { request, .. } => request.invoice_id,
-            Self::ExpireLink { invoice_id, .. } => *invoice_id,
+            Self::ExpireLink { invoice_id, .. } | Self::AlignFirstCharge { invoice_id, .. } => {
+                *invoice_id
+            }
             Self::Refund { request, .. } => request.invoice_id,
         }
     }

@@ -167,3 +167,24 @@ pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<E
     .fetch_all(db.pool())
     .await?)
 }
+
+/// A shop's provider events before `before` whose object belongs to the provider
+/// subscription `subscription_ref` (to match them once the subscription's invoice is known).
+pub async fn of_subscription_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    subscription_ref: &str,
+    before: i64,
+) -> Result<Vec<Event>> {
+    Ok(sqlx::query_as::<_, Event>(
+        "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
+         WHERE shop_uid = ? AND id < ? AND kind LIKE 'stripe.%'
+           AND json_extract(payload, '$.data.object.subscription') = ?
+         ORDER BY id",
+    )
+    .bind(shop)
+    .bind(before)
+    .bind(subscription_ref)
+    .fetch_all(&mut *conn)
+    .await?)
+}

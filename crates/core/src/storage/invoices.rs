@@ -96,6 +96,8 @@ pub struct InvoiceRow {
     pub expired_at: Option<i64>,
     /// Refunded so far, minor units.
     pub refunded_minor: i64,
+    /// The provider's subscription id (`sub_…`), once known.
+    pub subscription_ref: Option<String>,
 }
 
 impl InvoiceRow {
@@ -121,7 +123,8 @@ macro_rules! select_invoices {
         "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
                 status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
                 pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
-                first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor
+                first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor,
+                subscription_ref
          FROM invoices"
     };
 }
@@ -403,6 +406,40 @@ pub async fn by_payment_ref_in(
     .bind(payment_ref)
     .fetch_optional(&mut *conn)
     .await?)
+}
+
+/// The invoice whose provider subscription is `subscription_ref`.
+pub async fn by_subscription_ref_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    subscription_ref: &str,
+) -> Result<Option<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND subscription_ref = ?"
+    ))
+    .bind(shop)
+    .bind(subscription_ref)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Links the invoice to its provider subscription. Returns `true` if this call did (it was
+/// not linked before).
+pub async fn bind_subscription_in(
+    conn: &mut SqliteConnection,
+    id: i64,
+    subscription_ref: &str,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE invoices SET subscription_ref = ? WHERE id = ? AND subscription_ref IS NULL",
+    )
+    .bind(subscription_ref)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// How an invoice came to be paid.

@@ -61,15 +61,17 @@ pub struct Payment {
     pub currency: String,
     /// Unix seconds.
     pub occurred_at: i64,
+    /// The event it came from.
+    pub source_event: Option<i64>,
 }
 
 /// Records many payment outcomes, in order, with a few multi-row statements.
 pub async fn record_many_in(conn: &mut sqlx::SqliteConnection, all: &[Payment]) -> Result<()> {
     for chunk in all.chunks(super::ROWS_PER_INSERT) {
         let mut query = sqlx::query(super::multi_row_sql(
-            "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)",
+            "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at, source_event)",
             chunk.len(),
-            7,
+            8,
             "",
         ));
         for p in chunk {
@@ -80,7 +82,8 @@ pub async fn record_many_in(conn: &mut sqlx::SqliteConnection, all: &[Payment]) 
                 .bind(p.outcome)
                 .bind(p.amount_minor)
                 .bind(&p.currency)
-                .bind(p.occurred_at);
+                .bind(p.occurred_at)
+                .bind(p.source_event);
         }
         query.execute(&mut *conn).await?;
     }
@@ -122,4 +125,44 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
     .bind(shop)
     .fetch_all(db.pool())
     .await?)
+}
+
+/// The unmatched payment row an event caused, if any.
+pub async fn unmatched_of_event_in(
+    conn: &mut sqlx::SqliteConnection,
+    event_id: i64,
+) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM payments WHERE source_event = ? AND invoice_id IS NULL")
+            .bind(event_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Matches a payment row to its invoice, with the amount the invoice's rules give it.
+pub async fn match_in(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+    invoice_id: i64,
+    outcome: &str,
+    amount_minor: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE payments SET invoice_id = ?, outcome = ?, amount_minor = ? WHERE id = ?")
+        .bind(invoice_id)
+        .bind(outcome)
+        .bind(amount_minor)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a payment row that turned out to repeat one already recorded.
+pub async fn delete_in(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM payments WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -198,6 +198,12 @@ async fn handle(
                     "id": p.trim_start_matches("/v1/payment_links/"), "object": "payment_link",
                     "active": field("active") != "false"}),
                 ),
+                ("POST", p) if p.starts_with("/v1/subscriptions/") => (
+                    200,
+                    json!({
+                    "id": p.trim_start_matches("/v1/subscriptions/"), "object": "subscription",
+                    "status": "trialing", "trial_end": field("trial_end").parse::<i64>().unwrap_or(0)}),
+                ),
                 ("POST", "/v1/payment_intents") => (
                     200,
                     json!({"id": format!("pi_{n}"),

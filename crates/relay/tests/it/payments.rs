@@ -689,3 +689,282 @@ async fn refunds_in_part_and_in_full_follow_the_providers_event() {
         "a refunded order leaves the Ready-to-ship board"
     );
 }
+
+#[tokio::test]
+async fn a_subscription_link_uses_recurring_prices_and_a_trial_until_the_first_charge() {
+    let fake = FakeStripe::start().await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = stripe_relay(&fake, clock.clone(), Duration::from_secs(5)).await;
+    let shop = relay.shop("Glow Bar").await;
+    let token = &shop.device_token;
+    run(
+        &relay,
+        token,
+        "c1",
+        json!({"type": "billing.connect", "key": TEST_KEY}),
+    )
+    .await;
+
+    let mut every_14_days = story_invoice();
+    every_14_days["subscription"] =
+        json!({"unit": "day", "count": 14, "first_charge_at": T0 + 5 * 86_400});
+    let (status, made) = run(&relay, token, "i1", every_14_days).await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["invoice_id"].as_i64().unwrap();
+    let (status, sent) = run(
+        &relay,
+        token,
+        "s1",
+        json!({"type": "invoice.send", "invoice_id": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+
+    let prices = fake.requests_to("POST", "/v1/prices");
+    assert_eq!(prices[0].field("recurring[interval]"), Some("day"));
+    assert_eq!(prices[0].field("recurring[interval_count]"), Some("14"));
+    assert_eq!(prices[1].field("product_data[name]"), Some("Shipping"));
+    assert_eq!(
+        prices[1].field("recurring[interval]"),
+        None,
+        "shipping is charged once"
+    );
+    let link = &fake.requests_to("POST", "/v1/payment_links")[0];
+    assert_eq!(
+        link.field("subscription_data[trial_period_days]"),
+        Some("5")
+    );
+    assert_eq!(
+        link.field("subscription_data[metadata][ziflow_invoice]"),
+        Some(id.to_string().as_str())
+    );
+    assert_eq!(
+        link.field("subscription_data[metadata][ziflow_shop]"),
+        Some(shop.uid.as_str())
+    );
+    assert_eq!(
+        link.field("payment_intent_data[metadata][ziflow_invoice]"),
+        None
+    );
+    let inv = invoice(&relay, &shop.uid, id).await;
+    assert_eq!(inv.kind, "subscription");
+    assert_eq!(
+        (inv.every_unit.as_deref(), inv.every_count),
+        (Some("day"), Some(14))
+    );
+
+    // The customer checks out a day later: Stripe's trial counts whole days from then, so
+    // the relay moves the subscription's trial end to the first charge date exactly.
+    clock.advance(86_400 + 7);
+    let completed = json!({"id": "evt_sub", "object": "event", "type": "checkout.session.completed",
+        "created": T0 + 86_400, "data": {"object": {"object": "checkout.session", "mode": "subscription",
+        "payment_status": "paid", "amount_total": 0, "currency": "usd", "subscription": "sub_123",
+        "metadata": {"ziflow_shop": shop.uid, "ziflow_invoice": id.to_string()}}}})
+    .to_string();
+    let header =
+        ziflow_core::webhook::stripe::sign(STRIPE_SECRET, completed.as_bytes(), T0 + 86_400);
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/payment/webhook/{}", relay.base, shop.uid))
+        .header("Stripe-Signature", header)
+        .body(completed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut aligned = Vec::new();
+    for _ in 0..100 {
+        aligned = fake.requests_to("POST", "/v1/subscriptions/sub_123");
+        if !aligned.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(aligned.len(), 1, "the first charge is aligned once");
+    let first_charge = (T0 + 5 * 86_400).to_string();
+    assert_eq!(aligned[0].field("trial_end"), Some(first_charge.as_str()));
+    assert_eq!(aligned[0].field("proration_behavior"), Some("none"));
+    assert_eq!(
+        aligned[0].idempotency_key.as_deref(),
+        Some(format!("ziflow-{}-inv{id}-align", shop.uid).as_str())
+    );
+    let inv = invoice(&relay, &shop.uid, id).await;
+    assert_eq!(inv.status, "paid");
+    assert_eq!(inv.subscription_ref.as_deref(), Some("sub_123"));
+
+    for (bad, why) in [
+        (
+            json!({"unit": "fortnight", "count": 1, "first_charge_at": T0}),
+            "every N days, weeks or months",
+        ),
+        (
+            json!({"unit": "month", "count": 13, "first_charge_at": T0}),
+            "every 1 to 12 months",
+        ),
+        (
+            json!({"unit": "week", "count": 2, "first_charge_at": T0 - 10 * 86_400}),
+            "in the past",
+        ),
+    ] {
+        let mut body = story_invoice();
+        body["subscription"] = bad;
+        let (status, refused) = run(&relay, token, &format!("bad-{why}"), body).await;
+        assert_eq!(status, 400);
+        assert!(
+            refused["message"].as_str().unwrap().contains(why),
+            "{refused}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn localstripe_takes_the_one_dollar_check_and_refunds_it() {
+    let ls = crate::support::LocalStripe::start().await;
+    let providers = ProviderConfig {
+        stripe_api_base: ls.base.clone(),
+        stripe_timeout: Duration::from_secs(10),
+    };
+    let relay = Relay::start_with(
+        tempfile::tempdir().unwrap(),
+        ziflow_core::secrets::MasterKey::generate().unwrap(),
+        providers,
+        Arc::new(ziflow_core::SystemClock),
+    )
+    .await;
+    let shop = relay.shop("Glow Bar").await;
+    let (status, connected) = run(
+        &relay,
+        &shop.device_token,
+        "c1",
+        json!({"type": "billing.connect", "key": TEST_KEY}),
+    )
+    .await;
+    assert_eq!(status, 200, "{connected}");
+    let detail = connected["steps"][1]["detail"].as_str().unwrap();
+    let pi = detail
+        .split(['(', ')'])
+        .find(|s| s.starts_with("pi_"))
+        .unwrap_or_else(|| panic!("the charge names its payment intent: {detail}"));
+    let seen = ls.get(&format!("/v1/payment_intents/{pi}")).await;
+    assert_eq!(seen["amount"], 100);
+    assert_eq!(seen["currency"], "usd");
+    assert_eq!(seen["status"], "succeeded");
+    assert_eq!(
+        seen["charges"]["data"][0]["amount_refunded"], 100,
+        "refunded in full"
+    );
+}
+
+#[tokio::test]
+async fn localstripes_signed_subscription_webhooks_pay_the_invoice_once() {
+    let ls = crate::support::LocalStripe::start().await;
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let token = &shop.device_token;
+    let mut body = story_invoice();
+    body["items"] = json!([{"sku": "FAC", "name": "Facial", "qty": 1, "unit_minor": 2000}]);
+    body["shipping_minor"] = json!(0);
+    body["subscription"] = json!({"unit": "day", "count": 14, "first_charge_at": now()});
+    let (_, made) = run(&relay, token, "i1", body).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+    let (_, _) = run(
+        &relay,
+        token,
+        "s1",
+        json!({"type": "invoice.send", "invoice_id": id}),
+    )
+    .await;
+
+    // localstripe signs with its own code and delivers to the shop's endpoint.
+    let hook = format!("{}/api/payment/webhook/{}", relay.base, shop.uid);
+    let cfg = reqwest::Client::new()
+        .post(format!("{}/_config/webhooks/ziflow", ls.base))
+        .form(&[("url", hook.as_str()), ("secret", STRIPE_SECRET)])
+        .send()
+        .await
+        .unwrap();
+    assert!(cfg.status().is_success());
+    let plan = ls
+        .post(
+            "/v1/plans",
+            &[
+                ("amount", "2000"),
+                ("currency", "usd"),
+                ("interval", "day"),
+                ("interval_count", "14"),
+                ("product[name]", "Facial"),
+            ],
+        )
+        .await;
+    assert_eq!(plan["interval_count"], 14, "localstripe keeps the cadence");
+    let customer = ls
+        .post("/v1/customers", &[("email", "ana@example.com")])
+        .await;
+    let cus = customer["id"].as_str().unwrap();
+    let pm = ls
+        .post(
+            "/v1/payment_methods",
+            &[
+                ("type", "card"),
+                ("card[number]", "4242424242424242"),
+                ("card[exp_month]", "12"),
+                ("card[exp_year]", "2030"),
+                ("card[cvc]", "123"),
+            ],
+        )
+        .await;
+    let pm = pm["id"].as_str().unwrap();
+    ls.post(
+        &format!("/v1/payment_methods/{pm}/attach"),
+        &[("customer", cus)],
+    )
+    .await;
+    ls.post(
+        &format!("/v1/customers/{cus}"),
+        &[("invoice_settings[default_payment_method]", pm)],
+    )
+    .await;
+    let inv_id = id.to_string();
+    let sub = ls
+        .post(
+            "/v1/subscriptions",
+            &[
+                ("customer", cus),
+                ("items[0][plan]", plan["id"].as_str().unwrap()),
+                ("metadata[ziflow_shop]", shop.uid.as_str()),
+                ("metadata[ziflow_invoice]", inv_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(sub["status"], "active");
+
+    let mut paid = None;
+    for _ in 0..100 {
+        let inv = invoice(&relay, &shop.uid, id).await;
+        if inv.status == "paid" && inv.subscription_ref.is_some() {
+            paid = Some(inv);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let inv = paid.expect("localstripe's webhooks pay the invoice");
+    assert_eq!(inv.subscription_ref.as_deref(), sub["id"].as_str());
+    tokio::time::sleep(Duration::from_millis(1500)).await; // any stragglers
+    let log = kinds(&relay, &shop.uid).await;
+    assert_eq!(log.iter().filter(|(k, _)| k == "invoice.paid").count(), 1);
+    assert!(
+        log.iter()
+            .any(|(k, _)| k == "stripe.invoice.payment_succeeded"),
+        "delivered and verified"
+    );
+    let db = relay.db().await;
+    let feed = payments::list(&db, &shop.uid).await.unwrap();
+    let rows: Vec<(&str, i64, Option<i64>)> = feed
+        .iter()
+        .map(|p| (p.outcome.as_str(), p.amount_minor, p.invoice_number))
+        .collect();
+    assert_eq!(
+        rows,
+        [("succeeded", 2000, Some(1001))],
+        "one payment, matched"
+    );
+}

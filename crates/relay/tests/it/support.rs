@@ -281,3 +281,82 @@ pub async fn healthy_within(base: &str, within: std::time::Duration) -> bool {
     }
     false
 }
+
+/// `localstripe` (PyPI: a stateful fake Stripe written by others), started on 127.0.0.1 —
+/// its own command line binds every interface, so its app is served through aiohttp here.
+/// Stopped when dropped.
+pub struct LocalStripe {
+    pub base: String,
+    child: std::process::Child,
+}
+
+impl LocalStripe {
+    pub async fn start() -> LocalStripe {
+        let port = free_port();
+        let child = Command::new(python())
+            .args([
+                "-c",
+                "import sys\n\
+                 from aiohttp import web\n\
+                 from localstripe import server\n\
+                 web.run_app(server.app, host='127.0.0.1', port=int(sys.argv[1]), print=None)",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python with localstripe (cargo xtask test installs it)");
+        let ls = LocalStripe {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("{}/v1/balance", ls.base))
+                .basic_auth("sk_test_probe", None::<&str>)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return ls;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("localstripe did not start within 10 s");
+    }
+
+    /// A form POST to localstripe's Stripe API.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> serde_json::Value {
+        let res = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .basic_auth("sk_test_localstripe", None::<&str>)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(status.is_success(), "localstripe {path}: {body}");
+        body
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.base))
+            .basic_auth("sk_test_localstripe", None::<&str>)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for LocalStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
