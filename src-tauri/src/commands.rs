@@ -45,18 +45,42 @@ pub async fn list_conversations(
 #[tauri::command]
 pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<dto::InvoiceSummary>> {
     let rows = invoices::list(&state.db, &state.session().shop.uid).await?;
-    Ok(rows
-        .into_iter()
-        .map(|i| dto::InvoiceSummary {
+    let mut out = Vec::with_capacity(rows.len());
+    for i in rows {
+        let items = invoices::items(&state.db, i.id).await?;
+        let money = |minor: i64| Money::new(minor, i.currency.clone());
+        out.push(dto::InvoiceSummary {
             id: i.id,
             number: i.number,
             status: i.status(),
-            customer_phone: i.customer_phone,
-            total: Money::new(i.total_minor, i.currency),
+            customer_phone: i.customer_phone.clone(),
+            total: money(i.total_minor),
             created_at: i.created_at,
             paid_at: i.paid_at,
-        })
-        .collect())
+            kind: i.kind.clone(),
+            cadence: i.recurrence().map(|r| r.describe()),
+            link: i.pay_link.clone(),
+            link_expires_at: i.link_expires_at,
+            provider: i.pay_provider.clone(),
+            refunded: money(i.refunded_minor),
+            paid_via: i.paid_via.clone(),
+            items: items
+                .iter()
+                .map(|it| {
+                    let name = match &it.variant {
+                        Some(v) => format!("{} ({v})", it.name),
+                        None => it.name.clone(),
+                    };
+                    format!(
+                        "{} × {name} — {}",
+                        it.qty,
+                        money(it.unit_minor.saturating_mul(it.qty)).display()
+                    )
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// Paid orders on the fulfilment board.
@@ -121,7 +145,7 @@ pub async fn metrics_summary(state: State<'_, AppState>) -> Result<dto::MetricsS
 pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsView> {
     let session = state.session();
     let shop = &session.shop;
-    let provider = settings::get(&state.db, &shop.uid, "payment.provider").await?;
+    let provider = settings::get(&state.db, &shop.uid, "billing.provider").await?;
     let channel = settings::get(&state.db, &shop.uid, "channel").await?;
     Ok(dto::SettingsView {
         shop_name: shop.name.clone(),
@@ -298,4 +322,372 @@ pub async fn save_invoice_template(
             ),
         })?;
     Ok(view)
+}
+
+/// What the invoice composer offers: customers with a conversation, the catalog, zones.
+#[tauri::command]
+pub async fn composer_data(state: State<'_, AppState>) -> Result<dto::ComposerData> {
+    let session = state.session();
+    let shop = &session.shop;
+    let catalog = ziflow_core::catalog::load(&state.db, &shop.uid).await?;
+    let customers = conversations::list(&state.db, &shop.uid).await?;
+    let money = |minor: i64| Money::new(minor, shop.currency.clone());
+    Ok(dto::ComposerData {
+        currency: shop.currency.clone(),
+        customers: customers
+            .into_iter()
+            .map(|c| dto::CustomerOption {
+                phone: c.customer_phone,
+                name: c.customer_name,
+            })
+            .collect(),
+        products: catalog
+            .catalog
+            .into_iter()
+            .map(|p| dto::ProductOption {
+                price: money(p.price_cents),
+                sku: p.sku,
+                name: p.name,
+                aliases: p.aliases,
+                variants: p.variants,
+            })
+            .collect(),
+        zones: catalog
+            .shipping
+            .into_iter()
+            .map(|z| dto::ZoneOption {
+                name: z.zone,
+                price: money(z.price_cents),
+                default: z.default,
+            })
+            .collect(),
+    })
+}
+
+/// A draft as an invoice: items priced from the catalog, checked like the relay will.
+async fn draft_invoice(
+    state: &AppState,
+    draft: &dto::InvoiceDraft,
+) -> std::result::Result<ziflow_core::storage::invoices::NewInvoice, String> {
+    let session = state.session();
+    let catalog = ziflow_core::catalog::load(&state.db, &session.shop.uid)
+        .await
+        .map_err(|e| e.to_string())?;
+    if draft.items.is_empty() {
+        return Err("add at least one item".into());
+    }
+    let picks: Vec<_> = draft
+        .items
+        .iter()
+        .map(|i| (i.sku.clone(), i.variant.clone(), i.qty))
+        .collect();
+    let items = catalog.line_items(&picks).map_err(|e| e.to_string())?;
+    let new = ziflow_core::storage::invoices::NewInvoice {
+        customer_phone: draft.customer_phone.trim().to_string(),
+        currency: session.shop.currency.clone(),
+        items,
+        shipping_minor: draft.shipping_minor,
+        address: draft
+            .address
+            .as_deref()
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string),
+        recurrence: None,
+    };
+    if new.customer_phone.is_empty() {
+        return Err("choose a customer or type their phone (+15125550123)".into());
+    }
+    ziflow_core::storage::invoices::check(&new).map_err(|e| e.to_string())?;
+    if let Some(sub) = &draft.subscription {
+        let now = time_now();
+        ziflow_core::pay::Recurrence::new(&sub.unit, sub.count, sub.first_charge_at, now)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(new)
+}
+
+fn time_now() -> i64 {
+    use ziflow_core::Clock;
+    ziflow_core::SystemClock.now()
+}
+
+/// The invoice message for `new` with `link`, from the shop's template.
+async fn invoice_message(
+    state: &AppState,
+    new: &ziflow_core::storage::invoices::NewInvoice,
+    number: i64,
+    link: &str,
+    cadence: Option<String>,
+) -> Result<String> {
+    use ziflow_core::template::{InvoiceMessage, Template, INVOICE_VARIABLES};
+    let session = state.session();
+    let text = settings::get(&state.db, &session.shop.uid, INVOICE_TEMPLATE_KEY)
+        .await?
+        .unwrap_or_else(|| ziflow_core::template::DEFAULT_INVOICE.to_string());
+    let template = Template::parse(&text, INVOICE_VARIABLES)
+        .map_err(|e| Error::new("template_invalid", e.to_string()))?;
+    let total = ziflow_core::storage::invoices::total_minor(&new.items, new.shipping_minor)?;
+    let customer = conversations::list(&state.db, &session.shop.uid)
+        .await?
+        .into_iter()
+        .find(|c| c.customer_phone == new.customer_phone)
+        .and_then(|c| c.customer_name)
+        .unwrap_or_else(|| ziflow_protocol::display_phone(&new.customer_phone));
+    let msg = InvoiceMessage {
+        items: &new.items,
+        shipping_minor: new.shipping_minor,
+        currency: &new.currency,
+        total_minor: total,
+        link,
+        expires: "in 48 hours",
+        order: number,
+        customer: &customer,
+        shop: &session.shop.name,
+    };
+    let mut text = msg.render(&template);
+    if let Some(c) = cadence {
+        text.push_str(&format!(" (Subscription: {c}.)"));
+    }
+    Ok(text)
+}
+
+fn cadence_of(draft: &dto::InvoiceDraft) -> Option<String> {
+    let sub = draft.subscription.as_ref()?;
+    let unit = ziflow_core::pay::Unit::parse(&sub.unit)?;
+    Some(
+        ziflow_core::pay::Recurrence {
+            unit,
+            count: sub.count,
+            first_charge_at: sub.first_charge_at,
+        }
+        .describe(),
+    )
+}
+
+/// A draft's live total and its message as the customer will read it.
+#[tauri::command]
+pub async fn preview_invoice(
+    state: State<'_, AppState>,
+    draft: dto::InvoiceDraft,
+) -> Result<dto::DraftPreview> {
+    let new = match draft_invoice(&state, &draft).await {
+        Ok(n) => n,
+        Err(why) => {
+            // The total still shows while the draft is incomplete.
+            let catalog = ziflow_core::catalog::load(&state.db, &state.session().shop.uid).await?;
+            let subtotal: Option<i64> =
+                draft.items.iter().try_fold(draft.shipping_minor, |acc, i| {
+                    let p = catalog.catalog.iter().find(|p| p.sku == i.sku)?;
+                    acc.checked_add(p.price_cents.checked_mul(i.qty.max(0))?)
+                });
+            return Ok(dto::DraftPreview {
+                total: subtotal.map(|t| Money::new(t, state.session().shop.currency.clone())),
+                message: None,
+                error: Some(why),
+            });
+        }
+    };
+    let total = ziflow_core::storage::invoices::total_minor(&new.items, new.shipping_minor)?;
+    let session = state.session();
+    let sample = format!("{}/sandbox/pay/…", session.relay_url());
+    let next: i64 = invoices::list(&state.db, &session.shop.uid)
+        .await?
+        .iter()
+        .map(|i| i.number + 1)
+        .max()
+        .unwrap_or(invoices::FIRST_NUMBER);
+    let message = invoice_message(&state, &new, next, &sample, cadence_of(&draft)).await?;
+    Ok(dto::DraftPreview {
+        total: Some(Money::new(total, new.currency)),
+        message: Some(message),
+        error: None,
+    })
+}
+
+/// Creates the invoice on the relay and sends it: the relay numbers it and its provider
+/// makes the pay link.
+#[tauri::command]
+pub async fn send_invoice(
+    state: State<'_, AppState>,
+    draft: dto::InvoiceDraft,
+) -> Result<dto::InvoiceSent> {
+    let new = draft_invoice(&state, &draft)
+        .await
+        .map_err(|why| Error::new("invoice_invalid", why))?;
+    let session = state.session();
+    let refused = |e: crate::sync::SyncError| match e {
+        crate::sync::SyncError::Refused(why) => Error::new("invoice_invalid", why),
+        other => Error::new(
+            "relay_unreachable",
+            format!("the invoice was not sent: {other}"),
+        ),
+    };
+    let create = ziflow_protocol::Command::InvoiceCreate {
+        customer_phone: new.customer_phone.clone(),
+        currency: new.currency.clone(),
+        items: new
+            .items
+            .iter()
+            .map(|i| dto::InvoiceItem {
+                sku: i.sku.clone(),
+                name: i.name.clone(),
+                variant: i.variant.clone(),
+                qty: i.qty,
+                unit_minor: i.unit_minor,
+            })
+            .collect(),
+        shipping_minor: new.shipping_minor,
+        address: new.address.clone(),
+        subscription: draft.subscription.clone(),
+    };
+    let made = session.client.command(&create).await.map_err(refused)?;
+    let (Some(id), Some(number)) = (made["invoice_id"].as_i64(), made["number"].as_i64()) else {
+        return Err(Error::new(
+            "relay_unreachable",
+            "the relay did not number the invoice",
+        ));
+    };
+    let send = ziflow_protocol::Command::InvoiceSend { invoice_id: id };
+    let (status, sent) = session
+        .client
+        .command_answer(&send)
+        .await
+        .map_err(refused)?;
+    if status >= 400 {
+        return Err(Error::new(
+            "provider_refused",
+            format!(
+                "invoice #{number} was created but not sent: {}",
+                sent["message"].as_str().unwrap_or("the provider refused")
+            ),
+        ));
+    }
+    let link = sent["link"].as_str().map(str::to_string);
+    let message = match &link {
+        Some(l) => Some(invoice_message(&state, &new, number, l, cadence_of(&draft)).await?),
+        None => None,
+    };
+    Ok(dto::InvoiceSent {
+        invoice_id: id,
+        number,
+        link,
+        message,
+        pending: sent["pending"].as_bool().filter(|p| *p).map(|_| {
+            sent["message"]
+                .as_str()
+                .unwrap_or("the link is on its way")
+                .to_string()
+        }),
+    })
+}
+
+/// Refunds a paid invoice through its provider, in full or in part.
+#[tauri::command]
+pub async fn refund_invoice(
+    state: State<'_, AppState>,
+    invoice_id: i64,
+    amount_minor: Option<i64>,
+) -> Result<String> {
+    let session = state.session();
+    let command = ziflow_protocol::Command::InvoiceRefund {
+        invoice_id,
+        amount_minor,
+    };
+    let (status, answer) = session
+        .client
+        .command_answer(&command)
+        .await
+        .map_err(|e| Error::new("relay_unreachable", format!("no refund was made: {e}")))?;
+    if status >= 400 {
+        return Err(Error::new(
+            "refund_refused",
+            answer["message"]
+                .as_str()
+                .unwrap_or("the refund was refused")
+                .to_string(),
+        ));
+    }
+    let amount = answer["refund_minor"].as_i64().unwrap_or_default();
+    let currency = invoices::get(&state.db, &session.shop.uid, invoice_id)
+        .await
+        .map(|i| i.currency)
+        .unwrap_or_else(|_| session.shop.currency.clone());
+    Ok(format!(
+        "Refund of {} sent to the provider; the invoice updates when it confirms.",
+        Money::new(amount, currency).display()
+    ))
+}
+
+/// The Billing screen.
+#[tauri::command]
+pub async fn billing_status(state: State<'_, AppState>) -> Result<dto::BillingView> {
+    let session = state.session();
+    let uid = &session.shop.uid;
+    let get = |key: &'static str| settings::get(&state.db, uid, key);
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    Ok(dto::BillingView {
+        provider: nonempty(get("billing.provider").await?).unwrap_or_else(|| "sandbox".into()),
+        mode: nonempty(get("billing.mode").await?),
+        key_hint: nonempty(get("billing.key_hint").await?),
+        webhook_url: format!("{}/api/payment/webhook/{uid}", session.relay_url()),
+        webhook_secret_hint: nonempty(get("billing.webhook_secret_hint").await?),
+    })
+}
+
+/// Connects Stripe with a pasted key; the relay checks it with Stripe first.
+#[tauri::command]
+pub async fn connect_stripe(state: State<'_, AppState>, key: String) -> Result<dto::ConnectResult> {
+    let session = state.session();
+    let (status, answer) = session
+        .client
+        .command_answer(&ziflow_protocol::Command::BillingConnect { key })
+        .await
+        .map_err(|e| Error::new("relay_unreachable", format!("the key was not checked: {e}")))?;
+    let steps: Vec<dto::ConnectStep> =
+        serde_json::from_value(answer["steps"].clone()).unwrap_or_default();
+    let connected = status == 200 && answer["connected"] == true;
+    Ok(dto::ConnectResult {
+        connected,
+        mode: answer["mode"].as_str().map(str::to_string),
+        message: if connected {
+            format!(
+                "Connected: new invoices get Stripe pay links ({} mode).",
+                answer["mode"].as_str().unwrap_or("test")
+            )
+        } else {
+            answer["message"]
+                .as_str()
+                .unwrap_or("Stripe refused the key")
+                .to_string()
+        },
+        steps,
+    })
+}
+
+/// Stores the signing secret Stripe shows for the webhook endpoint.
+#[tauri::command]
+pub async fn save_webhook_secret(state: State<'_, AppState>, secret: String) -> Result<String> {
+    let session = state.session();
+    session
+        .client
+        .command(&ziflow_protocol::Command::BillingWebhookSecret { secret })
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Refused(why) => Error::new("secret_invalid", why),
+            other => Error::new("relay_unreachable", format!("not saved: {other}")),
+        })?;
+    Ok("Saved: Stripe's events for this shop are verified with it.".into())
+}
+
+/// Back to the sandbox provider.
+#[tauri::command]
+pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
+    state
+        .session()
+        .client
+        .command(&ziflow_protocol::Command::BillingDisconnect {})
+        .await
+        .map_err(|e| Error::new("relay_unreachable", format!("still connected: {e}")))?;
+    Ok("Disconnected: new invoices use the sandbox pay page.".into())
 }

@@ -63,6 +63,14 @@ pub fn run() -> ExitCode {
             commands::get_invoice_template,
             commands::preview_invoice_template,
             commands::save_invoice_template,
+            commands::composer_data,
+            commands::preview_invoice,
+            commands::send_invoice,
+            commands::refund_invoice,
+            commands::billing_status,
+            commands::connect_stripe,
+            commands::save_webhook_secret,
+            commands::disconnect_stripe,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

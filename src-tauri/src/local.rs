@@ -33,6 +33,46 @@ impl LocalRelay {
     }
 }
 
+/// The catalog a new local install starts with, so the invoice composer has something to
+/// offer (replace it any time through `catalog.set`).
+const DEMO_CATALOG: &str = include_str!("../demo-catalog.json");
+
+/// Records the demo catalog in the new shop's log, as a `catalog.set` command would.
+async fn seed_demo_catalog(db: &ziflow_core::Db) -> anyhow::Result<()> {
+    use ziflow_core::Clock;
+    let catalog: serde_json::Value = serde_json::from_str(DEMO_CATALOG)?;
+    let mut tx = db.begin_immediate().await?;
+    let outcome = ziflow_core::command::execute(
+        &mut tx,
+        LOCAL_SHOP_UID,
+        &ziflow_protocol::Command::CatalogSet { catalog },
+        ziflow_core::SystemClock.now(),
+        &ziflow_core::command::Context {
+            public_url: "",
+            provider: "sandbox",
+        },
+    )
+    .await?;
+    if let Some(id) = outcome.event_ids.iter().max() {
+        use ziflow_core::storage::engine;
+        engine::set_cursor(&mut tx, engine::PROJECTION, *id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Where the local relay reaches Stripe: `ZIFLOW_STRIPE_API_BASE` (as for `ziflow-relay
+/// serve`), else Stripe itself.
+fn providers() -> ziflow_relay::pay::ProviderConfig {
+    let mut p = ziflow_relay::pay::ProviderConfig::default();
+    if let Ok(base) = std::env::var("ZIFLOW_STRIPE_API_BASE") {
+        if !base.trim().is_empty() {
+            p.stripe_api_base = base.trim().to_string();
+        }
+    }
+    p
+}
+
 /// Starts the relay for `data_dir`, creating its shop and this desktop's device on first start.
 pub async fn start(
     data_dir: &Path,
@@ -51,6 +91,7 @@ pub async fn start(
     if shops::get(&db, LOCAL_SHOP_UID).await.is_err() {
         provision::create_shop_with_uid(&db, LOCAL_SHOP_UID, shop_name, "USD", "America/Chicago")
             .await?;
+        seed_demo_catalog(&db).await?;
     }
     // The sandbox pay page signs its Stripe-format events with this secret.
     if shop_secrets::get(&db, &key, LOCAL_SHOP_UID, SecretName::StripeWebhook)
@@ -89,7 +130,7 @@ pub async fn start(
     let config = ziflow_relay::Config {
         data_dir: dir,
         master_key: key,
-        providers: ziflow_relay::pay::ProviderConfig::default(),
+        providers: providers(),
     };
     tauri::async_runtime::spawn(async move {
         let shutdown = async move {

@@ -160,11 +160,31 @@ impl SyncClient {
     }
 
     /// Asks the relay to run `command` once (a fresh idempotency key, reused if the request
-    /// is retried). A refusal (4xx) comes back as [`SyncError::Refused`] with the relay's words.
+    /// is retried). A refusal (4xx, or a provider's refusal relayed as 502) comes back as
+    /// [`SyncError::Refused`] with the relay's words.
     pub async fn command(
         &self,
         command: &ziflow_protocol::Command,
     ) -> Result<serde_json::Value, SyncError> {
+        let (status, body) = self.command_answer(command).await?;
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(SyncError::Refused(
+                body["message"]
+                    .as_str()
+                    .unwrap_or("the relay refused the change")
+                    .to_string(),
+            ))
+        }
+    }
+
+    /// [`command`](Self::command), returning the relay's status and whole answer for any
+    /// decided outcome (2xx, 4xx, a provider's refusal), so a screen can show its details.
+    pub async fn command_answer(
+        &self,
+        command: &ziflow_protocol::Command,
+    ) -> Result<(u16, serde_json::Value), SyncError> {
         let key =
             ziflow_core::secrets::new_token("cmd").map_err(|e| SyncError::Setup(e.to_string()))?;
         let url = format!("{}/api/v1/commands", self.base);
@@ -191,16 +211,9 @@ impl SyncClient {
             let status = res.status().as_u16();
             let body: serde_json::Value = res.json().await.unwrap_or_default();
             match status {
-                200..=299 => return Ok(body),
                 401 => return Err(SyncError::Unauthorized),
-                400..=499 => {
-                    return Err(SyncError::Refused(
-                        body["message"]
-                            .as_str()
-                            .unwrap_or("the relay refused the change")
-                            .to_string(),
-                    ))
-                }
+                200..=499 => return Ok((status, body)),
+                502 if body["error"] == "provider_refused" => return Ok((status, body)),
                 _ => last = format!("HTTP {status} from the relay"),
             }
         }

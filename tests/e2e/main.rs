@@ -771,3 +771,191 @@ async fn the_invoice_template_is_checked_while_typed_and_saved_through_the_relay
     );
     app.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_composed_in_the_window_is_paid_on_the_sandbox_page_and_refunded() {
+    ziflow_relay::install_crypto_provider();
+    let app = AppSession::launch(Launch {
+        name: "composer".into(),
+        ..Launch::default()
+    })
+    .await
+    .unwrap();
+    app.wait_for_text("#sync-status", "Online").await.unwrap();
+    app.open_screen("invoices").await.unwrap();
+    app.click("#new-invoice").await.unwrap();
+    app.wait_for("#composer").await.unwrap();
+
+    app.type_into("#composer-phone", "+15125550123")
+        .await
+        .unwrap();
+    // Search as you type: an alias finds the serum; its first variant is chosen, then changed.
+    app.type_into("#composer-search", "vit c").await.unwrap();
+    app.click("#composer-results button[data-sku='SRM-VITC']")
+        .await
+        .unwrap();
+    app.click("#composer-lines tr[data-sku='SRM-VITC'] .line-variant option[value='50ml']")
+        .await
+        .unwrap();
+    app.type_into("#composer-search", "cream").await.unwrap();
+    app.click("#composer-results button[data-sku='HC-50']")
+        .await
+        .unwrap();
+    app.type_into("#composer-address", "123 Oak St.")
+        .await
+        .unwrap();
+    // $64 + $120 + Austin shipping $8, computed by the Rust side from the catalog.
+    app.wait_for_text("#composer-total", "$192").await.unwrap();
+    let preview = app
+        .wait_for_text("#composer-preview", "Total: $192")
+        .await
+        .unwrap();
+    assert!(
+        preview.starts_with(
+            "Your order: Vitamin C serum (50ml) $64, Hydrating cream $120, shipping $8. Total: $192. Pay here: "
+        ),
+        "the message as the customer will read it: {preview}"
+    );
+    // Shipping typed over.
+    app.type_into("#composer-shipping", "5.50").await.unwrap();
+    app.wait_for_text("#composer-total", "$189.50")
+        .await
+        .unwrap();
+    app.screenshot("composer").await.unwrap();
+
+    app.click("#composer-send").await.unwrap();
+    app.wait_for_text("#composer-result", "Invoice #1001 sent.")
+        .await
+        .unwrap();
+    let sent = app.text("#composer-sent-message").await.unwrap();
+    let link = sent
+        .split_whitespace()
+        .find(|w| w.contains("/sandbox/pay/"))
+        .map(|w| w.trim_end_matches('.'))
+        .unwrap_or_else(|| panic!("the sent message carries the link: {sent}"))
+        .to_string();
+    app.wait_for_text("#invoice-detail #detail-status", "Sent")
+        .await
+        .unwrap();
+
+    // The customer opens the sandbox pay page and pays with Apple Pay.
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(page.contains("$189.50"), "{page}");
+    assert!(
+        page.contains("Vitamin C serum (50ml)") || page.contains("Vitamin C serum"),
+        "{page}"
+    );
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("outcome=apple_pay")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303);
+    app.wait_for_text("#invoice-detail #detail-status", "Paid")
+        .await
+        .unwrap();
+    app.wait_for_text("#invoice-list tr[data-invoice='1001']", "Paid")
+        .await
+        .unwrap();
+    app.screenshot("composer-paid").await.unwrap();
+
+    // A partial refund from the invoice view; the state follows the provider's event.
+    app.type_into("#refund-amount", "50").await.unwrap();
+    app.click("#refund-submit").await.unwrap();
+    app.wait_for_text("#refund-result", "Refund of $50 sent")
+        .await
+        .unwrap();
+    app.wait_for_text(
+        "#invoice-list tr[data-invoice='1001']",
+        "Partially refunded",
+    )
+    .await
+    .unwrap();
+
+    app.open_screen("payments").await.unwrap();
+    let row = app
+        .wait_for_text("#payment-feed li[data-order='1001']", "$189.50")
+        .await
+        .unwrap();
+    assert!(row.contains("Payment received"), "{row}");
+    app.wait_for_text("#payment-feed", "Refund").await.unwrap();
+    app.screenshot("composer-feed").await.unwrap();
+    app.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_connects_a_stripe_test_key_step_by_step_and_explains_a_wrong_one() {
+    let stripe = ziflow_tests::LocalStripe::start().unwrap();
+    let app = AppSession::launch(Launch {
+        name: "billing".into(),
+        env: vec![("ZIFLOW_STRIPE_API_BASE".into(), stripe.base.clone())],
+    })
+    .await
+    .unwrap();
+    app.open_screen("settings").await.unwrap();
+    app.wait_for("#billing-provider[data-provider='sandbox']")
+        .await
+        .unwrap();
+    let url = app
+        .wait_for("#billing-webhook-url")
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/api/payment/webhook/local"),
+        "the address to paste into Stripe: {url}"
+    );
+
+    app.type_into("#billing-key", "pk_test_51HpublishableKey")
+        .await
+        .unwrap();
+    app.click("#billing-connect").await.unwrap();
+    app.wait_for_text("#billing-result", "publishable key")
+        .await
+        .unwrap();
+    app.wait_for("#billing-provider[data-provider='sandbox']")
+        .await
+        .unwrap();
+
+    app.type_into("#billing-key", "sk_test_51HzLocalStripeKey")
+        .await
+        .unwrap();
+    app.click("#billing-connect").await.unwrap();
+    app.wait_for("#billing-result[data-connected='true']")
+        .await
+        .unwrap();
+    for step in ["key", "charge", "refund"] {
+        app.wait_for(&format!(
+            "#billing-steps li[data-step='{step}'][data-ok='true']"
+        ))
+        .await
+        .unwrap();
+    }
+    app.wait_for_text("#billing-steps", "Charged $1.00")
+        .await
+        .unwrap();
+    app.wait_for("#billing-provider[data-provider='stripe']")
+        .await
+        .unwrap();
+    app.wait_for_text("#billing-provider", "sk_test_…eKey")
+        .await
+        .unwrap();
+    app.screenshot("billing-connected").await.unwrap();
+
+    app.type_into("#billing-whsec", "not-a-secret")
+        .await
+        .unwrap();
+    app.click("#billing-whsec-save").await.unwrap();
+    app.wait_for_text("#billing-note", "starts with whsec_")
+        .await
+        .unwrap();
+    app.close().await.unwrap();
+}

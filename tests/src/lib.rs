@@ -550,3 +550,49 @@ impl AppSession {
         Ok(())
     }
 }
+
+/// Python with the test peers (`cargo xtask test` installs them; it sets `ZIFLOW_PYTHON`).
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ZIFLOW_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/ziflow/tools/py/bin/python")
+}
+
+/// `localstripe` (PyPI: a stateful fake Stripe written by others) on 127.0.0.1 — served
+/// through aiohttp here because its own command line binds every interface. Stopped when
+/// dropped.
+pub struct LocalStripe {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _guard: Guard,
+}
+
+impl LocalStripe {
+    /// Starts it and waits until it answers.
+    pub fn start() -> Result<Self> {
+        let port = free_port()?;
+        let guard = Guard::spawn(
+            "localstripe (PyPI; cargo xtask test installs it)",
+            Command::new(python())
+                .args([
+                    "-c",
+                    "import sys\n\
+                     from aiohttp import web\n\
+                     from localstripe import server\n\
+                     web.run_app(server.app, host='127.0.0.1', port=int(sys.argv[1]), print=None)",
+                    &port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )?;
+        wait_for_port(port, Duration::from_secs(15), "localstripe")?;
+        Ok(Self {
+            base: format!("http://127.0.0.1:{port}"),
+            _guard: guard,
+        })
+    }
+}

@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
-    AppInfo, CommandError, ConversationSummary, InvoiceSummary, MetricsSummary, PaymentEntry,
+    AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
+    DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, MetricsSummary, PaymentEntry,
     SettingsView, ShipCard, SyncStatusView, TemplateView, UpdateCheck,
 };
 
@@ -124,4 +125,76 @@ pub async fn preview_invoice_template(text: &str) -> Result<TemplateView, ApiErr
 /// Saves the invoice message template (refused if invalid).
 pub async fn save_invoice_template(text: &str) -> Result<TemplateView, ApiError> {
     call("save_invoice_template", &TextArgs { text }).await
+}
+
+/// Customers, catalog and shipping zones for the invoice composer.
+pub async fn composer_data() -> Result<ComposerData, ApiError> {
+    call("composer_data", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct DraftArgs<'a> {
+    draft: &'a InvoiceDraft,
+}
+
+/// A draft's total and message as the customer will read it.
+pub async fn preview_invoice(draft: &InvoiceDraft) -> Result<DraftPreview, ApiError> {
+    call("preview_invoice", &DraftArgs { draft }).await
+}
+
+/// Creates and sends the invoice.
+pub async fn send_invoice(draft: &InvoiceDraft) -> Result<InvoiceSent, ApiError> {
+    call("send_invoice", &DraftArgs { draft }).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundArgs {
+    invoice_id: i64,
+    amount_minor: Option<i64>,
+}
+
+/// Refunds a paid invoice (the whole remainder when `amount_minor` is `None`).
+pub async fn refund_invoice(
+    invoice_id: i64,
+    amount_minor: Option<i64>,
+) -> Result<String, ApiError> {
+    call(
+        "refund_invoice",
+        &RefundArgs {
+            invoice_id,
+            amount_minor,
+        },
+    )
+    .await
+}
+
+/// The Billing screen.
+pub async fn billing_status() -> Result<BillingView, ApiError> {
+    call("billing_status", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct KeyArgs<'a> {
+    key: &'a str,
+}
+
+/// Connects Stripe with a pasted key (checked with Stripe first).
+pub async fn connect_stripe(key: &str) -> Result<ConnectResult, ApiError> {
+    call("connect_stripe", &KeyArgs { key }).await
+}
+
+#[derive(Serialize)]
+struct SecretArgs<'a> {
+    secret: &'a str,
+}
+
+/// Stores Stripe's webhook signing secret.
+pub async fn save_webhook_secret(secret: &str) -> Result<String, ApiError> {
+    call("save_webhook_secret", &SecretArgs { secret }).await
+}
+
+/// Back to the sandbox provider.
+pub async fn disconnect_stripe() -> Result<String, ApiError> {
+    call("disconnect_stripe", &NoArgs {}).await
 }

@@ -268,6 +268,17 @@ pub async fn execute(
                 jobs: Vec::new(),
             })
         }
+        Command::CatalogSet { catalog } => {
+            let parsed = crate::catalog::Catalog::parse(catalog)?;
+            let payload = serde_json::to_value(&parsed)
+                .map_err(|e| Error::InvalidInput(format!("the catalog: {e}")))?;
+            let id = record(conn, shop, "catalog.replaced", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "products": parsed.catalog.len(), "zones": parsed.shipping.len() }),
+                event_ids: vec![id],
+                jobs: Vec::new(),
+            })
+        }
         Command::TemplateSet { name, text } => {
             let allowed = match name.as_str() {
                 "invoice" => crate::template::INVOICE_VARIABLES,

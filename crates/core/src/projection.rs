@@ -81,6 +81,7 @@ impl<'c> Applier<'c> {
             "settings.changed" => settings_changed(self.conn().await?, event, &payload).await,
             "invoice.created" => invoice_created(self.conn().await?, event, &payload).await,
             "invoice.sent" => invoice_sent(self.conn().await?, event, &payload).await,
+            "catalog.replaced" => catalog_replaced(self.conn().await?, event, &payload).await,
             "billing.connected" | "billing.disconnected" => {
                 billing(self.conn().await?, event, &payload).await
             }
@@ -260,6 +261,16 @@ async fn billing(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Resul
         set_in(conn, shop, "billing.mode", "").await?;
         set_in(conn, shop, "billing.key_hint", "").await?;
     }
+    Ok(Applied::default())
+}
+
+async fn catalog_replaced(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &Value,
+) -> Result<Applied> {
+    let catalog = crate::catalog::Catalog::parse(p)?;
+    crate::catalog::replace_in(conn, &event.shop_uid, &catalog).await?;
     Ok(Applied::default())
 }
 

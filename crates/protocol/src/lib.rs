@@ -74,6 +74,54 @@ impl Money {
     }
 }
 
+impl Money {
+    /// Reads an amount a person typed in `currency` ("8", "8.5", "$1,240.50") as minor
+    /// units, exactly (no floats). `None` for anything else, negative amounts, or more
+    /// decimals than the currency has.
+    pub fn parse(text: &str, currency: &str) -> Option<i64> {
+        let exp = Money::new(0, currency).exponent();
+        let t: String = text
+            .trim()
+            .trim_start_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != '-')
+            .chars()
+            .filter(|c| *c != ',')
+            .collect();
+        let (whole, frac) = t.split_once('.').unwrap_or((&t, ""));
+        if whole.is_empty() && frac.is_empty()
+            || !whole.chars().all(|c| c.is_ascii_digit())
+            || !frac.chars().all(|c| c.is_ascii_digit())
+            || frac.len() > exp as usize
+        {
+            return None;
+        }
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let frac_minor: i64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<width$}", width = exp as usize)
+                .parse()
+                .ok()?
+        };
+        whole.checked_mul(10_i64.pow(exp))?.checked_add(frac_minor)
+    }
+
+    /// The amount as a person types it back ("8.50", "120"), for an editable field.
+    pub fn plain(&self) -> String {
+        let exp = self.exponent();
+        let unit = 10_i64.pow(exp);
+        let (whole, frac) = (self.minor / unit, (self.minor % unit).abs());
+        if frac == 0 {
+            whole.to_string()
+        } else {
+            format!("{whole}.{frac:0width$}", width = exp as usize)
+        }
+    }
+}
+
 fn group_thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
@@ -253,6 +301,22 @@ pub struct InvoiceSummary {
     pub created_at: i64,
     /// When it was paid, if it was.
     pub paid_at: Option<i64>,
+    /// `one_time` or `subscription`.
+    pub kind: String,
+    /// A subscription's cadence in words ("every 14 days").
+    pub cadence: Option<String>,
+    /// The pay link, once sent.
+    pub link: Option<String>,
+    /// When the link stops working (Unix seconds).
+    pub link_expires_at: Option<i64>,
+    /// `sandbox` or `stripe`, once sent.
+    pub provider: Option<String>,
+    /// Refunded so far.
+    pub refunded: Money,
+    /// `webhook` or `manual` once paid.
+    pub paid_via: Option<String>,
+    /// Line items, as the customer reads them ("1 × Vitamin C serum (50ml) — $64").
+    pub items: Vec<String>,
 }
 
 /// A card on the "Ready to ship" board.
@@ -427,6 +491,14 @@ pub enum Command {
     /// Back to the sandbox provider: the Stripe key is deleted.
     #[serde(rename = "billing.disconnect")]
     BillingDisconnect {},
+    /// The owner replaces the catalog and shipping zones (the JSON form of
+    /// `agent-samples.json`: `{"catalog": [...], "shipping": [...]}`). A catalog with a
+    /// duplicate sku or a negative price is refused whole.
+    #[serde(rename = "catalog.set")]
+    CatalogSet {
+        /// The catalog.
+        catalog: serde_json::Value,
+    },
     /// The owner saves a message template (`name`: `invoice`). A template with an unknown
     /// variable is refused and nothing changes.
     #[serde(rename = "template.set")]
@@ -447,6 +519,135 @@ pub struct Subscription {
     pub count: u32,
     /// Unix seconds of the first charge; now or later.
     pub first_charge_at: i64,
+}
+
+/// What the invoice composer offers: customers, products and shipping zones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposerData {
+    /// The shop's currency.
+    pub currency: String,
+    /// Customers with a conversation (newest first).
+    pub customers: Vec<CustomerOption>,
+    /// The catalog.
+    pub products: Vec<ProductOption>,
+    /// Shipping zones, first is local.
+    pub zones: Vec<ZoneOption>,
+}
+
+/// A customer to bill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerOption {
+    /// E.164.
+    pub phone: String,
+    /// Profile name, if known.
+    pub name: Option<String>,
+}
+
+/// A catalog product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductOption {
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Other words for it (searched too).
+    pub aliases: Vec<String>,
+    /// Variants (empty: none).
+    pub variants: Vec<String>,
+    /// Unit price.
+    pub price: Money,
+}
+
+/// A shipping zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneOption {
+    /// Name.
+    pub name: String,
+    /// Price.
+    pub price: Money,
+    /// The default zone.
+    pub default: bool,
+}
+
+/// An invoice being composed. Items name catalog skus: names and prices come from the
+/// catalog on the Rust side, never from the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceDraft {
+    /// E.164.
+    pub customer_phone: String,
+    /// Items.
+    pub items: Vec<DraftItem>,
+    /// Shipping in minor units (from the zone, or typed over).
+    pub shipping_minor: i64,
+    /// Delivery address.
+    pub address: Option<String>,
+    /// A subscription's cadence; `None` for one-time.
+    pub subscription: Option<Subscription>,
+}
+
+/// One line of a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftItem {
+    /// Catalog sku.
+    pub sku: String,
+    /// Chosen variant.
+    pub variant: Option<String>,
+    /// Quantity.
+    pub qty: i64,
+}
+
+/// A draft's total and its message as the customer will read it, or why it cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftPreview {
+    /// Items plus shipping.
+    pub total: Option<Money>,
+    /// The message with a sample link (the real one is made when sending).
+    pub message: Option<String>,
+    /// What is missing or wrong.
+    pub error: Option<String>,
+}
+
+/// A sent invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSent {
+    /// Id.
+    pub invoice_id: i64,
+    /// Number.
+    pub number: i64,
+    /// The pay link, if the provider made it already.
+    pub link: Option<String>,
+    /// The message with the real link.
+    pub message: Option<String>,
+    /// Why the link is still on its way (the provider is slow).
+    pub pending: Option<String>,
+}
+
+/// The Billing screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingView {
+    /// `sandbox` or `stripe`.
+    pub provider: String,
+    /// `test` or `live` for Stripe.
+    pub mode: Option<String>,
+    /// The connected key, masked.
+    pub key_hint: Option<String>,
+    /// The address to paste into Stripe's webhook settings.
+    pub webhook_url: String,
+    /// The stored signing secret, masked.
+    pub webhook_secret_hint: Option<String>,
+}
+
+/// The result of connecting a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectResult {
+    /// Stored and in use.
+    pub connected: bool,
+    /// `test` or `live`.
+    pub mode: Option<String>,
+    /// The outcome in words (Stripe's own when it refused).
+    pub message: String,
+    /// Each step's result.
+    pub steps: Vec<ConnectStep>,
 }
 
 /// One step of checking a Stripe key, as shown on the Billing screen.
@@ -496,6 +697,26 @@ mod tests {
             "12,345.67 CHF",
             "unknown symbol: code after"
         );
+    }
+
+    #[test]
+    fn typed_amounts_are_read_exactly() {
+        assert_eq!(Money::parse("8", "USD"), Some(800));
+        assert_eq!(Money::parse("8.5", "USD"), Some(850));
+        assert_eq!(Money::parse("$1,240.50", "USD"), Some(124_050));
+        assert_eq!(Money::parse(".99", "USD"), Some(99));
+        assert_eq!(Money::parse("0.1", "USD"), Some(10), "no float rounding");
+        assert_eq!(Money::parse("1200", "JPY"), Some(1200));
+        assert_eq!(
+            Money::parse("8.505", "USD"),
+            None,
+            "more decimals than cents"
+        );
+        assert_eq!(Money::parse("-5", "USD"), None);
+        assert_eq!(Money::parse("abc", "USD"), None);
+        assert_eq!(Money::parse("", "USD"), None);
+        assert_eq!(Money::new(850, "USD").plain(), "8.50");
+        assert_eq!(Money::new(12_000, "USD").plain(), "120");
     }
 
     #[test]

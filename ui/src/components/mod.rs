@@ -63,3 +63,21 @@ pub fn ErrorPanel(error: ApiError, #[prop(into)] on_retry: Callback<()>) -> impl
         </div>
     }
 }
+
+/// Puts `text` on the clipboard (`navigator.clipboard.writeText`). Returns whether the call
+/// could be made; the field next to it stays selectable either way.
+pub fn copy_to_clipboard(text: &str) -> bool {
+    use wasm_bindgen::{JsCast, JsValue};
+    let get = |obj: &JsValue, key: &str| js_sys::Reflect::get(obj, &JsValue::from_str(key)).ok();
+    let Some(clipboard) =
+        get(&js_sys::global().into(), "navigator").and_then(|n| get(&n, "clipboard"))
+    else {
+        return false;
+    };
+    let Some(write) =
+        get(&clipboard, "writeText").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+    else {
+        return false;
+    };
+    write.call1(&clipboard, &JsValue::from_str(text)).is_ok()
+}

@@ -84,7 +84,185 @@ pub fn Settings() -> impl IntoView {
             data.refetch();
             info.refetch();
         } />
+        <BillingSection on_changed=move || data.refetch() />
         <InvoiceTemplateSection />
+    }
+}
+
+/// Billing → Accept payments: connect Stripe with a key (checked step by step), the webhook
+/// address to paste into Stripe and its signing secret, the invoice types.
+#[component]
+fn BillingSection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let status = LocalResource::new(api::billing_status);
+    let key = RwSignal::new(String::new());
+    let whsec = RwSignal::new(String::new());
+    let (busy, set_busy) = signal(false);
+    let (result, set_result) = signal(None::<Result<ziflow_protocol::ConnectResult, ApiError>>);
+    let (note, set_note) = signal(None::<Result<String, ApiError>>);
+    let (copied, set_copied) = signal(false);
+    let done = move || {
+        status.refetch();
+        on_changed();
+        set_busy.set(false);
+    };
+    let connect = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        set_busy.set(true);
+        set_result.set(None);
+        set_note.set(None);
+        let k = key.get_untracked();
+        spawn_local(async move {
+            let r = api::connect_stripe(&k).await;
+            if matches!(r, Ok(ref c) if c.connected) {
+                key.set(String::new());
+            }
+            set_result.set(Some(r));
+            done();
+        });
+    };
+    let save_secret = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        set_busy.set(true);
+        let s = whsec.get_untracked();
+        spawn_local(async move {
+            let r = api::save_webhook_secret(&s).await;
+            if r.is_ok() {
+                whsec.set(String::new());
+            }
+            set_note.set(Some(r));
+            done();
+        });
+    };
+    let disconnect = move |_| {
+        set_busy.set(true);
+        set_result.set(None);
+        spawn_local(async move {
+            set_note.set(Some(api::disconnect_stripe().await));
+            done();
+        });
+    };
+    view! {
+        <div class="settings">
+            <section id="billing">
+                <h2>"Billing → Accept payments"</h2>
+                {move || {
+                    status
+                        .get()
+                        .map(|r| match r {
+                            Ok(b) => {
+                                let connected = b.provider == "stripe";
+                                let what = if connected {
+                                    format!(
+                                        "Stripe, {} mode — key {}",
+                                        b.mode.clone().unwrap_or_default(),
+                                        b.key_hint.clone().unwrap_or_default()
+                                    )
+                                } else {
+                                    "Sandbox pay page — no real money moves. Connect Stripe to take real payments."
+                                        .to_string()
+                                };
+                                let url = b.webhook_url.clone();
+                                let copy_url = url.clone();
+                                view! {
+                                    <p id="billing-provider" data-provider=b.provider.clone()>{what}</p>
+                                    {connected
+                                        .then(|| {
+                                            view! {
+                                                <button id="billing-disconnect" class="btn secondary" disabled=move || busy.get() on:click=disconnect>
+                                                    "Use the sandbox instead"
+                                                </button>
+                                            }
+                                        })}
+                                    <h3>"Webhook"</h3>
+                                    <p class="hint">
+                                        "In Stripe: Developers → Webhooks → Add endpoint, paste this address, choose the checkout.session.*, payment_intent.*, invoice.paid, invoice.payment_failed and charge.refunded events, then paste the signing secret below."
+                                    </p>
+                                    <div class="copy-row">
+                                        <input id="billing-webhook-url" readonly prop:value=url />
+                                        <button
+                                            id="billing-copy"
+                                            type="button"
+                                            class="btn secondary"
+                                            on:click=move |_| {
+                                                set_copied.set(crate::components::copy_to_clipboard(&copy_url));
+                                            }
+                                        >
+                                            {move || if copied.get() { "Copied" } else { "Copy" }}
+                                        </button>
+                                    </div>
+                                    <p class="hint" id="billing-secret-state">
+                                        {match b.webhook_secret_hint.clone() {
+                                            Some(h) => format!("Signing secret saved ({h})."),
+                                            None => "The sandbox signs with a secret of its own; paste Stripe's when you connect.".into(),
+                                        }}
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                        })
+                }}
+                <form id="billing-connect-form" class="pair-form" on:submit=connect>
+                    <label>
+                        "Stripe secret or restricted key"
+                        <input id="billing-key" type="password" autocomplete="off" placeholder="sk_test_… or rk_live_…" required bind:value=key />
+                    </label>
+                    <button id="billing-connect" class="btn primary" type="submit" disabled=move || busy.get()>
+                        {move || if busy.get() { "Checking with Stripe…" } else { "Connect Stripe" }}
+                    </button>
+                </form>
+                <p class="hint">
+                    "Test keys are checked with a $1 charge to Stripe's test card, refunded at once. Live keys are checked with a read-only call: no card is charged."
+                </p>
+                {move || {
+                    result
+                        .get()
+                        .map(|r| match r {
+                            Ok(c) => {
+                                view! {
+                                    <div id="billing-result" class=if c.connected { "ok" } else { "error" } data-connected=c.connected.to_string()>
+                                        <p>{c.message.clone()}</p>
+                                        <ul id="billing-steps">
+                                            {c.steps
+                                                .into_iter()
+                                                .map(|s| {
+                                                    view! {
+                                                        <li data-step=s.step.clone() data-ok=s.ok.to_string()>
+                                                            {if s.ok { "✓ " } else { "✗ " }}
+                                                            {s.detail}
+                                                        </li>
+                                                    }
+                                                })
+                                                .collect_view()}
+                                        </ul>
+                                    </div>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => view! { <p id="billing-result" class="error">{e.message}</p> }.into_any(),
+                        })
+                }}
+                <form id="billing-secret-form" class="pair-form" on:submit=save_secret>
+                    <label>
+                        "Webhook signing secret"
+                        <input id="billing-whsec" type="password" autocomplete="off" placeholder="whsec_…" required bind:value=whsec />
+                    </label>
+                    <button id="billing-whsec-save" class="btn" type="submit" disabled=move || busy.get()>"Save secret"</button>
+                </form>
+                {move || {
+                    note.get()
+                        .map(|r| match r {
+                            Ok(t) => view! { <p id="billing-note" class="ok">{t}</p> }.into_any(),
+                            Err(e) => view! { <p id="billing-note" class="error">{e.message}</p> }.into_any(),
+                        })
+                }}
+                <h3>"Invoice types"</h3>
+                <ul class="plain">
+                    <li>"One-time — one payment through the pay link."</li>
+                    <li>"Subscription — every N days, weeks or months from a first charge date (Stripe: recurring prices with a trial until that date)."</li>
+                </ul>
+            </section>
+        </div>
     }
 }
 

@@ -1,0 +1,295 @@
+//! The shop's catalog (products with sku, aliases, price, variants, a deposit for services)
+//! and shipping zones (matched by city, state or ZIP prefix, with a default). The JSON form is
+//! the one of `shared/fixtures/agent-samples.json` (`catalog` and `shipping`).
+//!
+//! Invariants: skus are unique and non-empty, prices are integer minor units, at most one
+//! zone is the default; a catalog that breaks them is refused whole.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+use crate::{Db, Error, Result};
+
+/// A product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Stock keeping unit, unique in the shop.
+    pub sku: String,
+    /// Name as customers read it.
+    pub name: String,
+    /// Other words customers use for it.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Unit price in minor units.
+    pub price_cents: i64,
+    /// Sizes, colours… (empty: none).
+    #[serde(default)]
+    pub variants: Vec<String>,
+    /// A service's deposit, taken when booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deposit_cents: Option<i64>,
+    /// A service (booked, not shipped).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service: bool,
+}
+
+/// A shipping zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Zone {
+    /// Its name ("Austin").
+    pub zone: String,
+    /// Shipping price in minor units.
+    pub price_cents: i64,
+    /// Cities it covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cities: Vec<String>,
+    /// States it covers (two letters).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<String>,
+    /// ZIP prefixes it covers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zip_prefixes: Vec<String>,
+    /// Used when no other zone matches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+}
+
+/// Products and shipping zones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Products, in the shop's order.
+    #[serde(default)]
+    pub catalog: Vec<Product>,
+    /// Shipping zones, first match wins.
+    #[serde(default)]
+    pub shipping: Vec<Zone>,
+}
+
+impl Catalog {
+    /// Reads and checks a catalog in its JSON form.
+    pub fn parse(json: &serde_json::Value) -> Result<Self> {
+        let c: Catalog = serde_json::from_value(json.clone())
+            .map_err(|e| Error::InvalidInput(format!("the catalog: {e}")))?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// Checks the invariants.
+    pub fn check(&self) -> Result<()> {
+        let mut skus = HashSet::new();
+        for p in &self.catalog {
+            if p.sku.trim().is_empty() || p.name.trim().is_empty() {
+                return Err(Error::InvalidInput(
+                    "every product needs a sku and a name".into(),
+                ));
+            }
+            if !skus.insert(p.sku.as_str()) {
+                return Err(Error::InvalidInput(format!("sku {} appears twice", p.sku)));
+            }
+            if p.price_cents < 0 || p.deposit_cents.is_some_and(|d| d < 0) {
+                return Err(Error::InvalidInput(format!(
+                    "{} has a negative price",
+                    p.sku
+                )));
+            }
+        }
+        for z in &self.shipping {
+            if z.zone.trim().is_empty() || z.price_cents < 0 {
+                return Err(Error::InvalidInput(
+                    "every shipping zone needs a name and a price of 0 or more".into(),
+                ));
+            }
+        }
+        if self.shipping.iter().filter(|z| z.default).count() > 1 {
+            return Err(Error::InvalidInput(
+                "only one shipping zone can be the default".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Catalog {
+    /// The line items of `(sku, variant, qty)` picks, with names and prices from the
+    /// catalog. An unknown sku, a missing or unknown variant, or a quantity under 1 is
+    /// refused with what to fix.
+    pub fn line_items(
+        &self,
+        picks: &[(String, Option<String>, i64)],
+    ) -> Result<Vec<crate::storage::invoices::LineItem>> {
+        picks
+            .iter()
+            .map(|(sku, variant, qty)| {
+                let p =
+                    self.catalog.iter().find(|p| &p.sku == sku).ok_or_else(|| {
+                        Error::InvalidInput(format!("{sku} is not in the catalog"))
+                    })?;
+                let variant = match (p.variants.is_empty(), variant) {
+                    (true, _) => None,
+                    (false, Some(v)) if p.variants.contains(v) => Some(v.clone()),
+                    (false, Some(v)) => {
+                        return Err(Error::InvalidInput(format!(
+                            "{} comes in {}, not {v}",
+                            p.name,
+                            p.variants.join(", ")
+                        )))
+                    }
+                    (false, None) => {
+                        return Err(Error::InvalidInput(format!(
+                            "choose which {} ({})",
+                            p.name,
+                            p.variants.join(", ")
+                        )))
+                    }
+                };
+                if *qty < 1 {
+                    return Err(Error::InvalidInput(format!(
+                        "the quantity of {} is at least 1",
+                        p.name
+                    )));
+                }
+                Ok(crate::storage::invoices::LineItem {
+                    sku: p.sku.clone(),
+                    name: p.name.clone(),
+                    variant,
+                    qty: *qty,
+                    unit_minor: p.price_cents,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Replaces the shop's catalog and zones (in the caller's transaction).
+pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) -> Result<()> {
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    sqlx::query("DELETE FROM products WHERE shop_uid = ?")
+        .bind(shop)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM shipping_zones WHERE shop_uid = ?")
+        .bind(shop)
+        .execute(&mut *conn)
+        .await?;
+    for (n, p) in c.catalog.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO products (shop_uid, sku, name, aliases, price_minor, variants,
+                                   deposit_minor, service, position)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(shop)
+        .bind(&p.sku)
+        .bind(&p.name)
+        .bind(json(&p.aliases))
+        .bind(p.price_cents)
+        .bind(json(&p.variants))
+        .bind(p.deposit_cents)
+        .bind(p.service)
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (n, z) in c.shipping.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO shipping_zones (shop_uid, position, name, price_minor, cities, states,
+                                         zip_prefixes, is_default)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(shop)
+        .bind(i64::try_from(n).unwrap_or(i64::MAX))
+        .bind(&z.zone)
+        .bind(z.price_cents)
+        .bind(json(&z.cities))
+        .bind(json(&z.states))
+        .bind(json(&z.zip_prefixes))
+        .bind(z.default)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The shop's catalog and zones.
+pub async fn load(db: &Db, shop: &str) -> Result<Catalog> {
+    type ProductRow = (String, String, String, i64, String, Option<i64>, bool);
+    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+    let products: Vec<ProductRow> = sqlx::query_as(
+        "SELECT sku, name, aliases, price_minor, variants, deposit_minor, service
+         FROM products WHERE shop_uid = ? ORDER BY position",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?;
+    type ZoneRow = (String, i64, String, String, String, bool);
+    let zones: Vec<ZoneRow> = sqlx::query_as(
+        "SELECT name, price_minor, cities, states, zip_prefixes, is_default
+         FROM shipping_zones WHERE shop_uid = ? ORDER BY position",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(Catalog {
+        catalog: products
+            .into_iter()
+            .map(
+                |(sku, name, aliases, price, variants, deposit, service)| Product {
+                    sku,
+                    name,
+                    aliases: list(&aliases),
+                    price_cents: price,
+                    variants: list(&variants),
+                    deposit_cents: deposit,
+                    service,
+                },
+            )
+            .collect(),
+        shipping: zones
+            .into_iter()
+            .map(|(zone, price, cities, states, zips, default)| Zone {
+                zone,
+                price_cents: price,
+                cities: list(&cities),
+                states: list(&states),
+                zip_prefixes: list(&zips),
+                default,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fixture_format_and_refuses_broken_catalogs() {
+        // A copy of shared/fixtures/agent-samples.json kept in the repository.
+        let fixture: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/fixtures/agent-samples.json"))
+                .unwrap();
+        let c = Catalog::parse(&serde_json::json!({
+            "catalog": fixture["catalog"], "shipping": fixture["shipping"]
+        }))
+        .unwrap();
+        assert_eq!(c.catalog[0].sku, "SRM-VITC");
+        assert_eq!(c.catalog[0].variants, ["30ml", "50ml"]);
+        let facial = c.catalog.iter().find(|p| p.service).unwrap();
+        assert_eq!(facial.deposit_cents, Some(3000));
+        assert_eq!(c.shipping[0].zip_prefixes, ["802"]);
+        assert!(c.shipping[2].default);
+
+        let dup = serde_json::json!({"catalog": [
+            {"sku": "A", "name": "x", "price_cents": 1}, {"sku": "A", "name": "y", "price_cents": 2}]});
+        assert!(Catalog::parse(&dup)
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+        let float = serde_json::json!({"catalog": [{"sku": "A", "name": "x", "price_cents": 1.5}]});
+        assert!(
+            Catalog::parse(&float).is_err(),
+            "prices are integer minor units"
+        );
+    }
+}
