@@ -27,5 +27,13 @@ fn ziflow_commands() -> &'static [&'static str] {
         "get_invoice_template",
         "preview_invoice_template",
         "save_invoice_template",
+        "composer_data",
+        "preview_invoice",
+        "send_invoice",
+        "refund_invoice",
+        "billing_status",
+        "connect_stripe",
+        "save_webhook_secret",
+        "disconnect_stripe",
     ]
 }

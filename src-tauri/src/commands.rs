@@ -64,6 +64,7 @@ pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<dto::Invoic
             provider: i.pay_provider.clone(),
             refunded: money(i.refunded_minor),
             paid_via: i.paid_via.clone(),
+            send_error: i.send_error.clone(),
             items: items
                 .iter()
                 .map(|it| {

@@ -239,6 +239,12 @@ impl SyncClient {
             )
             .await?;
         }
+        // The replica is this shop's: another relay's rows (a shop synced before pairing or
+        // unpairing) would collide with its ids. That shop re-syncs from 0 if it comes back.
+        let gone = shops::delete_others(&self.db, &shop.uid).await?;
+        if gone > 0 {
+            tracing::info!(shop = %shop.uid, gone, "replica now holds only the synced shop");
+        }
         Ok(shop.uid)
     }
 

@@ -878,12 +878,15 @@ async fn an_invoice_composed_in_the_window_is_paid_on_the_sandbox_page_and_refun
     .unwrap();
 
     app.open_screen("payments").await.unwrap();
-    let row = app
-        .wait_for_text("#payment-feed li[data-order='1001']", "$189.50")
-        .await
-        .unwrap();
-    assert!(row.contains("Payment received"), "{row}");
-    app.wait_for_text("#payment-feed", "Refund").await.unwrap();
+    let feed = app.wait_for_text("#payment-feed", "$189.50").await.unwrap();
+    assert!(
+        feed.contains("Payment received · +1 512 555 0123 · order #1001 · sandbox"),
+        "{feed}"
+    );
+    assert!(
+        feed.contains("Refund · +1 512 555 0123 · order #1001"),
+        "{feed}"
+    );
     app.screenshot("composer-feed").await.unwrap();
     app.close().await.unwrap();
 }

@@ -159,14 +159,11 @@ pub async fn refund_invoice(
     invoice_id: i64,
     amount_minor: Option<i64>,
 ) -> Result<String, ApiError> {
-    call(
-        "refund_invoice",
-        &RefundArgs {
-            invoice_id,
-            amount_minor,
-        },
-    )
-    .await
+    let args = RefundArgs {
+        invoice_id,
+        amount_minor,
+    };
+    call("refund_invoice", &args).await
 }
 
 /// The Billing screen.

@@ -111,6 +111,8 @@ pub async fn execute(
                 now,
             )
             .await?;
+            // Asked again after the provider refused: try again (same idempotency key).
+            crate::storage::jobs::revive_in(conn, job, now).await?;
             Ok(Outcome {
                 answer: sent_answer(&invoice, true),
                 event_ids: Vec::new(),

@@ -85,6 +85,7 @@ impl<'c> Applier<'c> {
             "billing.connected" | "billing.disconnected" => {
                 billing(self.conn().await?, event, &payload).await
             }
+            "invoice.send_failed" => send_failed(self.conn().await?, event, &payload).await,
             "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
                 invoice_fact(self.conn().await?, event, &payload).await
             }
@@ -271,6 +272,17 @@ async fn catalog_replaced(
 ) -> Result<Applied> {
     let catalog = crate::catalog::Catalog::parse(p)?;
     crate::catalog::replace_in(conn, &event.shop_uid, &catalog).await?;
+    Ok(Applied::default())
+}
+
+async fn send_failed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let id = p["invoice_id"]
+        .as_i64()
+        .ok_or_else(|| Error::InvalidInput("invoice.send_failed without an invoice_id".into()))?;
+    let reason = p["reason"]
+        .as_str()
+        .unwrap_or("the provider did not make the link");
+    invoices::send_failed_in(conn, &event.shop_uid, id, reason).await?;
     Ok(Applied::default())
 }
 

@@ -317,6 +317,8 @@ pub struct InvoiceSummary {
     pub paid_via: Option<String>,
     /// Line items, as the customer reads them ("1 × Vitamin C serum (50ml) — $64").
     pub items: Vec<String>,
+    /// Why the pay link could not be made (the provider's words), until it is.
+    pub send_error: Option<String>,
 }
 
 /// A card on the "Ready to ship" board.

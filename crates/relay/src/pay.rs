@@ -163,7 +163,8 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     let work: Work = match serde_json::from_str(&job.payload) {
         Ok(w) => w,
         Err(e) => {
-            return record_failure(state, &job, &format!("unreadable job: {e}"), false).await;
+            record_failure(state, &job, &format!("unreadable job: {e}"), false).await?;
+            return Ok(());
         }
     };
     let result = async {
@@ -228,7 +229,24 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         }
         Err(e) => {
             let retry = matches!(e, ProviderError::Retry(_));
-            record_failure(state, &job, &e.to_string(), retry).await
+            let gave_up = !record_failure(state, &job, &e.to_string(), retry).await?;
+            if let (true, Work::CreateLink { request, .. }) = (gave_up, &work) {
+                // The rep sees why on the invoice (desks learn it from the log).
+                let mut log = LogTx::begin(state).await?;
+                let payload = serde_json::json!({
+                    "invoice_id": request.invoice_id, "reason": e.to_string(),
+                });
+                let id = ziflow_core::command::record(
+                    &mut log.tx,
+                    &job.shop_uid,
+                    "invoice.send_failed",
+                    &payload,
+                    now,
+                )
+                .await?;
+                log.commit(state, &job.shop_uid, &[id]).await?;
+            }
+            Ok(())
         }
     }
 }
@@ -238,7 +256,7 @@ async fn record_failure(
     job: &Job,
     error: &str,
     retry: bool,
-) -> ziflow_core::Result<()> {
+) -> ziflow_core::Result<bool> {
     let _one_writer = state.writes.lock().await;
     let mut tx = state.db.begin_immediate().await?;
     let again = jobs::failed_in(&mut tx, job, error, retry, state.clock.now()).await?;
@@ -248,5 +266,5 @@ async fn record_failure(
     } else {
         tracing::error!(job = job.id, kind = %job.kind, "job failed for good: {error}");
     }
-    Ok(())
+    Ok(again)
 }

@@ -194,6 +194,9 @@ fn InvoiceDetail(inv: InvoiceSummary, on_close: impl Fn() + Copy + 'static) -> i
                 <dd>{inv.link_expires_at.map(format::datetime).unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Provider"</dt>
                 <dd>{provider}</dd>
+                {inv.send_error
+                    .clone()
+                    .map(|why| view! { <dt>"Not sent"</dt><dd id="detail-send-error" class="error">{why}</dd> })}
                 {(inv.refunded.minor > 0)
                     .then(|| view! { <dt>"Refunded"</dt><dd id="detail-refunded">{inv.refunded.display()}</dd> })}
             </dl>

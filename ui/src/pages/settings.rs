@@ -94,6 +94,8 @@ pub fn Settings() -> impl IntoView {
 #[component]
 fn BillingSection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let status = LocalResource::new(api::billing_status);
+    // The provider changes when the relay's event reaches this desk's replica.
+    crate::components::refresh_every(status, std::time::Duration::from_secs(2));
     let key = RwSignal::new(String::new());
     let whsec = RwSignal::new(String::new());
     let (busy, set_busy) = signal(false);

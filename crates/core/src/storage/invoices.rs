@@ -98,6 +98,8 @@ pub struct InvoiceRow {
     pub refunded_minor: i64,
     /// The provider's subscription id (`sub_…`), once known.
     pub subscription_ref: Option<String>,
+    /// Why the pay link could not be made, until it is.
+    pub send_error: Option<String>,
 }
 
 impl InvoiceRow {
@@ -124,7 +126,7 @@ macro_rules! select_invoices {
                 status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
                 pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
                 first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor,
-                subscription_ref
+                subscription_ref, send_error
          FROM invoices"
     };
 }
@@ -374,7 +376,7 @@ pub async fn send_in(
 ) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE invoices SET sent_at = ?, pay_provider = ?, pay_link = ?,
-                             pay_token = ?, link_ref = ?, link_expires_at = ?
+                             pay_token = ?, link_ref = ?, link_expires_at = ?, send_error = NULL
          WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
     )
     .bind(now)
@@ -440,6 +442,24 @@ pub async fn bind_subscription_in(
     .await?
     .rows_affected()
         == 1)
+}
+
+/// Records why the invoice's pay link could not be made (kept until a link is).
+pub async fn send_failed_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET send_error = ? WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
+    )
+    .bind(reason)
+    .bind(shop)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// How an invoice came to be paid.

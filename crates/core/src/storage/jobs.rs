@@ -150,6 +150,21 @@ pub async fn failed_in(
     Ok(again)
 }
 
+/// Gives a failed job another run now (a person asked again, e.g. after fixing the key).
+/// Returns whether it was failed.
+pub async fn revive_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, finished_at = NULL
+         WHERE id = ? AND state = 'failed'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// A job by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<Job>> {
     Ok(sqlx::query_as(concat!(select_jobs!(), " WHERE id = ?"))

@@ -93,3 +93,14 @@ pub async fn first(db: &Db) -> Result<Option<Shop>> {
     .fetch_optional(db.pool())
     .await?)
 }
+
+/// Deletes every shop but `keep`, with everything of theirs (a desk's replica holds the one
+/// shop it syncs: event and invoice ids come from that shop's relay, so two relays' rows
+/// cannot share the tables). Returns how many shops went.
+pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM shops WHERE uid != ?")
+        .bind(keep)
+        .execute(db.pool())
+        .await?
+        .rows_affected())
+}

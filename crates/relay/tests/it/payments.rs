@@ -968,3 +968,62 @@ async fn localstripes_signed_subscription_webhooks_pay_the_invoice_once() {
         "one payment, matched"
     );
 }
+
+#[tokio::test]
+async fn a_link_stripe_refuses_is_reported_on_the_invoice_and_sent_when_asked_again() {
+    let fake = FakeStripe::start().await;
+    fake.state
+        .lock()
+        .unwrap()
+        .trouble
+        .push_back(Trouble::Status(400));
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = stripe_relay(&fake, clock, Duration::from_secs(5)).await;
+    let shop = relay.shop("Glow Bar").await;
+    let token = &shop.device_token;
+    run(
+        &relay,
+        token,
+        "c1",
+        json!({"type": "billing.connect", "key": TEST_KEY}),
+    )
+    .await;
+    let (_, made) = run(&relay, token, "i1", story_invoice()).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+
+    let (status, refused) = run(
+        &relay,
+        token,
+        "s1",
+        json!({"type": "invoice.send", "invoice_id": id}),
+    )
+    .await;
+    assert_eq!(status, 502, "{refused}");
+    assert_eq!(refused["error"], "provider_refused");
+    assert_eq!(
+        refused["message"],
+        "Stripe answered 400: An unknown error occurred"
+    );
+    let inv = invoice(&relay, &shop.uid, id).await;
+    assert_eq!(inv.status, "draft");
+    assert_eq!(
+        inv.send_error.as_deref(),
+        Some("Stripe answered 400: An unknown error occurred")
+    );
+    let log = kinds(&relay, &shop.uid).await;
+    assert!(log
+        .iter()
+        .any(|(k, p)| k == "invoice.send_failed" && p["invoice_id"] == id));
+
+    let (status, sent) = run(
+        &relay,
+        token,
+        "s2",
+        json!({"type": "invoice.send", "invoice_id": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "asked again, Stripe answers: {sent}");
+    let inv = invoice(&relay, &shop.uid, id).await;
+    assert_eq!((inv.status.as_str(), inv.send_error), ("sent", None));
+    assert_eq!(inv.pay_link.as_deref(), sent["link"].as_str());
+}
