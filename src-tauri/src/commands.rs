@@ -12,11 +12,12 @@ use crate::state::AppState;
 /// The app's version, shop and database location.
 #[tauri::command]
 pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
+    let provider = settings::get(&state.db, &state.session().shop.uid, "billing.provider").await?;
     Ok(dto::AppInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         shop_name: state.session().shop.name.clone(),
         mode: state.session().mode().into(),
-        sandbox: true,
+        sandbox: provider.as_deref() != Some("stripe"),
         database_path: state.db.path().display().to_string(),
     })
 }
@@ -474,6 +475,13 @@ pub async fn preview_invoice(
 ) -> Result<dto::DraftPreview> {
     let new = match draft_invoice(&state, &draft).await {
         Ok(n) => n,
+        Err(why) if draft.items.is_empty() => {
+            return Ok(dto::DraftPreview {
+                total: None,
+                message: None,
+                error: Some(why),
+            })
+        }
         Err(why) => {
             // The total still shows while the draft is incomplete.
             let catalog = ziflow_core::catalog::load(&state.db, &state.session().shop.uid).await?;
