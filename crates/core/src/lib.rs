@@ -17,6 +17,7 @@
 //!   writes that belong together share one transaction).
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod catalog;
 pub mod clock;
 pub mod command;

@@ -1,0 +1,1092 @@
+//! The sales agent: reads each customer message of a conversation and decides what the shop
+//! answers — a price quote, a question for what is missing (a variant, the address), an
+//! invoice with a pay link, or a person from the team. Offline and deterministic: the same
+//! conversation always gets the same answers.
+//!
+//! Invariants: items, prices and totals come only from the catalog and the shipping zones;
+//! the agent never invents a product or an amount, and when it cannot place a message it
+//! hands off instead of guessing. Once handed off (or after STOP) it stays quiet.
+
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+use ziflow_protocol::Money;
+
+use crate::catalog::{Catalog, Product};
+use text::{find_address, fold, place_of, quantity, same_word, words, Place};
+
+/// The conversation's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// Spanish.
+    Es,
+}
+
+/// A line of the cart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    /// Catalog sku.
+    pub sku: String,
+    /// Chosen variant (`None` until chosen, or for products without variants).
+    pub variant: Option<String>,
+    /// Quantity.
+    pub qty: i64,
+}
+
+/// Where the conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Stage {
+    /// Nothing in progress.
+    #[default]
+    Open,
+    /// Prices were quoted; the customer has not ordered.
+    Quoted,
+    /// The customer is ordering; something may still be missing.
+    Ordering,
+    /// A service booking waits for the customer's yes.
+    Booking,
+    /// The invoice went out.
+    Invoiced,
+    /// A person took over; the agent is quiet.
+    HandedOff,
+    /// The customer wrote STOP; quiet until they write again.
+    OptedOut,
+}
+
+/// What the agent remembers of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct State {
+    /// Language, once known.
+    pub lang: Option<Lang>,
+    /// Stage.
+    pub stage: Stage,
+    /// The cart.
+    pub lines: Vec<Line>,
+    /// The product talked about last.
+    pub focus: Option<String>,
+    /// The delivery address, once given.
+    pub address: Option<String>,
+    /// Its city, state and ZIP.
+    pub city: Option<String>,
+    /// USPS state code.
+    pub state: Option<String>,
+    /// 5-digit ZIP.
+    pub zip: Option<String>,
+    /// A booking's "when", as the customer said it.
+    pub booking_when: Option<String>,
+}
+
+/// An order the agent sends an invoice for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// Items priced from the catalog.
+    pub items: Vec<OrderItem>,
+    /// Shipping from the zone table (0 for bookings).
+    pub shipping_cents: i64,
+    /// Items plus shipping.
+    pub total_cents: i64,
+    /// Delivery address.
+    pub address: Option<String>,
+    /// A service deposit rather than goods.
+    pub deposit: bool,
+}
+
+/// One priced item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    /// Sku.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Variant.
+    pub variant: Option<String>,
+    /// Quantity.
+    pub qty: i64,
+    /// Unit price (the deposit, for a booking).
+    pub unit_cents: i64,
+}
+
+/// What the shop does in answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A text message.
+    Reply(String),
+    /// Create and send the invoice for this order (its message carries the pay link).
+    SendInvoice(Order),
+    /// Call a person in; the agent stops talking.
+    Handoff {
+        /// Why, for the handoff queue.
+        reason: String,
+    },
+}
+
+/// The shop as the agent sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Shop<'a> {
+    /// The local city (the first zone's), for "Shipping within Denver is $6".
+    pub city: &'a str,
+    /// ISO 4217.
+    pub currency: &'a str,
+    /// Products and zones.
+    pub catalog: &'a Catalog,
+}
+
+/// Reads one customer message and returns what the shop answers, updating `state`.
+pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action> {
+    let folded = fold(message);
+    let all_words = words(message);
+    if let Some(lang) = detect_lang(&folded, &all_words) {
+        state.lang = Some(lang);
+    }
+    let lang = state.lang.unwrap_or_default();
+    let says = |p: &[&str]| has_phrase(&all_words, p);
+
+    if all_words.len() <= 2 && says(&["stop", "baja", "alto", "unsubscribe", "stop messages"]) {
+        state.stage = Stage::OptedOut;
+        return Vec::new();
+    }
+    match state.stage {
+        Stage::HandedOff => return Vec::new(),
+        // Writing again after STOP opts back in.
+        Stage::OptedOut => state.stage = Stage::Open,
+        _ => {}
+    }
+    if let Some(reason) = handoff_reason(&all_words) {
+        state.stage = Stage::HandedOff;
+        return vec![
+            Action::Reply(reply(lang, Reply::Handoff)),
+            Action::Handoff { reason },
+        ];
+    }
+
+    // An address first, so its numbers are not read as quantities.
+    let (place, rest) = match find_address(message) {
+        Some((place, before)) => (Some(place), before),
+        None => (None, message.to_string()),
+    };
+    let w = words(&rest);
+    let mentions = find_mentions(&w, shop.catalog);
+    let cancel = has_phrase(
+        &w,
+        &[
+            "cancel",
+            "never mind",
+            "nevermind",
+            "no thanks",
+            "no thank you",
+            "too expensive",
+            "not now",
+            "forget it",
+            "cancelar",
+            "cancela",
+            "ya no",
+            "no gracias",
+            "muy caro",
+        ],
+    ) || (w.len() <= 2 && has_phrase(&w, &["no", "nope", "nah"]));
+    let confirm = has_phrase(
+        &w,
+        &[
+            "yes",
+            "yeah",
+            "yep",
+            "yup",
+            "sure",
+            "ok",
+            "okay",
+            "perfect",
+            "sounds good",
+            "great",
+            "please",
+            "si",
+            "claro",
+            "dale",
+            "perfecto",
+            "la quiero",
+            "lo quiero",
+            "of course",
+            "go ahead",
+            "let's do it",
+            "i'll take",
+            "ill take",
+            "i will take",
+        ],
+    );
+    let order_words = has_phrase(
+        &w,
+        &[
+            "i want",
+            "i'd like",
+            "id like",
+            "i would like",
+            "i'll take",
+            "ill take",
+            "i will take",
+            "i'll have",
+            "buy",
+            "order",
+            "please",
+            "send me",
+            "get me",
+            "quiero",
+            "me llevo",
+            "quisiera",
+            "dame",
+            "mandame",
+        ],
+    );
+    let question = folded.contains('?')
+        || has_phrase(
+            &w,
+            &[
+                "how much",
+                "price",
+                "cost",
+                "do you have",
+                "do you sell",
+                "is there",
+                "cuanto",
+                "precio",
+                "cuesta",
+                "tienen",
+                "venden",
+                "hay",
+            ],
+        );
+    let booking = has_phrase(
+        &w,
+        &[
+            "book",
+            "appointment",
+            "reserve",
+            "schedule",
+            "cita",
+            "reservar",
+            "agendar",
+        ],
+    );
+    let shipping_q = has_phrase(&w, &["shipping", "delivery", "deliver", "envio", "enviar"]);
+    let greeting = has_phrase(
+        &w,
+        &[
+            "hi",
+            "hello",
+            "hey",
+            "hola",
+            "buenas",
+            "good morning",
+            "good afternoon",
+            "buenos dias",
+        ],
+    );
+    let thanks = has_phrase(&w, &["thanks", "thank you", "gracias", "thx"]);
+
+    if cancel && !state.lines.is_empty() && state.stage != Stage::Invoiced {
+        state.lines.clear();
+        state.focus = None;
+        state.stage = Stage::Open;
+        return vec![Action::Reply(reply(lang, Reply::Cancelled))];
+    }
+    if cancel && mentions.is_empty() && place.is_none() {
+        state.stage = Stage::Open;
+        return vec![Action::Reply(reply(lang, Reply::Cancelled))];
+    }
+
+    // A new order after an invoice starts a new cart.
+    if state.stage == Stage::Invoiced && !mentions.is_empty() {
+        state.lines.clear();
+        state.stage = Stage::Open;
+    }
+
+    let mut understood = false;
+    for m in &mentions {
+        understood = true;
+        let product = &shop.catalog.catalog[m.product];
+        state.focus = Some(product.sku.clone());
+        match state.lines.iter_mut().find(|l| l.sku == product.sku) {
+            Some(line) => {
+                if let Some(q) = m.qty {
+                    line.qty = q;
+                }
+                if m.variant.is_some() {
+                    line.variant.clone_from(&m.variant);
+                }
+            }
+            None => state.lines.push(Line {
+                sku: product.sku.clone(),
+                variant: m.variant.clone(),
+                qty: m.qty.unwrap_or(1),
+            }),
+        }
+    }
+    // Words about the product already in focus: "50ml", "make it 2", "I'll take two".
+    if mentions.is_empty() {
+        if let Some(line) = focus_line(state, shop.catalog) {
+            let product = product_of(shop.catalog, &state.lines[line].sku);
+            if let Some(v) = product.and_then(|p| variant_in(&w, p)) {
+                state.lines[line].variant = Some(v);
+                understood = true;
+            }
+            if let Some(q) = loose_quantity(&w) {
+                state.lines[line].qty = q;
+                understood = true;
+            }
+        }
+    }
+    if let Some(p) = &place {
+        if !state.lines.is_empty() || state.stage == Stage::Ordering {
+            state.address.clone_from(&p.address);
+            state.city.clone_from(&p.city);
+            state.state.clone_from(&p.state);
+            state.zip.clone_from(&p.zip);
+            understood = true;
+        }
+    }
+
+    let service_in_cart = state
+        .lines
+        .iter()
+        .any(|l| product_of(shop.catalog, &l.sku).is_some_and(|p| p.service));
+    if service_in_cart && (booking || state.stage == Stage::Booking || !mentions.is_empty()) {
+        return booking_step(state, shop, lang, &rest, confirm, &mentions);
+    }
+
+    if !state.lines.is_empty() {
+        let ordering = state.stage == Stage::Ordering
+            || order_words
+            || (confirm && state.stage == Stage::Quoted)
+            || (!mentions.is_empty() && !question)
+            || (place.is_some() && state.stage == Stage::Quoted)
+            || (understood && mentions.is_empty() && state.stage == Stage::Quoted && !question);
+        if ordering {
+            state.stage = Stage::Ordering;
+            return order_step(state, shop, lang);
+        }
+        if !mentions.is_empty() || understood {
+            state.stage = Stage::Quoted;
+            return vec![Action::Reply(quote(state, shop, lang))];
+        }
+    }
+
+    if shipping_q {
+        let place = place
+            .clone()
+            .or_else(|| after_to(&rest).map(|t| place_of(&t)))
+            .unwrap_or_default();
+        return vec![Action::Reply(shipping_quote(&place, shop, lang))];
+    }
+    if mentions.is_empty() && question && asks_for_product(&w) {
+        return vec![Action::Reply(reply_with(
+            lang,
+            Reply::NotCarried,
+            &[(
+                "list",
+                shop.catalog
+                    .catalog
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )],
+        ))];
+    }
+    if thanks {
+        return vec![Action::Reply(reply(lang, Reply::Thanks))];
+    }
+    if greeting {
+        return vec![Action::Reply(reply(lang, Reply::Greeting))];
+    }
+    if confirm && state.stage == Stage::Invoiced {
+        return vec![Action::Reply(reply(lang, Reply::Thanks))];
+    }
+    // Nothing it can place: a person answers rather than a guess.
+    state.stage = Stage::HandedOff;
+    vec![
+        Action::Reply(reply(lang, Reply::Handoff)),
+        Action::Handoff {
+            reason: format!("the bot could not place: {message}"),
+        },
+    ]
+}
+
+/// The line that words without a product name refer to: one still missing its variant,
+/// else the product in focus, else the only line.
+fn focus_line(state: &State, catalog: &Catalog) -> Option<usize> {
+    state
+        .lines
+        .iter()
+        .position(|l| {
+            l.variant.is_none()
+                && product_of(catalog, &l.sku).is_some_and(|p| !p.variants.is_empty())
+        })
+        .or_else(|| {
+            let focus = state.focus.as_ref()?;
+            state.lines.iter().position(|l| &l.sku == focus)
+        })
+        .or_else(|| (state.lines.len() == 1).then_some(0))
+}
+
+fn product_of<'c>(catalog: &'c Catalog, sku: &str) -> Option<&'c Product> {
+    catalog.catalog.iter().find(|p| p.sku == sku)
+}
+
+/// Next step of an order: ask for a variant, then the address, then send the invoice.
+fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
+    for line in &state.lines {
+        let Some(p) = product_of(shop.catalog, &line.sku) else {
+            continue;
+        };
+        if line.variant.is_none() && !p.variants.is_empty() {
+            return vec![Action::Reply(reply_with(
+                lang,
+                Reply::WhichVariant,
+                &[
+                    ("name", p.name.clone()),
+                    ("variants", join_or(&p.variants, lang)),
+                ],
+            ))];
+        }
+    }
+    if state.address.is_none() {
+        return vec![Action::Reply(reply_with(
+            lang,
+            Reply::AskAddress,
+            &[("summary", summary(state, shop))],
+        ))];
+    }
+    let place = Place {
+        address: state.address.clone(),
+        city: state.city.clone(),
+        state: state.state.clone(),
+        zip: state.zip.clone(),
+    };
+    let Some((_, shipping)) = zone_for(&place, shop.catalog) else {
+        return handoff(state, lang, "no shipping zone covers the address");
+    };
+    let items: Vec<OrderItem> = state
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let p = product_of(shop.catalog, &l.sku)?;
+            Some(OrderItem {
+                sku: p.sku.clone(),
+                name: p.name.clone(),
+                variant: l.variant.clone(),
+                qty: l.qty,
+                unit_cents: p.price_cents,
+            })
+        })
+        .collect();
+    let Some(total) = items.iter().try_fold(shipping, |acc, i| {
+        acc.checked_add(i.unit_cents.checked_mul(i.qty)?)
+    }) else {
+        return handoff(state, lang, "the order total is too large");
+    };
+    state.stage = Stage::Invoiced;
+    vec![Action::SendInvoice(Order {
+        items,
+        shipping_cents: shipping,
+        total_cents: total,
+        address: state.address.clone(),
+        deposit: false,
+    })]
+}
+
+/// A service booking: quote the deposit, then on the customer's yes send its invoice.
+fn booking_step(
+    state: &mut State,
+    shop: &Shop<'_>,
+    lang: Lang,
+    text: &str,
+    confirm: bool,
+    mentions: &[Mention],
+) -> Vec<Action> {
+    let Some(line) = state
+        .lines
+        .iter()
+        .find(|l| product_of(shop.catalog, &l.sku).is_some_and(|p| p.service))
+        .cloned()
+    else {
+        return Vec::new();
+    };
+    let Some(p) = product_of(shop.catalog, &line.sku) else {
+        return Vec::new();
+    };
+    let deposit = p.deposit_cents.unwrap_or(p.price_cents);
+    if state.stage == Stage::Booking && confirm && mentions.is_empty() {
+        state.stage = Stage::Invoiced;
+        return vec![Action::SendInvoice(Order {
+            items: vec![OrderItem {
+                sku: p.sku.clone(),
+                name: p.name.clone(),
+                variant: None,
+                qty: 1,
+                unit_cents: deposit,
+            }],
+            shipping_cents: 0,
+            total_cents: deposit,
+            address: None,
+            deposit: true,
+        })];
+    }
+    state.stage = Stage::Booking;
+    if state.booking_when.is_none() {
+        state.booking_when = when_in(text);
+    }
+    let when = state
+        .booking_when
+        .as_ref()
+        .map(|w| format!(" {w}"))
+        .unwrap_or_default();
+    vec![Action::Reply(reply_with(
+        lang,
+        Reply::BookingQuote,
+        &[
+            ("name", p.name.clone()),
+            ("when", when),
+            ("deposit", money(deposit, shop)),
+            ("price", money(p.price_cents, shop)),
+        ],
+    ))]
+}
+
+fn handoff(state: &mut State, lang: Lang, reason: &str) -> Vec<Action> {
+    state.stage = Stage::HandedOff;
+    vec![
+        Action::Reply(reply(lang, Reply::Handoff)),
+        Action::Handoff {
+            reason: reason.into(),
+        },
+    ]
+}
+
+/// "Vitamin C serum is $64 (30ml or 50ml). Shipping within Denver is $6. Would you like to
+/// order?"
+fn quote(state: &State, shop: &Shop<'_>, lang: Lang) -> String {
+    let mut parts = Vec::new();
+    for line in &state.lines {
+        let Some(p) = product_of(shop.catalog, &line.sku) else {
+            continue;
+        };
+        let variants = if p.variants.is_empty() || line.variant.is_some() {
+            line.variant
+                .as_ref()
+                .map(|v| format!(" ({v})"))
+                .unwrap_or_default()
+        } else {
+            format!(" ({})", join_or(&p.variants, lang))
+        };
+        parts.push(reply_with(
+            lang,
+            Reply::Price,
+            &[
+                ("name", p.name.clone()),
+                ("variants", variants),
+                ("price", money(p.price_cents, shop)),
+            ],
+        ));
+    }
+    let local = shop
+        .catalog
+        .shipping
+        .first()
+        .map(|z| money(z.price_cents, shop))
+        .unwrap_or_else(|| money(0, shop));
+    let physical = state
+        .lines
+        .iter()
+        .any(|l| product_of(shop.catalog, &l.sku).is_some_and(|p| !p.service));
+    let tail = if physical {
+        reply_with(
+            lang,
+            Reply::LocalShippingAsk,
+            &[("city", shop.city.to_string()), ("shipping", local)],
+        )
+    } else {
+        reply(lang, Reply::AskOrder)
+    };
+    format!("{} {tail}", parts.join(" "))
+}
+
+/// "Shipping to Colorado Springs is $10."
+fn shipping_quote(place: &Place, shop: &Shop<'_>, lang: Lang) -> String {
+    match zone_for(place, shop.catalog) {
+        Some((zone, price)) => {
+            let to = place
+                .city
+                .clone()
+                .or_else(|| place.state.clone())
+                .or_else(|| place.zip.clone())
+                .unwrap_or_else(|| shop.city.to_string());
+            let _ = zone;
+            reply_with(
+                lang,
+                Reply::ShippingTo,
+                &[("place", to), ("shipping", money(price, shop))],
+            )
+        }
+        None => reply(lang, Reply::NoZone),
+    }
+}
+
+/// The zone for a place and its price: an address with no city, state or ZIP is local (the
+/// first zone); otherwise the first zone matching city, state or ZIP prefix, else the default.
+pub fn zone_for(place: &Place, catalog: &Catalog) -> Option<(usize, i64)> {
+    let zones = &catalog.shipping;
+    if place.is_bare() {
+        return zones.first().map(|z| (0, z.price_cents));
+    }
+    let eq = |a: &str, b: &str| fold(a) == fold(b);
+    zones
+        .iter()
+        .position(|z| {
+            place
+                .city
+                .as_deref()
+                .is_some_and(|c| z.cities.iter().any(|zc| eq(zc, c)))
+                || place
+                    .state
+                    .as_deref()
+                    .is_some_and(|s| z.states.iter().any(|zs| eq(zs, s)))
+                || place
+                    .zip
+                    .as_deref()
+                    .is_some_and(|zip| z.zip_prefixes.iter().any(|p| zip.starts_with(p.as_str())))
+        })
+        .or_else(|| zones.iter().position(|z| z.default))
+        .map(|i| (i, zones[i].price_cents))
+}
+
+fn money(cents: i64, shop: &Shop<'_>) -> String {
+    Money::new(cents, shop.currency).display()
+}
+
+fn summary(state: &State, shop: &Shop<'_>) -> String {
+    state
+        .lines
+        .iter()
+        .filter_map(|l| {
+            let p = product_of(shop.catalog, &l.sku)?;
+            let name = match &l.variant {
+                Some(v) => format!("{} ({v})", p.name),
+                None => p.name.clone(),
+            };
+            let qty = if l.qty == 1 {
+                String::new()
+            } else {
+                format!("{} × ", l.qty)
+            };
+            Some(format!(
+                "{qty}{name} {}",
+                money(p.price_cents.saturating_mul(l.qty), shop)
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join_or(items: &[String], lang: Lang) -> String {
+    let or = if lang == Lang::Es { " o " } else { " or " };
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{}{or}{last}", rest.join(", ")),
+    }
+}
+
+/// A product named in a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mention {
+    product: usize,
+    qty: Option<i64>,
+    variant: Option<String>,
+    start: usize,
+    end: usize,
+}
+
+/// Products named in `w`, by name, alias, near-miss spelling or price ("the $64 serum"),
+/// with the quantity before them and a variant after them.
+fn find_mentions(w: &[String], catalog: &Catalog) -> Vec<Mention> {
+    let prices: Vec<i64> = w
+        .iter()
+        .filter_map(|t| t.strip_prefix('$'))
+        .filter_map(|t| Money::parse(t, "USD"))
+        .collect();
+    // Every (product, span, strength) found.
+    let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for (pi, p) in catalog.catalog.iter().enumerate() {
+        let mut phrases: Vec<Vec<String>> = std::iter::once(&p.name)
+            .chain(p.aliases.iter())
+            .map(|s| words(s))
+            .filter(|ws| !ws.is_empty())
+            .collect();
+        if let Some(last) = words(&p.name).last() {
+            if last.chars().count() >= 4 && !last.chars().any(|c| c.is_ascii_digit()) {
+                phrases.push(vec![last.clone()]);
+            }
+        }
+        let mut best: Option<(usize, usize, usize)> = None;
+        for phrase in &phrases {
+            for start in 0..w.len() {
+                if start + phrase.len() > w.len() {
+                    break;
+                }
+                if phrase
+                    .iter()
+                    .zip(&w[start..start + phrase.len()])
+                    .all(|(cat, written)| same_word(written, cat))
+                {
+                    let strength = phrase.len();
+                    if best.is_none_or(|(_, _, s)| strength > s) {
+                        best = Some((start, start + phrase.len(), strength));
+                    }
+                }
+            }
+        }
+        if let Some((s, e, strength)) = best {
+            found.push((pi, s, e, strength));
+        }
+    }
+    // Where several products claim the same words, a price said in the message decides,
+    // then the longer match.
+    found.sort_by_key(|&(pi, s, _, strength)| {
+        let price_match = prices.contains(&catalog.catalog[pi].price_cents);
+        (
+            std::cmp::Reverse(price_match),
+            std::cmp::Reverse(strength),
+            s,
+        )
+    });
+    let mut taken: Vec<(usize, usize, usize)> = Vec::new();
+    for (pi, s, e, _) in found {
+        if taken.iter().any(|&(_, ts, te)| s < te && ts < e) {
+            continue;
+        }
+        taken.push((pi, s, e));
+    }
+    taken.sort_by_key(|&(_, s, _)| s);
+    let mut out: Vec<Mention> = Vec::new();
+    for (n, &(pi, s, e)) in taken.iter().enumerate() {
+        let p = &catalog.catalog[pi];
+        let next = taken.get(n + 1).map_or(w.len(), |&(_, ns, _)| ns);
+        let prev = if n == 0 { 0 } else { taken[n - 1].2 };
+        let variant = variant_in(&w[e..next], p).or_else(|| variant_in(&w[prev..s], p));
+        out.push(Mention {
+            product: pi,
+            qty: quantity_before(w, s, prev),
+            variant,
+            start: s,
+            end: e,
+        });
+    }
+    out
+}
+
+/// A quantity just before a product ("four lip tints", "two of the serums", "a mask").
+fn quantity_before(w: &[String], start: usize, floor: usize) -> Option<i64> {
+    let mut i = start;
+    let mut skipped = 0;
+    while i > floor {
+        i -= 1;
+        let word = w[i].as_str();
+        if let Some(q) = quantity(word) {
+            return Some(q);
+        }
+        let filler = matches!(
+            word,
+            "the" | "of" | "la" | "el" | "los" | "las" | "de" | "x" | "more" | "mas" | "pcs"
+        ) || word.starts_with('$');
+        if !filler || skipped >= 2 {
+            return None;
+        }
+        skipped += 1;
+    }
+    None
+}
+
+/// A variant of `p` among `w` ("50ml", "berry", "small" for S).
+fn variant_in(w: &[String], p: &Product) -> Option<String> {
+    for v in &p.variants {
+        let fv = fold(v);
+        let aliases: &[&str] = match fv.as_str() {
+            "s" => &["small", "chica", "chico", "pequena", "pequeno"],
+            "m" => &["medium", "mediana", "mediano"],
+            "l" => &["large", "grande"],
+            "xl" => &["extra large", "xlarge"],
+            _ => &[],
+        };
+        let vw = words(v);
+        let hit = w.iter().any(|t| vw.len() == 1 && *t == vw[0])
+            || (vw.len() > 1 && w.windows(vw.len()).any(|win| win == vw.as_slice()))
+            || aliases.iter().any(|a| has_phrase(w, &[a]));
+        if hit {
+            return Some(v.clone());
+        }
+    }
+    None
+}
+
+/// A quantity said on its own: "make it 2", "I'll take two", "actually just one".
+fn loose_quantity(w: &[String]) -> Option<i64> {
+    let cue = has_phrase(
+        w,
+        &[
+            "make it", "take", "actually", "just", "only", "change", "instead", "want", "quiero",
+            "mejor", "solo", "dame", "me llevo",
+        ],
+    );
+    if !cue {
+        return None;
+    }
+    w.iter()
+        .filter(|t| !text::is_article(t))
+        .find_map(|t| quantity(t))
+}
+
+/// Whether `w` contains one of `phrases` (each a run of words).
+fn has_phrase(w: &[String], phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| {
+        let pw: Vec<String> = words(p);
+        !pw.is_empty() && w.windows(pw.len()).any(|win| win == pw.as_slice())
+    })
+}
+
+/// Why to call a person, if the message asks for one: a complaint or refund, asking for a
+/// person, or saying they paid some other way.
+fn handoff_reason(w: &[String]) -> Option<String> {
+    let groups: [(&str, &[&str]); 3] = [
+        (
+            "complaint or refund",
+            &[
+                "refund",
+                "money back",
+                "rash",
+                "broken",
+                "damaged",
+                "wrong item",
+                "complaint",
+                "terrible",
+                "allergic",
+                "never arrived",
+                "didn't arrive",
+                "didnt arrive",
+                "reembolso",
+                "devolucion",
+                "devolver",
+                "queja",
+                "roto",
+                "alergia",
+            ],
+        ),
+        (
+            "asked for a person",
+            &[
+                "speak with",
+                "speak to",
+                "talk to",
+                "talk with",
+                "human",
+                "a person",
+                "real person",
+                "the owner",
+                "manager",
+                "agent",
+                "hablar con",
+                "una persona",
+                "el dueno",
+                "encargado",
+            ],
+        ),
+        (
+            "says they paid another way",
+            &[
+                "already paid",
+                "i paid",
+                "paid already",
+                "sent the money",
+                "sent you the money",
+                "sent money",
+                "zelle",
+                "venmo",
+                "paypal",
+                "cash app",
+                "cashapp",
+                "bank transfer",
+                "ya pague",
+                "ya te pague",
+                "te transferi",
+                "transferi",
+                "ya deposite",
+            ],
+        ),
+    ];
+    groups
+        .iter()
+        .find(|(_, words)| has_phrase(w, words))
+        .map(|(why, _)| (*why).to_string())
+}
+
+fn detect_lang(folded: &str, w: &[String]) -> Option<Lang> {
+    if folded.contains('¿') || folded.contains('¡') {
+        return Some(Lang::Es);
+    }
+    let es = [
+        "cuanto",
+        "cuesta",
+        "quiero",
+        "hola",
+        "gracias",
+        "precio",
+        "envio",
+        "tienen",
+        "favor",
+        "quisiera",
+        "necesito",
+        "buenas",
+        "si",
+        "la",
+        "el",
+        "para",
+        "mascarilla",
+        "venden",
+        "puedo",
+        "tambien",
+    ];
+    let en = [
+        "how", "much", "the", "want", "yes", "please", "i", "is", "do", "you", "thanks", "hi",
+        "hey", "hello", "can", "price",
+    ];
+    let count = |list: &[&str]| w.iter().filter(|t| list.contains(&t.as_str())).count();
+    let (e, s) = (count(&en), count(&es));
+    match (e, s) {
+        (0, 0) => None,
+        (e, s) if s > e => Some(Lang::Es),
+        _ => Some(Lang::En),
+    }
+}
+
+/// The place in "shipping to Colorado Springs, CO?" (the words after the last "to"/"a").
+fn after_to(text: &str) -> Option<String> {
+    let lower = fold(text);
+    let i = lower.rfind(" to ").map(|i| i + 4).or_else(|| {
+        lower
+            .rfind(" a ")
+            .filter(|_| lower.contains("envio"))
+            .map(|i| i + 3)
+    })?;
+    let rest = text.get(i..)?.trim().trim_end_matches(['?', '.', '!']);
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
+/// "for friday afternoon" → "friday afternoon".
+fn when_in(text: &str) -> Option<String> {
+    let days = [
+        "today",
+        "tomorrow",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "hoy",
+        "manana",
+        "lunes",
+        "martes",
+        "miercoles",
+        "jueves",
+        "viernes",
+        "sabado",
+        "domingo",
+    ];
+    let w = words(text);
+    let i = w.iter().position(|t| days.contains(&t.as_str()))?;
+    let mut out = vec![w[i].clone()];
+    if let Some(next) = w.get(i + 1) {
+        if ["morning", "afternoon", "evening", "night", "tarde", "noche"].contains(&next.as_str()) {
+            out.push(next.clone());
+        }
+    }
+    Some(out.join(" "))
+}
+
+/// Asking whether a product exists ("do you sell perfume?").
+fn asks_for_product(w: &[String]) -> bool {
+    has_phrase(
+        w,
+        &[
+            "do you sell",
+            "do you have",
+            "do you carry",
+            "tienen",
+            "venden",
+            "hay",
+        ],
+    )
+}
+
+/// The agent's messages.
+#[derive(Debug, Clone, Copy)]
+enum Reply {
+    Handoff,
+    Cancelled,
+    Greeting,
+    Thanks,
+    NotCarried,
+    Price,
+    LocalShippingAsk,
+    AskOrder,
+    WhichVariant,
+    AskAddress,
+    BookingQuote,
+    ShippingTo,
+    NoZone,
+}
+
+fn reply(lang: Lang, r: Reply) -> String {
+    reply_with(lang, r, &[])
+}
+
+/// A reply in `lang` with `{name}` placeholders filled.
+fn reply_with(lang: Lang, r: Reply, vars: &[(&str, String)]) -> String {
+    let text = match (lang, r) {
+        (Lang::En, Reply::Handoff) => "I'm bringing in a person from our team — they'll reply here shortly.",
+        (Lang::Es, Reply::Handoff) => "Te paso con una persona del equipo; te responderá aquí en breve.",
+        (Lang::En, Reply::Cancelled) => "No problem, I've cancelled that. Anything else I can help with?",
+        (Lang::Es, Reply::Cancelled) => "Listo, lo cancelé. ¿Te ayudo con algo más?",
+        (Lang::En, Reply::Greeting) => "Hi! How can I help? Ask me about any product or price.",
+        (Lang::Es, Reply::Greeting) => "¡Hola! ¿En qué te ayudo? Pregúntame por cualquier producto o precio.",
+        (Lang::En, Reply::Thanks) => "Thank you!",
+        (Lang::Es, Reply::Thanks) => "¡Gracias a ti!",
+        (Lang::En, Reply::NotCarried) => "Sorry, we don't carry that. We have: {list}.",
+        (Lang::Es, Reply::NotCarried) => "Lo siento, no lo tenemos. Tenemos: {list}.",
+        (Lang::En, Reply::Price) => "{name}{variants} is {price}.",
+        (Lang::Es, Reply::Price) => "{name}{variants} cuesta {price}.",
+        (Lang::En, Reply::LocalShippingAsk) => "Shipping within {city} is {shipping}. Would you like to order?",
+        (Lang::Es, Reply::LocalShippingAsk) => "El envío dentro de {city} cuesta {shipping}. ¿Quieres pedirlo?",
+        (Lang::En, Reply::AskOrder) => "Would you like to book it?",
+        (Lang::Es, Reply::AskOrder) => "¿Quieres reservarlo?",
+        (Lang::En, Reply::WhichVariant) => "Which {name} would you like: {variants}?",
+        (Lang::Es, Reply::WhichVariant) => "¿Cuál {name} prefieres: {variants}?",
+        (Lang::En, Reply::AskAddress) => "Great: {summary}. What's the delivery address?",
+        (Lang::Es, Reply::AskAddress) => "Perfecto: {summary}. ¿A qué dirección lo enviamos?",
+        (Lang::En, Reply::BookingQuote) => "We can book the {name}{when}. A {deposit} deposit holds it (the {name} is {price}). Shall I send the deposit link?",
+        (Lang::Es, Reply::BookingQuote) => "Podemos reservar {name}{when}. Un depósito de {deposit} la confirma ({name} cuesta {price}). ¿Te envío el enlace del depósito?",
+        (Lang::En, Reply::ShippingTo) => "Shipping to {place} is {shipping}.",
+        (Lang::Es, Reply::ShippingTo) => "El envío a {place} cuesta {shipping}.",
+        (Lang::En, Reply::NoZone) => "We don't ship there yet; a person from the team can help.",
+        (Lang::Es, Reply::NoZone) => "Aún no enviamos ahí; una persona del equipo te puede ayudar.",
+    };
+    let mut out = text.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
