@@ -213,6 +213,12 @@ pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) ->
 
 /// The shop's catalog and zones.
 pub async fn load(db: &Db, shop: &str) -> Result<Catalog> {
+    let mut conn = db.pool().acquire().await?;
+    load_in(&mut conn, shop).await
+}
+
+/// [`load`] inside the caller's transaction.
+pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Catalog> {
     type ProductRow = (String, String, String, i64, String, Option<i64>, bool);
     let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
     let products: Vec<ProductRow> = sqlx::query_as(
@@ -220,7 +226,7 @@ pub async fn load(db: &Db, shop: &str) -> Result<Catalog> {
          FROM products WHERE shop_uid = ? ORDER BY position",
     )
     .bind(shop)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     type ZoneRow = (String, i64, String, String, String, bool);
     let zones: Vec<ZoneRow> = sqlx::query_as(
@@ -228,7 +234,7 @@ pub async fn load(db: &Db, shop: &str) -> Result<Catalog> {
          FROM shipping_zones WHERE shop_uid = ? ORDER BY position",
     )
     .bind(shop)
-    .fetch_all(db.pool())
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Catalog {
         catalog: products

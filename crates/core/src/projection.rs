@@ -86,6 +86,8 @@ impl<'c> Applier<'c> {
                 billing(self.conn().await?, event, &payload).await
             }
             "invoice.send_failed" => send_failed(self.conn().await?, event, &payload).await,
+            "message.sent" => message_sent(self.conn().await?, event, &payload).await,
+            "conversation.handoff" => handoff(self.conn().await?, event, &payload).await,
             "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
                 invoice_fact(self.conn().await?, event, &payload).await
             }
@@ -272,6 +274,43 @@ async fn catalog_replaced(
 ) -> Result<Applied> {
     let catalog = crate::catalog::Catalog::parse(p)?;
     crate::catalog::replace_in(conn, &event.shop_uid, &catalog).await?;
+    Ok(Applied::default())
+}
+
+/// A message the shop sent (the bot or a rep): the conversation's thread shows it.
+async fn message_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let (Some(to), Some(text)) = (p["to"].as_str(), p["text"].as_str()) else {
+        return Err(Error::InvalidInput(
+            "message.sent without to and text".into(),
+        ));
+    };
+    conversations::record_message_in(
+        conn,
+        &event.shop_uid,
+        to,
+        None,
+        Direction::Outbound,
+        text,
+        event.created_at,
+    )
+    .await?;
+    Ok(Applied::default())
+}
+
+/// A person takes the conversation over: the bot stops talking in it.
+async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let phone = p["phone"]
+        .as_str()
+        .ok_or_else(|| Error::InvalidInput("conversation.handoff without a phone".into()))?;
+    sqlx::query(
+        "UPDATE conversations SET bot_enabled = 0, handoff_reason = ?
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(p["reason"].as_str())
+    .bind(&event.shop_uid)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
     Ok(Applied::default())
 }
 

@@ -36,6 +36,7 @@ const RETRY: Duration = Duration::from_secs(1);
 async fn apply_batch(
     conn: &mut SqliteConnection,
     start: i64,
+    ctx: &Ctx,
 ) -> ziflow_core::Result<(i64, bool, Vec<Committed>)> {
     let batch = events::after_all(conn, start, BATCH).await?;
     let mut cursor = start;
@@ -56,6 +57,23 @@ async fn apply_batch(
             )
             .await?;
         }
+        if event.kind == "whatsapp.message" {
+            // The bot answers customers here, once per message (the cursor moves with it).
+            let conn = applier.conn().await?;
+            let agent = ziflow_core::agent::run::Context {
+                public_url: &ctx.public_url,
+            };
+            match ziflow_core::agent::run::on_message(conn, event, &agent).await {
+                Ok(ids) => derived.extend(ids.into_iter().map(|id| Committed {
+                    shop_uid: event.shop_uid.clone(),
+                    id,
+                })),
+                Err(ziflow_core::Error::InvalidInput(why)) => {
+                    tracing::warn!(id = event.id, "the agent skipped a message: {why}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         for (kind, payload) in &applied.derived {
             let conn = applier.conn().await?;
             if let Some(id) =
@@ -75,12 +93,15 @@ async fn apply_batch(
 
 /// Applies every event after the projection cursor inside the caller's transaction and
 /// moves the cursor. Returns the events it recorded (to announce after the commit).
-pub async fn catch_up_in(conn: &mut SqliteConnection) -> ziflow_core::Result<Vec<Committed>> {
+pub async fn catch_up_in(
+    conn: &mut SqliteConnection,
+    ctx: &Ctx,
+) -> ziflow_core::Result<Vec<Committed>> {
     let start = engine::cursor(conn, engine::PROJECTION).await?;
     let mut cursor = start;
     let mut recorded = Vec::new();
     loop {
-        let (next, full, derived) = apply_batch(conn, cursor).await?;
+        let (next, full, derived) = apply_batch(conn, cursor, ctx).await?;
         cursor = next;
         let more = full || !derived.is_empty();
         recorded.extend(derived);
@@ -99,6 +120,15 @@ pub async fn applied_through(conn: &mut SqliteConnection, id: i64) -> ziflow_cor
     engine::set_cursor(conn, engine::PROJECTION, id).await
 }
 
+/// What the engine's own work needs beyond the log.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The relay's public address (the agent's sandbox pay links).
+    pub public_url: String,
+    /// Wakes the job runner when the engine enqueued work (the agent's pay links).
+    pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
 /// A handle on the running engine.
 #[derive(Clone)]
 pub struct Engine {
@@ -113,13 +143,14 @@ impl Engine {
         db: Db,
         writes: Writes,
         intake: Intake,
+        ctx: Ctx,
         mut stopping: watch::Receiver<bool>,
     ) -> Self {
         let (applied_tx, applied) = watch::channel(0);
         let mut committed = intake.subscribe();
         tokio::spawn(async move {
             loop {
-                match step(&db, &writes, &intake).await {
+                match step(&db, &writes, &intake, &ctx).await {
                     Ok((cursor, full)) => {
                         applied_tx.send_replace(cursor);
                         if full {
@@ -160,16 +191,24 @@ impl Engine {
 
 /// Applies one batch in its own transaction. Returns the cursor and whether the batch was
 /// full (more may be waiting).
-async fn step(db: &Db, writes: &Writes, intake: &Intake) -> ziflow_core::Result<(i64, bool)> {
+async fn step(
+    db: &Db,
+    writes: &Writes,
+    intake: &Intake,
+    ctx: &Ctx,
+) -> ziflow_core::Result<(i64, bool)> {
     let _one_writer = writes.lock().await;
     let mut tx = db.begin_immediate().await?;
     let start = engine::cursor(&mut tx, engine::PROJECTION).await?;
-    let (cursor, full, derived) = apply_batch(&mut tx, start).await?;
+    let (cursor, full, derived) = apply_batch(&mut tx, start, ctx).await?;
     if cursor != start {
         engine::set_cursor(&mut tx, engine::PROJECTION, cursor).await?;
     }
     tx.commit().await?;
     let more = full || !derived.is_empty();
+    if !derived.is_empty() {
+        ctx.jobs_wake.notify_one();
+    }
     for c in derived {
         intake.announce(c);
     }
@@ -192,7 +231,7 @@ impl LogTx {
     pub async fn begin(state: &crate::http::AppState) -> ziflow_core::Result<Self> {
         let one_writer = state.writes.clone().lock_owned().await;
         let mut tx = state.db.begin_immediate().await?;
-        let recorded = catch_up_in(&mut tx).await?;
+        let recorded = catch_up_in(&mut tx, &state.engine_ctx).await?;
         Ok(Self {
             _one_writer: one_writer,
             tx,

@@ -16,6 +16,7 @@ pub mod intake;
 pub mod metrics;
 pub mod pay;
 pub mod provision;
+pub mod replay;
 pub mod secret_cache;
 
 use std::future::Future;
@@ -80,10 +81,20 @@ pub async fn run_with_clock(
     let engine_db = Db::open(db_path(&config.data_dir))
         .await
         .context("opening the engine's database handle")?;
+    let jobs_wake: Arc<tokio::sync::Notify> = Arc::default();
+    let engine_ctx = engine::Ctx {
+        public_url: config
+            .providers
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        jobs_wake: jobs_wake.clone(),
+    };
     let engine = engine::Engine::start(
         engine_db.clone(),
         writes.clone(),
         intake.clone(),
+        engine_ctx.clone(),
         stopping.clone(),
     );
     let state = http::AppState {
@@ -97,7 +108,8 @@ pub async fn run_with_clock(
         secrets: Arc::default(),
         sandbox_pending: Arc::default(),
         providers: config.providers,
-        jobs_wake: Arc::default(),
+        jobs_wake,
+        engine_ctx,
         stopping: stopping.clone(),
     };
     pay::start_runner(state.clone());

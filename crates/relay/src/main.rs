@@ -73,6 +73,21 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// The sales agent.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Play the conversations of FILE (shaped like agent-samples.json) through a throw-away
+    /// relay, the real engine and the sandbox provider; print one JSON line per conversation.
+    Replay {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +282,14 @@ async fn main() -> anyhow::Result<()> {
                     json,
                 } => print(&provision::revoke_device(&db, &uid, device_id).await?, json),
             }
+        }
+        Command::Agent {
+            command: AgentCommand::Replay { file },
+        } => {
+            for line in ziflow_relay::replay::run(&file).await? {
+                println!("{line}");
+            }
+            Ok(())
         }
     }
 }

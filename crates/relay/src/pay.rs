@@ -28,6 +28,9 @@ pub struct ProviderConfig {
     pub stripe_api_base: String,
     /// How long one Stripe call may take before it is retried later.
     pub stripe_timeout: Duration,
+    /// The relay's address as customers reach it, for links the relay makes on its own (the
+    /// bot's sandbox pay links); `http://<listen address>` when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for ProviderConfig {
@@ -35,6 +38,7 @@ impl Default for ProviderConfig {
         Self {
             stripe_api_base: ziflow_core::pay::stripe::DEFAULT_API_BASE.into(),
             stripe_timeout: ziflow_core::pay::stripe::DEFAULT_TIMEOUT,
+            public_url: None,
         }
     }
 }

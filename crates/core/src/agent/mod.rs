@@ -7,6 +7,7 @@
 //! the agent never invents a product or an amount, and when it cannot place a message it
 //! hands off instead of guessing. Once handed off (or after STOP) it stays quiet.
 
+pub mod run;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
@@ -539,7 +540,10 @@ fn booking_step(
     let when = state
         .booking_when
         .as_ref()
-        .map(|w| format!(" {w}"))
+        .map(|w| match lang {
+            Lang::En => format!(" for {w}"),
+            Lang::Es => format!(" para el {w}"),
+        })
         .unwrap_or_default();
     vec![Action::Reply(reply_with(
         lang,

@@ -125,13 +125,71 @@ pub async fn link_created(
         "expires_at": req.expires_at,
     });
     let id = record(conn, shop, "invoice.sent", &payload, now).await?;
+    let mut ids = vec![id];
+    let notify: bool = sqlx::query_scalar("SELECT notify_customer FROM invoices WHERE id = ?")
+        .bind(req.invoice_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if notify {
+        // The bot's invoice: its message, with the link, goes to the customer now.
+        let text = invoice_message(conn, shop, req.invoice_id, &link.url).await?;
+        let payload = json!({ "to": invoice.customer_phone, "text": text, "by": "bot",
+                              "invoice_id": req.invoice_id });
+        ids.push(record(conn, shop, "message.sent", &payload, now).await?);
+    }
     let expire = Work::ExpireLink {
         provider: provider.to_string(),
         invoice_id: req.invoice_id,
         reference: link.reference.clone(),
     };
     enqueue_in(conn, shop, &expire, "expire", req.expires_at, now).await?;
-    Ok(vec![id])
+    Ok(ids)
+}
+
+/// The invoice's message from the shop's template (Templates → Invoice).
+async fn invoice_message(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    invoice_id: i64,
+    link: &str,
+) -> Result<String> {
+    use crate::template::{InvoiceMessage, Template, DEFAULT_INVOICE, INVOICE_VARIABLES};
+    let inv = invoices::get_in(conn, shop, invoice_id)
+        .await?
+        .ok_or_else(|| crate::Error::NotFound(format!("invoice {invoice_id}")))?;
+    let items = invoices::items_in(conn, invoice_id).await?;
+    let text: Option<String> = sqlx::query_scalar(
+        "SELECT value FROM settings WHERE shop_uid = ? AND key = 'template.invoice'",
+    )
+    .bind(shop)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let template = text
+        .and_then(|t| Template::parse(&t, INVOICE_VARIABLES).ok())
+        .or_else(|| Template::parse(DEFAULT_INVOICE, INVOICE_VARIABLES).ok())
+        .ok_or_else(|| crate::Error::InvalidInput("no usable invoice template".into()))?;
+    let (shop_name, customer): (String, Option<String>) = sqlx::query_as(
+        "SELECT s.name, c.customer_name FROM shops s
+         LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = ?
+         WHERE s.uid = ?",
+    )
+    .bind(&inv.customer_phone)
+    .bind(shop)
+    .fetch_one(&mut *conn)
+    .await?;
+    let customer = customer.unwrap_or_else(|| ziflow_protocol::display_phone(&inv.customer_phone));
+    Ok(InvoiceMessage {
+        items: &items,
+        shipping_minor: inv.shipping_minor,
+        currency: &inv.currency,
+        total_minor: inv.total_minor,
+        link,
+        expires: "in 48 hours",
+        order: inv.number,
+        customer: &customer,
+        shop: &shop_name,
+    }
+    .render(&template))
 }
 
 /// Whether an expiry still has work: an invoice paid meanwhile keeps its state.

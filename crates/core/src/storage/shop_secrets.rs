@@ -74,6 +74,22 @@ pub async fn get(db: &Db, key: &MasterKey, shop: &str, name: SecretName) -> Resu
         .transpose()
 }
 
+/// Whether the shop has the secret (without opening it), inside the caller's transaction.
+pub async fn exists_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    name: SecretName,
+) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM shop_secrets WHERE shop_uid = ? AND name = ?")
+            .bind(shop)
+            .bind(name.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
+}
+
 /// Deletes a shop's secret. Returns whether there was one.
 pub async fn delete(db: &Db, shop: &str, name: SecretName) -> Result<bool> {
     Ok(

@@ -55,6 +55,8 @@ pub struct AppState {
     pub providers: crate::pay::ProviderConfig,
     /// Wakes the job runner (a job was enqueued).
     pub jobs_wake: Arc<tokio::sync::Notify>,
+    /// What the engine's own work needs (shared with commands catching the engine up).
+    pub engine_ctx: crate::engine::Ctx,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

@@ -1,5 +1,6 @@
 //! Relay integration tests: the real server on a real port with a real SQLite file.
 
+mod agent;
 mod durability;
 mod fake_stripe;
 mod lifecycle;

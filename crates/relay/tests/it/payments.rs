@@ -22,6 +22,7 @@ async fn stripe_relay(fake: &FakeStripe, clock: Arc<ManualClock>, timeout: Durat
     let providers = ProviderConfig {
         stripe_api_base: fake.base.clone(),
         stripe_timeout: timeout,
+        ..ProviderConfig::default()
     };
     Relay::start_with(
         tempfile::tempdir().unwrap(),
@@ -296,6 +297,7 @@ async fn a_stripe_that_answers_500_or_429_or_hangs_never_yields_two_links() {
     let providers = ProviderConfig {
         stripe_api_base: fake.base.clone(),
         stripe_timeout: timeout,
+        ..ProviderConfig::default()
     };
     let relay = Relay::start_with(dir, key, providers, clock.clone()).await;
 
@@ -822,6 +824,7 @@ async fn localstripe_takes_the_one_dollar_check_and_refunds_it() {
     let providers = ProviderConfig {
         stripe_api_base: ls.base.clone(),
         stripe_timeout: Duration::from_secs(10),
+        ..ProviderConfig::default()
     };
     let relay = Relay::start_with(
         tempfile::tempdir().unwrap(),

@@ -1,0 +1,162 @@
+//! The agent in the relay's engine: for each inbound customer message it loads the
+//! conversation's memory, runs [`super::respond`], and records what the shop does — replies as
+//! `message.sent`, an order as an invoice sent with a pay link (its message goes out once the
+//! provider made the link), a handoff as `conversation.handoff`. Desks never run this; they
+//! apply the events.
+//!
+//! The replies and the handoff are appended for the engine to apply in log order (so each is
+//! applied exactly once); the invoice goes through the same commands a desk sends.
+
+use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+
+use super::{respond, Action, Shop, State};
+use crate::storage::events::{self, Event};
+use crate::{catalog, command, Result};
+
+/// Where the agent's invoices get their links.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The relay's public address (sandbox pay links).
+    pub public_url: &'a str,
+}
+
+/// Runs the agent on the inbound `whatsapp.message` `event` inside the engine's transaction.
+/// Returns the ids of the events it appended.
+pub async fn on_message(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    ctx: &Context<'_>,
+) -> Result<Vec<i64>> {
+    let p: Value = match serde_json::from_str(&event.payload) {
+        Ok(v) => v,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let shop_uid = event.shop_uid.as_str();
+    let phone = format!("+{}", p["from"].as_str().unwrap_or_default());
+    let text = match p["message"]["type"].as_str() {
+        Some("text") => p["message"]["text"]["body"].as_str().unwrap_or_default(),
+        Some("interactive") => p["message"]["interactive"]["button_reply"]["title"]
+            .as_str()
+            .unwrap_or_default(),
+        Some("button") => p["message"]["button"]["text"].as_str().unwrap_or_default(),
+        _ => "",
+    };
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let bot_on: Option<bool> = sqlx::query_scalar(
+        "SELECT bot_enabled FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop_uid)
+    .bind(&phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if bot_on == Some(false) {
+        return Ok(Vec::new()); // a person has this conversation
+    }
+    let catalog = catalog::load_in(conn, shop_uid).await?;
+    let currency: String = sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
+        .bind(shop_uid)
+        .fetch_one(&mut *conn)
+        .await?;
+    let city = catalog
+        .shipping
+        .first()
+        .map(|z| z.cities.first().cloned().unwrap_or_else(|| z.zone.clone()))
+        .unwrap_or_default();
+    let mut state: State = sqlx::query_scalar::<_, String>(
+        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop_uid)
+    .bind(&phone)
+    .fetch_optional(&mut *conn)
+    .await?
+    .and_then(|s| serde_json::from_str(&s).ok())
+    .unwrap_or_default();
+    let shop = Shop {
+        city: &city,
+        currency: &currency,
+        catalog: &catalog,
+    };
+    let actions = respond(&mut state, text, &shop);
+    let now = event.created_at;
+    let mut appended = Vec::new();
+    let mut later: Vec<(&'static str, Value)> = Vec::new();
+    for action in actions {
+        match action {
+            Action::Reply(reply) => later.push((
+                "message.sent",
+                json!({ "to": phone, "text": reply, "by": "bot", "in_reply_to": event.id }),
+            )),
+            Action::Handoff { reason } => later.push((
+                "conversation.handoff",
+                json!({ "phone": phone, "reason": reason, "by": "bot" }),
+            )),
+            Action::SendInvoice(order) => {
+                let provider = if crate::storage::shop_secrets::exists_in(
+                    conn,
+                    shop_uid,
+                    crate::storage::shop_secrets::SecretName::StripeApiKey,
+                )
+                .await?
+                {
+                    "stripe"
+                } else {
+                    "sandbox"
+                };
+                let cctx = command::Context {
+                    public_url: ctx.public_url,
+                    provider,
+                };
+                let create = ziflow_protocol::Command::InvoiceCreate {
+                    customer_phone: phone.clone(),
+                    currency: currency.clone(),
+                    items: order
+                        .items
+                        .iter()
+                        .map(|i| ziflow_protocol::InvoiceItem {
+                            sku: i.sku.clone(),
+                            name: i.name.clone(),
+                            variant: i.variant.clone(),
+                            qty: i.qty,
+                            unit_minor: i.unit_cents,
+                        })
+                        .collect(),
+                    shipping_minor: order.shipping_cents,
+                    address: order.address.clone(),
+                    subscription: None,
+                };
+                let made = command::execute(conn, shop_uid, &create, now, &cctx).await?;
+                appended.extend(made.event_ids);
+                let Some(invoice_id) = made.answer["invoice_id"].as_i64() else {
+                    continue;
+                };
+                sqlx::query("UPDATE invoices SET notify_customer = 1 WHERE id = ?")
+                    .bind(invoice_id)
+                    .execute(&mut *conn)
+                    .await?;
+                let send = ziflow_protocol::Command::InvoiceSend { invoice_id };
+                let sent = command::execute(conn, shop_uid, &send, now, &cctx).await?;
+                appended.extend(sent.event_ids);
+            }
+        }
+    }
+    for (kind, payload) in later {
+        if let Some(id) = events::append(conn, shop_uid, kind, &payload, None, now).await? {
+            appended.push(id);
+        }
+    }
+    sqlx::query(
+        "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET state = excluded.state,
+             updated_at = excluded.updated_at",
+    )
+    .bind(shop_uid)
+    .bind(&phone)
+    .bind(serde_json::to_string(&state).unwrap_or_else(|_| "{}".into()))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(appended)
+}

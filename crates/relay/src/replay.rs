@@ -1,0 +1,198 @@
+//! `ziflow-relay agent replay FILE`: plays conversations through a real relay — a throw-away
+//! data folder, the shop and catalog of the file, each customer message posted as a signed
+//! WhatsApp Cloud API webhook to the relay's own endpoint, the engine's agent answering, the
+//! sandbox provider making the pay links — and reports what came of each conversation.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use ziflow_core::secrets::MasterKey;
+use ziflow_core::Db;
+
+use crate::pay::ProviderConfig;
+
+/// Runs every conversation of `file` (shaped like `agent-samples.json`) and returns one
+/// JSON object per conversation: `id`, `replies`, `order` (or null), `invoice_sent`,
+/// `handoff`.
+pub async fn run(file: &Path) -> anyhow::Result<Vec<Value>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let samples: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    let conversations = samples["conversations"]
+        .as_array()
+        .context("the file has no conversations array")?;
+    crate::install_crypto_provider();
+    let dir = tempfile::tempdir().context("a temporary data folder")?;
+    let key = MasterKey::generate()?;
+    let db = crate::open_db(dir.path()).await?;
+    let shop = &samples["shop"];
+    let created = crate::provision::create_shop(
+        &db,
+        shop["name"].as_str().unwrap_or("Replay shop"),
+        shop["currency"].as_str().unwrap_or("USD"),
+        shop["timezone"].as_str().unwrap_or("UTC"),
+    )
+    .await?;
+    let app_secret = ziflow_core::secrets::new_token("replay")?;
+    let whsec = format!("whsec_{}", ziflow_core::secrets::new_token("replay")?);
+    crate::provision::set_secrets(&db, &key, &created.uid, Some(&whsec), Some(&app_secret)).await?;
+    db.close().await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = crate::Config {
+        data_dir: dir.path().to_path_buf(),
+        master_key: key,
+        providers: ProviderConfig::default(),
+    };
+    let server = tokio::spawn(crate::run_with_clock(
+        config,
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+        Arc::new(ziflow_core::SystemClock),
+    ));
+    let http = reqwest::Client::new();
+    let result = async {
+        wait_healthy(&http, &base).await?;
+        let catalog = json!({"type": "catalog.set",
+            "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
+        let res = http
+            .post(format!("{base}/api/v1/commands"))
+            .bearer_auth(&created.device_token)
+            .header("Idempotency-Key", "replay-catalog")
+            .json(&catalog)
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("the catalog was refused: {}", res.text().await.unwrap_or_default());
+        }
+        let db = crate::open_db(dir.path()).await?;
+        let mut out = Vec::new();
+        for (n, conv) in conversations.iter().enumerate() {
+            let phone = format!("1555{:07}", n + 1);
+            for (m, message) in conv["messages"].as_array().into_iter().flatten().enumerate() {
+                let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "replay",
+                    "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550000000", "phone_number_id": "replay"},
+                    "contacts": [{"wa_id": phone, "profile": {"name": format!("Customer {}", n + 1)}}],
+                    "messages": [{"from": phone, "id": format!("wamid.replay.{n}.{m}"),
+                        "timestamp": "1790000000", "type": "text",
+                        "text": {"body": message.as_str().unwrap_or_default()}}]}}]}]})
+                .to_string();
+                let sig = ziflow_core::webhook::whatsapp::sign(&app_secret, body.as_bytes());
+                let res = http
+                    .post(format!("{base}/api/whatsapp/webhook/{}", created.uid))
+                    .header(ziflow_core::webhook::whatsapp::HEADER, sig)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                if !res.status().is_success() {
+                    bail!("the relay refused a message: {}", res.text().await.unwrap_or_default());
+                }
+                settle(&db).await?;
+            }
+            out.push(outcome(&db, &created.uid, conv["id"].clone(), &format!("+{phone}")).await?);
+        }
+        db.close().await;
+        Ok(out)
+    }
+    .await;
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    result
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("the replay relay did not start")
+}
+
+/// Waits until the engine applied the whole log and no job is due (pay links made).
+async fn settle(db: &Db) -> anyhow::Result<()> {
+    let mut calm = 0;
+    for _ in 0..1200 {
+        let (applied, newest, due): (i64, Option<i64>, i64) = sqlx::query_as(
+            "SELECT (SELECT last_id FROM engine_cursor WHERE name = 'projection'),
+                    (SELECT MAX(id) FROM events),
+                    (SELECT COUNT(*) FROM jobs WHERE state = 'pending'
+                       AND run_at <= CAST(strftime('%s','now') AS INTEGER) + 150)",
+        )
+        .fetch_one(db.pool())
+        .await?;
+        if applied >= newest.unwrap_or(0) && due == 0 {
+            calm += 1;
+            if calm >= 2 {
+                return Ok(());
+            }
+        } else {
+            calm = 0;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    bail!("the relay did not settle within 12 s")
+}
+
+/// What came of one conversation, read from the relay's tables.
+async fn outcome(db: &Db, shop: &str, id: Value, phone: &str) -> anyhow::Result<Value> {
+    let replies: Vec<String> = sqlx::query_scalar(
+        "SELECT m.body FROM messages m JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.shop_uid = ? AND c.customer_phone = ? AND m.direction = 'out' ORDER BY m.id",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_all(db.pool())
+    .await?;
+    let handoff: Option<bool> = sqlx::query_scalar(
+        "SELECT bot_enabled = 0 FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(db.pool())
+    .await?;
+    // id, shipping, total, address, pay link
+    type InvoiceRow = (i64, i64, i64, Option<String>, Option<String>);
+    let invoice: Option<InvoiceRow> = sqlx::query_as(
+        "SELECT id, shipping_minor, total_minor, address, pay_link FROM invoices
+         WHERE shop_uid = ? AND customer_phone = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(db.pool())
+    .await?;
+    let (order, sent) = match invoice {
+        Some((inv, shipping, total, address, link)) => {
+            let items = ziflow_core::storage::invoices::items(db, inv).await?;
+            (
+                json!({
+                    "items": items.iter().map(|i| json!({"sku": i.sku, "variant": i.variant,
+                        "qty": i.qty, "unit_cents": i.unit_minor})).collect::<Vec<_>>(),
+                    "shipping_cents": shipping, "total_cents": total, "address": address,
+                }),
+                link.is_some(),
+            )
+        }
+        None => (Value::Null, false),
+    };
+    Ok(json!({
+        "id": id, "replies": replies, "order": order, "invoice_sent": sent,
+        "handoff": handoff.unwrap_or(false),
+    }))
+}
