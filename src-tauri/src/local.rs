@@ -108,6 +108,14 @@ pub async fn start(
         )
         .await?;
     }
+    // The sandbox customer chat signs its Cloud-API-format webhooks with this one.
+    if shop_secrets::get(&db, &key, LOCAL_SHOP_UID, SecretName::WhatsAppApp)
+        .await?
+        .is_none()
+    {
+        let secret = secrets::new_token("local_app")?;
+        shop_secrets::set(&db, &key, LOCAL_SHOP_UID, SecretName::WhatsAppApp, &secret).await?;
+    }
     let token_file = dir.join("desktop.token");
     let token = match std::fs::read_to_string(&token_file) {
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),

@@ -7,6 +7,7 @@
 mod billing;
 mod commands;
 mod sandbox;
+mod sandbox_chat;
 mod sync;
 mod webhooks;
 
@@ -84,6 +85,13 @@ pub fn router(state: AppState) -> Router {
                 .post(sandbox::act)
                 .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
         )
+        .route(
+            "/sandbox/chat/{uid}",
+            get(sandbox_chat::show)
+                .post(sandbox_chat::send)
+                .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
+        )
+        .route("/sandbox/chat/{uid}/messages", get(sandbox_chat::messages))
         .route("/api/v1/shop", get(sync::shop))
         .route("/api/v1/events", get(sync::events))
         .route("/api/v1/stream", get(sync::stream))

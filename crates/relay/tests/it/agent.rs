@@ -90,3 +90,138 @@ fn the_replay_command_prints_one_json_line_per_conversation() {
         assert!(lines[5].get(key).is_some(), "{key} in every line");
     }
 }
+
+async fn chat_messages(base: &str, uid: &str) -> Vec<Value> {
+    reqwest::get(format!(
+        "{base}/sandbox/chat/{uid}/messages?phone=15125550123"
+    ))
+    .await
+    .unwrap()
+    .json::<Vec<Value>>()
+    .await
+    .unwrap()
+}
+
+async fn say(base: &str, uid: &str, text: &str) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/sandbox/chat/{uid}?phone=15125550123"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "text={}",
+            text.replace(' ', "+")
+                .replace(',', "%2C")
+                .replace('?', "%3F")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+/// Waits until the thread has `n` messages.
+async fn thread_of(base: &str, uid: &str, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let list = chat_messages(base, uid).await;
+        if list.len() >= n {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "the thread never reached {n} messages: {:?}",
+        chat_messages(base, uid).await
+    );
+}
+
+#[tokio::test]
+async fn the_sandbox_chat_plays_the_story_from_question_to_paid_order() {
+    let relay = crate::support::Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let samples: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    let catalog = serde_json::json!({"type": "catalog.set",
+        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
+    let res = crate::sync::command(
+        &relay,
+        &shop.device_token,
+        Some("cat"),
+        &catalog.to_string(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+
+    let page = reqwest::get(format!("{}/sandbox/chat/{}", relay.base, shop.uid))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Customer phone (sandbox)") && page.contains("Glow Bar"));
+
+    say(&relay.base, &shop.uid, "how much is the gel cleanser?").await;
+    let thread = thread_of(&relay.base, &shop.uid, 2).await;
+    assert_eq!(thread[0]["direction"], "in");
+    assert_eq!(thread[0]["text"], "how much is the gel cleanser?");
+    assert_eq!(thread[1]["direction"], "out");
+    assert_eq!(
+        thread[1]["text"],
+        "Gel cleanser is $28. Shipping within Denver is $6. Would you like to order?"
+    );
+
+    say(&relay.base, &shop.uid, "yes, 18 Maple St.").await;
+    let thread = thread_of(&relay.base, &shop.uid, 4).await;
+    let invoice_msg = &thread[3];
+    assert!(
+        invoice_msg["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Your order: Gel cleanser $28, shipping $6. Total: $34."),
+        "{invoice_msg}"
+    );
+    assert_eq!(
+        invoice_msg["links"][0]["label"], "Pay $34",
+        "the link is a Pay button"
+    );
+    let link = invoice_msg["links"][0]["url"].as_str().unwrap().to_string();
+    assert!(crate::sync::press(&link, "apple_pay")
+        .await
+        .status()
+        .is_redirection());
+    let db = relay.db().await;
+    for _ in 0..200 {
+        crate::support::engine_caught_up(&db).await;
+        let list = ziflow_core::storage::invoices::list(&db, &shop.uid)
+            .await
+            .unwrap();
+        if list.first().is_some_and(|i| i.status == "paid") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the chat's invoice was not paid");
+}
+
+#[tokio::test]
+async fn a_shop_on_whatsapp_has_no_sandbox_chat_and_bad_phones_are_refused() {
+    let relay = crate::support::Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let bad = reqwest::get(format!("{}/sandbox/chat/{}?phone=12", relay.base, shop.uid))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let db = relay.db().await;
+    ziflow_core::storage::settings::set(&db, &shop.uid, "channel", "whatsapp")
+        .await
+        .unwrap();
+    let off = reqwest::get(format!("{}/sandbox/chat/{}", relay.base, shop.uid))
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 404);
+    assert_eq!(
+        reqwest::get(format!("{}/sandbox/chat/shop_nope", relay.base))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
