@@ -45,7 +45,22 @@ pub fn run() -> ExitCode {
         .setup(|app| {
             let state = tauri::async_runtime::block_on(state::AppState::load(app.handle()))?;
             tracing::info!(db = %state.db.path().display(), shop = %state.session().shop.name, "ZiFlow ready");
+            let session = state.session();
             app.manage(state);
+            if std::env::var("ZIFLOW_CUSTOMER_WINDOW").is_ok_and(|v| v == "1")
+                && session.mode() == "local"
+            {
+                // The demo: the customer's side of the chat, beside the rep's window.
+                let url = format!("{}/sandbox/chat/{}", session.relay_url(), session.shop.uid);
+                tauri::WebviewWindowBuilder::new(
+                    app,
+                    "customer",
+                    tauri::WebviewUrl::External(url.parse()?),
+                )
+                .title("Customer phone (sandbox)")
+                .inner_size(420.0, 760.0)
+                .build()?;
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -962,3 +962,70 @@ async fn billing_connects_a_stripe_test_key_step_by_step_and_explains_a_wrong_on
         .unwrap();
     app.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board() {
+    let app = AppSession::launch(Launch {
+        name: "demo-story".into(),
+        env: vec![("ZIFLOW_CUSTOMER_WINDOW".into(), "1".into())],
+    })
+    .await
+    .unwrap();
+    let main = app.client().window().await.unwrap();
+    let mut customer = None;
+    for _ in 0..100 {
+        for handle in app.client().windows().await.unwrap() {
+            if handle == main {
+                continue;
+            }
+            app.client().switch_to_window(handle.clone()).await.unwrap();
+            if app.client().title().await.unwrap_or_default()
+                == "Customer phone (sandbox) — Demo Boutique"
+            {
+                customer = Some(handle);
+            }
+        }
+        if customer.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        customer.is_some(),
+        "a second window shows the customer's phone"
+    );
+    assert!(app
+        .window_titles()
+        .unwrap()
+        .iter()
+        .any(|t| t == "Customer phone (sandbox)"));
+
+    // The seed's story, played by the page: question, order with address, Apple Pay.
+    app.click("#play").await.unwrap();
+    let thread = app
+        .wait_for_text("#thread", "Payment received, thanks!")
+        .await
+        .unwrap();
+    for said in [
+        "how much is the hydrating cream?",
+        "Hydrating cream is $120. Shipping within Austin is $8. Would you like to order?",
+        "yes, 123 Oak St.",
+        "Your order: Hydrating cream $120, shipping $8. Total: $128.",
+    ] {
+        assert!(thread.contains(said), "{said:?} in the chat: {thread}");
+    }
+    app.screenshot("customer-phone").await.unwrap();
+
+    app.client().switch_to_window(main).await.unwrap();
+    app.open_screen("ready-to-ship").await.unwrap();
+    let board = app
+        .wait_for_text("#ship-board", "123 Oak St.")
+        .await
+        .unwrap();
+    assert!(board.contains("#1001") && board.contains("$128"), "{board}");
+    app.screenshot("board").await.unwrap();
+    app.open_screen("inbox").await.unwrap();
+    app.wait_for_text("#nav-inbox", "Inbox").await.unwrap();
+    app.screenshot("inbox").await.unwrap();
+    app.close().await.unwrap();
+}

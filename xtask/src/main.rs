@@ -117,6 +117,8 @@ fn run() -> Result {
     let t = step(&format!("Opening ZiFlow (demo data in {})", data.display()));
     let status = Command::new(target.join("release/ziflow-app"))
         .env("ZIFLOW_DATA_DIR", &data)
+        // Beside the rep's window, the customer's phone: the sandbox chat.
+        .env("ZIFLOW_CUSTOMER_WINDOW", "1")
         .status()
         .map_err(|e| format!("could not start the app: {e}"))?;
     done(t);

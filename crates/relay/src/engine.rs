@@ -84,6 +84,20 @@ async fn apply_batch(
                     id,
                 });
             }
+            if let ("invoice.paid", Some(invoice_id)) = (*kind, payload["invoice_id"].as_i64()) {
+                // The bot thanks the customer whose invoice it sent.
+                let thanks = ziflow_core::agent::run::on_paid(
+                    conn,
+                    &event.shop_uid,
+                    invoice_id,
+                    event.created_at,
+                )
+                .await?;
+                derived.extend(thanks.map(|id| Committed {
+                    shop_uid: event.shop_uid.clone(),
+                    id,
+                }));
+            }
         }
     }
     applier.finish().await?;

@@ -21,6 +21,47 @@ pub struct Context<'a> {
     pub public_url: &'a str,
 }
 
+/// After a provider event paid an invoice the bot sent: thanks the customer (appended for
+/// the engine to apply). Returns the event's id, if one was recorded.
+pub async fn on_paid(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    invoice_id: i64,
+    at: i64,
+) -> Result<Option<i64>> {
+    let row: Option<(String, i64, bool)> = sqlx::query_as(
+        "SELECT customer_phone, number, notify_customer FROM invoices WHERE shop_uid = ? AND id = ?",
+    )
+    .bind(shop)
+    .bind(invoice_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((phone, number, true)) = row else {
+        return Ok(None);
+    };
+    let state: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(&phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let lang = state
+        .and_then(|s| serde_json::from_str::<State>(&s).ok())
+        .and_then(|s| s.lang)
+        .unwrap_or_default();
+    let text = match lang {
+        super::Lang::En => {
+            format!("Payment received, thanks! We're preparing order #{number} now.")
+        }
+        super::Lang::Es => {
+            format!("¡Pago recibido, gracias! Ya estamos preparando tu pedido #{number}.")
+        }
+    };
+    let payload = json!({ "to": phone, "text": text, "by": "bot", "invoice_id": invoice_id });
+    events::append(conn, shop, "message.sent", &payload, None, at).await
+}
+
 /// Runs the agent on the inbound `whatsapp.message` `event` inside the engine's transaction.
 /// Returns the ids of the events it appended.
 pub async fn on_message(

@@ -76,14 +76,53 @@ header{{background:#0b5c50;color:#fff;padding:.7rem 1rem}} header h1{{font-size:
 form{{display:flex;gap:.5rem;padding:.6rem;background:#f0f0f0}} #text{{flex:1;padding:.6rem;border-radius:20px;border:1px solid #ccc;font:inherit}}
 button{{border:0;border-radius:20px;background:#0b5c50;color:#fff;padding:0 1.1rem;font:inherit;cursor:pointer}}
 .sandbox{{background:#fff3c4;color:#6b4e00;border-radius:6px;padding:.05rem .4rem;font-size:.75rem}}
+#play{{float:right;background:#fff;color:#0b5c50;padding:.35rem .8rem;font-weight:600}}
+#overlay{{position:fixed;inset:0;background:rgba(0,0,0,.45);display:flex;align-items:flex-end}} #overlay[hidden]{{display:none}}
+.sheet{{background:#fff;width:100%;height:88%;border-radius:14px 14px 0 0;display:flex;flex-direction:column}}
+#close{{margin:.5rem;align-self:flex-start;background:#e9eeec;color:#1d2b26;padding:.4rem .9rem}} iframe{{flex:1;border:0}}
 </style></head><body>
-<header><h1>{name}</h1><small>You are the customer +{phone} · <span class="sandbox">Sandbox — no WhatsApp account needed</span></small></header>
+<header><button id="play" type="button" title="Plays the seed's story: a price question, an order with an address, Apple Pay">Play the story</button><h1>{name}</h1><small>You are the customer +{phone} · <span class="sandbox">Sandbox — no WhatsApp account needed</span></small></header>
+<div id="overlay" hidden><div class="sheet"><button id="close" type="button">Back to the chat</button><iframe id="pay-frame" title="Pay page"></iframe></div></div>
 <div id="thread" data-phone="{phone}"></div>
 <form id="send"><input id="text" name="text" autocomplete="off" placeholder="Type a message as the customer" required><button id="send-button" type="submit">Send</button></form>
 <script>
 const phone = "{phone}";
+const STORY = ["how much is the hydrating cream?", "yes, 123 Oak St."];
 const thread = document.getElementById("thread");
+const overlay = document.getElementById("overlay");
+const frame = document.getElementById("pay-frame");
 let shown = "";
+const sleep = (ms) => new Promise(r => setTimeout(r, ms));
+function openPay(url) {{ frame.src = url; overlay.hidden = false; }}
+document.getElementById("close").onclick = () => {{ overlay.hidden = true; frame.src = "about:blank"; }};
+async function list() {{ const r = await fetch("messages?phone=" + phone); return r.ok ? r.json() : []; }}
+async function say(text) {{
+  await fetch("?phone=" + phone, {{method: "POST", headers: {{"content-type": "application/x-www-form-urlencoded"}},
+    body: "text=" + encodeURIComponent(text)}});
+  refresh();
+}}
+async function waitFor(pred) {{
+  for (let i = 0; i < 60; i++) {{ const found = pred(await list()); if (found) return found; await sleep(300); }}
+  return null;
+}}
+document.getElementById("play").onclick = async () => {{
+  const start = (await list()).length;
+  await say(STORY[0]);
+  await waitFor(l => l.length >= start + 2);
+  await sleep(1500);
+  await say(STORY[1]);
+  const link = await waitFor(l => l.slice(start).flatMap(m => m.links).map(k => k.url)[0]);
+  if (!link) return;
+  await sleep(1000);
+  openPay(link);
+  await sleep(2500);
+  await fetch(link, {{method: "POST", headers: {{"content-type": "application/x-www-form-urlencoded"}}, body: "outcome=apple_pay"}});
+  frame.src = link;
+  await waitFor(l => l.length >= start + 5);
+  await sleep(1500);
+  overlay.hidden = true;
+  refresh();
+}};
 async function refresh() {{
   const r = await fetch("messages?phone=" + phone);
   if (!r.ok) return;
@@ -97,7 +136,8 @@ async function refresh() {{
     div.textContent = m.text;
     for (const l of m.links) {{
       const a = document.createElement("a");
-      a.className = "pay"; a.href = l.url; a.textContent = l.label; a.target = "_blank";
+      a.className = "pay"; a.href = l.url; a.textContent = l.label;
+      a.onclick = (e) => {{ e.preventDefault(); openPay(l.url); }};
       div.appendChild(a);
     }}
     return div;
