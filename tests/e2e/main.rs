@@ -1014,12 +1014,13 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     ] {
         assert!(thread.contains(said), "{said:?} in the chat: {thread}");
     }
+    app.wait_for("#overlay[hidden]").await.unwrap();
     app.screenshot("customer-phone").await.unwrap();
 
     app.client().switch_to_window(main).await.unwrap();
     app.open_screen("ready-to-ship").await.unwrap();
     let board = app
-        .wait_for_text("#ship-board", "123 Oak St.")
+        .wait_for_text("#ship-board", "123 Oak St")
         .await
         .unwrap();
     assert!(board.contains("#1001") && board.contains("$128"), "{board}");

@@ -87,6 +87,7 @@ button{{border:0;border-radius:20px;background:#0b5c50;color:#fff;padding:0 1.1r
 <form id="send"><input id="text" name="text" autocomplete="off" placeholder="Type a message as the customer" required><button id="send-button" type="submit">Send</button></form>
 <script>
 const phone = "{phone}";
+const base = location.pathname.replace(/\/$/, "");
 const STORY = ["how much is the hydrating cream?", "yes, 123 Oak St."];
 const thread = document.getElementById("thread");
 const overlay = document.getElementById("overlay");
@@ -95,9 +96,9 @@ let shown = "";
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
 function openPay(url) {{ frame.src = url; overlay.hidden = false; }}
 document.getElementById("close").onclick = () => {{ overlay.hidden = true; frame.src = "about:blank"; }};
-async function list() {{ const r = await fetch("messages?phone=" + phone); return r.ok ? r.json() : []; }}
+async function list() {{ const r = await fetch(base + "/messages?phone=" + phone); return r.ok ? r.json() : []; }}
 async function say(text) {{
-  await fetch("?phone=" + phone, {{method: "POST", headers: {{"content-type": "application/x-www-form-urlencoded"}},
+  await fetch(base + "?phone=" + phone, {{method: "POST", headers: {{"content-type": "application/x-www-form-urlencoded"}},
     body: "text=" + encodeURIComponent(text)}});
   refresh();
 }}
@@ -124,7 +125,7 @@ document.getElementById("play").onclick = async () => {{
   refresh();
 }};
 async function refresh() {{
-  const r = await fetch("messages?phone=" + phone);
+  const r = await fetch(base + "/messages?phone=" + phone);
   if (!r.ok) return;
   const list = await r.json();
   const key = JSON.stringify(list);
@@ -150,7 +151,7 @@ document.getElementById("send").addEventListener("submit", async (e) => {{
   const text = input.value.trim();
   if (!text) return;
   input.value = "";
-  await fetch("?phone=" + phone, {{method: "POST", headers: {{"content-type": "application/x-www-form-urlencoded"}},
+  await fetch(base + "?phone=" + phone, {{method: "POST", headers: {{"content-type": "application/x-www-form-urlencoded"}},
     body: "text=" + encodeURIComponent(text)}});
   refresh();
 }});
