@@ -535,17 +535,7 @@ pub async fn send_invoice(
     let create = ziflow_protocol::Command::InvoiceCreate {
         customer_phone: new.customer_phone.clone(),
         currency: new.currency.clone(),
-        items: new
-            .items
-            .iter()
-            .map(|i| dto::InvoiceItem {
-                sku: i.sku.clone(),
-                name: i.name.clone(),
-                variant: i.variant.clone(),
-                qty: i.qty,
-                unit_minor: i.unit_minor,
-            })
-            .collect(),
+        items: new.items.iter().map(dto::InvoiceItem::from).collect(),
         shipping_minor: new.shipping_minor,
         address: new.address.clone(),
         subscription: draft.subscription.clone(),

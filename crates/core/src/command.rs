@@ -236,16 +236,7 @@ pub async fn execute(
             let new = invoices::NewInvoice {
                 customer_phone: customer_phone.clone(),
                 currency: currency.clone(),
-                items: items
-                    .iter()
-                    .map(|i| invoices::LineItem {
-                        sku: i.sku.clone(),
-                        name: i.name.clone(),
-                        variant: i.variant.clone(),
-                        qty: i.qty,
-                        unit_minor: i.unit_minor,
-                    })
-                    .collect(),
+                items: items.iter().map(invoices::LineItem::from).collect(),
                 shipping_minor: *shipping_minor,
                 address: address.clone(),
                 recurrence,

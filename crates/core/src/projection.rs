@@ -170,16 +170,7 @@ async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) 
     let new = invoices::NewInvoice {
         customer_phone: p["customer_phone"].as_str().unwrap_or_default().to_string(),
         currency: p["currency"].as_str().unwrap_or_default().to_string(),
-        items: items
-            .into_iter()
-            .map(|i| invoices::LineItem {
-                sku: i.sku,
-                name: i.name,
-                variant: i.variant,
-                qty: i.qty,
-                unit_minor: i.unit_minor,
-            })
-            .collect(),
+        items: items.iter().map(invoices::LineItem::from).collect(),
         shipping_minor: field("shipping_minor")?,
         address: p["address"].as_str().map(str::to_string),
         recurrence: match p.get("subscription").filter(|v| !v.is_null()) {

@@ -215,13 +215,7 @@ pub fn find_address(text: &str) -> Option<(Place, String)> {
                 .iter()
                 .any(|(_, t)| has_digit(t))
         {
-            let address = text[*start..]
-                .trim()
-                .trim_end_matches(['.', '!', '?'])
-                .trim();
-            let mut place = place_of(address);
-            place.address = Some(address.to_string());
-            return Some((place, text[..*start].to_string()));
+            return Some(address_at(text, *start));
         }
         let number = tok.trim_matches(|c: char| !c.is_alphanumeric());
         if number.is_empty() || !number.chars().next().is_some_and(|c| c.is_ascii_digit()) {
@@ -235,16 +229,21 @@ pub fn find_address(text: &str) -> Option<(Place, String)> {
             STREET.contains(&w.as_str())
         });
         if street {
-            let address = text[*start..]
-                .trim()
-                .trim_end_matches(['.', '!', '?'])
-                .trim();
-            let mut place = place_of(address);
-            place.address = Some(address.to_string());
-            return Some((place, text[..*start].to_string()));
+            return Some(address_at(text, *start));
         }
     }
     None
+}
+
+/// The address that starts at byte `start` of `text`, and the text before it.
+fn address_at(text: &str, start: usize) -> (Place, String) {
+    let address = text[start..]
+        .trim()
+        .trim_end_matches(['.', '!', '?'])
+        .trim();
+    let mut place = place_of(address);
+    place.address = Some(address.to_string());
+    (place, text[..start].to_string())
 }
 
 /// City, state and ZIP in a place written like "Denver CO 80202", "Boulder, CO",

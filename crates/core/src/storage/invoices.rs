@@ -26,6 +26,30 @@ pub struct LineItem {
     pub unit_minor: i64,
 }
 
+impl From<&ziflow_protocol::InvoiceItem> for LineItem {
+    fn from(i: &ziflow_protocol::InvoiceItem) -> Self {
+        Self {
+            sku: i.sku.clone(),
+            name: i.name.clone(),
+            variant: i.variant.clone(),
+            qty: i.qty,
+            unit_minor: i.unit_minor,
+        }
+    }
+}
+
+impl From<&LineItem> for ziflow_protocol::InvoiceItem {
+    fn from(i: &LineItem) -> Self {
+        Self {
+            sku: i.sku.clone(),
+            name: i.name.clone(),
+            variant: i.variant.clone(),
+            qty: i.qty,
+            unit_minor: i.unit_minor,
+        }
+    }
+}
+
 /// What a new invoice is made of.
 #[derive(Debug, Clone)]
 pub struct NewInvoice {
