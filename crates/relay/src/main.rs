@@ -73,10 +73,32 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// A shop's catalog and shipping zones.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// The sales agent.
     Agent {
         #[command(subcommand)]
         command: AgentCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Replace a shop's catalog and shipping zones with the `catalog` and `shipping` parts of
+    /// FILE (the JSON of agent-samples.json). A catalog with a duplicate sku, a negative or
+    /// fractional price is refused whole and nothing changes.
+    Import {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// The JSON file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -282,6 +304,37 @@ async fn main() -> anyhow::Result<()> {
                     json,
                 } => print(&provision::revoke_device(&db, &uid, device_id).await?, json),
             }
+        }
+        Command::Catalog {
+            command: CatalogCommand::Import { uid, file, json },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let catalog =
+                serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] });
+            let db = ziflow_relay::open_db(&data_dir).await?;
+            ziflow_core::storage::shops::get(&db, &uid).await?;
+            let mut tx = db.begin_immediate().await?;
+            let outcome = ziflow_core::command::execute(
+                &mut tx,
+                &uid,
+                &ziflow_protocol::Command::CatalogSet { catalog },
+                {
+                    use ziflow_core::Clock;
+                    ziflow_core::SystemClock.now()
+                },
+                &ziflow_core::command::Context {
+                    public_url: "",
+                    provider: "sandbox",
+                },
+            )
+            .await
+            .with_context(|| format!("importing {}", file.display()))?;
+            tx.commit().await.map_err(ziflow_core::Error::from)?;
+            db.close().await;
+            print(&outcome.answer, json)
         }
         Command::Agent {
             command: AgentCommand::Replay { file },

@@ -225,3 +225,61 @@ async fn a_shop_on_whatsapp_has_no_sandbox_chat_and_bad_phones_are_refused() {
         404
     );
 }
+
+#[test]
+fn catalog_import_from_the_command_line_replaces_the_catalog_or_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let made = relay(&["shop", "create", "--name", "Glow Bar", "--json"]);
+    assert!(made.status.success());
+    let shop: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let uid = shop["uid"].as_str().unwrap();
+    let fixture = fixture_path();
+    let ok = relay(&[
+        "catalog",
+        "import",
+        "--uid",
+        uid,
+        fixture.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(answer, serde_json::json!({"products": 7, "zones": 3}));
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"catalog": [{"sku": "A", "name": "x", "price_cents": 1},
+                        {"sku": "A", "name": "y", "price_cents": 2}], "shipping": []}"#,
+    )
+    .unwrap();
+    let refused = relay(&["catalog", "import", "--uid", uid, bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("sku A appears twice"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let catalog = rt.block_on(async {
+        let db = ziflow_relay::open_db(dir.path()).await.unwrap();
+        let c = ziflow_core::catalog::load(&db, uid).await.unwrap();
+        db.close().await;
+        c
+    });
+    assert_eq!(catalog.catalog.len(), 7, "the refused file changed nothing");
+    assert_eq!(catalog.shipping[0].zone, "Denver");
+}
