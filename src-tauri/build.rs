@@ -35,5 +35,8 @@ fn ziflow_commands() -> &'static [&'static str] {
         "connect_stripe",
         "save_webhook_secret",
         "disconnect_stripe",
+        "conversation_thread",
+        "send_message",
+        "set_bot",
     ]
 }

@@ -38,6 +38,7 @@ pub async fn list_conversations(
             last_message_at: c.last_message_at,
             bot_enabled: c.bot_enabled,
             unread: c.unread,
+            handoff_reason: c.handoff_reason,
         })
         .collect())
 }
@@ -689,4 +690,48 @@ pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
         .await
         .map_err(|e| Error::new("relay_unreachable", format!("still connected: {e}")))?;
     Ok("Disconnected: new invoices use the sandbox pay page.".into())
+}
+
+/// A conversation's messages, oldest first.
+#[tauri::command]
+pub async fn conversation_thread(
+    state: State<'_, AppState>,
+    phone: String,
+) -> Result<Vec<dto::ThreadMessage>> {
+    let rows = conversations::thread(&state.db, &state.session().shop.uid, &phone).await?;
+    Ok(rows
+        .into_iter()
+        .map(|m| dto::ThreadMessage {
+            direction: m.direction,
+            text: m.body,
+            at: m.sent_at,
+        })
+        .collect())
+}
+
+/// Sends a rep's message to a customer through the relay.
+#[tauri::command]
+pub async fn send_message(state: State<'_, AppState>, phone: String, text: String) -> Result<()> {
+    state
+        .session()
+        .client
+        .command(&ziflow_protocol::Command::MessageSend { to: phone, text })
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Refused(why) => Error::new("message_refused", why),
+            other => Error::new("relay_unreachable", format!("not sent: {other}")),
+        })?;
+    Ok(())
+}
+
+/// Takes a conversation over from the bot, or gives it back.
+#[tauri::command]
+pub async fn set_bot(state: State<'_, AppState>, phone: String, enabled: bool) -> Result<()> {
+    state
+        .session()
+        .client
+        .command(&ziflow_protocol::Command::ConversationBot { phone, enabled })
+        .await
+        .map_err(|e| Error::new("relay_unreachable", format!("not changed: {e}")))?;
+    Ok(())
 }

@@ -86,6 +86,9 @@ pub fn run() -> ExitCode {
             commands::connect_stripe,
             commands::save_webhook_secret,
             commands::disconnect_stripe,
+            commands::conversation_thread,
+            commands::send_message,
+            commands::set_bot,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

@@ -1025,8 +1025,32 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
         .unwrap();
     assert!(board.contains("#1001") && board.contains("$128"), "{board}");
     app.screenshot("board").await.unwrap();
+    // The rep opens the conversation, writes to the customer and takes over from the bot.
     app.open_screen("inbox").await.unwrap();
-    app.wait_for_text("#nav-inbox", "Inbox").await.unwrap();
+    app.click("#conversation-list li[data-phone='+15125550123']")
+        .await
+        .unwrap();
+    app.wait_for_text("#thread-messages", "Payment received, thanks!")
+        .await
+        .unwrap();
+    app.wait_for("#bot-toggle[data-bot='on']").await.unwrap();
+    app.type_into("#reply-text", "Your courier leaves at 4 pm.\u{e007}")
+        .await
+        .unwrap();
+    app.wait_for_text("#thread-messages", "Your courier leaves at 4 pm.")
+        .await
+        .unwrap();
+    app.click("#bot-toggle").await.unwrap();
+    app.wait_for("#bot-toggle[data-bot='off']").await.unwrap();
+    app.wait_for_text("#conversation-list", "Human")
+        .await
+        .unwrap();
     app.screenshot("inbox").await.unwrap();
+
+    let customer = customer.unwrap();
+    app.client().switch_to_window(customer).await.unwrap();
+    app.wait_for_text("#thread", "Your courier leaves at 4 pm.")
+        .await
+        .unwrap();
     app.close().await.unwrap();
 }

@@ -8,7 +8,7 @@ use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
     DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, MetricsSummary, PaymentEntry,
-    SettingsView, ShipCard, SyncStatusView, TemplateView, UpdateCheck,
+    SettingsView, ShipCard, SyncStatusView, TemplateView, ThreadMessage, UpdateCheck,
 };
 
 /// The error every API function returns.
@@ -194,4 +194,36 @@ pub async fn save_webhook_secret(secret: &str) -> Result<String, ApiError> {
 /// Back to the sandbox provider.
 pub async fn disconnect_stripe() -> Result<String, ApiError> {
     call("disconnect_stripe", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct PhoneArgs<'a> {
+    phone: &'a str,
+}
+
+/// A conversation's messages, oldest first.
+pub async fn conversation_thread(phone: &str) -> Result<Vec<ThreadMessage>, ApiError> {
+    call("conversation_thread", &PhoneArgs { phone }).await
+}
+
+#[derive(Serialize)]
+struct SendArgs<'a> {
+    phone: &'a str,
+    text: &'a str,
+}
+
+/// Sends a rep's message to the customer.
+pub async fn send_message(phone: &str, text: &str) -> Result<(), ApiError> {
+    call("send_message", &SendArgs { phone, text }).await
+}
+
+#[derive(Serialize)]
+struct BotArgs<'a> {
+    phone: &'a str,
+    enabled: bool,
+}
+
+/// Takes the conversation over (`false`) or gives it back to the bot.
+pub async fn set_bot(phone: &str, enabled: bool) -> Result<(), ApiError> {
+    call("set_bot", &BotArgs { phone, enabled }).await
 }

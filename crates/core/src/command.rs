@@ -261,6 +261,45 @@ pub async fn execute(
                 jobs: Vec::new(),
             })
         }
+        Command::MessageSend { to, text } => {
+            if !crate::storage::conversations::is_e164(to) {
+                return Err(Error::InvalidInput(format!(
+                    "to: a phone in E.164 like +15125550123, got {to:?}"
+                )));
+            }
+            let text = text.trim();
+            if text.is_empty() || text.chars().count() > 4096 {
+                return Err(Error::InvalidInput(
+                    "a message has 1 to 4096 characters".into(),
+                ));
+            }
+            let payload = json!({ "to": to, "text": text, "by": "rep" });
+            let id = record(conn, shop, "message.sent", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "sent": true }),
+                event_ids: vec![id],
+                jobs: Vec::new(),
+            })
+        }
+        Command::ConversationBot { phone, enabled } => {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+            )
+            .bind(shop)
+            .bind(phone)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if exists.is_none() {
+                return Err(Error::NotFound(format!("conversation with {phone}")));
+            }
+            let payload = json!({ "phone": phone, "enabled": enabled });
+            let id = record(conn, shop, "conversation.bot_set", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "phone": phone, "bot_enabled": enabled }),
+                event_ids: vec![id],
+                jobs: Vec::new(),
+            })
+        }
         Command::CatalogSet { catalog } => {
             let parsed = crate::catalog::Catalog::parse(catalog)?;
             let payload = serde_json::to_value(&parsed)

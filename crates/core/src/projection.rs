@@ -88,6 +88,7 @@ impl<'c> Applier<'c> {
             "invoice.send_failed" => send_failed(self.conn().await?, event, &payload).await,
             "message.sent" => message_sent(self.conn().await?, event, &payload).await,
             "conversation.handoff" => handoff(self.conn().await?, event, &payload).await,
+            "conversation.bot_set" => bot_set(self.conn().await?, event, &payload).await,
             "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
                 invoice_fact(self.conn().await?, event, &payload).await
             }
@@ -302,6 +303,37 @@ async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Resul
     .bind(phone)
     .execute(&mut *conn)
     .await?;
+    Ok(Applied::default())
+}
+
+/// A rep switches the bot off (takes over) or back on (the bot starts afresh).
+async fn bot_set(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let (Some(phone), Some(enabled)) = (p["phone"].as_str(), p["enabled"].as_bool()) else {
+        return Err(Error::InvalidInput(
+            "conversation.bot_set without phone and enabled".into(),
+        ));
+    };
+    sqlx::query(
+        "UPDATE conversations SET bot_enabled = ?,
+                handoff_reason = CASE WHEN ? THEN NULL ELSE handoff_reason END
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(enabled)
+    .bind(enabled)
+    .bind(&event.shop_uid)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    if enabled {
+        sqlx::query(
+            "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
+             WHERE shop_uid = ? AND customer_phone = ?",
+        )
+        .bind(&event.shop_uid)
+        .bind(phone)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(Applied::default())
 }
 

@@ -220,6 +220,19 @@ pub struct ConversationSummary {
     pub bot_enabled: bool,
     /// Messages the rep has not opened yet.
     pub unread: i64,
+    /// Why the bot handed it to a person (the handoff queue), while it is with one.
+    pub handoff_reason: Option<String>,
+}
+
+/// One message of a conversation's thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadMessage {
+    /// `in` (the customer) or `out` (the shop).
+    pub direction: String,
+    /// Text.
+    pub text: String,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// Invoice status as the rep sees it.
@@ -493,6 +506,22 @@ pub enum Command {
     /// Back to the sandbox provider: the Stripe key is deleted.
     #[serde(rename = "billing.disconnect")]
     BillingDisconnect {},
+    /// A rep writes to a customer (the bot's channel carries it).
+    #[serde(rename = "message.send")]
+    MessageSend {
+        /// E.164.
+        to: String,
+        /// The message.
+        text: String,
+    },
+    /// A rep takes a conversation over (`enabled: false`) or gives it back to the bot.
+    #[serde(rename = "conversation.bot")]
+    ConversationBot {
+        /// E.164.
+        phone: String,
+        /// Whether the bot answers.
+        enabled: bool,
+    },
     /// The owner replaces the catalog and shipping zones (the JSON form of
     /// `agent-samples.json`: `{"catalog": [...], "shipping": [...]}`). A catalog with a
     /// duplicate sku or a negative price is refused whole.

@@ -21,6 +21,8 @@ pub struct ConversationRow {
     pub bot_enabled: bool,
     /// Unread inbound messages.
     pub unread: i64,
+    /// Why the bot handed the conversation to a person, while it is with one.
+    pub handoff_reason: Option<String>,
 }
 
 /// Direction of a message.
@@ -107,7 +109,7 @@ pub async fn record_message_in(
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
     Ok(sqlx::query_as::<_, ConversationRow>(
         "SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
-                m.sent_at AS last_message_at, c.bot_enabled, c.unread
+                m.sent_at AS last_message_at, c.bot_enabled, c.unread, c.handoff_reason
          FROM conversations c
          JOIN messages m ON m.id = (
              SELECT id FROM messages WHERE conversation_id = c.id ORDER BY sent_at DESC, id DESC LIMIT 1)
@@ -115,6 +117,30 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
          ORDER BY m.sent_at DESC, c.id DESC",
     )
     .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// One message of a thread.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct ThreadMessage {
+    /// `in` (the customer) or `out` (the shop).
+    pub direction: String,
+    /// Text.
+    pub body: String,
+    /// Unix seconds.
+    pub sent_at: i64,
+}
+
+/// A conversation's messages, oldest first.
+pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessage>> {
+    Ok(sqlx::query_as::<_, ThreadMessage>(
+        "SELECT m.direction, m.body, m.sent_at FROM messages m
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.sent_at, m.id",
+    )
+    .bind(shop)
+    .bind(phone)
     .fetch_all(db.pool())
     .await?)
 }
