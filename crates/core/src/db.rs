@@ -51,10 +51,24 @@ impl Db {
             .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        // Switching a fresh file to WAL can meet another opener's lock and fail at once
+        // (SQLite's busy handler does not cover it): try again shortly.
+        let mut tries = 0;
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options.clone())
+                .await
+            {
+                Ok(pool) => break pool,
+                Err(e) if tries < 10 => {
+                    tries += 1;
+                    tracing::debug!("opening attempt {tries} failed, retrying: {e}");
+                    tokio::time::sleep(Duration::from_millis(50 * tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         // Two processes opening a fresh file at the same moment (the relay starting while a
         // provisioning command runs) can both try migration 1; the loser sees "table exists".
         // A second attempt reads the winner's bookkeeping and finds nothing left to do.
@@ -62,7 +76,7 @@ impl Db {
         loop {
             match sqlx::migrate!("./migrations").run(&pool).await {
                 Ok(()) => break,
-                Err(e) if attempt < 3 => {
+                Err(e) if attempt < 8 => {
                     attempt += 1;
                     tracing::debug!("migration attempt {attempt} failed, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
