@@ -845,9 +845,15 @@ fn loose_quantity(w: &[String]) -> Option<i64> {
     if !cue {
         return None;
     }
+    // A number first; else "una"/"one" said as the quantity ("mejor solo una").
     w.iter()
         .filter(|t| !text::is_article(t))
         .find_map(|t| quantity(t))
+        .or_else(|| {
+            w.last()
+                .filter(|t| matches!(t.as_str(), "una" | "uno" | "un"))
+                .map(|_| 1)
+        })
 }
 
 /// Whether `w` contains one of `phrases` (each a run of words).

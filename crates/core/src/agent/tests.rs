@@ -193,3 +193,80 @@ fn shipping_zones_match_city_state_zip_or_are_local() {
         "bare: local"
     );
 }
+
+/// Runs one conversation and returns (replies joined, order, handoff).
+fn run(messages: &[&str]) -> (String, Option<Order>, bool) {
+    let f = fixture();
+    let catalog = catalog(&f);
+    let (replies, order, handoff, _) = talk(&catalog, messages);
+    (replies.join("\n"), order, handoff)
+}
+
+#[test]
+fn each_rule_in_english_and_spanish() {
+    // Price question.
+    assert!(run(&["what's the price of the clay mask?"])
+        .0
+        .contains("$42"));
+    assert!(run(&["precio de la mascarilla"]).0.contains("$42"));
+    // Order with variant and number word.
+    let (_, o, _) = run(&["two lip tints in rose", "18 Maple St"]);
+    let o = o.unwrap();
+    assert_eq!(
+        (o.items[0].variant.as_deref(), o.items[0].qty),
+        (Some("rose"), 2)
+    );
+    let (_, o, _) = run(&["quiero tres tint coral", "calle 5 #10, Denver CO 80202"]);
+    let o = o.unwrap();
+    assert_eq!(
+        (o.items[0].variant.as_deref(), o.items[0].qty),
+        (Some("coral"), 3)
+    );
+    // Misspelling.
+    assert!(run(&["how much is the cleanzer"]).0.contains("$28"));
+    assert!(run(&["cuanto cuesta el protector solar"]).0.contains("$36"));
+    // Change of quantity.
+    let (_, o, _) = run(&["3 clay masks", "make it 2", "18 Maple St"]);
+    assert_eq!(o.unwrap().items[0].qty, 2);
+    let (_, o, _) = run(&["dos mascarillas", "mejor solo una", "18 Maple St"]);
+    assert_eq!(o.unwrap().items[0].qty, 1);
+    // Cancellation.
+    let (r, o, _) = run(&["I'll take the sunscreen", "never mind"]);
+    assert!(o.is_none() && r.contains("cancelled"));
+    let (r, o, _) = run(&["quiero el protector solar", "ya no, gracias"]);
+    assert!(o.is_none() && r.contains("cancelé"));
+    // Booking with a deposit, no shipping.
+    let (r, o, _) = run(&["quiero reservar un facial el viernes", "sí"]);
+    assert!(r.contains("$30"), "{r}");
+    assert_eq!(o.unwrap().shipping_cents, 0);
+    // Shipping question.
+    assert!(run(&["how much is delivery to Boulder, CO?"])
+        .0
+        .contains("$10"));
+    // Greeting.
+    assert!(run(&["hola"]).0.starts_with("¡Hola!"));
+    // Handoffs: complaint, person, payment claim — in both languages.
+    for m in [
+        "my order arrived broken",
+        "can I talk to a human?",
+        "I paid you on venmo",
+        "quiero un reembolso",
+        "quiero hablar con una persona",
+        "ya te pagué por transferencia",
+    ] {
+        let (_, o, h) = run(&[m]);
+        assert!(h && o.is_none(), "{m} hands off");
+    }
+}
+
+#[test]
+fn unknown_things_are_never_priced() {
+    let (r, o, _) = run(&["how much is the perfume?"]);
+    assert!(o.is_none());
+    assert!(!r.contains('$'), "no amount for an unknown product: {r}");
+    let (r, o, h) = run(&["asdf qwerty"]);
+    assert!(
+        h && o.is_none() && !r.contains('$'),
+        "unplaceable: a person answers"
+    );
+}
