@@ -705,6 +705,9 @@ pub async fn conversation_thread(
             direction: m.direction,
             text: m.body,
             at: m.sent_at,
+            author: m.author,
+            status: m.status,
+            error: m.error,
         })
         .collect())
 }

@@ -31,11 +31,14 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
 
 /// Python packages the tests use as real peers: Stripe's official SDK is the signature
 /// oracle; prometheus-client parses what `/metrics` serves; localstripe is a stateful fake
-/// Stripe (payment intents, refunds, plans, subscriptions, signed webhooks).
+/// Stripe (payment intents, refunds, plans, subscriptions, signed webhooks); pywa is a
+/// WhatsApp Cloud API client (tests/peers/pywa_peer.py).
 pub const PYTHON_PACKAGES: &[&str] = &[
     "stripe==15.0.0",
     "prometheus-client==0.26.0",
     "localstripe==1.15.10",
+    // An independent WhatsApp Cloud API client: what it posts and how it reads webhooks.
+    "pywa==2.11.0",
 ];
 
 /// tauri-driver version (WebDriver bridge to WebKitWebDriver).

@@ -53,7 +53,10 @@ pub async fn record(
         provider_id: None,
         created_at: now,
     };
-    projection::apply(conn, &event).await?;
+    let applied = projection::apply(conn, &event).await?;
+    for work in &applied.sends {
+        crate::channel::enqueue_in(conn, shop, work, now).await?;
+    }
     Ok(id)
 }
 
@@ -194,9 +197,22 @@ pub async fn execute(
         }
         Command::BillingConnect { .. }
         | Command::BillingWebhookSecret { .. }
-        | Command::BillingDisconnect {} => Err(Error::InvalidInput(
-            "billing commands are run by the relay, which holds the shop's keys".into(),
+        | Command::BillingDisconnect {}
+        | Command::WhatsappConnect { .. }
+        | Command::WhatsappDisconnect {} => Err(Error::InvalidInput(
+            "connecting providers is done by the relay, which holds the shop's keys".into(),
         )),
+        Command::ScenarioSet { scenario } => {
+            crate::scenario::check(scenario)?;
+            let payload = serde_json::to_value(scenario)
+                .map_err(|e| Error::InvalidInput(format!("the scenario: {e}")))?;
+            let id = record(conn, shop, "scenario.changed", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "saved": true }),
+                event_ids: vec![id],
+                jobs: Vec::new(),
+            })
+        }
         Command::InvoiceMarkPaid { invoice_id } => {
             let invoice = invoices::get_in(conn, shop, *invoice_id)
                 .await?
@@ -314,14 +330,25 @@ pub async fn execute(
         Command::TemplateSet { name, text } => {
             let allowed = match name.as_str() {
                 "invoice" => crate::template::INVOICE_VARIABLES,
-                other => {
-                    return Err(Error::InvalidInput(format!(
-                        "there is no {other:?} template; templates: invoice"
-                    )))
-                }
+                other => match other
+                    .strip_prefix("reply.")
+                    .and_then(crate::agent::reply_variables)
+                {
+                    Some(vars) => vars,
+                    None => {
+                        return Err(Error::InvalidInput(format!(
+                            "there is no {other:?} template; templates: invoice, and the \
+                             agent's replies (reply.en.greeting, reply.es.paid, …)"
+                        )))
+                    }
+                },
             };
-            crate::template::Template::parse(text, allowed)
-                .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
+            // An empty reply goes back to the built-in wording.
+            let reset = name.starts_with("reply.") && text.trim().is_empty();
+            if !reset {
+                crate::template::Template::parse(text, allowed)
+                    .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
+            }
             let key = format!("template.{name}");
             let payload = json!({ "key": key, "value": text });
             let id = record(conn, shop, "settings.changed", &payload, now).await?;

@@ -19,12 +19,14 @@
 
 pub mod agent;
 pub mod catalog;
+pub mod channel;
 pub mod clock;
 pub mod command;
 pub mod db;
 pub mod metrics;
 pub mod pay;
 pub mod projection;
+pub mod scenario;
 pub mod secrets;
 pub mod storage;
 pub mod template;

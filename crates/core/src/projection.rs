@@ -27,6 +27,9 @@ pub struct Applied {
     /// Outbound work the event calls for (the relay enqueues it under the step name; a
     /// step already enqueued is not enqueued again). Desks ignore it.
     pub work: Vec<(&'static str, crate::pay::work::Work)>,
+    /// Messages to post and reads to mark on the WhatsApp channel (the relay enqueues them,
+    /// once per message). Desks ignore them.
+    pub sends: Vec<crate::channel::ChannelWork>,
 }
 
 /// A recorded payment outcome (for the desktop's OS notification).
@@ -87,6 +90,13 @@ impl<'c> Applier<'c> {
             }
             "invoice.send_failed" => send_failed(self.conn().await?, event, &payload).await,
             "message.sent" => message_sent(self.conn().await?, event, &payload).await,
+            "message.delivery" => message_delivery(self.conn().await?, event, &payload).await,
+            "whatsapp.status" => message_status(self.conn().await?, event, &payload).await,
+            "conversation.opted_out" => opted_out(self.conn().await?, event, &payload).await,
+            "scenario.changed" => scenario_changed(self.conn().await?, event, &payload).await,
+            "channel.connected" | "channel.disconnected" => {
+                channel_changed(self.conn().await?, event, &payload).await
+            }
             "conversation.handoff" => handoff(self.conn().await?, event, &payload).await,
             "conversation.bot_set" => bot_set(self.conn().await?, event, &payload).await,
             "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
@@ -148,6 +158,7 @@ async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) 
         .as_str()
         .and_then(|t| t.parse::<i64>().ok())
         .unwrap_or(event.created_at);
+    let wamid = msg["id"].as_str();
     conversations::record_message_in(
         conn,
         &event.shop_uid,
@@ -156,9 +167,22 @@ async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) 
         Direction::Inbound,
         &body,
         at,
+        &conversations::MessageMeta {
+            event_id: Some(event.id),
+            wamid,
+            author: None,
+        },
     )
     .await?;
-    Ok(Applied::default())
+    let mut applied = Applied::default();
+    if let Some(wamid) = wamid {
+        if crate::channel::is_whatsapp_in(conn, &event.shop_uid).await? {
+            applied.sends.push(crate::channel::ChannelWork::MarkRead {
+                wamid: wamid.to_string(),
+            });
+        }
+    }
+    Ok(applied)
 }
 
 async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
@@ -284,8 +308,128 @@ async fn message_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
         Direction::Outbound,
         text,
         event.created_at,
+        &conversations::MessageMeta {
+            event_id: Some(event.id),
+            wamid: None,
+            author: Some(p["by"].as_str().unwrap_or("rep")),
+        },
     )
     .await?;
+    let mut applied = Applied::default();
+    if crate::channel::is_whatsapp_in(conn, &event.shop_uid).await? {
+        applied
+            .sends
+            .push(crate::channel::ChannelWork::Send { event_id: event.id });
+    }
+    Ok(applied)
+}
+
+/// What became of a sent message: WhatsApp's id (status `accepted`) or why it did not go.
+async fn message_delivery(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &Value,
+) -> Result<Applied> {
+    let Some(event_id) = p["event_id"].as_i64() else {
+        return Err(Error::InvalidInput(
+            "message.delivery without event_id".into(),
+        ));
+    };
+    let wamid = p["wamid"].as_str();
+    sqlx::query(
+        "UPDATE messages SET wamid = COALESCE(?, wamid), send_error = ? WHERE event_id = ?
+         AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = ?)",
+    )
+    .bind(wamid)
+    .bind(p["error"].as_str())
+    .bind(event_id)
+    .bind(&event.shop_uid)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(wamid) = wamid {
+        crate::channel::status_in(
+            conn,
+            &event.shop_uid,
+            wamid,
+            "accepted",
+            event.created_at,
+            None,
+        )
+        .await?;
+    }
+    Ok(Applied::default())
+}
+
+/// A status webhook: sent, delivered, read or failed, for a message the shop sent.
+async fn message_status(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let st = &p["status"];
+    let (Some(wamid), Some(status)) = (st["id"].as_str(), st["status"].as_str()) else {
+        return Err(Error::InvalidInput("a status without id and status".into()));
+    };
+    let at = st["timestamp"]
+        .as_str()
+        .and_then(|t| t.parse::<i64>().ok())
+        .unwrap_or(event.created_at);
+    let error = st["errors"][0].as_object().map(|e| {
+        let code = e.get("code").and_then(Value::as_i64).unwrap_or_default();
+        let title = e
+            .get("title")
+            .or_else(|| e.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("failed");
+        let details = e
+            .get("error_data")
+            .and_then(|d| d.get("details"))
+            .and_then(Value::as_str);
+        match details {
+            Some(d) => format!("(#{code}) {title}: {d}"),
+            None => format!("(#{code}) {title}"),
+        }
+    });
+    crate::channel::status_in(conn, &event.shop_uid, wamid, status, at, error.as_deref()).await?;
+    Ok(Applied::default())
+}
+
+/// The owner saved the payment scenario.
+async fn scenario_changed(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &Value,
+) -> Result<Applied> {
+    let scenario: ziflow_protocol::Scenario = serde_json::from_value(p.clone())
+        .map_err(|e| Error::InvalidInput(format!("scenario.changed: {e}")))?;
+    for (key, value) in crate::scenario::as_settings(&scenario) {
+        crate::storage::settings::set_in(conn, &event.shop_uid, key, &value).await?;
+    }
+    Ok(Applied::default())
+}
+
+/// The customer wrote STOP: no bot or reminder messages until they write again.
+async fn opted_out(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let phone = p["phone"]
+        .as_str()
+        .ok_or_else(|| Error::InvalidInput("conversation.opted_out without a phone".into()))?;
+    sqlx::query("UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?")
+        .bind(&event.shop_uid)
+        .bind(phone)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Applied::default())
+}
+
+/// The shop's customer channel: the WhatsApp Cloud API number, or back to the sandbox.
+async fn channel_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    use crate::storage::settings::set_in;
+    let shop = &event.shop_uid;
+    if event.kind == "channel.connected" {
+        set_in(conn, shop, "channel", "whatsapp").await?;
+        for key in ["phone_number_id", "display_phone_number", "verified_name"] {
+            let value = p[key].as_str().unwrap_or_default();
+            set_in(conn, shop, &format!("whatsapp.{key}"), value).await?;
+        }
+    } else {
+        set_in(conn, shop, "channel", "sandbox").await?;
+    }
     Ok(Applied::default())
 }
 

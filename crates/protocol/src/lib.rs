@@ -233,6 +233,15 @@ pub struct ThreadMessage {
     pub text: String,
     /// Unix seconds.
     pub at: i64,
+    /// `bot` or `rep` for the shop's messages.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Delivery on WhatsApp: `queued`, `accepted`, `sent`, `delivered`, `read`, `failed`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// Invoice status as the rep sees it.
@@ -506,6 +515,28 @@ pub enum Command {
     /// Back to the sandbox provider: the Stripe key is deleted.
     #[serde(rename = "billing.disconnect")]
     BillingDisconnect {},
+    /// The owner connects a WhatsApp Cloud API number. The relay checks the number ID and
+    /// token with Meta first and stores the token (and the app secret, if given) sealed;
+    /// neither enters the event log.
+    #[serde(rename = "whatsapp.connect")]
+    WhatsappConnect {
+        /// The number's ID in WhatsApp Manager (digits).
+        phone_number_id: String,
+        /// A permanent (system user) or temporary access token.
+        access_token: String,
+        /// The Meta app secret that signs webhooks (32 hex digits), if changing it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app_secret: Option<String>,
+    },
+    /// Back to the sandbox chat: nothing goes to WhatsApp any more.
+    #[serde(rename = "whatsapp.disconnect")]
+    WhatsappDisconnect {},
+    /// The owner saves the payment scenario (AI Agent → Scenarios → Payment).
+    #[serde(rename = "scenario.set")]
+    ScenarioSet {
+        /// The scenario.
+        scenario: Scenario,
+    },
     /// A rep writes to a customer (the bot's channel carries it).
     #[serde(rename = "message.send")]
     MessageSend {
@@ -539,6 +570,22 @@ pub enum Command {
         /// Its text, with `{variable}` placeholders.
         text: String,
     },
+}
+
+/// The payment scenario: what the bot does once a customer confirms. (Its messages — the
+/// handoff, "Payment received" — are reply templates, `template.set` with `reply.en.paid` …)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Send the invoice by itself when the customer confirms an order or books with a
+    /// deposit; when off, the bot hands the ready order to a person instead.
+    pub auto_invoice: bool,
+    /// `link`, `button` (a "Pay $128" button) or `both`.
+    pub link_style: String,
+    /// Paid before this local time ("18:00", the shop's time zone) is delivered today,
+    /// after it tomorrow.
+    pub cutoff: String,
+    /// The approved WhatsApp template used outside the 24-hour window (one body variable).
+    pub whatsapp_template: String,
 }
 
 /// How often a subscription charges: every `count` days, weeks or months.

@@ -19,6 +19,9 @@ use ziflow_core::secrets::MasterKey;
 /// master_key_file = "/etc/ziflow/master.key"
 /// local = false
 /// stripe_api_base = "https://api.stripe.com"
+/// graph_api_base = "https://graph.facebook.com"
+/// whatsapp_rate = 80
+/// public_url = "https://relay.example.com"
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +37,12 @@ pub struct FileConfig {
     pub local: bool,
     /// Stripe's API address.
     pub stripe_api_base: Option<String>,
+    /// Meta's Graph API address (WhatsApp Cloud API).
+    pub graph_api_base: Option<String>,
+    /// WhatsApp messages per second per number.
+    pub whatsapp_rate: Option<u32>,
+    /// The relay's address as customers reach it.
+    pub public_url: Option<String>,
 }
 
 /// Reads and checks the config file.

@@ -42,9 +42,15 @@ async fn apply_batch(
     let mut cursor = start;
     let mut derived = Vec::new();
     let mut applier = projection::Applier::new(conn);
+    let mut enqueued = false;
     for event in &batch {
         let applied = applier.apply(event).await?;
         cursor = event.id;
+        for work in &applied.sends {
+            let conn = applier.conn().await?;
+            ziflow_core::channel::enqueue_in(conn, &event.shop_uid, work, event.created_at).await?;
+            enqueued = true;
+        }
         for (step, work) in &applied.work {
             let conn = applier.conn().await?;
             ziflow_core::pay::work::enqueue_in(
@@ -101,6 +107,9 @@ async fn apply_batch(
         }
     }
     applier.finish().await?;
+    if enqueued {
+        ctx.jobs_wake.notify_one();
+    }
     let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == BATCH;
     Ok((cursor, full, derived))
 }
@@ -266,6 +275,8 @@ impl LogTx {
         }
         self.tx.commit().await?;
         drop(self._one_writer);
+        // Messages recorded in it may wait to be posted.
+        state.jobs_wake.notify_one();
         for c in self.recorded {
             state.intake.announce(c);
         }

@@ -9,6 +9,7 @@
 //! - [`intake`]: the group-commit writer every webhook goes through.
 //! - [`http`]: the router and the one HTTP error type.
 
+pub mod channel;
 pub mod config;
 pub mod engine;
 pub mod http;
@@ -107,6 +108,7 @@ pub async fn run_with_clock(
         metrics: Arc::default(),
         secrets: Arc::default(),
         sandbox_pending: Arc::default(),
+        limiter: Arc::default(),
         providers: config.providers,
         jobs_wake,
         engine_ctx,

@@ -60,6 +60,17 @@ enum Command {
         /// local fake; production leaves it alone.
         #[arg(long, env = "ZIFLOW_STRIPE_API_BASE")]
         stripe_api_base: Option<String>,
+        /// Meta's Graph API address for the WhatsApp Cloud API
+        /// [default: https://graph.facebook.com].
+        #[arg(long, env = "ZIFLOW_GRAPH_API_BASE")]
+        graph_api_base: Option<String>,
+        /// WhatsApp messages per second per business number [default: 80].
+        #[arg(long, env = "ZIFLOW_WHATSAPP_RATE")]
+        whatsapp_rate: Option<u32>,
+        /// The relay's address as customers reach it (sandbox pay links the bot sends)
+        /// [default: http://<listen address>].
+        #[arg(long, env = "ZIFLOW_PUBLIC_URL")]
+        public_url: Option<String>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -229,6 +240,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve {
             listen,
             stripe_api_base,
+            graph_api_base,
+            whatsapp_rate,
+            public_url,
             key,
         } => {
             let listen = match (listen, &file.listen) {
@@ -246,6 +260,14 @@ async fn main() -> anyhow::Result<()> {
             if let Some(base) = stripe_api_base.or_else(|| file.stripe_api_base.clone()) {
                 providers.stripe_api_base = base;
             }
+            if let Some(base) = graph_api_base.or_else(|| file.graph_api_base.clone()) {
+                providers.graph_api_base = base;
+            }
+            if let Some(rate) = whatsapp_rate.or(file.whatsapp_rate) {
+                anyhow::ensure!(rate > 0, "the WhatsApp rate is at least 1 message a second");
+                providers.whatsapp_rate = rate;
+            }
+            providers.public_url = public_url.or_else(|| file.public_url.clone());
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,

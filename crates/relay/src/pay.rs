@@ -31,6 +31,12 @@ pub struct ProviderConfig {
     /// The relay's address as customers reach it, for links the relay makes on its own (the
     /// bot's sandbox pay links); `http://<listen address>` when unset.
     pub public_url: Option<String>,
+    /// Meta's Graph API base URL (the WhatsApp Cloud API).
+    pub graph_api_base: String,
+    /// How long one WhatsApp call may take before it is retried later.
+    pub whatsapp_timeout: Duration,
+    /// Messages per second per business number.
+    pub whatsapp_rate: u32,
 }
 
 impl Default for ProviderConfig {
@@ -39,6 +45,9 @@ impl Default for ProviderConfig {
             stripe_api_base: ziflow_core::pay::stripe::DEFAULT_API_BASE.into(),
             stripe_timeout: ziflow_core::pay::stripe::DEFAULT_TIMEOUT,
             public_url: None,
+            graph_api_base: ziflow_core::channel::whatsapp::DEFAULT_GRAPH_BASE.into(),
+            whatsapp_timeout: ziflow_core::channel::whatsapp::DEFAULT_TIMEOUT,
+            whatsapp_rate: ziflow_core::channel::whatsapp::DEFAULT_RATE,
         }
     }
 }
@@ -147,7 +156,12 @@ pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result
     let n = claimed.len();
     for job in claimed {
         let id = job.id;
-        if let Err(e) = run(state, job).await {
+        let ran = if job.kind.starts_with("wa.") {
+            crate::channel::run(state, job).await
+        } else {
+            run(state, job).await
+        };
+        if let Err(e) = ran {
             // The lease brings it back.
             tracing::error!(job = id, "recording a job's result failed: {e}");
         }
@@ -255,7 +269,8 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     }
 }
 
-async fn record_failure(
+/// Records a failed attempt; returns whether the job will be tried again.
+pub(crate) async fn record_failure(
     state: &AppState,
     job: &Job,
     error: &str,

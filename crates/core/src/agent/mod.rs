@@ -122,6 +122,8 @@ pub enum Action {
         /// Why, for the handoff queue.
         reason: String,
     },
+    /// The customer wrote STOP: nothing more from the bot (or reminders) until they write.
+    OptOut,
 }
 
 /// The shop as the agent sees it.
@@ -133,6 +135,8 @@ pub struct Shop<'a> {
     pub currency: &'a str,
     /// Products and zones.
     pub catalog: &'a Catalog,
+    /// The shop's own wording of replies (built-in texts when `None` or not overridden).
+    pub replies: Option<&'a Replies>,
 }
 
 /// Reads one customer message and returns what the shop answers, updating `state`.
@@ -147,7 +151,7 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
 
     if all_words.len() <= 2 && says(&["stop", "baja", "alto", "unsubscribe", "stop messages"]) {
         state.stage = Stage::OptedOut;
-        return Vec::new();
+        return vec![Action::OptOut];
     }
     match state.stage {
         Stage::HandedOff => return Vec::new(),
@@ -158,7 +162,7 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
     if let Some(reason) = handoff_reason(&all_words) {
         state.stage = Stage::HandedOff;
         return vec![
-            Action::Reply(reply(lang, Reply::Handoff)),
+            Action::Reply(reply(shop, lang, Reply::Handoff)),
             Action::Handoff { reason },
         ];
     }
@@ -289,11 +293,11 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         state.lines.clear();
         state.focus = None;
         state.stage = Stage::Open;
-        return vec![Action::Reply(reply(lang, Reply::Cancelled))];
+        return vec![Action::Reply(reply(shop, lang, Reply::Cancelled))];
     }
     if cancel && mentions.is_empty() && place.is_none() {
         state.stage = Stage::Open;
-        return vec![Action::Reply(reply(lang, Reply::Cancelled))];
+        return vec![Action::Reply(reply(shop, lang, Reply::Cancelled))];
     }
 
     // A new order after an invoice starts a new cart.
@@ -381,6 +385,7 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
     }
     if mentions.is_empty() && question && asks_for_product(&w) {
         return vec![Action::Reply(reply_with(
+            shop,
             lang,
             Reply::NotCarried,
             &[(
@@ -395,18 +400,18 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         ))];
     }
     if thanks {
-        return vec![Action::Reply(reply(lang, Reply::Thanks))];
+        return vec![Action::Reply(reply(shop, lang, Reply::Thanks))];
     }
     if greeting {
-        return vec![Action::Reply(reply(lang, Reply::Greeting))];
+        return vec![Action::Reply(reply(shop, lang, Reply::Greeting))];
     }
     if confirm && state.stage == Stage::Invoiced {
-        return vec![Action::Reply(reply(lang, Reply::Thanks))];
+        return vec![Action::Reply(reply(shop, lang, Reply::Thanks))];
     }
     // Nothing it can place: a person answers rather than a guess.
     state.stage = Stage::HandedOff;
     vec![
-        Action::Reply(reply(lang, Reply::Handoff)),
+        Action::Reply(reply(shop, lang, Reply::Handoff)),
         Action::Handoff {
             reason: format!("the bot could not place: {message}"),
         },
@@ -442,6 +447,7 @@ fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
         };
         if line.variant.is_none() && !p.variants.is_empty() {
             return vec![Action::Reply(reply_with(
+                shop,
                 lang,
                 Reply::WhichVariant,
                 &[
@@ -453,6 +459,7 @@ fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
     }
     if state.address.is_none() {
         return vec![Action::Reply(reply_with(
+            shop,
             lang,
             Reply::AskAddress,
             &[("summary", summary(state, shop))],
@@ -465,7 +472,7 @@ fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
         zip: state.zip.clone(),
     };
     let Some((_, shipping)) = zone_for(&place, shop.catalog) else {
-        return handoff(state, lang, "no shipping zone covers the address");
+        return handoff(state, shop, lang, "no shipping zone covers the address");
     };
     let items: Vec<OrderItem> = state
         .lines
@@ -484,7 +491,7 @@ fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
     let Some(total) = items.iter().try_fold(shipping, |acc, i| {
         acc.checked_add(i.unit_cents.checked_mul(i.qty)?)
     }) else {
-        return handoff(state, lang, "the order total is too large");
+        return handoff(state, shop, lang, "the order total is too large");
     };
     state.stage = Stage::Invoiced;
     vec![Action::SendInvoice(Order {
@@ -546,6 +553,7 @@ fn booking_step(
         })
         .unwrap_or_default();
     vec![Action::Reply(reply_with(
+        shop,
         lang,
         Reply::BookingQuote,
         &[
@@ -557,10 +565,10 @@ fn booking_step(
     ))]
 }
 
-fn handoff(state: &mut State, lang: Lang, reason: &str) -> Vec<Action> {
+fn handoff(state: &mut State, shop: &Shop<'_>, lang: Lang, reason: &str) -> Vec<Action> {
     state.stage = Stage::HandedOff;
     vec![
-        Action::Reply(reply(lang, Reply::Handoff)),
+        Action::Reply(reply(shop, lang, Reply::Handoff)),
         Action::Handoff {
             reason: reason.into(),
         },
@@ -584,6 +592,7 @@ fn quote(state: &State, shop: &Shop<'_>, lang: Lang) -> String {
             format!(" ({})", join_or(&p.variants, lang))
         };
         parts.push(reply_with(
+            shop,
             lang,
             Reply::Price,
             &[
@@ -605,12 +614,13 @@ fn quote(state: &State, shop: &Shop<'_>, lang: Lang) -> String {
         .any(|l| product_of(shop.catalog, &l.sku).is_some_and(|p| !p.service));
     let tail = if physical {
         reply_with(
+            shop,
             lang,
             Reply::LocalShippingAsk,
             &[("city", shop.city.to_string()), ("shipping", local)],
         )
     } else {
-        reply(lang, Reply::AskOrder)
+        reply(shop, lang, Reply::AskOrder)
     };
     format!("{} {tail}", parts.join(" "))
 }
@@ -627,12 +637,13 @@ fn shipping_quote(place: &Place, shop: &Shop<'_>, lang: Lang) -> String {
                 .unwrap_or_else(|| shop.city.to_string());
             let _ = zone;
             reply_with(
+                shop,
                 lang,
                 Reply::ShippingTo,
                 &[("place", to), ("shipping", money(price, shop))],
             )
         }
-        None => reply(lang, Reply::NoZone),
+        None => reply(shop, lang, Reply::NoZone),
     }
 }
 
@@ -1057,13 +1068,151 @@ enum Reply {
     NoZone,
 }
 
-fn reply(lang: Lang, r: Reply) -> String {
-    reply_with(lang, r, &[])
+/// The handoff reply in the shop's wording.
+pub fn handoff_text(shop: &Shop<'_>, lang: Lang) -> String {
+    reply(shop, lang, Reply::Handoff)
 }
 
-/// A reply in `lang` with `{name}` placeholders filled.
-fn reply_with(lang: Lang, r: Reply, vars: &[(&str, String)]) -> String {
-    let text = match (lang, r) {
+fn reply(shop: &Shop<'_>, lang: Lang, r: Reply) -> String {
+    reply_with(shop, lang, r, &[])
+}
+
+impl Reply {
+    const ALL: [Self; 13] = [
+        Self::Greeting,
+        Self::Price,
+        Self::LocalShippingAsk,
+        Self::WhichVariant,
+        Self::AskAddress,
+        Self::AskOrder,
+        Self::BookingQuote,
+        Self::ShippingTo,
+        Self::NoZone,
+        Self::NotCarried,
+        Self::Cancelled,
+        Self::Thanks,
+        Self::Handoff,
+    ];
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Handoff => "handoff",
+            Self::Cancelled => "cancelled",
+            Self::Greeting => "greeting",
+            Self::Thanks => "thanks",
+            Self::NotCarried => "not_carried",
+            Self::Price => "price",
+            Self::LocalShippingAsk => "local_shipping",
+            Self::AskOrder => "ask_booking",
+            Self::WhichVariant => "which_variant",
+            Self::AskAddress => "ask_address",
+            Self::BookingQuote => "booking_quote",
+            Self::ShippingTo => "shipping_to",
+            Self::NoZone => "no_zone",
+        }
+    }
+
+    fn variables(self) -> &'static [&'static str] {
+        match self {
+            Self::Handoff
+            | Self::Cancelled
+            | Self::Greeting
+            | Self::Thanks
+            | Self::AskOrder
+            | Self::NoZone => &[],
+            Self::NotCarried => &["list"],
+            Self::Price => &["name", "variants", "price"],
+            Self::LocalShippingAsk => &["city", "shipping"],
+            Self::WhichVariant => &["name", "variants"],
+            Self::AskAddress => &["summary"],
+            Self::BookingQuote => &["name", "when", "deposit", "price"],
+            Self::ShippingTo => &["place", "shipping"],
+        }
+    }
+}
+
+/// The shop's own wording of the agent's replies, by `en.handoff`-style keys (settings
+/// `reply.en.handoff` …); a reply not overridden uses the built-in text.
+pub type Replies = std::collections::HashMap<String, String>;
+
+/// One editable reply, as the AI Agent → Replies screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyInfo {
+    /// `en.handoff`, `es.price`, … (the setting is `reply.` + this).
+    pub key: String,
+    /// The variables it may use.
+    pub variables: &'static [&'static str],
+    /// The built-in text.
+    pub default: String,
+}
+
+/// The "Payment received" reply: its key and variables (the relay sends it, see `run`).
+pub const PAID_REPLY: &str = "paid";
+
+/// The variables of the "Payment received" reply.
+pub const PAID_VARIABLES: &[&str] = &["order", "delivery"];
+
+/// The built-in "Payment received" reply.
+pub fn default_paid(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => {
+            "Payment received, thanks! Order #{order}: the courier will deliver {delivery}."
+        }
+        Lang::Es => "¡Pago recibido, gracias! Pedido #{order}: el mensajero lo entrega {delivery}.",
+    }
+}
+
+/// Every editable reply in both languages, in the order a conversation meets them.
+pub fn replies() -> Vec<ReplyInfo> {
+    let mut out = Vec::new();
+    for lang in [Lang::En, Lang::Es] {
+        let code = lang_code(lang);
+        for r in Reply::ALL {
+            out.push(ReplyInfo {
+                key: format!("{code}.{}", r.key()),
+                variables: r.variables(),
+                default: builtin(lang, r).to_string(),
+            });
+        }
+        out.push(ReplyInfo {
+            key: format!("{code}.{PAID_REPLY}"),
+            variables: PAID_VARIABLES,
+            default: default_paid(lang).to_string(),
+        });
+    }
+    out
+}
+
+/// The variables reply `key` (`en.price`) may use, if there is such a reply.
+pub fn reply_variables(key: &str) -> Option<&'static [&'static str]> {
+    replies()
+        .into_iter()
+        .find(|r| r.key == key)
+        .map(|r| r.variables)
+}
+
+/// `en` or `es`.
+pub fn lang_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "en",
+        Lang::Es => "es",
+    }
+}
+
+/// A reply in `lang` with `{name}` placeholders filled: the shop's wording if it has one.
+fn reply_with(shop: &Shop<'_>, lang: Lang, r: Reply, vars: &[(&str, String)]) -> String {
+    let own = shop
+        .replies
+        .and_then(|m| m.get(&format!("{}.{}", lang_code(lang), r.key())));
+    let mut out = own.map_or_else(|| builtin(lang, r).to_string(), Clone::clone);
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+fn builtin(lang: Lang, r: Reply) -> &'static str {
+    match (lang, r) {
         (Lang::En, Reply::Handoff) => "I'm bringing in a person from our team — they'll reply here shortly.",
         (Lang::Es, Reply::Handoff) => "Te paso con una persona del equipo; te responderá aquí en breve.",
         (Lang::En, Reply::Cancelled) => "No problem, I've cancelled that. Anything else I can help with?",
@@ -1090,12 +1239,7 @@ fn reply_with(lang: Lang, r: Reply, vars: &[(&str, String)]) -> String {
         (Lang::Es, Reply::ShippingTo) => "El envío a {place} cuesta {shipping}.",
         (Lang::En, Reply::NoZone) => "We don't ship there yet; a person from the team can help.",
         (Lang::Es, Reply::NoZone) => "Aún no enviamos ahí; una persona del equipo te puede ayudar.",
-    };
-    let mut out = text.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
     }
-    out
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
-use super::{respond, Action, Shop, State};
+use super::{respond, Action, Lang, Replies, Shop, State};
 use crate::storage::events::{self, Event};
 use crate::{catalog, command, Result};
 
@@ -39,6 +39,16 @@ pub async fn on_paid(
     let Some((phone, number, true)) = row else {
         return Ok(None);
     };
+    let opted_out: Option<bool> = sqlx::query_scalar(
+        "SELECT opted_out FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(&phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if opted_out == Some(true) {
+        return Ok(None); // STOP holds until the customer writes again
+    }
     let state: Option<String> = sqlx::query_scalar(
         "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
     )
@@ -50,13 +60,31 @@ pub async fn on_paid(
         .and_then(|s| serde_json::from_str::<State>(&s).ok())
         .and_then(|s| s.lang)
         .unwrap_or_default();
-    let text = match lang {
-        super::Lang::En => {
-            format!("Payment received, thanks! We're preparing order #{number} now.")
-        }
-        super::Lang::Es => {
-            format!("¡Pago recibido, gracias! Ya estamos preparando tu pedido #{number}.")
-        }
+    let scenario = crate::scenario::load_in(conn, shop).await?;
+    let timezone: String = sqlx::query_scalar("SELECT timezone FROM shops WHERE uid = ?")
+        .bind(shop)
+        .fetch_one(&mut *conn)
+        .await?;
+    let cutoff = crate::scenario::parse_cutoff(&scenario.cutoff)
+        .or_else(|| crate::scenario::parse_cutoff(crate::scenario::DEFAULT_CUTOFF))
+        .unwrap_or(18 * 60);
+    let delivery = crate::scenario::delivery(at, &timezone, cutoff).words(lang == Lang::Es);
+    let key = format!("reply.{}.{}", super::lang_code(lang), super::PAID_REPLY);
+    let own: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
+            .bind(shop)
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let wording = own
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| super::default_paid(lang).to_string());
+    let text = match crate::template::Template::parse(&wording, super::PAID_VARIABLES) {
+        Ok(t) => t.render(|v| match v {
+            "order" => number.to_string(),
+            _ => delivery.clone(),
+        }),
+        Err(_) => wording,
     };
     let payload = json!({ "to": phone, "text": text, "by": "bot", "invoice_id": invoice_id });
     events::append(conn, shop, "message.sent", &payload, None, at).await
@@ -115,10 +143,19 @@ pub async fn on_message(
     .await?
     .and_then(|s| serde_json::from_str(&s).ok())
     .unwrap_or_default();
+    let own: Vec<(String, String)> = sqlx::query_as(
+        "SELECT substr(key, 7), value FROM settings WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
+    )
+    .bind(shop_uid)
+    .fetch_all(&mut *conn)
+    .await?;
+    let replies: Replies = own.into_iter().collect();
+    let scenario = crate::scenario::load_in(conn, shop_uid).await?;
     let shop = Shop {
         city: &city,
         currency: &currency,
         catalog: &catalog,
+        replies: Some(&replies),
     };
     let actions = respond(&mut state, text, &shop);
     let now = event.created_at;
@@ -130,10 +167,37 @@ pub async fn on_message(
                 "message.sent",
                 json!({ "to": phone, "text": reply, "by": "bot", "in_reply_to": event.id }),
             )),
+            Action::OptOut => {
+                later.push((
+                    "conversation.opted_out",
+                    json!({ "phone": phone, "by": "customer" }),
+                ));
+            }
             Action::Handoff { reason } => later.push((
                 "conversation.handoff",
                 json!({ "phone": phone, "reason": reason, "by": "bot" }),
             )),
+            Action::SendInvoice(order) if !scenario.auto_invoice => {
+                // Auto-invoice is off: a person sends it (the order is in the reason).
+                state.stage = super::Stage::HandedOff;
+                let items: Vec<String> = order
+                    .items
+                    .iter()
+                    .map(|i| format!("{} × {}", i.qty, i.name))
+                    .collect();
+                later.push((
+                    "message.sent",
+                    json!({ "to": phone, "text": super::handoff_text(&shop, state.lang.unwrap_or_default()),
+                            "by": "bot", "in_reply_to": event.id }),
+                ));
+                later.push((
+                    "conversation.handoff",
+                    json!({ "phone": phone, "by": "bot", "reason": format!(
+                        "order ready to invoice (auto-invoice is off): {}; to {}",
+                        items.join(", "),
+                        order.address.as_deref().unwrap_or("no address")) }),
+                ));
+            }
             Action::SendInvoice(order) => {
                 let provider = if crate::storage::shop_secrets::exists_in(
                     conn,

@@ -21,6 +21,7 @@ fn talk(catalog: &Catalog, messages: &[&str]) -> (Vec<String>, Option<Order>, bo
         city: "Denver",
         currency: "USD",
         catalog,
+        replies: None,
     };
     let mut state = State::default();
     let mut replies = Vec::new();
@@ -32,6 +33,7 @@ fn talk(catalog: &Catalog, messages: &[&str]) -> (Vec<String>, Option<Order>, bo
                 Action::Reply(r) => replies.push(r),
                 Action::SendInvoice(o) => order = Some(o),
                 Action::Handoff { .. } => handoff = true,
+                Action::OptOut => {}
             }
         }
     }
@@ -163,9 +165,14 @@ fn stop_silences_the_bot_until_the_customer_writes_again() {
         city: "Denver",
         currency: "USD",
         catalog: &catalog,
+        replies: None,
     };
     let mut state = State::default();
-    assert!(respond(&mut state, "STOP", &shop).is_empty());
+    assert_eq!(respond(&mut state, "STOP", &shop), vec![Action::OptOut]);
+    let mut es = State::default();
+    assert_eq!(respond(&mut es, "baja", &shop), vec![Action::OptOut]);
+    let mut alto = State::default();
+    assert_eq!(respond(&mut alto, "Alto", &shop), vec![Action::OptOut]);
     assert_eq!(state.stage, Stage::OptedOut);
     assert!(
         !respond(&mut state, "hi again", &shop).is_empty(),

@@ -54,13 +54,27 @@ pub async fn record_message(
         direction,
         body,
         at,
+        &MessageMeta::default(),
     )
     .await?;
     tx.commit().await?;
     Ok(id)
 }
 
-/// [`record_message`] inside the caller's transaction.
+/// Where a message came from, beyond its text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MessageMeta<'a> {
+    /// The log event that recorded it.
+    pub event_id: Option<i64>,
+    /// WhatsApp's id of an inbound message.
+    pub wamid: Option<&'a str>,
+    /// Who wrote an outbound message: `bot` or `rep`.
+    pub author: Option<&'a str>,
+}
+
+/// [`record_message`] inside the caller's transaction. An inbound message opens the 24-hour
+/// window and ends an opt-out (the customer wrote again).
+#[allow(clippy::too_many_arguments)]
 pub async fn record_message_in(
     tx: &mut sqlx::SqliteConnection,
     shop: &str,
@@ -69,29 +83,36 @@ pub async fn record_message_in(
     direction: Direction,
     body: &str,
     at: i64,
+    meta: &MessageMeta<'_>,
 ) -> Result<i64> {
     if !is_e164(customer_phone) {
         return Err(Error::InvalidInput(format!(
             "customer phone must be E.164 like +15125550123, got {customer_phone:?}"
         )));
     }
-    let unread_inc = i64::from(direction == Direction::Inbound);
+    let inbound = direction == Direction::Inbound;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO conversations (shop_uid, customer_phone, customer_name, unread)
-         VALUES (?, ?, ?, ?)
+        "INSERT INTO conversations (shop_uid, customer_phone, customer_name, unread,
+                                    last_inbound_at)
+         VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET
              customer_name = COALESCE(excluded.customer_name, conversations.customer_name),
-             unread = conversations.unread + excluded.unread
+             unread = conversations.unread + excluded.unread,
+             last_inbound_at = MAX(COALESCE(conversations.last_inbound_at, 0),
+                                   COALESCE(excluded.last_inbound_at, 0)),
+             opted_out = CASE WHEN excluded.unread > 0 THEN 0 ELSE conversations.opted_out END
          RETURNING id",
     )
     .bind(shop)
     .bind(customer_phone)
     .bind(customer_name)
-    .bind(unread_inc)
+    .bind(i64::from(inbound))
+    .bind(inbound.then_some(at))
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO messages (conversation_id, direction, body, sent_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO messages (conversation_id, direction, body, sent_at, event_id, wamid, author)
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
     )
     .bind(id)
     .bind(match direction {
@@ -100,6 +121,9 @@ pub async fn record_message_in(
     })
     .bind(body)
     .bind(at)
+    .bind(meta.event_id)
+    .bind(meta.wamid)
+    .bind(meta.author)
     .execute(&mut *tx)
     .await?;
     Ok(id)
@@ -130,19 +154,45 @@ pub struct ThreadMessage {
     pub body: String,
     /// Unix seconds.
     pub sent_at: i64,
+    /// `bot` or `rep` for the shop's messages.
+    pub author: Option<String>,
+    /// Delivery on WhatsApp: `queued`, `accepted`, `sent`, `delivered`, `read` or `failed`
+    /// (none for inbound and sandbox messages).
+    pub status: Option<String>,
+    /// Why it failed, in WhatsApp's words.
+    pub error: Option<String>,
 }
 
 /// A conversation's messages, oldest first.
 pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessage>> {
+    // Delivery status: the furthest status WhatsApp reported (failed wins), `failed` when
+    // sending was refused, `queued` while a WhatsApp send is pending, none for inbound and
+    // sandbox messages.
     Ok(sqlx::query_as::<_, ThreadMessage>(
-        "SELECT m.direction, m.body, m.sent_at FROM messages m
+        "SELECT m.direction, m.body, m.sent_at, m.author,
+            CASE
+            WHEN m.direction = 'in' THEN NULL
+            WHEN m.send_error IS NOT NULL THEN 'failed'
+            WHEN m.wamid IS NULL THEN
+                CASE WHEN (SELECT value FROM settings WHERE shop_uid = c.shop_uid AND key = 'channel')
+                          = 'whatsapp' AND m.event_id IS NOT NULL THEN 'queued' END
+            ELSE COALESCE((SELECT s.status FROM message_statuses s
+                           WHERE s.shop_uid = c.shop_uid AND s.wamid = m.wamid
+                           ORDER BY CASE s.status WHEN 'failed' THEN 5 WHEN 'read' THEN 4
+                                    WHEN 'delivered' THEN 3 WHEN 'sent' THEN 2 ELSE 1 END DESC
+                           LIMIT 1), 'accepted')
+            END AS status,
+            COALESCE(m.send_error, (SELECT s.error FROM message_statuses s
+                WHERE s.shop_uid = c.shop_uid AND s.wamid = m.wamid AND s.status = 'failed'))
+                AS error
+         FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
          WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.sent_at, m.id",
     )
     .bind(shop)
     .bind(phone)
     .fetch_all(db.pool())
-    .await?)
+        .await?)
 }
 
 /// `+` followed by 8 to 15 digits, the first not zero.

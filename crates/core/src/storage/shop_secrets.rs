@@ -12,6 +12,8 @@ pub enum SecretName {
     WhatsAppApp,
     /// Stripe's secret or restricted API key (`sk_…`, `rk_…`).
     StripeApiKey,
+    /// The WhatsApp Cloud API access token (a system user's token) for sending.
+    WhatsAppAccessToken,
 }
 
 impl SecretName {
@@ -21,6 +23,7 @@ impl SecretName {
             Self::StripeWebhook => "stripe_webhook_secret",
             Self::WhatsAppApp => "whatsapp_app_secret",
             Self::StripeApiKey => "stripe_api_key",
+            Self::WhatsAppAccessToken => "whatsapp_access_token",
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The billing commands, which need the relay's secrets and calls to Stripe: connect a key
+//! The commands that need the relay's secrets and calls to providers: connect a Stripe key
 //! (checked with Stripe before anything is stored), store the webhook signing secret, go
-//! back to the sandbox. Keys are sealed in `shop_secrets`; the log and the desks only ever
+//! back to the sandbox; connect a WhatsApp Cloud API number (checked with Meta) or go back to
+//! the sandbox chat. Keys are sealed in `shop_secrets`; the log and the desks only ever
 //! see a hint (`sk_test_…4242`).
 
 use axum::response::Response;
@@ -27,6 +28,8 @@ pub async fn run(
         Command::BillingConnect { .. }
             | Command::BillingWebhookSecret { .. }
             | Command::BillingDisconnect {}
+            | Command::WhatsappConnect { .. }
+            | Command::WhatsappDisconnect {}
     ) {
         return Ok(None);
     }
@@ -43,6 +46,46 @@ pub async fn run(
     }
     let (stored, event) = match command {
         Command::BillingConnect { key: api_key } => connect(state, shop, key, api_key).await?,
+        Command::WhatsappConnect {
+            phone_number_id,
+            access_token,
+            app_secret,
+        } => match crate::channel::connect(
+            state,
+            shop,
+            phone_number_id,
+            access_token,
+            app_secret.as_deref(),
+        )
+        .await
+        {
+            Ok(info) => (
+                Stored {
+                    status: 200,
+                    body: json!({ "connected": true, "channel": "whatsapp", "number": info })
+                        .to_string(),
+                },
+                Some(("channel.connected", info)),
+            ),
+            Err(why) => (
+                Stored {
+                    status: 400,
+                    body: json!({ "error": "whatsapp_refused", "message": why }).to_string(),
+                },
+                None,
+            ),
+        },
+        Command::WhatsappDisconnect {} => {
+            shop_secrets::delete(&state.db, shop, SecretName::WhatsAppAccessToken).await?;
+            state.secrets.forget(shop, SecretName::WhatsAppAccessToken);
+            (
+                Stored {
+                    status: 200,
+                    body: json!({ "connected": false, "channel": "sandbox" }).to_string(),
+                },
+                Some(("channel.disconnected", json!({ "channel": "sandbox" }))),
+            )
+        }
         Command::BillingWebhookSecret { secret } => {
             match shop_secrets::set(
                 &state.db,

@@ -54,6 +54,8 @@ pub struct AppState {
     pub sandbox_pending: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
     /// Where the payment providers are.
     pub providers: crate::pay::ProviderConfig,
+    /// Spaces WhatsApp sends per business number.
+    pub limiter: Arc<crate::channel::Limiter>,
     /// Wakes the job runner (a job was enqueued).
     pub jobs_wake: Arc<tokio::sync::Notify>,
     /// What the engine's own work needs (shared with commands catching the engine up).

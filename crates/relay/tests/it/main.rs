@@ -2,9 +2,11 @@
 
 mod agent;
 mod durability;
+mod fake_graph;
 mod fake_stripe;
 mod lifecycle;
 mod payments;
 mod support;
 mod sync;
 mod webhooks;
+mod whatsapp;

@@ -141,7 +141,7 @@ pub async fn engine_caught_up(db: &Db) {
 }
 
 /// Python with Stripe's SDK, as `cargo xtask test` installs it.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("ZIFLOW_PYTHON") {
         return PathBuf::from(p);
     }

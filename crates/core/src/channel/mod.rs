@@ -1,0 +1,333 @@
+//! The customer channel. Messages the shop sends are `message.sent` events; on a shop whose
+//! channel is WhatsApp each one becomes a durable job that the relay's runner posts to the
+//! Cloud API ([`whatsapp`]), and the answer (its wamid, or why not) is recorded as
+//! `message.delivery`. Statuses (sent, delivered, read, failed) come back as webhooks and are
+//! kept per wamid, in whatever order they arrive. On the sandbox channel the sandbox chat page
+//! reads the log instead and nothing is posted.
+//!
+//! What is sent is decided when the job runs, from the conversation as it is then:
+//! - a customer who wrote STOP (and has not written since) gets nothing from the bot;
+//! - outside the 24-hour customer-service window (only a customer message opens it) the text
+//!   goes inside the shop's approved template;
+//! - an invoice's message carries its pay link as a "Pay $128" button, a plain link, or
+//!   both, as the payment scenario says.
+
+pub mod whatsapp;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_button_only_message_loses_the_sentence_with_the_link() {
+        let link = "http://127.0.0.1:9/sandbox/pay/pay_x";
+        let text = format!(
+            "Your order: Gel cleanser $28, shipping $6. Total: $34. Pay here: {link}. Link expires in 48 hours."
+        );
+        assert_eq!(
+            super::without_link(&text, link),
+            "Your order: Gel cleanser $28, shipping $6. Total: $34. Link expires in 48 hours."
+        );
+        let lines = format!("Hi Ana!\nPay: {link}\nThanks");
+        assert_eq!(super::without_link(&lines, link), "Hi Ana!\nThanks");
+    }
+}
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+
+use crate::storage::jobs;
+use crate::{Error, Result};
+
+/// How long a customer's message keeps the window open.
+pub const WINDOW_SECS: i64 = 24 * 60 * 60;
+
+/// The template used outside the window unless the shop names another
+/// (setting `whatsapp.template`): one body variable that carries the message.
+pub const DEFAULT_TEMPLATE: &str = "ziflow_update";
+
+/// A channel job's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "work", rename_all = "snake_case")]
+pub enum ChannelWork {
+    /// Post the `message.sent` event `event_id` to the customer.
+    Send {
+        /// The event.
+        event_id: i64,
+    },
+    /// Mark an inbound message read.
+    MarkRead {
+        /// WhatsApp's id of the message.
+        wamid: String,
+    },
+}
+
+impl ChannelWork {
+    /// The job kind stored with it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Send { .. } => "wa.send",
+            Self::MarkRead { .. } => "wa.mark_read",
+        }
+    }
+
+    /// Its idempotency key: one job per message.
+    pub fn key(&self, shop: &str) -> String {
+        match self {
+            Self::Send { event_id } => format!("ziflow-{shop}-msg{event_id}"),
+            Self::MarkRead { wamid } => format!("ziflow-{shop}-read-{wamid}"),
+        }
+    }
+}
+
+/// Enqueues `work` (once per key), due now.
+pub async fn enqueue_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    work: &ChannelWork,
+    now: i64,
+) -> Result<i64> {
+    let payload =
+        serde_json::to_value(work).map_err(|e| Error::InvalidInput(format!("job payload: {e}")))?;
+    jobs::enqueue_in(conn, shop, work.kind(), &work.key(shop), &payload, now, now).await
+}
+
+/// Whether the shop talks to customers over the real WhatsApp Cloud API.
+pub async fn is_whatsapp_in(conn: &mut SqliteConnection, shop: &str) -> Result<bool> {
+    let channel: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = 'channel'")
+            .bind(shop)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(channel.as_deref() == Some("whatsapp"))
+}
+
+/// How an invoice's pay link goes out (AI Agent → Scenarios → Payment → link style).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkStyle {
+    /// The link in the text.
+    Link,
+    /// A "Pay $128" button (Apple Pay and Google Pay open from the checkout it leads to).
+    Button,
+    /// The button, with the link in the text as well.
+    #[default]
+    Both,
+}
+
+impl LinkStyle {
+    /// From the setting's value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "link" => Some(Self::Link),
+            "button" => Some(Self::Button),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+
+    /// The setting's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Link => "link",
+            Self::Button => "button",
+            Self::Both => "both",
+        }
+    }
+}
+
+/// What the runner does with a `message.sent`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outgoing {
+    /// Post this JSON to `/messages`.
+    Send(Value),
+    /// Send nothing, for this reason (recorded on the message).
+    Skip(String),
+}
+
+async fn setting(conn: &mut SqliteConnection, shop: &str, key: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
+            .bind(shop)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Decides what the `message.sent` event `event_id` becomes at `now`.
+pub async fn prepare_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    event_id: i64,
+    now: i64,
+) -> Result<Outgoing> {
+    let payload: Option<String> = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE id = ? AND shop_uid = ? AND kind = 'message.sent'",
+    )
+    .bind(event_id)
+    .bind(shop)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(p) = payload.and_then(|p| serde_json::from_str::<Value>(&p).ok()) else {
+        return Ok(Outgoing::Skip(format!("no message {event_id} to send")));
+    };
+    let (Some(to), Some(text)) = (p["to"].as_str(), p["text"].as_str()) else {
+        return Ok(Outgoing::Skip(
+            "the message has no recipient or text".into(),
+        ));
+    };
+    let by = p["by"].as_str().unwrap_or("rep");
+    let conv: Option<(Option<i64>, bool)> = sqlx::query_as(
+        "SELECT last_inbound_at, opted_out FROM conversations
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(to)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (last_inbound, opted_out) = conv.unwrap_or((None, false));
+    if opted_out && by != "rep" {
+        return Ok(Outgoing::Skip(
+            "not sent: the customer opted out (STOP) and has not written since".into(),
+        ));
+    }
+    let window_open = last_inbound.is_some_and(|t| t > 0 && now < t + WINDOW_SECS);
+    if !window_open {
+        let name = setting(conn, shop, "whatsapp.template")
+            .await?
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
+        let lang = language_in(conn, shop, to).await?;
+        return Ok(Outgoing::Send(whatsapp::template(
+            to,
+            &name,
+            &lang,
+            &[text],
+        )));
+    }
+    let invoice: Option<(Option<String>, i64, String)> = match p["invoice_id"].as_i64() {
+        Some(id) if p["link"].as_bool() != Some(false) => sqlx::query_as(
+            "SELECT pay_link, total_minor, currency FROM invoices WHERE shop_uid = ? AND id = ?",
+        )
+        .bind(shop)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?,
+        _ => None,
+    };
+    if let Some((Some(link), total, currency)) = invoice {
+        if text.contains(&link) {
+            let style = setting(conn, shop, "scenario.link_style")
+                .await?
+                .and_then(|s| LinkStyle::parse(&s))
+                .unwrap_or_default();
+            let label = format!(
+                "{} {}",
+                pay_word(&language_in(conn, shop, to).await?),
+                ziflow_protocol::Money::new(total, currency).display()
+            );
+            return Ok(Outgoing::Send(match style {
+                LinkStyle::Link => whatsapp::text(to, text, true),
+                LinkStyle::Both => whatsapp::cta_url(to, text, &label, &link),
+                LinkStyle::Button => {
+                    whatsapp::cta_url(to, &without_link(text, &link), &label, &link)
+                }
+            }));
+        }
+    }
+    Ok(Outgoing::Send(whatsapp::text(
+        to,
+        text,
+        text.contains("https://"),
+    )))
+}
+
+/// The text with the sentence that holds `link` taken out (the button carries it).
+pub fn without_link(text: &str, link: &str) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            if !line.contains(link) {
+                return Some(line.to_string());
+            }
+            let kept: Vec<&str> = line
+                .split_inclusive(". ")
+                .filter(|sentence| !sentence.contains(link))
+                .collect();
+            let kept = kept.concat().trim().to_string();
+            (!kept.is_empty()).then_some(kept)
+        })
+        .collect();
+    lines.join("\n").trim().to_string()
+}
+
+fn pay_word(lang: &str) -> &'static str {
+    if lang.starts_with("es") {
+        "Pagar"
+    } else {
+        "Pay"
+    }
+}
+
+/// The template language for a customer: the agent's idea of their language.
+async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<String> {
+    let lang: Option<String> = sqlx::query_scalar(
+        "SELECT json_extract(state, '$.lang') FROM agent_states
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    Ok(match lang.as_deref() {
+        Some("Es") => "es".into(),
+        _ => "en_US".into(),
+    })
+}
+
+/// Records what became of a `message.sent`: WhatsApp's id, or why it was not sent.
+/// Returns the event appended.
+pub async fn delivery_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    event_id: i64,
+    outcome: std::result::Result<&str, &str>,
+    now: i64,
+) -> Result<i64> {
+    let payload = match outcome {
+        Ok(wamid) => json!({ "event_id": event_id, "wamid": wamid }),
+        Err(why) => json!({ "event_id": event_id, "error": why }),
+    };
+    crate::command::record(conn, shop, "message.delivery", &payload, now).await
+}
+
+/// A status of a sent message, from a webhook or the send's own answer.
+pub async fn status_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    wamid: &str,
+    status: &str,
+    at: i64,
+    error: Option<&str>,
+) -> Result<()> {
+    if !matches!(
+        status,
+        "accepted" | "sent" | "delivered" | "read" | "failed"
+    ) {
+        return Err(Error::InvalidInput(format!(
+            "unknown message status {status:?}"
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(shop)
+    .bind(wamid)
+    .bind(status)
+    .bind(at)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
