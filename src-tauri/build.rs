@@ -38,5 +38,15 @@ fn ziflow_commands() -> &'static [&'static str] {
         "conversation_thread",
         "send_message",
         "set_bot",
+        "search_conversations",
+        "whatsapp_status",
+        "connect_whatsapp",
+        "disconnect_whatsapp",
+        "get_scenario",
+        "save_scenario",
+        "agent_replies",
+        "save_reply",
+        "import_catalog",
+        "export_catalog",
     ]
 }

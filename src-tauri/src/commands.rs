@@ -39,6 +39,8 @@ pub async fn list_conversations(
             bot_enabled: c.bot_enabled,
             unread: c.unread,
             handoff_reason: c.handoff_reason,
+            stage: c.stage,
+            opted_out: c.opted_out,
         })
         .collect())
 }

@@ -11,6 +11,7 @@
 //! - [`sync`]: the replica of the relay's tables, kept current by pull and push.
 //! - [`update`]: checking for, downloading and verifying a newer version.
 
+pub mod agent_commands;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -89,6 +90,16 @@ pub fn run() -> ExitCode {
             commands::conversation_thread,
             commands::send_message,
             commands::set_bot,
+            agent_commands::search_conversations,
+            agent_commands::whatsapp_status,
+            agent_commands::connect_whatsapp,
+            agent_commands::disconnect_whatsapp,
+            agent_commands::get_scenario,
+            agent_commands::save_scenario,
+            agent_commands::agent_replies,
+            agent_commands::save_reply,
+            agent_commands::import_catalog,
+            agent_commands::export_catalog,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

@@ -8,7 +8,8 @@ use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
     DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, MetricsSummary, PaymentEntry,
-    SettingsView, ShipCard, SyncStatusView, TemplateView, ThreadMessage, UpdateCheck,
+    ReplyView, Scenario, SearchHit, SettingsView, ShipCard, SyncStatusView, TemplateView,
+    ThreadMessage, UpdateCheck, WhatsappView,
 };
 
 /// The error every API function returns.
@@ -226,4 +227,97 @@ struct BotArgs<'a> {
 /// Takes the conversation over (`false`) or gives it back to the bot.
 pub async fn set_bot(phone: &str, enabled: bool) -> Result<(), ApiError> {
     call("set_bot", &BotArgs { phone, enabled }).await
+}
+
+#[derive(Serialize)]
+struct QueryArgs<'a> {
+    query: &'a str,
+}
+
+/// Conversations whose messages match `query`.
+pub async fn search_conversations(query: &str) -> Result<Vec<SearchHit>, ApiError> {
+    call("search_conversations", &QueryArgs { query }).await
+}
+
+/// The customer channel (sandbox chat or a WhatsApp number).
+pub async fn whatsapp_status() -> Result<WhatsappView, ApiError> {
+    call("whatsapp_status", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WhatsappArgs<'a> {
+    phone_number_id: &'a str,
+    access_token: &'a str,
+    app_secret: &'a str,
+}
+
+/// Connects a WhatsApp Cloud API number (checked with Meta by the relay).
+pub async fn connect_whatsapp(
+    phone_number_id: &str,
+    access_token: &str,
+    app_secret: &str,
+) -> Result<String, ApiError> {
+    let args = WhatsappArgs {
+        phone_number_id,
+        access_token,
+        app_secret,
+    };
+    call("connect_whatsapp", &args).await
+}
+
+/// Back to the sandbox chat.
+pub async fn disconnect_whatsapp() -> Result<String, ApiError> {
+    call("disconnect_whatsapp", &NoArgs {}).await
+}
+
+/// The payment scenario.
+pub async fn get_scenario() -> Result<Scenario, ApiError> {
+    call("get_scenario", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct ScenarioArgs<'a> {
+    scenario: &'a Scenario,
+}
+
+/// Saves the payment scenario.
+pub async fn save_scenario(scenario: &Scenario) -> Result<String, ApiError> {
+    call("save_scenario", &ScenarioArgs { scenario }).await
+}
+
+/// The agent's editable replies.
+pub async fn agent_replies() -> Result<Vec<ReplyView>, ApiError> {
+    call("agent_replies", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct ReplyArgs<'a> {
+    key: &'a str,
+    text: &'a str,
+}
+
+/// Saves one reply's wording (empty: the built-in text).
+pub async fn save_reply(key: &str, text: &str) -> Result<String, ApiError> {
+    call("save_reply", &ReplyArgs { key, text }).await
+}
+
+#[derive(Serialize)]
+struct CatalogTextArgs<'a> {
+    text: &'a str,
+}
+
+/// Imports a catalog file's text (JSON or CSV).
+pub async fn import_catalog(text: &str) -> Result<String, ApiError> {
+    call("import_catalog", &CatalogTextArgs { text }).await
+}
+
+#[derive(Serialize)]
+struct FormatArgs<'a> {
+    format: &'a str,
+}
+
+/// Writes the catalog to the Downloads folder; returns the file's path.
+pub async fn export_catalog(format: &str) -> Result<String, ApiError> {
+    call("export_catalog", &FormatArgs { format }).await
 }

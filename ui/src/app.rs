@@ -13,16 +13,18 @@ pub enum Screen {
     ReadyToShip,
     Payments,
     Metrics,
+    Agent,
     Settings,
 }
 
 impl Screen {
-    const ALL: [Screen; 6] = [
+    const ALL: [Screen; 7] = [
         Screen::Inbox,
         Screen::Invoices,
         Screen::ReadyToShip,
         Screen::Payments,
         Screen::Metrics,
+        Screen::Agent,
         Screen::Settings,
     ];
 
@@ -33,6 +35,7 @@ impl Screen {
             Screen::ReadyToShip => "Ready to ship",
             Screen::Payments => "Payments",
             Screen::Metrics => "Metrics",
+            Screen::Agent => "AI Agent",
             Screen::Settings => "Settings",
         }
     }
@@ -45,9 +48,20 @@ impl Screen {
             Screen::ReadyToShip => "ready-to-ship",
             Screen::Payments => "payments",
             Screen::Metrics => "metrics",
+            Screen::Agent => "agent",
             Screen::Settings => "settings",
         }
     }
+}
+
+/// Moving between screens from inside one (provided by [`App`]): the inbox's "Send pay
+/// link" opens the invoice composer for its customer.
+#[derive(Debug, Clone, Copy)]
+pub struct Navigate {
+    /// The screen showing.
+    pub screen: WriteSignal<Screen>,
+    /// The customer the composer should start with, once.
+    pub compose_for: RwSignal<Option<String>>,
 }
 
 /// The order a clicked notification asked to show (provided by [`App`]).
@@ -67,6 +81,10 @@ pub fn App() -> impl IntoView {
     // payment feed on its order (here).
     let focused = RwSignal::new(None::<i64>);
     provide_context(FocusedOrder(focused));
+    provide_context(Navigate {
+        screen: set_screen,
+        compose_for: RwSignal::new(None),
+    });
     let seen_clicks = StoredValue::new(None::<u64>);
     Effect::new(move |_| {
         if let Some(Ok(s)) = sync.get() {
@@ -151,6 +169,7 @@ pub fn App() -> impl IntoView {
                     Screen::ReadyToShip => view! { <pages::board::ReadyToShip /> }.into_any(),
                     Screen::Payments => view! { <pages::payments::Payments /> }.into_any(),
                     Screen::Metrics => view! { <pages::metrics::Metrics /> }.into_any(),
+                    Screen::Agent => view! { <pages::agent::Agent /> }.into_any(),
                     Screen::Settings => view! { <pages::settings::Settings /> }.into_any(),
                 }}
             </main>

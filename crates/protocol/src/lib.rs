@@ -222,6 +222,49 @@ pub struct ConversationSummary {
     pub unread: i64,
     /// Why the bot handed it to a person (the handoff queue), while it is with one.
     pub handoff_reason: Option<String>,
+    /// Where the sale stands: `New`, `Awaiting payment`, `Paid`, `Link expired`, `Refunded`.
+    #[serde(default)]
+    pub stage: String,
+    /// The customer wrote STOP (no bot or reminder messages until they write again).
+    #[serde(default)]
+    pub opted_out: bool,
+}
+
+/// A conversation found by the inbox search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The customer.
+    pub customer_phone: String,
+    /// The matching message, the match between `[` and `]`.
+    pub snippet: String,
+    /// When it was written.
+    pub at: i64,
+}
+
+/// The WhatsApp channel as Settings shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhatsappView {
+    /// `sandbox` or `whatsapp`.
+    pub channel: String,
+    /// The connected number as Meta shows it.
+    pub display_phone_number: Option<String>,
+    /// The business name customers see.
+    pub verified_name: Option<String>,
+    /// The address to paste into Meta's webhook settings (Callback URL).
+    pub webhook_url: String,
+}
+
+/// One editable reply of the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyView {
+    /// `en.greeting`, `es.paid`, …
+    pub key: String,
+    /// The variables it may use.
+    pub variables: Vec<String>,
+    /// The text in use (the shop's or the built-in one).
+    pub text: String,
+    /// Whether the shop changed it.
+    pub custom: bool,
 }
 
 /// One message of a conversation's thread.

@@ -99,17 +99,28 @@ enum Command {
 #[derive(Subcommand)]
 enum CatalogCommand {
     /// Replace a shop's catalog and shipping zones with the `catalog` and `shipping` parts of
-    /// FILE (the JSON of agent-samples.json). A catalog with a duplicate sku, a negative or
-    /// fractional price is refused whole and nothing changes.
+    /// FILE (the JSON of agent-samples.json), or with a CSV file: a products file (header
+    /// `sku,name,price,…`) replaces the products, a zones file (`zone,price,…`) the zones.
+    /// A catalog with a duplicate sku, a negative or fractional price is refused whole and
+    /// nothing changes.
     Import {
         /// The shop.
         #[arg(long)]
         uid: String,
-        /// The JSON file.
+        /// The JSON or CSV file.
         file: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a shop's catalog: as JSON (`catalog` and `shipping`), or one CSV file.
+    Export {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// `json`, `products-csv` or `zones-csv`.
+        #[arg(long, default_value = "json")]
+        format: String,
     },
 }
 
@@ -332,12 +343,19 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let doc: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not JSON", file.display()))?;
-            let catalog =
-                serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] });
             let db = ziflow_relay::open_db(&data_dir).await?;
-            ziflow_core::storage::shops::get(&db, &uid).await?;
+            let shop = ziflow_core::storage::shops::get(&db, &uid).await?;
+            let catalog = if text.trim_start().starts_with('{') {
+                let doc: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", file.display()))?;
+                serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] })
+            } else {
+                let current = ziflow_core::catalog::load(&db, &uid).await?;
+                let (c, _) =
+                    ziflow_core::catalog::csv_form::import(&text, &shop.currency, &current)
+                        .with_context(|| format!("importing {}", file.display()))?;
+                serde_json::to_value(&c)?
+            };
             let mut tx = db.begin_immediate().await?;
             let outcome = ziflow_core::command::execute(
                 &mut tx,
@@ -357,6 +375,26 @@ async fn main() -> anyhow::Result<()> {
             tx.commit().await.map_err(ziflow_core::Error::from)?;
             db.close().await;
             print(&outcome.answer, json)
+        }
+        Command::Catalog {
+            command: CatalogCommand::Export { uid, format },
+        } => {
+            use ziflow_core::catalog::csv_form;
+            let db = ziflow_relay::open_db(&data_dir).await?;
+            let shop = ziflow_core::storage::shops::get(&db, &uid).await?;
+            let c = ziflow_core::catalog::load(&db, &uid).await?;
+            db.close().await;
+            let text = match format.as_str() {
+                "json" => serde_json::to_string_pretty(&c)?,
+                "products-csv" => csv_form::export_products(&c, &shop.currency)?,
+                "zones-csv" => csv_form::export_zones(&c, &shop.currency)?,
+                other => anyhow::bail!("--format is json, products-csv or zones-csv, not {other}"),
+            };
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            Ok(())
         }
         Command::Agent {
             command: AgentCommand::Replay { file },

@@ -15,11 +15,112 @@ pub fn Inbox() -> impl IntoView {
     let data = LocalResource::new(api::list_conversations);
     refresh_every(data, std::time::Duration::from_secs(2));
     let selected = RwSignal::new(None::<String>);
+    let query = RwSignal::new(String::new());
+    let hits = LocalResource::new(move || {
+        let q = query.get();
+        async move {
+            if q.trim().is_empty() {
+                Ok(Vec::new())
+            } else {
+                api::search_conversations(&q).await
+            }
+        }
+    });
+    // Up/down move between conversations (outside text fields); Ctrl+K searches.
+    let order = RwSignal::new(Vec::<String>::new());
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = data.get() {
+            order.set(list.into_iter().map(|c| c.customer_phone).collect());
+        }
+    });
+    let search_box = NodeRef::<leptos::html::Input>::new();
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        let key = ev.key();
+        if (ev.ctrl_key() || ev.meta_key()) && key.eq_ignore_ascii_case("k") {
+            ev.prevent_default();
+            if let Some(input) = search_box.get_untracked() {
+                let _ = input.focus();
+                input.select();
+            }
+            return;
+        }
+        let typing = document()
+            .active_element()
+            .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        if typing || !(key == "ArrowDown" || key == "ArrowUp") {
+            return;
+        }
+        ev.prevent_default();
+        let list = order.get_untracked();
+        if list.is_empty() {
+            return;
+        }
+        let at = selected
+            .get_untracked()
+            .and_then(|p| list.iter().position(|x| *x == p));
+        let next = match (at, key.as_str()) {
+            (None, _) => 0,
+            (Some(i), "ArrowDown") => (i + 1).min(list.len() - 1),
+            (Some(i), _) => i.saturating_sub(1),
+        };
+        selected.set(list.get(next).cloned());
+    });
+    on_cleanup(move || keys.remove());
     view! {
         <PageHeader
             title="Inbox"
             subtitle="Customer chats. The bot answers on its own; you see everything it says and can take over any chat."
         />
+        <div class="toolbar">
+            <input
+                id="inbox-search"
+                node_ref=search_box
+                type="search"
+                placeholder="Search all messages (Ctrl+K)"
+                autocomplete="off"
+                bind:value=query
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        query.set(String::new());
+                    }
+                }
+            />
+        </div>
+        {move || {
+            (!query.get().trim().is_empty())
+                .then(|| {
+                    view! {
+                        <ul class="conversations" id="search-results">
+                            {move || match hits.get() {
+                                Some(Ok(list)) if list.is_empty() => {
+                                    view! { <li class="hint">"No message matches."</li> }.into_any()
+                                }
+                                Some(Ok(list)) => {
+                                    list.into_iter()
+                                        .map(|h| {
+                                            let phone = h.customer_phone.clone();
+                                            view! {
+                                                <li
+                                                    class="conversation"
+                                                    data-phone=h.customer_phone.clone()
+                                                    on:click=move |_| selected.set(Some(phone.clone()))
+                                                >
+                                                    <span class="who">{format::phone(&h.customer_phone)}</span>
+                                                    <span class="when">{format::datetime(h.at)}</span>
+                                                    <span class="preview">{h.snippet}</span>
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()
+                                        .into_any()
+                                }
+                                Some(Err(e)) => view! { <li class="error">{e.message}</li> }.into_any(),
+                                None => view! { <li><Loading /></li> }.into_any(),
+                            }}
+                        </ul>
+                    }
+                })
+        }}
         <Transition fallback=|| view! { <Loading /> }>
             {move || Suspend::new(async move {
                 match data.await {
@@ -103,10 +204,25 @@ fn Row(c: ConversationSummary, selected: RwSignal<Option<String>>) -> impl IntoV
             </span>
             <span class="when">{format::datetime(c.last_message_at)}</span>
             <span class="preview">{c.last_message}</span>
-            <span class="when">{if c.bot_enabled { "Bot on" } else { "Human" }}</span>
+            <span class="badges">
+                <span class="stage" data-stage=c.stage.clone()>{c.stage.clone()}</span>
+                <span class=if c.bot_enabled { "who-answers bot" } else { "who-answers human" }>
+                    {if c.bot_enabled { "Bot" } else { "Human" }}
+                </span>
+                {c.opted_out.then(|| view! { <span class="opted-out" title="The customer wrote STOP">"Opted out"</span> })}
+            </span>
         </li>
     }
 }
+
+/// Replies a rep sends often (picked into the reply box, where they can be edited).
+const CANNED: &[&str] = &[
+    "Thanks for your order! It's being prepared now.",
+    "Your order is on its way.",
+    "Sorry for the wait — I'm checking this for you now.",
+    "Could you send the delivery address, please?",
+    "¡Gracias por tu pedido! Ya lo estamos preparando.",
+];
 
 /// One conversation: its messages, who answers, and a reply box (Enter sends).
 #[component]
@@ -118,6 +234,7 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
     let list = LocalResource::new(api::list_conversations);
     refresh_every(list, std::time::Duration::from_secs(2));
     let text = RwSignal::new(String::new());
+    let nav = use_context::<crate::app::Navigate>();
     let (outcome, set_outcome) = signal(None::<Result<(), ApiError>>);
     let bot_on = move || {
         list.get()
@@ -170,10 +287,30 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
                     Some(Ok(ms)) => {
                         ms.into_iter()
                             .map(|m| {
+                                let (tick, label) = match m.status.as_deref() {
+                                    Some("queued") => ("…", "Waiting to be sent"),
+                                    Some("accepted") => ("✓", "Accepted by WhatsApp"),
+                                    Some("sent") => ("✓", "Sent"),
+                                    Some("delivered") => ("✓✓", "Delivered"),
+                                    Some("read") => ("✓✓", "Read"),
+                                    Some("failed") => ("!", "Not delivered"),
+                                    _ => ("", ""),
+                                };
+                                let title = match &m.error {
+                                    Some(e) => format!("{label}: {e}"),
+                                    None => label.to_string(),
+                                };
                                 view! {
                                     <p class=format!("bubble-msg {}", m.direction)>
                                         {m.text}
-                                        <small>{format::time(m.at)}</small>
+                                        <small>
+                                            {m.author.filter(|a| a == "bot").map(|_| "Bot · ")}
+                                            {format::time(m.at)}
+                                            {m.status.clone().map(|st| view! {
+                                                <span class="status" data-status=st title=title>{tick}</span>
+                                            })}
+                                        </small>
+                                        {m.error.map(|e| view! { <span class="send-error">{e}</span> })}
                                     </p>
                                 }
                             })
@@ -183,6 +320,33 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
                     Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
                     None => view! { <Loading /> }.into_any(),
                 }}
+            </div>
+            <div class="reply-tools">
+                <select
+                    id="canned-replies"
+                    on:change=move |ev| {
+                        let v = event_target_value(&ev);
+                        if !v.is_empty() {
+                            text.set(v);
+                        }
+                    }
+                >
+                    <option value="">"Canned replies…"</option>
+                    {CANNED.iter().map(|c| view! { <option value=*c>{*c}</option> }).collect_view()}
+                </select>
+                <button
+                    id="send-pay-link"
+                    class="btn secondary"
+                    type="button"
+                    on:click=move |_| {
+                        if let Some(nav) = nav {
+                            nav.compose_for.set(Some(who.get_value()));
+                            nav.screen.set(crate::app::Screen::Invoices);
+                        }
+                    }
+                >
+                    "Send pay link…"
+                </button>
             </div>
             <form
                 class="reply"

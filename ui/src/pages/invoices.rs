@@ -17,7 +17,10 @@ pub fn Invoices() -> impl IntoView {
     let data = LocalResource::new(api::list_invoices);
     refresh_every(data, std::time::Duration::from_secs(2));
     let selected = RwSignal::new(None::<i64>);
-    let composing = RwSignal::new(false);
+    // "Send pay link" in the inbox opens the composer for its customer.
+    let asked = use_context::<crate::app::Navigate>()
+        .is_some_and(|n| n.compose_for.with_untracked(Option::is_some));
+    let composing = RwSignal::new(asked);
     view! {
         <PageHeader
             title="Invoices"
@@ -258,7 +261,10 @@ fn ComposerForm(
 ) -> impl IntoView {
     let currency = data.currency.clone();
     let products = StoredValue::new(data.products.clone());
-    let phone = RwSignal::new(String::new());
+    let start_phone = use_context::<crate::app::Navigate>()
+        .and_then(|n| n.compose_for.try_update(Option::take).flatten())
+        .unwrap_or_default();
+    let phone = RwSignal::new(start_phone);
     let search = RwSignal::new(String::new());
     let lines = RwSignal::new(Vec::<Line>::new());
     let first_zone = data

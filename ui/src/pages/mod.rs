@@ -1,5 +1,6 @@
 //! One module per screen.
 
+pub mod agent;
 pub mod board;
 pub mod inbox;
 pub mod invoices;

@@ -85,7 +85,98 @@ pub fn Settings() -> impl IntoView {
             info.refetch();
         } />
         <BillingSection on_changed=move || data.refetch() />
+        <WhatsappSection on_changed=move || data.refetch() />
         <InvoiceTemplateSection />
+    }
+}
+
+/// WhatsApp: connect a Cloud API number (checked with Meta by the relay), the webhook address
+/// to paste into Meta, or back to the sandbox chat.
+#[component]
+fn WhatsappSection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let status = LocalResource::new(api::whatsapp_status);
+    crate::components::refresh_every(status, std::time::Duration::from_secs(2));
+    let number = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    let (busy, set_busy) = signal(false);
+    let (note, set_note) = signal(None::<Result<String, ApiError>>);
+    let done = move |r: Result<String, ApiError>| {
+        set_note.set(Some(r));
+        status.refetch();
+        on_changed();
+        set_busy.set(false);
+    };
+    let connect = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        set_busy.set(true);
+        set_note.set(None);
+        let (n, t, s) = (
+            number.get_untracked(),
+            token.get_untracked(),
+            secret.get_untracked(),
+        );
+        spawn_local(async move {
+            let r = api::connect_whatsapp(&n, &t, &s).await;
+            if r.is_ok() {
+                token.set(String::new());
+                secret.set(String::new());
+            }
+            done(r);
+        });
+    };
+    let disconnect = move |_| {
+        set_busy.set(true);
+        spawn_local(async move { done(api::disconnect_whatsapp().await) });
+    };
+    view! {
+        <div class="settings">
+            <section id="whatsapp">
+                <h2>"WhatsApp"</h2>
+                {move || status.get().map(|r| match r {
+                    Ok(w) => {
+                        let on = w.channel == "whatsapp";
+                        view! {
+                            <p id="whatsapp-channel" data-channel=w.channel.clone()>
+                                {if on {
+                                    format!(
+                                        "Connected: {} ({}). Customers write to this number; the bot answers there.",
+                                        w.display_phone_number.clone().unwrap_or_default(),
+                                        w.verified_name.clone().unwrap_or_default(),
+                                    )
+                                } else {
+                                    "Not connected: customers reach the shop through the sandbox chat.".to_string()
+                                }}
+                            </p>
+                            <p class="hint">
+                                "In Meta's App Dashboard → WhatsApp → Configuration, set the Callback URL to "
+                                <code id="whatsapp-webhook-url">{w.webhook_url}</code>
+                                " with the verify token from ziflow-relay shop create, and subscribe to messages."
+                            </p>
+                            {on.then(|| view! {
+                                <button id="whatsapp-disconnect" class="btn secondary" disabled=busy on:click=disconnect>
+                                    "Back to the sandbox chat"
+                                </button>
+                            })}
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <p class="error">{e.message}</p> }.into_any(),
+                })}
+                <form class="connect" on:submit=connect>
+                    <label>"Phone number ID" <input id="whatsapp-number" inputmode="numeric" autocomplete="off" bind:value=number /></label>
+                    <label>"Access token" <input id="whatsapp-token" type="password" autocomplete="off" bind:value=token /></label>
+                    <label>"App secret (optional, to change it)" <input id="whatsapp-secret" type="password" autocomplete="off" bind:value=secret /></label>
+                    <button id="whatsapp-connect" class="btn primary" type="submit" disabled=busy>
+                        {move || if busy.get() { "Checking with Meta…" } else { "Connect" }}
+                    </button>
+                </form>
+                {move || note.get().map(|r| match r {
+                    Ok(m) => view! { <p id="whatsapp-result" class="ok">{m}</p> }.into_any(),
+                    Err(e) => view! { <p id="whatsapp-result" class="error">{e.message}</p> }.into_any(),
+                })}
+            </section>
+        </div>
     }
 }
 

@@ -23,6 +23,11 @@ pub struct ConversationRow {
     pub unread: i64,
     /// Why the bot handed the conversation to a person, while it is with one.
     pub handoff_reason: Option<String>,
+    /// Where the sale stands, from its newest invoice: `New`, `Awaiting payment`, `Paid`,
+    /// `Link expired`, `Refunded`.
+    pub stage: String,
+    /// The customer wrote STOP and has not written since.
+    pub opted_out: bool,
 }
 
 /// Direction of a message.
@@ -133,13 +138,69 @@ pub async fn record_message_in(
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
     Ok(sqlx::query_as::<_, ConversationRow>(
         "SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
-                m.sent_at AS last_message_at, c.bot_enabled, c.unread, c.handoff_reason
+                m.sent_at AS last_message_at, c.bot_enabled, c.unread, c.handoff_reason,
+                CASE (SELECT i.status FROM invoices i
+                      WHERE i.shop_uid = c.shop_uid AND i.customer_phone = c.customer_phone
+                      ORDER BY i.id DESC LIMIT 1)
+                    WHEN 'sent' THEN 'Awaiting payment'
+                    WHEN 'draft' THEN 'Awaiting payment'
+                    WHEN 'failed' THEN 'Awaiting payment'
+                    WHEN 'paid' THEN 'Paid'
+                    WHEN 'partially_refunded' THEN 'Paid'
+                    WHEN 'expired' THEN 'Link expired'
+                    WHEN 'refunded' THEN 'Refunded'
+                    ELSE 'New' END AS stage,
+                c.opted_out
          FROM conversations c
          JOIN messages m ON m.id = (
              SELECT id FROM messages WHERE conversation_id = c.id ORDER BY sent_at DESC, id DESC LIMIT 1)
          WHERE c.shop_uid = ?
          ORDER BY m.sent_at DESC, c.id DESC",
     )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// A conversation a search found.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct SearchHit {
+    /// The customer.
+    pub customer_phone: String,
+    /// The best matching message with the match in `[` `]`.
+    pub snippet: String,
+    /// When that message was written.
+    pub sent_at: i64,
+}
+
+/// Conversations whose messages contain every word of `query` (prefixes match, accents and
+/// case are ignored), the best match per conversation, newest first. The query's words are
+/// quoted, so FTS5 syntax in it is read as text.
+pub async fn search(db: &Db, shop: &str, query: &str) -> Result<Vec<SearchHit>> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as::<_, SearchHit>(
+        "WITH hits AS MATERIALIZED (
+             SELECT c.id AS cid, c.customer_phone,
+                    snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet,
+                    m.sent_at, m.id AS mid
+             FROM messages_fts
+             JOIN messages m ON m.id = messages_fts.rowid
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE messages_fts MATCH ? AND c.shop_uid = ?)
+         SELECT customer_phone, snippet, sent_at FROM (
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY sent_at DESC, mid DESC) AS n
+             FROM hits)
+         WHERE n = 1 ORDER BY sent_at DESC LIMIT 50",
+    )
+    .bind(words.join(" "))
     .bind(shop)
     .fetch_all(db.pool())
     .await?)

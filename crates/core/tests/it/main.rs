@@ -234,6 +234,45 @@ async fn the_inbox_lists_newest_conversations_first_with_unread_counts() {
         "a later nameless message keeps the name"
     );
     assert_eq!(list[1].last_message, "price?");
+    assert_eq!(list[0].stage, "New");
+
+    // Search reads every message, ignores case and accents, matches word prefixes, and
+    // takes FTS5 syntax in the query as plain words.
+    conversations::record_message(
+        &db,
+        "s1",
+        p2,
+        None,
+        Direction::Inbound,
+        "¿Cuánto cuesta la crema hidratante?",
+        50,
+    )
+    .await
+    .unwrap();
+    let hits = conversations::search(&db, "s1", "CUANTO crem")
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].customer_phone, p2);
+    assert!(hits[0].snippet.contains("[Cuánto]"), "{}", hits[0].snippet);
+    let hits = conversations::search(&db, "s1", "hello").await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].customer_phone, p1);
+    assert!(conversations::search(&db, "s1", "\"NEAR( OR *")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(
+        conversations::search(&db, "s1", "hidratante crema")
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
+    assert!(conversations::search(&db, "other-shop", "hello")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]

@@ -282,4 +282,55 @@ fn catalog_import_from_the_command_line_replaces_the_catalog_or_changes_nothing(
     });
     assert_eq!(catalog.catalog.len(), 7, "the refused file changed nothing");
     assert_eq!(catalog.shipping[0].zone, "Denver");
+
+    // CSV: export the products, edit a price in the "spreadsheet", import it back.
+    let out = relay(&[
+        "catalog",
+        "export",
+        "--uid",
+        uid,
+        "--format",
+        "products-csv",
+    ]);
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        csv.starts_with("sku,name,price,variants,aliases,deposit,service\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("CLN-GEL,Gel cleanser,28,"), "{csv}");
+    let edited = dir.path().join("products.csv");
+    std::fs::write(
+        &edited,
+        csv.replace("CLN-GEL,Gel cleanser,28,", "CLN-GEL,Gel cleanser,29.50,"),
+    )
+    .unwrap();
+    let ok = relay(&[
+        "catalog",
+        "import",
+        "--uid",
+        uid,
+        edited.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let out = relay(&["catalog", "export", "--uid", uid, "--format", "json"]);
+    let back: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let gel = back["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["sku"] == "CLN-GEL")
+        .unwrap();
+    assert_eq!(gel["price_cents"], 2950);
+    assert_eq!(back["shipping"].as_array().unwrap().len(), 3, "zones kept");
+    let typo = dir.path().join("typo.csv");
+    std::fs::write(&typo, "sku,name,prise\nA,Cream,12\n").unwrap();
+    let refused = relay(&["catalog", "import", "--uid", uid, typo.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown column \"prise\""));
 }

@@ -5,6 +5,8 @@
 //! Invariants: skus are unique and non-empty, prices are integer minor units, at most one
 //! zone is the default; a catalog that breaks them is refused whole.
 
+pub mod csv_form;
+
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
@@ -272,9 +274,10 @@ mod tests {
     #[test]
     fn reads_the_fixture_format_and_refuses_broken_catalogs() {
         // A copy of shared/fixtures/agent-samples.json kept in the repository.
-        let fixture: serde_json::Value =
-            serde_json::from_str(include_str!("../../../tests/fixtures/agent-samples.json"))
-                .unwrap();
+        let fixture: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../../tests/fixtures/agent-samples.json"
+        ))
+        .unwrap();
         let c = Catalog::parse(&serde_json::json!({
             "catalog": fixture["catalog"], "shipping": fixture["shipping"]
         }))

@@ -1,0 +1,249 @@
+//! The commands of the AI Agent screen (payment scenario, the agent's replies, the catalog
+//! as CSV or JSON), Settings → WhatsApp, and the inbox search. Reads come from the replica;
+//! changes go to the relay as commands and come back through sync.
+
+use tauri::{AppHandle, Manager, State};
+use ziflow_core::catalog::{self, csv_form};
+use ziflow_core::storage::{conversations, settings};
+use ziflow_protocol as dto;
+
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Sends `command` to the relay; a refusal comes back as `code` with the relay's words.
+async fn relay(state: &AppState, command: dto::Command, code: &str) -> Result<serde_json::Value> {
+    state
+        .session()
+        .client
+        .command(&command)
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Refused(why) => Error::new(code, why),
+            other => Error::new("relay_unreachable", format!("not saved: {other}")),
+        })
+}
+
+/// Conversations whose messages match `query` (Ctrl+K in the inbox).
+#[tauri::command]
+pub async fn search_conversations(
+    state: State<'_, AppState>,
+    query: String,
+) -> Result<Vec<dto::SearchHit>> {
+    let hits = conversations::search(&state.db, &state.session().shop.uid, &query).await?;
+    Ok(hits
+        .into_iter()
+        .map(|h| dto::SearchHit {
+            customer_phone: h.customer_phone,
+            snippet: h.snippet,
+            at: h.sent_at,
+        })
+        .collect())
+}
+
+/// The customer channel as Settings → WhatsApp shows it.
+#[tauri::command]
+pub async fn whatsapp_status(state: State<'_, AppState>) -> Result<dto::WhatsappView> {
+    let session = state.session();
+    let uid = &session.shop.uid;
+    let get = |key: &'static str| settings::get(&state.db, uid, key);
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    Ok(dto::WhatsappView {
+        channel: nonempty(get("channel").await?).unwrap_or_else(|| "sandbox".into()),
+        display_phone_number: nonempty(get("whatsapp.display_phone_number").await?),
+        verified_name: nonempty(get("whatsapp.verified_name").await?),
+        webhook_url: format!("{}/api/whatsapp/webhook/{uid}", session.relay_url()),
+    })
+}
+
+/// Connects a WhatsApp Cloud API number; the relay checks it with Meta first.
+#[tauri::command]
+pub async fn connect_whatsapp(
+    state: State<'_, AppState>,
+    phone_number_id: String,
+    access_token: String,
+    app_secret: String,
+) -> Result<String> {
+    let answer = relay(
+        &state,
+        dto::Command::WhatsappConnect {
+            phone_number_id,
+            access_token,
+            app_secret: Some(app_secret).filter(|s| !s.trim().is_empty()),
+        },
+        "whatsapp_refused",
+    )
+    .await?;
+    Ok(format!(
+        "Connected {} ({}): the bot now answers customers on WhatsApp.",
+        answer["number"]["display_phone_number"]
+            .as_str()
+            .unwrap_or_default(),
+        answer["number"]["verified_name"]
+            .as_str()
+            .unwrap_or_default()
+    ))
+}
+
+/// Back to the sandbox chat.
+#[tauri::command]
+pub async fn disconnect_whatsapp(state: State<'_, AppState>) -> Result<String> {
+    relay(
+        &state,
+        dto::Command::WhatsappDisconnect {},
+        "whatsapp_refused",
+    )
+    .await?;
+    Ok("Disconnected: customers reach the shop through the sandbox chat only.".into())
+}
+
+/// The payment scenario.
+#[tauri::command]
+pub async fn get_scenario(state: State<'_, AppState>) -> Result<dto::Scenario> {
+    let mut conn = state
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(ziflow_core::Error::from)?;
+    Ok(ziflow_core::scenario::load_in(&mut conn, &state.session().shop.uid).await?)
+}
+
+/// Saves the payment scenario (checked here first, then by the relay).
+#[tauri::command]
+pub async fn save_scenario(state: State<'_, AppState>, scenario: dto::Scenario) -> Result<String> {
+    ziflow_core::scenario::check(&scenario)
+        .map_err(|e| Error::new("scenario_invalid", e.to_string()))?;
+    relay(
+        &state,
+        dto::Command::ScenarioSet { scenario },
+        "scenario_invalid",
+    )
+    .await?;
+    Ok("Saved: the bot follows it from the next message.".into())
+}
+
+/// The agent's replies in both languages, with the shop's wording where it has one.
+#[tauri::command]
+pub async fn agent_replies(state: State<'_, AppState>) -> Result<Vec<dto::ReplyView>> {
+    let uid = state.session().shop.uid.clone();
+    let mut out = Vec::new();
+    for r in ziflow_core::agent::replies() {
+        let own = settings::get(&state.db, &uid, &format!("reply.{}", r.key))
+            .await?
+            .filter(|t| !t.trim().is_empty());
+        out.push(dto::ReplyView {
+            key: r.key,
+            variables: r.variables.iter().map(|v| (*v).to_string()).collect(),
+            custom: own.is_some(),
+            text: own.unwrap_or(r.default),
+        });
+    }
+    Ok(out)
+}
+
+/// Saves one reply's wording (empty: back to the built-in text). A reply with a variable it
+/// cannot use is refused and nothing changes.
+#[tauri::command]
+pub async fn save_reply(state: State<'_, AppState>, key: String, text: String) -> Result<String> {
+    let vars = ziflow_core::agent::reply_variables(&key)
+        .ok_or_else(|| Error::new("reply_invalid", format!("there is no reply {key:?}")))?;
+    if !text.trim().is_empty() {
+        ziflow_core::template::Template::parse(&text, vars)
+            .map_err(|e| Error::new("reply_invalid", e.to_string()))?;
+    }
+    relay(
+        &state,
+        dto::Command::TemplateSet {
+            name: format!("reply.{key}"),
+            text,
+        },
+        "reply_invalid",
+    )
+    .await?;
+    Ok("Saved.".into())
+}
+
+/// Imports a catalog file's text: the JSON of agent-samples.json, or a products or shipping
+/// CSV (which replaces only its part). Refused whole on the first mistake.
+#[tauri::command]
+pub async fn import_catalog(state: State<'_, AppState>, text: String) -> Result<String> {
+    let shop = state.session().shop.clone();
+    let current = catalog::load(&state.db, &shop.uid).await?;
+    let (parsed, what) = if text.trim_start().starts_with('{') {
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::new("catalog_invalid", format!("not JSON: {e}")))?;
+        let c = catalog::Catalog::parse(
+            &serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] }),
+        )
+        .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+        (c, "products and shipping zones")
+    } else {
+        let (c, kind) = csv_form::import(&text, &shop.currency, &current)
+            .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+        (
+            c,
+            match kind {
+                csv_form::Kind::Products => "products",
+                csv_form::Kind::Zones => "shipping zones",
+            },
+        )
+    };
+    let value =
+        serde_json::to_value(&parsed).map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+    relay(
+        &state,
+        dto::Command::CatalogSet { catalog: value },
+        "catalog_invalid",
+    )
+    .await?;
+    Ok(format!(
+        "Imported {what}: {} products, {} shipping zones.",
+        parsed.catalog.len(),
+        parsed.shipping.len()
+    ))
+}
+
+/// Writes the catalog to the Downloads folder as `format` (`json`, `products-csv`,
+/// `zones-csv`); returns the file's path.
+#[tauri::command]
+pub async fn export_catalog(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    format: String,
+) -> Result<String> {
+    let shop = state.session().shop.clone();
+    let c = catalog::load(&state.db, &shop.uid).await?;
+    let invalid = |e: ziflow_core::Error| Error::new("export_failed", e.to_string());
+    let (name, text) = match format.as_str() {
+        "json" => (
+            "ziflow-catalog.json",
+            serde_json::to_string_pretty(&c)
+                .map_err(|e| Error::new("export_failed", e.to_string()))?,
+        ),
+        "products-csv" => (
+            "ziflow-products.csv",
+            csv_form::export_products(&c, &shop.currency).map_err(invalid)?,
+        ),
+        "zones-csv" => (
+            "ziflow-shipping.csv",
+            csv_form::export_zones(&c, &shop.currency).map_err(invalid)?,
+        ),
+        other => {
+            return Err(Error::new(
+                "export_failed",
+                format!("export as json, products-csv or zones-csv, not {other}"),
+            ))
+        }
+    };
+    let dir = std::env::var_os("ZIFLOW_EXPORT_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| app.path().download_dir().ok())
+        .or_else(|| app.path().home_dir().ok())
+        .ok_or_else(|| Error::new("export_failed", "no Downloads folder to write to"))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::new("export_failed", format!("{}: {e}", dir.display())))?;
+    let path = dir.join(name);
+    std::fs::write(&path, text)
+        .map_err(|e| Error::new("export_failed", format!("{}: {e}", path.display())))?;
+    Ok(path.display().to_string())
+}

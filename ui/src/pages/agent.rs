@@ -1,0 +1,230 @@
+//! AI Agent: the payment scenario (auto-invoice, how the pay link is shown, the delivery
+//! promise's cut-off, the template for closed windows), the agent's replies in English and
+//! Spanish (each editable, variables checked while editing), and the catalog it sells from
+//! (import a CSV or JSON file, export to Downloads).
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use ziflow_protocol::{ReplyView, Scenario};
+
+use crate::api::{self, ApiError};
+use crate::components::{ErrorPanel, Loading, PageHeader};
+
+/// The AI Agent screen.
+#[component]
+pub fn Agent() -> impl IntoView {
+    view! {
+        <PageHeader
+            title="AI Agent"
+            subtitle="What the bot does once a customer says yes, what it says, and what it sells."
+        />
+        <div class="settings">
+            <ScenarioSection />
+            <RepliesSection />
+            <CatalogSection />
+        </div>
+    }
+}
+
+#[component]
+fn ScenarioSection() -> impl IntoView {
+    let data = LocalResource::new(api::get_scenario);
+    view! {
+        <section id="scenario">
+            <h2>"Scenarios → Payment"</h2>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(s) => view! { <ScenarioForm s /> }.into_any(),
+                        Err(e) => view! { <ErrorPanel error=e on_retry=move |()| data.refetch() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ScenarioForm(s: Scenario) -> impl IntoView {
+    let auto = RwSignal::new(s.auto_invoice);
+    let style = RwSignal::new(s.link_style);
+    let cutoff = RwSignal::new(s.cutoff);
+    let template = RwSignal::new(s.whatsapp_template);
+    let (result, set_result) = signal(None::<Result<String, ApiError>>);
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let scenario = Scenario {
+            auto_invoice: auto.get_untracked(),
+            link_style: style.get_untracked(),
+            cutoff: cutoff.get_untracked(),
+            whatsapp_template: template.get_untracked(),
+        };
+        spawn_local(async move { set_result.set(Some(api::save_scenario(&scenario).await)) });
+    };
+    view! {
+        <form class="scenario" on:submit=save>
+            <label class="check">
+                <input id="scenario-auto" type="checkbox" prop:checked=auto on:change=move |ev| auto.set(event_target_checked(&ev)) />
+                " Auto-invoice: when the customer confirms an order or books with a deposit, send the invoice with its pay link"
+            </label>
+            <p class="hint">"Off: the bot hands the ready order to a person, who sends the invoice."</p>
+            <label>
+                "Pay link"
+                <select id="scenario-link-style" prop:value=style on:change=move |ev| style.set(event_target_value(&ev))>
+                    <option value="button">"A Pay button (Apple Pay and Google Pay open from it)"</option>
+                    <option value="link">"A plain link in the text"</option>
+                    <option value="both">"Both: the button, and the link in the text"</option>
+                </select>
+            </label>
+            <label>
+                "Same-day cut-off"
+                <input id="scenario-cutoff" type="time" bind:value=cutoff />
+            </label>
+            <p class="hint">"Paid before it: \"Payment received … the courier will deliver today before 6 pm\"; after it: \"tomorrow\". Local time of the shop."</p>
+            <label>
+                "WhatsApp template for closed windows"
+                <input id="scenario-template" bind:value=template autocomplete="off" />
+            </label>
+            <p class="hint">"More than 24 hours after the customer last wrote, WhatsApp only carries approved templates; the message goes inside this one (one body variable)."</p>
+            <button id="scenario-save" class="btn primary" type="submit">"Save"</button>
+            {move || result.get().map(|r| match r {
+                Ok(m) => view! { <p id="scenario-result" class="ok">{m}</p> }.into_any(),
+                Err(e) => view! { <p id="scenario-result" class="error">{e.message}</p> }.into_any(),
+            })}
+        </form>
+    }
+}
+
+#[component]
+fn RepliesSection() -> impl IntoView {
+    let data = LocalResource::new(api::agent_replies);
+    view! {
+        <section id="replies">
+            <h2>"Replies"</h2>
+            <p class="hint">"What the bot says, word for word. Names in braces are filled in; the bot never makes up a product, a price or a total. Empty a reply to go back to the built-in text."</p>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(list) => {
+                            let (en, es): (Vec<ReplyView>, Vec<ReplyView>) =
+                                list.into_iter().partition(|r| r.key.starts_with("en."));
+                            view! {
+                                <details open>
+                                    <summary>"English"</summary>
+                                    <ul class="replies">{en.into_iter().map(|r| view! { <ReplyRow r /> }).collect_view()}</ul>
+                                </details>
+                                <details>
+                                    <summary>"Español"</summary>
+                                    <ul class="replies">{es.into_iter().map(|r| view! { <ReplyRow r /> }).collect_view()}</ul>
+                                </details>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <ErrorPanel error=e on_retry=move |()| data.refetch() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn ReplyRow(r: ReplyView) -> impl IntoView {
+    let key = StoredValue::new(r.key.clone());
+    let text = RwSignal::new(r.text);
+    let (result, set_result) = signal(None::<Result<String, ApiError>>);
+    let vars = if r.variables.is_empty() {
+        "no variables".to_string()
+    } else {
+        r.variables
+            .iter()
+            .map(|v| format!("{{{v}}}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let save = move |_| {
+        let t = text.get_untracked();
+        spawn_local(async move {
+            set_result.set(Some(api::save_reply(&key.get_value(), &t).await));
+        });
+    };
+    view! {
+        <li data-reply=r.key.clone() class:custom=r.custom>
+            <div class="reply-head">
+                <code>{r.key.clone()}</code>
+                <small>{vars}</small>
+            </div>
+            <textarea class="reply-text" rows="2" bind:value=text></textarea>
+            <button class="btn secondary reply-save" on:click=save>"Save"</button>
+            {move || result.get().map(|r| match r {
+                Ok(m) => view! { <span class="reply-result ok">{m}</span> }.into_any(),
+                Err(e) => view! { <span class="reply-result error">{e.message}</span> }.into_any(),
+            })}
+        </li>
+    }
+}
+
+#[component]
+fn CatalogSection() -> impl IntoView {
+    let pasted = RwSignal::new(String::new());
+    let (imported, set_imported) = signal(None::<Result<String, ApiError>>);
+    let (exported, set_exported) = signal(None::<Result<String, ApiError>>);
+    let import = move |text: String| {
+        spawn_local(async move {
+            let r = api::import_catalog(&text).await;
+            if r.is_ok() {
+                pasted.set(String::new());
+            }
+            set_imported.set(Some(r));
+        });
+    };
+    let chosen = move |ev: leptos::ev::Event| {
+        let file = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|input| input.files())
+            .and_then(|files| files.get(0));
+        if let Some(file) = file {
+            spawn_local(async move {
+                match wasm_bindgen_futures::JsFuture::from(file.text()).await {
+                    Ok(v) => import(v.as_string().unwrap_or_default()),
+                    Err(_) => set_imported.set(Some(Err(ApiError::new(
+                        "file",
+                        "the file could not be read",
+                    )))),
+                }
+            });
+        }
+    };
+    let export = move |format: &'static str| {
+        move |_| {
+            spawn_local(async move { set_exported.set(Some(api::export_catalog(format).await)) });
+        }
+    };
+    view! {
+        <section id="catalog">
+            <h2>"Catalog and shipping"</h2>
+            <p class="hint">"Import a products CSV (sku, name, price, variants, aliases, deposit, service), a shipping CSV (zone, price, cities, states, zip_prefixes, default), or the JSON of an agent-samples file. Lists use | between items. A file with a mistake is refused whole; nothing changes."</p>
+            <label>
+                "Import a file "
+                <input id="catalog-file" type="file" accept=".csv,.json,text/csv,application/json" on:change=chosen />
+            </label>
+            <textarea id="catalog-paste" rows="4" placeholder="…or paste CSV or JSON here" bind:value=pasted></textarea>
+            <button id="catalog-import" class="btn secondary" on:click=move |_| import(pasted.get_untracked())>"Import pasted text"</button>
+            {move || imported.get().map(|r| match r {
+                Ok(m) => view! { <p id="catalog-result" class="ok">{m}</p> }.into_any(),
+                Err(e) => view! { <p id="catalog-result" class="error">{e.message}</p> }.into_any(),
+            })}
+            <div class="toolbar">
+                <button id="export-products" class="btn secondary" on:click=export("products-csv")>"Export products (CSV)"</button>
+                <button id="export-zones" class="btn secondary" on:click=export("zones-csv")>"Export shipping (CSV)"</button>
+                <button id="export-json" class="btn secondary" on:click=export("json")>"Export both (JSON)"</button>
+            </div>
+            {move || exported.get().map(|r| match r {
+                Ok(path) => view! { <p id="export-result" class="ok">"Saved to " <code>{path}</code></p> }.into_any(),
+                Err(e) => view! { <p id="export-result" class="error">{e.message}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
