@@ -1046,11 +1046,153 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
         .await
         .unwrap();
     app.screenshot("inbox").await.unwrap();
+    // Search every message (Ctrl+K), and move between chats with the arrow keys.
+    let reply = app.wait_for("#reply-text").await.unwrap();
+    reply.send_keys("\u{e009}k\u{e000}").await.unwrap();
+    let focused = app
+        .client()
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        focused,
+        serde_json::json!("inbox-search"),
+        "Ctrl+K goes to search"
+    );
+    app.type_into("#inbox-search", "oak").await.unwrap();
+    let found = app
+        .wait_for_text("#search-results", "+1 512 555 0123")
+        .await
+        .unwrap();
+    assert!(found.contains("[Oak]"), "the match is marked: {found}");
+    app.screenshot("inbox-search").await.unwrap();
+    app.type_into("#inbox-search", "zzznothing").await.unwrap();
+    app.wait_for_text("#search-results", "No message matches")
+        .await
+        .unwrap();
+    app.type_into("#inbox-search", "\u{e00c}").await.unwrap();
 
     let customer = customer.unwrap();
     app.client().switch_to_window(customer).await.unwrap();
     app.wait_for_text("#thread", "Your courier leaves at 4 pm.")
         .await
         .unwrap();
+    app.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_screen_saves_the_scenario_checks_replies_and_imports_a_catalog_csv() {
+    let exports = tempfile::tempdir().unwrap();
+    let app = AppSession::launch(Launch {
+        name: "agent-screen".into(),
+        env: vec![(
+            "ZIFLOW_EXPORT_DIR".into(),
+            exports.path().display().to_string(),
+        )],
+    })
+    .await
+    .unwrap();
+    app.open_screen("agent").await.unwrap();
+
+    // The payment scenario.
+    app.wait_for("#scenario-auto").await.unwrap();
+    app.click("#scenario-link-style option[value='link']")
+        .await
+        .unwrap();
+    app.type_into("#scenario-template", "order_update")
+        .await
+        .unwrap();
+    app.click("#scenario-save").await.unwrap();
+    app.wait_for_text("#scenario-result", "Saved")
+        .await
+        .unwrap();
+
+    // A reply with a variable it cannot use is refused while typing.
+    let greeting = "li[data-reply='en.greeting']";
+    app.type_into(
+        &format!("{greeting} textarea"),
+        "Hello {customer}! What can I find for you?",
+    )
+    .await
+    .unwrap();
+    app.wait_for_text(
+        &format!("{greeting} .reply-problem"),
+        "{customer} is not a variable here",
+    )
+    .await
+    .unwrap();
+    let save = app
+        .wait_for(&format!("{greeting} .reply-save"))
+        .await
+        .unwrap();
+    assert_eq!(
+        save.attr("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    app.screenshot("reply-refused").await.unwrap();
+    app.type_into(
+        &format!("{greeting} textarea"),
+        "Hello! What can I find for you today?",
+    )
+    .await
+    .unwrap();
+    app.click(&format!("{greeting} .reply-save")).await.unwrap();
+    app.wait_for_text(&format!("{greeting} .reply-result"), "Saved")
+        .await
+        .unwrap();
+
+    // A products CSV pasted from a spreadsheet; a broken one changes nothing.
+    app.type_into(
+        "#catalog-paste",
+        "sku,name,price,variants\nTEA-1,\"Green tea, loose\",12.50,50g|100g\n",
+    )
+    .await
+    .unwrap();
+    app.click("#catalog-import").await.unwrap();
+    app.wait_for_text("#catalog-result", "Imported products: 1 products")
+        .await
+        .unwrap();
+    app.type_into("#catalog-paste", "sku,name,price\nA,Cream,12.5.0\n")
+        .await
+        .unwrap();
+    app.click("#catalog-import").await.unwrap();
+    app.wait_for_text("#catalog-result", "line 2")
+        .await
+        .unwrap();
+    app.click("#export-products").await.unwrap();
+    app.wait_for_text("#export-result", "ziflow-products.csv")
+        .await
+        .unwrap();
+    app.screenshot("agent").await.unwrap();
+    let csv = std::fs::read_to_string(exports.path().join("ziflow-products.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "sku,name,price,variants,aliases,deposit,service\nTEA-1,\"Green tea, loose\",12.50,50g|100g,,,\n"
+    );
+
+    // Everything went through the relay, which the bot reads.
+    let relay_db = ziflow_relay::open_db(&app.data_path().join("relay"))
+        .await
+        .unwrap();
+    let get = |k: &'static str| ziflow_core::storage::settings::get(&relay_db, "local", k);
+    assert_eq!(
+        get("scenario.link_style").await.unwrap().as_deref(),
+        Some("link")
+    );
+    assert_eq!(
+        get("whatsapp.template").await.unwrap().as_deref(),
+        Some("order_update")
+    );
+    assert_eq!(
+        get("reply.en.greeting").await.unwrap().as_deref(),
+        Some("Hello! What can I find for you today?")
+    );
+    let catalog = ziflow_core::catalog::load(&relay_db, "local")
+        .await
+        .unwrap();
+    assert_eq!(catalog.catalog.len(), 1);
+    assert_eq!(catalog.catalog[0].price_cents, 1250);
+    assert!(!catalog.shipping.is_empty(), "the zones were kept");
+    relay_db.close().await;
     app.close().await.unwrap();
 }

@@ -182,6 +182,7 @@ fn test(extra: &[String]) -> Result {
         .env("ZIFLOW_APP_BIN", target.join("release/ziflow-app"))
         .env("ZIFLOW_TAURI_DRIVER", tools.tauri_driver())
         .env("ZIFLOW_PYTHON", tools.python())
+        .env("ZIFLOW_NODE_DIR", tools.node_dir())
         .env("ZIFLOW_E2E_ARTIFACTS", &artifacts)
         .arg("--")
         .args(extra))?;
@@ -195,11 +196,11 @@ fn test(extra: &[String]) -> Result {
 
 fn bench(what: &[String]) -> Result {
     let root = root();
-    let all = ["relay", "replica", "memory"];
+    let all = ["relay", "replica", "memory", "agent"];
     let chosen: Vec<&str> = match what.first().map(String::as_str) {
         None | Some("all") => all.to_vec(),
         Some(one) if all.contains(&one) => vec![one],
-        Some(_) => return Err("usage: cargo xtask bench [relay|replica|memory|all]".into()),
+        Some(_) => return Err("usage: cargo xtask bench [relay|replica|memory|agent|all]".into()),
     };
     let t = step("Building the relay and the benchmarks (release)");
     sh(cargo().current_dir(&root).arg("build").args(HOST))?;
@@ -208,6 +209,7 @@ fn bench(what: &[String]) -> Result {
         let t = step(match name {
             "relay" => "Benchmarking webhook intake: reference server vs ziflow-relay",
             "replica" => "Benchmarking webhook → desktop replica at 200 webhooks/s",
+            "agent" => "Benchmarking the agent: decision per message, yes + address → pay link",
             _ => "Benchmarking relay memory after 1,000,000 webhooks",
         });
         sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg(name))?;

@@ -24,6 +24,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "dunst",
     "libnotify-bin",
     "python3-venv",
+    // Node.js runs whatsapp-api-js (an independent WhatsApp Cloud API client) in the tests.
+    "nodejs",
     // Secret Service for the paired relay's device token (keyring crate; e2e tests).
     "libdbus-1-dev",
     "gnome-keyring",
@@ -40,6 +42,9 @@ pub const PYTHON_PACKAGES: &[&str] = &[
     // An independent WhatsApp Cloud API client: what it posts and how it reads webhooks.
     "pywa==2.11.0",
 ];
+
+/// npm packages the tests use as real peers (installed into `<tools>/node`).
+pub const NPM_PACKAGES: &[&str] = &["whatsapp-api-js@6.3.0"];
 
 /// tauri-driver version (WebDriver bridge to WebKitWebDriver).
 pub const TAURI_DRIVER_VERSION: &str = "2.1.0";
@@ -69,6 +74,11 @@ impl Tools {
     pub fn python(&self) -> PathBuf {
         self.root.join("py/bin/python")
     }
+
+    /// The folder whose `node_modules` holds [`NPM_PACKAGES`].
+    pub fn node_dir(&self) -> PathBuf {
+        self.root.join("node")
+    }
 }
 
 /// Runs every setup step; returns where the tools are.
@@ -80,6 +90,7 @@ pub fn all(root: &Path) -> Result<Tools> {
     cargo_tool(&tools, "wasm-bindgen-cli", &wasm_bindgen, false)?;
     cargo_tool(&tools, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
     python_packages(&tools)?;
+    npm_packages(&tools)?;
     Ok(tools)
 }
 
@@ -186,6 +197,46 @@ fn python_packages(tools: &Tools) -> Result {
     sh(Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "--disable-pip-version-check"])
         .args(PYTHON_PACKAGES))?;
+    std::fs::write(&marker, wanted).map_err(|e| format!("writing {}: {e}", marker.display()))?;
+    done(t);
+    Ok(())
+}
+
+/// [`NPM_PACKAGES`] in `<tools>/node` (npm comes with NodeSource's nodejs; Debian's is the
+/// separate `npm` package, installed only when no npm is on the PATH). A marker file records
+/// what was installed so an unchanged list costs nothing.
+fn npm_packages(tools: &Tools) -> Result {
+    let dir = tools.root.join("node");
+    let marker = dir.join("ziflow-packages.txt");
+    let wanted = NPM_PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    let has_npm = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_npm {
+        if !is_root() {
+            return Err(
+                "npm is missing: sudo apt-get install -y npm, then run the command again".into(),
+            );
+        }
+        let t = step("Installing Debian package: npm");
+        sh(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "npm"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        done(t);
+    }
+    let t = step(&format!(
+        "Installing npm packages: {}",
+        NPM_PACKAGES.join(" ")
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    sh(Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+        .arg(&dir)
+        .args(NPM_PACKAGES))?;
     std::fs::write(&marker, wanted).map_err(|e| format!("writing {}: {e}", marker.display()))?;
     done(t);
     Ok(())

@@ -349,7 +349,11 @@ pub async fn execute(
                 crate::template::Template::parse(text, allowed)
                     .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
             }
-            let key = format!("template.{name}");
+            let key = if name.starts_with("reply.") {
+                name.clone() // the agent's replies live under reply.<lang>.<reply>
+            } else {
+                format!("template.{name}")
+            };
             let payload = json!({ "key": key, "value": text });
             let id = record(conn, shop, "settings.changed", &payload, now).await?;
             Ok(Outcome {

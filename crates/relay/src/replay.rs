@@ -78,14 +78,13 @@ pub async fn run(file: &Path) -> anyhow::Result<Vec<Value>> {
         for (n, conv) in conversations.iter().enumerate() {
             let phone = format!("1555{:07}", n + 1);
             for (m, message) in conv["messages"].as_array().into_iter().flatten().enumerate() {
-                let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "replay",
+                let body = ziflow_core::webhook::whatsapp::meta_json(&json!({"object": "whatsapp_business_account", "entry": [{"id": "replay",
                     "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
                     "metadata": {"display_phone_number": "15550000000", "phone_number_id": "replay"},
                     "contacts": [{"wa_id": phone, "profile": {"name": format!("Customer {}", n + 1)}}],
                     "messages": [{"from": phone, "id": format!("wamid.replay.{n}.{m}"),
                         "timestamp": "1790000000", "type": "text",
-                        "text": {"body": message.as_str().unwrap_or_default()}}]}}]}]})
-                .to_string();
+                        "text": {"body": message.as_str().unwrap_or_default()}}]}}]}]}));
                 let sig = ziflow_core::webhook::whatsapp::sign(&app_secret, body.as_bytes());
                 let res = http
                     .post(format!("{base}/api/whatsapp/webhook/{}", created.uid))

@@ -7,6 +7,10 @@
 //!   JSON checks, dedupe by event id, and its engine applying the events meanwhile.
 //! - `replica`: webhook → event applied in a desktop replica (the real sync client) at a
 //!   steady 200 webhooks/s; baseline: the same webhooks' own 2xx latency.
+//! - `agent`: the sales agent. Its decision per customer message (`agent::respond`) against
+//!   parsing that message's webhook JSON; and, through a relay connected to a local Graph API
+//!   stand-in, the customer's "yes + address" webhook to the Pay-button message leaving the
+//!   relay, against a question's webhook to its plain reply on the same path.
 //! - `memory`: the relay's resident memory after 1,000,000 webhooks taken in and one device
 //!   syncing the whole log; baseline: the same binary just started.
 
@@ -38,6 +42,7 @@ fn main() -> Result<()> {
         Some("relay") => rt.block_on(bench_relay()),
         Some("replica") => rt.block_on(bench_replica()),
         Some("memory") => rt.block_on(bench_memory()),
+        Some("agent") => rt.block_on(bench_agent()),
         Some("reference-server") => {
             let listen = args.get(1).context("reference-server LISTEN DIR")?.clone();
             let dir = args.get(2).context("reference-server LISTEN DIR")?.clone();
@@ -303,12 +308,18 @@ struct BenchRelay {
 
 impl BenchRelay {
     async fn start() -> Result<Self> {
+        Self::start_with(&[], None).await
+    }
+
+    /// With extra `serve` arguments and the shop's WhatsApp app secret.
+    async fn start_with(extra: &[&str], whatsapp_secret: Option<&str>) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let key_hex = "cd".repeat(32);
         let db = ziflow_relay::open_db(dir.path()).await?;
         let shop = ziflow_relay::provision::create_shop(&db, "Bench", "USD", "UTC").await?;
         let key = ziflow_core::secrets::MasterKey::parse(&key_hex)?;
-        ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some(SECRET), None).await?;
+        ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some(SECRET), whatsapp_secret)
+            .await?;
         let device =
             ziflow_relay::provision::add_device(&db, &shop.uid, "Bench desk", "rep").await?;
         db.close().await;
@@ -326,6 +337,7 @@ impl BenchRelay {
                     "--data-dir",
                 ])
                 .arg(dir.path())
+                .args(extra)
                 .env("ZIFLOW_MASTER_KEY", &key_hex)
                 .env("RUST_LOG", "warn")
                 .spawn()
@@ -600,5 +612,248 @@ async fn bench_memory() -> Result<()> {
     #[allow(clippy::cast_precision_loss)]
     let ratio = end_rss as f64 / base_rss.max(1) as f64;
     println!("ratio end/baseline: {ratio:.2}");
+    Ok(())
+}
+
+// ---- agent: decision per message, and "yes + address" → pay link on the wire ----
+
+const AGENT_ROUNDS: usize = 200;
+const AGENT_CUSTOMERS: usize = 80;
+const AGENT_WARMUP: usize = 5;
+const WA_SECRET: &str = "bench-meta-app-secret";
+const WA_NUMBER: &str = "106540352242922";
+const WA_TOKEN: &str = "EAAGbenchTokenForTheAgentBenchmark0123";
+
+fn samples() -> Result<serde_json::Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/agent-samples.json");
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| path.display().to_string())?,
+    )?)
+}
+
+fn inbound(from: &str, wamid: &str, text: &str) -> String {
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA",
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550104477", "phone_number_id": WA_NUMBER},
+            "contacts": [{"profile": {"name": "Bench"}, "wa_id": from}],
+            "messages": [{"from": from, "id": wamid, "timestamp": SystemClock.now().to_string(),
+                          "type": "text", "text": {"body": text}}]}}]}]})
+    .to_string()
+}
+
+fn sorted_micros(mut v: Vec<u32>) -> Vec<u32> {
+    v.sort_unstable();
+    v
+}
+
+/// `/messages` posts the stand-in received: (to, type, when).
+type Posted = tokio::sync::mpsc::UnboundedSender<(String, String, Instant)>;
+
+async fn graph_stand_in(posted: Posted) -> Result<String> {
+    use axum::routing::get;
+    let counter = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/v23.0/{id}",
+            get(|| async {
+                axum::Json(
+                    serde_json::json!({"display_phone_number": "+1 555-010-4477",
+                    "verified_name": "Bench", "id": WA_NUMBER}),
+                )
+            }),
+        )
+        .route(
+            "/v23.0/{id}/messages",
+            post(move |body: Bytes| {
+                let (posted, counter) = (posted.clone(), counter.clone());
+                async move {
+                    let at = Instant::now();
+                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if v["status"] == "read" {
+                        return axum::Json(serde_json::json!({"success": true}));
+                    }
+                    let to = v["to"].as_str().unwrap_or_default().to_string();
+                    let kind = v["type"].as_str().unwrap_or_default().to_string();
+                    let _ = posted.send((to.clone(), kind, at));
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    axum::Json(serde_json::json!({"messaging_product": "whatsapp",
+                        "contacts": [{"input": to, "wa_id": to}],
+                        "messages": [{"id": format!("wamid.BENCH{n}")}]}))
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(base)
+}
+
+async fn bench_agent() -> Result<()> {
+    use ziflow_core::agent::{respond, Shop, State};
+    let samples = samples()?;
+    let catalog = ziflow_core::catalog::Catalog::parse(
+        &serde_json::json!({"catalog": samples["catalog"], "shipping": samples["shipping"]}),
+    )?;
+    let shop = Shop {
+        city: "Denver",
+        currency: "USD",
+        catalog: &catalog,
+        replies: None,
+    };
+    let conversations: Vec<Vec<String>> = samples["conversations"]
+        .as_array()
+        .context("conversations in the samples")?
+        .iter()
+        .map(|c| {
+            c["messages"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    eprintln!(
+        "agent decision: {} sample conversations × {AGENT_ROUNDS} rounds…",
+        conversations.len()
+    );
+    let (mut decide, mut parse) = (Vec::new(), Vec::new());
+    for _ in 0..AGENT_ROUNDS {
+        for convo in &conversations {
+            let mut state = State::default();
+            for text in convo {
+                let body = inbound("15125550123", "wamid.X", text);
+                let t = Instant::now();
+                let v: serde_json::Value = serde_json::from_str(&body)?;
+                std::hint::black_box(&v);
+                parse.push(micros(t.elapsed()));
+                let t = Instant::now();
+                std::hint::black_box(respond(&mut state, text, &shop));
+                decide.push(micros(t.elapsed()));
+            }
+        }
+    }
+    let (decide, parse) = (sorted_micros(decide), sorted_micros(parse));
+
+    ziflow_relay::install_crypto_provider();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let graph = graph_stand_in(tx).await?;
+    let relay = BenchRelay::start_with(&["--graph-api-base", &graph], Some(WA_SECRET)).await?;
+    let http = reqwest::Client::new();
+    let command = |body: serde_json::Value| {
+        let (http, base, token) = (http.clone(), relay.base.clone(), relay.device_token.clone());
+        async move {
+            let res = http
+                .post(format!("{base}/api/v1/commands"))
+                .bearer_auth(token)
+                .header(
+                    "Idempotency-Key",
+                    format!("bench-{}", body["type"].as_str().unwrap_or("cmd")),
+                )
+                .json(&body)
+                .send()
+                .await?;
+            if !res.status().is_success() {
+                bail!("{body} refused: {}", res.text().await?);
+            }
+            Ok::<(), anyhow::Error>(())
+        }
+    };
+    command(serde_json::json!({"type": "catalog.set",
+        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}}))
+    .await?;
+    command(
+        serde_json::json!({"type": "whatsapp.connect", "phone_number_id": WA_NUMBER,
+        "access_token": WA_TOKEN}),
+    )
+    .await?;
+    let hook = format!("{}/api/whatsapp/webhook/{}", relay.base, relay.shop);
+    let send = |body: String| {
+        let (http, hook) = (http.clone(), hook.clone());
+        async move {
+            let sig = ziflow_core::webhook::whatsapp::sign(WA_SECRET, body.as_bytes());
+            let res = http
+                .post(&hook)
+                .header("X-Hub-Signature-256", sig)
+                .body(body)
+                .send()
+                .await?;
+            if !res.status().is_success() {
+                bail!("webhook refused: {}", res.status());
+            }
+            Ok::<(), anyhow::Error>(())
+        }
+    };
+    // Waits for the next message of `kind` to `to`.
+    async fn next_to(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String, Instant)>,
+        to: &str,
+        kind: &str,
+    ) -> Result<Instant> {
+        loop {
+            let (who, k, at) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .context("no message left the relay within 10 s")?
+                .context("the stand-in stopped")?;
+            if who == to && k == kind {
+                return Ok(at);
+            }
+        }
+    }
+    eprintln!("agent end to end: {AGENT_CUSTOMERS} customers, question → reply, then \"yes + address\" → Pay button…");
+    let (mut reply, mut pay) = (Vec::new(), Vec::new());
+    for i in 0..AGENT_CUSTOMERS + AGENT_WARMUP {
+        let who = format!("1512555{i:04}");
+        let t = Instant::now();
+        send(inbound(
+            &who,
+            &format!("wamid.Q{i}"),
+            "how much is the gel cleanser?",
+        ))
+        .await?;
+        let replied = next_to(&mut rx, &who, "text").await?;
+        let t2 = Instant::now();
+        send(inbound(&who, &format!("wamid.Y{i}"), "yes, 18 Maple St.")).await?;
+        let paid = next_to(&mut rx, &who, "interactive").await?;
+        if i >= AGENT_WARMUP {
+            reply.push(micros(replied - t));
+            pay.push(micros(paid - t2));
+        }
+    }
+    let (reply, pay) = (sorted_micros(reply), sorted_micros(pay));
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!("agent benchmark ({cores} cores)");
+    println!("| measure | n | p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    for (name, v) in [
+        ("baseline: parse the message's webhook JSON", &parse),
+        ("agent decision per message", &decide),
+        (
+            "baseline: question webhook → plain reply on the wire",
+            &reply,
+        ),
+        ("\"yes + address\" webhook → Pay button on the wire", &pay),
+    ] {
+        println!(
+            "| {name} | {} | {:.3} | {:.3} |",
+            v.len(),
+            percentile(v, 50),
+            percentile(v, 99)
+        );
+    }
+    let ratio = |a: &[u32], b: &[u32]| percentile(a, 99) / percentile(b, 99).max(0.001);
+    println!("ratio decision/parse (p99): {:.1}", ratio(&decide, &parse));
+    println!(
+        "ratio pay link/plain reply (p99): {:.2}",
+        ratio(&pay, &reply)
+    );
+    let met = |ok: bool| if ok { "met" } else { "MISSED" };
+    println!(
+        "targets: decision p99 < 2 ms {}; pay link p99 < 100 ms {}",
+        met(percentile(&decide, 99) < 2.0),
+        met(percentile(&pay, 99) < 100.0)
+    );
     Ok(())
 }

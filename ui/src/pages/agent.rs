@@ -133,6 +133,9 @@ fn RepliesSection() -> impl IntoView {
 fn ReplyRow(r: ReplyView) -> impl IntoView {
     let key = StoredValue::new(r.key.clone());
     let text = RwSignal::new(r.text);
+    let allowed = StoredValue::new(r.variables.clone());
+    // Checked while typing; the relay checks again when saving.
+    let problem = move || unknown_variable(&text.get(), &allowed.get_value());
     let (result, set_result) = signal(None::<Result<String, ApiError>>);
     let vars = if r.variables.is_empty() {
         "no variables".to_string()
@@ -156,13 +159,42 @@ fn ReplyRow(r: ReplyView) -> impl IntoView {
                 <small>{vars}</small>
             </div>
             <textarea class="reply-text" rows="2" bind:value=text></textarea>
-            <button class="btn secondary reply-save" on:click=save>"Save"</button>
+            <button class="btn secondary reply-save" disabled=move || problem().is_some() on:click=save>"Save"</button>
+            {move || problem().map(|p| view! { <span class="reply-problem error">{p}</span> })}
             {move || result.get().map(|r| match r {
                 Ok(m) => view! { <span class="reply-result ok">{m}</span> }.into_any(),
                 Err(e) => view! { <span class="reply-result error">{e.message}</span> }.into_any(),
             })}
         </li>
     }
+}
+
+/// The first `{name}` in `text` that is not one of `allowed`, or an unclosed brace, in words.
+fn unknown_variable(text: &str, allowed: &[String]) -> Option<String> {
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Some("a { is never closed with }".into());
+        };
+        let name = &after[..close];
+        if !allowed.iter().any(|a| a == name) {
+            return Some(if allowed.is_empty() {
+                format!("{{{name}}} is not a variable here; this reply has none")
+            } else {
+                format!(
+                    "{{{name}}} is not a variable here; use one of {}",
+                    allowed
+                        .iter()
+                        .map(|a| format!("{{{a}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+        rest = &after[close + 1..];
+    }
+    None
 }
 
 #[component]

@@ -117,6 +117,26 @@ fn str_field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a str, Payload
         .ok_or_else(|| PayloadError(format!("a WhatsApp {what} has a {key}")))
 }
 
+/// JSON as Meta writes its webhook bodies: every character outside ASCII escaped as `\uXXXX`
+/// (UTF-16, so an emoji is a surrogate pair), and the signature is over those bytes. Clients
+/// that re-escape a decoded body before checking (whatsapp-api-js) agree with it; a checker of
+/// the raw bytes (this relay, pywa) agrees either way.
+pub fn meta_json(value: &Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
 /// The header Meta would send for `body` (sandbox chat and tests).
 pub fn sign(app_secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hmac_hex(app_secret.as_bytes(), &[body]))
@@ -125,6 +145,18 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meta_json_escapes_everything_outside_ascii_and_reads_back_the_same() {
+        let v = json!({"text": {"body": "¿cuánto? 💆"}});
+        let text = meta_json(&v);
+        assert_eq!(
+            text,
+            r#"{"text":{"body":"\u00bfcu\u00e1nto? \ud83d\udc86"}}"#
+        );
+        assert!(text.is_ascii());
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+    }
 
     #[test]
     fn verifies_the_raw_bytes_including_non_ascii() {

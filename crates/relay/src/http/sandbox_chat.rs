@@ -233,13 +233,14 @@ pub async fn send(
     let now = state.clock.now();
     let wamid = ziflow_core::secrets::new_token("wamid.sandbox")
         .map_err(|e| HttpError::Internal(e.to_string()))?;
-    let payload = json!({"object": "whatsapp_business_account", "entry": [{"id": "sandbox",
+    let payload = whatsapp::meta_json(
+        &json!({"object": "whatsapp_business_account", "entry": [{"id": "sandbox",
         "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "sandbox", "phone_number_id": "sandbox"},
         "contacts": [{"wa_id": phone, "profile": {"name": null}}],
         "messages": [{"from": phone, "id": wamid, "timestamp": now.to_string(), "type": "text",
-            "text": {"body": text}}]}}]}]})
-    .to_string();
+            "text": {"body": text}}]}}]}]}),
+    );
     let secret = super::webhooks::shop_secret(&state, &uid, SecretName::WhatsAppApp)
         .await
         .map_err(|(_, e)| e)?;

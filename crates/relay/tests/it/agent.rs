@@ -334,3 +334,167 @@ fn catalog_import_from_the_command_line_replaces_the_catalog_or_changes_nothing(
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown column \"prise\""));
 }
+
+/// A relay on a clock the test moves, with the samples' catalog.
+async fn scenario_relay(
+    clock: std::sync::Arc<ziflow_core::ManualClock>,
+) -> (crate::support::Relay, ziflow_relay::provision::CreatedShop) {
+    let relay = crate::support::Relay::start_with(
+        tempfile::tempdir().unwrap(),
+        ziflow_core::secrets::MasterKey::generate().unwrap(),
+        ziflow_relay::pay::ProviderConfig::default(),
+        clock,
+    )
+    .await;
+    let shop = relay.shop("Glow Bar").await;
+    let samples: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    let catalog = serde_json::json!({"type": "catalog.set",
+        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
+    let res = crate::sync::command(
+        &relay,
+        &shop.device_token,
+        Some("cat"),
+        &catalog.to_string(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    (relay, shop)
+}
+
+async fn set(relay: &crate::support::Relay, token: &str, key: &str, body: Value) -> (u16, Value) {
+    let res = crate::sync::command(relay, token, Some(key), &body.to_string()).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_shops_own_replies_are_used_and_a_reply_with_an_unknown_variable_is_refused() {
+    // 2026-11-26 20:00 UTC is 14:00 in the shop's zone (America/Chicago).
+    let t = 1_795_723_200;
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(t));
+    let (relay, shop) = scenario_relay(clock.clone()).await;
+    let token = &shop.device_token;
+    let (status, body) = set(
+        &relay,
+        token,
+        "r1",
+        serde_json::json!({"type": "template.set",
+        "name": "reply.en.price", "text": "{name} costs {price} {total}"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("{total}"),
+        "{body}"
+    );
+    let (status, _) = set(
+        &relay,
+        token,
+        "r2",
+        serde_json::json!({"type": "template.set",
+        "name": "reply.en.price", "text": "The {name} is {price} — a favourite here."}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = set(
+        &relay,
+        token,
+        "r3",
+        serde_json::json!({"type": "template.set",
+        "name": "reply.en.paid",
+        "text": "Paid, thank you! Order #{order} arrives {delivery}."}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    say(&relay.base, &shop.uid, "how much is the gel cleanser?").await;
+    let thread = thread_of(&relay.base, &shop.uid, 2).await;
+    assert_eq!(
+        thread[1]["text"],
+        "The Gel cleanser is $28 — a favourite here. Shipping within Denver is $6. Would you like to order?"
+    );
+    say(&relay.base, &shop.uid, "yes, 18 Maple St.").await;
+    let thread = thread_of(&relay.base, &shop.uid, 4).await;
+    let link = thread[3]["links"][0]["url"].as_str().unwrap().to_string();
+    assert!(crate::sync::press(&link, "card")
+        .await
+        .status()
+        .is_redirection());
+    let thread = thread_of(&relay.base, &shop.uid, 5).await;
+    assert_eq!(
+        thread[4]["text"],
+        "Paid, thank you! Order #1001 arrives today before 6 pm."
+    );
+
+    // After the cut-off (19:00 there) the promise is tomorrow; empty goes back to built-in.
+    clock.set(t + 5 * 3600);
+    let (status, _) = set(
+        &relay,
+        token,
+        "r4",
+        serde_json::json!({"type": "template.set",
+        "name": "reply.en.paid", "text": ""}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    say(
+        &relay.base,
+        &shop.uid,
+        "also 1 clay mask please, same address",
+    )
+    .await;
+    let thread = thread_of(&relay.base, &shop.uid, 7).await;
+    let link = thread[6]["links"][0]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!link.is_empty(), "{thread:?}");
+    assert!(crate::sync::press(&link, "card")
+        .await
+        .status()
+        .is_redirection());
+    let thread = thread_of(&relay.base, &shop.uid, 8).await;
+    assert_eq!(
+        thread[7]["text"],
+        "Payment received, thanks! Order #1002: the courier will deliver tomorrow."
+    );
+}
+
+#[tokio::test]
+async fn with_auto_invoice_off_a_confirmed_order_goes_to_a_person_instead_of_an_invoice() {
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(1_795_723_200));
+    let (relay, shop) = scenario_relay(clock).await;
+    let (status, _) = set(
+        &relay,
+        &shop.device_token,
+        "s",
+        serde_json::json!({"type": "scenario.set",
+        "scenario": {"auto_invoice": false, "link_style": "both", "cutoff": "18:00",
+                     "whatsapp_template": "ziflow_update"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    say(&relay.base, &shop.uid, "how much is the gel cleanser?").await;
+    say(&relay.base, &shop.uid, "yes, 18 Maple St.").await;
+    let thread = thread_of(&relay.base, &shop.uid, 4).await;
+    assert_eq!(
+        thread[3]["text"],
+        "I'm bringing in a person from our team — they'll reply here shortly."
+    );
+    let db = relay.db().await;
+    crate::support::engine_caught_up(&db).await;
+    assert!(ziflow_core::storage::invoices::list(&db, &shop.uid)
+        .await
+        .unwrap()
+        .is_empty());
+    let list = ziflow_core::storage::conversations::list(&db, &shop.uid)
+        .await
+        .unwrap();
+    assert!(!list[0].bot_enabled);
+    let reason = list[0].handoff_reason.clone().unwrap();
+    assert!(
+        reason.contains("order ready to invoice") && reason.contains("1 × Gel cleanser"),
+        "{reason}"
+    );
+}

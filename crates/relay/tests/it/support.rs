@@ -140,6 +140,17 @@ pub async fn engine_caught_up(db: &Db) {
     panic!("the engine did not apply the log within 10 s");
 }
 
+/// The folder with whatsapp-api-js in its `node_modules`, as `cargo xtask test` installs it.
+pub fn node_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("ZIFLOW_NODE_DIR") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/ziflow/tools/node")
+}
+
 /// Python with Stripe's SDK, as `cargo xtask test` installs it.
 pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("ZIFLOW_PYTHON") {

@@ -373,6 +373,127 @@ async fn outside_the_window_a_template_goes_and_stop_silences_the_bot_until_the_
     assert_eq!(sent[3]["type"], "text");
 }
 
+/// Runs `tests/peers/wa_js_peer.mjs` (whatsapp-api-js, offline) on `request`. The script is
+/// copied beside the installed `node_modules` so Node resolves the package from it.
+fn whatsapp_api_js(request: &Value) -> Value {
+    use std::io::Write;
+    let dir = crate::support::node_dir();
+    assert!(
+        dir.join("node_modules/whatsapp-api-js").exists(),
+        "whatsapp-api-js in {} (cargo xtask test installs it)",
+        dir.display()
+    );
+    let script = dir.join("wa_js_peer.mjs");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/wa_js_peer.mjs"),
+        &script,
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("node")
+        .arg(&script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node (cargo xtask test installs nodejs)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "whatsapp-api-js ran: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Whether every field `theirs` sets is in `ours` with the same value (a client may leave out
+/// fields that have defaults, like `preview_url: false`).
+fn sends_what_they_send(ours: &Value, theirs: &Value, path: &str) {
+    match theirs {
+        Value::Object(map) => {
+            for (k, v) in map {
+                sends_what_they_send(&ours[k.as_str()], v, &format!("{path}.{k}"));
+            }
+        }
+        Value::Array(list) => {
+            for (i, v) in list.iter().enumerate() {
+                sends_what_they_send(&ours[i], v, &format!("{path}[{i}]"));
+            }
+        }
+        leaf => assert_eq!(ours, leaf, "{path}: ours {ours}, theirs {leaf}"),
+    }
+}
+
+#[test]
+fn whatsapp_api_js_posts_what_we_post_and_accepts_our_signed_meta_style_webhooks() {
+    use ziflow_core::channel::whatsapp as out;
+    let to = "+15125550123";
+    let text = "Gel cleanser is $28. ¿Algo más? 💆";
+    let link = "https://relay.example/sandbox/pay/pay_abc";
+    let value = json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA",
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550104477", "phone_number_id": NUMBER_ID},
+            "contacts": [{"profile": {"name": "José"}, "wa_id": CUSTOMER}],
+            "messages": [{"from": CUSTOMER, "id": "wamid.IN1", "timestamp": "1790000000",
+                "type": "text", "text": {"body": "¿cuánto cuesta la crema? 💆"}}]}}]}]});
+    let body = whatsapp::meta_json(&value);
+    let signature = whatsapp::sign(WHATSAPP_SECRET, body.as_bytes());
+    let theirs = whatsapp_api_js(&json!({
+        "phone_id": NUMBER_ID, "to": CUSTOMER, "text": text, "wamid": "wamid.IN1",
+        "cta": {"body": "Total: $34", "label": "Pay $34", "url": link},
+        "template": {"name": "ziflow_update", "lang": "es", "params": ["Tu pedido salió"]},
+        "webhook": {"body": body, "signature": signature, "secret": WHATSAPP_SECRET},
+    }));
+    assert_eq!(
+        theirs["url"],
+        format!(
+            "https://graph.facebook.com/{}/{NUMBER_ID}/messages",
+            out::GRAPH_VERSION
+        )
+    );
+    sends_what_they_send(&out::text(to, text, false), &theirs["text"], "text");
+    sends_what_they_send(
+        &out::cta_url(to, "Total: $34", "Pay $34", link),
+        &theirs["cta"],
+        "cta",
+    );
+    let mut template = theirs["template"].clone();
+    // Their Language also states the (default) deterministic policy; Meta reads a missing
+    // policy as that.
+    assert_eq!(template["template"]["language"]["policy"], "deterministic");
+    template["template"]["language"]
+        .as_object_mut()
+        .unwrap()
+        .remove("policy");
+    sends_what_they_send(
+        &out::template(to, "ziflow_update", "es", &["Tu pedido salió"]),
+        &template,
+        "template",
+    );
+    sends_what_they_send(&out::mark_read("wamid.IN1"), &theirs["read"], "read");
+
+    assert_eq!(
+        theirs["accepted"], true,
+        "whatsapp-api-js accepts our signature"
+    );
+    assert_eq!(theirs["tampered_accepted"], false);
+    let verified = whatsapp::verify(WHATSAPP_SECRET, Some(&signature), body.as_bytes()).unwrap();
+    let ours: Value =
+        serde_json::from_str(&whatsapp::events(&verified).unwrap()[0].payload).unwrap();
+    let parsed = &theirs["parsed"];
+    assert_eq!(parsed["phone_id"], NUMBER_ID);
+    assert_eq!(ours["from"], parsed["from"]);
+    assert_eq!(ours["message"]["id"], parsed["id"]);
+    assert_eq!(ours["message"]["text"]["body"], parsed["text"]);
+    assert_eq!(parsed["text"], "¿cuánto cuesta la crema? 💆");
+    assert_eq!(ours["profile_name"], parsed["name"]);
+}
+
 /// Runs `tests/peers/pywa_peer.py` (pywa, offline) on `request`.
 fn pywa(request: &Value) -> Value {
     use std::io::Write;
