@@ -48,5 +48,7 @@ fn ziflow_commands() -> &'static [&'static str] {
         "save_reply",
         "import_catalog",
         "export_catalog",
+        "get_llm",
+        "save_llm",
     ]
 }

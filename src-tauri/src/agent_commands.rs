@@ -247,3 +247,43 @@ pub async fn export_catalog(
         .map_err(|e| Error::new("export_failed", format!("{}: {e}", path.display())))?;
     Ok(path.display().to_string())
 }
+
+/// The optional phrasing model.
+#[tauri::command]
+pub async fn get_llm(state: State<'_, AppState>) -> Result<dto::LlmView> {
+    let uid = state.session().shop.uid.clone();
+    let get = |key: &'static str| settings::get(&state.db, &uid, key);
+    Ok(dto::LlmView {
+        enabled: get("llm.enabled").await?.as_deref() == Some("true"),
+        base_url: get("llm.base_url").await?.unwrap_or_default(),
+        model: get("llm.model").await?.unwrap_or_default(),
+        key_hint: get("llm.key_hint").await?.filter(|h| !h.is_empty()),
+    })
+}
+
+/// Turns the phrasing model on (checked with one request by the relay) or off.
+#[tauri::command]
+pub async fn save_llm(
+    state: State<'_, AppState>,
+    enabled: bool,
+    base_url: String,
+    model: String,
+    api_key: String,
+) -> Result<String> {
+    relay(
+        &state,
+        dto::Command::LlmSet {
+            enabled,
+            base_url,
+            model,
+            api_key: Some(api_key).filter(|k| !k.trim().is_empty()),
+        },
+        "llm_refused",
+    )
+    .await?;
+    Ok(if enabled {
+        "On: replies are reworded by the model when it keeps every fact.".into()
+    } else {
+        "Off: the bot's own words go out.".into()
+    })
+}

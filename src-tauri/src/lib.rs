@@ -100,6 +100,8 @@ pub fn run() -> ExitCode {
             agent_commands::save_reply,
             agent_commands::import_catalog,
             agent_commands::export_catalog,
+            agent_commands::get_llm,
+            agent_commands::save_llm,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

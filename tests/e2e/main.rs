@@ -1033,6 +1033,12 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     app.wait_for_text("#thread-messages", "Payment received, thanks!")
         .await
         .unwrap();
+    app.wait_for_text(
+        "#conversation-list li[data-phone='+15125550123'] .stage",
+        "Paid",
+    )
+    .await
+    .unwrap();
     app.wait_for("#bot-toggle[data-bot='on']").await.unwrap();
     app.type_into("#reply-text", "Your courier leaves at 4 pm.\u{e007}")
         .await
@@ -1141,10 +1147,20 @@ async fn the_agent_screen_saves_the_scenario_checks_replies_and_imports_a_catalo
         .await
         .unwrap();
 
+    // The optional phrasing model is checked before it is turned on.
+    app.click("#llm-enabled").await.unwrap();
+    app.type_into("#llm-base", "http://example.com/v1")
+        .await
+        .unwrap();
+    app.type_into("#llm-model", "tiny").await.unwrap();
+    app.click("#llm-save").await.unwrap();
+    app.wait_for_text("#llm-result", "https://").await.unwrap();
+
     // A products CSV pasted from a spreadsheet; a broken one changes nothing.
     app.type_into(
         "#catalog-paste",
-        "sku,name,price,variants\nTEA-1,\"Green tea, loose\",12.50,50g|100g\n",
+        // Enter makes the new lines (WebDriver types "\n" as nothing in a textarea).
+        "sku,name,price,variants\u{e007}TEA-1,\"Green tea, loose\",12.50,50g|100g\u{e007}",
     )
     .await
     .unwrap();
@@ -1152,9 +1168,12 @@ async fn the_agent_screen_saves_the_scenario_checks_replies_and_imports_a_catalo
     app.wait_for_text("#catalog-result", "Imported products: 1 products")
         .await
         .unwrap();
-    app.type_into("#catalog-paste", "sku,name,price\nA,Cream,12.5.0\n")
-        .await
-        .unwrap();
+    app.type_into(
+        "#catalog-paste",
+        "sku,name,price\u{e007}A,Cream,12.5.0\u{e007}",
+    )
+    .await
+    .unwrap();
     app.click("#catalog-import").await.unwrap();
     app.wait_for_text("#catalog-result", "line 2")
         .await

@@ -7,7 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
-    DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, MetricsSummary, PaymentEntry,
+    DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LlmView, MetricsSummary, PaymentEntry,
     ReplyView, Scenario, SearchHit, SettingsView, ShipCard, SyncStatusView, TemplateView,
     ThreadMessage, UpdateCheck, WhatsappView,
 };
@@ -320,4 +320,34 @@ struct FormatArgs<'a> {
 /// Writes the catalog to the Downloads folder; returns the file's path.
 pub async fn export_catalog(format: &str) -> Result<String, ApiError> {
     call("export_catalog", &FormatArgs { format }).await
+}
+
+/// The optional phrasing model.
+pub async fn get_llm() -> Result<LlmView, ApiError> {
+    call("get_llm", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LlmArgs<'a> {
+    enabled: bool,
+    base_url: &'a str,
+    model: &'a str,
+    api_key: &'a str,
+}
+
+/// Turns the phrasing model on or off.
+pub async fn save_llm(
+    enabled: bool,
+    base_url: &str,
+    model: &str,
+    api_key: &str,
+) -> Result<String, ApiError> {
+    let args = LlmArgs {
+        enabled,
+        base_url,
+        model,
+        api_key,
+    };
+    call("save_llm", &args).await
 }

@@ -199,7 +199,8 @@ pub async fn execute(
         | Command::BillingWebhookSecret { .. }
         | Command::BillingDisconnect {}
         | Command::WhatsappConnect { .. }
-        | Command::WhatsappDisconnect {} => Err(Error::InvalidInput(
+        | Command::WhatsappDisconnect {}
+        | Command::LlmSet { .. } => Err(Error::InvalidInput(
             "connecting providers is done by the relay, which holds the shop's keys".into(),
         )),
         Command::ScenarioSet { scenario } => {

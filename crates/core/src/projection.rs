@@ -94,6 +94,7 @@ impl<'c> Applier<'c> {
             "whatsapp.status" => message_status(self.conn().await?, event, &payload).await,
             "conversation.opted_out" => opted_out(self.conn().await?, event, &payload).await,
             "scenario.changed" => scenario_changed(self.conn().await?, event, &payload).await,
+            "llm.changed" => llm_changed(self.conn().await?, event, &payload).await,
             "channel.connected" | "channel.disconnected" => {
                 channel_changed(self.conn().await?, event, &payload).await
             }
@@ -387,6 +388,30 @@ async fn message_status(conn: &mut SqliteConnection, event: &Event, p: &Value) -
         }
     });
     crate::channel::status_in(conn, &event.shop_uid, wamid, status, at, error.as_deref()).await?;
+    Ok(Applied::default())
+}
+
+/// The owner turned the phrasing model on or off.
+async fn llm_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    use crate::storage::settings::set_in;
+    let shop = &event.shop_uid;
+    let enabled = p["enabled"].as_bool().unwrap_or(false);
+    set_in(
+        conn,
+        shop,
+        "llm.enabled",
+        if enabled { "true" } else { "false" },
+    )
+    .await?;
+    for key in ["base_url", "model", "key_hint"] {
+        set_in(
+            conn,
+            shop,
+            &format!("llm.{key}"),
+            p[key].as_str().unwrap_or_default(),
+        )
+        .await?;
+    }
     Ok(Applied::default())
 }
 

@@ -254,6 +254,19 @@ pub struct WhatsappView {
     pub webhook_url: String,
 }
 
+/// The optional phrasing model as the AI Agent screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LlmView {
+    /// In use.
+    pub enabled: bool,
+    /// Its base URL.
+    pub base_url: String,
+    /// Its model.
+    pub model: String,
+    /// The stored key, masked.
+    pub key_hint: Option<String>,
+}
+
 /// One editable reply of the agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyView {
@@ -574,6 +587,21 @@ pub enum Command {
     /// Back to the sandbox chat: nothing goes to WhatsApp any more.
     #[serde(rename = "whatsapp.disconnect")]
     WhatsappDisconnect {},
+    /// The owner turns the optional phrasing model on or off (AI Agent → Phrasing): any
+    /// OpenAI-compatible chat endpoint. Turning it on checks the endpoint with one request
+    /// first; the key is stored sealed and never enters the log.
+    #[serde(rename = "llm.set")]
+    LlmSet {
+        /// Use it.
+        enabled: bool,
+        /// `https://api.openai.com/v1` or any compatible base URL.
+        base_url: String,
+        /// The model name.
+        model: String,
+        /// The API key, if changing it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        api_key: Option<String>,
+    },
     /// The owner saves the payment scenario (AI Agent → Scenarios → Payment).
     #[serde(rename = "scenario.set")]
     ScenarioSet {

@@ -69,6 +69,7 @@ async fn apply_batch(
             let agent = ziflow_core::agent::run::Context {
                 public_url: &ctx.public_url,
             };
+            enqueued = true; // its replies may wait on the phrasing model
             match ziflow_core::agent::run::on_message(conn, event, &agent).await {
                 Ok(ids) => derived.extend(ids.into_iter().map(|id| Committed {
                     shop_uid: event.shop_uid.clone(),

@@ -16,6 +16,7 @@ pub mod http;
 pub mod intake;
 pub mod metrics;
 pub mod pay;
+pub mod phrase;
 pub mod provision;
 pub mod replay;
 pub mod secret_cache;

@@ -158,6 +158,8 @@ pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result
         let id = job.id;
         let ran = if job.kind.starts_with("wa.") {
             crate::channel::run(state, job).await
+        } else if job.kind == ziflow_core::agent::phrase::PhraseWork::KIND {
+            crate::phrase::run(state, job).await
         } else {
             run(state, job).await
         };

@@ -6,7 +6,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
-use ziflow_protocol::{ReplyView, Scenario};
+use ziflow_protocol::{LlmView, ReplyView, Scenario};
 
 use crate::api::{self, ApiError};
 use crate::components::{ErrorPanel, Loading, PageHeader};
@@ -22,6 +22,7 @@ pub fn Agent() -> impl IntoView {
         <div class="settings">
             <ScenarioSection />
             <RepliesSection />
+            <PhrasingSection />
             <CatalogSection />
         </div>
     }
@@ -166,6 +167,76 @@ fn ReplyRow(r: ReplyView) -> impl IntoView {
                 Err(e) => view! { <span class="reply-result error">{e.message}</span> }.into_any(),
             })}
         </li>
+    }
+}
+
+#[component]
+fn PhrasingSection() -> impl IntoView {
+    let data = LocalResource::new(api::get_llm);
+    view! {
+        <section id="phrasing">
+            <h2>"Phrasing (optional)"</h2>
+            <p class="hint">"A chat model behind any OpenAI-compatible endpoint may reword the bot's replies. It never decides: the bot picks the reply, the products and the amounts, and a wording that changes a number, a price, a link or a product is thrown away. Off, or when the model is slow or down, the bot's own words go out."</p>
+            <Transition fallback=|| view! { <Loading /> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(v) => view! { <PhrasingForm v /> }.into_any(),
+                        Err(e) => view! { <ErrorPanel error=e on_retry=move |()| data.refetch() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn PhrasingForm(v: LlmView) -> impl IntoView {
+    let enabled = RwSignal::new(v.enabled);
+    let base = RwSignal::new(if v.base_url.is_empty() {
+        "https://api.openai.com/v1".to_string()
+    } else {
+        v.base_url
+    });
+    let model = RwSignal::new(v.model);
+    let key = RwSignal::new(String::new());
+    let hint = v.key_hint.unwrap_or_else(|| "none stored".into());
+    let (busy, set_busy) = signal(false);
+    let (result, set_result) = signal(None::<Result<String, ApiError>>);
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        set_busy.set(true);
+        let (e, b, m, k) = (
+            enabled.get_untracked(),
+            base.get_untracked(),
+            model.get_untracked(),
+            key.get_untracked(),
+        );
+        spawn_local(async move {
+            let r = api::save_llm(e, &b, &m, &k).await;
+            if r.is_ok() {
+                key.set(String::new());
+            }
+            set_result.set(Some(r));
+            set_busy.set(false);
+        });
+    };
+    view! {
+        <form class="scenario" on:submit=save>
+            <label class="check">
+                <input id="llm-enabled" type="checkbox" prop:checked=enabled on:change=move |ev| enabled.set(event_target_checked(&ev)) />
+                " Reword replies with a model"
+            </label>
+            <label>"Endpoint" <input id="llm-base" bind:value=base autocomplete="off" /></label>
+            <label>"Model" <input id="llm-model" bind:value=model placeholder="gpt-4o-mini" autocomplete="off" /></label>
+            <label>{format!("API key (stored: {hint})")} <input id="llm-key" type="password" bind:value=key autocomplete="off" /></label>
+            <button id="llm-save" class="btn primary" type="submit" disabled=busy>
+                {move || if busy.get() { "Checking the model…" } else { "Save" }}
+            </button>
+            {move || result.get().map(|r| match r {
+                Ok(m) => view! { <p id="llm-result" class="ok">{m}</p> }.into_any(),
+                Err(e) => view! { <p id="llm-result" class="error">{e.message}</p> }.into_any(),
+            })}
+        </form>
     }
 }
 

@@ -7,6 +7,7 @@
 //! the agent never invents a product or an amount, and when it cannot place a message it
 //! hands off instead of guessing. Once handed off (or after STOP) it stays quiet.
 
+pub mod phrase;
 pub mod run;
 pub mod text;
 

@@ -151,6 +151,12 @@ pub async fn on_message(
     .await?;
     let replies: Replies = own.into_iter().collect();
     let scenario = crate::scenario::load_in(conn, shop_uid).await?;
+    let phrasing: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = 'llm.enabled'")
+            .bind(shop_uid)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let phrasing = phrasing.as_deref() == Some("true");
     let shop = Shop {
         city: &city,
         currency: &currency,
@@ -247,7 +253,31 @@ pub async fn on_message(
             }
         }
     }
-    for (kind, payload) in later {
+    let lang = super::lang_code(state.lang.unwrap_or_default());
+    for (n, (kind, payload)) in later.into_iter().enumerate() {
+        if let (true, "message.sent", Some(text)) = (phrasing, kind, payload["text"].as_str()) {
+            // The optional model rewords it first (or the reply goes as it is).
+            let work = super::phrase::PhraseWork {
+                to: phone.clone(),
+                text: text.to_string(),
+                in_reply_to: event.id,
+                n,
+                lang: lang.to_string(),
+            };
+            let value = serde_json::to_value(&work)
+                .map_err(|e| crate::Error::InvalidInput(format!("phrase job: {e}")))?;
+            crate::storage::jobs::enqueue_in(
+                conn,
+                shop_uid,
+                super::phrase::PhraseWork::KIND,
+                &work.key(shop_uid),
+                &value,
+                now,
+                now,
+            )
+            .await?;
+            continue;
+        }
         if let Some(id) = events::append(conn, shop_uid, kind, &payload, None, now).await? {
             appended.push(id);
         }

@@ -14,6 +14,8 @@ pub enum SecretName {
     StripeApiKey,
     /// The WhatsApp Cloud API access token (a system user's token) for sending.
     WhatsAppAccessToken,
+    /// The API key of the optional phrasing model (an OpenAI-compatible endpoint).
+    LlmApiKey,
 }
 
 impl SecretName {
@@ -24,6 +26,7 @@ impl SecretName {
             Self::WhatsAppApp => "whatsapp_app_secret",
             Self::StripeApiKey => "stripe_api_key",
             Self::WhatsAppAccessToken => "whatsapp_access_token",
+            Self::LlmApiKey => "llm_api_key",
         }
     }
 }

@@ -30,6 +30,7 @@ pub async fn run(
             | Command::BillingDisconnect {}
             | Command::WhatsappConnect { .. }
             | Command::WhatsappDisconnect {}
+            | Command::LlmSet { .. }
     ) {
         return Ok(None);
     }
@@ -71,6 +72,29 @@ pub async fn run(
                 Stored {
                     status: 400,
                     body: json!({ "error": "whatsapp_refused", "message": why }).to_string(),
+                },
+                None,
+            ),
+        },
+        Command::LlmSet {
+            enabled,
+            base_url,
+            model,
+            api_key,
+        } => match crate::phrase::set(state, shop, *enabled, base_url, model, api_key.as_deref())
+            .await
+        {
+            Ok(event) => (
+                Stored {
+                    status: 200,
+                    body: event.to_string(),
+                },
+                Some(("llm.changed", event)),
+            ),
+            Err(why) => (
+                Stored {
+                    status: 400,
+                    body: json!({ "error": "llm_refused", "message": why }).to_string(),
                 },
                 None,
             ),

@@ -498,3 +498,134 @@ async fn with_auto_invoice_off_a_confirmed_order_goes_to_a_person_instead_of_an_
         "{reason}"
     );
 }
+
+/// An OpenAI-compatible chat endpoint standing in for a model: `warm` wraps the text in
+/// friendly marks, `liar` lowers every $28 to $25, `down` answers 500. Records requests.
+struct FakeModel {
+    base: String,
+    mode: std::sync::Arc<std::sync::Mutex<&'static str>>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+}
+
+impl FakeModel {
+    async fn start() -> FakeModel {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        let mode = std::sync::Arc::new(std::sync::Mutex::new("warm"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (m, s) = (mode.clone(), seen.clone());
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                let (m, s) = (m.clone(), s.clone());
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    s.lock().unwrap().push((auth, body.0.clone()));
+                    let text = body.0["messages"][1]["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string();
+                    let mode = *m.lock().unwrap();
+                    let content = match mode {
+                        "down" => {
+                            return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded")
+                                .into_response()
+                        }
+                        "liar" => text.replace("$28", "$25"),
+                        _ => format!("✨ {text} 😊"),
+                    };
+                    axum::Json(
+                        serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": content}}]}),
+                    )
+                    .into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeModel { base, mode, seen }
+    }
+}
+
+#[tokio::test]
+async fn an_optional_model_rewords_replies_but_never_their_facts_and_never_holds_one_back() {
+    let model = FakeModel::start().await;
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(1_795_723_200));
+    let (relay, shop) = scenario_relay(clock).await;
+    let token = &shop.device_token;
+    let (status, body) = set(
+        &relay,
+        token,
+        "l0",
+        serde_json::json!({"type": "llm.set",
+        "enabled": true, "base_url": "http://example.com/v1", "model": "tiny"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"].as_str().unwrap().contains("https://"),
+        "{body}"
+    );
+    *model.mode.lock().unwrap() = "down";
+    let (status, body) = set(
+        &relay,
+        token,
+        "l1",
+        serde_json::json!({"type": "llm.set",
+        "enabled": true, "base_url": model.base, "model": "tiny", "api_key": "sk-local-123"}),
+    )
+    .await;
+    assert_eq!(status, 400, "a failing endpoint is not turned on");
+    assert!(body["message"].as_str().unwrap().contains("500"), "{body}");
+    *model.mode.lock().unwrap() = "warm";
+    let (status, body) = set(
+        &relay,
+        token,
+        "l2",
+        serde_json::json!({"type": "llm.set",
+        "enabled": true, "base_url": model.base, "model": "tiny", "api_key": "sk-local-123"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (auth, probe) = model.seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(auth.as_deref(), Some("Bearer sk-local-123"));
+    assert_eq!(probe["model"], "tiny");
+
+    say(&relay.base, &shop.uid, "how much is the gel cleanser?").await;
+    let thread = thread_of(&relay.base, &shop.uid, 2).await;
+    assert_eq!(
+        thread[1]["text"],
+        "✨ Gel cleanser is $28. Shipping within Denver is $6. Would you like to order? 😊"
+    );
+    let (_, asked) = model.seen.lock().unwrap().last().cloned().unwrap();
+    assert!(asked["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Keep every number"));
+
+    // A wording that changes a price is not used; neither is a failing endpoint.
+    *model.mode.lock().unwrap() = "liar";
+    say(&relay.base, &shop.uid, "and the gel cleanser again?").await;
+    let thread = thread_of(&relay.base, &shop.uid, 4).await;
+    assert!(
+        thread[3]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Gel cleanser is $28."),
+        "{}",
+        thread[3]
+    );
+    *model.mode.lock().unwrap() = "down";
+    say(&relay.base, &shop.uid, "hello").await;
+    let thread = thread_of(&relay.base, &shop.uid, 6).await;
+    assert_eq!(
+        thread[5]["text"],
+        "Hi! How can I help? Ask me about any product or price."
+    );
+}

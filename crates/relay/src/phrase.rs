@@ -1,0 +1,138 @@
+//! The optional phrasing model on the relay: the runner's side of `agent.phrase` jobs and the
+//! `llm.set` command. A phrased reply is recorded as the `message.sent` it would have been,
+//! with the model's words only when they keep every fact (see
+//! [`ziflow_core::agent::phrase::keeps_facts`]); any failure sends the agent's own words at
+//! once — the customer is never kept waiting past the timeout and never loses a reply.
+
+use serde_json::{json, Value};
+use ziflow_core::agent::phrase::{self, PhraseWork};
+use ziflow_core::storage::jobs::{self, Job};
+use ziflow_core::storage::settings;
+use ziflow_core::storage::shop_secrets::{self, SecretName};
+
+use crate::engine::LogTx;
+use crate::http::AppState;
+
+async fn key(
+    state: &AppState,
+    shop: &str,
+) -> ziflow_core::Result<Option<ziflow_core::secrets::Secret>> {
+    if let Some(k) = state.secrets.get(shop, SecretName::LlmApiKey) {
+        return Ok(Some(k));
+    }
+    let k = shop_secrets::get(&state.db, &state.master_key, shop, SecretName::LlmApiKey).await?;
+    if let Some(k) = &k {
+        state.secrets.put(shop, SecretName::LlmApiKey, k.clone());
+    }
+    Ok(k)
+}
+
+/// Runs one `agent.phrase` job.
+pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
+    let now = state.clock.now();
+    let Ok(work) = serde_json::from_str::<PhraseWork>(&job.payload) else {
+        crate::pay::record_failure(state, &job, "unreadable job", false).await?;
+        return Ok(());
+    };
+    let shop = job.shop_uid.as_str();
+    let base = settings::get(&state.db, shop, "llm.base_url")
+        .await?
+        .unwrap_or_default();
+    let model = settings::get(&state.db, shop, "llm.model")
+        .await?
+        .unwrap_or_default();
+    let products: Vec<String> = ziflow_core::catalog::load(&state.db, shop)
+        .await?
+        .catalog
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let secret = key(state, shop).await?;
+    let worded = if base.is_empty() {
+        Err("no model configured".to_string())
+    } else {
+        phrase::phrase(
+            &base,
+            secret.as_ref(),
+            &model,
+            &work.text,
+            &work.lang,
+            phrase::TIMEOUT,
+        )
+        .await
+    };
+    let (text, phrased) = match worded {
+        Ok(t) if phrase::keeps_facts(&work.text, &t, &products) => (t, true),
+        Ok(t) => {
+            tracing::warn!(
+                job = job.id,
+                "the model changed a fact; sending the agent's words: {t:?}"
+            );
+            (work.text.clone(), false)
+        }
+        Err(why) => {
+            tracing::warn!(job = job.id, "phrasing skipped: {why}");
+            (work.text.clone(), false)
+        }
+    };
+    let mut payload = json!({ "to": work.to, "text": text, "by": "bot",
+                              "in_reply_to": work.in_reply_to });
+    if phrased {
+        payload["phrased_from"] = Value::String(work.text.clone());
+    }
+    let mut log = LogTx::begin(state).await?;
+    let id = ziflow_core::command::record(&mut log.tx, shop, "message.sent", &payload, now).await?;
+    jobs::done_in(&mut log.tx, job.id, now).await?;
+    log.commit(state, shop, &[id]).await?;
+    Ok(())
+}
+
+/// `llm.set`: checks the endpoint with one short request before turning it on, stores the key
+/// sealed. Returns the event to record, or why not.
+pub async fn set(
+    state: &AppState,
+    shop: &str,
+    enabled: bool,
+    base_url: &str,
+    model: &str,
+    api_key: Option<&str>,
+) -> Result<Value, String> {
+    let base = base_url.trim().trim_end_matches('/');
+    let model = model.trim();
+    if enabled {
+        if !(base.starts_with("https://")
+            || base.starts_with("http://127.0.0.1")
+            || base.starts_with("http://localhost"))
+        {
+            return Err("the endpoint is an https:// address (plain http only on this computer), like https://api.openai.com/v1".into());
+        }
+        if model.is_empty() {
+            return Err("name the model (like gpt-4o-mini)".into());
+        }
+        let given = api_key.map(str::trim).filter(|k| !k.is_empty());
+        let stored = key(state, shop).await.map_err(|e| e.to_string())?;
+        let probe = given.map(ziflow_core::secrets::Secret::new).or(stored);
+        phrase::phrase(
+            base,
+            probe.as_ref(),
+            model,
+            "Hello! How can I help?",
+            "en",
+            phrase::TIMEOUT,
+        )
+        .await
+        .map_err(|why| format!("the model was not turned on: {why}"))?;
+    }
+    let mut hint = settings::get(&state.db, shop, "llm.key_hint")
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    if let Some(k) = api_key.map(str::trim).filter(|k| !k.is_empty()) {
+        shop_secrets::set(&state.db, &state.master_key, shop, SecretName::LlmApiKey, k)
+            .await
+            .map_err(|e| e.to_string())?;
+        state.secrets.forget(shop, SecretName::LlmApiKey);
+        hint = ziflow_core::pay::stripe::key_hint(k);
+    }
+    Ok(json!({ "enabled": enabled, "base_url": base, "model": model, "key_hint": hint }))
+}
