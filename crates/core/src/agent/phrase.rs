@@ -105,7 +105,7 @@ pub async fn phrase(
 fn facts(text: &str) -> Vec<String> {
     text.split_whitespace()
         .map(|w| {
-            w.trim_end_matches(|c: char| matches!(c, '.' | ',' | '!' | '?' | ';' | ':' | ')'))
+            w.trim_end_matches(['.', ',', '!', '?', ';', ':', ')'])
                 .trim_start_matches(['(', '¿', '¡'])
         })
         .filter(|w| w.chars().any(|c| c.is_ascii_digit()) || w.contains("://") || w.contains('$'))

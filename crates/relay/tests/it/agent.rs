@@ -504,15 +504,18 @@ async fn with_auto_invoice_off_a_confirmed_order_goes_to_a_person_instead_of_an_
 struct FakeModel {
     base: String,
     mode: std::sync::Arc<std::sync::Mutex<&'static str>>,
-    seen: std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+    seen: Seen,
 }
+
+/// What the fake model was sent: the Authorization header and the body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
 
 impl FakeModel {
     async fn start() -> FakeModel {
         use axum::http::{HeaderMap, StatusCode};
         use axum::response::IntoResponse;
         let mode = std::sync::Arc::new(std::sync::Mutex::new("warm"));
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen: Seen = std::sync::Arc::default();
         let (m, s) = (mode.clone(), seen.clone());
         let app = axum::Router::new().route(
             "/v1/chat/completions",
