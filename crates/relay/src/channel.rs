@@ -21,26 +21,63 @@ use ziflow_core::storage::shop_secrets::{self, SecretName};
 use crate::engine::LogTx;
 use crate::http::AppState;
 
-/// Spaces the sends of each business number: at most `rate` per second.
+/// Keeps each business number under `rate` messages a second: a token bucket holding up to
+/// one second's worth, so a quiet number sends at once and a busy one is spread out.
 #[derive(Debug, Default)]
 pub struct Limiter {
-    next: Mutex<HashMap<String, Instant>>,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl Limiter {
-    /// Waits for `number`'s next send slot at `rate` per second.
+    /// Waits until `number` may send one more message at `rate` per second.
     pub async fn wait(&self, number: &str, rate: u32) {
-        let gap = Duration::from_secs(1) / rate.max(1);
-        let slot = {
-            let Ok(mut next) = self.next.lock() else {
+        let rate = f64::from(rate.max(1));
+        let delay = {
+            let Ok(mut buckets) = self.buckets.lock() else {
                 return;
             };
             let now = Instant::now();
-            let slot = next.get(number).copied().unwrap_or(now).max(now);
-            next.insert(number.to_string(), slot + gap);
-            slot
+            let (tokens, last) = buckets.get(number).copied().unwrap_or((rate, now));
+            let tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(rate) - 1.0;
+            buckets.insert(number.to_string(), (tokens, now));
+            // Below zero: this message's turn comes when the bucket has refilled to it.
+            (tokens < 0.0).then(|| Duration::from_secs_f64(-tokens / rate))
         };
-        tokio::time::sleep_until(slot.into()).await;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_number_sends_a_seconds_worth_at_once_then_at_its_rate() {
+        let limiter = Limiter::default();
+        let start = Instant::now();
+        for _ in 0..10 {
+            limiter.wait("A", 10).await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(50),
+            "a burst of 10 at 10/s"
+        );
+        for _ in 0..5 {
+            limiter.wait("A", 10).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(480),
+            "5 more wait 0.1 s each: {took:?}"
+        );
+        let other = Instant::now();
+        limiter.wait("B", 10).await;
+        assert!(
+            other.elapsed() < Duration::from_millis(20),
+            "numbers are apart"
+        );
     }
 }
 
