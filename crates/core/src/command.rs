@@ -208,6 +208,8 @@ pub async fn execute(
             let payload = serde_json::to_value(scenario)
                 .map_err(|e| Error::InvalidInput(format!("the scenario: {e}")))?;
             let id = record(conn, shop, "scenario.changed", &payload, now).await?;
+            // A new reminder schedule moves the steps already waiting.
+            crate::reminders::reschedule_in(conn, shop, now).await?;
             Ok(Outcome {
                 answer: json!({ "saved": true }),
                 event_ids: vec![id],

@@ -26,6 +26,7 @@ pub mod db;
 pub mod metrics;
 pub mod pay;
 pub mod projection;
+pub mod reminders;
 pub mod scenario;
 pub mod secrets;
 pub mod storage;

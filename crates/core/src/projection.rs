@@ -95,6 +95,9 @@ impl<'c> Applier<'c> {
             "conversation.opted_out" => opted_out(self.conn().await?, event, &payload).await,
             "scenario.changed" => scenario_changed(self.conn().await?, event, &payload).await,
             "llm.changed" => llm_changed(self.conn().await?, event, &payload).await,
+            "invoice.reminded" | "invoice.abandoned" | "reminders.changed" => {
+                reminder_fact(self.conn().await?, event, &payload).await
+            }
             "channel.connected" | "channel.disconnected" => {
                 channel_changed(self.conn().await?, event, &payload).await
             }
@@ -388,6 +391,48 @@ async fn message_status(conn: &mut SqliteConnection, event: &Event, p: &Value) -
         }
     });
     crate::channel::status_in(conn, &event.shop_uid, wamid, status, at, error.as_deref()).await?;
+    Ok(Applied::default())
+}
+
+/// A reminder went out (or its step passed), an invoice was abandoned, the schedule changed.
+async fn reminder_fact(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let shop = &event.shop_uid;
+    match event.kind.as_str() {
+        "reminders.changed" => {
+            let hours: Vec<i64> = serde_json::from_value(p["hours"].clone())
+                .map_err(|e| Error::InvalidInput(format!("reminders.changed: {e}")))?;
+            let text = hours
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            crate::storage::settings::set_in(conn, shop, "reminders.hours", &text).await?;
+        }
+        "invoice.reminded" => {
+            if p["sent"].as_bool() == Some(true) {
+                sqlx::query(
+                    "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?)
+                     WHERE shop_uid = ? AND id = ?",
+                )
+                .bind(p["reminder"].as_i64().unwrap_or(0))
+                .bind(shop)
+                .bind(p["invoice_id"].as_i64())
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        _ => {
+            sqlx::query(
+                "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?)
+                 WHERE shop_uid = ? AND id = ?",
+            )
+            .bind(event.created_at)
+            .bind(shop)
+            .bind(p["invoice_id"].as_i64())
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     Ok(Applied::default())
 }
 

@@ -20,6 +20,7 @@ pub fn default_scenario() -> Scenario {
         link_style: LinkStyle::default().as_str().into(),
         cutoff: DEFAULT_CUTOFF.into(),
         whatsapp_template: DEFAULT_TEMPLATE.into(),
+        reminder_hours: crate::reminders::DEFAULT_HOURS.to_vec(),
     }
 }
 
@@ -44,6 +45,9 @@ pub fn check(s: &Scenario) -> Result<()> {
             s.cutoff
         )));
     }
+    if !s.reminder_hours.is_empty() {
+        crate::reminders::check_hours(&s.reminder_hours)?;
+    }
     let t = s.whatsapp_template.trim();
     if t.is_empty()
         || t.len() > 512
@@ -67,6 +71,18 @@ pub fn as_settings(s: &Scenario) -> Vec<(&'static str, String)> {
         ("scenario.link_style", s.link_style.clone()),
         ("scenario.cutoff", s.cutoff.trim().to_string()),
         ("whatsapp.template", s.whatsapp_template.trim().to_string()),
+        ("reminders.hours", {
+            let hours: &[i64] = if s.reminder_hours.is_empty() {
+                crate::reminders::DEFAULT_HOURS
+            } else {
+                &s.reminder_hours
+            };
+            hours
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
     ]
 }
 
@@ -75,7 +91,7 @@ pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Scenario
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT key, value FROM settings WHERE shop_uid = ?
          AND key IN ('scenario.auto_invoice', 'scenario.link_style', 'scenario.cutoff',
-                     'whatsapp.template')",
+                     'whatsapp.template', 'reminders.hours')",
     )
     .bind(shop)
     .fetch_all(&mut *conn)
@@ -86,6 +102,11 @@ pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Scenario
             "scenario.auto_invoice" => s.auto_invoice = v != "false",
             "scenario.link_style" => s.link_style = v,
             "scenario.cutoff" => s.cutoff = v,
+            "reminders.hours" => {
+                if let Ok(h) = crate::reminders::parse_hours(&v) {
+                    s.reminder_hours = h;
+                }
+            }
             _ => s.whatsapp_template = v,
         }
     }

@@ -657,6 +657,10 @@ pub struct Scenario {
     pub cutoff: String,
     /// The approved WhatsApp template used outside the 24-hour window (one body variable).
     pub whatsapp_template: String,
+    /// Payment reminders (Retry), in hours after the invoice was sent; after the last the
+    /// invoice is abandoned and a person takes over. Empty: the default 2, 24, 48.
+    #[serde(default)]
+    pub reminder_hours: Vec<i64>,
 }
 
 /// How often a subscription charges: every `count` days, weeks or months.

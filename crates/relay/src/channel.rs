@@ -49,38 +49,6 @@ impl Limiter {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_number_sends_a_seconds_worth_at_once_then_at_its_rate() {
-        let limiter = Limiter::default();
-        let start = Instant::now();
-        for _ in 0..10 {
-            limiter.wait("A", 10).await;
-        }
-        assert!(
-            start.elapsed() < Duration::from_millis(50),
-            "a burst of 10 at 10/s"
-        );
-        for _ in 0..5 {
-            limiter.wait("A", 10).await;
-        }
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(480),
-            "5 more wait 0.1 s each: {took:?}"
-        );
-        let other = Instant::now();
-        limiter.wait("B", 10).await;
-        assert!(
-            other.elapsed() < Duration::from_millis(20),
-            "numbers are apart"
-        );
-    }
-}
-
 /// The shop's WhatsApp number client, if the shop connected one.
 async fn graph(state: &AppState, shop: &str) -> Result<(Graph, String), ProviderError> {
     let retry = |e: ziflow_core::Error| ProviderError::Retry(format!("database: {e}"));
@@ -251,4 +219,36 @@ pub async fn connect(
         "display_phone_number": info.display_phone_number,
         "verified_name": info.verified_name,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_number_sends_a_seconds_worth_at_once_then_at_its_rate() {
+        let limiter = Limiter::default();
+        let start = Instant::now();
+        for _ in 0..10 {
+            limiter.wait("A", 10).await;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(50),
+            "a burst of 10 at 10/s"
+        );
+        for _ in 0..5 {
+            limiter.wait("A", 10).await;
+        }
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(480),
+            "5 more wait 0.1 s each: {took:?}"
+        );
+        let other = Instant::now();
+        limiter.wait("B", 10).await;
+        assert!(
+            other.elapsed() < Duration::from_millis(20),
+            "numbers are apart"
+        );
+    }
 }

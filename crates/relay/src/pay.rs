@@ -160,6 +160,8 @@ pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result
             crate::channel::run(state, job).await
         } else if job.kind == ziflow_core::agent::phrase::PhraseWork::KIND {
             crate::phrase::run(state, job).await
+        } else if job.kind == ziflow_core::reminders::KIND {
+            remind(state, job).await
         } else {
             run(state, job).await
         };
@@ -288,4 +290,19 @@ pub(crate) async fn record_failure(
         tracing::error!(job = job.id, kind = %job.kind, "job failed for good: {error}");
     }
     Ok(again)
+}
+
+/// Runs one payment reminder step: what it records and the job's end commit together, so a
+/// reminder goes out exactly once whatever stops the relay.
+async fn remind(state: &AppState, job: Job) -> ziflow_core::Result<()> {
+    let Ok(work) = serde_json::from_str::<ziflow_core::reminders::RemindWork>(&job.payload) else {
+        record_failure(state, &job, "unreadable job", false).await?;
+        return Ok(());
+    };
+    let now = state.clock.now();
+    let mut log = LogTx::begin(state).await?;
+    let events = ziflow_core::reminders::remind_in(&mut log.tx, &job.shop_uid, &work, now).await?;
+    jobs::done_in(&mut log.tx, job.id, now).await?;
+    log.commit(state, &job.shop_uid, &events).await?;
+    Ok(())
 }

@@ -52,14 +52,35 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
     let style = RwSignal::new(s.link_style);
     let cutoff = RwSignal::new(s.cutoff);
     let template = RwSignal::new(s.whatsapp_template);
+    let reminders = RwSignal::new(
+        s.reminder_hours
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     let (result, set_result) = signal(None::<Result<String, ApiError>>);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        let hours: Result<Vec<i64>, _> = reminders
+            .get_untracked()
+            .split([',', ' '])
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| h.trim().parse::<i64>())
+            .collect();
+        let Ok(reminder_hours) = hours else {
+            set_result.set(Some(Err(ApiError::new(
+                "scenario_invalid",
+                "reminders: whole hours after sending, like 2, 24, 48",
+            ))));
+            return;
+        };
         let scenario = Scenario {
             auto_invoice: auto.get_untracked(),
             link_style: style.get_untracked(),
             cutoff: cutoff.get_untracked(),
             whatsapp_template: template.get_untracked(),
+            reminder_hours,
         };
         spawn_local(async move { set_result.set(Some(api::save_scenario(&scenario).await)) });
     };
@@ -83,6 +104,11 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
                 <input id="scenario-cutoff" type="time" bind:value=cutoff />
             </label>
             <p class="hint">"Paid before it: \"Payment received … the courier will deliver today before 6 pm\"; after it: \"tomorrow\". Local time of the shop."</p>
+            <label>
+                "Retry: payment reminders (hours after sending)"
+                <input id="scenario-reminders" bind:value=reminders autocomplete="off" />
+            </label>
+            <p class="hint">"An unpaid invoice gets a reminder at each of these times; after the last it is marked abandoned and the chat goes to a person. Paid invoices and customers who wrote STOP get none."</p>
             <label>
                 "WhatsApp template for closed windows"
                 <input id="scenario-template" bind:value=template autocomplete="off" />

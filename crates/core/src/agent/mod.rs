@@ -1180,6 +1180,11 @@ pub fn replies() -> Vec<ReplyInfo> {
             variables: PAID_VARIABLES,
             default: default_paid(lang).to_string(),
         });
+        out.push(ReplyInfo {
+            key: format!("{code}.{}", crate::reminders::REPLY),
+            variables: crate::reminders::VARIABLES,
+            default: crate::reminders::default_text(lang == Lang::Es).to_string(),
+        });
     }
     out
 }

@@ -143,6 +143,10 @@ pub async fn link_created(
         reference: link.reference.clone(),
     };
     enqueue_in(conn, shop, &expire, "expire", req.expires_at, now).await?;
+    if invoice.kind == "one_time" {
+        // Unpaid, it gets the shop's payment reminders.
+        crate::reminders::start_in(conn, shop, req.invoice_id, now, now).await?;
+    }
     Ok(ids)
 }
 

@@ -24,7 +24,7 @@ pub struct ConversationRow {
     /// Why the bot handed the conversation to a person, while it is with one.
     pub handoff_reason: Option<String>,
     /// Where the sale stands, from its newest invoice: `New`, `Awaiting payment`, `Paid`,
-    /// `Link expired`, `Refunded`.
+    /// `Link expired`, `Refunded`, `Abandoned` (unpaid after the last reminder).
     pub stage: String,
     /// The customer wrote STOP and has not written since.
     pub opted_out: bool,
@@ -139,9 +139,11 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
     Ok(sqlx::query_as::<_, ConversationRow>(
         "SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
                 m.sent_at AS last_message_at, c.bot_enabled, c.unread, c.handoff_reason,
-                CASE (SELECT i.status FROM invoices i
+                CASE (SELECT CASE WHEN i.abandoned_at IS NOT NULL AND i.paid_at IS NULL
+                                  THEN 'abandoned' ELSE i.status END FROM invoices i
                       WHERE i.shop_uid = c.shop_uid AND i.customer_phone = c.customer_phone
                       ORDER BY i.id DESC LIMIT 1)
+                    WHEN 'abandoned' THEN 'Abandoned'
                     WHEN 'sent' THEN 'Awaiting payment'
                     WHEN 'draft' THEN 'Awaiting payment'
                     WHEN 'failed' THEN 'Awaiting payment'

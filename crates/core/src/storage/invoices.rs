@@ -124,6 +124,10 @@ pub struct InvoiceRow {
     pub subscription_ref: Option<String>,
     /// Why the pay link could not be made, until it is.
     pub send_error: Option<String>,
+    /// Payment reminders sent.
+    pub reminders_sent: i64,
+    /// When the last reminder passed unpaid.
+    pub abandoned_at: Option<i64>,
 }
 
 impl InvoiceRow {
@@ -150,7 +154,7 @@ macro_rules! select_invoices {
                 status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
                 pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
                 first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor,
-                subscription_ref, send_error
+                subscription_ref, send_error, reminders_sent, abandoned_at
          FROM invoices"
     };
 }

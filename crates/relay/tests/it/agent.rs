@@ -91,6 +91,21 @@ fn the_replay_command_prints_one_json_line_per_conversation() {
     }
 }
 
+/// A shop on `relay` with the samples' catalog and shipping zones (`catalog.set`).
+pub async fn shop_selling_the_samples(
+    relay: &crate::support::Relay,
+) -> ziflow_relay::provision::CreatedShop {
+    let shop = relay.shop("Glow Bar").await;
+    let samples: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    let catalog = serde_json::json!({"type": "catalog.set",
+        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
+    let res =
+        crate::sync::command(relay, &shop.device_token, Some("cat"), &catalog.to_string()).await;
+    assert_eq!(res.status(), 200);
+    shop
+}
+
 async fn chat_messages(base: &str, uid: &str) -> Vec<Value> {
     reqwest::get(format!(
         "{base}/sandbox/chat/{uid}/messages?phone=15125550123"
@@ -102,7 +117,7 @@ async fn chat_messages(base: &str, uid: &str) -> Vec<Value> {
     .unwrap()
 }
 
-async fn say(base: &str, uid: &str, text: &str) {
+pub async fn say(base: &str, uid: &str, text: &str) {
     let res = reqwest::Client::new()
         .post(format!("{base}/sandbox/chat/{uid}?phone=15125550123"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -119,7 +134,7 @@ async fn say(base: &str, uid: &str, text: &str) {
 }
 
 /// Waits until the thread has `n` messages.
-async fn thread_of(base: &str, uid: &str, n: usize) -> Vec<Value> {
+pub async fn thread_of(base: &str, uid: &str, n: usize) -> Vec<Value> {
     for _ in 0..200 {
         let list = chat_messages(base, uid).await;
         if list.len() >= n {
@@ -136,19 +151,7 @@ async fn thread_of(base: &str, uid: &str, n: usize) -> Vec<Value> {
 #[tokio::test]
 async fn the_sandbox_chat_plays_the_story_from_question_to_paid_order() {
     let relay = crate::support::Relay::start().await;
-    let shop = relay.shop("Glow Bar").await;
-    let samples: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
-    let catalog = serde_json::json!({"type": "catalog.set",
-        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
-    let res = crate::sync::command(
-        &relay,
-        &shop.device_token,
-        Some("cat"),
-        &catalog.to_string(),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+    let shop = shop_selling_the_samples(&relay).await;
 
     let page = reqwest::get(format!("{}/sandbox/chat/{}", relay.base, shop.uid))
         .await
@@ -346,19 +349,7 @@ async fn scenario_relay(
         clock,
     )
     .await;
-    let shop = relay.shop("Glow Bar").await;
-    let samples: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
-    let catalog = serde_json::json!({"type": "catalog.set",
-        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
-    let res = crate::sync::command(
-        &relay,
-        &shop.device_token,
-        Some("cat"),
-        &catalog.to_string(),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+    let shop = shop_selling_the_samples(&relay).await;
     (relay, shop)
 }
 

@@ -6,6 +6,7 @@ mod fake_graph;
 mod fake_stripe;
 mod lifecycle;
 mod payments;
+mod reminders;
 mod support;
 mod sync;
 mod webhooks;

@@ -74,6 +74,26 @@ impl Relay {
         relay
     }
 
+    /// Stops the relay (as SIGTERM would) and starts it again on the same folder and key.
+    pub async fn restart(
+        self,
+        providers: ziflow_relay::pay::ProviderConfig,
+        clock: std::sync::Arc<dyn ziflow_core::Clock>,
+    ) -> Relay {
+        let Relay {
+            dir,
+            mut stop,
+            task,
+            key,
+            ..
+        } = self;
+        if let Some(stop) = stop.take() {
+            let _ = stop.send(());
+        }
+        task.await.unwrap().unwrap();
+        Relay::start_with(dir, key, providers, clock).await
+    }
+
     /// Returns once `/healthz` answers; fails with the relay's own error if it stopped.
     async fn wait_ready(&self) {
         let started = healthy_within(&self.base, std::time::Duration::from_secs(10)).await;

@@ -39,18 +39,7 @@ async fn run(relay: &Relay, token: &str, key: &str, body: Value) -> (u16, Value)
 
 /// A shop with the samples' catalog, connected to the stand-in's number.
 async fn connected_shop(relay: &Relay) -> ziflow_relay::provision::CreatedShop {
-    let shop = relay.shop("Glow Bar").await;
-    let samples: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../tests/fixtures/agent-samples.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let catalog = json!({"type": "catalog.set",
-        "catalog": {"catalog": samples["catalog"], "shipping": samples["shipping"]}});
-    assert_eq!(run(relay, &shop.device_token, "cat", catalog).await.0, 200);
+    let shop = crate::agent::shop_selling_the_samples(relay).await;
     let (status, body) = run(
         relay,
         &shop.device_token,
@@ -373,29 +362,16 @@ async fn outside_the_window_a_template_goes_and_stop_silences_the_bot_until_the_
     assert_eq!(sent[3]["type"], "text");
 }
 
-/// Runs `tests/peers/wa_js_peer.mjs` (whatsapp-api-js, offline) on `request`. The script is
-/// copied beside the installed `node_modules` so Node resolves the package from it.
-fn whatsapp_api_js(request: &Value) -> Value {
+/// Runs `program script` with `request` as JSON on stdin; returns its JSON answer.
+fn peer(program: &std::path::Path, script: &std::path::Path, request: &Value) -> Value {
     use std::io::Write;
-    let dir = crate::support::node_dir();
-    assert!(
-        dir.join("node_modules/whatsapp-api-js").exists(),
-        "whatsapp-api-js in {} (cargo xtask test installs it)",
-        dir.display()
-    );
-    let script = dir.join("wa_js_peer.mjs");
-    std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/wa_js_peer.mjs"),
-        &script,
-    )
-    .unwrap();
-    let mut child = std::process::Command::new("node")
-        .arg(&script)
+    let mut child = std::process::Command::new(program)
+        .arg(script)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("node (cargo xtask test installs nodejs)");
+        .unwrap_or_else(|e| panic!("{} (cargo xtask test installs it): {e}", program.display()));
     child
         .stdin
         .take()
@@ -405,10 +381,29 @@ fn whatsapp_api_js(request: &Value) -> Value {
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "whatsapp-api-js ran: {}",
+        "{} ran: {}",
+        script.display(),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn peers_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
+}
+
+/// whatsapp-api-js (offline) on `request`. The script is copied beside the installed
+/// `node_modules` so Node resolves the package from it.
+fn whatsapp_api_js(request: &Value) -> Value {
+    let dir = crate::support::node_dir();
+    assert!(
+        dir.join("node_modules/whatsapp-api-js").exists(),
+        "whatsapp-api-js in {} (cargo xtask test installs it)",
+        dir.display()
+    );
+    let script = dir.join("wa_js_peer.mjs");
+    std::fs::copy(peers_dir().join("wa_js_peer.mjs"), &script).unwrap();
+    peer(std::path::Path::new("node"), &script, request)
 }
 
 /// Whether every field `theirs` sets is in `ours` with the same value (a client may leave out
@@ -494,31 +489,13 @@ fn whatsapp_api_js_posts_what_we_post_and_accepts_our_signed_meta_style_webhooks
     assert_eq!(ours["profile_name"], parsed["name"]);
 }
 
-/// Runs `tests/peers/pywa_peer.py` (pywa, offline) on `request`.
+/// pywa (offline) on `request`.
 fn pywa(request: &Value) -> Value {
-    use std::io::Write;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers/pywa_peer.py");
-    let mut child = std::process::Command::new(crate::support::python())
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python with pywa (cargo xtask test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "pywa ran: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    peer(
+        &crate::support::python(),
+        &peers_dir().join("pywa_peer.py"),
+        request,
+    )
 }
 
 /// Meta treats a component's `type` without regard to case (pywa writes `BODY`).
@@ -579,4 +556,48 @@ fn pywa_posts_the_same_messages_and_reads_our_signed_non_ascii_webhooks() {
     assert_eq!(ours["message"]["text"]["body"], parsed["text"]);
     assert_eq!(ours["profile_name"], parsed["name"]);
     assert_eq!(parsed["timestamp"], 1_790_000_000);
+}
+
+#[tokio::test]
+async fn a_reminder_inside_the_window_has_the_pay_button_and_one_after_it_is_the_template() {
+    let graph = FakeGraph::start().await;
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(&graph, clock.clone()).await;
+    let shop = connected_shop(&relay).await;
+    customer_says(
+        &relay,
+        &shop.uid,
+        "wamid.IN1",
+        "how much is the gel cleanser?",
+        T0,
+    )
+    .await;
+    customer_says(&relay, &shop.uid, "wamid.IN2", "yes, 18 Maple St.", T0).await;
+    graph.wait_messages(2).await;
+    clock.set(T0 + 2 * 3600);
+    let sent = graph.wait_messages(3).await;
+    // Inside the window the reminder carries the Pay button, like the invoice did.
+    assert_eq!(sent[2]["type"], "interactive");
+    assert_eq!(
+        sent[2]["interactive"]["action"]["parameters"]["display_text"],
+        "Pay $34"
+    );
+    assert!(sent[2]["interactive"]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("A quick reminder: your order #1001 ($34)"));
+    clock.set(T0 + 24 * 3600);
+    let sent = graph.wait_messages(4).await;
+    assert_eq!(
+        sent[3]["type"], "template",
+        "24 hours after the customer wrote"
+    );
+    assert_eq!(sent[3]["template"]["name"], "ziflow_update");
+    let param = sent[3]["template"]["components"][0]["parameters"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        param.starts_with("A quick reminder: your order #1001 ($34)"),
+        "{param}"
+    );
 }

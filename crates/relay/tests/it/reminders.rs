@@ -1,0 +1,266 @@
+//! Payment reminders on a clock the tests move: exact send times, restarts around a due time,
+//! a relay that was down, a payment in between, and a schedule edited mid-way — each checked
+//! against the messages actually recorded for the customer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use ziflow_core::ManualClock;
+use ziflow_relay::pay::ProviderConfig;
+
+use crate::agent::{say, shop_selling_the_samples, thread_of};
+use crate::support::{engine_caught_up, Relay};
+
+/// 2026-11-26 20:00 UTC.
+const T0: i64 = 1_795_723_200;
+const H: i64 = 3600;
+
+async fn relay(clock: Arc<ManualClock>) -> Relay {
+    Relay::start_with(
+        tempfile::tempdir().unwrap(),
+        ziflow_core::secrets::MasterKey::generate().unwrap(),
+        ProviderConfig::default(),
+        clock,
+    )
+    .await
+}
+
+/// The bot's invoice for a gel cleanser, sent at T0; returns its pay link.
+async fn invoice_sent_at_t0(relay: &Relay, uid: &str) -> String {
+    say(&relay.base, uid, "how much is the gel cleanser?").await;
+    say(&relay.base, uid, "yes, 18 Maple St.").await;
+    let thread = thread_of(&relay.base, uid, 4).await;
+    thread[3]["links"][0]["url"].as_str().unwrap().to_string()
+}
+
+/// The reminders recorded for the customer: (reminder number, when).
+async fn reminders(relay: &Relay, uid: &str) -> Vec<(i64, i64)> {
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let all = ziflow_core::storage::events::after(&db, uid, 0, 10_000)
+        .await
+        .unwrap();
+    db.close().await;
+    all.into_iter()
+        .filter(|e| e.kind == "message.sent")
+        .filter_map(|e| {
+            let p: Value = serde_json::from_str(&e.payload).unwrap();
+            (p["by"] == "reminder").then(|| (p["reminder"].as_i64().unwrap(), e.created_at))
+        })
+        .collect()
+}
+
+async fn abandoned(relay: &Relay, uid: &str) -> Vec<i64> {
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let all = ziflow_core::storage::events::after(&db, uid, 0, 10_000)
+        .await
+        .unwrap();
+    db.close().await;
+    all.into_iter()
+        .filter(|e| e.kind == "invoice.abandoned")
+        .map(|e| e.created_at)
+        .collect()
+}
+
+/// Moves the clock to `at` and gives the job runner (which looks every second) time to act.
+async fn at(clock: &ManualClock, at: i64) {
+    clock.set(at);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+}
+
+#[tokio::test]
+async fn reminders_go_out_at_their_times_once_each_then_the_invoice_is_abandoned() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(clock.clone()).await;
+    let shop = shop_selling_the_samples(&relay).await;
+    let link = invoice_sent_at_t0(&relay, &shop.uid).await;
+    at(&clock, T0 + 2 * H - 1).await;
+    assert_eq!(reminders(&relay, &shop.uid).await, vec![]);
+    at(&clock, T0 + 2 * H).await;
+    assert_eq!(reminders(&relay, &shop.uid).await, vec![(1, T0 + 2 * H)]);
+    let thread = thread_of(&relay.base, &shop.uid, 5).await;
+    assert_eq!(
+        thread[4]["text"],
+        format!(
+            "A quick reminder: your order #1001 ($34) is waiting for payment. Pay here: {link}"
+        )
+    );
+    at(&clock, T0 + 24 * H).await;
+    at(&clock, T0 + 30 * H).await;
+    // The third is due at 48 h, when the link expires: it goes ten minutes before.
+    at(&clock, T0 + 48 * H - 601).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await,
+        vec![(1, T0 + 2 * H), (2, T0 + 24 * H)]
+    );
+    at(&clock, T0 + 48 * H - 600).await;
+    at(&clock, T0 + 60 * H).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await,
+        vec![(1, T0 + 2 * H), (2, T0 + 24 * H), (3, T0 + 48 * H - 600)]
+    );
+    assert_eq!(abandoned(&relay, &shop.uid).await, vec![T0 + 48 * H - 600]);
+    let db = relay.db().await;
+    let list = ziflow_core::storage::conversations::list(&db, &shop.uid)
+        .await
+        .unwrap();
+    assert_eq!(list[0].stage, "Abandoned");
+    assert!(!list[0].bot_enabled, "a person takes over");
+    assert!(list[0]
+        .handoff_reason
+        .as_deref()
+        .unwrap()
+        .contains("payment abandoned"));
+}
+
+#[tokio::test]
+async fn restarts_around_the_due_time_and_a_relay_that_was_down_send_each_reminder_once() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(clock.clone()).await;
+    let shop = shop_selling_the_samples(&relay).await;
+    invoice_sent_at_t0(&relay, &shop.uid).await;
+    // Stopped at T+1h59m, back at T+2h01m: the 2-hour reminder goes once, at 2h01m.
+    at(&clock, T0 + 2 * H - 60).await;
+    let relay = relay
+        .restart(ProviderConfig::default(), clock.clone())
+        .await;
+    at(&clock, T0 + 2 * H + 60).await;
+    let relay = relay
+        .restart(ProviderConfig::default(), clock.clone())
+        .await;
+    at(&clock, T0 + 2 * H + 120).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await,
+        vec![(1, T0 + 2 * H + 60)]
+    );
+    // Down from T+20h to T+30h: the 24-hour reminder goes once when it is back.
+    at(&clock, T0 + 20 * H).await;
+    let Relay {
+        dir,
+        mut stop,
+        task,
+        key,
+        ..
+    } = relay;
+    stop.take().unwrap().send(()).unwrap();
+    task.await.unwrap().unwrap();
+    clock.set(T0 + 30 * H);
+    let relay = Relay::start_with(dir, key, ProviderConfig::default(), clock.clone()).await;
+    at(&clock, T0 + 30 * H).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await,
+        vec![(1, T0 + 2 * H + 60), (2, T0 + 30 * H)]
+    );
+    // Restarting again sends nothing again.
+    let relay = relay
+        .restart(ProviderConfig::default(), clock.clone())
+        .await;
+    at(&clock, T0 + 30 * H + 10).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await.len(),
+        2,
+        "nothing more on restart"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_stops_the_reminders_and_a_schedule_edit_moves_the_waiting_ones() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(clock.clone()).await;
+    let shop = shop_selling_the_samples(&relay).await;
+    let link = invoice_sent_at_t0(&relay, &shop.uid).await;
+    at(&clock, T0 + 2 * H).await;
+    at(&clock, T0 + 3 * H).await;
+    assert!(crate::sync::press(&link, "card")
+        .await
+        .status()
+        .is_redirection());
+    at(&clock, T0 + 3 * H + 5).await;
+    at(&clock, T0 + 24 * H).await;
+    at(&clock, T0 + 60 * H).await;
+    assert_eq!(reminders(&relay, &shop.uid).await, vec![(1, T0 + 2 * H)]);
+    assert!(
+        abandoned(&relay, &shop.uid).await.is_empty(),
+        "paid: not abandoned"
+    );
+
+    // A second customer's invoice; after its first reminder the schedule becomes 2, 10, 20.
+    let shop = shop_selling_the_samples(&relay).await;
+    clock.set(T0 + 100 * H);
+    invoice_sent_at_t0(&relay, &shop.uid).await;
+    let t1 = T0 + 100 * H;
+    at(&clock, t1 + 2 * H).await;
+    let res = crate::sync::command(
+        &relay,
+        &shop.device_token,
+        Some("edit"),
+        &json!({"type": "scenario.set", "scenario": {"auto_invoice": true,
+            "link_style": "both", "cutoff": "18:00", "whatsapp_template": "ziflow_update",
+            "reminder_hours": [2, 10, 20]}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let bad = crate::sync::command(
+        &relay,
+        &shop.device_token,
+        Some("edit-bad"),
+        &json!({"type": "scenario.set", "scenario": {"auto_invoice": true,
+            "link_style": "both", "cutoff": "18:00", "whatsapp_template": "ziflow_update",
+            "reminder_hours": [24, 2]}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    at(&clock, t1 + 10 * H - 1).await;
+    assert_eq!(reminders(&relay, &shop.uid).await, vec![(1, t1 + 2 * H)]);
+    at(&clock, t1 + 10 * H).await;
+    at(&clock, t1 + 20 * H).await;
+    at(&clock, t1 + 30 * H).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await,
+        vec![(1, t1 + 2 * H), (2, t1 + 10 * H), (3, t1 + 20 * H)]
+    );
+    assert_eq!(abandoned(&relay, &shop.uid).await, vec![t1 + 20 * H]);
+}
+
+#[tokio::test]
+async fn a_relay_down_past_two_reminders_sends_one_and_stop_silences_them() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(clock.clone()).await;
+    let shop = shop_selling_the_samples(&relay).await;
+    invoice_sent_at_t0(&relay, &shop.uid).await;
+    at(&clock, T0 + H).await;
+    let Relay {
+        dir,
+        mut stop,
+        task,
+        key,
+        ..
+    } = relay;
+    stop.take().unwrap().send(()).unwrap();
+    task.await.unwrap().unwrap();
+    clock.set(T0 + 30 * H);
+    let relay = Relay::start_with(dir, key, ProviderConfig::default(), clock.clone()).await;
+    at(&clock, T0 + 30 * H).await;
+    assert_eq!(
+        reminders(&relay, &shop.uid).await,
+        vec![(2, T0 + 30 * H)],
+        "the 2 h and 24 h reminders were both missed: one message, not two"
+    );
+
+    // Another customer writes STOP after the invoice: no reminder reaches them, yet the
+    // invoice is still abandoned after the last point.
+    let shop = shop_selling_the_samples(&relay).await;
+    clock.set(T0 + 100 * H);
+    invoice_sent_at_t0(&relay, &shop.uid).await;
+    say(&relay.base, &shop.uid, "STOP").await;
+    let t1 = T0 + 100 * H;
+    for t in [2 * H, 24 * H, 48 * H - 600, 60 * H] {
+        at(&clock, t1 + t).await;
+    }
+    assert_eq!(reminders(&relay, &shop.uid).await, vec![]);
+    assert_eq!(abandoned(&relay, &shop.uid).await, vec![t1 + 48 * H - 600]);
+}
