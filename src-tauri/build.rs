@@ -50,5 +50,6 @@ fn ziflow_commands() -> &'static [&'static str] {
         "export_catalog",
         "get_llm",
         "save_llm",
+        "move_order",
     ]
 }

@@ -287,3 +287,25 @@ pub async fn save_llm(
         "Off: the bot's own words go out.".into()
     })
 }
+
+/// Moves a paid order on the Ready-to-ship board; to Shipped with `notify`, the customer is
+/// told.
+#[tauri::command]
+pub async fn move_order(
+    state: State<'_, AppState>,
+    invoice_id: i64,
+    stage: String,
+    notify: bool,
+) -> Result<()> {
+    relay(
+        &state,
+        dto::Command::OrderMove {
+            invoice_id,
+            stage,
+            notify,
+        },
+        "move_refused",
+    )
+    .await?;
+    Ok(())
+}

@@ -102,6 +102,7 @@ pub fn run() -> ExitCode {
             agent_commands::export_catalog,
             agent_commands::get_llm,
             agent_commands::save_llm,
+            agent_commands::move_order,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

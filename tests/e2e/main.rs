@@ -1025,6 +1025,17 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
         .unwrap();
     assert!(board.contains("#1001") && board.contains("$128"), "{board}");
     app.screenshot("board").await.unwrap();
+    // Select the card and press → : Shipped, and the customer is told.
+    let card = app
+        .wait_for("#ship-board [data-stage='ready_to_ship'] .card[data-order='1001']")
+        .await
+        .unwrap();
+    card.click().await.unwrap();
+    card.send_keys("\u{e014}").await.unwrap();
+    app.wait_for("#ship-board [data-stage='shipped'] .card[data-order='1001']")
+        .await
+        .unwrap();
+    app.screenshot("board-shipped").await.unwrap();
     // The rep opens the conversation, writes to the customer and takes over from the bot.
     app.open_screen("inbox").await.unwrap();
     app.click("#conversation-list li[data-phone='+15125550123']")
@@ -1083,6 +1094,12 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     app.wait_for_text("#thread", "Your courier leaves at 4 pm.")
         .await
         .unwrap();
+    app.wait_for_text(
+        "#thread",
+        "Good news! Your order #1001 is on its way to 123 Oak St.",
+    )
+    .await
+    .unwrap();
     app.close().await.unwrap();
 }
 

@@ -351,3 +351,21 @@ pub async fn save_llm(
     };
     call("save_llm", &args).await
 }
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveArgs<'a> {
+    invoice_id: i64,
+    stage: &'a str,
+    notify: bool,
+}
+
+/// Moves a paid order to another column of the board.
+pub async fn move_order(invoice_id: i64, stage: &str, notify: bool) -> Result<(), ApiError> {
+    let args = MoveArgs {
+        invoice_id,
+        stage,
+        notify,
+    };
+    call("move_order", &args).await
+}

@@ -203,6 +203,46 @@ pub async fn execute(
         | Command::LlmSet { .. } => Err(Error::InvalidInput(
             "connecting providers is done by the relay, which holds the shop's keys".into(),
         )),
+        Command::OrderMove {
+            invoice_id,
+            stage,
+            notify,
+        } => {
+            if !matches!(stage.as_str(), "ready_to_ship" | "shipped" | "delivered") {
+                return Err(Error::InvalidInput(format!(
+                    "an order moves to ready_to_ship, shipped or delivered, not {stage:?}"
+                )));
+            }
+            let inv = invoices::get_in(conn, shop, *invoice_id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("order {invoice_id}")))?;
+            let Some(from) = inv.fulfilment_stage.clone() else {
+                return Err(Error::InvalidInput(format!(
+                    "order #{} is not paid, so it is not on the board",
+                    inv.number
+                )));
+            };
+            if &from == stage {
+                return Ok(Outcome {
+                    answer: json!({ "invoice_id": invoice_id, "stage": stage, "changed": false }),
+                    event_ids: Vec::new(),
+                    jobs: Vec::new(),
+                });
+            }
+            let payload = json!({ "invoice_id": invoice_id, "from": from, "to": stage });
+            let mut ids = vec![record(conn, shop, "order.stage_changed", &payload, now).await?];
+            if *notify && stage == "shipped" {
+                let text = crate::reminders::shipped_text(conn, shop, &inv).await?;
+                let payload = json!({ "to": inv.customer_phone, "text": text, "by": "rep",
+                                      "invoice_id": invoice_id, "link": false });
+                ids.push(record(conn, shop, "message.sent", &payload, now).await?);
+            }
+            Ok(Outcome {
+                answer: json!({ "invoice_id": invoice_id, "stage": stage, "changed": true }),
+                event_ids: ids,
+                jobs: Vec::new(),
+            })
+        }
         Command::ScenarioSet { scenario } => {
             crate::scenario::check(scenario)?;
             let payload = serde_json::to_value(scenario)

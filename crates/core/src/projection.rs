@@ -95,6 +95,7 @@ impl<'c> Applier<'c> {
             "conversation.opted_out" => opted_out(self.conn().await?, event, &payload).await,
             "scenario.changed" => scenario_changed(self.conn().await?, event, &payload).await,
             "llm.changed" => llm_changed(self.conn().await?, event, &payload).await,
+            "order.stage_changed" => order_moved(self.conn().await?, event, &payload).await,
             "invoice.reminded" | "invoice.abandoned" | "reminders.changed" => {
                 reminder_fact(self.conn().await?, event, &payload).await
             }
@@ -433,6 +434,25 @@ async fn reminder_fact(conn: &mut SqliteConnection, event: &Event, p: &Value) ->
             .await?;
         }
     }
+    Ok(Applied::default())
+}
+
+/// A paid order moved on the Ready-to-ship board.
+async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    let (Some(id), Some(to)) = (p["invoice_id"].as_i64(), p["to"].as_str()) else {
+        return Err(Error::InvalidInput(
+            "order.stage_changed without invoice_id and to".into(),
+        ));
+    };
+    sqlx::query(
+        "UPDATE invoices SET fulfilment_stage = ?
+         WHERE shop_uid = ? AND id = ? AND fulfilment_stage IS NOT NULL",
+    )
+    .bind(to)
+    .bind(&event.shop_uid)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     Ok(Applied::default())
 }
 

@@ -237,25 +237,9 @@ async fn reminder_text(
     inv: &invoices::InvoiceRow,
     link: &str,
 ) -> Result<String> {
-    let lang: Option<String> = sqlx::query_scalar(
-        "SELECT json_extract(state, '$.lang') FROM agent_states
-         WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(&inv.customer_phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    let spanish = lang.as_deref() == Some("Es");
-    let key = format!("reply.{}.{REPLY}", if spanish { "es" } else { "en" });
-    let own: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
-            .bind(shop)
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let wording = own
-        .filter(|w| !w.trim().is_empty())
+    let spanish = customer_is_spanish(conn, shop, &inv.customer_phone).await?;
+    let wording = own_reply(conn, shop, spanish, REPLY)
+        .await?
         .unwrap_or_else(|| default_text(spanish).to_string());
     let amount = ziflow_protocol::Money::new(inv.total_minor, inv.currency.clone()).display();
     Ok(
@@ -306,6 +290,72 @@ pub async fn reschedule_in(conn: &mut SqliteConnection, shop: &str, now: i64) ->
             .await?;
     }
     Ok(())
+}
+
+/// The reply key of the "shipped" message (Ready-to-ship board → Shipped).
+pub const SHIPPED_REPLY: &str = "shipped";
+
+/// The variables the "shipped" message may use.
+pub const SHIPPED_VARIABLES: &[&str] = &["order", "address"];
+
+/// The built-in "shipped" message.
+pub fn default_shipped(spanish: bool) -> &'static str {
+    if spanish {
+        "¡Buenas noticias! Tu pedido #{order} va en camino a {address}."
+    } else {
+        "Good news! Your order #{order} is on its way to {address}."
+    }
+}
+
+/// The "shipped" message for `inv`, in the customer's language and the shop's wording.
+pub async fn shipped_text(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    inv: &invoices::InvoiceRow,
+) -> Result<String> {
+    let spanish = customer_is_spanish(conn, shop, &inv.customer_phone).await?;
+    let wording = own_reply(conn, shop, spanish, SHIPPED_REPLY)
+        .await?
+        .unwrap_or_else(|| default_shipped(spanish).to_string());
+    let address = inv.address.clone().unwrap_or_else(|| "you".into());
+    Ok(
+        match crate::template::Template::parse(&wording, SHIPPED_VARIABLES) {
+            Ok(t) => t.render(|v| match v {
+                "order" => inv.number.to_string(),
+                _ => address.clone(),
+            }),
+            Err(_) => wording,
+        },
+    )
+}
+
+async fn customer_is_spanish(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<bool> {
+    let lang: Option<String> = sqlx::query_scalar(
+        "SELECT json_extract(state, '$.lang') FROM agent_states
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    Ok(lang.as_deref() == Some("Es"))
+}
+
+async fn own_reply(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    spanish: bool,
+    reply: &str,
+) -> Result<Option<String>> {
+    let key = format!("reply.{}.{reply}", if spanish { "es" } else { "en" });
+    let own: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
+            .bind(shop)
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(own.filter(|w| !w.trim().is_empty()))
 }
 
 #[cfg(test)]

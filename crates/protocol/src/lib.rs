@@ -602,6 +602,18 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         api_key: Option<String>,
     },
+    /// A rep moves a paid order on the Ready-to-ship board; moving it to `shipped` with
+    /// `notify` tells the customer (the `shipped` reply).
+    #[serde(rename = "order.move")]
+    OrderMove {
+        /// The order's invoice.
+        invoice_id: i64,
+        /// `ready_to_ship`, `shipped` or `delivered`.
+        stage: String,
+        /// Message the customer when it is shipped.
+        #[serde(default)]
+        notify: bool,
+    },
     /// The owner saves the payment scenario (AI Agent → Scenarios → Payment).
     #[serde(rename = "scenario.set")]
     ScenarioSet {

@@ -1185,6 +1185,11 @@ pub fn replies() -> Vec<ReplyInfo> {
             variables: crate::reminders::VARIABLES,
             default: crate::reminders::default_text(lang == Lang::Es).to_string(),
         });
+        out.push(ReplyInfo {
+            key: format!("{code}.{}", crate::reminders::SHIPPED_REPLY),
+            variables: crate::reminders::SHIPPED_VARIABLES,
+            default: crate::reminders::default_shipped(lang == Lang::Es).to_string(),
+        });
     }
     out
 }

@@ -264,3 +264,51 @@ async fn a_relay_down_past_two_reminders_sends_one_and_stop_silences_them() {
     assert_eq!(reminders(&relay, &shop.uid).await, vec![]);
     assert_eq!(abandoned(&relay, &shop.uid).await, vec![t1 + 48 * H - 600]);
 }
+
+#[tokio::test]
+async fn a_paid_order_moves_on_the_board_and_shipping_it_can_tell_the_customer() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(clock.clone()).await;
+    let shop = shop_selling_the_samples(&relay).await;
+    let link = invoice_sent_at_t0(&relay, &shop.uid).await;
+    let token = &shop.device_token;
+    let relay = &relay;
+    let mv = |key: &'static str, stage: &'static str, notify: bool| {
+        let body = json!({"type": "order.move", "invoice_id": 1, "stage": stage,
+                          "notify": notify})
+        .to_string();
+        async move { crate::sync::command(relay, token, Some(key), &body).await }
+    };
+    let early = mv("m0", "shipped", true).await;
+    assert_eq!(early.status(), 400, "not paid: not on the board");
+    assert!(early.text().await.unwrap().contains("not paid"));
+    assert!(crate::sync::press(&link, "apple_pay")
+        .await
+        .status()
+        .is_redirection());
+    let _ = thread_of(&relay.base, &shop.uid, 5).await; // "Payment received, thanks! …"
+    assert_eq!(mv("m1", "lost", false).await.status(), 400);
+    assert_eq!(mv("m2", "shipped", true).await.status(), 200);
+    let thread = thread_of(&relay.base, &shop.uid, 6).await;
+    assert_eq!(
+        thread[5]["text"],
+        "Good news! Your order #1001 is on its way to 18 Maple St."
+    );
+    assert!(
+        thread[5]["links"].as_array().is_none_or(Vec::is_empty),
+        "no pay button"
+    );
+    assert_eq!(mv("m3", "delivered", true).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        thread_of(&relay.base, &shop.uid, 6).await.len(),
+        6,
+        "only Shipped messages"
+    );
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let board = ziflow_core::storage::invoices::on_board(&db, &shop.uid)
+        .await
+        .unwrap();
+    assert_eq!(board[0].fulfilment_stage.as_deref(), Some("delivered"));
+}
