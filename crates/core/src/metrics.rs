@@ -21,6 +21,35 @@ pub struct Summary {
     pub revenue: Vec<Money>,
     /// Invoices a person marked paid.
     pub manual_reconciliations: i64,
+    /// Mean seconds from sending an invoice to its payment, over paid invoices.
+    pub avg_order_to_payment_s: Option<i64>,
+    /// Median of the same (the lower middle for an even count).
+    pub median_order_to_payment_s: Option<i64>,
+}
+
+impl Summary {
+    /// The figures as `ziflow-relay metrics --json` prints them; revenue is the shop's
+    /// currency in minor units.
+    pub fn to_json(&self, currency: &str) -> serde_json::Value {
+        let revenue = self
+            .revenue
+            .iter()
+            .find(|m| m.currency == currency)
+            .map_or(0, |m| m.minor);
+        serde_json::json!({
+            "invoices": self.invoices,
+            "paid_within_24h": self.paid_within_24h,
+            // Percent with one decimal, from integers: 7300 basis points → 73.0.
+            "conversion_24h": self.conversion_24h_bp.map(|bp| {
+                serde_json::Number::from_f64(bp as f64 / 100.0).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }),
+            "avg_order_to_payment_s": self.avg_order_to_payment_s,
+            "median_order_to_payment_s": self.median_order_to_payment_s,
+            "manual_reconciliations": self.manual_reconciliations,
+            "revenue_cents": revenue,
+            "currency": currency,
+        })
+    }
 }
 
 /// Computes the summary for a shop.
@@ -30,11 +59,15 @@ pub async fn summary(db: &Db, shop: &str) -> Result<Summary> {
     let mut within = 0_i64;
     let mut manual = 0_i64;
     let mut revenue: BTreeMap<String, i64> = BTreeMap::new();
+    let mut waits: Vec<i64> = Vec::new();
     for inv in &invoices {
         if let Some(sent_at) = inv.sent_at {
             sent += 1;
             if inv.paid_at.is_some_and(|p| p - sent_at <= DAY) {
                 within += 1;
+            }
+            if let Some(p) = inv.paid_at {
+                waits.push((p - sent_at).max(0));
             }
         }
         if inv.paid_at.is_some() {
@@ -53,5 +86,13 @@ pub async fn summary(db: &Db, shop: &str) -> Result<Summary> {
             .map(|(currency, minor)| Money::new(minor, currency))
             .collect(),
         manual_reconciliations: manual,
+        avg_order_to_payment_s: i64::try_from(waits.len())
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| waits.iter().sum::<i64>() / n),
+        median_order_to_payment_s: {
+            waits.sort_unstable();
+            waits.get(waits.len().saturating_sub(1) / 2).copied()
+        },
     })
 }

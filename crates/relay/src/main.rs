@@ -94,6 +94,16 @@ enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// A shop's figures from its invoices: sent, paid within 24 h, conversion (percent),
+    /// average and median seconds from sending to payment, manual reconciliations, revenue.
+    Metrics {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -395,6 +405,13 @@ async fn main() -> anyhow::Result<()> {
                 println!();
             }
             Ok(())
+        }
+        Command::Metrics { uid, json } => {
+            let db = ziflow_relay::open_db(&data_dir).await?;
+            let shop = ziflow_core::storage::shops::get(&db, &uid).await?;
+            let m = ziflow_core::metrics::summary(&db, &uid).await?;
+            db.close().await;
+            print(&m.to_json(&shop.currency), json)
         }
         Command::Agent {
             command: AgentCommand::Replay { file },

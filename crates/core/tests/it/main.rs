@@ -309,6 +309,59 @@ async fn metrics_count_24h_conversion_revenue_and_manual_reconciliations() {
         "revenue counts every paid invoice"
     );
     assert_eq!(m.manual_reconciliations, 1);
+    // Sent → paid: 300 s, one day, one day and a second.
+    assert_eq!(
+        m.avg_order_to_payment_s,
+        Some((300 + 2 * metrics::DAY + 1) / 3)
+    );
+    assert_eq!(m.median_order_to_payment_s, Some(metrics::DAY));
+}
+
+#[tokio::test]
+async fn a_generated_month_gives_the_known_figures() {
+    let (_d, db) = db_with_shop().await;
+    let t0 = 1_790_000_000;
+    // 100 invoices over 30 days; 73 paid within 24 h (after 10 min × (i % 5 + 1)), 12 paid
+    // after two days, 15 never; every fifth of the quick ones marked paid by hand.
+    for i in 0..100_i64 {
+        let sent = t0 + i * (30 * metrics::DAY / 100);
+        let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), sent)
+            .await
+            .unwrap();
+        invoices::mark_sent(&db, "s1", inv.id, sent).await.unwrap();
+        let (paid, via) = match i {
+            0..=72 => (
+                Some(sent + 600 * (i % 5 + 1)),
+                if i % 5 == 0 {
+                    PaidVia::Manual
+                } else {
+                    PaidVia::Webhook
+                },
+            ),
+            73..=84 => (Some(sent + 2 * metrics::DAY), PaidVia::Webhook),
+            _ => (None, PaidVia::Webhook),
+        };
+        if let Some(at) = paid {
+            invoices::mark_paid(&db, "s1", inv.id, via, at)
+                .await
+                .unwrap();
+        }
+    }
+    let m = metrics::summary(&db, "s1").await.unwrap();
+    let json = m.to_json("USD");
+    assert_eq!(json["invoices"], 100);
+    assert_eq!(json["paid_within_24h"], 73);
+    assert_eq!(json["conversion_24h"], 73.0);
+    assert_eq!(json["manual_reconciliations"], 15);
+    assert_eq!(json["revenue_cents"], 85 * 12_800);
+    // The quick ones wait 600..3000 s (15 each of 600, 1200, 1800 and 2400 s, 13 of 3000 s);
+    // twelve wait two days.
+    let quick: i64 = (0..73).map(|i| 600 * (i % 5 + 1)).sum();
+    assert_eq!(
+        json["avg_order_to_payment_s"],
+        (quick + 12 * 2 * metrics::DAY) / 85
+    );
+    assert_eq!(json["median_order_to_payment_s"], 1800);
 }
 
 #[tokio::test]

@@ -623,3 +623,71 @@ async fn an_optional_model_rewords_replies_but_never_their_facts_and_never_holds
         "Hi! How can I help? Ask me about any product or price."
     );
 }
+
+#[test]
+fn the_metrics_command_prints_the_shops_figures_as_json() {
+    use ziflow_core::storage::invoices::{self, PaidVia};
+    let dir = tempfile::tempdir().unwrap();
+    let relay = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let made = relay(&["shop", "create", "--name", "Glow Bar", "--json"]);
+    let shop: Value = serde_json::from_slice(&made.stdout).unwrap();
+    let uid = shop["uid"].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = ziflow_relay::open_db(dir.path()).await.unwrap();
+        let t0 = 1_790_000_000;
+        for (i, paid_after) in [Some(120), Some(600), Some(90_000), None]
+            .into_iter()
+            .enumerate()
+        {
+            let order = invoices::NewInvoice {
+                customer_phone: "+15125550123".into(),
+                currency: "USD".into(),
+                items: vec![invoices::LineItem {
+                    sku: "CLN-GEL".into(),
+                    name: "Gel cleanser".into(),
+                    variant: None,
+                    qty: 1,
+                    unit_minor: 2800,
+                }],
+                shipping_minor: 600,
+                address: Some("18 Maple St.".into()),
+                recurrence: None,
+            };
+            let inv = invoices::create(&db, &uid, &order, t0).await.unwrap();
+            invoices::mark_sent(&db, &uid, inv.id, t0).await.unwrap();
+            if let Some(after) = paid_after {
+                let via = if i == 1 {
+                    PaidVia::Manual
+                } else {
+                    PaidVia::Webhook
+                };
+                invoices::mark_paid(&db, &uid, inv.id, via, t0 + after)
+                    .await
+                    .unwrap();
+            }
+        }
+        db.close().await;
+    });
+    let out = relay(&["metrics", "--uid", &uid, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        m,
+        serde_json::json!({"invoices": 4, "paid_within_24h": 2, "conversion_24h": 50.0,
+            "avg_order_to_payment_s": 30_240, "median_order_to_payment_s": 600,
+            "manual_reconciliations": 1, "revenue_cents": 10_200, "currency": "USD"})
+    );
+}
