@@ -51,5 +51,6 @@ fn ziflow_commands() -> &'static [&'static str] {
         "get_llm",
         "save_llm",
         "move_order",
+        "lead_view",
     ]
 }

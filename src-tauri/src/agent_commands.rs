@@ -309,3 +309,30 @@ pub async fn move_order(
     .await?;
     Ok(())
 }
+
+/// The customer's lead (CRM): stage, tags, fields and history.
+#[tauri::command]
+pub async fn lead_view(state: State<'_, AppState>, phone: String) -> Result<Option<dto::LeadView>> {
+    let lead = ziflow_core::crm::lead(&state.db, &state.session().shop.uid, &phone).await?;
+    Ok(lead.map(|l| dto::LeadView {
+        phone: l.phone,
+        stage: l.stage,
+        tags: l.tags,
+        fields: l
+            .fields
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let shown = match (v["minor"].as_i64(), v["currency"].as_str()) {
+                            (Some(minor), Some(cur)) => dto::Money::new(minor, cur).display(),
+                            _ => v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                        };
+                        (k.clone(), shown)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        history: l.history,
+    }))
+}

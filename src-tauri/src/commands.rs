@@ -41,6 +41,7 @@ pub async fn list_conversations(
             handoff_reason: c.handoff_reason,
             stage: c.stage,
             opted_out: c.opted_out,
+            tags: serde_json::from_str(&c.tags).unwrap_or_default(),
         })
         .collect())
 }

@@ -103,6 +103,7 @@ pub fn run() -> ExitCode {
             agent_commands::get_llm,
             agent_commands::save_llm,
             agent_commands::move_order,
+            agent_commands::lead_view,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

@@ -1050,6 +1050,22 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     )
     .await
     .unwrap();
+    // The CRM's default rule: tag paid, lastPayment, and the lead's history says why.
+    app.wait_for_text(
+        "#conversation-list li[data-phone='+15125550123'] .tag",
+        "paid",
+    )
+    .await
+    .unwrap();
+    let lead = app
+        .wait_for_text("#lead summary", "lastPayment: $128")
+        .await
+        .unwrap();
+    assert!(lead.contains("lifetimeValue: $128"), "{lead}");
+    app.click("#lead summary").await.unwrap();
+    app.wait_for_text("#lead-history", "Payment succeeded: stage Paid, tag paid")
+        .await
+        .unwrap();
     app.wait_for("#bot-toggle[data-bot='on']").await.unwrap();
     app.type_into("#reply-text", "Your courier leaves at 4 pm.\u{e007}")
         .await

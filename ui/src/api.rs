@@ -7,9 +7,9 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
-    DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LlmView, MetricsSummary, PaymentEntry,
-    ReplyView, Scenario, SearchHit, SettingsView, ShipCard, SyncStatusView, TemplateView,
-    ThreadMessage, UpdateCheck, WhatsappView,
+    DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LeadView, LlmView, MetricsSummary,
+    PaymentEntry, ReplyView, Scenario, SearchHit, SettingsView, ShipCard, SyncStatusView,
+    TemplateView, ThreadMessage, UpdateCheck, WhatsappView,
 };
 
 /// The error every API function returns.
@@ -368,4 +368,9 @@ pub async fn move_order(invoice_id: i64, stage: &str, notify: bool) -> Result<()
         notify,
     };
     call("move_order", &args).await
+}
+
+/// The customer's lead, if there is one.
+pub async fn lead_view(phone: &str) -> Result<Option<LeadView>, ApiError> {
+    call("lead_view", &PhoneArgs { phone }).await
 }

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod channel;
 pub mod clock;
 pub mod command;
+pub mod crm;
 pub mod db;
 pub mod metrics;
 pub mod pay;

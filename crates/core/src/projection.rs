@@ -110,13 +110,18 @@ impl<'c> Applier<'c> {
             kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
             _ => Ok(Applied::default()),
         };
-        match result {
+        let result = match result {
             Err(Error::InvalidInput(why)) => {
                 tracing::warn!(id = event.id, kind = %event.kind, "event left unprojected: {why}");
-                Ok(Applied::default())
+                return Ok(Applied::default());
             }
-            other => other,
+            other => other?,
+        };
+        // The CRM's rules follow every event they listen to (leads are projections too).
+        if crate::crm::listens_to(&event.kind) {
+            crate::crm::apply(self.conn().await?, event, &payload).await?;
         }
+        Ok(result)
     }
 
     /// Writes what is held. Must be called before the transaction commits.

@@ -228,6 +228,24 @@ pub struct ConversationSummary {
     /// The customer wrote STOP (no bot or reminder messages until they write again).
     #[serde(default)]
     pub opted_out: bool,
+    /// The lead's tags (`paid`, `payment_abandoned`, …).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A customer's lead: stage, tags, custom fields and what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadView {
+    /// E.164.
+    pub phone: String,
+    /// Pipeline stage.
+    pub stage: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Custom fields as shown: (`lastPayment`, `$128`).
+    pub fields: Vec<(String, String)>,
+    /// Oldest first: (Unix seconds, what happened).
+    pub history: Vec<(i64, String)>,
 }
 
 /// A conversation found by the inbox search.

@@ -210,6 +210,7 @@ fn Row(c: ConversationSummary, selected: RwSignal<Option<String>>) -> impl IntoV
                     {if c.bot_enabled { "Bot" } else { "Human" }}
                 </span>
                 {c.opted_out.then(|| view! { <span class="opted-out" title="The customer wrote STOP">"Opted out"</span> })}
+                {c.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
             </span>
         </li>
     }
@@ -233,6 +234,8 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
     refresh_every(messages, std::time::Duration::from_secs(1));
     let list = LocalResource::new(api::list_conversations);
     refresh_every(list, std::time::Duration::from_secs(2));
+    let lead = LocalResource::new(move || async move { api::lead_view(&who.get_value()).await });
+    refresh_every(lead, std::time::Duration::from_secs(2));
     let text = RwSignal::new(String::new());
     let nav = use_context::<crate::app::Navigate>();
     let (outcome, set_outcome) = signal(None::<Result<(), ApiError>>);
@@ -282,6 +285,21 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
                     }}
                 </button>
             </header>
+            {move || lead.get().and_then(Result::ok).flatten().map(|l| view! {
+                <details class="lead" id="lead">
+                    <summary>
+                        <span class="stage" data-stage=l.stage.clone()>{l.stage.clone()}</span>
+                        {l.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
+                        {l.fields.iter().map(|(k, v)| view! { <span class="field">{format!("{k}: {v}")}</span> }).collect_view()}
+                        <span class="hint">" History"</span>
+                    </summary>
+                    <ol id="lead-history">
+                        {l.history.iter().map(|(at, what)| view! {
+                            <li><small>{format::datetime(*at)}</small> " " {what.clone()}</li>
+                        }).collect_view()}
+                    </ol>
+                </details>
+            })}
             <div class="messages" id="thread-messages">
                 {move || match messages.get() {
                     Some(Ok(ms)) => {

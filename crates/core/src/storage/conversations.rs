@@ -28,6 +28,8 @@ pub struct ConversationRow {
     pub stage: String,
     /// The customer wrote STOP and has not written since.
     pub opted_out: bool,
+    /// The lead's tags, as a JSON array.
+    pub tags: String,
 }
 
 /// Direction of a message.
@@ -139,6 +141,8 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
     Ok(sqlx::query_as::<_, ConversationRow>(
         "SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
                 m.sent_at AS last_message_at, c.bot_enabled, c.unread, c.handoff_reason,
+                COALESCE((SELECT l.stage FROM leads l WHERE l.shop_uid = c.shop_uid
+                          AND l.phone = c.customer_phone AND l.stage <> 'New'),
                 CASE (SELECT CASE WHEN i.abandoned_at IS NOT NULL AND i.paid_at IS NULL
                                   THEN 'abandoned' ELSE i.status END FROM invoices i
                       WHERE i.shop_uid = c.shop_uid AND i.customer_phone = c.customer_phone
@@ -151,8 +155,10 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
                     WHEN 'partially_refunded' THEN 'Paid'
                     WHEN 'expired' THEN 'Link expired'
                     WHEN 'refunded' THEN 'Refunded'
-                    ELSE 'New' END AS stage,
-                c.opted_out
+                    ELSE 'New' END) AS stage,
+                c.opted_out,
+                COALESCE((SELECT l.tags FROM leads l WHERE l.shop_uid = c.shop_uid
+                          AND l.phone = c.customer_phone), '[]') AS tags
          FROM conversations c
          JOIN messages m ON m.id = (
              SELECT id FROM messages WHERE conversation_id = c.id ORDER BY sent_at DESC, id DESC LIMIT 1)

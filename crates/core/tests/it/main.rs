@@ -541,3 +541,96 @@ async fn applying_a_run_of_events_at_once_equals_applying_them_one_by_one() {
         "the same tables and the same announcements"
     );
 }
+
+#[tokio::test]
+async fn automation_rules_run_in_order_only_when_their_condition_holds_and_once_per_event() {
+    use ziflow_core::crm::{self, Condition, Rule, RuleAction, Trigger};
+    let (_d, db) = db_with_shop().await;
+    let rules = vec![
+        Rule {
+            id: "big".into(),
+            on: Trigger::PaymentSucceeded,
+            when: Some(Condition {
+                amount_at_least: Some(20_000),
+                ..Condition::default()
+            }),
+            actions: vec![RuleAction::AddTag { tag: "vip".into() }],
+        },
+        Rule {
+            id: "repeat".into(),
+            on: Trigger::PaymentSucceeded,
+            when: Some(Condition {
+                has_tag: Some("paid".into()),
+                ..Condition::default()
+            }),
+            actions: vec![RuleAction::AddTag {
+                tag: "repeat".into(),
+            }],
+        },
+        Rule {
+            id: "paid".into(),
+            on: Trigger::PaymentSucceeded,
+            when: None,
+            actions: vec![
+                RuleAction::SetStage {
+                    stage: "Paid".into(),
+                },
+                RuleAction::AddTag { tag: "paid".into() },
+            ],
+        },
+    ];
+    crm::check_rules(&rules).unwrap();
+    let bad = vec![Rule {
+        id: "x".into(),
+        on: Trigger::InvoiceSent,
+        when: None,
+        actions: vec![RuleAction::SetStage {
+            stage: "Won".into(),
+        }],
+    }];
+    assert!(crm::check_rules(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("not a stage"));
+    settings::set(
+        &db,
+        "s1",
+        "automations",
+        &serde_json::to_string(&rules).unwrap(),
+    )
+    .await
+    .unwrap();
+    let phone = "+15125550123";
+    let mut conn = db.pool().acquire().await.unwrap();
+    for (n, id) in [(1_i64, 1_i64), (2, 2)] {
+        let inv = invoices::create(&db, "s1", &cream_order(phone), 1000)
+            .await
+            .unwrap();
+        assert_eq!(inv.id, id);
+        let event = events::Event {
+            id: 100 + n,
+            shop_uid: "s1".into(),
+            kind: "invoice.paid".into(),
+            payload: serde_json::json!({"invoice_id": inv.id}).to_string(),
+            provider_id: None,
+            created_at: 2000 + n,
+        };
+        for _ in 0..2 {
+            ziflow_core::projection::apply(&mut conn, &event)
+                .await
+                .unwrap();
+        }
+    }
+    drop(conn);
+    let lead = crm::lead(&db, "s1", phone).await.unwrap().unwrap();
+    assert_eq!(lead.stage, "Paid");
+    // $128 is under the VIP line; rules run in order, so "repeat" (before "paid") sees the
+    // tag only at the second payment.
+    assert_eq!(lead.tags, vec!["paid", "repeat"]);
+    assert_eq!(
+        lead.history.len(),
+        3,
+        "paid twice (once per event, though each was applied twice) and repeat once: {:?}",
+        lead.history
+    );
+}

@@ -312,3 +312,67 @@ async fn a_paid_order_moves_on_the_board_and_shipping_it_can_tell_the_customer()
         .unwrap();
     assert_eq!(board[0].fulfilment_stage.as_deref(), Some("delivered"));
 }
+
+#[tokio::test]
+async fn the_default_rule_on_a_signed_payment_makes_the_lead_paid_once_everywhere() {
+    use ziflow_core::crm;
+    let clock = Arc::new(ManualClock::new(T0));
+    let relay = relay(clock.clone()).await;
+    let shop = shop_selling_the_samples(&relay).await;
+    let link = invoice_sent_at_t0(&relay, &shop.uid).await;
+    let phone = "+15125550123";
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let lead = crm::lead(&db, &shop.uid, phone).await.unwrap().unwrap();
+    assert_eq!(lead.stage, "Awaiting payment");
+    clock.set(T0 + 600);
+    assert!(crate::sync::press(&link, "apple_pay")
+        .await
+        .status()
+        .is_redirection());
+    let _ = thread_of(&relay.base, &shop.uid, 5).await;
+    engine_caught_up(&db).await;
+    let lead = crm::lead(&db, &shop.uid, phone).await.unwrap().unwrap();
+    assert_eq!(lead.stage, "Paid");
+    assert_eq!(lead.tags, vec!["paid"]);
+    assert_eq!(
+        lead.fields["lastPayment"],
+        json!({"minor": 3400, "currency": "USD"})
+    );
+    assert_eq!(
+        lead.fields["lifetimeValue"],
+        json!({"minor": 3400, "currency": "USD"})
+    );
+    let paid_lines: Vec<&String> = lead
+        .history
+        .iter()
+        .map(|(_, w)| w)
+        .filter(|w| w.starts_with("Payment succeeded"))
+        .collect();
+    assert_eq!(
+        paid_lines,
+        vec!["Payment succeeded: stage Paid, tag paid, lastPayment = $34, lifetimeValue + $34"]
+    );
+    db.close().await;
+
+    // A restart applies nothing twice; a desk replaying the whole log twice gets the same lead.
+    let relay = relay
+        .restart(ProviderConfig::default(), clock.clone())
+        .await;
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let again = crm::lead(&db, &shop.uid, phone).await.unwrap().unwrap();
+    assert_eq!(again, lead);
+    let events = ziflow_core::storage::events::after(&db, &shop.uid, 0, 10_000)
+        .await
+        .unwrap();
+    let (_dir, replica) = crate::sync::desk_applying(&shop.uid, &events, 2).await;
+    let on_desk = crm::lead(&replica, &shop.uid, phone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_desk.stage, lead.stage);
+    assert_eq!(on_desk.tags, lead.tags);
+    assert_eq!(on_desk.fields, lead.fields);
+    assert_eq!(on_desk.history, lead.history);
+}
