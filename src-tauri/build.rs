@@ -52,5 +52,6 @@ fn ziflow_commands() -> &'static [&'static str] {
         "save_llm",
         "move_order",
         "lead_view",
+        "export_metrics",
     ]
 }

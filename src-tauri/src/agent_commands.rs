@@ -235,14 +235,7 @@ pub async fn export_catalog(
             ))
         }
     };
-    let dir = std::env::var_os("ZIFLOW_EXPORT_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| app.path().download_dir().ok())
-        .or_else(|| app.path().home_dir().ok())
-        .ok_or_else(|| Error::new("export_failed", "no Downloads folder to write to"))?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::new("export_failed", format!("{}: {e}", dir.display())))?;
-    let path = dir.join(name);
+    let path = export_dir(&app)?.join(name);
     std::fs::write(&path, text)
         .map_err(|e| Error::new("export_failed", format!("{}: {e}", path.display())))?;
     Ok(path.display().to_string())
@@ -335,4 +328,57 @@ pub async fn lead_view(state: State<'_, AppState>, phone: String) -> Result<Opti
             .unwrap_or_default(),
         history: l.history,
     }))
+}
+
+/// Writes the period's figures per day or week as CSV to the Downloads folder; returns the
+/// file's path.
+#[tauri::command]
+pub async fn export_metrics(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    from: Option<String>,
+    to: Option<String>,
+    weekly: Option<bool>,
+) -> Result<String> {
+    let shop = state.session().shop.clone();
+    let weekly = weekly.unwrap_or(false);
+    let m = crate::commands::metrics_view(&state.db, &shop, from, to, weekly).await?;
+    let mut text = format!(
+        "{},invoices_sent,paid_within_24h,conversion_24h_percent,revenue_{}\n",
+        if weekly { "week_of" } else { "day" },
+        m.currency.to_lowercase()
+    );
+    for b in &m.buckets {
+        let conversion = if b.invoices > 0 {
+            let bp = b.paid_within_24h * 10_000 / b.invoices;
+            format!("{}.{:02}", bp / 100, bp % 100)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "{},{},{},{},{}\n",
+            b.label,
+            b.invoices,
+            b.paid_within_24h,
+            conversion,
+            dto::Money::new(b.revenue_minor, m.currency.clone()).plain()
+        ));
+    }
+    let dir = export_dir(&app)?;
+    let path = dir.join(format!("ziflow-metrics-{}-{}.csv", m.from, m.to));
+    std::fs::write(&path, text)
+        .map_err(|e| Error::new("export_failed", format!("{}: {e}", path.display())))?;
+    Ok(path.display().to_string())
+}
+
+/// Where exports go: `$ZIFLOW_EXPORT_DIR`, else Downloads, else the home folder.
+fn export_dir(app: &AppHandle) -> Result<std::path::PathBuf> {
+    let dir = std::env::var_os("ZIFLOW_EXPORT_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| app.path().download_dir().ok())
+        .or_else(|| app.path().home_dir().ok())
+        .ok_or_else(|| Error::new("export_failed", "no Downloads folder to write to"))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::new("export_failed", format!("{}: {e}", dir.display())))?;
+    Ok(dir)
 }

@@ -104,6 +104,7 @@ pub fn run() -> ExitCode {
             agent_commands::save_llm,
             agent_commands::move_order,
             agent_commands::lead_view,
+            agent_commands::export_metrics,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

@@ -154,11 +154,15 @@ async fn seed(dir: &std::path::Path) {
 async fn every_screen_shows_what_is_in_the_database() {
     let dir = AppSession::data_dir().unwrap();
     seed(dir.path()).await;
+    let exports = tempfile::tempdir().unwrap();
     let app = AppSession::launch_in(
         dir,
         Launch {
             name: "seeded".into(),
-            ..Launch::default()
+            env: vec![(
+                "ZIFLOW_EXPORT_DIR".into(),
+                exports.path().display().to_string(),
+            )],
         },
     )
     .await
@@ -234,7 +238,54 @@ async fn every_screen_shows_what_is_in_the_database() {
     assert_eq!(app.text("#metric-conversion").await.unwrap(), "50.0%");
     assert_eq!(app.text("#metric-revenue").await.unwrap(), "$128");
     assert_eq!(app.text("#metric-manual").await.unwrap(), "0");
+    // The period starts at the first invoice (older than 30 days); the revenue chart has the
+    // paid day's bar, in the shop's time zone.
+    assert_eq!(
+        app.wait_for("#metrics-from")
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2026-09-21")
+    );
+    let bar = app
+        .wait_for("#chart-revenue rect[data-day='2026-09-21']")
+        .await
+        .unwrap();
+    assert_eq!(
+        bar.attr("data-value").await.unwrap().as_deref(),
+        Some("12800")
+    );
+    app.click("#metric-conversion + details summary")
+        .await
+        .unwrap();
+    app.wait_for_text(
+        "#metrics-figures",
+        "divided by the invoices sent in the period",
+    )
+    .await
+    .unwrap();
     app.screenshot("metrics").await.unwrap();
+    app.click("#metrics-export").await.unwrap();
+    let path = app
+        .wait_for_text("#metrics-export-result", ".csv")
+        .await
+        .unwrap();
+    assert!(path.contains("ziflow-metrics-2026-09-21-"), "{path}");
+    let csv_file = std::fs::read_dir(exports.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let csv = std::fs::read_to_string(csv_file).unwrap();
+    assert!(
+        csv.starts_with("day,invoices_sent,paid_within_24h,conversion_24h_percent,revenue_usd\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("\n2026-09-21,2,1,50.00,128\n"), "{csv}");
 
     app.open_screen("settings").await.unwrap();
     assert_eq!(

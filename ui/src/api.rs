@@ -72,9 +72,25 @@ pub async fn list_payments() -> Result<Vec<PaymentEntry>, ApiError> {
     call("list_payments", &NoArgs {}).await
 }
 
-/// Owner figures.
-pub async fn metrics_summary() -> Result<MetricsSummary, ApiError> {
-    call("metrics_summary", &NoArgs {}).await
+#[derive(Serialize)]
+struct PeriodArgs<'a> {
+    from: &'a str,
+    to: &'a str,
+    weekly: bool,
+}
+
+/// The owner's figures for a period (empty dates: the last 30 days).
+pub async fn metrics_summary(
+    from: &str,
+    to: &str,
+    weekly: bool,
+) -> Result<MetricsSummary, ApiError> {
+    call("metrics_summary", &PeriodArgs { from, to, weekly }).await
+}
+
+/// Writes the period's figures as CSV to Downloads; returns the path.
+pub async fn export_metrics(from: &str, to: &str, weekly: bool) -> Result<String, ApiError> {
+    call("export_metrics", &PeriodArgs { from, to, weekly }).await
 }
 
 /// Settings for the Settings screen.

@@ -487,6 +487,46 @@ pub struct MetricsSummary {
     pub revenue: Vec<Money>,
     /// Invoices marked paid by a person rather than a webhook.
     pub manual_reconciliations: i64,
+    /// Mean seconds from sending to payment (paid invoices).
+    #[serde(default)]
+    pub avg_order_to_payment_s: Option<i64>,
+    /// Median of the same.
+    #[serde(default)]
+    pub median_order_to_payment_s: Option<i64>,
+    /// Invoices abandoned after the last reminder.
+    #[serde(default)]
+    pub abandoned: i64,
+    /// Customers who wrote in the period.
+    #[serde(default)]
+    pub chats: i64,
+    /// Of those, customers who paid an invoice after writing.
+    #[serde(default)]
+    pub chats_paid: i64,
+    /// The period's first day (`2026-11-01`) and last day, in the shop's time zone.
+    #[serde(default)]
+    pub from: String,
+    /// Last day, included.
+    #[serde(default)]
+    pub to: String,
+    /// The shop's currency (the charts' revenue).
+    #[serde(default)]
+    pub currency: String,
+    /// Per day or per week.
+    #[serde(default)]
+    pub buckets: Vec<MetricsBucket>,
+}
+
+/// One day or week on the metrics charts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsBucket {
+    /// Its first day, `2026-11-26`.
+    pub label: String,
+    /// Invoices sent.
+    pub invoices: i64,
+    /// Of those, paid within 24 h.
+    pub paid_within_24h: i64,
+    /// Revenue paid in it, minor units.
+    pub revenue_minor: i64,
 }
 
 /// Settings as the Settings screen shows them.
