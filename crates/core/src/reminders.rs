@@ -329,7 +329,12 @@ pub async fn shipped_text(
     )
 }
 
-async fn customer_is_spanish(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<bool> {
+/// Whether the agent talks with this customer in Spanish.
+pub async fn customer_is_spanish(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<bool> {
     let lang: Option<String> = sqlx::query_scalar(
         "SELECT json_extract(state, '$.lang') FROM agent_states
          WHERE shop_uid = ? AND customer_phone = ?",

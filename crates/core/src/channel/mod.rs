@@ -270,19 +270,13 @@ fn pay_word(lang: &str) -> &'static str {
 
 /// The template language for a customer: the agent's idea of their language.
 async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<String> {
-    let lang: Option<String> = sqlx::query_scalar(
-        "SELECT json_extract(state, '$.lang') FROM agent_states
-         WHERE shop_uid = ? AND customer_phone = ?",
+    Ok(
+        if crate::reminders::customer_is_spanish(conn, shop, phone).await? {
+            "es".into()
+        } else {
+            "en_US".into()
+        },
     )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    Ok(match lang.as_deref() {
-        Some("Es") => "es".into(),
-        _ => "en_US".into(),
-    })
 }
 
 /// Records what became of a `message.sent`: WhatsApp's id, or why it was not sent.

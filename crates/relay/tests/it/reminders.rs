@@ -64,6 +64,21 @@ async fn abandoned(relay: &Relay, uid: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Stops the relay, moves the clock to `back` while it is down, and starts it again.
+async fn down_until(relay: Relay, clock: &Arc<ManualClock>, back: i64) -> Relay {
+    let Relay {
+        dir,
+        mut stop,
+        task,
+        key,
+        ..
+    } = relay;
+    stop.take().unwrap().send(()).unwrap();
+    task.await.unwrap().unwrap();
+    clock.set(back);
+    Relay::start_with(dir, key, ProviderConfig::default(), clock.clone()).await
+}
+
 /// Moves the clock to `at` and gives the job runner (which looks every second) time to act.
 async fn at(clock: &ManualClock, at: i64) {
     clock.set(at);
@@ -137,17 +152,7 @@ async fn restarts_around_the_due_time_and_a_relay_that_was_down_send_each_remind
     );
     // Down from T+20h to T+30h: the 24-hour reminder goes once when it is back.
     at(&clock, T0 + 20 * H).await;
-    let Relay {
-        dir,
-        mut stop,
-        task,
-        key,
-        ..
-    } = relay;
-    stop.take().unwrap().send(()).unwrap();
-    task.await.unwrap().unwrap();
-    clock.set(T0 + 30 * H);
-    let relay = Relay::start_with(dir, key, ProviderConfig::default(), clock.clone()).await;
+    let relay = down_until(relay, &clock, T0 + 30 * H).await;
     at(&clock, T0 + 30 * H).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
@@ -233,17 +238,7 @@ async fn a_relay_down_past_two_reminders_sends_one_and_stop_silences_them() {
     let shop = shop_selling_the_samples(&relay).await;
     invoice_sent_at_t0(&relay, &shop.uid).await;
     at(&clock, T0 + H).await;
-    let Relay {
-        dir,
-        mut stop,
-        task,
-        key,
-        ..
-    } = relay;
-    stop.take().unwrap().send(()).unwrap();
-    task.await.unwrap().unwrap();
-    clock.set(T0 + 30 * H);
-    let relay = Relay::start_with(dir, key, ProviderConfig::default(), clock.clone()).await;
+    let relay = down_until(relay, &clock, T0 + 30 * H).await;
     at(&clock, T0 + 30 * H).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
