@@ -1095,9 +1095,10 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     app.wait_for_text("#thread-messages", "Payment received, thanks!")
         .await
         .unwrap();
+    // Paid, then moved to Shipped on the board: the lead follows the board.
     app.wait_for_text(
         "#conversation-list li[data-phone='+15125550123'] .stage",
-        "Paid",
+        "Shipped",
     )
     .await
     .unwrap();
