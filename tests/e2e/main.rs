@@ -1069,6 +1069,14 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     app.screenshot("customer-phone").await.unwrap();
 
     app.client().switch_to_window(main).await.unwrap();
+    // Paid in seconds: the inbox shows the conversation at stage Paid.
+    app.open_screen("inbox").await.unwrap();
+    app.wait_for_text(
+        "#conversation-list li[data-phone='+15125550123'] .stage",
+        "Paid",
+    )
+    .await
+    .unwrap();
     app.open_screen("ready-to-ship").await.unwrap();
     let board = app
         .wait_for_text("#ship-board", "123 Oak St")
