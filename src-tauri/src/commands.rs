@@ -19,6 +19,9 @@ pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
         mode: state.session().mode().into(),
         sandbox: provider.as_deref() != Some("stripe"),
         database_path: state.db.path().display().to_string(),
+        role: settings::get(&state.db, &state.session().shop.uid, "device.role")
+            .await?
+            .unwrap_or_else(|| "owner".into()),
     })
 }
 

@@ -98,6 +98,15 @@ struct RemoteShop {
     currency: String,
     timezone: String,
     created_at: i64,
+    #[serde(default)]
+    device: RemoteDevice,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RemoteDevice {
+    /// `owner` or `rep`.
+    #[serde(default)]
+    role: String,
 }
 
 /// A client for one relay, one device token and one local replica.
@@ -241,6 +250,16 @@ impl SyncClient {
         }
         // The replica is this shop's: another relay's rows (a shop synced before pairing or
         // unpairing) would collide with its ids. That shop re-syncs from 0 if it comes back.
+        // What this device may do, for the screens (the relay enforces it).
+        if !shop.device.role.is_empty() {
+            ziflow_core::storage::settings::set(
+                &self.db,
+                &shop.uid,
+                "device.role",
+                &shop.device.role,
+            )
+            .await?;
+        }
         let gone = shops::delete_others(&self.db, &shop.uid).await?;
         if gone > 0 {
             tracing::info!(shop = %shop.uid, gone, "replica now holds only the synced shop");

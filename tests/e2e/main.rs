@@ -715,6 +715,10 @@ async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_it
         .await
         .unwrap();
     app.wait_for_text("#sync-status", "Online").await.unwrap();
+    // A rep's device: no Metrics and no AI Agent setup in the sidebar (the relay refuses the
+    // owner's commands from it anyway).
+    app.wait_for("#nav-metrics[hidden]").await.unwrap();
+    app.wait_for("#nav-agent[hidden]").await.unwrap();
     app.screenshot("paired").await.unwrap();
 
     // The token is in the keyring, not in any file of the app's.
@@ -756,6 +760,8 @@ async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_it
         .await
         .unwrap();
     assert!(!app.data_path().join("pairing.toml").exists());
+    // Back on this computer's own relay, as its owner.
+    app.wait_for("#nav-metrics:not([hidden])").await.unwrap();
     app.close().await.unwrap();
 }
 

@@ -107,10 +107,16 @@ pub fn App() -> impl IntoView {
                 {Screen::ALL
                     .into_iter()
                     .map(|s| {
+                        // Metrics and the agent's setup are the owner's.
+                        let hidden = move || {
+                            matches!(s, Screen::Metrics | Screen::Agent)
+                                && info.get().and_then(Result::ok).is_some_and(|i| i.role == "rep")
+                        };
                         view! {
                             <button
                                 id=format!("nav-{}", s.slug())
                                 class="nav-item"
+                                hidden=hidden
                                 class:active=move || screen.get() == s
                                 aria-current=move || (screen.get() == s).then_some("page")
                                 on:click=move |_| set_screen.set(s)

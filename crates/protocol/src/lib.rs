@@ -201,6 +201,9 @@ pub struct AppInfo {
     pub sandbox: bool,
     /// Where the app's SQLite database lives.
     pub database_path: String,
+    /// This device's role: `owner` (everything) or `rep` (no metrics, no AI Agent setup).
+    #[serde(default)]
+    pub role: String,
 }
 
 /// One row of the conversation inbox.
@@ -711,6 +714,25 @@ pub enum Command {
         /// Its text, with `{variable}` placeholders.
         text: String,
     },
+}
+
+impl Command {
+    /// Whether only the shop's owner may run it (providers, keys, the bot's behaviour, the
+    /// catalog and templates); reps run the day (invoices, messages, the board).
+    pub fn owner_only(&self) -> bool {
+        matches!(
+            self,
+            Self::BillingConnect { .. }
+                | Self::BillingWebhookSecret { .. }
+                | Self::BillingDisconnect {}
+                | Self::WhatsappConnect { .. }
+                | Self::WhatsappDisconnect {}
+                | Self::LlmSet { .. }
+                | Self::ScenarioSet { .. }
+                | Self::CatalogSet { .. }
+                | Self::TemplateSet { .. }
+        )
+    }
 }
 
 /// The payment scenario: what the bot does once a customer confirms. (Its messages — the

@@ -42,6 +42,13 @@ pub async fn commands(
     let command: Command = serde_json::from_slice(&body)
         .map_err(|e| HttpError::BadRequest(format!("not a known command: {e}")))?;
     let shop = auth.shop_uid().to_string();
+    if command.owner_only() && !auth.is_owner() {
+        return Err(HttpError::Forbidden(
+            "only the shop owner's devices can change providers, keys, the bot's scenario and \
+             replies, the catalog or templates; this device is a rep's"
+                .into(),
+        ));
+    }
     if let Some(res) = super::billing::run(&state, &shop, &key, &command).await? {
         return Ok(res);
     }

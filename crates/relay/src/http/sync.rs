@@ -49,6 +49,11 @@ impl FromRequestParts<AppState> for Authed {
 }
 
 impl Authed {
+    /// Whether the device is the shop owner's.
+    pub fn is_owner(&self) -> bool {
+        self.device.role == "owner"
+    }
+
     /// The shop this device may read and act on.
     pub fn shop_uid(&self) -> &str {
         &self.device.shop_uid

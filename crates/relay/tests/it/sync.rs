@@ -725,3 +725,51 @@ async fn commands_need_a_key_a_known_shape_and_stay_inside_the_devices_shop() {
         .unwrap();
     assert_eq!(inv.status, "sent", "nothing changed");
 }
+
+#[tokio::test]
+async fn a_reps_device_runs_the_day_but_cannot_change_keys_the_bot_or_the_catalog() {
+    let relay = Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let db = relay.db().await;
+    let rep = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep")
+        .await
+        .unwrap();
+    db.close().await;
+    for (key, body) in [
+        (
+            "b",
+            r#"{"type":"billing.connect","key":"sk_test_51HzFakeKeyForZiFlow"}"#,
+        ),
+        ("w", r#"{"type":"whatsapp.disconnect"}"#),
+        (
+            "c",
+            r#"{"type":"catalog.set","catalog":{"catalog":[],"shipping":[]}}"#,
+        ),
+        (
+            "t",
+            r#"{"type":"template.set","name":"reply.en.greeting","text":"Yo"}"#,
+        ),
+    ] {
+        let res = command(&relay, &rep.device_token, Some(key), body).await;
+        assert_eq!(res.status(), 403, "{body}");
+        let why: serde_json::Value = res.json().await.unwrap();
+        assert!(why["message"].as_str().unwrap().contains("owner"), "{why}");
+    }
+    // The owner's device may; the rep's may write to a customer.
+    let res = command(
+        &relay,
+        &shop.device_token,
+        Some("t-owner"),
+        r#"{"type":"template.set","name":"reply.en.greeting","text":"Hello!"}"#,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let res = command(
+        &relay,
+        &rep.device_token,
+        Some("m"),
+        r#"{"type":"message.send","to":"+15125550123","text":"On its way!"}"#,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+}
