@@ -217,12 +217,8 @@ pub fn check_rules(rules: &[Rule]) -> Result<()> {
 }
 
 async fn rules_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<Rule>> {
-    let text: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = 'automations'")
-            .bind(shop)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(text
+    Ok(crate::storage::settings::get_in(conn, shop, "automations")
+        .await?
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_else(default_rules))
 }

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::SqliteConnection;
 
+use crate::agent::run::{customer_lang, shop_reply};
+use crate::agent::Lang;
 use crate::command::record;
 use crate::pay::step_key;
 use crate::storage::{invoices, jobs};
@@ -86,15 +88,12 @@ pub fn check_hours(hours: &[i64]) -> Result<()> {
 
 /// The shop's schedule.
 pub async fn hours_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<i64>> {
-    let text: Option<String> = sqlx::query_scalar(
-        "SELECT value FROM settings WHERE shop_uid = ? AND key = 'reminders.hours'",
+    Ok(
+        crate::storage::settings::get_in(conn, shop, "reminders.hours")
+            .await?
+            .and_then(|t| parse_hours(&t).ok())
+            .unwrap_or_else(|| DEFAULT_HOURS.to_vec()),
     )
-    .bind(shop)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(text
-        .and_then(|t| parse_hours(&t).ok())
-        .unwrap_or_else(|| DEFAULT_HOURS.to_vec()))
 }
 
 /// How long before its pay link expires a reminder that would come later is sent instead.
@@ -237,21 +236,22 @@ async fn reminder_text(
     inv: &invoices::InvoiceRow,
     link: &str,
 ) -> Result<String> {
-    let spanish = customer_is_spanish(conn, shop, &inv.customer_phone).await?;
-    let wording = own_reply(conn, shop, spanish, REPLY)
-        .await?
-        .unwrap_or_else(|| default_text(spanish).to_string());
+    let lang = customer_lang(conn, shop, &inv.customer_phone).await?;
     let amount = ziflow_protocol::Money::new(inv.total_minor, inv.currency.clone()).display();
-    Ok(
-        match crate::template::Template::parse(&wording, VARIABLES) {
-            Ok(t) => t.render(|v| match v {
-                "order" => inv.number.to_string(),
-                "amount" => amount.clone(),
-                _ => link.to_string(),
-            }),
-            Err(_) => wording,
+    shop_reply(
+        conn,
+        shop,
+        lang,
+        REPLY,
+        default_text(lang == Lang::Es),
+        VARIABLES,
+        |v| match v {
+            "order" => inv.number.to_string(),
+            "amount" => amount.clone(),
+            _ => link.to_string(),
         },
     )
+    .await
 }
 
 /// A new schedule applies to invoices already waiting: their pending step moves to the new
@@ -313,54 +313,22 @@ pub async fn shipped_text(
     shop: &str,
     inv: &invoices::InvoiceRow,
 ) -> Result<String> {
-    let spanish = customer_is_spanish(conn, shop, &inv.customer_phone).await?;
-    let wording = own_reply(conn, shop, spanish, SHIPPED_REPLY)
-        .await?
-        .unwrap_or_else(|| default_shipped(spanish).to_string());
+    let lang = customer_lang(conn, shop, &inv.customer_phone).await?;
     let address = inv.address.clone().unwrap_or_else(|| "you".into());
-    Ok(
-        match crate::template::Template::parse(&wording, SHIPPED_VARIABLES) {
-            Ok(t) => t.render(|v| match v {
-                "order" => inv.number.to_string(),
-                _ => address.clone(),
-            }),
-            Err(_) => wording,
+    let default = default_shipped(lang == Lang::Es);
+    shop_reply(
+        conn,
+        shop,
+        lang,
+        SHIPPED_REPLY,
+        default,
+        SHIPPED_VARIABLES,
+        |v| match v {
+            "order" => inv.number.to_string(),
+            _ => address.clone(),
         },
     )
-}
-
-/// Whether the agent talks with this customer in Spanish.
-pub async fn customer_is_spanish(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    phone: &str,
-) -> Result<bool> {
-    let lang: Option<String> = sqlx::query_scalar(
-        "SELECT json_extract(state, '$.lang') FROM agent_states
-         WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    Ok(lang.as_deref() == Some("Es"))
-}
-
-async fn own_reply(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    spanish: bool,
-    reply: &str,
-) -> Result<Option<String>> {
-    let key = format!("reply.{}.{reply}", if spanish { "es" } else { "en" });
-    let own: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
-            .bind(shop)
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(own.filter(|w| !w.trim().is_empty()))
+    .await
 }
 
 #[cfg(test)]

@@ -59,27 +59,14 @@ async fn graph(state: &AppState, shop: &str) -> Result<(Graph, String), Provider
         .ok_or_else(|| {
             ProviderError::Refused("WhatsApp is not connected (Settings → WhatsApp)".into())
         })?;
-    let token = match state.secrets.get(shop, SecretName::WhatsAppAccessToken) {
-        Some(t) => t,
-        None => {
-            let t = shop_secrets::get(
-                &state.db,
-                &state.master_key,
-                shop,
-                SecretName::WhatsAppAccessToken,
-            )
-            .await
-            .map_err(retry)?
-            .ok_or_else(|| {
-                ProviderError::Refused("no WhatsApp access token (Settings → WhatsApp)".into())
-            })?;
-            state
-                .secrets
-                .put(shop, SecretName::WhatsAppAccessToken, t.clone());
-            t
-        }
-    };
+    let token = crate::pay::secret(state, shop, SecretName::WhatsAppAccessToken)
+        .await
+        .map_err(retry)?
+        .ok_or_else(|| {
+            ProviderError::Refused("no WhatsApp access token (Settings → WhatsApp)".into())
+        })?;
     let client = Graph::new(
+        state.http.clone(),
         &state.providers.graph_api_base,
         token,
         &number,
@@ -184,6 +171,7 @@ pub async fn connect(
         );
     }
     let client = Graph::new(
+        state.http.clone(),
         &state.providers.graph_api_base,
         ziflow_core::secrets::Secret::new(token),
         phone_number_id.trim(),

@@ -110,6 +110,10 @@ pub async fn run_with_clock(
         secrets: Arc::default(),
         sandbox_pending: Arc::default(),
         limiter: Arc::default(),
+        http: reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .context("building the HTTP client for outbound calls")?,
         providers: config.providers,
         jobs_wake,
         engine_ctx,

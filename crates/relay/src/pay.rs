@@ -58,20 +58,29 @@ const POLL: Duration = Duration::from_secs(1);
 /// Jobs run per look.
 const BATCH: i64 = 8;
 
+/// A shop's sealed secret `name`, if set: from the cache of recently opened secrets, else
+/// opened from the database and cached.
+pub async fn secret(
+    state: &AppState,
+    shop: &str,
+    name: SecretName,
+) -> ziflow_core::Result<Option<ziflow_core::secrets::Secret>> {
+    if let Some(s) = state.secrets.get(shop, name) {
+        return Ok(Some(s));
+    }
+    let value = shop_secrets::get(&state.db, &state.master_key, shop, name).await?;
+    if let Some(v) = &value {
+        state.secrets.put(shop, name, v.clone());
+    }
+    Ok(value)
+}
+
 /// The shop's Stripe key, if connected.
 pub async fn stripe_key(
     state: &AppState,
     shop: &str,
 ) -> ziflow_core::Result<Option<ziflow_core::secrets::Secret>> {
-    if let Some(s) = state.secrets.get(shop, SecretName::StripeApiKey) {
-        return Ok(Some(s));
-    }
-    let key =
-        shop_secrets::get(&state.db, &state.master_key, shop, SecretName::StripeApiKey).await?;
-    if let Some(k) = &key {
-        state.secrets.put(shop, SecretName::StripeApiKey, k.clone());
-    }
-    Ok(key)
+    secret(state, shop, SecretName::StripeApiKey).await
 }
 
 /// The provider a shop sends new links with: Stripe once connected, else the sandbox.

@@ -13,20 +13,6 @@ use ziflow_core::storage::shop_secrets::{self, SecretName};
 use crate::engine::LogTx;
 use crate::http::AppState;
 
-async fn key(
-    state: &AppState,
-    shop: &str,
-) -> ziflow_core::Result<Option<ziflow_core::secrets::Secret>> {
-    if let Some(k) = state.secrets.get(shop, SecretName::LlmApiKey) {
-        return Ok(Some(k));
-    }
-    let k = shop_secrets::get(&state.db, &state.master_key, shop, SecretName::LlmApiKey).await?;
-    if let Some(k) = &k {
-        state.secrets.put(shop, SecretName::LlmApiKey, k.clone());
-    }
-    Ok(k)
-}
-
 /// Runs one `agent.phrase` job.
 pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     let now = state.clock.now();
@@ -47,11 +33,12 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let secret = key(state, shop).await?;
+    let secret = crate::pay::secret(state, shop, SecretName::LlmApiKey).await?;
     let worded = if base.is_empty() {
         Err("no model configured".to_string())
     } else {
         phrase::phrase(
+            &state.http,
             &base,
             secret.as_ref(),
             &model,
@@ -110,9 +97,12 @@ pub async fn set(
             return Err("name the model (like gpt-4o-mini)".into());
         }
         let given = api_key.map(str::trim).filter(|k| !k.is_empty());
-        let stored = key(state, shop).await.map_err(|e| e.to_string())?;
+        let stored = crate::pay::secret(state, shop, SecretName::LlmApiKey)
+            .await
+            .map_err(|e| e.to_string())?;
         let probe = given.map(ziflow_core::secrets::Secret::new).or(stored);
         phrase::phrase(
+            &state.http,
             base,
             probe.as_ref(),
             model,

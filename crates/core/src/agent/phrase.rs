@@ -59,8 +59,9 @@ pub fn request(model: &str, text: &str, lang: &str) -> Value {
     })
 }
 
-/// Calls the model; returns its wording or why not.
+/// Calls the model through `client`; returns its wording or why not.
 pub async fn phrase(
+    client: &reqwest::Client,
     base: &str,
     key: Option<&Secret>,
     model: &str,
@@ -68,12 +69,9 @@ pub async fn phrase(
     lang: &str,
     timeout: Duration,
 ) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
     let mut req = client
         .post(format!("{}/chat/completions", base.trim_end_matches('/')))
+        .timeout(timeout)
         .json(&request(model, text, lang));
     if let Some(k) = key {
         req = req.bearer_auth(k.expose());

@@ -21,6 +21,45 @@ pub struct Context<'a> {
     pub public_url: &'a str,
 }
 
+/// The language the agent talks with this customer in (English until it knows).
+pub async fn customer_lang(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<Lang> {
+    let state: Option<String> = sqlx::query_scalar(
+        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(state
+        .and_then(|s| serde_json::from_str::<State>(&s).ok())
+        .and_then(|s| s.lang)
+        .unwrap_or_default())
+}
+
+/// One of the shop's messages in `lang`: its own wording of reply `key` (setting
+/// `reply.<lang>.<key>`) or `default`, with `variables` filled by `fill`.
+pub async fn shop_reply(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    lang: Lang,
+    key: &str,
+    default: &str,
+    variables: &[&'static str],
+    fill: impl Fn(&str) -> String,
+) -> Result<String> {
+    let setting = format!("reply.{}.{key}", super::lang_code(lang));
+    let wording = crate::storage::settings::get_in(conn, shop, &setting)
+        .await?
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| default.to_string());
+    Ok(
+        match crate::template::Template::parse(&wording, variables) {
+            Ok(t) => t.render(fill),
+            Err(_) => wording,
+        },
+    )
+}
+
 /// After a provider event paid an invoice the bot sent: thanks the customer (appended for
 /// the engine to apply). Returns the event's id, if one was recorded.
 pub async fn on_paid(
@@ -49,17 +88,7 @@ pub async fn on_paid(
     if opted_out == Some(true) {
         return Ok(None); // STOP holds until the customer writes again
     }
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(&phone)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let lang = state
-        .and_then(|s| serde_json::from_str::<State>(&s).ok())
-        .and_then(|s| s.lang)
-        .unwrap_or_default();
+    let lang = customer_lang(conn, shop, &phone).await?;
     let scenario = crate::scenario::load_in(conn, shop).await?;
     let timezone: String = sqlx::query_scalar("SELECT timezone FROM shops WHERE uid = ?")
         .bind(shop)
@@ -69,23 +98,19 @@ pub async fn on_paid(
         .or_else(|| crate::scenario::parse_cutoff(crate::scenario::DEFAULT_CUTOFF))
         .unwrap_or(18 * 60);
     let delivery = crate::scenario::delivery(at, &timezone, cutoff).words(lang == Lang::Es);
-    let key = format!("reply.{}.{}", super::lang_code(lang), super::PAID_REPLY);
-    let own: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
-            .bind(shop)
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let wording = own
-        .filter(|w| !w.trim().is_empty())
-        .unwrap_or_else(|| super::default_paid(lang).to_string());
-    let text = match crate::template::Template::parse(&wording, super::PAID_VARIABLES) {
-        Ok(t) => t.render(|v| match v {
+    let text = shop_reply(
+        conn,
+        shop,
+        lang,
+        super::PAID_REPLY,
+        super::default_paid(lang),
+        super::PAID_VARIABLES,
+        |v| match v {
             "order" => number.to_string(),
             _ => delivery.clone(),
-        }),
-        Err(_) => wording,
-    };
+        },
+    )
+    .await?;
     let payload = json!({ "to": phone, "text": text, "by": "bot", "invoice_id": invoice_id });
     events::append(conn, shop, "message.sent", &payload, None, at).await
 }
@@ -151,12 +176,10 @@ pub async fn on_message(
     .await?;
     let replies: Replies = own.into_iter().collect();
     let scenario = crate::scenario::load_in(conn, shop_uid).await?;
-    let phrasing: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = 'llm.enabled'")
-            .bind(shop_uid)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let phrasing = phrasing.as_deref() == Some("true");
+    let phrasing = crate::storage::settings::get_in(conn, shop_uid, "llm.enabled")
+        .await?
+        .as_deref()
+        == Some("true");
     let shop = Shop {
         city: &city,
         currency: &currency,

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
-use crate::storage::jobs;
+use crate::storage::{invoices, jobs, settings};
 use crate::{Error, Result};
 
 /// How long a customer's message keeps the window open.
@@ -93,12 +93,7 @@ pub async fn enqueue_in(
 
 /// Whether the shop talks to customers over the real WhatsApp Cloud API.
 pub async fn is_whatsapp_in(conn: &mut SqliteConnection, shop: &str) -> Result<bool> {
-    let channel: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = 'channel'")
-            .bind(shop)
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(channel.as_deref() == Some("whatsapp"))
+    Ok(settings::get_in(conn, shop, "channel").await?.as_deref() == Some("whatsapp"))
 }
 
 /// How an invoice's pay link goes out (AI Agent → Scenarios → Payment → link style).
@@ -143,16 +138,6 @@ pub enum Outgoing {
     Skip(String),
 }
 
-async fn setting(conn: &mut SqliteConnection, shop: &str, key: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
-            .bind(shop)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?,
-    )
-}
-
 /// Decides what the `message.sent` event `event_id` becomes at `now`.
 pub async fn prepare_in(
     conn: &mut SqliteConnection,
@@ -192,7 +177,7 @@ pub async fn prepare_in(
     }
     let window_open = last_inbound.is_some_and(|t| t > 0 && now < t + WINDOW_SECS);
     if !window_open {
-        let name = setting(conn, shop, "whatsapp.template")
+        let name = settings::get_in(conn, shop, "whatsapp.template")
             .await?
             .filter(|n| !n.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_TEMPLATE.into());
@@ -204,26 +189,20 @@ pub async fn prepare_in(
             &[text],
         )));
     }
-    let invoice: Option<(Option<String>, i64, String)> = match p["invoice_id"].as_i64() {
-        Some(id) if p["link"].as_bool() != Some(false) => sqlx::query_as(
-            "SELECT pay_link, total_minor, currency FROM invoices WHERE shop_uid = ? AND id = ?",
-        )
-        .bind(shop)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?,
+    let invoice = match p["invoice_id"].as_i64() {
+        Some(id) if p["link"].as_bool() != Some(false) => invoices::get_in(conn, shop, id).await?,
         _ => None,
     };
-    if let Some((Some(link), total, currency)) = invoice {
+    if let Some((inv, link)) = invoice.and_then(|i| i.pay_link.clone().map(|l| (i, l))) {
         if text.contains(&link) {
-            let style = setting(conn, shop, "scenario.link_style")
+            let style = settings::get_in(conn, shop, "scenario.link_style")
                 .await?
                 .and_then(|s| LinkStyle::parse(&s))
                 .unwrap_or_default();
             let label = format!(
                 "{} {}",
                 pay_word(&language_in(conn, shop, to).await?),
-                ziflow_protocol::Money::new(total, currency).display()
+                ziflow_protocol::Money::new(inv.total_minor, inv.currency).display()
             );
             return Ok(Outgoing::Send(match style {
                 LinkStyle::Link => whatsapp::text(to, text, true),
@@ -271,7 +250,7 @@ fn pay_word(lang: &str) -> &'static str {
 /// The template language for a customer: the agent's idea of their language.
 async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<String> {
     Ok(
-        if crate::reminders::customer_is_spanish(conn, shop, phone).await? {
+        if crate::agent::run::customer_lang(conn, shop, phone).await? == crate::agent::Lang::Es {
             "es".into()
         } else {
             "en_US".into()

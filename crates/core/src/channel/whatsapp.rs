@@ -130,6 +130,7 @@ pub struct Graph {
     token: Secret,
     phone_number_id: String,
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 /// What Meta says about a business number.
@@ -142,8 +143,11 @@ pub struct NumberInfo {
 }
 
 impl Graph {
-    /// The number `phone_number_id` at `base` (Meta, or a local stand-in in tests).
+    /// The number `phone_number_id` at `base` (Meta, or a local stand-in in tests), reached
+    /// through `client` (shared, so connections are reused); each call times out after
+    /// `timeout`.
     pub fn new(
+        client: reqwest::Client,
         base: &str,
         token: Secret,
         phone_number_id: &str,
@@ -155,22 +159,19 @@ impl Graph {
                  (API Setup), got {phone_number_id:?}"
             )));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ProviderError::Refused(format!("cannot build an HTTP client: {e}")))?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             token,
             phone_number_id: phone_number_id.to_string(),
             client,
+            timeout,
         })
     }
 
     async fn call(&self, req: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
         let res = req
             .bearer_auth(self.token.expose())
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| {

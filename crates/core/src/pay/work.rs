@@ -162,13 +162,8 @@ async fn invoice_message(
         .await?
         .ok_or_else(|| crate::Error::NotFound(format!("invoice {invoice_id}")))?;
     let items = invoices::items_in(conn, invoice_id).await?;
-    let text: Option<String> = sqlx::query_scalar(
-        "SELECT value FROM settings WHERE shop_uid = ? AND key = 'template.invoice'",
-    )
-    .bind(shop)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let template = text
+    let template = crate::storage::settings::get_in(conn, shop, "template.invoice")
+        .await?
         .and_then(|t| Template::parse(&t, INVOICE_VARIABLES).ok())
         .or_else(|| Template::parse(DEFAULT_INVOICE, INVOICE_VARIABLES).ok())
         .ok_or_else(|| crate::Error::InvalidInput("no usable invoice template".into()))?;

@@ -13,6 +13,21 @@ pub async fn get(db: &Db, shop: &str, key: &str) -> Result<Option<String>> {
     )
 }
 
+/// [`get`] inside the caller's transaction.
+pub async fn get_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    key: &str,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
+            .bind(shop)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
 /// Sets `key` for the shop, replacing any previous value.
 pub async fn set(db: &Db, shop: &str, key: &str, value: &str) -> Result<()> {
     let mut conn = db.pool().acquire().await?;

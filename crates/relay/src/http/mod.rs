@@ -54,6 +54,9 @@ pub struct AppState {
     pub sandbox_pending: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
     /// Where the payment providers are.
     pub providers: crate::pay::ProviderConfig,
+    /// The one HTTP client for calls out (WhatsApp, the phrasing model): connections and TLS
+    /// set-up are reused across calls.
+    pub http: reqwest::Client,
     /// Spaces WhatsApp sends per business number.
     pub limiter: Arc<crate::channel::Limiter>,
     /// Wakes the job runner (a job was enqueued).

@@ -229,18 +229,21 @@ async fn a_shop_on_whatsapp_has_no_sandbox_chat_and_bad_phones_are_refused() {
     );
 }
 
+/// Runs the `ziflow-relay` binary with `args` on the data folder `dir`.
+fn relay_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn catalog_import_from_the_command_line_replaces_the_catalog_or_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let relay = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let relay = |args: &[&str]| relay_cli(dir.path(), args);
     let made = relay(&["shop", "create", "--name", "Glow Bar", "--json"]);
     assert!(made.status.success());
     let shop: Value = serde_json::from_slice(&made.stdout).unwrap();
@@ -628,15 +631,7 @@ async fn an_optional_model_rewords_replies_but_never_their_facts_and_never_holds
 fn the_metrics_command_prints_the_shops_figures_as_json() {
     use ziflow_core::storage::invoices::{self, PaidVia};
     let dir = tempfile::tempdir().unwrap();
-    let relay = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
-            .args(args)
-            .arg("--data-dir")
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap()
-    };
+    let relay = |args: &[&str]| relay_cli(dir.path(), args);
     let made = relay(&["shop", "create", "--name", "Glow Bar", "--json"]);
     let shop: Value = serde_json::from_slice(&made.stdout).unwrap();
     let uid = shop["uid"].as_str().unwrap().to_string();
