@@ -321,7 +321,7 @@ impl BenchRelay {
         ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some(SECRET), whatsapp_secret)
             .await?;
         let device =
-            ziflow_relay::provision::add_device(&db, &shop.uid, "Bench desk", "rep").await?;
+            ziflow_relay::provision::add_device(&db, &shop.uid, "Bench desk", "owner").await?;
         db.close().await;
         let port = ziflow_tests::free_port()?;
         let relay_bin = std::env::current_exe()?
