@@ -41,6 +41,10 @@ pub const PYTHON_PACKAGES: &[&str] = &[
     "localstripe==1.15.10",
     // An independent WhatsApp Cloud API client: what it posts and how it reads webhooks.
     "pywa==2.11.0",
+    // A real SMTP server (STARTTLS, AUTH) for email notifications, and the certificate
+    // authority that signs its certificate for the test.
+    "aiosmtpd==1.4.6",
+    "trustme==1.2.1",
 ];
 
 /// npm packages the tests use as real peers (installed into `<tools>/node`).

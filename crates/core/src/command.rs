@@ -57,7 +57,21 @@ pub async fn record(
     for work in &applied.sends {
         crate::channel::enqueue_in(conn, shop, work, now).await?;
     }
+    enqueue_rule_jobs(conn, shop, &applied.jobs, now).await?;
     Ok(id)
+}
+
+/// Enqueues the jobs the CRM's rules called for (once per key).
+pub async fn enqueue_rule_jobs(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    jobs: &[crate::crm::JobSpec],
+    now: i64,
+) -> Result<()> {
+    for (kind, key, payload) in jobs {
+        crate::storage::jobs::enqueue_in(conn, shop, kind, key, payload, now, now).await?;
+    }
+    Ok(())
 }
 
 /// Executes `cmd` for `shop` at `now`.
@@ -200,7 +214,9 @@ pub async fn execute(
         | Command::BillingDisconnect {}
         | Command::WhatsappConnect { .. }
         | Command::WhatsappDisconnect {}
-        | Command::LlmSet { .. } => Err(Error::InvalidInput(
+        | Command::LlmSet { .. }
+        | Command::NotifySet { .. }
+        | Command::NotifyTest { .. } => Err(Error::InvalidInput(
             "connecting providers is done by the relay, which holds the shop's keys".into(),
         )),
         Command::OrderMove {
@@ -370,9 +386,75 @@ pub async fn execute(
                 jobs: Vec::new(),
             })
         }
+        Command::AutomationsSet { rules } => {
+            let stages = crate::crm::stages_in(conn, shop).await?;
+            crate::crm::check_rules(rules, &stages)?;
+            let text = serde_json::to_string(rules)
+                .map_err(|e| Error::InvalidInput(format!("the rules: {e}")))?;
+            settings_event(conn, shop, "automations", &text, now).await
+        }
+        Command::PipelineSet { stages } => {
+            crate::crm::check_pipeline(conn, shop, stages).await?;
+            let text = serde_json::to_string(stages)
+                .map_err(|e| Error::InvalidInput(format!("the stages: {e}")))?;
+            settings_event(conn, shop, "pipeline", &text, now).await
+        }
+        Command::LeadUpdate {
+            phone,
+            stage,
+            add_tag,
+            remove_tag,
+        } => {
+            let known: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM leads WHERE shop_uid = ?1 AND phone = ?2
+                 UNION SELECT 1 FROM conversations WHERE shop_uid = ?1 AND customer_phone = ?2",
+            )
+            .bind(shop)
+            .bind(phone)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if known.is_none() {
+                return Err(Error::NotFound(format!("a customer {phone}")));
+            }
+            if let Some(s) = stage {
+                let stages = crate::crm::stages_in(conn, shop).await?;
+                if !stages.contains(s) {
+                    return Err(Error::InvalidInput(format!(
+                        "{s:?} is not a stage; stages: {}",
+                        stages.join(", ")
+                    )));
+                }
+            }
+            let tags = [add_tag, remove_tag];
+            if tags.iter().any(|t| {
+                t.as_ref()
+                    .is_some_and(|t| t.trim().is_empty() || t.len() > 40)
+            }) {
+                return Err(Error::InvalidInput("a tag has 1 to 40 characters".into()));
+            }
+            if stage.is_none() && tags.iter().all(|t| t.is_none()) {
+                return Err(Error::InvalidInput("nothing to change".into()));
+            }
+            let payload = json!({ "phone": phone, "stage": stage,
+                "add_tag": add_tag.as_deref().map(str::trim),
+                "remove_tag": remove_tag.as_deref().map(str::trim) });
+            let id = record(conn, shop, "lead.changed", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "phone": phone, "changed": true }),
+                event_ids: vec![id],
+                jobs: Vec::new(),
+            })
+        }
         Command::TemplateSet { name, text } => {
             let allowed = match name.as_str() {
                 "invoice" => crate::template::INVOICE_VARIABLES,
+                n if n
+                    .strip_prefix("notify.")
+                    .and_then(ziflow_protocol::automation::Trigger::from_key)
+                    .is_some() =>
+                {
+                    crate::notify::VARIABLES
+                }
                 other => match other
                     .strip_prefix("reply.")
                     .and_then(crate::agent::reply_variables)
@@ -380,14 +462,16 @@ pub async fn execute(
                     Some(vars) => vars,
                     None => {
                         return Err(Error::InvalidInput(format!(
-                            "there is no {other:?} template; templates: invoice, and the \
-                             agent's replies (reply.en.greeting, reply.es.paid, …)"
+                            "there is no {other:?} template; templates: invoice, the \
+                             agent's replies (reply.en.greeting, reply.es.paid, …) and the \
+                             notifications (notify.payment_succeeded, notify.handoff, …)"
                         )))
                     }
                 },
             };
-            // An empty reply goes back to the built-in wording.
-            let reset = name.starts_with("reply.") && text.trim().is_empty();
+            // An empty reply or notification goes back to the built-in wording.
+            let reset = (name.starts_with("reply.") || name.starts_with("notify."))
+                && text.trim().is_empty();
             if !reset {
                 crate::template::Template::parse(text, allowed)
                     .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
@@ -406,6 +490,23 @@ pub async fn execute(
             })
         }
     }
+}
+
+/// Records a `settings.changed` of `key` to `value` (already checked).
+async fn settings_event(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    key: &str,
+    value: &str,
+    now: i64,
+) -> Result<Outcome> {
+    let payload = json!({ "key": key, "value": value });
+    let id = record(conn, shop, "settings.changed", &payload, now).await?;
+    Ok(Outcome {
+        answer: json!({ "key": key, "saved": true }),
+        event_ids: vec![id],
+        jobs: Vec::new(),
+    })
 }
 
 /// The answer to `invoice.send`: the link once there is one, else that it is on its way.

@@ -1,22 +1,26 @@
-//! The CRM: one lead per customer (phone in E.164), a stage of the shop's pipeline, tags,
-//! custom fields and a history. Leads are projections of the event log: each event of a kind
-//! the rules listen to runs the matching rules, in order, once (a run is recorded per rule and
-//! event, so applying an event again changes nothing) — the relay and every desk hold the same
-//! leads. The shipped rules:
+//! The CRM: one lead per customer (phone in E.164), a stage of the shop's pipeline (editable),
+//! tags, custom fields and a history. Leads are projections of the event log: each event of a
+//! kind the rules listen to runs the matching rules, in order, once (a run is recorded per
+//! rule and event, so applying an event again changes nothing) — the relay and every desk hold
+//! the same leads. The shipped rules:
 //!
-//! - on successful payment → stage Paid, tag `paid`, `lastPayment` = the amount, and
-//!   `lifetimeValue` grows by it;
+//! - on successful payment → stage Paid, tag `paid`, `lastPayment` = the amount,
+//!   `lifetimeValue` grows by it, and every notification channel that is on is told;
 //! - on an invoice sent → stage Awaiting payment;
 //! - on reminders exhausted → tag `payment_abandoned`, stage Abandoned;
 //! - on a failed payment → tag `payment_failed`.
 //!
-//! Moving an order on the Ready-to-ship board moves its lead to Ready to ship, Shipped or
-//! Delivered.
+//! Actions with effects outside the lead — notify, message the customer, hand off — become
+//! durable jobs (the relay runs them; their key names the event, the rule and the action, so
+//! each happens once) or, for the desktop channel, a note the desk shows when it applies the
+//! event. Moving an order on the Ready-to-ship board moves its lead to Ready to ship, Shipped
+//! or Delivered; a rep may move a lead or tag it by hand (`lead.changed`).
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
+use ziflow_protocol::automation::CHANNELS;
 
+use crate::notify::{self, DesktopNote, NotifyWork};
 use crate::storage::events::Event;
 use crate::{Error, Result};
 
@@ -32,112 +36,35 @@ pub const STAGES: &[&str] = &[
     "Abandoned",
 ];
 
-/// What a rule listens to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    /// `invoice.paid`.
-    PaymentSucceeded,
-    /// `invoice.failed`.
-    PaymentFailed,
-    /// `invoice.sent`.
-    InvoiceSent,
-    /// `invoice.expired`.
-    LinkExpired,
-    /// `invoice.abandoned` (the last reminder passed unpaid).
-    ReminderExhausted,
-    /// `whatsapp.message` from the customer.
-    MessageReceived,
-    /// `conversation.handoff`.
-    Handoff,
-}
+/// Stages the shop's flow moves leads to by itself (a pipeline keeps them).
+pub const FLOW_STAGES: &[&str] = &[
+    "New",
+    "Awaiting payment",
+    "Paid",
+    "Ready to ship",
+    "Shipped",
+    "Delivered",
+    "Abandoned",
+];
 
-impl Trigger {
-    fn of(kind: &str) -> Option<Self> {
-        Some(match kind {
-            "invoice.paid" => Self::PaymentSucceeded,
-            "invoice.failed" => Self::PaymentFailed,
-            "invoice.sent" => Self::InvoiceSent,
-            "invoice.expired" => Self::LinkExpired,
-            "invoice.abandoned" => Self::ReminderExhausted,
-            "whatsapp.message" => Self::MessageReceived,
-            "conversation.handoff" => Self::Handoff,
-            _ => return None,
-        })
-    }
-}
+pub use ziflow_protocol::automation::{Condition, Rule, RuleAction, Source, Trigger};
 
-/// Where a field's value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// The invoice's amount (`{"minor": 12800, "currency": "USD"}`).
-    Amount,
-    /// The event's time (Unix seconds).
-    Date,
-    /// The invoice number.
-    Order,
-}
+/// The job that messages a customer for a rule.
+pub const MESSAGE_KIND: &str = "crm.message";
 
-/// What a rule does to the lead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "do", rename_all = "snake_case")]
-pub enum RuleAction {
-    /// Move the lead to a stage.
-    SetStage {
-        /// The stage.
-        stage: String,
-    },
-    /// Add a tag.
-    AddTag {
-        /// The tag.
-        tag: String,
-    },
-    /// Remove a tag.
-    RemoveTag {
-        /// The tag.
-        tag: String,
-    },
-    /// Set a custom field from the event.
-    SetField {
-        /// The field.
-        name: String,
-        /// The value's source.
-        from: Source,
-    },
-    /// Add the event's amount to a custom field (a running total).
-    AddToField {
-        /// The field.
-        name: String,
-    },
-}
+/// The job that hands a conversation to a person for a rule.
+pub const HANDOFF_KIND: &str = "crm.handoff";
 
-/// A rule only for some events.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Condition {
-    /// The invoice's amount is at least this (minor units).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub amount_at_least: Option<i64>,
-    /// The lead has this tag.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub has_tag: Option<String>,
-    /// The lead is in this stage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_is: Option<String>,
-}
+/// A durable job an event's rules call for: (kind, idempotency key, payload).
+pub type JobSpec = (&'static str, String, Value);
 
-/// "On EVENT [if CONDITION] → ACTIONS".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rule {
-    /// Stable id (its runs are recorded under it).
-    pub id: String,
-    /// The event.
-    pub on: Trigger,
-    /// Only when this holds.
-    #[serde(default, rename = "if", skip_serializing_if = "Option::is_none")]
-    pub when: Option<Condition>,
-    /// In order.
-    pub actions: Vec<RuleAction>,
+/// What the rules did beyond the lead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Jobs for the relay to enqueue.
+    pub jobs: Vec<JobSpec>,
+    /// Desktop notifications for desks to show.
+    pub notes: Vec<DesktopNote>,
 }
 
 /// The rules a shop starts with.
@@ -158,6 +85,9 @@ pub fn default_rules() -> Vec<Rule> {
                 },
                 RuleAction::AddToField {
                     name: "lifetimeValue".into(),
+                },
+                RuleAction::Notify {
+                    channels: Vec::new(),
                 },
             ],
         },
@@ -182,32 +112,78 @@ pub fn default_rules() -> Vec<Rule> {
     ]
 }
 
-/// Checks rules the owner saves.
-pub fn check_rules(rules: &[Rule]) -> Result<()> {
+fn refuse<T>(why: String) -> Result<T> {
+    Err(Error::InvalidInput(why))
+}
+
+/// Checks rules the owner saves against the shop's `stages`.
+pub fn check_rules(rules: &[Rule], stages: &[String]) -> Result<()> {
     let mut ids = std::collections::HashSet::new();
+    let known = |s: &str| stages.iter().any(|k| k == s);
     for r in rules {
         if r.id.trim().is_empty() || !ids.insert(r.id.as_str()) {
-            return Err(Error::InvalidInput(format!(
+            return refuse(format!(
                 "each rule needs its own id; {:?} is empty or repeated",
                 r.id
-            )));
+            ));
         }
+        let name = format!("rule \"{}\" ({})", r.id, r.on.label());
         if r.actions.is_empty() {
-            return Err(Error::InvalidInput(format!("rule {} does nothing", r.id)));
+            return refuse(format!("{name} does nothing: add an action"));
+        }
+        if let Some(s) = r.when.as_ref().and_then(|c| c.stage_is.as_deref()) {
+            if !known(s) {
+                return refuse(format!("{name}: {s:?} is not a stage of the pipeline"));
+            }
+        }
+        if r.when
+            .as_ref()
+            .and_then(|c| c.amount_at_least)
+            .is_some_and(|a| a < 0)
+        {
+            return refuse(format!("{name}: an amount is not negative"));
         }
         for a in &r.actions {
             match a {
-                RuleAction::SetStage { stage } if !STAGES.contains(&stage.as_str()) => {
-                    return Err(Error::InvalidInput(format!(
-                        "rule {}: {stage:?} is not a stage; stages: {}",
-                        r.id,
-                        STAGES.join(", ")
-                    )))
+                RuleAction::SetStage { stage } if !known(stage) => {
+                    return refuse(format!(
+                        "{name}: {stage:?} is not a stage; stages: {}",
+                        stages.join(", ")
+                    ))
                 }
                 RuleAction::AddTag { tag } | RuleAction::RemoveTag { tag }
                     if tag.trim().is_empty() =>
                 {
-                    return Err(Error::InvalidInput(format!("rule {}: an empty tag", r.id)))
+                    return refuse(format!("{name}: an empty tag"))
+                }
+                RuleAction::SetField { name: field, .. } | RuleAction::AddToField { name: field }
+                    if field.is_empty()
+                        || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    return refuse(format!(
+                        "{name}: a field name is letters, digits and _ (like lastPayment), not {field:?}"
+                    ))
+                }
+                RuleAction::Notify { channels } => {
+                    if let Some(c) = channels.iter().find(|c| !CHANNELS.contains(&c.as_str())) {
+                        return refuse(format!(
+                            "{name}: there is no {c:?} channel; channels: {}",
+                            CHANNELS.join(", ")
+                        ));
+                    }
+                }
+                RuleAction::SendMessage { text } => {
+                    if let Err(e) = crate::template::Template::parse(text, notify::VARIABLES) {
+                        return refuse(format!("{name}: the message: {e}"));
+                    }
+                }
+                RuleAction::Handoff { .. } if r.on == Trigger::Handoff => {
+                    return refuse(format!(
+                        "{name}: a hand-off rule cannot hand off again (it would run on itself)"
+                    ))
+                }
+                RuleAction::Handoff { reason } if reason.trim().is_empty() => {
+                    return refuse(format!("{name}: say why the person takes over"))
                 }
                 _ => {}
             }
@@ -216,37 +192,109 @@ pub fn check_rules(rules: &[Rule]) -> Result<()> {
     Ok(())
 }
 
-async fn rules_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<Rule>> {
+/// The shop's rules (its own, else the shipped ones).
+pub async fn rules_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<Rule>> {
     Ok(crate::storage::settings::get_in(conn, shop, "automations")
         .await?
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_else(default_rules))
 }
 
-/// The customer an event is about, and its invoice (number, amount), if any.
+/// The shop's pipeline (its own, else [`STAGES`]).
+pub async fn stages_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<String>> {
+    Ok(crate::storage::settings::get_in(conn, shop, "pipeline")
+        .await?
+        .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| STAGES.iter().map(|s| s.to_string()).collect()))
+}
+
+/// Checks a pipeline the owner saves: named stages, none twice, the flow's own stages kept,
+/// and no stage dropped that a rule or a lead still uses.
+pub async fn check_pipeline(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    stages: &[String],
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for s in stages {
+        let t = s.trim();
+        if t.is_empty() || t.chars().count() > 40 || t != s {
+            return refuse(format!(
+                "a stage has a name of 1 to 40 characters without spaces around it, not {s:?}"
+            ));
+        }
+        if !seen.insert(t.to_lowercase()) {
+            return refuse(format!("{t:?} is in the pipeline twice"));
+        }
+    }
+    if let Some(m) = FLOW_STAGES.iter().find(|f| !stages.iter().any(|s| s == *f)) {
+        return refuse(format!(
+            "{m:?} stays: ZiFlow moves leads there by itself (stages that stay: {})",
+            FLOW_STAGES.join(", ")
+        ));
+    }
+    let used_by_rules: Vec<String> = rules_in(conn, shop)
+        .await?
+        .iter()
+        .flat_map(|r| {
+            let mut used: Vec<String> = r
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    RuleAction::SetStage { stage } => Some(stage.clone()),
+                    _ => None,
+                })
+                .collect();
+            used.extend(r.when.as_ref().and_then(|c| c.stage_is.clone()));
+            used
+        })
+        .collect();
+    if let Some(s) = used_by_rules.iter().find(|s| !stages.contains(s)) {
+        return refuse(format!(
+            "{s:?} stays: an automation rule uses it (change the rule first)"
+        ));
+    }
+    let in_use: Vec<(String, i64)> =
+        sqlx::query_as("SELECT stage, count(*) FROM leads WHERE shop_uid = ? GROUP BY stage")
+            .bind(shop)
+            .fetch_all(&mut *conn)
+            .await?;
+    if let Some((s, n)) = in_use.iter().find(|(s, _)| !stages.contains(s)) {
+        return refuse(format!(
+            "{s:?} stays: {n} lead(s) are in it (move them first)"
+        ));
+    }
+    Ok(())
+}
+
+/// An invoice an event is about: number, total, currency, pay link.
+type InvoiceFacts = (i64, i64, String, Option<String>);
+
+/// The customer an event is about, and its invoice, if any.
 async fn subject(
     conn: &mut SqliteConnection,
     event: &Event,
     p: &Value,
-) -> Result<Option<(String, Option<(i64, i64, String)>)>> {
+) -> Result<Option<(String, Option<InvoiceFacts>)>> {
     if event.kind == "whatsapp.message" {
         return Ok(p["from"].as_str().map(|f| (format!("+{f}"), None)));
     }
-    if event.kind == "conversation.handoff" {
+    if matches!(event.kind.as_str(), "conversation.handoff" | "lead.changed") {
         return Ok(p["phone"].as_str().map(|ph| (ph.to_string(), None)));
     }
     let Some(id) = p["invoice_id"].as_i64() else {
         return Ok(None);
     };
-    let row: Option<(String, i64, i64, String)> = sqlx::query_as(
-        "SELECT customer_phone, number, total_minor, currency FROM invoices
+    let row: Option<(String, i64, i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT customer_phone, number, total_minor, currency, pay_link FROM invoices
          WHERE shop_uid = ? AND id = ?",
     )
     .bind(&event.shop_uid)
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(phone, n, total, cur)| (phone, Some((n, total, cur)))))
+    Ok(row.map(|(phone, n, total, cur, link)| (phone, Some((n, total, cur, link)))))
 }
 
 async fn ensure_lead(conn: &mut SqliteConnection, shop: &str, phone: &str, at: i64) -> Result<()> {
@@ -263,7 +311,8 @@ async fn ensure_lead(conn: &mut SqliteConnection, shop: &str, phone: &str, at: i
     Ok(())
 }
 
-async fn history(
+/// Adds a line to a lead's history.
+pub async fn history(
     conn: &mut SqliteConnection,
     shop: &str,
     phone: &str,
@@ -288,33 +337,48 @@ async fn history(
 
 /// Whether events of `kind` can change a lead (others skip the CRM entirely).
 pub fn listens_to(kind: &str) -> bool {
-    kind == "order.stage_changed" || Trigger::of(kind).is_some()
+    kind == "order.stage_changed" || kind == "lead.changed" || Trigger::of(kind).is_some()
+}
+
+/// The lead's stage and tags.
+async fn stage_and_tags(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<(String, Vec<String>)> {
+    let (stage, tags): (String, String) =
+        sqlx::query_as("SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?")
+            .bind(shop)
+            .bind(phone)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok((stage, serde_json::from_str(&tags).unwrap_or_default()))
 }
 
 /// Runs the rules `event` triggers (the projection calls this after applying it).
-pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<()> {
+pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Effects> {
     if event.kind == "order.stage_changed" {
-        return order_moved(conn, event, p).await;
+        order_moved(conn, event, p).await?;
+        return Ok(Effects::default());
+    }
+    if event.kind == "lead.changed" {
+        lead_changed(conn, event, p).await?;
+        return Ok(Effects::default());
     }
     let Some(trigger) = Trigger::of(&event.kind) else {
-        return Ok(());
+        return Ok(Effects::default());
     };
     let Some((phone, invoice)) = subject(conn, event, p).await? else {
-        return Ok(());
+        return Ok(Effects::default());
     };
     let shop = event.shop_uid.as_str();
     ensure_lead(conn, shop, &phone, event.created_at).await?;
+    let mut effects = Effects::default();
     for rule in rules_in(conn, shop).await? {
         if rule.on != trigger {
             continue;
         }
-        let (stage, tags): (String, String) =
-            sqlx::query_as("SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?")
-                .bind(shop)
-                .bind(&phone)
-                .fetch_one(&mut *conn)
-                .await?;
-        let tags: Vec<String> = serde_json::from_str(&tags).unwrap_or_default();
+        let (stage, tags) = stage_and_tags(conn, shop, &phone).await?;
         let first = sqlx::query(
             "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
              ON CONFLICT DO NOTHING",
@@ -330,7 +394,7 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Res
             continue; // this rule was already weighed for this event
         }
         if let Some(c) = &rule.when {
-            let amount = invoice.as_ref().map(|(_, t, _)| *t);
+            let amount = invoice.as_ref().map(|(_, t, _, _)| *t);
             if c.amount_at_least
                 .is_some_and(|min| amount.is_none_or(|a| a < min))
                 || c.has_tag.as_ref().is_some_and(|t| !tags.contains(t))
@@ -339,64 +403,115 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Res
                 continue;
             }
         }
+        let ctx = Run {
+            shop,
+            phone: &phone,
+            event,
+            payload: p,
+            invoice: invoice.as_ref(),
+            trigger,
+            rule: &rule.id,
+        };
         let mut done = Vec::new();
-        for action in &rule.actions {
-            done.push(run_action(conn, shop, &phone, event, invoice.as_ref(), action).await?);
+        for (i, action) in rule.actions.iter().enumerate() {
+            done.push(run_action(conn, &ctx, i, action, &mut effects).await?);
         }
-        let what = format!("{}: {}", describe(trigger), done.join(", "));
+        let what = format!("{}: {}", trigger.label(), done.join(", "));
         history(conn, shop, &phone, event, Some(&rule.id), &what).await?;
     }
-    Ok(())
+    Ok(effects)
 }
 
-fn describe(t: Trigger) -> &'static str {
-    match t {
-        Trigger::PaymentSucceeded => "Payment succeeded",
-        Trigger::PaymentFailed => "Payment failed",
-        Trigger::InvoiceSent => "Invoice sent",
-        Trigger::LinkExpired => "Pay link expired",
-        Trigger::ReminderExhausted => "Reminders exhausted",
-        Trigger::MessageReceived => "Message received",
-        Trigger::Handoff => "Handed to a person",
+/// One rule's run on one event.
+struct Run<'a> {
+    shop: &'a str,
+    phone: &'a str,
+    event: &'a Event,
+    payload: &'a Value,
+    invoice: Option<&'a InvoiceFacts>,
+    trigger: Trigger,
+    rule: &'a str,
+}
+
+impl Run<'_> {
+    /// The variables a notification or a message may use, as of now.
+    async fn vars(&self, conn: &mut SqliteConnection) -> Result<Vec<(&'static str, String)>> {
+        let name: Option<String> = sqlx::query_scalar(
+            "SELECT customer_name FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+        )
+        .bind(self.shop)
+        .bind(self.phone)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        let shop_name: Option<String> = sqlx::query_scalar("SELECT name FROM shops WHERE uid = ?")
+            .bind(self.shop)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let (stage, _) = stage_and_tags(conn, self.shop, self.phone).await?;
+        let shown = ziflow_protocol::display_phone(self.phone);
+        let p = self.payload;
+        let (order, amount, link) = match self.invoice {
+            Some((n, total, cur, link)) => (
+                n.to_string(),
+                ziflow_protocol::Money::new(*total, cur.clone()).display(),
+                link.clone().unwrap_or_default(),
+            ),
+            None => Default::default(),
+        };
+        Ok(vec![
+            ("amount", amount),
+            ("name", name.unwrap_or_else(|| shown.clone())),
+            ("phone", shown),
+            ("order", order),
+            (
+                "text",
+                p["message"]["text"]["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            (
+                "reason",
+                p["reason"].as_str().unwrap_or_default().to_string(),
+            ),
+            ("stage", stage),
+            ("link", link),
+            ("shop", shop_name.unwrap_or_default()),
+        ])
+    }
+
+    fn key(&self, action: usize, what: &str) -> String {
+        format!(
+            "ziflow-{}-ev{}-{}-a{action}-{what}",
+            self.shop, self.event.id, self.rule
+        )
     }
 }
 
 async fn run_action(
     conn: &mut SqliteConnection,
-    shop: &str,
-    phone: &str,
-    event: &Event,
-    invoice: Option<&(i64, i64, String)>,
+    run: &Run<'_>,
+    index: usize,
     action: &RuleAction,
+    effects: &mut Effects,
 ) -> Result<String> {
+    let (shop, phone, event, invoice) = (run.shop, run.phone, run.event, run.invoice);
     let (sql, arg, said): (&str, Value, String) = match action {
-        RuleAction::SetStage { stage } => (
-            "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4",
-            json!(stage),
-            format!("stage {stage}"),
-        ),
-        RuleAction::AddTag { tag } => (
-            "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
-                 THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
-             WHERE shop_uid = ?3 AND phone = ?4",
-            json!(tag),
-            format!("tag {tag}"),
-        ),
-        RuleAction::RemoveTag { tag } => (
-            "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
-                 WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4",
-            json!(tag),
-            format!("untag {tag}"),
-        ),
+        RuleAction::SetStage { stage } => (SET_STAGE, json!(stage), format!("stage {stage}")),
+        RuleAction::AddTag { tag } => (ADD_TAG, json!(tag), format!("tag {tag}")),
+        RuleAction::RemoveTag { tag } => (REMOVE_TAG, json!(tag), format!("untag {tag}")),
         RuleAction::SetField { name, from } => {
             let value = match (from, invoice) {
-                (Source::Amount, Some((_, total, cur))) => json!({"minor": total, "currency": cur}),
-                (Source::Order, Some((n, _, _))) => json!(n),
+                (Source::Amount, Some((_, total, cur, _))) => {
+                    json!({"minor": total, "currency": cur})
+                }
+                (Source::Order, Some((n, _, _, _))) => json!(n),
                 (Source::Date, _) => json!(event.created_at),
                 (_, None) => return Ok(format!("{name} not set (no invoice)")),
             };
             let said = match (from, invoice) {
-                (Source::Amount, Some((_, total, cur))) => format!(
+                (Source::Amount, Some((_, total, cur, _))) => format!(
                     "{name} = {}",
                     ziflow_protocol::Money::new(*total, cur.clone()).display()
                 ),
@@ -416,7 +531,7 @@ async fn run_action(
             return Ok(said);
         }
         RuleAction::AddToField { name } => {
-            let Some((_, total, cur)) = invoice else {
+            let Some((_, total, cur, _)) = invoice else {
                 return Ok(format!("{name} unchanged (no invoice)"));
             };
             sqlx::query(
@@ -438,16 +553,136 @@ async fn run_action(
                 ziflow_protocol::Money::new(*total, cur.clone()).display()
             ));
         }
+        RuleAction::Notify { channels } => {
+            let settings = notify::settings_in(conn, shop).await?;
+            let chosen: Vec<&str> = if channels.is_empty() {
+                CHANNELS
+                    .into_iter()
+                    .filter(|c| settings.enabled(c))
+                    .collect()
+            } else {
+                channels.iter().map(String::as_str).collect()
+            };
+            if chosen.is_empty() {
+                return Ok("notify: no channel is on".into());
+            }
+            let vars = run.vars(conn).await?;
+            let text = notify::render(&notify::template_in(conn, shop, run.trigger).await?, &vars);
+            for c in &chosen {
+                if *c == "desktop" {
+                    effects.notes.push(DesktopNote {
+                        title: match run.trigger {
+                            Trigger::PaymentSucceeded => "Payment received".into(),
+                            t => t.label().into(),
+                        },
+                        body: text.clone(),
+                        order: invoice.map(|(n, _, _, _)| *n),
+                    });
+                    continue;
+                }
+                let work = NotifyWork {
+                    channel: c.to_string(),
+                    text: text.clone(),
+                    phone: Some(phone.to_string()),
+                    subject: format!(
+                        "{} — {}",
+                        run.trigger.label(),
+                        ziflow_protocol::display_phone(phone)
+                    ),
+                };
+                effects.jobs.push((
+                    notify::KIND,
+                    run.key(index, c),
+                    serde_json::to_value(&work)
+                        .map_err(|e| Error::InvalidInput(format!("notification: {e}")))?,
+                ));
+            }
+            let labels: Vec<&str> = chosen
+                .iter()
+                .map(|c| ziflow_protocol::automation::channel_label(c))
+                .collect();
+            return Ok(format!("notify {}", labels.join(", ")));
+        }
+        RuleAction::SendMessage { text } => {
+            let vars = run.vars(conn).await?;
+            let body = notify::render(text, &vars);
+            effects.jobs.push((
+                MESSAGE_KIND,
+                run.key(index, "message"),
+                json!({ "to": phone, "text": body }),
+            ));
+            return Ok("message the customer".into());
+        }
+        RuleAction::Handoff { reason } => {
+            effects.jobs.push((
+                HANDOFF_KIND,
+                run.key(index, "handoff"),
+                json!({ "phone": phone, "reason": reason }),
+            ));
+            return Ok("hand off to a person".into());
+        }
     };
-    let arg = arg.as_str().unwrap_or_default().to_string();
+    change(
+        conn,
+        sql,
+        arg.as_str().unwrap_or_default(),
+        event.created_at,
+        shop,
+        phone,
+    )
+    .await?;
+    Ok(said)
+}
+
+const SET_STAGE: &str =
+    "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4";
+const ADD_TAG: &str =
+    "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
+         THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
+     WHERE shop_uid = ?3 AND phone = ?4";
+const REMOVE_TAG: &str =
+    "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
+         WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4";
+
+/// Runs one of the lead statements above with its value.
+async fn change(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    value: &str,
+    at: i64,
+    shop: &str,
+    phone: &str,
+) -> Result<()> {
     sqlx::query(sql)
-        .bind(&arg)
-        .bind(event.created_at)
+        .bind(value)
+        .bind(at)
         .bind(shop)
         .bind(phone)
         .execute(&mut *conn)
         .await?;
-    Ok(said)
+    Ok(())
+}
+
+/// A rep moved a lead or tagged it by hand.
+async fn lead_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<()> {
+    let Some(phone) = p["phone"].as_str() else {
+        return Err(Error::InvalidInput("lead.changed without a phone".into()));
+    };
+    let shop = event.shop_uid.as_str();
+    ensure_lead(conn, shop, phone, event.created_at).await?;
+    let mut done = Vec::new();
+    for (key, sql, verb) in [
+        ("stage", SET_STAGE, "stage"),
+        ("add_tag", ADD_TAG, "tag"),
+        ("remove_tag", REMOVE_TAG, "untag"),
+    ] {
+        if let Some(value) = p[key].as_str() {
+            change(conn, sql, value, event.created_at, shop, phone).await?;
+            done.push(format!("{verb} {value}"));
+        }
+    }
+    let what = format!("Changed by hand: {}", done.join(", "));
+    history(conn, shop, phone, event, None, &what).await
 }
 
 /// The board moved an order: its lead follows (Ready to ship, Shipped, Delivered).
@@ -458,7 +693,7 @@ async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> R
         Some("delivered") => "Delivered",
         _ => return Ok(()),
     };
-    let Some((phone, Some((number, _, _)))) = subject(conn, event, p).await? else {
+    let Some((phone, Some((number, _, _, _)))) = subject(conn, event, p).await? else {
         return Ok(());
     };
     let shop = event.shop_uid.as_str();
@@ -476,13 +711,7 @@ async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> R
         return Ok(());
     }
     ensure_lead(conn, shop, &phone, event.created_at).await?;
-    sqlx::query("UPDATE leads SET stage = ?, updated_at = ? WHERE shop_uid = ? AND phone = ?")
-        .bind(stage)
-        .bind(event.created_at)
-        .bind(shop)
-        .bind(&phone)
-        .execute(&mut *conn)
-        .await?;
+    change(conn, SET_STAGE, stage, event.created_at, shop, &phone).await?;
     let what = format!("Order #{number} moved to {stage}: stage {stage}");
     history(conn, shop, &phone, event, None, &what).await
 }

@@ -7,6 +7,7 @@
 //! - [`storage`]: all SQL, one module per table family.
 //! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
 //! - [`metrics`]: the owner's figures, computed from stored facts.
+//! - [`crm`], [`notify`]: leads, automation rules and the notifications they send.
 //! - [`template`]: customer message templates, checked while they are edited.
 //! - [`webhook`]: provider signature checks over raw bodies; only a [`webhook::Verified`]
 //!   body can be stored.
@@ -25,6 +26,7 @@ pub mod command;
 pub mod crm;
 pub mod db;
 pub mod metrics;
+pub mod notify;
 pub mod pay;
 pub mod projection;
 pub mod reminders;

@@ -30,6 +30,11 @@ pub struct Applied {
     /// Messages to post and reads to mark on the WhatsApp channel (the relay enqueues them,
     /// once per message). Desks ignore them.
     pub sends: Vec<crate::channel::ChannelWork>,
+    /// Jobs the CRM's rules call for (notifications, messages, hand-offs; the relay enqueues
+    /// them under their keys, so once). Desks ignore them.
+    pub jobs: Vec<crate::crm::JobSpec>,
+    /// Desktop notifications the CRM's rules call for (desks show them).
+    pub notes: Vec<crate::notify::DesktopNote>,
 }
 
 /// A recorded payment outcome (for the desktop's OS notification).
@@ -103,6 +108,7 @@ impl<'c> Applier<'c> {
                 channel_changed(self.conn().await?, event, &payload).await
             }
             "conversation.handoff" => handoff(self.conn().await?, event, &payload).await,
+            "notification.result" => notification_result(self.conn().await?, event, &payload).await,
             "conversation.bot_set" => bot_set(self.conn().await?, event, &payload).await,
             "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
                 invoice_fact(self.conn().await?, event, &payload).await
@@ -110,7 +116,7 @@ impl<'c> Applier<'c> {
             kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
             _ => Ok(Applied::default()),
         };
-        let result = match result {
+        let mut result = match result {
             Err(Error::InvalidInput(why)) => {
                 tracing::warn!(id = event.id, kind = %event.kind, "event left unprojected: {why}");
                 return Ok(Applied::default());
@@ -119,7 +125,16 @@ impl<'c> Applier<'c> {
         };
         // The CRM's rules follow every event they listen to (leads are projections too).
         if crate::crm::listens_to(&event.kind) {
-            crate::crm::apply(self.conn().await?, event, &payload).await?;
+            match crate::crm::apply(self.conn().await?, event, &payload).await {
+                Ok(effects) => {
+                    result.jobs = effects.jobs;
+                    result.notes = effects.notes;
+                }
+                Err(Error::InvalidInput(why)) => {
+                    tracing::warn!(id = event.id, kind = %event.kind, "the CRM skipped it: {why}");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(result)
     }
@@ -542,6 +557,48 @@ async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Resul
     .bind(phone)
     .execute(&mut *conn)
     .await?;
+    Ok(Applied::default())
+}
+
+/// An attempt to post a notification ended: the latest state per notification, and a line
+/// in the lead's history.
+async fn notification_result(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &Value,
+) -> Result<Applied> {
+    let (Some(key), Some(channel), Some(state)) = (
+        p["key"].as_str(),
+        p["channel"].as_str(),
+        p["state"].as_str(),
+    ) else {
+        return Err(Error::InvalidInput(
+            "notification.result without key, channel and state".into(),
+        ));
+    };
+    let attempts = p["attempts"].as_i64().unwrap_or(1);
+    let answer = p["answer"].as_str().unwrap_or_default();
+    let phone = p["phone"].as_str();
+    sqlx::query(
+        "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (shop_uid, key) DO UPDATE SET state = ?6, attempts = ?7, answer = ?8, at = ?9",
+    )
+    .bind(&event.shop_uid)
+    .bind(key)
+    .bind(channel)
+    .bind(p["text"].as_str().unwrap_or_default())
+    .bind(phone)
+    .bind(state)
+    .bind(attempts)
+    .bind(answer)
+    .bind(event.created_at)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(phone) = phone {
+        let line = crate::notify::history_line(channel, state, attempts, answer);
+        crate::crm::history(conn, &event.shop_uid, phone, event, None, &line).await?;
+    }
     Ok(Applied::default())
 }
 

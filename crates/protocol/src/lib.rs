@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod automation;
+
 /// An amount of money: integer minor units (cents) plus an ISO 4217 currency code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
@@ -714,6 +716,74 @@ pub enum Command {
         /// Its text, with `{variable}` placeholders.
         text: String,
     },
+    /// The owner saves the CRM's automation rules (CRM → Automations), in order. Rules with
+    /// an unknown stage, an empty tag, a message with an unknown variable, a hand-off on a
+    /// hand-off, or a repeated id are refused whole.
+    #[serde(rename = "automations.set")]
+    AutomationsSet {
+        /// The rules.
+        rules: Vec<automation::Rule>,
+    },
+    /// The owner edits the pipeline's stages (CRM → Pipeline), in order. The stages the
+    /// shop's flow moves leads to by itself stay; a stage a rule or a lead uses stays.
+    #[serde(rename = "pipeline.set")]
+    PipelineSet {
+        /// The stages.
+        stages: Vec<String>,
+    },
+    /// A rep moves a lead to a stage or tags it by hand.
+    #[serde(rename = "lead.update")]
+    LeadUpdate {
+        /// E.164.
+        phone: String,
+        /// The new stage.
+        #[serde(default)]
+        stage: Option<String>,
+        /// A tag to add.
+        #[serde(default)]
+        add_tag: Option<String>,
+        /// A tag to remove.
+        #[serde(default)]
+        remove_tag: Option<String>,
+    },
+    /// The owner sets up a notification channel (Settings → Notifications). The secret
+    /// (Telegram bot token, Slack webhook address, SMTP password) is stored sealed and never
+    /// enters the log; absent, the stored one stays.
+    #[serde(rename = "notify.set")]
+    NotifySet {
+        /// `telegram`, `slack`, `email` or `desktop`.
+        channel: String,
+        /// Whether "notify every channel" uses it.
+        enabled: bool,
+        /// Telegram's chat.
+        #[serde(default)]
+        chat_id: Option<String>,
+        /// The bot token, the webhook address or the SMTP password.
+        #[serde(default)]
+        secret: Option<String>,
+        /// SMTP server.
+        #[serde(default)]
+        host: Option<String>,
+        /// SMTP port (587).
+        #[serde(default)]
+        port: Option<u16>,
+        /// SMTP login.
+        #[serde(default)]
+        username: Option<String>,
+        /// Sender address.
+        #[serde(default)]
+        from: Option<String>,
+        /// Recipients, separated by commas.
+        #[serde(default)]
+        to: Option<String>,
+    },
+    /// The owner sends a test notification on a channel; the answer carries the provider's
+    /// words (`{"ok": true, "answer": "…"}`).
+    #[serde(rename = "notify.test")]
+    NotifyTest {
+        /// `telegram`, `slack` or `email`.
+        channel: String,
+    },
 }
 
 impl Command {
@@ -731,6 +801,10 @@ impl Command {
                 | Self::ScenarioSet { .. }
                 | Self::CatalogSet { .. }
                 | Self::TemplateSet { .. }
+                | Self::AutomationsSet { .. }
+                | Self::PipelineSet { .. }
+                | Self::NotifySet { .. }
+                | Self::NotifyTest { .. }
         )
     }
 }

@@ -22,6 +22,8 @@ use ziflow_core::secrets::MasterKey;
 /// graph_api_base = "https://graph.facebook.com"
 /// whatsapp_rate = 80
 /// public_url = "https://relay.example.com"
+/// telegram_api_base = "https://api.telegram.org"
+/// smtp_ca_file = "/etc/ziflow/smtp-ca.pem"
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -43,6 +45,10 @@ pub struct FileConfig {
     pub whatsapp_rate: Option<u32>,
     /// The relay's address as customers reach it.
     pub public_url: Option<String>,
+    /// Telegram's Bot API address (a self-hosted Bot API server, or a test's).
+    pub telegram_api_base: Option<String>,
+    /// A PEM file with one more certificate authority to trust for SMTP servers.
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// Reads and checks the config file.

@@ -51,6 +51,17 @@ async fn apply_batch(
             ziflow_core::channel::enqueue_in(conn, &event.shop_uid, work, event.created_at).await?;
             enqueued = true;
         }
+        if !applied.jobs.is_empty() {
+            let conn = applier.conn().await?;
+            ziflow_core::command::enqueue_rule_jobs(
+                conn,
+                &event.shop_uid,
+                &applied.jobs,
+                event.created_at,
+            )
+            .await?;
+            enqueued = true;
+        }
         for (step, work) in &applied.work {
             let conn = applier.conn().await?;
             ziflow_core::pay::work::enqueue_in(

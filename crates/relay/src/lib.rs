@@ -15,6 +15,7 @@ pub mod engine;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod notify;
 pub mod pay;
 pub mod phrase;
 pub mod provision;

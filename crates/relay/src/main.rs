@@ -71,6 +71,13 @@ enum Command {
         /// [default: http://<listen address>].
         #[arg(long, env = "ZIFLOW_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Telegram's Bot API address for notifications [default: https://api.telegram.org].
+        #[arg(long, env = "ZIFLOW_TELEGRAM_API_BASE")]
+        telegram_api_base: Option<String>,
+        /// A PEM file with one more certificate authority to trust for the shops' SMTP
+        /// servers (a company's own CA); the usual web roots are always trusted.
+        #[arg(long, env = "ZIFLOW_SMTP_CA_FILE")]
+        smtp_ca_file: Option<PathBuf>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -264,6 +271,8 @@ async fn main() -> anyhow::Result<()> {
             graph_api_base,
             whatsapp_rate,
             public_url,
+            telegram_api_base,
+            smtp_ca_file,
             key,
         } => {
             let listen = match (listen, &file.listen) {
@@ -289,6 +298,14 @@ async fn main() -> anyhow::Result<()> {
                 providers.whatsapp_rate = rate;
             }
             providers.public_url = public_url.or_else(|| file.public_url.clone());
+            if let Some(base) = telegram_api_base.or_else(|| file.telegram_api_base.clone()) {
+                providers.telegram_api_base = base;
+            }
+            if let Some(path) = smtp_ca_file.or_else(|| file.smtp_ca_file.clone()) {
+                let pem = std::fs::read(&path)
+                    .with_context(|| format!("reading the SMTP CA file {}", path.display()))?;
+                providers.smtp_ca_pem = Some(pem);
+            }
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,

@@ -37,6 +37,12 @@ pub struct ProviderConfig {
     pub whatsapp_timeout: Duration,
     /// Messages per second per business number.
     pub whatsapp_rate: u32,
+    /// Telegram's Bot API base URL (notifications).
+    pub telegram_api_base: String,
+    /// One more certificate authority (PEM) trusted for SMTP servers.
+    pub smtp_ca_pem: Option<Vec<u8>>,
+    /// How long one notification call may take before it is retried later.
+    pub notify_timeout: Duration,
 }
 
 impl Default for ProviderConfig {
@@ -48,6 +54,9 @@ impl Default for ProviderConfig {
             graph_api_base: ziflow_core::channel::whatsapp::DEFAULT_GRAPH_BASE.into(),
             whatsapp_timeout: ziflow_core::channel::whatsapp::DEFAULT_TIMEOUT,
             whatsapp_rate: ziflow_core::channel::whatsapp::DEFAULT_RATE,
+            telegram_api_base: ziflow_core::notify::DEFAULT_TELEGRAM_BASE.into(),
+            smtp_ca_pem: None,
+            notify_timeout: ziflow_core::notify::TIMEOUT,
         }
     }
 }
@@ -171,6 +180,12 @@ pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result
             crate::phrase::run(state, job).await
         } else if job.kind == ziflow_core::reminders::KIND {
             remind(state, job).await
+        } else if job.kind == ziflow_core::notify::KIND {
+            crate::notify::run(state, job).await
+        } else if job.kind == ziflow_core::crm::MESSAGE_KIND
+            || job.kind == ziflow_core::crm::HANDOFF_KIND
+        {
+            crate::notify::run_rule_job(state, job).await
         } else {
             run(state, job).await
         };

@@ -16,6 +16,12 @@ pub enum SecretName {
     WhatsAppAccessToken,
     /// The API key of the optional phrasing model (an OpenAI-compatible endpoint).
     LlmApiKey,
+    /// The Telegram bot's token (notifications).
+    TelegramBotToken,
+    /// The Slack incoming webhook's address (notifications).
+    SlackWebhookUrl,
+    /// The SMTP server's password (email notifications).
+    SmtpPassword,
 }
 
 impl SecretName {
@@ -27,6 +33,9 @@ impl SecretName {
             Self::StripeApiKey => "stripe_api_key",
             Self::WhatsAppAccessToken => "whatsapp_access_token",
             Self::LlmApiKey => "llm_api_key",
+            Self::TelegramBotToken => "telegram_bot_token",
+            Self::SlackWebhookUrl => "slack_webhook_url",
+            Self::SmtpPassword => "smtp_password",
         }
     }
 }

@@ -579,7 +579,8 @@ async fn automation_rules_run_in_order_only_when_their_condition_holds_and_once_
             ],
         },
     ];
-    crm::check_rules(&rules).unwrap();
+    let stages: Vec<String> = crm::STAGES.iter().map(|s| s.to_string()).collect();
+    crm::check_rules(&rules, &stages).unwrap();
     let bad = vec![Rule {
         id: "x".into(),
         on: Trigger::InvoiceSent,
@@ -588,7 +589,7 @@ async fn automation_rules_run_in_order_only_when_their_condition_holds_and_once_
             stage: "Won".into(),
         }],
     }];
-    assert!(crm::check_rules(&bad)
+    assert!(crm::check_rules(&bad, &stages)
         .unwrap_err()
         .to_string()
         .contains("not a stage"));

@@ -31,6 +31,8 @@ pub async fn run(
             | Command::WhatsappConnect { .. }
             | Command::WhatsappDisconnect {}
             | Command::LlmSet { .. }
+            | Command::NotifySet { .. }
+            | Command::NotifyTest { .. }
     ) {
         return Ok(None);
     }
@@ -99,6 +101,52 @@ pub async fn run(
                 None,
             ),
         },
+        Command::NotifyTest { channel } => (
+            Stored {
+                status: 200,
+                body: crate::notify::test(state, shop, channel).await.to_string(),
+            },
+            None,
+        ),
+        Command::NotifySet {
+            channel,
+            enabled,
+            chat_id,
+            secret,
+            host,
+            port,
+            username,
+            from,
+            to,
+        } => {
+            let set = crate::notify::ChannelSet {
+                channel,
+                enabled: *enabled,
+                chat_id: chat_id.as_deref(),
+                secret: secret.as_deref(),
+                host: host.as_deref(),
+                port: *port,
+                username: username.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+            };
+            match crate::notify::set(state, shop, &set).await {
+                Ok(event) => (
+                    Stored {
+                        status: 200,
+                        body: json!({ "saved": true, "channel": channel }).to_string(),
+                    },
+                    Some(("settings.changed", event)),
+                ),
+                Err(why) => (
+                    Stored {
+                        status: 400,
+                        body: json!({ "error": "notify_refused", "message": why }).to_string(),
+                    },
+                    None,
+                ),
+            }
+        }
         Command::WhatsappDisconnect {} => {
             shop_secrets::delete(&state.db, shop, SecretName::WhatsAppAccessToken).await?;
             state.secrets.forget(shop, SecretName::WhatsAppAccessToken);

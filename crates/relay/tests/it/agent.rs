@@ -106,6 +106,11 @@ pub async fn shop_selling_the_samples(
     shop
 }
 
+/// The sandbox chat's messages with the samples' customer.
+pub async fn chat_messages_pub(base: &str, uid: &str) -> Vec<Value> {
+    chat_messages(base, uid).await
+}
+
 async fn chat_messages(base: &str, uid: &str) -> Vec<Value> {
     reqwest::get(format!(
         "{base}/sandbox/chat/{uid}/messages?phone=15125550123"

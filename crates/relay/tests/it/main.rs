@@ -5,6 +5,7 @@ mod durability;
 mod fake_graph;
 mod fake_stripe;
 mod lifecycle;
+mod notifications;
 mod payments;
 mod reminders;
 mod support;

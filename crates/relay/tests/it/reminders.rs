@@ -346,7 +346,7 @@ async fn the_default_rule_on_a_signed_payment_makes_the_lead_paid_once_everywher
         .collect();
     assert_eq!(
         paid_lines,
-        vec!["Payment succeeded: stage Paid, tag paid, lastPayment = $34, lifetimeValue + $34"]
+        vec!["Payment succeeded: stage Paid, tag paid, lastPayment = $34, lifetimeValue + $34, notify Desktop"]
     );
     db.close().await;
 
