@@ -53,5 +53,14 @@ fn ziflow_commands() -> &'static [&'static str] {
         "move_order",
         "lead_view",
         "export_metrics",
+        "list_leads",
+        "update_lead",
+        "get_automations",
+        "save_automations",
+        "save_pipeline",
+        "get_notifications",
+        "save_notify_channel",
+        "test_notify",
+        "save_notify_template",
     ]
 }

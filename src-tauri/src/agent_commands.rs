@@ -11,7 +11,11 @@ use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Sends `command` to the relay; a refusal comes back as `code` with the relay's words.
-async fn relay(state: &AppState, command: dto::Command, code: &str) -> Result<serde_json::Value> {
+pub(crate) async fn relay(
+    state: &AppState,
+    command: dto::Command,
+    code: &str,
+) -> Result<serde_json::Value> {
     state
         .session()
         .client
@@ -311,21 +315,7 @@ pub async fn lead_view(state: State<'_, AppState>, phone: String) -> Result<Opti
         phone: l.phone,
         stage: l.stage,
         tags: l.tags,
-        fields: l
-            .fields
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| {
-                        let shown = match (v["minor"].as_i64(), v["currency"].as_str()) {
-                            (Some(minor), Some(cur)) => dto::Money::new(minor, cur).display(),
-                            _ => v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                        };
-                        (k.clone(), shown)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        fields: crate::crm_commands::shown_fields(&l.fields),
         history: l.history,
     }))
 }

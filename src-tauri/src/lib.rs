@@ -14,6 +14,7 @@
 pub mod agent_commands;
 pub mod commands;
 pub mod config;
+pub mod crm_commands;
 pub mod error;
 pub mod local;
 pub mod notify;
@@ -104,6 +105,15 @@ pub fn run() -> ExitCode {
             agent_commands::save_llm,
             agent_commands::move_order,
             agent_commands::lead_view,
+            crm_commands::list_leads,
+            crm_commands::update_lead,
+            crm_commands::get_automations,
+            crm_commands::save_automations,
+            crm_commands::save_pipeline,
+            crm_commands::get_notifications,
+            crm_commands::save_notify_channel,
+            crm_commands::test_notify,
+            crm_commands::save_notify_template,
             agent_commands::export_metrics,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))

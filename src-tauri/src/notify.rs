@@ -1,14 +1,16 @@
-//! OS notifications for payments the replica just learned about: one per payment
-//! ("Payment $128 from +1 512 555 0123, order #4821"), or, after catching up on many at once
-//! (the laptop slept through the night), one summary ("7 payments while you were away —
-//! $1,240"). Each payment reaches here once, because each event is applied once.
+//! OS notifications the replica just learned about: the automation rules' desktop
+//! notifications (the shipped rule announces each payment: "Payment $128 from +1 512 555
+//! 0123, order #4821", in the shop's own template) and payments no invoice matched yet; after
+//! catching up on many at once (the laptop slept through the night), one summary ("7 payments
+//! while you were away — $1,240"). Each reaches here once, because each event is applied once.
 
 use std::collections::BTreeMap;
 
+use ziflow_core::notify::DesktopNote;
 use ziflow_core::projection::PaymentApplied;
-use ziflow_protocol::{display_phone, Money};
+use ziflow_protocol::Money;
 
-/// More successful payments than this in one catch-up become one summary.
+/// More notifications than this in one catch-up become one summary.
 pub const SUMMARY_OVER: usize = 3;
 
 /// A notification to show.
@@ -25,45 +27,55 @@ pub struct Note {
 /// What a click on a notification does: bring the window forward on the order.
 pub type OnClick = std::sync::Arc<dyn Fn(Option<i64>) + Send + Sync>;
 
-/// What to show for the payments of one catch-up.
-pub fn notes(payments: &[PaymentApplied]) -> Vec<Note> {
+/// What to show for one catch-up: the rules' notes and the payments of it (matched payments
+/// are announced by the rules, unmatched ones here).
+pub fn notes(payments: &[PaymentApplied], from_rules: &[DesktopNote]) -> Vec<Note> {
     let paid: Vec<&PaymentApplied> = payments
         .iter()
         .filter(|p| p.outcome == "succeeded")
         .collect();
-    if paid.len() > SUMMARY_OVER {
-        let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
-        for p in &paid {
-            *totals.entry(p.amount.currency.as_str()).or_default() += p.amount.minor;
-        }
-        let total = totals
-            .into_iter()
-            .map(|(c, m)| Money::new(m, c).display())
-            .collect::<Vec<_>>()
-            .join(" + ");
-        return vec![Note {
-            summary: format!("{} payments while you were away", paid.len()),
-            body: format!("{} payments while you were away — {total}", paid.len()),
-            order: None,
-        }];
-    }
-    paid.into_iter()
-        .map(|p| {
-            let body = match &p.invoice {
-                Some((number, phone)) => format!(
-                    "Payment {} from {}, order #{number}",
-                    p.amount.display(),
-                    display_phone(phone)
-                ),
-                None => format!("Payment {} (no matching invoice yet)", p.amount.display()),
-            };
-            Note {
-                summary: "Payment received".into(),
-                body,
-                order: p.invoice.as_ref().map(|(number, _)| *number),
-            }
+    let mut out: Vec<Note> = from_rules
+        .iter()
+        .map(|n| Note {
+            summary: n.title.clone(),
+            body: n.body.clone(),
+            order: n.order,
         })
-        .collect()
+        .collect();
+    out.extend(paid.iter().filter(|p| p.invoice.is_none()).map(|p| Note {
+        summary: "Payment received".into(),
+        body: format!("Payment {} (no matching invoice yet)", p.amount.display()),
+        order: None,
+    }));
+    if out.len() <= SUMMARY_OVER {
+        return out;
+    }
+    let mut totals: BTreeMap<&str, i64> = BTreeMap::new();
+    for p in &paid {
+        *totals.entry(p.amount.currency.as_str()).or_default() += p.amount.minor;
+    }
+    let total = totals
+        .into_iter()
+        .map(|(c, m)| Money::new(m, c).display())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let (summary, body) = if paid.is_empty() {
+        let s = format!("{} notifications while you were away", out.len());
+        (s.clone(), s)
+    } else {
+        let s = format!("{} payments while you were away", paid.len());
+        let mut body = format!("{s} — {total}");
+        let others = out.len().saturating_sub(paid.len());
+        if others > 0 {
+            body.push_str(&format!(" (and {others} more notifications)"));
+        }
+        (s, body)
+    };
+    vec![Note {
+        summary,
+        body,
+        order: None,
+    }]
 }
 
 /// Shows the notes on the desktop (on a blocking thread: the D-Bus call may take a moment).
@@ -116,11 +128,28 @@ mod tests {
         }
     }
 
+    fn rule_note(body: &str, order: i64) -> DesktopNote {
+        DesktopNote {
+            title: "Payment received".into(),
+            body: body.into(),
+            order: Some(order),
+        }
+    }
+
     #[test]
-    fn one_note_per_payment_in_the_shops_words() {
-        let n = notes(&[paid(12_800, Some((4821, "+15125550123")))]);
-        assert_eq!(n.len(), 1);
+    fn a_matched_payment_is_the_rules_note_an_unmatched_one_is_ours() {
+        let matched = paid(12_800, Some((4821, "+15125550123")));
+        let note = rule_note("Payment $128 from +1 512 555 0123, order #4821", 4821);
+        let n = notes(&[matched.clone()], std::slice::from_ref(&note));
+        assert_eq!(n.len(), 1, "not twice");
         assert_eq!(n[0].body, "Payment $128 from +1 512 555 0123, order #4821");
+        assert_eq!(n[0].order, Some(4821));
+        assert!(
+            notes(&[matched], &[]).is_empty(),
+            "the rule decides (desktop off: none)"
+        );
+        let n = notes(&[paid(4_500, None)], &[]);
+        assert_eq!(n[0].body, "Payment $45 (no matching invoice yet)");
     }
 
     #[test]
@@ -128,7 +157,7 @@ mod tests {
         let many: Vec<_> = (0..7)
             .map(|i| paid(10_000 + i * 2_000 + 50, None))
             .collect();
-        let n = notes(&many);
+        let n = notes(&many, &[]);
         assert_eq!(n.len(), 1, "no flood after a night asleep");
         assert_eq!(n[0].body, "7 payments while you were away — $1,123.50");
     }
@@ -137,6 +166,6 @@ mod tests {
     fn failures_and_refunds_are_not_announced_as_payments() {
         let mut refund = paid(500, None);
         refund.outcome = "refunded";
-        assert!(notes(&[refund]).is_empty());
+        assert!(notes(&[refund], &[]).is_empty());
     }
 }

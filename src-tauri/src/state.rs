@@ -235,7 +235,10 @@ async fn start_session(
     let (stop_sync, stop) = watch::channel(false);
     let on_click = on_click.clone();
     tauri::async_runtime::spawn(client.clone().run(stop, move |pulled| {
-        crate::notify::show(crate::notify::notes(&pulled.payments), on_click.clone());
+        crate::notify::show(
+            crate::notify::notes(&pulled.payments, &pulled.notes),
+            on_click.clone(),
+        );
     }));
     Ok(Session {
         shop,

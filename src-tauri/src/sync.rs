@@ -50,6 +50,8 @@ pub struct Pulled {
     pub events: usize,
     /// Payments those events recorded (for notifications).
     pub payments: Vec<PaymentApplied>,
+    /// Desktop notifications the automation rules asked for.
+    pub notes: Vec<ziflow_core::notify::DesktopNote>,
 }
 
 /// Why sync failed.
@@ -297,6 +299,7 @@ impl SyncClient {
                 let applied = projection::apply(&mut tx, &event).await?;
                 pulled.events += 1;
                 pulled.payments.extend(applied.payment);
+                pulled.notes.extend(applied.notes);
             }
         }
         tx.commit().await.map_err(ziflow_core::Error::from)?;
@@ -310,6 +313,7 @@ impl SyncClient {
             let (pulled, more) = self.pull_page(shop, PAGE).await?;
             total.events += pulled.events;
             total.payments.extend(pulled.payments);
+            total.notes.extend(pulled.notes);
             if !more {
                 break;
             }

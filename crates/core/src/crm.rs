@@ -731,6 +731,35 @@ pub struct Lead {
     pub history: Vec<(i64, String)>,
 }
 
+/// A lead in the list: phone, the customer's name, stage, tags, fields, last change.
+pub type LeadSummary = (String, Option<String>, String, Vec<String>, Value, i64);
+
+/// The shop's leads, most recently changed first.
+pub async fn list(db: &crate::Db, shop: &str) -> Result<Vec<LeadSummary>> {
+    let rows: Vec<(String, Option<String>, String, String, String, i64)> = sqlx::query_as(
+        "SELECT l.phone, c.customer_name, l.stage, l.tags, l.fields, l.updated_at
+         FROM leads l LEFT JOIN conversations c
+           ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
+         WHERE l.shop_uid = ? ORDER BY l.updated_at DESC, l.phone",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(phone, name, stage, tags, fields, at)| {
+            (
+                phone,
+                name,
+                stage,
+                serde_json::from_str(&tags).unwrap_or_default(),
+                serde_json::from_str(&fields).unwrap_or(Value::Null),
+                at,
+            )
+        })
+        .collect())
+}
+
 /// The lead of `phone`, if there is one.
 pub async fn lead(db: &crate::Db, shop: &str, phone: &str) -> Result<Option<Lead>> {
     let row: Option<(String, String, String)> =

@@ -321,3 +321,29 @@ pub struct LeadRow {
     /// Last change (Unix seconds).
     pub updated_at: i64,
 }
+
+/// Settings → Notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationsView {
+    /// The channels.
+    pub settings: NotifySettings,
+    /// One template per event.
+    pub templates: Vec<NotifyTemplateView>,
+    /// What a template may say (`amount`, `phone`, …).
+    pub variables: Vec<String>,
+    /// The latest notifications, newest first.
+    pub recent: Vec<NotificationRow>,
+}
+
+/// CRM → Automations and Pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationsView {
+    /// The rules, in the order they run.
+    pub rules: Vec<Rule>,
+    /// The pipeline's stages.
+    pub stages: Vec<String>,
+    /// Stages the flow moves leads to by itself (they stay in the pipeline).
+    pub flow_stages: Vec<String>,
+    /// What a rule's message may say.
+    pub variables: Vec<String>,
+}
