@@ -61,13 +61,27 @@ async fn seed_demo_catalog(db: &ziflow_core::Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the local relay reaches Stripe: `ZIFLOW_STRIPE_API_BASE` (as for `ziflow-relay
-/// serve`), else Stripe itself.
+/// Where the local relay reaches Stripe and Telegram, and which extra CA it trusts for SMTP:
+/// `ZIFLOW_STRIPE_API_BASE`, `ZIFLOW_TELEGRAM_API_BASE`, `ZIFLOW_SMTP_CA_FILE` (as for
+/// `ziflow-relay serve`), else the real services and the usual roots.
 fn providers() -> ziflow_relay::pay::ProviderConfig {
     let mut p = ziflow_relay::pay::ProviderConfig::default();
-    if let Ok(base) = std::env::var("ZIFLOW_STRIPE_API_BASE") {
-        if !base.trim().is_empty() {
-            p.stripe_api_base = base.trim().to_string();
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(base) = var("ZIFLOW_STRIPE_API_BASE") {
+        p.stripe_api_base = base;
+    }
+    if let Some(base) = var("ZIFLOW_TELEGRAM_API_BASE") {
+        p.telegram_api_base = base;
+    }
+    if let Some(path) = var("ZIFLOW_SMTP_CA_FILE") {
+        match std::fs::read(&path) {
+            Ok(pem) => p.smtp_ca_pem = Some(pem),
+            Err(e) => tracing::warn!("ZIFLOW_SMTP_CA_FILE {path}: {e}; using the usual roots"),
         }
     }
     p

@@ -140,7 +140,7 @@ mod tests {
     fn a_matched_payment_is_the_rules_note_an_unmatched_one_is_ours() {
         let matched = paid(12_800, Some((4821, "+15125550123")));
         let note = rule_note("Payment $128 from +1 512 555 0123, order #4821", 4821);
-        let n = notes(&[matched.clone()], std::slice::from_ref(&note));
+        let n = notes(std::slice::from_ref(&matched), std::slice::from_ref(&note));
         assert_eq!(n.len(), 1, "not twice");
         assert_eq!(n[0].body, "Payment $128 from +1 512 555 0123, order #4821");
         assert_eq!(n[0].order, Some(4821));

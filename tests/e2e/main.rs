@@ -12,11 +12,12 @@ use ziflow_tests::tls::HttpsServer;
 use ziflow_tests::{AppSession, Launch};
 
 /// Every screen, what its empty state must say, and the element that carries it.
-const EMPTY_SCREENS: [(&str, &str, &str); 5] = [
+const EMPTY_SCREENS: [(&str, &str, &str); 6] = [
     ("inbox", "#empty-inbox", "No conversations yet"),
     ("invoices", "#empty-invoices", "No invoices yet"),
     ("ready-to-ship", "#empty-board", "Nothing to ship yet"),
     ("payments", "#empty-payments", "No payments yet"),
+    ("crm", "#empty-leads", "No leads yet"),
     ("metrics", "#empty-metrics", "No invoices sent yet"),
 ];
 
@@ -1312,5 +1313,254 @@ async fn the_agent_screen_saves_the_scenario_checks_replies_and_imports_a_catalo
     assert_eq!(catalog.catalog[0].price_cents, 1250);
     assert!(!catalog.shipping.is_empty(), "the zones were kept");
     relay_db.close().await;
+    app.close().await.unwrap();
+}
+
+/// A local stand-in for Slack's incoming webhook and Telegram's Bot API: records each POST's
+/// path and JSON body; a token with "Wrong" in it is refused by `getMe` as Telegram would.
+async fn fake_chat_services() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    type Seen = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .fallback(
+            |axum::extract::State(seen): axum::extract::State<Seen>,
+             uri: axum::http::Uri,
+             body: axum::body::Bytes| async move {
+                let path = uri.path().to_string();
+                if path.ends_with("/getMe") {
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        "{\"ok\":false,\"description\":\"Unauthorized\"}".to_string(),
+                    );
+                }
+                seen.lock()
+                    .unwrap()
+                    .push((path, serde_json::from_slice(&body).unwrap_or_default()));
+                (axum::http::StatusCode::OK, "ok".to_string())
+            },
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
+}
+
+/// The sandbox customer writes `text` to the in-app relay.
+async fn customer_says(port: u16, text: &str) {
+    let res = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{port}/sandbox/chat/local?phone=15125550123"
+        ))
+        .form(&[("text", text)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn the_crm_moves_leads_by_hand_runs_an_owners_rule_and_notifications_answer_their_tests() {
+    let (chat_base, seen) = fake_chat_services().await;
+    let dir = AppSession::data_dir().unwrap();
+    let port = ziflow_tests::free_port().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[local_relay]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let app = AppSession::launch_in(
+        dir,
+        Launch {
+            name: "crm".into(),
+            env: vec![("ZIFLOW_TELEGRAM_API_BASE".into(), chat_base.clone())],
+        },
+    )
+    .await
+    .unwrap();
+    app.wait_for_text("#sync-status", "Online").await.unwrap();
+    customer_says(port, "hello").await;
+
+    // The lead appears; a rep tags it and moves it by hand.
+    app.open_screen("crm").await.unwrap();
+    let row = "#lead-list tr[data-phone='+15125550123']";
+    app.wait_for_text(row, "New").await.unwrap();
+    app.click(row).await.unwrap();
+    app.type_into("#lead-tag", "vip").await.unwrap();
+    app.click("#lead-tag-add").await.unwrap();
+    app.wait_for_text("#lead-detail .lead-now", "vip")
+        .await
+        .unwrap();
+    app.click("#lead-stage option[value='Quoted']")
+        .await
+        .unwrap();
+    app.click("#lead-stage-save").await.unwrap();
+    app.wait_for_text("#lead-detail-stage", "Quoted")
+        .await
+        .unwrap();
+    app.wait_for_text("#lead-detail-history", "Changed by hand: tag vip")
+        .await
+        .unwrap();
+    app.wait_for_text(row, "Quoted").await.unwrap();
+    app.screenshot("crm-leads").await.unwrap();
+
+    // The owner adds a stage to the pipeline.
+    app.click("#crm-tab-pipeline").await.unwrap();
+    app.type_into("#stage-new", "VIP follow-up").await.unwrap();
+    app.click("#stage-add").await.unwrap();
+    app.wait_for("#pipeline li[data-stage='VIP follow-up']")
+        .await
+        .unwrap();
+    let fixed = app
+        .wait_for("#pipeline li[data-stage='Paid'] .stage-remove")
+        .await
+        .unwrap();
+    assert_eq!(
+        fixed.attr("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    app.click("#pipeline-save").await.unwrap();
+    app.wait_for_text("#pipeline-result", "Saved: 9 stages")
+        .await
+        .unwrap();
+
+    // Settings → Notifications: a wrong Telegram token is explained; Slack's test answers.
+    app.open_screen("settings").await.unwrap();
+    app.click("#notify-telegram-enabled").await.unwrap();
+    app.type_into("#notify-telegram-chat", "-1001234567890")
+        .await
+        .unwrap();
+    app.type_into(
+        "#notify-telegram-token",
+        "123456789:AAHWrongTokenForZiFlowTests_01",
+    )
+    .await
+    .unwrap();
+    app.click("#notify-telegram-save").await.unwrap();
+    app.wait_for_text(
+        "#notify-telegram-result[data-ok='false']",
+        "Telegram refused the token: HTTP 401",
+    )
+    .await
+    .unwrap();
+    app.click("#notify-telegram-enabled").await.unwrap(); // off again
+    app.click("#notify-slack-enabled").await.unwrap();
+    app.type_into(
+        "#notify-slack-url",
+        &format!("{chat_base}/services/T0GLOW/B0ZIFLOW/s3cret"),
+    )
+    .await
+    .unwrap();
+    app.click("#notify-slack-test").await.unwrap();
+    app.wait_for_text("#notify-slack-result[data-ok='true']", "HTTP 200: ok")
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        vec![(
+            "/services/T0GLOW/B0ZIFLOW/s3cret".to_string(),
+            serde_json::json!({"text": "ZiFlow test: notifications from Demo Boutique reach this channel."})
+        )]
+    );
+    // A template with a variable it cannot use is refused while typing.
+    let tpl = "li[data-event='message_received']";
+    app.type_into(&format!("{tpl} .notify-template"), "{who} wrote: {text}")
+        .await
+        .unwrap();
+    app.wait_for_text(
+        &format!("{tpl} .template-problem"),
+        "{who} is not a variable here",
+    )
+    .await
+    .unwrap();
+    app.type_into(&format!("{tpl} .notify-template"), "{phone} wrote: {text}")
+        .await
+        .unwrap();
+    app.click(&format!("{tpl} .notify-template-save"))
+        .await
+        .unwrap();
+    app.wait_for_text(&format!("{tpl} .template-result"), "Saved")
+        .await
+        .unwrap();
+    app.screenshot("notifications").await.unwrap();
+
+    // The owner's rule: a VIP who writes gets a message from the shop and Slack hears of it.
+    app.open_screen("crm").await.unwrap();
+    app.click("#crm-tab-automations").await.unwrap();
+    app.click("#rule-add").await.unwrap();
+    let rule = "li.rule[data-rule='rule-5']";
+    app.click(&format!("{rule} .rule-on option[value='message_received']"))
+        .await
+        .unwrap();
+    app.click(&format!("{rule} .rule-if option[value='tag']"))
+        .await
+        .unwrap();
+    app.type_into(&format!("{rule} .rule-if-value"), "vip")
+        .await
+        .unwrap();
+    app.click("#automations h2").await.unwrap(); // leaves the field
+    app.click(&format!(
+        "{rule} .action[data-index='0'] .action-channel[value='slack']"
+    ))
+    .await
+    .unwrap();
+    app.click(&format!("{rule} .action-add")).await.unwrap();
+    app.click(&format!(
+        "{rule} .action[data-index='1'] .action-kind option[value='send_message']"
+    ))
+    .await
+    .unwrap();
+    let message = format!("{rule} .action[data-index='1'] textarea");
+    app.type_into(&message, "Hi {nmae}!").await.unwrap();
+    app.wait_for_text(
+        &format!("{rule} .action-problem"),
+        "{nmae} is not a variable here",
+    )
+    .await
+    .unwrap();
+    app.type_into(
+        &message,
+        "Thanks for writing, {name}! A person from {shop} answers shortly.",
+    )
+    .await
+    .unwrap();
+    app.click("#automations h2").await.unwrap();
+    app.screenshot("automations").await.unwrap();
+    app.click("#rules-save").await.unwrap();
+    app.wait_for_text("#rules-result", "Saved: 5 rule(s)")
+        .await
+        .unwrap();
+
+    customer_says(port, "hi again").await;
+    app.open_screen("inbox").await.unwrap();
+    app.click(".conversation").await.unwrap();
+    app.wait_for_text(
+        "#thread-messages",
+        "Thanks for writing, +1 512 555 0123! A person from Demo Boutique answers shortly.",
+    )
+    .await
+    .unwrap();
+    for _ in 0..100 {
+        if seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen.lock().unwrap().get(1).map(|(_, b)| b.clone()),
+        Some(serde_json::json!({"text": "+1 512 555 0123 wrote: hi again"}))
+    );
+    app.open_screen("settings").await.unwrap();
+    app.wait_for_text(
+        "#notify-recent tr[data-state='sent']",
+        "+1 512 555 0123 wrote: hi again",
+    )
+    .await
+    .unwrap();
+    app.screenshot("notifications-sent").await.unwrap();
     app.close().await.unwrap();
 }

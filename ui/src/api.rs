@@ -5,6 +5,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use ziflow_protocol::automation::{AutomationsView, LeadRow, NotificationsView, Rule};
+use ziflow_protocol::Command;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
     DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LeadView, LlmView, MetricsSummary,
@@ -389,4 +391,95 @@ pub async fn move_order(invoice_id: i64, stage: &str, notify: bool) -> Result<()
 /// The customer's lead, if there is one.
 pub async fn lead_view(phone: &str) -> Result<Option<LeadView>, ApiError> {
     call("lead_view", &PhoneArgs { phone }).await
+}
+
+/// The shop's leads, most recently changed first.
+pub async fn list_leads() -> Result<Vec<LeadRow>, ApiError> {
+    call("list_leads", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LeadChangeArgs<'a> {
+    phone: &'a str,
+    stage: Option<&'a str>,
+    add_tag: Option<&'a str>,
+    remove_tag: Option<&'a str>,
+}
+
+/// Moves a lead to `stage`, or adds or removes a tag, by hand.
+pub async fn update_lead(
+    phone: &str,
+    stage: Option<&str>,
+    add_tag: Option<&str>,
+    remove_tag: Option<&str>,
+) -> Result<(), ApiError> {
+    let args = LeadChangeArgs {
+        phone,
+        stage,
+        add_tag,
+        remove_tag,
+    };
+    call("update_lead", &args).await
+}
+
+/// The automation rules and the pipeline.
+pub async fn get_automations() -> Result<AutomationsView, ApiError> {
+    call("get_automations", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct RulesArgs<'a> {
+    rules: &'a [Rule],
+}
+
+/// Saves the rules, in order.
+pub async fn save_automations(rules: &[Rule]) -> Result<String, ApiError> {
+    call("save_automations", &RulesArgs { rules }).await
+}
+
+#[derive(Serialize)]
+struct StagesArgs<'a> {
+    stages: &'a [String],
+}
+
+/// Saves the pipeline's stages, in order.
+pub async fn save_pipeline(stages: &[String]) -> Result<String, ApiError> {
+    call("save_pipeline", &StagesArgs { stages }).await
+}
+
+/// Settings → Notifications.
+pub async fn get_notifications() -> Result<NotificationsView, ApiError> {
+    call("get_notifications", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+struct NotifyChannelArgs<'a> {
+    command: &'a Command,
+}
+
+/// Saves one channel (a `notify.set`).
+pub async fn save_notify_channel(command: &Command) -> Result<String, ApiError> {
+    call("save_notify_channel", &NotifyChannelArgs { command }).await
+}
+
+#[derive(Serialize)]
+struct ChannelArgs<'a> {
+    channel: &'a str,
+}
+
+/// Sends a test notification: (delivered, the provider's answer).
+pub async fn test_notify(channel: &str) -> Result<(bool, String), ApiError> {
+    call("test_notify", &ChannelArgs { channel }).await
+}
+
+#[derive(Serialize)]
+struct NotifyTemplateArgs<'a> {
+    event: &'a str,
+    text: &'a str,
+}
+
+/// Saves an event's notification text (empty: the built-in one).
+pub async fn save_notify_template(event: &str, text: &str) -> Result<String, ApiError> {
+    call("save_notify_template", &NotifyTemplateArgs { event, text }).await
 }

@@ -12,17 +12,19 @@ pub enum Screen {
     Invoices,
     ReadyToShip,
     Payments,
+    Crm,
     Metrics,
     Agent,
     Settings,
 }
 
 impl Screen {
-    const ALL: [Screen; 7] = [
+    const ALL: [Screen; 8] = [
         Screen::Inbox,
         Screen::Invoices,
         Screen::ReadyToShip,
         Screen::Payments,
+        Screen::Crm,
         Screen::Metrics,
         Screen::Agent,
         Screen::Settings,
@@ -34,6 +36,7 @@ impl Screen {
             Screen::Invoices => "Invoices",
             Screen::ReadyToShip => "Ready to ship",
             Screen::Payments => "Payments",
+            Screen::Crm => "CRM",
             Screen::Metrics => "Metrics",
             Screen::Agent => "AI Agent",
             Screen::Settings => "Settings",
@@ -47,6 +50,7 @@ impl Screen {
             Screen::Invoices => "invoices",
             Screen::ReadyToShip => "ready-to-ship",
             Screen::Payments => "payments",
+            Screen::Crm => "crm",
             Screen::Metrics => "metrics",
             Screen::Agent => "agent",
             Screen::Settings => "settings",
@@ -174,6 +178,7 @@ pub fn App() -> impl IntoView {
                     Screen::Invoices => view! { <pages::invoices::Invoices /> }.into_any(),
                     Screen::ReadyToShip => view! { <pages::board::ReadyToShip /> }.into_any(),
                     Screen::Payments => view! { <pages::payments::Payments /> }.into_any(),
+                    Screen::Crm => view! { <pages::crm::Crm /> }.into_any(),
                     Screen::Metrics => view! { <pages::metrics::Metrics /> }.into_any(),
                     Screen::Agent => view! { <pages::agent::Agent /> }.into_any(),
                     Screen::Settings => view! { <pages::settings::Settings /> }.into_any(),

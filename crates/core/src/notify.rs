@@ -175,7 +175,8 @@ pub async fn recent(
     shop: &str,
     limit: i64,
 ) -> Result<Vec<ziflow_protocol::automation::NotificationRow>> {
-    let rows: Vec<(String, String, Option<String>, String, i64, String, i64)> = sqlx::query_as(
+    type Row = (String, String, Option<String>, String, i64, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
          WHERE shop_uid = ? ORDER BY at DESC, rowid DESC LIMIT ?",
     )

@@ -267,7 +267,7 @@ fn PhrasingForm(v: LlmView) -> impl IntoView {
 }
 
 /// The first `{name}` in `text` that is not one of `allowed`, or an unclosed brace, in words.
-fn unknown_variable(text: &str, allowed: &[String]) -> Option<String> {
+pub(crate) fn unknown_variable(text: &str, allowed: &[String]) -> Option<String> {
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
@@ -277,7 +277,7 @@ fn unknown_variable(text: &str, allowed: &[String]) -> Option<String> {
         let name = &after[..close];
         if !allowed.iter().any(|a| a == name) {
             return Some(if allowed.is_empty() {
-                format!("{{{name}}} is not a variable here; this reply has none")
+                format!("{{{name}}} is not a variable here; this text has none")
             } else {
                 format!(
                     "{{{name}}} is not a variable here; use one of {}",

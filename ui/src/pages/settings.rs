@@ -86,6 +86,9 @@ pub fn Settings() -> impl IntoView {
         } />
         <BillingSection on_changed=move || data.refetch() />
         <WhatsappSection on_changed=move || data.refetch() />
+        <Show when=move || info.get().and_then(Result::ok).is_none_or(|i| i.role != "rep")>
+            <crate::pages::notifications::NotificationsSection />
+        </Show>
         <InvoiceTemplateSection />
     }
 }

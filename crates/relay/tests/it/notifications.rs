@@ -391,8 +391,7 @@ async fn a_payment_notifies_telegram_slack_and_email_as_each_provider_expects() 
             .unwrap()
             .posts
             .iter()
-            .filter(|(p, _)| p.contains("sendMessage"))
-            .last()
+            .rfind(|(p, _)| p.contains("sendMessage"))
             .unwrap()
             .0,
         format!("/bot{BOT_TOKEN}/sendMessage")
@@ -641,9 +640,10 @@ async fn owner_rules_message_hand_off_and_notify_and_bad_rules_are_refused() {
     );
     assert!(lines.contains(&"Message received: stage VIP follow-up, message the customer, hand off to a person, notify Slack".to_string()), "{lines:#?}");
     let db = relay.db().await;
+    let mut handed: Option<Option<String>> = None;
     for _ in 0..200 {
         engine_caught_up(&db).await;
-        let handed: Option<Option<String>> = sqlx::query_scalar(
+        handed = sqlx::query_scalar(
             "SELECT handoff_reason FROM conversations WHERE shop_uid = ? AND bot_enabled = 0",
         )
         .bind(&shop.uid)
@@ -651,11 +651,11 @@ async fn owner_rules_message_hand_off_and_notify_and_bad_rules_are_refused() {
         .await
         .unwrap();
         if handed.is_some() {
-            assert_eq!(handed.unwrap().as_deref(), Some("VIP customer wrote"));
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    assert_eq!(handed.flatten().as_deref(), Some("VIP customer wrote"));
     let lead = crm::lead(&db, &shop.uid, "+15125550123")
         .await
         .unwrap()
