@@ -100,6 +100,40 @@ pub fn show(notes: Vec<Note>, on_click: OnClick) {
     });
 }
 
+/// Shows a test notification now (Settings → Notifications → This desktop → Send a test):
+/// whether the desktop's notification server took it, and its own name for itself.
+pub async fn test() -> (bool, String) {
+    let shown = tauri::async_runtime::spawn_blocking(|| {
+        notify_rust::Notification::new()
+            .appname("ZiFlow")
+            .summary("ZiFlow test")
+            .body("ZiFlow test: notifications reach this desktop.")
+            .show()
+            .map(|_| server_name())
+    })
+    .await;
+    match shown {
+        Ok(Ok(server)) => (true, format!("Shown by {server}.")),
+        Ok(Err(e)) => (
+            false,
+            format!("The desktop's notification server did not take it: {e}"),
+        ),
+        Err(e) => (false, format!("Could not ask the desktop: {e}")),
+    }
+}
+
+#[cfg(all(unix, not(target_os = "macos")))]
+fn server_name() -> String {
+    notify_rust::get_server_information()
+        .map(|i| format!("{} {} ({})", i.name, i.version, i.vendor))
+        .unwrap_or_else(|_| "the notification server".into())
+}
+
+#[cfg(not(all(unix, not(target_os = "macos"))))]
+fn server_name() -> String {
+    "the system's notification center".into()
+}
+
 /// Waits (on its own thread) until the notification is clicked or closed.
 #[cfg(all(unix, not(target_os = "macos")))]
 fn watch_click(handle: notify_rust::NotificationHandle, order: Option<i64>, on_click: OnClick) {

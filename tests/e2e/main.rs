@@ -1365,6 +1365,7 @@ async fn customer_says(port: u16, text: &str) {
 
 #[tokio::test]
 async fn the_crm_moves_leads_by_hand_runs_an_owners_rule_and_notifications_answer_their_tests() {
+    ziflow_relay::install_crypto_provider();
     let (chat_base, seen) = fake_chat_services().await;
     let dir = AppSession::data_dir().unwrap();
     let port = ziflow_tests::free_port().unwrap();
@@ -1466,6 +1467,14 @@ async fn the_crm_moves_leads_by_hand_runs_an_owners_rule_and_notifications_answe
             serde_json::json!({"text": "ZiFlow test: notifications from Demo Boutique reach this channel."})
         )]
     );
+    // The desktop's test goes through the real notification server (dunst) and names it.
+    app.click("#notify-desktop-test").await.unwrap();
+    app.wait_for_text("#notify-desktop-result[data-ok='true']", "Shown by dunst")
+        .await
+        .unwrap();
+    app.wait_for_notification("ZiFlow test: notifications reach this desktop.")
+        .await
+        .unwrap();
     // A template with a variable it cannot use is refused while typing.
     let tpl = "li[data-event='message_received']";
     app.type_into(&format!("{tpl} .notify-template"), "{who} wrote: {text}")

@@ -55,9 +55,7 @@ fn ChannelButtons(channel: &'static str, save: Callback<(), Command>) -> impl In
     view! {
         <div class="row-buttons">
             <button id=format!("notify-{channel}-save") class="btn" type="button" disabled=move || busy.get() on:click=move |_| run(false)>"Save"</button>
-            {(channel != "desktop").then(|| view! {
-                <button id=format!("notify-{channel}-test") class="btn secondary" type="button" disabled=move || busy.get() on:click=move |_| run(true)>"Send a test"</button>
-            })}
+            <button id=format!("notify-{channel}-test") class="btn secondary" type="button" disabled=move || busy.get() on:click=move |_| run(true)>"Send a test"</button>
         </div>
         {move || result.get().map(|r| {
             let (ok, text) = match r {
