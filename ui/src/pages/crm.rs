@@ -70,7 +70,8 @@ fn Leads() -> impl IntoView {
             .map(|s| s.stages)
             .unwrap_or_default()
     };
-    let shown = move |all: Vec<LeadRow>| -> Vec<LeadRow> {
+    let rows = move || -> Vec<LeadRow> {
+        let all = leads.get().and_then(Result::ok).unwrap_or_default();
         let (f, q) = (filter.get(), query.get().to_lowercase());
         all.into_iter()
             .filter(|l| f.is_empty() || l.stage == f)
@@ -95,46 +96,47 @@ fn Leads() -> impl IntoView {
                 </label>
                 <input id="lead-search" type="search" placeholder="Name, phone or tag" bind:value=query />
             </div>
-            <Transition fallback=|| view! { <Loading /> }>
-                {move || Suspend::new(async move {
-                    match leads.await {
-                        Ok(all) if all.is_empty() => view! {
-                            <EmptyState id="empty-leads" title="No leads yet"
-                                lines=&["A lead appears when a customer first writes, gets an invoice or pays.", "Try the sandbox chat: Inbox → Open the sandbox chat."] />
-                        }.into_any(),
-                        Ok(all) => view! {
-                            <table class="list" id="lead-list">
-                                <thead><tr><th>"Customer"</th><th>"Stage"</th><th>"Tags"</th><th>"Fields"</th><th>"Last change"</th></tr></thead>
-                                <tbody>
-                                    {shown(all).into_iter().map(|l| {
-                                        let phone = l.phone.clone();
-                                        let is_selected = {
-                                            let phone = phone.clone();
-                                            move || selected.get().as_deref() == Some(phone.as_str())
-                                        };
-                                        view! {
-                                            <tr data-phone=l.phone.clone() class="clickable" class:selected=is_selected
-                                                on:click=move |_| selected.set(Some(phone.clone()))>
-                                                <td>
-                                                    <strong>{l.name.clone().unwrap_or_else(|| format::phone(&l.phone))}</strong>
-                                                    {l.name.is_some().then(|| view! { <small>" " {format::phone(&l.phone)}</small> })}
-                                                </td>
-                                                <td><span class="stage" data-stage=l.stage.clone()>{l.stage.clone()}</span></td>
-                                                <td>{l.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>
-                                                <td>{l.fields.iter().map(|(k, v)| view! { <span class="field">{format!("{k}: {v}")}</span> }).collect_view()}</td>
-                                                <td><small>{format::datetime(l.updated_at)}</small></td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorPanel error=e on_retry=move |()| leads.refetch() /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            {move || match leads.get() {
+                None => view! { <Loading /> }.into_any(),
+                Some(Err(e)) => view! { <ErrorPanel error=e on_retry=move |()| leads.refetch() /> }.into_any(),
+                Some(Ok(all)) if all.is_empty() => view! {
+                    <EmptyState id="empty-leads" title="No leads yet"
+                        lines=&["A lead appears when a customer first writes, gets an invoice or pays.", "Try the sandbox chat: Inbox → Open the sandbox chat."] />
+                }.into_any(),
+                Some(Ok(_)) => ().into_any(),
+            }}
+            // Keyed rows: a refresh that changes nothing leaves the rows (and a click) alone.
+            <table class="list" id="lead-list" hidden=move || rows().is_empty()>
+                <thead><tr><th>"Customer"</th><th>"Stage"</th><th>"Tags"</th><th>"Fields"</th><th>"Last change"</th></tr></thead>
+                <tbody>
+                    <For each=rows key=|l: &LeadRow| (l.phone.clone(), l.updated_at, l.stage.clone(), l.tags.clone(), l.fields.clone(), l.name.clone()) let:l>
+                        {lead_row(l, selected)}
+                    </For>
+                </tbody>
+            </table>
             {move || selected.get().map(|phone| view! { <LeadDetail phone stages=Signal::derive(stages) on_changed=move || leads.refetch() /> })}
         </div>
+    }
+}
+
+fn lead_row(l: LeadRow, selected: RwSignal<Option<String>>) -> impl IntoView {
+    let phone = l.phone.clone();
+    let is_selected = {
+        let phone = phone.clone();
+        move || selected.get().as_deref() == Some(phone.as_str())
+    };
+    view! {
+        <tr data-phone=l.phone.clone() class="clickable" class:selected=is_selected
+            on:click=move |_| selected.set(Some(phone.clone()))>
+            <td>
+                <strong>{l.name.clone().unwrap_or_else(|| format::phone(&l.phone))}</strong>
+                {l.name.is_some().then(|| view! { <small>" " {format::phone(&l.phone)}</small> })}
+            </td>
+            <td><span class="stage" data-stage=l.stage.clone()>{l.stage.clone()}</span></td>
+            <td>{l.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>
+            <td>{l.fields.iter().map(|(k, v)| view! { <span class="field">{format!("{k}: {v}")}</span> }).collect_view()}</td>
+            <td><small>{format::datetime(l.updated_at)}</small></td>
+        </tr>
     }
 }
 
