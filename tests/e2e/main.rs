@@ -1390,7 +1390,8 @@ async fn the_crm_moves_leads_by_hand_runs_an_owners_rule_and_notifications_answe
     app.open_screen("crm").await.unwrap();
     let row = "#lead-list tr[data-phone='+15125550123']";
     app.wait_for_text(row, "New").await.unwrap();
-    app.click(row).await.unwrap();
+    app.screenshot("crm-lead-listed").await.unwrap();
+    app.click(&format!("{row} td strong")).await.unwrap();
     app.type_into("#lead-tag", "vip").await.unwrap();
     app.click("#lead-tag-add").await.unwrap();
     app.wait_for_text("#lead-detail .lead-now", "vip")
@@ -1540,6 +1541,7 @@ async fn the_crm_moves_leads_by_hand_runs_an_owners_rule_and_notifications_answe
     app.click("#automations h2").await.unwrap();
     app.screenshot("automations").await.unwrap();
     app.click("#rules-save").await.unwrap();
+    app.screenshot("automations-save").await.unwrap();
     app.wait_for_text("#rules-result", "Saved: 5 rule(s)")
         .await
         .unwrap();

@@ -314,6 +314,37 @@ fn new_action(kind: &str, stages: &[String]) -> RuleAction {
     }
 }
 
+/// The editor's state, shared by its rows.
+#[derive(Clone, Copy)]
+struct Ed {
+    rules: RwSignal<Vec<Rule>>,
+    /// Bumped by typed values, which change `rules` without drawing the rows again.
+    edits: RwSignal<u32>,
+    stages: StoredValue<Vec<String>>,
+    vars: StoredValue<Vec<String>>,
+}
+
+impl Ed {
+    /// A change of shape (an event, a condition kind, an action added): rows drawn again.
+    fn reshape(self, i: usize, f: impl FnOnce(&mut Rule)) {
+        self.rules.update(|list| {
+            if let Some(rule) = list.get_mut(i) {
+                f(rule);
+            }
+        });
+    }
+
+    /// A typed value: kept without drawing the rows again, so the field keeps its focus.
+    fn typed(self, i: usize, f: impl FnOnce(&mut Rule)) {
+        self.rules.update_untracked(|list| {
+            if let Some(rule) = list.get_mut(i) {
+                f(rule);
+            }
+        });
+        self.edits.update(|n| *n += 1);
+    }
+}
+
 /// The first problem of the rules the page can see, in words (the relay checks them all).
 fn rules_problem(rules: &[Rule], vars: &[String]) -> Option<String> {
     for r in rules {
@@ -365,7 +396,17 @@ fn RulesEditor(v: AutomationsView) -> impl IntoView {
     let vars = StoredValue::new(variables);
     let (result, set_result) = signal(None::<Result<String, ApiError>>);
     let (busy, set_busy) = signal(false);
-    let problem = move || rules.with(|r| rules_problem(r, &vars.get_value()));
+    let edits = RwSignal::new(0_u32);
+    let ed = Ed {
+        rules,
+        edits,
+        stages,
+        vars,
+    };
+    let problem = move || {
+        edits.track();
+        rules.with(|r| rules_problem(r, &vars.get_value()))
+    };
     let add_rule = move |_| {
         rules.update(|list| {
             let mut n = list.len() + 1;
@@ -401,7 +442,7 @@ fn RulesEditor(v: AutomationsView) -> impl IntoView {
             <h2>"Automations"</h2>
             <p class="hint">"On an event, if its condition holds, a rule's actions run in order — once per event, also across restarts. Rules run top to bottom. Notifications use the event's template (Settings → Notifications); messages may use " <code>{var_list}</code> "."</p>
             <ol id="rules" class="rules">
-                {move || rules.get().into_iter().enumerate().map(|(i, r)| rule_row(i, r, rules, stages, vars)).collect_view()}
+                {move || rules.get().into_iter().enumerate().map(|(i, r)| rule_row(i, r, ed)).collect_view()}
             </ol>
             <div class="row-buttons">
                 <button id="rule-add" class="btn secondary" on:click=add_rule>"+ Rule"</button>
@@ -416,20 +457,8 @@ fn RulesEditor(v: AutomationsView) -> impl IntoView {
     }
 }
 
-fn rule_row(
-    i: usize,
-    r: Rule,
-    rules: RwSignal<Vec<Rule>>,
-    stages: StoredValue<Vec<String>>,
-    vars: StoredValue<Vec<String>>,
-) -> impl IntoView {
-    let edit = move |f: Box<dyn FnOnce(&mut Rule)>| {
-        rules.update(|list| {
-            if let Some(rule) = list.get_mut(i) {
-                f(rule);
-            }
-        });
-    };
+fn rule_row(i: usize, r: Rule, ed: Ed) -> impl IntoView {
+    let Ed { rules, stages, .. } = ed;
     let cond = r.when.clone().unwrap_or_default();
     let (cond_kind, cond_value) = if let Some(a) = cond.amount_at_least {
         ("amount", show_minor(a))
@@ -440,8 +469,9 @@ fn rule_row(
     } else {
         ("always", String::new())
     };
-    let set_condition = move |kind: String, value: String| {
-        edit(Box::new(move |rule| {
+    // A new kind draws the row again; a typed value does not.
+    let set_condition = move |kind: String, value: String, typed: bool| {
+        let apply = move |rule: &mut Rule| {
             rule.when = match kind.as_str() {
                 "amount" => Some(Condition {
                     amount_at_least: Some(parse_minor(&value).unwrap_or(0)),
@@ -461,7 +491,12 @@ fn rule_row(
                 }),
                 _ => None,
             };
-        }));
+        };
+        if typed {
+            ed.typed(i, apply);
+        } else {
+            ed.reshape(i, apply);
+        }
     };
     let value_of_kind = StoredValue::new(cond_kind.to_string());
     let count = rules.with_untracked(Vec::len);
@@ -471,12 +506,12 @@ fn rule_row(
                 <span>"On "</span>
                 <select class="rule-on" on:change=move |ev| {
                     let t = Trigger::from_key(&event_target_value(&ev)).unwrap_or(Trigger::PaymentSucceeded);
-                    edit(Box::new(move |rule| rule.on = t));
+                    ed.reshape(i, move |rule| rule.on = t);
                 }>
                     {Trigger::ALL.into_iter().map(|t| view! { <option value=t.key() selected={t == r.on}>{t.label()}</option> }).collect_view()}
                 </select>
                 <span>" if "</span>
-                <select class="rule-if" on:change=move |ev| set_condition(event_target_value(&ev), String::new())>
+                <select class="rule-if" on:change=move |ev| set_condition(event_target_value(&ev), String::new(), false)>
                     {[("always", "always"), ("amount", "amount at least"), ("tag", "the lead has tag"), ("stage", "the lead is in stage")]
                         .into_iter()
                         .map(|(k, label)| view! { <option value=k selected={k == cond_kind}>{label}</option> })
@@ -484,7 +519,7 @@ fn rule_row(
                 </select>
                 {match cond_kind {
                     "stage" => view! {
-                        <select class="rule-if-value" on:change=move |ev| set_condition("stage".into(), event_target_value(&ev))>
+                        <select class="rule-if-value" on:change=move |ev| set_condition("stage".into(), event_target_value(&ev), false)>
                             {stages.get_value().into_iter().map(|s| { let sel = s == cond_value; view! { <option value=s.clone() selected=sel>{s.clone()}</option> } }).collect_view()}
                         </select>
                     }.into_any(),
@@ -492,7 +527,7 @@ fn rule_row(
                     _ => view! {
                         <input class="rule-if-value" value=cond_value.clone()
                             placeholder=if cond_kind == "amount" { "100.00" } else { "vip" }
-                            on:change=move |ev| set_condition(value_of_kind.get_value(), event_target_value(&ev)) />
+                            on:input=move |ev| set_condition(value_of_kind.get_value(), event_target_value(&ev), true) />
                     }.into_any(),
                 }}
                 <span class="rule-tools">
@@ -505,31 +540,31 @@ fn rule_row(
                 </span>
             </div>
             <ol class="actions">
-                {r.actions.iter().cloned().enumerate().map(|(j, a)| action_row(i, j, a, rules, stages, vars)).collect_view()}
+                {r.actions.iter().cloned().enumerate().map(|(j, a)| action_row(i, j, a, ed)).collect_view()}
             </ol>
             <button class="action-add btn secondary small" on:click=move |_| {
                 let a = RuleAction::AddTag { tag: String::new() };
-                edit(Box::new(move |rule| rule.actions.push(a)));
+                ed.reshape(i, move |rule| rule.actions.push(a));
             }>"+ Action"</button>
         </li>
     }
 }
 
-fn action_row(
-    i: usize,
-    j: usize,
-    a: RuleAction,
-    rules: RwSignal<Vec<Rule>>,
-    stages: StoredValue<Vec<String>>,
-    vars: StoredValue<Vec<String>>,
-) -> impl IntoView {
-    let set = move |new: RuleAction| {
-        rules.update(|list| {
-            if let Some(slot) = list.get_mut(i).and_then(|r| r.actions.get_mut(j)) {
-                *slot = new;
-            }
-        });
+fn action_row(i: usize, j: usize, a: RuleAction, ed: Ed) -> impl IntoView {
+    let Ed {
+        rules,
+        stages,
+        vars,
+        ..
+    } = ed;
+    let put = move |rule: &mut Rule, new: RuleAction| {
+        if let Some(slot) = rule.actions.get_mut(j) {
+            *slot = new;
+        }
     };
+    // A chosen kind, stage or source draws the row again; typed text does not.
+    let set = move |new: RuleAction| ed.reshape(i, move |r| put(r, new));
+    let typed = move |new: RuleAction| ed.typed(i, move |r| put(r, new));
     let kind = action_kind(&a);
     let params = match a.clone() {
         RuleAction::SetStage { stage } => view! {
@@ -540,23 +575,26 @@ fn action_row(
         RuleAction::AddTag { tag } | RuleAction::RemoveTag { tag } => {
             let add = kind == "add_tag";
             view! {
-                <input class="action-value" placeholder="tag" value=tag on:change=move |ev| {
+                <input class="action-value" placeholder="tag" value=tag on:input=move |ev| {
                     let tag = event_target_value(&ev).trim().to_string();
-                    set(if add { RuleAction::AddTag { tag } } else { RuleAction::RemoveTag { tag } });
+                    typed(if add { RuleAction::AddTag { tag } } else { RuleAction::RemoveTag { tag } });
                 } />
             }.into_any()
         }
         RuleAction::SetField { name, from } => {
-            let name_s = StoredValue::new(name.clone());
-            let from_s = StoredValue::new(from);
+            // The other half as it is now (typing does not draw the row again).
+            let now = move || match rules.with_untracked(|l| l.get(i).and_then(|r| r.actions.get(j)).cloned()) {
+                Some(RuleAction::SetField { name, from }) => (name, from),
+                _ => (String::new(), Source::Amount),
+            };
             view! {
-                <input class="action-value" placeholder="lastPayment" value=name on:change=move |ev| {
-                    set(RuleAction::SetField { name: event_target_value(&ev).trim().to_string(), from: from_s.get_value() });
+                <input class="action-value" placeholder="lastPayment" value=name on:input=move |ev| {
+                    typed(RuleAction::SetField { name: event_target_value(&ev).trim().to_string(), from: now().1 });
                 } />
                 <span>" = "</span>
                 <select class="action-from" on:change=move |ev| {
                     let from = match event_target_value(&ev).as_str() { "date" => Source::Date, "order" => Source::Order, _ => Source::Amount };
-                    set(RuleAction::SetField { name: name_s.get_value(), from });
+                    set(RuleAction::SetField { name: now().0, from });
                 }>
                     {[(Source::Amount, "amount", "the amount"), (Source::Date, "date", "the date"), (Source::Order, "order", "the order number")]
                         .into_iter()
@@ -567,7 +605,7 @@ fn action_row(
         }
         RuleAction::AddToField { name } => view! {
             <input class="action-value" placeholder="lifetimeValue" value=name
-                on:change=move |ev| set(RuleAction::AddToField { name: event_target_value(&ev).trim().to_string() }) />
+                on:input=move |ev| typed(RuleAction::AddToField { name: event_target_value(&ev).trim().to_string() }) />
         }.into_any(),
         RuleAction::Notify { channels } => {
             let chosen = StoredValue::new(channels.clone());
@@ -598,13 +636,13 @@ fn action_row(
             let problem = move || unknown_variable(&draft.get(), &vars.get_value());
             view! {
                 <textarea class="action-value" rows="2" placeholder="Hi {name}, …" bind:value=draft
-                    on:change=move |_| set(RuleAction::SendMessage { text: draft.get_untracked() })></textarea>
+                    on:input=move |ev| typed(RuleAction::SendMessage { text: event_target_value(&ev) })></textarea>
                 {move || problem().map(|p| view! { <span class="action-problem error">{p}</span> })}
             }.into_any()
         }
         RuleAction::Handoff { reason } => view! {
             <input class="action-value" placeholder="Why a person takes over" value=reason
-                on:change=move |ev| set(RuleAction::Handoff { reason: event_target_value(&ev) }) />
+                on:input=move |ev| typed(RuleAction::Handoff { reason: event_target_value(&ev) }) />
         }.into_any(),
     };
     view! {
