@@ -1572,6 +1572,13 @@ async fn the_crm_moves_leads_by_hand_runs_an_owners_rule_and_notifications_answe
     )
     .await
     .unwrap();
+    app.client()
+        .execute(
+            "document.querySelector('#notify-recent').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
     app.screenshot("notifications-sent").await.unwrap();
     app.close().await.unwrap();
 }
