@@ -372,6 +372,10 @@ pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Val
             }
             settings.slack.enabled = c.enabled;
         }
+        "email" if !c.enabled && c.host.unwrap_or_default().trim().is_empty() => {
+            // Turning off an email channel that was never set up.
+            settings.email.enabled = false;
+        }
         "email" => {
             let host = c.host.unwrap_or_default().trim();
             let port = c.port.unwrap_or(587);

@@ -504,6 +504,15 @@ async fn owner_rules_message_hand_off_and_notify_and_bad_rules_are_refused() {
     )
     .await;
     assert_eq!(s, 200);
+    // Email never set up can be turned off (nothing to check).
+    let (s, a) = cmd(
+        &relay,
+        token,
+        "em-off",
+        json!({"type": "notify.set", "channel": "email", "enabled": false}),
+    )
+    .await;
+    assert_eq!(s, 200, "{a}");
 
     // A stage of its own in the pipeline, then rules that use it.
     let mut stages: Vec<&str> = crm::STAGES.to_vec();

@@ -749,6 +749,13 @@ async fn a_reps_device_runs_the_day_but_cannot_change_keys_the_bot_or_the_catalo
             "t",
             r#"{"type":"template.set","name":"reply.en.greeting","text":"Yo"}"#,
         ),
+        ("a", r#"{"type":"automations.set","rules":[]}"#),
+        ("p", r#"{"type":"pipeline.set","stages":["New"]}"#),
+        (
+            "n",
+            r#"{"type":"notify.set","channel":"desktop","enabled":false}"#,
+        ),
+        ("nt", r#"{"type":"notify.test","channel":"slack"}"#),
     ] {
         let res = command(&relay, &rep.device_token, Some(key), body).await;
         assert_eq!(res.status(), 403, "{body}");
