@@ -143,6 +143,13 @@ pub fn check_rules(rules: &[Rule], stages: &[String]) -> Result<()> {
         {
             return refuse(format!("{name}: an amount is not negative"));
         }
+        if r.when
+            .as_ref()
+            .and_then(|c| c.has_tag.as_deref())
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return refuse(format!("{name}: the condition's tag is empty"));
+        }
         for a in &r.actions {
             match a {
                 RuleAction::SetStage { stage } if !known(stage) => {

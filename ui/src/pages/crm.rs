@@ -194,11 +194,11 @@ fn LeadDetail(
                         }).collect_view()}
                         {l.fields.iter().map(|(k, v)| view! { <span class="field">{format!("{k}: {v}")}</span> }).collect_view()}
                     </div>
-                    <ol id="lead-detail-history" class="history">
+                    <ul id="lead-detail-history" class="history">
                         {l.history.iter().rev().map(|(at, what)| view! {
                             <li><small>{format::datetime(*at)}</small> " " {what.clone()}</li>
                         }).collect_view()}
-                    </ol>
+                    </ul>
                 }
             })}
             <div class="lead-actions">
@@ -378,6 +378,13 @@ fn rules_problem(rules: &[Rule], vars: &[String]) -> Option<String> {
                 "{}: the rule does nothing; add an action",
                 r.on.label()
             ));
+        }
+        if r.when
+            .as_ref()
+            .and_then(|c| c.has_tag.as_deref())
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Some(format!("{}: name the tag of the condition", r.on.label()));
         }
     }
     None

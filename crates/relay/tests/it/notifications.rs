@@ -561,6 +561,11 @@ async fn owner_rules_message_hand_off_and_notify_and_bad_rules_are_refused() {
             json!({"id": "x", "on": "payment_succeeded", "actions": []}),
             "does nothing",
         ),
+        (
+            json!({"id": "x", "on": "message_received", "if": {"has_tag": " "},
+                   "actions": [{"do": "add_tag", "tag": "a"}]}),
+            "the condition's tag is empty",
+        ),
     ];
     for (i, (rule, why)) in bad.into_iter().enumerate() {
         let (s, a) = cmd(
