@@ -1172,6 +1172,30 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
         .unwrap();
     app.type_into("#inbox-search", "\u{e00c}").await.unwrap();
 
+    // The CRM lists the lead where the story left it, with the fields the rule wrote.
+    app.open_screen("crm").await.unwrap();
+    let row = "#lead-list tr[data-phone='+15125550123']";
+    let listed = app.wait_for_text(row, "Shipped").await.unwrap();
+    assert!(listed.contains("lastPayment: $128"), "{listed}");
+    app.click("#lead-filter option[value='Paid']")
+        .await
+        .unwrap();
+    app.wait_for("#lead-list[hidden]").await.unwrap();
+    app.wait_for_text("#lead-none", "No lead matches")
+        .await
+        .unwrap();
+    app.click("#lead-filter option[value='Shipped']")
+        .await
+        .unwrap();
+    app.click(&format!("{row} td strong")).await.unwrap();
+    app.wait_for_text(
+        "#lead-detail-history",
+        "Order #1001 moved to Shipped: stage Shipped",
+    )
+    .await
+    .unwrap();
+    app.screenshot("crm").await.unwrap();
+
     let customer = customer.unwrap();
     app.client().switch_to_window(customer).await.unwrap();
     app.wait_for_text("#thread", "Your courier leaves at 4 pm.")

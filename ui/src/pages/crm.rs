@@ -103,6 +103,9 @@ fn Leads() -> impl IntoView {
                     <EmptyState id="empty-leads" title="No leads yet"
                         lines=&["A lead appears when a customer first writes, gets an invoice or pays.", "Try the sandbox chat: Inbox → Open the sandbox chat."] />
                 }.into_any(),
+                Some(Ok(_)) if rows().is_empty() => view! {
+                    <p id="lead-none" class="hint">"No lead matches this stage and search."</p>
+                }.into_any(),
                 Some(Ok(_)) => ().into_any(),
             }}
             // Keyed rows: a refresh that changes nothing leaves the rows (and a click) alone.
