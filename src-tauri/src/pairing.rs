@@ -77,8 +77,7 @@ pub fn normalize_url(input: &str) -> Result<String, PairError> {
             "{input:?} is not a URL ({e}); use e.g. https://relay.example.com"
         ))
     })?;
-    let host = url.host_str().unwrap_or_default().to_string();
-    let local = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]" | "::1");
+    let local = ziflow_core::net::is_loopback(&url);
     match url.scheme() {
         "https" => {}
         "http" if local => {}

@@ -481,13 +481,7 @@ pub async fn execute(
             } else {
                 format!("template.{name}")
             };
-            let payload = json!({ "key": key, "value": text });
-            let id = record(conn, shop, "settings.changed", &payload, now).await?;
-            Ok(Outcome {
-                answer: json!({ "key": key, "saved": true }),
-                event_ids: vec![id],
-                jobs: Vec::new(),
-            })
+            settings_event(conn, shop, &key, text, now).await
         }
     }
 }

@@ -342,6 +342,26 @@ pub async fn history(
     Ok(())
 }
 
+/// Records that `rule` weighed event `event_id`; false if it already had (so nothing runs twice).
+async fn first_run(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    rule: &str,
+    event_id: i64,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(shop)
+    .bind(rule)
+    .bind(event_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Whether events of `kind` can change a lead (others skip the CRM entirely).
 pub fn listens_to(kind: &str) -> bool {
     kind == "order.stage_changed" || kind == "lead.changed" || Trigger::of(kind).is_some()
@@ -386,18 +406,7 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Res
             continue;
         }
         let (stage, tags) = stage_and_tags(conn, shop, &phone).await?;
-        let first = sqlx::query(
-            "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(shop)
-        .bind(&rule.id)
-        .bind(event.id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected()
-            == 1;
-        if !first {
+        if !first_run(conn, shop, &rule.id, event.id).await? {
             continue; // this rule was already weighed for this event
         }
         if let Some(c) = &rule.when {
@@ -704,17 +713,7 @@ async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> R
         return Ok(());
     };
     let shop = event.shop_uid.as_str();
-    let first = sqlx::query(
-        "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, 'board', ?)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(shop)
-    .bind(event.id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if !first {
+    if !first_run(conn, shop, "board", event.id).await? {
         return Ok(());
     }
     ensure_lead(conn, shop, &phone, event.created_at).await?;

@@ -26,6 +26,7 @@ pub mod command;
 pub mod crm;
 pub mod db;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod pay;
 pub mod projection;

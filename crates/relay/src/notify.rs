@@ -302,12 +302,6 @@ pub struct ChannelSet<'a> {
     pub to: Option<&'a str>,
 }
 
-fn local(url: &str) -> bool {
-    ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p))
-}
-
 /// `notify.set`: checks the channel's settings (a Telegram token with Telegram itself), stores
 /// the secret sealed and returns the public settings to record, or why not.
 pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Value, String> {
@@ -357,8 +351,7 @@ pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Val
         }
         "slack" => {
             if let Some(url) = given {
-                if !(url.starts_with("https://") || local(url)) || url.contains(char::is_whitespace)
-                {
+                if !ziflow_core::net::https_or_loopback(url) || url.contains(char::is_whitespace) {
                     return Err(
                         "the webhook address starts with https://hooks.slack.com/services/".into(),
                     );

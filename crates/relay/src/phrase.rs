@@ -87,10 +87,7 @@ pub async fn set(
     let base = base_url.trim().trim_end_matches('/');
     let model = model.trim();
     if enabled {
-        if !(base.starts_with("https://")
-            || base.starts_with("http://127.0.0.1")
-            || base.starts_with("http://localhost"))
-        {
+        if !ziflow_core::net::https_or_loopback(base) {
             return Err("the endpoint is an https:// address (plain http only on this computer), like https://api.openai.com/v1".into());
         }
         if model.is_empty() {

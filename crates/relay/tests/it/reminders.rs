@@ -34,15 +34,22 @@ async fn invoice_sent_at_t0(relay: &Relay, uid: &str) -> String {
     thread[3]["links"][0]["url"].as_str().unwrap().to_string()
 }
 
-/// The reminders recorded for the customer: (reminder number, when).
-async fn reminders(relay: &Relay, uid: &str) -> Vec<(i64, i64)> {
+/// The shop's whole log, once the engine caught up.
+async fn log_of(relay: &Relay, uid: &str) -> Vec<ziflow_core::storage::events::Event> {
     let db = relay.db().await;
     engine_caught_up(&db).await;
     let all = ziflow_core::storage::events::after(&db, uid, 0, 10_000)
         .await
         .unwrap();
     db.close().await;
-    all.into_iter()
+    all
+}
+
+/// The reminders recorded for the customer: (reminder number, when).
+async fn reminders(relay: &Relay, uid: &str) -> Vec<(i64, i64)> {
+    log_of(relay, uid)
+        .await
+        .into_iter()
         .filter(|e| e.kind == "message.sent")
         .filter_map(|e| {
             let p: Value = serde_json::from_str(&e.payload).unwrap();
@@ -52,13 +59,9 @@ async fn reminders(relay: &Relay, uid: &str) -> Vec<(i64, i64)> {
 }
 
 async fn abandoned(relay: &Relay, uid: &str) -> Vec<i64> {
-    let db = relay.db().await;
-    engine_caught_up(&db).await;
-    let all = ziflow_core::storage::events::after(&db, uid, 0, 10_000)
+    log_of(relay, uid)
         .await
-        .unwrap();
-    db.close().await;
-    all.into_iter()
+        .into_iter()
         .filter(|e| e.kind == "invoice.abandoned")
         .map(|e| e.created_at)
         .collect()
