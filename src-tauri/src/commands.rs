@@ -9,15 +9,32 @@ use ziflow_protocol::Money;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
+/// The provider new invoices get links from: `stripe` once connected, else `sandbox` when the
+/// relay runs one, else `none` (no link can be sent).
+async fn payment_provider(state: &AppState) -> Result<String> {
+    let uid = &state.session().shop.uid;
+    let provider = settings::get(&state.db, uid, "billing.provider").await?;
+    if provider.as_deref() == Some("stripe") {
+        return Ok("stripe".into());
+    }
+    let sandbox = settings::get(&state.db, uid, "relay.sandbox").await?;
+    Ok(if sandbox.as_deref() == Some("0") {
+        "none".into()
+    } else {
+        "sandbox".into()
+    })
+}
+
 /// The app's version, shop and database location.
 #[tauri::command]
 pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
-    let provider = settings::get(&state.db, &state.session().shop.uid, "billing.provider").await?;
+    let provider = payment_provider(&state).await?;
     Ok(dto::AppInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         shop_name: state.session().shop.name.clone(),
         mode: state.session().mode().into(),
-        sandbox: provider.as_deref() != Some("stripe"),
+        sandbox: provider == "sandbox",
+        payment_provider: provider,
         database_path: state.db.path().display().to_string(),
         role: settings::get(&state.db, &state.session().shop.uid, "device.role")
             .await?
@@ -132,6 +149,11 @@ pub async fn list_payments(state: State<'_, AppState>) -> Result<Vec<dto::Paymen
             invoice_number: p.invoice_number,
             customer_phone: p.customer_phone,
             occurred_at: p.occurred_at,
+            expected: p
+                .invoice_total_minor
+                .zip(p.invoice_currency)
+                .map(|(minor, currency)| Money::new(minor, currency)),
+            invoice_provider: p.invoice_provider,
         })
         .collect())
 }
@@ -248,13 +270,13 @@ pub async fn metrics_view(
 pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsView> {
     let session = state.session();
     let shop = &session.shop;
-    let provider = settings::get(&state.db, &shop.uid, "billing.provider").await?;
+    let provider = payment_provider(&state).await?;
     let channel = settings::get(&state.db, &shop.uid, "channel").await?;
     Ok(dto::SettingsView {
         shop_name: shop.name.clone(),
         currency: shop.currency.clone(),
         timezone: shop.timezone.clone(),
-        payment_provider: provider.unwrap_or_else(|| "sandbox".into()),
+        payment_provider: provider,
         channel: channel.unwrap_or_else(|| "sandbox".into()),
         update_endpoint: crate::update::endpoint(&state.config.update),
     })
@@ -436,6 +458,7 @@ pub async fn composer_data(state: State<'_, AppState>) -> Result<dto::ComposerDa
     let customers = conversations::list(&state.db, &shop.uid).await?;
     let money = |minor: i64| Money::new(minor, shop.currency.clone());
     Ok(dto::ComposerData {
+        payment_provider: payment_provider(&state).await?,
         currency: shop.currency.clone(),
         customers: customers
             .into_iter()
@@ -727,7 +750,7 @@ pub async fn billing_status(state: State<'_, AppState>) -> Result<dto::BillingVi
     let get = |key: &'static str| settings::get(&state.db, uid, key);
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     Ok(dto::BillingView {
-        provider: nonempty(get("billing.provider").await?).unwrap_or_else(|| "sandbox".into()),
+        provider: payment_provider(&state).await?,
         mode: nonempty(get("billing.mode").await?),
         key_hint: nonempty(get("billing.key_hint").await?),
         webhook_url: format!("{}/api/payment/webhook/{uid}", session.relay_url()),
@@ -780,16 +803,49 @@ pub async fn save_webhook_secret(state: State<'_, AppState>, secret: String) -> 
     Ok("Saved: Stripe's events for this shop are verified with it.".into())
 }
 
-/// Back to the sandbox provider.
+/// Disconnects Stripe: key and signing secret go, open Stripe links are deactivated.
 #[tauri::command]
 pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
-    state
+    let (status, answer) = state
         .session()
         .client
-        .command(&ziflow_protocol::Command::BillingDisconnect {})
+        .command_answer(&ziflow_protocol::Command::BillingDisconnect {})
         .await
         .map_err(|e| Error::new("relay_unreachable", format!("still connected: {e}")))?;
-    Ok("Disconnected: new invoices use the sandbox pay page.".into())
+    if status != 200 {
+        return Err(Error::new(
+            "refused",
+            answer["message"]
+                .as_str()
+                .unwrap_or("the relay refused")
+                .to_string(),
+        ));
+    }
+    let mut text = String::from("Disconnected: Stripe's key and signing secret are removed");
+    let expired = answer["links_expired"].as_u64().unwrap_or(0);
+    if expired > 0 {
+        text.push_str(&format!(
+            "; {expired} open Stripe link(s) deactivated (customers ask for a new one)"
+        ));
+    }
+    let left: Vec<String> = answer["not_deactivated"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["number"].as_i64().map(|n| format!("#{n}")))
+        .collect();
+    if !left.is_empty() {
+        text.push_str(&format!(
+            ". Stripe did not confirm deactivating the links of {} — switch them off in Stripe's dashboard",
+            left.join(", ")
+        ));
+    }
+    text.push_str(if answer["provider"] == "sandbox" {
+        ". New invoices use the sandbox pay page."
+    } else {
+        ". New invoices get no pay link until a payment provider is connected."
+    });
+    Ok(text)
 }
 
 /// A conversation's messages, oldest first.

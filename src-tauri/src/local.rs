@@ -49,7 +49,7 @@ async fn seed_demo_catalog(db: &ziflow_core::Db) -> anyhow::Result<()> {
         ziflow_core::SystemClock.now(),
         &ziflow_core::command::Context {
             public_url: "",
-            provider: "sandbox",
+            provider: Some("sandbox"),
         },
     )
     .await?;
@@ -65,7 +65,11 @@ async fn seed_demo_catalog(db: &ziflow_core::Db) -> anyhow::Result<()> {
 /// `ZIFLOW_STRIPE_API_BASE`, `ZIFLOW_TELEGRAM_API_BASE`, `ZIFLOW_SMTP_CA_FILE` (as for
 /// `ziflow-relay serve`), else the real services and the usual roots.
 fn providers() -> ziflow_relay::pay::ProviderConfig {
-    let mut p = ziflow_relay::pay::ProviderConfig::default();
+    // Local mode (one machine, the demo) runs the sandbox: a shop that has not connected
+    // Stripe yet can still try the whole flow. Its events can never pay a Stripe invoice.
+    let mut p = ziflow_relay::pay::ProviderConfig::sandboxed();
+    // One machine: a model or mail server on this computer is the owner's own.
+    p.allow_loopback_outbound = true;
     let var = |name: &str| {
         std::env::var(name)
             .ok()
@@ -135,7 +139,7 @@ pub async fn start(
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
         _ => {
             let device =
-                provision::add_device(&db, LOCAL_SHOP_UID, "This computer", "owner").await?;
+                provision::add_device(&db, LOCAL_SHOP_UID, "This computer", "owner", "").await?;
             let _ = std::fs::remove_file(&token_file);
             config::write_private(&token_file, &device.device_token)?;
             device.device_token

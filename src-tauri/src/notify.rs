@@ -47,6 +47,25 @@ pub fn notes(payments: &[PaymentApplied], from_rules: &[DesktopNote]) -> Vec<Not
         body: format!("Payment {} (no matching invoice yet)", p.amount.display()),
         order: None,
     }));
+    // A payment that reached an invoice but could not pay it needs a person.
+    out.extend(
+        payments
+            .iter()
+            .filter(|p| p.outcome == "mismatch")
+            .filter_map(|p| {
+                let (number, _) = p.invoice.as_ref()?;
+                let expected = p.expected.as_ref()?;
+                Some(Note {
+                    summary: "Payment does not match its invoice".into(),
+                    body: format!(
+                        "Order #{number}: paid {}, invoice {} — not marked paid",
+                        p.amount.display(),
+                        expected.display()
+                    ),
+                    order: Some(*number),
+                })
+            }),
+    );
     if out.len() <= SUMMARY_OVER {
         return out;
     }
@@ -159,6 +178,7 @@ mod tests {
             outcome: "succeeded",
             amount: Money::new(minor, "USD"),
             invoice: invoice.map(|(n, p)| (n, p.to_string())),
+            expected: invoice.map(|_| Money::new(minor, "USD")),
         }
     }
 

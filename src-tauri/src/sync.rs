@@ -102,6 +102,9 @@ struct RemoteShop {
     created_at: i64,
     #[serde(default)]
     device: RemoteDevice,
+    /// The relay runs the sandbox provider (shops without Stripe get sandbox links).
+    #[serde(default)]
+    sandbox: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,6 +265,13 @@ impl SyncClient {
             )
             .await?;
         }
+        ziflow_core::storage::settings::set(
+            &self.db,
+            &shop.uid,
+            "relay.sandbox",
+            if shop.sandbox { "1" } else { "0" },
+        )
+        .await?;
         let gone = shops::delete_others(&self.db, &shop.uid).await?;
         if gone > 0 {
             tracing::info!(shop = %shop.uid, gone, "replica now holds only the synced shop");

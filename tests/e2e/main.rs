@@ -528,15 +528,33 @@ async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifica
     app.wait_for_text("#invoice-list", "#1001").await.unwrap();
     app.open_screen("payments").await.unwrap();
 
-    let status = post_paid_checkout(
-        &format!("http://127.0.0.1:{port}/api/payment/webhook/local"),
-        "whsec_e2e_local",
-        "evt_e2e_paid",
-        12_800,
-        serde_json::json!({"ziflow_shop": "local", "ziflow_invoice": invoice_id.to_string()}),
-    )
-    .await;
-    assert_eq!(status, 200, "the in-app relay accepts the signed event");
+    // Sent with a pay link (the sandbox's: this shop has not connected Stripe), and paid on
+    // its page — the same signed intake, engine and sync a Stripe payment takes. Only the
+    // provider that made the link can pay it, so a Stripe-signed event could not.
+    let sent: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/commands"))
+        .bearer_auth(token.trim())
+        .header("Idempotency-Key", "e2e-story-send")
+        .json(&serde_json::json!({"type": "invoice.send", "invoice_id": invoice_id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = sent["link"].as_str().unwrap_or_default().to_string();
+    assert!(link.contains("/sandbox/pay/"), "{sent}");
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&link)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("outcome=card")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 303, "the pay page takes the payment");
 
     let feed = app.wait_for_text("#payment-feed", "$128").await.unwrap();
     assert!(
@@ -621,7 +639,7 @@ impl RemoteRelay {
         ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some("whsec_e2e_remote"), None)
             .await
             .unwrap();
-        let device = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep")
+        let device = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep", "")
             .await
             .unwrap();
         db.close().await;

@@ -20,6 +20,10 @@ pub struct Outcome {
     pub jobs: Vec<i64>,
 }
 
+/// Why an order cannot get a pay link: the shop has no payment provider (no Stripe, and
+/// the relay runs no sandbox). The bot's hand-off reason and the composer say this.
+pub const NO_PROVIDER: &str = "no payment provider connected";
+
 /// How long a pay link works.
 pub const LINK_LIFETIME_SECS: i64 = 48 * 3600;
 
@@ -28,8 +32,9 @@ pub const LINK_LIFETIME_SECS: i64 = 48 * 3600;
 pub struct Context<'a> {
     /// The relay's address as customers reach it (for sandbox pay links).
     pub public_url: &'a str,
-    /// The shop's payment provider now (`stripe` once connected, else `sandbox`).
-    pub provider: &'a str,
+    /// The shop's payment provider now: `stripe` once connected, else `sandbox` where the
+    /// relay runs one, else none — and then no pay link can be made.
+    pub provider: Option<&'a str>,
 }
 
 /// Appends a command's event to the log and applies it (the projection desks run too), in
@@ -101,6 +106,11 @@ pub async fn execute(
                     invoice.number, invoice.status
                 )));
             }
+            let provider = ctx.provider.ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{NO_PROVIDER}: connect Stripe (Settings → Billing) to send pay links"
+                ))
+            })?;
             let items = invoices::items_in(conn, *invoice_id).await?;
             let request = pay::LinkRequest {
                 shop: shop.to_string(),
@@ -120,7 +130,7 @@ pub async fn execute(
                 conn,
                 shop,
                 &work::Work::CreateLink {
-                    provider: ctx.provider.to_string(),
+                    provider: provider.to_string(),
                     request,
                 },
                 "link",

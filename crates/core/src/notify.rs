@@ -127,8 +127,7 @@ pub enum Outcome {
 impl Outcome {
     /// How an HTTP answer reads: 2xx sent, 408/429/5xx again later, other refusals.
     pub fn of_http(status: u16, body: &str) -> Self {
-        let body: String = body.chars().take(300).collect();
-        let said = format!("HTTP {status}: {body}");
+        let said = crate::net::short_answer(status, body);
         match status {
             200..=299 => Self::Sent(said),
             408 | 429 | 500..=599 => Self::Retry(said),

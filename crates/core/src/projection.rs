@@ -40,12 +40,16 @@ pub struct Applied {
 /// A recorded payment outcome (for the desktop's OS notification).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentApplied {
-    /// `succeeded`, `failed` or `refunded`.
+    /// `succeeded`, `failed` or `refunded`; or, for an event that was kept but not applied,
+    /// `mismatch` (amount or currency differ from the invoice's), `wrong_provider` (not the
+    /// provider that made the invoice's link) or `test_mode` (a test event for a live shop).
     pub outcome: &'static str,
     /// The amount.
     pub amount: Money,
     /// The matched invoice's number and customer phone, if matched.
     pub invoice: Option<(i64, String)>,
+    /// The matched invoice's total, if matched.
+    pub expected: Option<Money>,
 }
 
 /// Applies `event` to the projection tables inside the caller's transaction.
@@ -113,7 +117,9 @@ impl<'c> Applier<'c> {
             "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
                 invoice_fact(self.conn().await?, event, &payload).await
             }
-            kind if kind.starts_with("stripe.") => stripe_event(self, event, &payload).await,
+            kind if kind.starts_with("stripe.") || kind.starts_with("sandbox.") => {
+                stripe_event(self, event, &payload).await
+            }
             _ => Ok(Applied::default()),
         };
         let mut result = match result {
@@ -275,10 +281,15 @@ async fn invoice_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
 
 /// The shop's payment provider changed: the Billing screen reads these settings. The key
 /// itself is never in the log, only its hint.
+///
+/// Links of the provider the shop left stop working at once: connecting Stripe expires the
+/// open sandbox links (a customer can no longer "pay" with the sandbox), disconnecting it
+/// expires the open Stripe links (the relay deactivated them at Stripe first and no longer
+/// holds the secret that would verify their payments). Customers ask for a new link.
 async fn billing(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
-    if event.kind == "billing.connected" {
+    let left = if event.kind == "billing.connected" {
         set_in(
             conn,
             shop,
@@ -300,10 +311,22 @@ async fn billing(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Resul
             p["key_hint"].as_str().unwrap_or_default(),
         )
         .await?;
+        "sandbox"
     } else {
-        set_in(conn, shop, "billing.provider", "sandbox").await?;
+        set_in(
+            conn,
+            shop,
+            "billing.provider",
+            p["provider"].as_str().unwrap_or("sandbox"),
+        )
+        .await?;
         set_in(conn, shop, "billing.mode", "").await?;
         set_in(conn, shop, "billing.key_hint", "").await?;
+        set_in(conn, shop, "billing.webhook_secret_hint", "").await?;
+        "stripe"
+    };
+    for inv in invoices::open_links_in(conn, shop, left).await? {
+        invoices::record_fact_in(conn, shop, inv.id, &Fact::Expired, event.created_at).await?;
     }
     Ok(Applied::default())
 }
@@ -721,6 +744,10 @@ enum Effect {
 
 /// A provider event, read.
 struct Reading<'a> {
+    /// Whose key verified it: `stripe` or `sandbox` (the kind's prefix).
+    provider: &'static str,
+    /// Stripe's `livemode`, when the event says.
+    livemode: Option<bool>,
     kind: &'a str,
     effect: Effect,
     amount: i64,
@@ -733,7 +760,11 @@ struct Reading<'a> {
 /// Reads a Stripe-format event; `None` for kinds that do not bear on invoices.
 fn read<'a>(event: &'a Event, p: &Value) -> Result<Option<Reading<'a>>> {
     let obj = &p["data"]["object"];
-    let kind = event.kind.trim_start_matches("stripe.");
+    let (provider, kind) = match event.kind.split_once('.') {
+        Some(("sandbox", kind)) => ("sandbox", kind),
+        Some(("stripe", kind)) => ("stripe", kind),
+        _ => return Ok(None),
+    };
     let (effect, amount_key) = match kind {
         "checkout.session.completed" if obj["payment_status"] == "paid" => {
             (Effect::Paid, "amount_total")
@@ -793,6 +824,8 @@ fn read<'a>(event: &'a Event, p: &Value) -> Result<Option<Reading<'a>>> {
                 .or_else(|| m["ziflow_invoice"].as_i64())
         });
     Ok(Some(Reading {
+        provider,
+        livemode: p["livemode"].as_bool(),
         kind,
         effect,
         amount,
@@ -818,6 +851,11 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         return Ok(Applied::default());
     };
     let shop = &event.shop_uid;
+    if r.provider == "stripe" && r.livemode == Some(false) && live_shop(a, shop).await? {
+        // A live shop's money comes only from live events: a test-mode event is kept in the
+        // log and shown, never applied (a test card must not ship an order).
+        return Ok(a.noted(event, &r, None, "test_mode"));
+    }
     let mut invoice = match r.invoice_id {
         Some(id) => invoices::get_in(a.conn().await?, shop, id).await?,
         None => None,
@@ -849,8 +887,21 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
             Effect::Refunded(total) => total,
             _ => r.amount,
         };
-        return Ok(a.payment(event, None, outcome, amount, r.currency));
+        return Ok(a.payment(event, r.provider, None, outcome, amount, r.currency));
     };
+    if let Some(outcome) = refusal(&r, &inv) {
+        if outcome == "no_money" {
+            // A trial's free first invoice: nothing was paid, nothing to show.
+            return Ok(Applied::default());
+        }
+        tracing::warn!(
+            id = event.id, invoice = inv.id, provider = r.provider,
+            paid = r.amount, currency = %r.currency,
+            expected = inv.total_minor, expected_currency = %inv.currency,
+            "a provider event does not match its invoice; not applied ({outcome})"
+        );
+        return Ok(a.noted(event, &r, Some(&inv), outcome));
+    }
     let mut applied = settle(a, event, p, &r, &inv, None).await?;
     if let Some(sub) = &r.subscription_ref {
         if invoices::bind_subscription_in(a.conn().await?, inv.id, sub).await? {
@@ -885,6 +936,9 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
                 let inv_now = invoices::get_in(a.conn().await?, shop, inv.id)
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("invoice {}", inv.id)))?;
+                if refusal(&er, &inv_now).is_some() {
+                    continue; // stays an unmatched row: it cannot pay this invoice
+                }
                 let late = settle(a, &e, &payload, &er, &inv_now, Some(row)).await?;
                 applied.derived.extend(late.derived);
                 applied.payment = applied.payment.or(late.payment);
@@ -892,6 +946,38 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         }
     }
     Ok(applied)
+}
+
+/// Whether the shop's Stripe key is a live one (`billing.mode`).
+async fn live_shop(a: &mut Applier<'_>, shop: &str) -> Result<bool> {
+    Ok(
+        crate::storage::settings::get_in(a.conn().await?, shop, "billing.mode")
+            .await?
+            .as_deref()
+            == Some("live"),
+    )
+}
+
+/// Why an event matched to `inv` must not change it, if it must not: only the provider that
+/// made the invoice's link can pay (fail, refund) it — a sandbox event never touches a Stripe
+/// invoice, nor a Stripe event a sandbox one — and money arriving must be the invoice's
+/// amount in its currency. A subscription's later charges are checked against the same
+/// per-period total; a trial's free first invoice (`amount_paid` 0) pays nothing.
+fn refusal(r: &Reading<'_>, inv: &invoices::InvoiceRow) -> Option<&'static str> {
+    if r.effect == Effect::Subscribed {
+        return None;
+    }
+    if r.effect == Effect::Paid && r.amount == 0 {
+        return Some("no_money");
+    }
+    if inv.pay_provider.as_deref() != Some(r.provider) {
+        return Some("wrong_provider");
+    }
+    let brings_money = matches!(r.effect, Effect::Paid | Effect::Refunded(_));
+    if brings_money && (r.amount != inv.total_minor || r.currency != inv.currency) {
+        return Some("mismatch");
+    }
+    None
 }
 
 /// Records the event's fact for `inv` and the payment row it causes. `late`: the event came
@@ -991,10 +1077,18 @@ async fn settle(
                     outcome,
                     amount: Money::new(amount, r.currency.clone()),
                     invoice: Some((inv.number, inv.customer_phone.clone())),
+                    expected: Some(Money::new(inv.total_minor, inv.currency.clone())),
                 });
             }
             None => {
-                let one = a.payment(event, Some(inv), outcome, amount, r.currency.clone());
+                let one = a.payment(
+                    event,
+                    r.provider,
+                    Some(inv),
+                    outcome,
+                    amount,
+                    r.currency.clone(),
+                );
                 applied.payment = one.payment;
             }
         }
@@ -1007,10 +1101,34 @@ async fn settle(
 }
 
 impl Applier<'_> {
+    /// A provider event kept for the feed but not applied: `outcome` says why (`mismatch`,
+    /// `wrong_provider`, `test_mode`); the row carries what the event claimed.
+    fn noted(
+        &mut self,
+        event: &Event,
+        r: &Reading<'_>,
+        invoice: Option<&invoices::InvoiceRow>,
+        outcome: &'static str,
+    ) -> Applied {
+        let amount = match r.effect {
+            Effect::Refunded(total) => total,
+            _ => r.amount,
+        };
+        self.payment(
+            event,
+            r.provider,
+            invoice,
+            outcome,
+            amount,
+            r.currency.clone(),
+        )
+    }
+
     /// Holds a payment row (written in a batch) and reports it.
     fn payment(
         &mut self,
         event: &Event,
+        provider: &'static str,
         invoice: Option<&invoices::InvoiceRow>,
         outcome: &'static str,
         amount: i64,
@@ -1019,11 +1137,7 @@ impl Applier<'_> {
         self.payments.push(payments::Payment {
             shop: event.shop_uid.clone(),
             invoice_id: invoice.map(|i| i.id),
-            provider: if invoice.and_then(|i| i.pay_provider.as_deref()) == Some("sandbox") {
-                "sandbox"
-            } else {
-                "stripe"
-            },
+            provider,
             outcome,
             amount_minor: amount,
             currency: currency.clone(),
@@ -1035,6 +1149,7 @@ impl Applier<'_> {
                 outcome,
                 amount: Money::new(amount, currency),
                 invoice: invoice.map(|i| (i.number, i.customer_phone.clone())),
+                expected: invoice.map(|i| Money::new(i.total_minor, i.currency.clone())),
             }),
             ..Applied::default()
         }

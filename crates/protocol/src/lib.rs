@@ -201,6 +201,10 @@ pub struct AppInfo {
     pub mode: String,
     /// Whether sandbox providers are in use (the demo).
     pub sandbox: bool,
+    /// The provider new invoices get links from: `stripe`, `sandbox`, or `none` (a hosted
+    /// relay without the sandbox, before Stripe is connected: no link can be sent).
+    #[serde(default)]
+    pub payment_provider: String,
     /// Where the app's SQLite database lives.
     pub database_path: String,
     /// This device's role: `owner` (everything) or `rep` (no metrics, no AI Agent setup).
@@ -448,7 +452,9 @@ pub struct PaymentEntry {
     pub id: i64,
     /// Provider (`stripe`, `sandbox`).
     pub provider: String,
-    /// What happened: `succeeded`, `failed`, `refunded`.
+    /// What happened: `succeeded`, `failed`, `refunded`; or an event kept but not applied:
+    /// `mismatch` (amount or currency differ from the invoice), `wrong_provider` (not the
+    /// provider of the invoice's link), `test_mode` (a test event for a live shop).
     pub outcome: String,
     /// Amount of the payment (or refund).
     pub amount: Money,
@@ -458,6 +464,12 @@ pub struct PaymentEntry {
     pub customer_phone: Option<String>,
     /// When the provider reported it (Unix seconds).
     pub occurred_at: i64,
+    /// The matched invoice's total (shown beside a mismatch).
+    #[serde(default)]
+    pub expected: Option<Money>,
+    /// The provider of the matched invoice's link (shown beside a wrong provider).
+    #[serde(default)]
+    pub invoice_provider: Option<String>,
 }
 
 /// How this desktop's sync with the relay is doing (shown in the sidebar).
@@ -787,6 +799,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// The permission a rep's device needs for it (`refund`, `mark_paid`): moving money is
+    /// the owner's unless the owner allowed that device (`device add --can …`).
+    pub fn money_permission(&self) -> Option<&'static str> {
+        match self {
+            Self::InvoiceRefund { .. } => Some("refund"),
+            Self::InvoiceMarkPaid { .. } => Some("mark_paid"),
+            _ => None,
+        }
+    }
+
     /// Whether only the shop's owner may run it (providers, keys, the bot's behaviour, the
     /// catalog and templates); reps run the day (invoices, messages, the board).
     pub fn owner_only(&self) -> bool {
@@ -851,6 +873,10 @@ pub struct ComposerData {
     pub products: Vec<ProductOption>,
     /// Shipping zones, first is local.
     pub zones: Vec<ZoneOption>,
+    /// The provider new invoices get links from: `stripe`, `sandbox`, or `none` (no link
+    /// can be sent until Stripe is connected; the composer says so).
+    #[serde(default)]
+    pub payment_provider: String,
 }
 
 /// A customer to bill.

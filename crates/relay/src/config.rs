@@ -24,6 +24,8 @@ use ziflow_core::secrets::MasterKey;
 /// public_url = "https://relay.example.com"
 /// telegram_api_base = "https://api.telegram.org"
 /// smtp_ca_file = "/etc/ziflow/smtp-ca.pem"
+/// sandbox = false
+/// allow_loopback_outbound = false
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +51,12 @@ pub struct FileConfig {
     pub telegram_api_base: Option<String>,
     /// A PEM file with one more certificate authority to trust for SMTP servers.
     pub smtp_ca_file: Option<PathBuf>,
+    /// Serve the sandbox provider and chat (demos and tests only; never with real shops).
+    #[serde(default)]
+    pub sandbox: bool,
+    /// Owner-typed addresses may be this machine (local installs and tests only).
+    #[serde(default)]
+    pub allow_loopback_outbound: bool,
 }
 
 /// Reads and checks the config file.

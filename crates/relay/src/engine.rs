@@ -9,7 +9,16 @@
 //! last commit, the cursor is lost with it and the events are applied again; in WAL mode a
 //! later durable commit (the intake's) flushes earlier frames too, so the order holds. That
 //! keeps one fsync per intake commit instead of two.
+//!
+//! Faults stay inside one event: a batch that fails is retried one event at a time; an event
+//! that fails the same way [`MAX_TRIES`] times (a constraint it breaks, a panic) is
+//! quarantined — recorded with its reason in `quarantined_events` and announced to its shop
+//! as `engine.quarantined` — and the cursor moves past it, so that shop's later events and
+//! every other shop's go on. Failures that may pass (the disk, a lock) are retried without
+//! end and reported by `/healthz`. Each step runs in its own task, so a panic is caught,
+//! counted, and the engine goes on.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use sqlx::SqliteConnection;
@@ -17,6 +26,7 @@ use tokio::sync::{broadcast, watch};
 use ziflow_core::storage::{engine, events};
 use ziflow_core::{projection, Db};
 
+use crate::health::Part;
 use crate::intake::{Committed, Intake, Writes};
 
 /// Most events applied in one transaction. Small, because the intake waits for the write
@@ -29,6 +39,9 @@ const BATCH: i64 = 16;
 /// How long to wait before retrying after a failed step.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Times one event may fail the same way before it is quarantined.
+pub const MAX_TRIES: u32 = 3;
+
 /// Applies up to [`BATCH`] events after `start` and records what they imply: a provider
 /// event that changed an invoice is followed by `invoice.paid` (at most once per invoice),
 /// `invoice.failed`, `invoice.expired` or `invoice.refunded` in the log. Returns the new
@@ -37,8 +50,9 @@ async fn apply_batch(
     conn: &mut SqliteConnection,
     start: i64,
     ctx: &Ctx,
+    limit: i64,
 ) -> ziflow_core::Result<(i64, bool, Vec<Committed>)> {
-    let batch = events::after_all(conn, start, BATCH).await?;
+    let batch = events::after_all(conn, start, limit).await?;
     let mut cursor = start;
     let mut derived = Vec::new();
     let mut applier = projection::Applier::new(conn);
@@ -79,6 +93,7 @@ async fn apply_batch(
             let conn = applier.conn().await?;
             let agent = ziflow_core::agent::run::Context {
                 public_url: &ctx.public_url,
+                sandbox: ctx.sandbox,
             };
             enqueued = true; // its replies may wait on the phrasing model
             match ziflow_core::agent::run::on_message(conn, event, &agent).await {
@@ -122,7 +137,7 @@ async fn apply_batch(
     if enqueued {
         ctx.jobs_wake.notify_one();
     }
-    let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == BATCH;
+    let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == limit;
     Ok((cursor, full, derived))
 }
 
@@ -136,7 +151,7 @@ pub async fn catch_up_in(
     let mut cursor = start;
     let mut recorded = Vec::new();
     loop {
-        let (next, full, derived) = apply_batch(conn, cursor, ctx).await?;
+        let (next, full, derived) = apply_batch(conn, cursor, ctx, BATCH).await?;
         cursor = next;
         let more = full || !derived.is_empty();
         recorded.extend(derived);
@@ -156,12 +171,18 @@ pub async fn applied_through(conn: &mut SqliteConnection, id: i64) -> ziflow_cor
 }
 
 /// What the engine's own work needs beyond the log.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Ctx {
     /// The relay's public address (the agent's sandbox pay links).
     pub public_url: String,
+    /// The sandbox provider is on (shops without Stripe get sandbox links).
+    pub sandbox: bool,
     /// Wakes the job runner when the engine enqueued work (the agent's pay links).
     pub jobs_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Where the engine reports how it is doing.
+    pub health: std::sync::Arc<crate::health::Health>,
+    /// The time (quarantine records).
+    pub clock: std::sync::Arc<dyn ziflow_core::Clock>,
 }
 
 /// A handle on the running engine.
@@ -184,16 +205,61 @@ impl Engine {
         let (applied_tx, applied) = watch::channel(0);
         let mut committed = intake.subscribe();
         tokio::spawn(async move {
+            // While an event fails: its id and how many times it failed the same way.
+            let mut failing: Option<(i64, u32)> = None;
             loop {
-                match step(&db, &writes, &intake, &ctx).await {
+                let limit = if failing.is_some() { 1 } else { BATCH };
+                match supervised_step(&db, &writes, &intake, &ctx, limit).await {
                     Ok((cursor, full)) => {
+                        ctx.health.ok(Part::Engine);
+                        failing = None;
                         applied_tx.send_replace(cursor);
                         if full {
                             continue;
                         }
                     }
-                    Err(e) => {
-                        tracing::error!("engine step failed, retrying: {e}");
+                    Err(fault) => {
+                        tracing::error!("engine step failed: {fault}");
+                        ctx.health.failed(Part::Engine, &fault.to_string());
+                        let next = next_event(&db).await;
+                        match (next, limit) {
+                            // A batch failed: find the event, one at a time, at once.
+                            (Some(ev), l) if l > 1 => {
+                                failing = Some((ev.id, 0));
+                                continue;
+                            }
+                            (Some(ev), _) if fault.lasting() => {
+                                let tries = match failing {
+                                    Some((id, n)) if id == ev.id => n + 1,
+                                    _ => 1,
+                                };
+                                failing = Some((ev.id, tries));
+                                if tries >= MAX_TRIES {
+                                    match quarantine(
+                                        &db,
+                                        &writes,
+                                        &intake,
+                                        &ev,
+                                        &fault,
+                                        tries,
+                                        ctx.clock.now(),
+                                    )
+                                    .await
+                                    {
+                                        Ok(()) => {
+                                            ctx.health.quarantined.fetch_add(1, Ordering::Relaxed);
+                                            failing = None;
+                                            continue;
+                                        }
+                                        Err(e) => tracing::error!(
+                                            event = ev.id,
+                                            "could not quarantine the event: {e}"
+                                        ),
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
                         tokio::time::sleep(RETRY).await;
                         continue;
                     }
@@ -224,18 +290,118 @@ impl Engine {
     }
 }
 
-/// Applies one batch in its own transaction. Returns the cursor and whether the batch was
-/// full (more may be waiting).
+/// Why a step failed.
+#[derive(Debug)]
+enum Fault {
+    /// An error applying the events.
+    Error(ziflow_core::Error),
+    /// The step panicked (caught: the engine goes on).
+    Panic(String),
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error(e) => write!(f, "{e}"),
+            Self::Panic(p) => write!(f, "panicked: {p}"),
+        }
+    }
+}
+
+impl Fault {
+    /// Whether trying the same event again will fail the same way: a panic, a constraint
+    /// the event breaks, something it names that is not there. The disk, a lock or a closed
+    /// pool may pass, so those are never a reason to quarantine.
+    fn lasting(&self) -> bool {
+        use ziflow_core::Error;
+        match self {
+            Self::Panic(_) => true,
+            Self::Error(Error::NotFound(_) | Error::InvalidInput(_)) => true,
+            Self::Error(Error::Storage(e)) => match e {
+                sqlx::Error::Database(db) => !matches!(db.kind(), sqlx::error::ErrorKind::Other),
+                sqlx::Error::RowNotFound
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::TypeNotFound { .. } => true,
+                _ => false,
+            },
+            Self::Error(_) => false,
+        }
+    }
+}
+
+/// [`step`] in a task of its own, so a panic inside is caught and reported as a fault.
+async fn supervised_step(
+    db: &Db,
+    writes: &Writes,
+    intake: &Intake,
+    ctx: &Ctx,
+    limit: i64,
+) -> Result<(i64, bool), Fault> {
+    let (db, writes, intake, c) = (db.clone(), writes.clone(), intake.clone(), ctx.clone());
+    match tokio::spawn(async move { step(&db, &writes, &intake, &c, limit).await }).await {
+        Ok(result) => result.map_err(Fault::Error),
+        Err(e) if e.is_panic() => {
+            ctx.health.panicked(Part::Engine);
+            Err(Fault::Panic(crate::health::panic_text(&*e.into_panic())))
+        }
+        Err(e) => Err(Fault::Panic(e.to_string())),
+    }
+}
+
+/// The next event the engine will apply, if any.
+async fn next_event(db: &Db) -> Option<events::Event> {
+    let mut conn = db.pool().acquire().await.ok()?;
+    let cursor = engine::cursor(&mut conn, engine::PROJECTION).await.ok()?;
+    events::after_all(&mut conn, cursor, 1)
+        .await
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+/// Sets `ev` aside: records why, tells its shop (`engine.quarantined`), moves the cursor
+/// past it. Its effects are not applied; the event itself stays in the log.
+async fn quarantine(
+    db: &Db,
+    writes: &Writes,
+    intake: &Intake,
+    ev: &events::Event,
+    fault: &Fault,
+    tries: u32,
+    now: i64,
+) -> ziflow_core::Result<()> {
+    let reason = fault.to_string();
+    tracing::error!(event = ev.id, shop = %ev.shop_uid, kind = %ev.kind, %reason,
+        "event quarantined after {tries} tries; later events go on");
+    let _one_writer = writes.lock().await;
+    let mut tx = db.begin_immediate().await?;
+    let notice = ziflow_core::storage::quarantine::add_in(&mut tx, ev, &reason, tries, now).await?;
+    engine::set_cursor(&mut tx, engine::PROJECTION, ev.id).await?;
+    tx.commit().await?;
+    if let Some(id) = notice {
+        intake.announce(Committed {
+            shop_uid: ev.shop_uid.clone(),
+            id,
+        });
+    }
+    Ok(())
+}
+
+/// Applies up to `limit` events in their own transaction. Returns the cursor and whether
+/// the batch was full (more may be waiting).
 async fn step(
     db: &Db,
     writes: &Writes,
     intake: &Intake,
     ctx: &Ctx,
+    limit: i64,
 ) -> ziflow_core::Result<(i64, bool)> {
     let _one_writer = writes.lock().await;
     let mut tx = db.begin_immediate().await?;
     let start = engine::cursor(&mut tx, engine::PROJECTION).await?;
-    let (cursor, full, derived) = apply_batch(&mut tx, start, ctx).await?;
+    let (cursor, full, derived) = apply_batch(&mut tx, start, ctx, limit).await?;
     if cursor != start {
         engine::set_cursor(&mut tx, engine::PROJECTION, cursor).await?;
     }

@@ -12,6 +12,7 @@
 pub mod channel;
 pub mod config;
 pub mod engine;
+pub mod health;
 pub mod http;
 pub mod intake;
 pub mod metrics;
@@ -21,6 +22,7 @@ pub mod phrase;
 pub mod provision;
 pub mod replay;
 pub mod secret_cache;
+pub mod server;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -91,7 +93,10 @@ pub async fn run_with_clock(
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
+        sandbox: config.providers.sandbox,
         jobs_wake: jobs_wake.clone(),
+        health: Arc::default(),
+        clock: clock.clone(),
     };
     let engine = engine::Engine::start(
         engine_db.clone(),
@@ -109,12 +114,27 @@ pub async fn run_with_clock(
         writes,
         metrics: Arc::default(),
         secrets: Arc::default(),
+        sandbox_key: if config.providers.sandbox {
+            tracing::warn!("the sandbox is on: /sandbox pages and sandbox pay links are served; no real money moves through them");
+            Some(ziflow_core::secrets::Secret::new(
+                ziflow_core::secrets::new_token("whsec_sandbox")
+                    .context("making the sandbox's signing key")?,
+            ))
+        } else {
+            None
+        },
         sandbox_pending: Arc::default(),
+        streams: Arc::default(),
         limiter: Arc::default(),
         http: reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             .build()
             .context("building the HTTP client for outbound calls")?,
+        owner_http: ziflow_core::net::owner_client(
+            config.providers.outbound(),
+            std::time::Duration::from_secs(10),
+        )
+        .context("building the HTTP client for owner-typed addresses")?,
         providers: config.providers,
         jobs_wake,
         engine_ctx,
@@ -122,17 +142,12 @@ pub async fn run_with_clock(
     };
     pay::start_runner(state.clone());
     let app = http::router(state);
-    let mut stopped = stopping.clone();
+    let stopped = stopping.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await
-        .context("serving HTTP")?;
+    server::serve(listener, app, server::Limits::default(), stopped).await;
     engine_db.close().await;
     db.close().await;
     tracing::info!("ziflow-relay stopped");

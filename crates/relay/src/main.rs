@@ -78,6 +78,16 @@ enum Command {
         /// servers (a company's own CA); the usual web roots are always trusted.
         #[arg(long, env = "ZIFLOW_SMTP_CA_FILE")]
         smtp_ca_file: Option<PathBuf>,
+        /// Serve the sandbox: its pay page, its customer chat, and sandbox pay links for
+        /// shops without Stripe. For demos and tests only — no real money moves through it.
+        /// Off, every /sandbox path is 404 and a shop without Stripe gets no pay link.
+        #[arg(long, env = "ZIFLOW_SANDBOX")]
+        sandbox: bool,
+        /// Let owner-typed addresses (Slack webhook, model endpoint, SMTP server) be this
+        /// machine, e.g. a model served on localhost. For single-machine installs and tests;
+        /// private networks and metadata addresses stay refused.
+        #[arg(long, env = "ZIFLOW_ALLOW_LOOPBACK_OUTBOUND")]
+        allow_loopback_outbound: bool,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -206,6 +216,26 @@ enum DeviceCommand {
         /// rep or owner.
         #[arg(long, default_value = "rep")]
         role: String,
+        /// What a rep's device may do beyond running the day: `refund`, `mark_paid`, or both
+        /// (`refund,mark_paid`). Without it a rep cannot move money.
+        #[arg(long, default_value = "")]
+        can: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change what a device may do beyond its role (`--can refund,mark_paid`; `--can ""`
+    /// takes everything back). Takes effect on its next request.
+    Permit {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// The device id `device add` printed.
+        #[arg(long)]
+        device_id: i64,
+        /// `refund`, `mark_paid`, both, or empty.
+        #[arg(long)]
+        can: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -273,6 +303,8 @@ async fn main() -> anyhow::Result<()> {
             public_url,
             telegram_api_base,
             smtp_ca_file,
+            sandbox,
+            allow_loopback_outbound,
             key,
         } => {
             let listen = match (listen, &file.listen) {
@@ -306,6 +338,9 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("reading the SMTP CA file {}", path.display()))?;
                 providers.smtp_ca_pem = Some(pem);
             }
+            providers.sandbox = sandbox || file.sandbox;
+            providers.allow_loopback_outbound =
+                allow_loopback_outbound || file.allow_loopback_outbound;
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,
@@ -356,8 +391,21 @@ async fn main() -> anyhow::Result<()> {
                     uid,
                     name,
                     role,
+                    can,
                     json,
-                } => print(&provision::add_device(&db, &uid, &name, &role).await?, json),
+                } => print(
+                    &provision::add_device(&db, &uid, &name, &role, &can).await?,
+                    json,
+                ),
+                DeviceCommand::Permit {
+                    uid,
+                    device_id,
+                    can,
+                    json,
+                } => print(
+                    &provision::permit_device(&db, &uid, device_id, &can).await?,
+                    json,
+                ),
                 DeviceCommand::Revoke {
                     uid,
                     device_id,
@@ -394,7 +442,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 &ziflow_core::command::Context {
                     public_url: "",
-                    provider: "sandbox",
+                    provider: Some("sandbox"),
                 },
             )
             .await

@@ -151,7 +151,7 @@ pub async fn send(
                 &settings.telegram.chat_id,
                 text,
             );
-            post(state, &url, &body, timeout, "Telegram").await
+            post(&state.http, &url, &body, timeout, "Telegram").await
         }
         "slack" => {
             let url = match secret_of(state, shop, SecretName::SlackWebhookUrl).await {
@@ -159,7 +159,19 @@ pub async fn send(
                 Ok(None) => return not_set_up("Slack's webhook"),
                 Err(e) => return Outcome::Retry(e),
             };
-            post(state, &url, &notify::slack_body(text), timeout, "Slack").await
+            // The owner typed this address: checked again (an address literal is not resolved
+            // by the client), then called through the client that refuses internal addresses.
+            if let Err(why) = ziflow_core::net::check_url(&url, state.providers.outbound()) {
+                return Outcome::Refused(format!("Slack's webhook address is not used: {why}"));
+            }
+            post(
+                &state.owner_http,
+                &url,
+                &notify::slack_body(text),
+                timeout,
+                "Slack",
+            )
+            .await
         }
         "email" => {
             let password = match secret_of(state, shop, SecretName::SmtpPassword).await {
@@ -174,20 +186,13 @@ pub async fn send(
 }
 
 async fn post(
-    state: &AppState,
+    client: &reqwest::Client,
     url: &str,
     body: &Value,
     timeout: std::time::Duration,
     who: &str,
 ) -> Outcome {
-    match state
-        .http
-        .post(url)
-        .timeout(timeout)
-        .json(body)
-        .send()
-        .await
-    {
+    match client.post(url).timeout(timeout).json(body).send().await {
         Ok(res) => {
             let status = res.status().as_u16();
             let text = res.text().await.unwrap_or_default();
@@ -229,7 +234,13 @@ async fn email(
     } else {
         Tls::Required(tls)
     };
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+    // The owner typed this host: resolved here and checked, and the checked address is the
+    // one connected to (TLS still verifies the certificate for the host name).
+    let addr = match ziflow_core::net::resolve(&s.host, s.port, state.providers.outbound()).await {
+        Ok(addrs) => addrs[0].ip(),
+        Err(why) => return Outcome::Refused(format!("the mail server is not used: {why}")),
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.to_string())
         .port(s.port)
         .tls(tls)
         .timeout(Some(state.providers.notify_timeout));
@@ -339,7 +350,10 @@ pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Val
                 if !res.status().is_success() {
                     let status = res.status().as_u16();
                     let body = res.text().await.unwrap_or_default();
-                    return Err(format!("Telegram refused the token: HTTP {status}: {body}"));
+                    return Err(format!(
+                        "Telegram refused the token: {}",
+                        ziflow_core::net::short_answer(status, &body)
+                    ));
                 }
                 store = Some((SecretName::TelegramBotToken, token));
                 settings.telegram.token_hint = format!("{id}:…{}", &rest[rest.len() - 4..]);
@@ -351,11 +365,14 @@ pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Val
         }
         "slack" => {
             if let Some(url) = given {
-                if !ziflow_core::net::https_or_loopback(url) || url.contains(char::is_whitespace) {
+                if url.contains(char::is_whitespace) {
                     return Err(
                         "the webhook address starts with https://hooks.slack.com/services/".into(),
                     );
                 }
+                ziflow_core::net::check_and_resolve(url, state.providers.outbound())
+                    .await
+                    .map_err(|why| format!("the webhook address is not used: {why}"))?;
                 store = Some((SecretName::SlackWebhookUrl, url));
                 settings.slack.url_hint = notify::url_hint(url);
             } else if c.enabled && settings.slack.url_hint.is_empty() {

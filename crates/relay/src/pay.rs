@@ -19,6 +19,7 @@ use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 
 use crate::engine::LogTx;
+use crate::health::Part;
 use crate::http::AppState;
 
 /// Where the providers are (tests point Stripe at a fake on 127.0.0.1).
@@ -43,6 +44,14 @@ pub struct ProviderConfig {
     pub smtp_ca_pem: Option<Vec<u8>>,
     /// How long one notification call may take before it is retried later.
     pub notify_timeout: Duration,
+    /// The sandbox provider and channel (pay page, customer chat, sandbox links) are served.
+    /// Off unless asked for (`serve --sandbox`, local mode, the demo, tests): a relay with
+    /// real shops must never offer a way to mark an invoice paid without money.
+    pub sandbox: bool,
+    /// Owner-typed addresses (Slack webhook, model endpoint, SMTP server) may be this machine
+    /// (`--allow-loopback-outbound`: local mode and tests). Never by default on `serve`;
+    /// private, link-local and metadata addresses are refused either way.
+    pub allow_loopback_outbound: bool,
 }
 
 impl Default for ProviderConfig {
@@ -57,6 +66,25 @@ impl Default for ProviderConfig {
             telegram_api_base: ziflow_core::notify::DEFAULT_TELEGRAM_BASE.into(),
             smtp_ca_pem: None,
             notify_timeout: ziflow_core::notify::TIMEOUT,
+            sandbox: false,
+            allow_loopback_outbound: false,
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// What owner-typed addresses may reach.
+    pub fn outbound(&self) -> ziflow_core::net::Outbound {
+        ziflow_core::net::Outbound {
+            allow_loopback: self.allow_loopback_outbound,
+        }
+    }
+
+    /// The defaults with the sandbox on (local mode, the demo, tests).
+    pub fn sandboxed() -> Self {
+        Self {
+            sandbox: true,
+            ..Self::default()
         }
     }
 }
@@ -64,8 +92,12 @@ impl Default for ProviderConfig {
 /// How often the runner looks for due jobs when nothing wakes it.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Jobs run per look.
-const BATCH: i64 = 8;
+/// Jobs running at once (across shops; one per shop and lane).
+const CONCURRENCY: usize = 16;
+
+/// One job's longest run: its provider calls and recording the result. Each call has its
+/// own shorter timeout; this bounds whatever else could hang.
+const JOB_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A shop's sealed secret `name`, if set: from the cache of recently opened secrets, else
 /// opened from the database and cached.
@@ -92,12 +124,18 @@ pub async fn stripe_key(
     secret(state, shop, SecretName::StripeApiKey).await
 }
 
-/// The provider a shop sends new links with: Stripe once connected, else the sandbox.
-pub async fn current_provider(state: &AppState, shop: &str) -> ziflow_core::Result<&'static str> {
+/// The provider a shop sends new links with: Stripe once connected, else the sandbox where
+/// it is on, else none (the bot hands the order to a person; `invoice.send` is refused).
+pub async fn current_provider(
+    state: &AppState,
+    shop: &str,
+) -> ziflow_core::Result<Option<&'static str>> {
     Ok(if stripe_key(state, shop).await?.is_some() {
-        "stripe"
+        Some("stripe")
+    } else if state.sandbox_key.is_some() {
+        Some("sandbox")
     } else {
-        "sandbox"
+        None
     })
 }
 
@@ -108,7 +146,9 @@ pub async fn provider(
     name: &str,
 ) -> Result<Box<dyn PaymentProvider>, ProviderError> {
     match name {
-        "sandbox" => Ok(Box::new(Sandbox::new(sandbox_delivery(state)))),
+        "sandbox" if state.sandbox_key.is_some() => {
+            Ok(Box::new(Sandbox::new(sandbox_delivery(state))))
+        }
         "stripe" => {
             let key = stripe_key(state, shop)
                 .await
@@ -144,57 +184,125 @@ fn sandbox_delivery(state: &AppState) -> Deliver {
 }
 
 /// Starts the job runner; it ends when shutdown starts.
+///
+/// Up to [`CONCURRENCY`] jobs run at once, at most one per shop and lane
+/// ([`jobs::lane`]), so one shop's slow SMTP server or Stripe outage delays no other shop's
+/// pay links. Each job has [`JOB_DEADLINE`] for its calls and its record; over it, or if it
+/// panics, that is a failed attempt (counted, retried with backoff, given up after
+/// [`jobs::MAX_ATTEMPTS`]) and the runner goes on.
 pub fn start_runner(state: AppState) {
     tokio::spawn(async move {
         let mut stopping = state.stopping.clone();
+        let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+        let mut busy: std::collections::HashMap<tokio::task::Id, Job> = Default::default();
         loop {
-            match run_due(&state, None).await {
-                Ok(n) if n as i64 == BATCH => continue,
-                Ok(_) => {}
-                Err(e) => tracing::error!("job runner: {e}"),
+            let free = CONCURRENCY.saturating_sub(running.len());
+            if free > 0 {
+                let lanes: Vec<(String, &'static str)> = busy
+                    .values()
+                    .map(|j| (j.shop_uid.clone(), jobs::lane(&j.kind)))
+                    .collect();
+                match claim(&state, free as i64, None, &lanes).await {
+                    Ok(claimed) => {
+                        state.engine_ctx.health.ok(Part::Jobs);
+                        for job in claimed {
+                            let s = state.clone();
+                            let j = job.clone();
+                            let handle = running.spawn(async move { run_one(&s, j).await });
+                            busy.insert(handle.id(), job);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("job runner: {e}");
+                        state.engine_ctx.health.failed(Part::Jobs, &e.to_string());
+                    }
+                }
             }
             tokio::select! {
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    let id = match &done { Ok((id, ())) => *id, Err(e) => e.id() };
+                    let job = busy.remove(&id);
+                    if let (Err(e), Some(job)) = (done, job) {
+                        if e.is_panic() {
+                            state.engine_ctx.health.panicked(Part::Jobs);
+                            let why = crate::health::panic_text(&*e.into_panic());
+                            tracing::error!(job = job.id, kind = %job.kind, "a job panicked: {why}");
+                            if let Err(e) = record_failure(&state, &job, &format!("panicked: {why}"), true).await {
+                                tracing::error!(job = job.id, "recording the panic failed: {e}");
+                            }
+                        }
+                    }
+                }
                 () = state.jobs_wake.notified() => {}
                 () = tokio::time::sleep(POLL) => {}
-                _ = stopping.wait_for(|s| *s) => break,
+                () = crate::server::stopped(&mut stopping) => break,
             }
         }
+        // Jobs cut short here come back when their lease ends.
+        running.shutdown().await;
     });
 }
 
-/// Claims and runs the due jobs (or only job `only`, if due). Returns how many ran.
+/// Claims due jobs in a short write transaction.
+async fn claim(
+    state: &AppState,
+    limit: i64,
+    only: Option<i64>,
+    busy: &[(String, &'static str)],
+) -> ziflow_core::Result<Vec<Job>> {
+    let _one_writer = state.writes.lock().await;
+    let mut tx = state.db.begin_immediate().await?;
+    let claimed = jobs::claim_in(&mut tx, state.clock.now(), limit, only, busy).await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// Runs job `only` now if it is due (a command waiting for its pay link). Returns how many
+/// ran.
 pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result<usize> {
-    let claimed = {
-        let _one_writer = state.writes.lock().await;
-        let mut tx = state.db.begin_immediate().await?;
-        let claimed = jobs::claim_in(&mut tx, state.clock.now(), BATCH, only).await?;
-        tx.commit().await?;
-        claimed
-    };
+    let claimed = claim(state, 1, only, &[]).await?;
     let n = claimed.len();
     for job in claimed {
-        let id = job.id;
-        let ran = if job.kind.starts_with("wa.") {
-            crate::channel::run(state, job).await
-        } else if job.kind == ziflow_core::agent::phrase::PhraseWork::KIND {
-            crate::phrase::run(state, job).await
-        } else if job.kind == ziflow_core::reminders::KIND {
-            remind(state, job).await
-        } else if job.kind == ziflow_core::notify::KIND {
-            crate::notify::run(state, job).await
-        } else if job.kind == ziflow_core::crm::MESSAGE_KIND
-            || job.kind == ziflow_core::crm::HANDOFF_KIND
-        {
-            crate::notify::run_rule_job(state, job).await
-        } else {
-            run(state, job).await
-        };
-        if let Err(e) = ran {
-            // The lease brings it back.
-            tracing::error!(job = id, "recording a job's result failed: {e}");
-        }
+        run_one(state, job).await;
     }
     Ok(n)
+}
+
+/// Runs one claimed job within [`JOB_DEADLINE`].
+async fn run_one(state: &AppState, job: Job) {
+    let id = job.id;
+    let kind = job.kind.clone();
+    match tokio::time::timeout(JOB_DEADLINE, dispatch(state, job.clone())).await {
+        Ok(Ok(())) => {}
+        // The lease brings it back (and the attempts cap ends it).
+        Ok(Err(e)) => tracing::error!(job = id, %kind, "recording a job's result failed: {e}"),
+        Err(_) => {
+            let why = format!("took longer than {} s", JOB_DEADLINE.as_secs());
+            tracing::warn!(job = id, %kind, "{why}; tried again later");
+            if let Err(e) = record_failure(state, &job, &why, true).await {
+                tracing::error!(job = id, "recording the timeout failed: {e}");
+            }
+        }
+    }
+}
+
+/// Runs a job by its kind.
+async fn dispatch(state: &AppState, job: Job) -> ziflow_core::Result<()> {
+    if job.kind.starts_with("wa.") {
+        crate::channel::run(state, job).await
+    } else if job.kind == ziflow_core::agent::phrase::PhraseWork::KIND {
+        crate::phrase::run(state, job).await
+    } else if job.kind == ziflow_core::reminders::KIND {
+        remind(state, job).await
+    } else if job.kind == ziflow_core::notify::KIND {
+        crate::notify::run(state, job).await
+    } else if job.kind == ziflow_core::crm::MESSAGE_KIND
+        || job.kind == ziflow_core::crm::HANDOFF_KIND
+    {
+        crate::notify::run_rule_job(state, job).await
+    } else {
+        run(state, job).await
+    }
 }
 
 /// What a provider call came to.

@@ -36,9 +36,11 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     let secret = crate::pay::secret(state, shop, SecretName::LlmApiKey).await?;
     let worded = if base.is_empty() {
         Err("no model configured".to_string())
+    } else if let Err(why) = ziflow_core::net::check_url(&base, state.providers.outbound()) {
+        Err(format!("the model's address is not used: {why}"))
     } else {
         phrase::phrase(
-            &state.http,
+            &state.owner_http,
             &base,
             secret.as_ref(),
             &model,
@@ -87,9 +89,11 @@ pub async fn set(
     let base = base_url.trim().trim_end_matches('/');
     let model = model.trim();
     if enabled {
-        if !ziflow_core::net::https_or_loopback(base) {
-            return Err("the endpoint is an https:// address (plain http only on this computer), like https://api.openai.com/v1".into());
-        }
+        ziflow_core::net::check_and_resolve(base, state.providers.outbound())
+            .await
+            .map_err(|why| {
+                format!("the endpoint is an https:// address like https://api.openai.com/v1: {why}")
+            })?;
         if model.is_empty() {
             return Err("name the model (like gpt-4o-mini)".into());
         }
@@ -99,7 +103,7 @@ pub async fn set(
             .map_err(|e| e.to_string())?;
         let probe = given.map(ziflow_core::secrets::Secret::new).or(stored);
         phrase::phrase(
-            &state.http,
+            &state.owner_http,
             base,
             probe.as_ref(),
             model,

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use ziflow_core::secrets::{self, MasterKey};
-use ziflow_core::storage::devices::{self, Role};
+use ziflow_core::storage::devices::{self, Permission, Role};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 use ziflow_core::storage::shops;
 use ziflow_core::{Clock, Db, SystemClock};
@@ -51,7 +51,7 @@ pub async fn create_shop_with_uid(
     let verify = secrets::new_token("wvt")?;
     shops::set_whatsapp_verify_token(db, &uid, &verify).await?;
     let token = secrets::new_token("zdt")?;
-    let device_id = devices::add(db, &uid, "Owner", Role::Owner, &token, now).await?;
+    let device_id = devices::add(db, &uid, "Owner", Role::Owner, &[], &token, now).await?;
     Ok(CreatedShop {
         uid,
         name: name.trim().to_string(),
@@ -109,18 +109,56 @@ pub struct AddedDevice {
     pub device_token: String,
     /// `owner` or `rep`.
     pub role: &'static str,
+    /// What it may do beyond its role (`refund,mark_paid`).
+    pub can: String,
 }
 
-/// Adds a device to a shop.
-pub async fn add_device(db: &Db, uid: &str, name: &str, role: &str) -> anyhow::Result<AddedDevice> {
+/// Adds a device to a shop. `can` (`refund,mark_paid`, or empty) is what a rep's device may
+/// do beyond running the day; an owner's may do everything anyway.
+pub async fn add_device(
+    db: &Db,
+    uid: &str,
+    name: &str,
+    role: &str,
+    can: &str,
+) -> anyhow::Result<AddedDevice> {
     let role = Role::parse(role)?;
+    let can = Permission::parse_list(can)?;
     let token = secrets::new_token("zdt")?;
-    let device_id = devices::add(db, uid, name, role, &token, SystemClock.now()).await?;
+    let device_id = devices::add(db, uid, name, role, &can, &token, SystemClock.now()).await?;
     Ok(AddedDevice {
         uid: uid.to_string(),
         device_id,
         device_token: token,
         role: role.as_str(),
+        can: Permission::join(&can),
+    })
+}
+
+/// Printed by `device permit`.
+#[derive(Debug, Serialize)]
+pub struct PermittedDevice {
+    /// The shop.
+    pub uid: String,
+    /// The device.
+    pub device_id: i64,
+    /// What it may do now beyond its role.
+    pub can: String,
+}
+
+/// Replaces what a device may do beyond its role (`refund,mark_paid`, or empty for nothing).
+pub async fn permit_device(
+    db: &Db,
+    uid: &str,
+    device_id: i64,
+    can: &str,
+) -> anyhow::Result<PermittedDevice> {
+    let can = Permission::parse_list(can)?;
+    devices::set_permissions(db, uid, device_id, &can).await?;
+    Ok(PermittedDevice {
+        uid: uid.to_string(),
+        device_id,
+        can: Permission::join(&can),
     })
 }
 

@@ -48,7 +48,7 @@ pub async fn run(file: &Path) -> anyhow::Result<Vec<Value>> {
     let config = crate::Config {
         data_dir: dir.path().to_path_buf(),
         master_key: key,
-        providers: ProviderConfig::default(),
+        providers: ProviderConfig::sandboxed(),
     };
     let server = tokio::spawn(crate::run_with_clock(
         config,

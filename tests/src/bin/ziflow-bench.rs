@@ -321,7 +321,7 @@ impl BenchRelay {
         ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some(SECRET), whatsapp_secret)
             .await?;
         let device =
-            ziflow_relay::provision::add_device(&db, &shop.uid, "Bench desk", "owner").await?;
+            ziflow_relay::provision::add_device(&db, &shop.uid, "Bench desk", "owner", "").await?;
         db.close().await;
         let port = ziflow_tests::free_port()?;
         let relay_bin = std::env::current_exe()?
@@ -740,7 +740,10 @@ async fn bench_agent() -> Result<()> {
     ziflow_relay::install_crypto_provider();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let graph = graph_stand_in(tx).await?;
-    let relay = BenchRelay::start_with(&["--graph-api-base", &graph], Some(WA_SECRET)).await?;
+    // The bot's pay links come from the sandbox provider (no Stripe here): switched on
+    // explicitly, as an operator would for a demo.
+    let relay =
+        BenchRelay::start_with(&["--graph-api-base", &graph, "--sandbox"], Some(WA_SECRET)).await?;
     let http = reqwest::Client::new();
     let command = |body: serde_json::Value| {
         let (http, base, token) = (http.clone(), relay.base.clone(), relay.device_token.clone());

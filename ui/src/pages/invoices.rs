@@ -389,9 +389,18 @@ fn ComposerForm(
             && matches!(preview.get(), Some(Ok(ref p)) if p.error.is_none() && p.message.is_some())
     };
 
+    let no_provider = data.payment_provider == "none";
     view! {
         <section class="composer" id="composer">
             <h2>"New invoice"</h2>
+            {no_provider
+                .then(|| {
+                    view! {
+                        <p class="error" id="composer-no-provider">
+                            "No payment provider connected: connect Stripe in Settings → Billing to send pay links. The bot hands confirmed orders to you until then."
+                        </p>
+                    }
+                })}
             <div class="composer-grid">
                 <div class="composer-form">
                     <label>

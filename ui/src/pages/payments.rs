@@ -43,7 +43,26 @@ pub fn Payments() -> impl IntoView {
                                             "succeeded" => "Payment received",
                                             "failed" => "Payment failed",
                                             "refunded" => "Refund",
+                                            "mismatch" => "Does not match the invoice — not applied",
+                                            "wrong_provider" => "From another provider — not applied",
+                                            "test_mode" => "Test-mode event ignored (live shop)",
                                             _ => "Payment event",
+                                        };
+                                        // Why a kept-but-not-applied event was refused, with both figures.
+                                        let why = match (p.outcome.as_str(), &p.expected) {
+                                            ("mismatch", Some(expected)) => Some(format!(
+                                                "paid {} {}, invoice {} {}",
+                                                p.amount.display(),
+                                                p.amount.currency,
+                                                expected.display(),
+                                                expected.currency
+                                            )),
+                                            ("wrong_provider", _) => Some(format!(
+                                                "event from {}, the invoice's link is {}",
+                                                p.provider,
+                                                p.invoice_provider.as_deref().unwrap_or("not sent")
+                                            )),
+                                            _ => None,
                                         };
                                         let invoice = p
                                             .invoice_number
@@ -63,7 +82,8 @@ pub fn Payments() -> impl IntoView {
                                             >
                                                 <span>
                                                     <strong>{what}</strong>
-                                                    " · " {customer} " · " {invoice} " · " {p.provider}
+                                                    " · " {customer} " · " {invoice} " · " {p.provider.clone()}
+                                                    {why.map(|w| view! { <br /><span class="mismatch">{w}</span> })}
                                                     <br />
                                                     <small>{format::datetime(p.occurred_at)}</small>
                                                 </span>

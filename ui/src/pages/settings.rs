@@ -20,6 +20,7 @@ pub fn Settings() -> impl IntoView {
                     (Ok(s), Ok(info)) => {
                         let provider = match s.payment_provider.as_str() {
                             "sandbox" => "Sandbox — no real money moves".to_string(),
+                            "none" => "None — connect Stripe to send pay links".to_string(),
                             other => other.to_string(),
                         };
                         let channel = match s.channel.as_str() {

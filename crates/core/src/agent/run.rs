@@ -19,6 +19,9 @@ use crate::{catalog, command, Result};
 pub struct Context<'a> {
     /// The relay's public address (sandbox pay links).
     pub public_url: &'a str,
+    /// The relay runs the sandbox provider: a shop without Stripe gets sandbox links. Off, such
+    /// a shop gets none and the bot hands the confirmed order to a person.
+    pub sandbox: bool,
 }
 
 /// The language the agent talks with this customer in (English until it knows).
@@ -190,6 +193,19 @@ pub async fn on_message(
     let now = event.created_at;
     let mut appended = Vec::new();
     let mut later: Vec<(&'static str, Value)> = Vec::new();
+    let provider = if crate::storage::shop_secrets::exists_in(
+        conn,
+        shop_uid,
+        crate::storage::shop_secrets::SecretName::StripeApiKey,
+    )
+    .await?
+    {
+        Some("stripe")
+    } else if ctx.sandbox {
+        Some("sandbox")
+    } else {
+        None
+    };
     for action in actions {
         match action {
             Action::Reply(reply) => later.push((
@@ -206,8 +222,14 @@ pub async fn on_message(
                 "conversation.handoff",
                 json!({ "phone": phone, "reason": reason, "by": "bot" }),
             )),
-            Action::SendInvoice(order) if !scenario.auto_invoice => {
-                // Auto-invoice is off: a person sends it (the order is in the reason).
+            Action::SendInvoice(order) if !scenario.auto_invoice || provider.is_none() => {
+                // Auto-invoice is off, or there is no provider to make a link: a person takes
+                // it from here (the order is in the reason).
+                let why = if provider.is_none() {
+                    command::NO_PROVIDER
+                } else {
+                    "auto-invoice is off"
+                };
                 state.stage = super::Stage::HandedOff;
                 let items: Vec<String> = order
                     .items
@@ -222,23 +244,12 @@ pub async fn on_message(
                 later.push((
                     "conversation.handoff",
                     json!({ "phone": phone, "by": "bot", "reason": format!(
-                        "order ready to invoice (auto-invoice is off): {}; to {}",
+                        "order ready to invoice ({why}): {}; to {}",
                         items.join(", "),
                         order.address.as_deref().unwrap_or("no address")) }),
                 ));
             }
             Action::SendInvoice(order) => {
-                let provider = if crate::storage::shop_secrets::exists_in(
-                    conn,
-                    shop_uid,
-                    crate::storage::shop_secrets::SecretName::StripeApiKey,
-                )
-                .await?
-                {
-                    "stripe"
-                } else {
-                    "sandbox"
-                };
                 let cctx = command::Context {
                     public_url: ctx.public_url,
                     provider,

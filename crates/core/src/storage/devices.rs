@@ -35,6 +35,55 @@ impl Role {
     }
 }
 
+/// Something that moves money, which a rep's device may do only when the owner allows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Refund an invoice (`invoice.refund`).
+    Refund,
+    /// Mark an invoice paid by hand (`invoice.mark_paid`).
+    MarkPaid,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Self; 2] = [Self::Refund, Self::MarkPaid];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refund => "refund",
+            Self::MarkPaid => "mark_paid",
+        }
+    }
+
+    /// Parses a comma-separated list (`refund,mark_paid`; empty: none), refusing unknown words.
+    pub fn parse_list(s: &str) -> Result<Vec<Self>> {
+        let mut out = Vec::new();
+        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            let p = Self::ALL
+                .into_iter()
+                .find(|p| p.as_str() == word)
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "unknown permission {word:?}: a device can be allowed refund, mark_paid"
+                    ))
+                })?;
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored list.
+    pub fn join(list: &[Self]) -> String {
+        list.iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
 /// A device that presented a valid, unrevoked token.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct Device {
@@ -46,6 +95,15 @@ pub struct Device {
     pub name: String,
     /// `owner` or `rep`.
     pub role: String,
+    /// What the owner allowed this device beyond its role (`refund,mark_paid`).
+    pub can: String,
+}
+
+impl Device {
+    /// Whether the device may do `what`: an owner's always, a rep's when allowed.
+    pub fn may(&self, what: Permission) -> bool {
+        self.role == "owner" || self.can.split(',').any(|w| w.trim() == what.as_str())
+    }
 }
 
 /// Registers a device for `token` (the caller shows the token once; only its hash is kept).
@@ -54,6 +112,7 @@ pub async fn add(
     shop: &str,
     name: &str,
     role: Role,
+    can: &[Permission],
     token: &str,
     now: i64,
 ) -> Result<i64> {
@@ -62,12 +121,13 @@ pub async fn add(
     }
     super::shops::get(db, shop).await?;
     Ok(sqlx::query_scalar(
-        "INSERT INTO devices (shop_uid, name, role, token_hash, created_at) VALUES (?, ?, ?, ?, ?)
-         RETURNING id",
+        "INSERT INTO devices (shop_uid, name, role, can, token_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(shop)
     .bind(name.trim())
     .bind(role.as_str())
+    .bind(Permission::join(can))
     .bind(token_hash(token))
     .bind(now)
     .fetch_one(db.pool())
@@ -77,11 +137,34 @@ pub async fn add(
 /// The device a bearer token belongs to, if it exists and is not revoked.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Device>> {
     Ok(sqlx::query_as::<_, Device>(
-        "SELECT id, shop_uid, name, role FROM devices WHERE token_hash = ? AND revoked_at IS NULL",
+        "SELECT id, shop_uid, name, role, can FROM devices
+         WHERE token_hash = ? AND revoked_at IS NULL",
     )
     .bind(token_hash(token))
     .fetch_optional(db.pool())
     .await?)
+}
+
+/// Replaces what a device of the shop is allowed beyond its role. Returns whether it exists.
+pub async fn set_permissions(
+    db: &Db,
+    shop: &str,
+    device_id: i64,
+    can: &[Permission],
+) -> Result<()> {
+    let n = sqlx::query("UPDATE devices SET can = ? WHERE shop_uid = ? AND id = ?")
+        .bind(Permission::join(can))
+        .bind(shop)
+        .bind(device_id)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(Error::NotFound(format!(
+            "device {device_id} of shop {shop}"
+        )));
+    }
+    Ok(())
 }
 
 /// Revokes a device of the shop. Returns whether a device was revoked now.

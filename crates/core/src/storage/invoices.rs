@@ -378,6 +378,23 @@ pub async fn by_pay_token(db: &Db, token: &str) -> Result<Option<(String, Invoic
     Ok(row.map(|r| (shop, r)))
 }
 
+/// The shop's invoices whose `provider` link can still take a payment (sent or failed, not
+/// paid or expired).
+pub async fn open_links_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    provider: &str,
+) -> Result<Vec<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND pay_provider = ? AND status IN ('sent', 'failed') ORDER BY id"
+    ))
+    .bind(shop)
+    .bind(provider)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// A pay link an invoice is sent with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayLink {

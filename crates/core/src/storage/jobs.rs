@@ -83,38 +83,77 @@ macro_rules! select_jobs {
     };
 }
 
-/// Claims up to `limit` pending jobs due at `now` (or the one job `only`, if due): each gets
-/// one more attempt and a lease. Run inside a write transaction.
+/// Claims due jobs for `now`: at most one per shop and lane (see [`lane`]) — the oldest due
+/// one — and none of a lane in `busy` (already running), so one shop's backlog or slow
+/// provider never keeps another shop's jobs waiting, and each shop's messages still go out in
+/// order. Each claimed job's attempt is counted and its `run_at` pushed forward by the lease.
+/// A job whose lease ran out [`MAX_ATTEMPTS`] times (its result could never be recorded)
+/// gives up here. With `only`, just that job, if due.
 pub async fn claim_in(
     conn: &mut SqliteConnection,
     now: i64,
     limit: i64,
     only: Option<i64>,
+    busy: &[(String, &'static str)],
 ) -> Result<Vec<Job>> {
-    let jobs: Vec<Job> = sqlx::query_as(concat!(
-        select_jobs!(),
-        " WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?) ORDER BY run_at, id LIMIT ?"
-    ))
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', finished_at = ?,
+                last_error = 'gave up after ' || attempts || ' attempts: ' ||
+                             COALESCE(last_error, 'its result could not be recorded')
+         WHERE state = 'pending' AND run_at <= ? AND attempts >= ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(MAX_ATTEMPTS)
+    .execute(&mut *conn)
+    .await?;
+    let candidates: Vec<Job> = sqlx::query_as(
+        "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state, last_error
+         FROM (SELECT j.*, ROW_NUMBER() OVER (
+                   PARTITION BY shop_uid, kind = ? ORDER BY run_at, id) AS nth
+               FROM jobs j
+               WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?))
+         WHERE nth = 1 ORDER BY run_at, id LIMIT ?",
+    )
+    .bind(crate::notify::KIND)
     .bind(now)
     .bind(only)
     .bind(only)
-    .bind(limit)
+    .bind(limit.saturating_add(i64::try_from(busy.len()).unwrap_or(i64::MAX)))
     .fetch_all(&mut *conn)
     .await?;
-    for job in &jobs {
+    let mut jobs = Vec::new();
+    for job in candidates {
+        if busy
+            .iter()
+            .any(|(s, l)| *s == job.shop_uid && *l == lane(&job.kind))
+        {
+            continue;
+        }
+        if i64::try_from(jobs.len()).unwrap_or(i64::MAX) >= limit {
+            break;
+        }
         sqlx::query("UPDATE jobs SET attempts = attempts + 1, run_at = ? WHERE id = ?")
             .bind(now + LEASE_SECS)
             .bind(job.id)
             .execute(&mut *conn)
             .await?;
+        jobs.push(Job {
+            attempts: job.attempts + 1,
+            ..job
+        });
     }
-    Ok(jobs
-        .into_iter()
-        .map(|j| Job {
-            attempts: j.attempts + 1,
-            ..j
-        })
-        .collect())
+    Ok(jobs)
+}
+
+/// A job's lane: `notify` for notifications (a slow SMTP server must not hold up the shop's
+/// pay links and replies), `main` for everything else (one at a time, in order, per shop).
+pub fn lane(kind: &str) -> &'static str {
+    if kind == crate::notify::KIND {
+        "notify"
+    } else {
+        "main"
+    }
 }
 
 /// Records a job as done.

@@ -12,6 +12,7 @@ pub mod events;
 pub mod invoices;
 pub mod jobs;
 pub mod payments;
+pub mod quarantine;
 pub mod settings;
 pub mod shop_secrets;
 pub mod shops;

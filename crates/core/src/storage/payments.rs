@@ -11,7 +11,8 @@ pub struct PaymentRow {
     pub id: i64,
     /// `stripe`, `sandbox`, …
     pub provider: String,
-    /// `succeeded`, `failed` or `refunded`.
+    /// `succeeded`, `failed`, `refunded`; or kept but not applied: `mismatch`,
+    /// `wrong_provider`, `test_mode`.
     pub outcome: String,
     /// Amount in minor units.
     pub amount_minor: i64,
@@ -23,6 +24,12 @@ pub struct PaymentRow {
     pub customer_phone: Option<String>,
     /// Unix seconds.
     pub occurred_at: i64,
+    /// Matched invoice's total (what a payment should have been).
+    pub invoice_total_minor: Option<i64>,
+    /// Matched invoice's currency.
+    pub invoice_currency: Option<String>,
+    /// Provider of the matched invoice's link.
+    pub invoice_provider: Option<String>,
 }
 
 /// A new payment outcome to record.
@@ -117,7 +124,9 @@ pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) ->
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
     Ok(sqlx::query_as::<_, PaymentRow>(
         "SELECT p.id, p.provider, p.outcome, p.amount_minor, p.currency,
-                i.number AS invoice_number, i.customer_phone, p.occurred_at
+                i.number AS invoice_number, i.customer_phone, p.occurred_at,
+                i.total_minor AS invoice_total_minor, i.currency AS invoice_currency,
+                i.pay_provider AS invoice_provider
          FROM payments p LEFT JOIN invoices i ON i.id = p.invoice_id
          WHERE p.shop_uid = ?
          ORDER BY p.occurred_at DESC, p.id DESC",

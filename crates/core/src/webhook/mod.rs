@@ -68,7 +68,7 @@ pub struct PayloadError(pub String);
 type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 of `parts` (concatenated) under `key`.
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
     // HMAC accepts keys of any length; new_from_slice cannot fail for it.
     let mut mac = match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,
@@ -85,10 +85,12 @@ pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     hex::encode(hmac_sha256(key, parts).finalize().into_bytes())
 }
 
-/// Constant-time check of a hex signature against the HMAC of `parts`.
+/// Constant-time check of a hex signature against the HMAC of `parts`. A signature that is
+/// not 32 bytes of hex is refused before anything is hashed.
 fn hmac_matches(key: &[u8], parts: &[&[u8]], hex_sig: &str) -> bool {
-    let Ok(sig) = hex::decode(hex_sig) else {
+    let mut sig = [0u8; 32];
+    if hex::decode_to_slice(hex_sig, &mut sig).is_err() {
         return false;
-    };
+    }
     hmac_sha256(key, parts).verify_slice(&sig).is_ok()
 }

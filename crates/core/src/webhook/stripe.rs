@@ -2,14 +2,28 @@
 //! is `"{t}.{raw body}"`, keyed with the whole `whsec_…` secret. Any matching `v1` is
 //! accepted (Stripe sends several while a secret is being rolled); other schemes (`v0`) are
 //! ignored; timestamps more than [`TOLERANCE_SECS`] from now are refused.
+//!
+//! Cost: whatever the header holds, a check computes the HMAC over the body **once** and
+//! compares it with each candidate. A header longer than [`MAX_HEADER_LEN`] or with more
+//! than [`MAX_CANDIDATES`] `v1` entries is refused before anything is hashed, so the worst
+//! request costs what an honest one does.
 
-use super::{hmac_hex, hmac_matches, PayloadError, ProviderEvent, SignatureError, Verified};
+use hmac::Mac;
+
+use super::{hmac_sha256, PayloadError, ProviderEvent, SignatureError, Verified};
 
 /// The header name.
 pub const HEADER: &str = "Stripe-Signature";
 
 /// Accepted clock difference, as in Stripe's SDKs.
 pub const TOLERANCE_SECS: i64 = 300;
+
+/// Longest header read. Stripe's is about 150 bytes (a timestamp, one `v1`, one `v0`); a
+/// few rolled secrets stay far below this.
+pub const MAX_HEADER_LEN: usize = 1024;
+
+/// Most `v1` signatures compared (Stripe sends one per active secret, two while rolling).
+pub const MAX_CANDIDATES: usize = 8;
 
 /// Checks `header` against `body` for `secret` at time `now` (Unix seconds).
 pub fn verify(
@@ -19,15 +33,29 @@ pub fn verify(
     now: i64,
 ) -> Result<Verified, SignatureError> {
     let header = header.ok_or(SignatureError::Missing(HEADER))?;
+    if header.len() > MAX_HEADER_LEN {
+        return Err(SignatureError::Malformed(HEADER));
+    }
     let mut timestamp: Option<&str> = None;
-    let mut signatures = Vec::new();
+    let mut signatures: Vec<[u8; 32]> = Vec::new();
+    let mut candidates = 0usize;
     for part in header.split(',') {
         let Some((k, v)) = part.trim().split_once('=') else {
             return Err(SignatureError::Malformed(HEADER));
         };
         match k {
             "t" => timestamp = Some(v),
-            "v1" => signatures.push(v),
+            "v1" => {
+                candidates += 1;
+                if candidates > MAX_CANDIDATES {
+                    return Err(SignatureError::Malformed(HEADER));
+                }
+                // A v1 that is not 32 bytes of hex can match nothing: skip it unhashed.
+                let mut sig = [0u8; 32];
+                if hex::decode_to_slice(v, &mut sig).is_ok() {
+                    signatures.push(sig);
+                }
+            }
             _ => {}
         }
     }
@@ -35,17 +63,23 @@ pub fn verify(
     let t: i64 = t_str
         .parse()
         .map_err(|_| SignatureError::Malformed(HEADER))?;
-    if signatures.is_empty() {
+    if candidates == 0 {
         return Err(SignatureError::Malformed(HEADER));
     }
     if (now - t).abs() > TOLERANCE_SECS {
         return Err(SignatureError::Stale(TOLERANCE_SECS));
     }
-    let parts: [&[u8]; 3] = [t_str.as_bytes(), b".", body];
-    if signatures
-        .iter()
-        .any(|sig| hmac_matches(secret.as_bytes(), &parts, sig))
-    {
+    if signatures.is_empty() {
+        return Err(SignatureError::Mismatch);
+    }
+    let mac = hmac_sha256(secret.as_bytes(), &[t_str.as_bytes(), b".", body])
+        .finalize()
+        .into_bytes();
+    let matched = signatures.iter().fold(subtle::Choice::from(0), |any, sig| {
+        use subtle::ConstantTimeEq;
+        any | mac.as_slice().ct_eq(sig)
+    });
+    if bool::from(matched) {
         Ok(Verified::new(body))
     } else {
         Err(SignatureError::Mismatch)
@@ -65,6 +99,13 @@ struct Head<'a> {
 /// Reads a verified Stripe event: it must be a JSON object with an `evt_…` id and a type.
 /// The payload stored is the body exactly as received, not a re-serialisation.
 pub fn event(verified: &Verified) -> Result<ProviderEvent, PayloadError> {
+    event_from(verified, "stripe")
+}
+
+/// [`event`] for a provider that speaks Stripe's format: the kind is `{provider}.{type}`, so
+/// the log says which provider's key verified it (`sandbox.checkout.session.completed` can
+/// never be mistaken for Stripe's own).
+pub fn event_from(verified: &Verified, provider: &str) -> Result<ProviderEvent, PayloadError> {
     let body = std::str::from_utf8(verified.body())
         .map_err(|e| PayloadError(format!("body is not UTF-8 JSON: {e}")))?;
     if !body.trim_start().starts_with('{') {
@@ -81,7 +122,7 @@ pub fn event(verified: &Verified) -> Result<ProviderEvent, PayloadError> {
         .filter(|t| !t.is_empty())
         .ok_or_else(|| PayloadError("a Stripe event has a type".into()))?;
     Ok(ProviderEvent {
-        kind: format!("stripe.{kind}"),
+        kind: format!("{provider}.{kind}"),
         provider_id: id.into_owned(),
         payload: body.to_string(),
     })
@@ -92,7 +133,7 @@ pub fn sign(secret: &str, body: &[u8], t: i64) -> String {
     let t = t.to_string();
     format!(
         "t={t},v1={}",
-        hmac_hex(secret.as_bytes(), &[t.as_bytes(), b".", body])
+        super::hmac_hex(secret.as_bytes(), &[t.as_bytes(), b".", body])
     )
 }
 
@@ -168,6 +209,40 @@ mod tests {
         assert_eq!(
             verify(SECRET, Some(&not_hex), BODY, T),
             Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn a_header_stuffed_with_signatures_is_refused_before_hashing() {
+        let many = format!("t={T}{}", ",v1=".repeat(50_000));
+        assert_eq!(
+            verify(SECRET, Some(&many), BODY, T),
+            Err(SignatureError::Malformed(HEADER)),
+            "50,000 empty v1 entries: over the length limit"
+        );
+        let nine = format!(
+            "t={T}{},v1={V1}",
+            format!(",v1={}", "00".repeat(32)).repeat(8)
+        );
+        assert!(nine.len() <= MAX_HEADER_LEN);
+        assert_eq!(
+            verify(SECRET, Some(&nine), BODY, T),
+            Err(SignatureError::Malformed(HEADER)),
+            "nine candidates, even with the right one last"
+        );
+        let eight = format!(
+            "t={T}{},v1={V1}",
+            format!(",v1={}", "00".repeat(32)).repeat(7)
+        );
+        assert!(
+            verify(SECRET, Some(&eight), BODY, T).is_ok(),
+            "eight is allowed"
+        );
+        let short = format!("t={T},v1=,v1=ab,v1={}", &V1[..62]);
+        assert_eq!(
+            verify(SECRET, Some(&short), BODY, T),
+            Err(SignatureError::Mismatch),
+            "candidates of the wrong length match nothing"
         );
     }
 

@@ -19,7 +19,8 @@ const KNOWN_TYPES: &[&str] = &[
 /// The header name.
 pub const HEADER: &str = "X-Hub-Signature-256";
 
-/// Checks `header` against `body` for `app_secret`.
+/// Checks `header` against `body` for `app_secret`: one HMAC over the body, and only when the
+/// header has the right shape (`sha256=` and 64 hex digits).
 pub fn verify(
     app_secret: &str,
     header: Option<&str>,
@@ -29,6 +30,7 @@ pub fn verify(
     let hex_sig = header
         .trim()
         .strip_prefix("sha256=")
+        .filter(|hex| hex.len() == 64)
         .ok_or(SignatureError::Malformed(HEADER))?;
     if hmac_matches(app_secret.as_bytes(), &[body], hex_sig) {
         Ok(Verified::new(body))

@@ -31,6 +31,188 @@ fn cream_order(phone: &str) -> NewInvoice {
     }
 }
 
+/// Marks the invoice sent with a link of `provider`'s (only that provider's events pay it).
+async fn sent_with(db: &Db, id: i64, provider: &str) {
+    let mut conn = db.pool().acquire().await.unwrap();
+    let link = invoices::PayLink {
+        provider: provider.into(),
+        url: format!("https://pay.example/{provider}/{id}"),
+        token: None,
+        reference: Some(format!("plink_{id}")),
+        expires_at: 2_000 + 48 * 3600,
+    };
+    assert!(invoices::send_in(&mut conn, "s1", id, &link, 2_500)
+        .await
+        .unwrap());
+}
+
+/// Appends a provider event of `kind` with `payload` and applies it.
+async fn apply_provider_event(
+    db: &Db,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> ziflow_core::projection::Applied {
+    let provider_id = payload["id"].as_str().unwrap().to_string();
+    let mut tx = db.pool().begin().await.unwrap();
+    let id = events::append(&mut tx, "s1", kind, payload, Some(&provider_id), 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let event = events::Event {
+        id,
+        shop_uid: "s1".into(),
+        kind: kind.into(),
+        payload: payload.to_string(),
+        provider_id: Some(provider_id),
+        created_at: 3_000,
+    };
+    let applied = ziflow_core::projection::apply(&mut tx, &event)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    applied
+}
+
+fn paid_checkout(id: &str, amount: i64, currency: &str, invoice: i64) -> serde_json::Value {
+    serde_json::json!({
+        "id": id, "type": "checkout.session.completed", "livemode": false,
+        "data": {"object": {"payment_status": "paid", "amount_total": amount,
+            "currency": currency, "metadata": {"ziflow_invoice": invoice.to_string()}}}
+    })
+}
+
+#[tokio::test]
+async fn only_the_links_provider_with_the_invoices_amount_and_currency_can_pay_it() {
+    use ziflow_core::storage::payments;
+    let (_d, db) = db_with_shop().await;
+    let stripe_inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        .await
+        .unwrap();
+    sent_with(&db, stripe_inv.id, "stripe").await;
+    let sandbox_inv = invoices::create(&db, "s1", &cream_order("+15125550124"), 2_000)
+        .await
+        .unwrap();
+    sent_with(&db, sandbox_inv.id, "sandbox").await;
+    let unsent = invoices::create(&db, "s1", &cream_order("+15125550125"), 2_000)
+        .await
+        .unwrap();
+    let status = |id: i64| {
+        let db = db.clone();
+        async move { invoices::get(&db, "s1", id).await.unwrap().status() }
+    };
+
+    // The sandbox's events (its own key, kind `sandbox.*`) never pay a Stripe invoice, nor
+    // Stripe's a sandbox one, nor anyone's an invoice that was never sent.
+    let a = apply_provider_event(
+        &db,
+        "sandbox.checkout.session.completed",
+        &paid_checkout("evt_sb", 12_800, "usd", stripe_inv.id),
+    )
+    .await;
+    assert_eq!(
+        a.payment.as_ref().map(|p| p.outcome),
+        Some("wrong_provider")
+    );
+    assert!(a.derived.is_empty(), "no invoice.paid: {:?}", a.derived);
+    let b = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_st", 12_800, "usd", sandbox_inv.id),
+    )
+    .await;
+    assert_eq!(
+        b.payment.as_ref().map(|p| p.outcome),
+        Some("wrong_provider")
+    );
+    apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_un", 12_800, "usd", unsent.id),
+    )
+    .await;
+    for id in [stripe_inv.id, sandbox_inv.id, unsent.id] {
+        assert_ne!(
+            status(id).await,
+            InvoiceStatus::Paid,
+            "invoice {id} is not paid"
+        );
+    }
+
+    // Signed by Stripe, but $1 short, or the right number in euros: shown, not applied.
+    let short = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_short", 12_700, "usd", stripe_inv.id),
+    )
+    .await;
+    let p = short.payment.expect("the mismatch is reported");
+    assert_eq!(p.outcome, "mismatch");
+    assert_eq!(p.amount, Money::new(12_700, "USD"), "what was paid");
+    assert_eq!(p.expected, Some(Money::new(12_800, "USD")), "what was due");
+    let euros = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_eur", 12_800, "eur", stripe_inv.id),
+    )
+    .await;
+    assert_eq!(euros.payment.map(|p| p.outcome), Some("mismatch"));
+    assert_ne!(status(stripe_inv.id).await, InvoiceStatus::Paid);
+
+    // The feed shows both figures for the rep and the owner.
+    let feed = payments::list(&db, "s1").await.unwrap();
+    let row = feed
+        .iter()
+        .find(|p| p.outcome == "mismatch" && p.amount_minor == 12_700)
+        .expect("the short payment is in the feed");
+    assert_eq!(row.invoice_number, Some(stripe_inv.number));
+    assert_eq!(
+        (row.invoice_total_minor, row.invoice_currency.as_deref()),
+        (Some(12_800), Some("USD"))
+    );
+
+    // The right payment from the right provider pays it.
+    let ok = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_ok", 12_800, "usd", stripe_inv.id),
+    )
+    .await;
+    assert_eq!(ok.payment.map(|p| p.outcome), Some("succeeded"));
+    assert_eq!(status(stripe_inv.id).await, InvoiceStatus::Paid);
+}
+
+#[tokio::test]
+async fn a_live_shop_ignores_test_mode_events_but_shows_them() {
+    let (_d, db) = db_with_shop().await;
+    settings::set(&db, "s1", "billing.mode", "live")
+        .await
+        .unwrap();
+    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        .await
+        .unwrap();
+    sent_with(&db, inv.id, "stripe").await;
+    let test = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_test", 12_800, "usd", inv.id),
+    )
+    .await;
+    assert_eq!(test.payment.map(|p| p.outcome), Some("test_mode"));
+    assert_ne!(
+        invoices::get(&db, "s1", inv.id).await.unwrap().status(),
+        InvoiceStatus::Paid,
+        "a test card does not pay a live shop's order"
+    );
+    let mut live = paid_checkout("evt_live", 12_800, "usd", inv.id);
+    live["livemode"] = serde_json::json!(true);
+    let paid = apply_provider_event(&db, "stripe.checkout.session.completed", &live).await;
+    assert_eq!(paid.payment.map(|p| p.outcome), Some("succeeded"));
+    assert_eq!(
+        invoices::get(&db, "s1", inv.id).await.unwrap().status(),
+        InvoiceStatus::Paid
+    );
+}
+
 #[tokio::test]
 async fn invoices_are_numbered_per_shop_and_totalled_in_minor_units() {
     let (_d, db) = db_with_shop().await;
@@ -406,6 +588,7 @@ async fn a_paid_checkout_event_records_the_payment_and_pays_its_invoice() {
     let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
+    sent_with(&db, inv.id, "stripe").await;
     let payload = serde_json::json!({
         "id": "evt_1", "type": "checkout.session.completed",
         "data": {"object": {"payment_status": "paid", "amount_total": 12800, "currency": "usd",
@@ -464,6 +647,7 @@ async fn applying_a_run_of_events_at_once_equals_applying_them_one_by_one() {
         let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
             .await
             .unwrap();
+        sent_with(&db, inv.id, "stripe").await;
         // Unmatched payments, then one whose invoice must be read (the held rows are written
         // first), a refund, and an unreadable one that is skipped.
         let payloads = [

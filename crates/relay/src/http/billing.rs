@@ -186,17 +186,7 @@ pub async fn run(
                 Err(e) => return Err(e.into()),
             }
         }
-        _ => {
-            shop_secrets::delete(&state.db, shop, SecretName::StripeApiKey).await?;
-            state.secrets.forget(shop, SecretName::StripeApiKey);
-            (
-                Stored {
-                    status: 200,
-                    body: json!({ "connected": false, "provider": "sandbox" }).to_string(),
-                },
-                Some(("billing.disconnected", json!({ "provider": "sandbox" }))),
-            )
-        }
+        _ => disconnect(state, shop).await?,
     };
     let now = state.clock.now();
     let mut log = LogTx::begin(state).await?;
@@ -275,6 +265,83 @@ async fn connect(
         Some((
             "billing.connected",
             json!({ "provider": "stripe", "mode": mode.as_str(), "key_hint": hint, "steps": steps }),
+        )),
+    ))
+}
+
+/// How long disconnecting may spend deactivating the shop's open links at Stripe.
+const DEACTIVATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Disconnects Stripe in one state change: the open Stripe links are deactivated at Stripe
+/// (while the key is still here; those Stripe does not confirm in time are named in the
+/// answer, for the owner to switch off in Stripe's dashboard), then the API key **and** the
+/// webhook signing secret are deleted, and `billing.disconnected` expires those invoices'
+/// links in the log. New invoices then use the sandbox where this relay runs one, else none.
+async fn disconnect(
+    state: &AppState,
+    shop: &str,
+) -> Result<(Stored, Option<(&'static str, serde_json::Value)>), HttpError> {
+    use ziflow_core::pay::PaymentProvider;
+    let open = {
+        let mut conn = state
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(ziflow_core::Error::from)?;
+        ziflow_core::storage::invoices::open_links_in(&mut conn, shop, "stripe").await?
+    };
+    let mut not_deactivated = Vec::new();
+    let key = crate::pay::stripe_key(state, shop).await?;
+    let client = match key {
+        Some(key) if !open.is_empty() => Some(
+            Stripe::new(
+                &state.providers.stripe_api_base,
+                key,
+                state.providers.stripe_timeout,
+            )
+            .map_err(|e| HttpError::Internal(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let deadline = tokio::time::Instant::now() + DEACTIVATE_DEADLINE;
+    for inv in &open {
+        let done = match (&client, &inv.link_ref) {
+            (Some(client), Some(reference)) => {
+                let idem = format!("ziflow-{shop}-{}-disconnect", inv.id);
+                matches!(
+                    tokio::time::timeout_at(deadline, client.deactivate_link(reference, &idem))
+                        .await,
+                    Ok(Ok(()))
+                )
+            }
+            _ => false,
+        };
+        if !done {
+            not_deactivated.push(json!({ "number": inv.number, "link": inv.pay_link }));
+        }
+    }
+    shop_secrets::delete(&state.db, shop, SecretName::StripeApiKey).await?;
+    shop_secrets::delete(&state.db, shop, SecretName::StripeWebhook).await?;
+    state.secrets.forget(shop, SecretName::StripeApiKey);
+    state.secrets.forget(shop, SecretName::StripeWebhook);
+    let next = if state.sandbox_key.is_some() {
+        "sandbox"
+    } else {
+        "none"
+    };
+    let answer = json!({
+        "connected": false, "provider": next, "links_expired": open.len(),
+        "not_deactivated": not_deactivated,
+    });
+    Ok((
+        Stored {
+            status: 200,
+            body: answer.to_string(),
+        },
+        Some((
+            "billing.disconnected",
+            json!({ "provider": next, "links_expired": open.len() }),
         )),
     ))
 }

@@ -49,6 +49,18 @@ pub async fn commands(
                 .into(),
         ));
     }
+    if let Some(what) = command.money_permission() {
+        let allowed = ziflow_core::storage::devices::Permission::ALL
+            .into_iter()
+            .find(|p| p.as_str() == what)
+            .is_some_and(|p| auth.device.may(p));
+        if !allowed {
+            return Err(HttpError::Forbidden(format!(
+                "refunds and marking invoices paid by hand are the owner's; this rep's device \
+                 has not been allowed {what} (ziflow-relay device permit --can {what})"
+            )));
+        }
+    }
     if let Some(res) = super::billing::run(&state, &shop, &key, &command).await? {
         return Ok(res);
     }
@@ -59,7 +71,9 @@ pub async fn commands(
         return Ok(reply(&stored, true));
     }
     let now = state.clock.now();
-    let public = public_url(&headers);
+    // Links the relay makes carry its configured address, never one a client's Host or
+    // X-Forwarded-Host header named (that would let anyone mint links to their own site).
+    let public = state.engine_ctx.public_url.clone();
     let (stored, event_ids, jobs) = match ziflow_core::command::execute(
         &mut log.tx,
         &shop,
@@ -166,20 +180,6 @@ async fn after_jobs(
         status: 200,
         body: body.to_string(),
     })
-}
-
-/// The relay's address as the caller reached it: `Host`, with `X-Forwarded-Proto` from a
-/// TLS-terminating proxy (plain http otherwise).
-fn public_url(headers: &HeaderMap) -> String {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = get("x-forwarded-host")
-        .or_else(|| get("host"))
-        .unwrap_or("127.0.0.1");
-    let scheme = match get("x-forwarded-proto") {
-        Some("https") => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}")
 }
 
 pub(super) fn reply(stored: &Stored, replayed: bool) -> Response {

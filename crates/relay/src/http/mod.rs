@@ -50,6 +50,9 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// One writer at a time in this process (intake, engine, commands).
     pub writes: crate::intake::Writes,
+    /// The sandbox provider's signing key, made at start-up and never stored: `Some` only on
+    /// a relay started with the sandbox on. Never a shop's secret.
+    pub sandbox_key: Option<ziflow_core::secrets::Secret>,
     /// Invoices whose sandbox payment is on its way (the pay page says "Processing").
     pub sandbox_pending: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
     /// Where the payment providers are.
@@ -57,64 +60,80 @@ pub struct AppState {
     /// The one HTTP client for calls out (WhatsApp, the phrasing model): connections and TLS
     /// set-up are reused across calls.
     pub http: reqwest::Client,
+    /// The client for addresses the owner typed (Slack webhook, model endpoint): checked
+    /// resolution (no private or metadata addresses), no redirects (see `ziflow_core::net`).
+    pub owner_http: reqwest::Client,
     /// Spaces WhatsApp sends per business number.
     pub limiter: Arc<crate::channel::Limiter>,
     /// Wakes the job runner (a job was enqueued).
     pub jobs_wake: Arc<tokio::sync::Notify>,
     /// What the engine's own work needs (shared with commands catching the engine up).
     pub engine_ctx: crate::engine::Ctx,
+    /// Open push streams per device (capped).
+    pub streams: Arc<StreamSlots>,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub(crate) use sandbox::deliver as sandbox_deliver;
+pub use sync::StreamSlots;
 
-/// Builds the router.
+/// Builds the router. The sandbox's pages exist only where the sandbox is on: elsewhere
+/// every `/sandbox/...` path is a plain 404.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route(
-            "/api/payment/webhook/{uid}",
-            post(webhooks::stripe).layer(DefaultBodyLimit::max(STRIPE_BODY_LIMIT)),
-        )
+        // The webhooks read their bodies themselves, once the shop is known (its limit then).
+        .route("/api/payment/webhook/{uid}", post(webhooks::stripe))
         .route(
             "/api/whatsapp/webhook/{uid}",
-            get(webhooks::whatsapp_subscribe)
-                .post(webhooks::whatsapp)
-                .layer(DefaultBodyLimit::max(WHATSAPP_BODY_LIMIT)),
+            get(webhooks::whatsapp_subscribe).post(webhooks::whatsapp),
         )
-        .route(
-            "/sandbox/pay/{token}",
-            get(sandbox::show)
-                .post(sandbox::act)
-                .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
-        )
-        .route(
-            "/sandbox/chat/{uid}",
-            get(sandbox_chat::show)
-                .post(sandbox_chat::send)
-                .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
-        )
-        .route("/sandbox/chat/{uid}/messages", get(sandbox_chat::messages))
         .route("/api/v1/shop", get(sync::shop))
         .route("/api/v1/events", get(sync::events))
         .route("/api/v1/stream", get(sync::stream))
         .route(
             "/api/v1/commands",
             post(commands::commands).layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
-        )
-        .with_state(state)
+        );
+    if state.sandbox_key.is_some() {
+        app = app
+            .route(
+                "/sandbox/pay/{token}",
+                get(sandbox::show)
+                    .post(sandbox::act)
+                    .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
+            )
+            .route(
+                "/sandbox/chat/{uid}",
+                get(sandbox_chat::show)
+                    .post(sandbox_chat::send)
+                    .layer(DefaultBodyLimit::max(COMMAND_BODY_LIMIT)),
+            )
+            .route("/sandbox/chat/{uid}/messages", get(sandbox_chat::messages));
+    }
+    app.with_state(state)
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+/// `GET /healthz`: 503 when the database does not answer; else 200 with `"status": "ok"`, or
+/// `"degraded"` and the reasons when the engine or the job runner has been failing for a
+/// while (webhooks are still taken durably then, so the relay stays in rotation; alert on
+/// `status`). Quarantined events are counted.
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, HttpError> {
     ziflow_core::storage::shops::first(&state.db)
         .await
         .map_err(|e| HttpError::Unavailable(e.to_string()))?;
-    Ok(Json(
-        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
-    ))
+    let reasons = state.engine_ctx.health.reasons();
+    let quarantined = ziflow_core::storage::quarantine::count(&state.db)
+        .await
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "status": if reasons.is_empty() { "ok" } else { "degraded" },
+        "reasons": reasons,
+        "quarantined_events": quarantined,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
 }
 
 /// `GET /metrics`: Prometheus text exposition, plus how far the engine is behind the log.
@@ -134,6 +153,41 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         text,
         "ziflow_engine_lag_events {}",
         newest.saturating_sub(applied).max(0)
+    );
+    let health = &state.engine_ctx.health;
+    let quarantined = ziflow_core::storage::quarantine::count(&state.db)
+        .await
+        .unwrap_or_default();
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_quarantined_events Events set aside after failing to apply (see /healthz)."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_quarantined_events gauge");
+    let _ = writeln!(text, "ziflow_quarantined_events {quarantined}");
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_panics_total Panics caught in background work (the work went on)."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_panics_total counter");
+    for (part, n) in [
+        ("engine", &health.engine_panics),
+        ("jobs", &health.job_panics),
+    ] {
+        let _ = writeln!(
+            text,
+            "ziflow_panics_total{{part=\"{part}\"}} {}",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_degraded 1 while /healthz says degraded."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_degraded gauge");
+    let _ = writeln!(
+        text,
+        "ziflow_degraded {}",
+        u8::from(!health.reasons().is_empty())
     );
     (
         [(
@@ -165,6 +219,12 @@ pub enum HttpError {
     /// A dependency (the database) is not answering.
     #[error("service unavailable")]
     Unavailable(String),
+    /// Too many of something at once (push streams of one device).
+    #[error("{0}")]
+    TooMany(String),
+    /// The request took longer than the relay allows (see `server::Limits`).
+    #[error("the request took too long")]
+    Timeout,
     /// Our fault; details go to the log only.
     #[error("internal error")]
     Internal(String),
@@ -188,6 +248,8 @@ impl IntoResponse for HttpError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
+            Self::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -1,15 +1,16 @@
 //! The sandbox provider's pay page, `/sandbox/pay/{token}`: what a customer sees behind a
 //! sandbox pay link — shop, items, total — with "Pay with card", "Pay with Apple Pay",
 //! "Decline" and "Pay later (async)". Pressing one builds the Stripe-format event a real
-//! payment would produce, signs it with the shop's webhook secret, and hands it to the same
-//! webhook handler Stripe's deliveries go through (signature check included). No money moves.
+//! payment would produce, signs it with the relay's sandbox-only key, and hands it to the
+//! same verification Stripe's deliveries go through; it is logged as `sandbox.*`, so it can
+//! pay only invoices whose link the sandbox made. No money moves. Mounted only on a relay
+//! started with the sandbox on (local mode, the demo, `serve --sandbox`).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
-use ziflow_core::storage::shop_secrets::SecretName;
 use ziflow_core::storage::{invoices, shops};
 use ziflow_core::webhook::stripe;
 use ziflow_protocol::Money;
@@ -239,14 +240,18 @@ pub async fn act(
     Ok(back)
 }
 
-/// Signs a Stripe-format event with the shop's webhook secret and hands it to the webhook
-/// handler, which verifies it like any delivery from Stripe.
+/// Signs a Stripe-format event with the relay's sandbox-only key (never a shop's Stripe
+/// secret) and hands it to the intake, which verifies it like any delivery from Stripe and
+/// logs it as the sandbox's.
 pub(crate) async fn deliver(
     state: &AppState,
     shop_uid: &str,
     kind: &str,
     object: serde_json::Value,
 ) -> Result<(), HttpError> {
+    let Some(key) = &state.sandbox_key else {
+        return Err(HttpError::NotFound("the sandbox on this relay".into()));
+    };
     let id = ziflow_core::secrets::new_token("evt_sandbox")
         .map_err(|e| HttpError::Internal(e.to_string()))?;
     let body = json!({
@@ -254,21 +259,6 @@ pub(crate) async fn deliver(
         "created": state.clock.now(), "data": { "object": object },
     })
     .to_string();
-    let secret = super::webhooks::shop_secret(state, shop_uid, SecretName::StripeWebhook)
-        .await
-        .map_err(|(_, e)| e)?;
-    let mut headers = HeaderMap::new();
-    let signature = stripe::sign(secret.expose(), body.as_bytes(), state.clock.now());
-    headers.insert(
-        stripe::HEADER,
-        HeaderValue::from_str(&signature).map_err(|e| HttpError::Internal(e.to_string()))?,
-    );
-    super::webhooks::stripe(
-        State(state.clone()),
-        Path(shop_uid.to_string()),
-        headers,
-        Ok(Bytes::from(body)),
-    )
-    .await
-    .map(|_| ())
+    let signature = stripe::sign(key.expose(), body.as_bytes(), state.clock.now());
+    super::webhooks::sandbox(state, shop_uid, signature, Bytes::from(body)).await
 }

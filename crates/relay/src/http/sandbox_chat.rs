@@ -1,17 +1,15 @@
 //! The sandbox channel's customer chat, `/sandbox/chat/{uid}`: a page where a person types as
 //! the customer. Each message becomes the Cloud API webhook WhatsApp would send, signed with
-//! the shop's app secret and handed to the same handler Meta's deliveries go through; the
+//! the relay's sandbox-only key (never the shop's app secret) and verified like Meta's; the
 //! page shows what the shop sends back, with pay links as buttons ("Pay $128") that open the
 //! sandbox pay page. No WhatsApp account is involved.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use ziflow_core::storage::shop_secrets::SecretName;
 use ziflow_core::storage::{invoices, settings, shops};
 use ziflow_core::webhook::whatsapp;
 use ziflow_protocol::Money;
@@ -241,22 +239,12 @@ pub async fn send(
         "messages": [{"from": phone, "id": wamid, "timestamp": now.to_string(), "type": "text",
             "text": {"body": text}}]}}]}]}),
     );
-    let secret = super::webhooks::shop_secret(&state, &uid, SecretName::WhatsAppApp)
-        .await
-        .map_err(|(_, e)| e)?;
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        whatsapp::HEADER,
-        HeaderValue::from_str(&whatsapp::sign(secret.expose(), payload.as_bytes()))
-            .map_err(|e| HttpError::Internal(e.to_string()))?,
-    );
-    super::webhooks::whatsapp(
-        State(state.clone()),
-        Path(uid),
-        headers,
-        Ok(Bytes::from(payload)),
-    )
-    .await
+    let key = state
+        .sandbox_key
+        .clone()
+        .ok_or_else(|| HttpError::NotFound("the sandbox on this relay".into()))?;
+    let signature = whatsapp::sign(key.expose(), payload.as_bytes());
+    super::webhooks::sandbox_chat(&state, &uid, signature, Bytes::from(payload)).await
 }
 
 /// Decodes one `application/x-www-form-urlencoded` value.

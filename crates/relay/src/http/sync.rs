@@ -19,13 +19,57 @@ use ziflow_core::storage::events;
 
 use super::{AppState, HttpError};
 
-/// How often an open push stream re-checks its token.
+/// How often an open push stream re-checks its token (on a fixed beat: a busy stream's
+/// broadcasts never postpone the check).
 pub const REVALIDATE: Duration = Duration::from_millis(500);
+
+/// Push streams one device may hold open at once (a desk needs one; a few spare for a
+/// reconnect racing the old connection's end). Over it: 429.
+pub const MAX_STREAMS_PER_DEVICE: usize = 4;
+
+/// Open push streams per device.
+#[derive(Debug, Default)]
+pub struct StreamSlots(std::sync::Mutex<std::collections::HashMap<i64, usize>>);
+
+/// One open stream's place; frees it when the stream ends.
+pub struct StreamSlot {
+    slots: std::sync::Arc<StreamSlots>,
+    device: i64,
+}
+
+impl StreamSlots {
+    /// A place for one more stream of `device`, unless it already holds the most.
+    pub fn take(self: &std::sync::Arc<Self>, device: i64) -> Option<StreamSlot> {
+        let mut open = self.0.lock().ok()?;
+        let n = open.entry(device).or_default();
+        if *n >= MAX_STREAMS_PER_DEVICE {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            slots: self.clone(),
+            device,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.slots.0.lock() {
+            if let Some(n) = open.get_mut(&self.device) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.remove(&self.device);
+                }
+            }
+        }
+    }
+}
 
 /// The authenticated device of a request.
 pub struct Authed {
     token: String,
-    device: Device,
+    pub(super) device: Device,
 }
 
 impl FromRequestParts<AppState> for Authed {
@@ -70,6 +114,7 @@ pub async fn shop(State(state): State<AppState>, auth: Authed) -> Result<Json<Va
         "timezone": shop.timezone,
         "created_at": shop.created_at,
         "device": { "id": auth.device.id, "name": auth.device.name, "role": auth.device.role },
+        "sandbox": state.sandbox_key.is_some(),
     })))
 }
 
@@ -144,16 +189,25 @@ struct WireEvent {
 pub async fn stream(
     State(state): State<AppState>,
     auth: Authed,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, HttpError> {
     struct S {
         state: AppState,
         auth: Authed,
         rx: tokio::sync::broadcast::Receiver<crate::intake::Committed>,
         stop: tokio::sync::watch::Receiver<bool>,
         _counted: crate::metrics::SyncClientGuard,
+        _slot: StreamSlot,
+        check: tokio::time::Interval,
         started: bool,
         done: bool,
     }
+    let slot = state.streams.take(auth.device.id).ok_or_else(|| {
+        HttpError::TooMany(format!(
+            "this device already has {MAX_STREAMS_PER_DEVICE} push streams open"
+        ))
+    })?;
+    let mut check = tokio::time::interval(REVALIDATE);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let rx = state.intake.subscribe();
     let stop = state.stopping.clone();
     let state_metrics = state.metrics.clone();
@@ -163,6 +217,8 @@ pub async fn stream(
         rx,
         stop,
         _counted: state_metrics.sync_client(),
+        _slot: slot,
+        check,
         started: false,
         done: false,
     };
@@ -196,7 +252,7 @@ pub async fn stream(
                     }
                     Err(RecvError::Closed) => return None,
                 },
-                () = tokio::time::sleep(REVALIDATE) => {
+                _ = s.check.tick() => {
                     let still = devices::authenticate(&s.state.db, &s.auth.token).await;
                     if !matches!(still, Ok(Some(_))) {
                         s.done = true;
@@ -207,5 +263,5 @@ pub async fn stream(
             }
         }
     });
-    Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

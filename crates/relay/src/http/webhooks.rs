@@ -2,8 +2,7 @@
 
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -51,12 +50,35 @@ async fn load_secret(state: &AppState, uid: &str, name: SecretName) -> Result<Se
         })
 }
 
-fn body_or_refusal(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refused> {
-    body.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            (Rejection::TooLarge, HttpError::TooLarge(e.body_text()))
+/// Reads a webhook's body, at most `limit` bytes: a declared length over it is refused before
+/// anything is read, and reading stops at the limit. Handlers call this only once the shop
+/// is known to exist and have its secret, so a stranger's megabytes are never buffered.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Refused> {
+    let too_large = || {
+        (
+            Rejection::TooLarge,
+            HttpError::TooLarge(format!(
+                "the body is over the {limit} bytes this route takes"
+            )),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let over = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if over {
+            too_large()
         } else {
-            (Rejection::Malformed, HttpError::BadRequest(e.body_text()))
+            (
+                Rejection::Malformed,
+                HttpError::BadRequest(format!("reading the body: {e}")),
+            )
         }
     })
 }
@@ -101,38 +123,88 @@ fn internal(e: String) -> Refused {
     (Rejection::Internal, HttpError::Internal(e))
 }
 
+/// Bodies up to this size are hashed on the async worker; larger ones on the blocking pool,
+/// so a 1 MiB Stripe body or a 4 MiB WhatsApp body never holds up other requests.
+const INLINE_HASH_LIMIT: usize = 64 * 1024;
+
+/// Runs a signature check `check` over a body of `len` bytes, off the async workers when
+/// the body is large.
+async fn hashed<T: Send + 'static>(
+    len: usize,
+    check: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refused> {
+    if len <= INLINE_HASH_LIMIT {
+        return Ok(check());
+    }
+    tokio::task::spawn_blocking(check)
+        .await
+        .map_err(|e| internal(format!("signature check did not finish: {e}")))
+}
+
 /// `POST /api/payment/webhook/{uid}`: a Stripe event.
 pub async fn stripe(
     State(state): State<AppState>,
     Path(uid): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Value>, HttpError> {
     let started = Instant::now();
     let outcome = async {
-        let body = body_or_refusal(body)?;
         let secret = shop_secret(&state, &uid, SecretName::StripeWebhook).await?;
-        let verified = stripe::verify(
-            secret.expose(),
-            header(&headers, stripe::HEADER),
-            &body,
-            state.clock.now(),
-        )
-        .map_err(bad_signature)?;
-        let event = stripe::event(&verified).map_err(malformed)?;
-        let ids = state
-            .intake
-            .append(&uid, vec![event])
-            .await
-            .map_err(internal)?;
-        let duplicate = ids.first().is_some_and(Option::is_none);
-        Ok((
-            json!({ "received": true, "duplicate": duplicate }),
-            duplicate,
-        ))
+        let body = read_body(&headers, body, super::STRIPE_BODY_LIMIT).await?;
+        let signature = header(&headers, stripe::HEADER).map(str::to_owned);
+        stripe_format(&state, &uid, "stripe", secret, signature, body).await
     }
     .await;
     finish(&state, "stripe", started, outcome)
+}
+
+/// Stores an event of the sandbox provider (its pay page), signed with the relay's
+/// sandbox-only key and verified exactly like Stripe's deliveries; logged as `sandbox.*`, so
+/// it can only ever pay an invoice whose link the sandbox made.
+pub(super) async fn sandbox(
+    state: &AppState,
+    uid: &str,
+    signature: String,
+    body: Bytes,
+) -> Result<(), HttpError> {
+    let started = Instant::now();
+    let outcome = match &state.sandbox_key {
+        Some(key) => stripe_format(state, uid, "sandbox", key.clone(), Some(signature), body).await,
+        None => Err((
+            Rejection::NotConfigured,
+            HttpError::NotFound("the sandbox on this relay".into()),
+        )),
+    };
+    finish(state, "sandbox", started, outcome).map(|_| ())
+}
+
+/// Verifies an event in Stripe's format with `secret` and appends it as `provider`'s.
+async fn stripe_format(
+    state: &AppState,
+    uid: &str,
+    provider: &'static str,
+    secret: Secret,
+    signature: Option<String>,
+    body: Bytes,
+) -> Result<(Value, bool), Refused> {
+    let now = state.clock.now();
+    let verified = hashed(body.len(), move || {
+        stripe::verify(secret.expose(), signature.as_deref(), &body, now)
+    })
+    .await?
+    .map_err(bad_signature)?;
+    let event = stripe::event_from(&verified, provider).map_err(malformed)?;
+    let ids = state
+        .intake
+        .append(uid, vec![event])
+        .await
+        .map_err(internal)?;
+    let duplicate = ids.first().is_some_and(Option::is_none);
+    Ok((
+        json!({ "received": true, "duplicate": duplicate }),
+        duplicate,
+    ))
 }
 
 /// `POST /api/whatsapp/webhook/{uid}`: Cloud API messages and statuses.
@@ -140,29 +212,63 @@ pub async fn whatsapp(
     State(state): State<AppState>,
     Path(uid): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<Value>, HttpError> {
     let started = Instant::now();
     let outcome = async {
-        let body = body_or_refusal(body)?;
         let secret = shop_secret(&state, &uid, SecretName::WhatsAppApp).await?;
-        let verified = whatsapp::verify(secret.expose(), header(&headers, whatsapp::HEADER), &body)
-            .map_err(bad_signature)?;
-        let events = whatsapp::events(&verified).map_err(malformed)?;
-        let count = events.len();
-        let ids = if events.is_empty() {
-            Vec::new()
-        } else {
-            state.intake.append(&uid, events).await.map_err(internal)?
-        };
-        let stored = ids.iter().flatten().count();
-        Ok((
-            json!({ "received": count, "stored": stored }),
-            count > 0 && stored == 0,
-        ))
+        let body = read_body(&headers, body, super::WHATSAPP_BODY_LIMIT).await?;
+        let signature = header(&headers, whatsapp::HEADER).map(str::to_owned);
+        whatsapp_format(&state, &uid, secret, signature, body).await
     }
     .await;
     finish(&state, "whatsapp", started, outcome)
+}
+
+/// Stores a message from the sandbox customer chat, signed with the relay's sandbox-only key
+/// and verified like Meta's deliveries (never with the shop's WhatsApp app secret).
+pub(super) async fn sandbox_chat(
+    state: &AppState,
+    uid: &str,
+    signature: String,
+    body: Bytes,
+) -> Result<Json<Value>, HttpError> {
+    let started = Instant::now();
+    let outcome = match &state.sandbox_key {
+        Some(key) => whatsapp_format(state, uid, key.clone(), Some(signature), body).await,
+        None => Err((
+            Rejection::NotConfigured,
+            HttpError::NotFound("the sandbox on this relay".into()),
+        )),
+    };
+    finish(state, "sandbox", started, outcome)
+}
+
+/// Verifies a Cloud API body with `secret` and appends its messages and statuses.
+async fn whatsapp_format(
+    state: &AppState,
+    uid: &str,
+    secret: Secret,
+    signature: Option<String>,
+    body: Bytes,
+) -> Result<(Value, bool), Refused> {
+    let verified = hashed(body.len(), move || {
+        whatsapp::verify(secret.expose(), signature.as_deref(), &body)
+    })
+    .await?
+    .map_err(bad_signature)?;
+    let events = whatsapp::events(&verified).map_err(malformed)?;
+    let count = events.len();
+    let ids = if events.is_empty() {
+        Vec::new()
+    } else {
+        state.intake.append(uid, events).await.map_err(internal)?
+    };
+    let stored = ids.iter().flatten().count();
+    Ok((
+        json!({ "received": count, "stored": stored }),
+        count > 0 && stored == 0,
+    ))
 }
 
 /// Meta's subscription handshake query.

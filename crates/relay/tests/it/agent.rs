@@ -353,7 +353,7 @@ async fn scenario_relay(
     let relay = crate::support::Relay::start_with(
         tempfile::tempdir().unwrap(),
         ziflow_core::secrets::MasterKey::generate().unwrap(),
-        ziflow_relay::pay::ProviderConfig::default(),
+        crate::support::local_providers(),
         clock,
     )
     .await;

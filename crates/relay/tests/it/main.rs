@@ -4,6 +4,7 @@ mod agent;
 mod durability;
 mod fake_graph;
 mod fake_stripe;
+mod hardening;
 mod lifecycle;
 mod notifications;
 mod payments;

@@ -190,7 +190,7 @@ fn providers(chat: &FakeChat, smtp: Option<&SmtpSink>) -> ProviderConfig {
         telegram_api_base: chat.base.clone(),
         smtp_ca_pem: smtp.map(|s| s.ca_pem.clone()),
         notify_timeout: Duration::from_secs(5),
-        ..ProviderConfig::default()
+        ..crate::support::local_providers()
     }
 }
 

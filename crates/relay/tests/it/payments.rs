@@ -22,7 +22,7 @@ async fn stripe_relay(fake: &FakeStripe, clock: Arc<ManualClock>, timeout: Durat
     let providers = ProviderConfig {
         stripe_api_base: fake.base.clone(),
         stripe_timeout: timeout,
-        ..ProviderConfig::default()
+        ..crate::support::local_providers()
     };
     Relay::start_with(
         tempfile::tempdir().unwrap(),
@@ -297,7 +297,7 @@ async fn a_stripe_that_answers_500_or_429_or_hangs_never_yields_two_links() {
     let providers = ProviderConfig {
         stripe_api_base: fake.base.clone(),
         stripe_timeout: timeout,
-        ..ProviderConfig::default()
+        ..crate::support::local_providers()
     };
     let relay = Relay::start_with(dir, key, providers, clock.clone()).await;
 
@@ -453,11 +453,24 @@ async fn deliver_signed(relay: &Relay, uid: &str, body: &str) {
 
 #[tokio::test]
 async fn every_provider_event_twice_in_any_order_ends_in_the_same_state() {
-    let relay = Relay::start().await;
+    // Stripe's events can only settle an invoice whose link Stripe made: each shop connects
+    // Stripe (a recording fake) before sending.
+    let fake = FakeStripe::start().await;
+    let clock = Arc::new(ManualClock::new(now()));
+    let relay = stripe_relay(&fake, clock, Duration::from_secs(5)).await;
     let mut finals = Vec::new();
     for round in 0u64..6 {
         let shop = relay.shop(&format!("Shop {round}")).await;
-        let (id, _) = sent_story_invoice(&relay, &shop.device_token, "x").await;
+        let (status, connected) = run(
+            &relay,
+            &shop.device_token,
+            "connect",
+            json!({"type": "billing.connect", "key": TEST_KEY}),
+        )
+        .await;
+        assert_eq!(status, 200, "{connected}");
+        let (id, link) = sent_story_invoice(&relay, &shop.device_token, "x").await;
+        assert!(!link.contains("/sandbox/"), "a Stripe link: {link}");
         let meta = json!({"ziflow_shop": shop.uid, "ziflow_invoice": id.to_string()});
         let obj = |extra: Value| {
             let mut o = json!({"currency": "usd", "metadata": meta});
@@ -824,7 +837,7 @@ async fn localstripe_takes_the_one_dollar_check_and_refunds_it() {
     let providers = ProviderConfig {
         stripe_api_base: ls.base.clone(),
         stripe_timeout: Duration::from_secs(10),
-        ..ProviderConfig::default()
+        ..crate::support::local_providers()
     };
     let relay = Relay::start_with(
         tempfile::tempdir().unwrap(),

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use ziflow_core::ManualClock;
-use ziflow_relay::pay::ProviderConfig;
 
 use crate::agent::{say, shop_selling_the_samples, thread_of};
 use crate::support::{engine_caught_up, Relay};
@@ -20,7 +19,7 @@ async fn relay(clock: Arc<ManualClock>) -> Relay {
     Relay::start_with(
         tempfile::tempdir().unwrap(),
         ziflow_core::secrets::MasterKey::generate().unwrap(),
-        ProviderConfig::default(),
+        crate::support::local_providers(),
         clock,
     )
     .await
@@ -79,7 +78,7 @@ async fn down_until(relay: Relay, clock: &Arc<ManualClock>, back: i64) -> Relay 
     stop.take().unwrap().send(()).unwrap();
     task.await.unwrap().unwrap();
     clock.set(back);
-    Relay::start_with(dir, key, ProviderConfig::default(), clock.clone()).await
+    Relay::start_with(dir, key, crate::support::local_providers(), clock.clone()).await
 }
 
 /// Moves the clock to `at` and gives the job runner (which looks every second) time to act.
@@ -142,11 +141,11 @@ async fn restarts_around_the_due_time_and_a_relay_that_was_down_send_each_remind
     // Stopped at T+1h59m, back at T+2h01m: the 2-hour reminder goes once, at 2h01m.
     at(&clock, T0 + 2 * H - 60).await;
     let relay = relay
-        .restart(ProviderConfig::default(), clock.clone())
+        .restart(crate::support::local_providers(), clock.clone())
         .await;
     at(&clock, T0 + 2 * H + 60).await;
     let relay = relay
-        .restart(ProviderConfig::default(), clock.clone())
+        .restart(crate::support::local_providers(), clock.clone())
         .await;
     at(&clock, T0 + 2 * H + 120).await;
     assert_eq!(
@@ -163,7 +162,7 @@ async fn restarts_around_the_due_time_and_a_relay_that_was_down_send_each_remind
     );
     // Restarting again sends nothing again.
     let relay = relay
-        .restart(ProviderConfig::default(), clock.clone())
+        .restart(crate::support::local_providers(), clock.clone())
         .await;
     at(&clock, T0 + 30 * H + 10).await;
     assert_eq!(
@@ -355,7 +354,7 @@ async fn the_default_rule_on_a_signed_payment_makes_the_lead_paid_once_everywher
 
     // A restart applies nothing twice; a desk replaying the whole log twice gets the same lead.
     let relay = relay
-        .restart(ProviderConfig::default(), clock.clone())
+        .restart(crate::support::local_providers(), clock.clone())
         .await;
     let db = relay.db().await;
     engine_caught_up(&db).await;

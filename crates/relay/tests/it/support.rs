@@ -20,6 +20,16 @@ pub struct Relay {
     pub key: MasterKey,
 }
 
+/// What the tests' relays run with: the sandbox on (most tests pay on its page) and
+/// owner-typed addresses allowed on this machine (the fake Slack, model and SMTP servers
+/// listen on 127.0.0.1) — the explicit settings of local mode, never `serve`'s defaults.
+pub fn local_providers() -> ziflow_relay::pay::ProviderConfig {
+    ziflow_relay::pay::ProviderConfig {
+        allow_loopback_outbound: true,
+        ..ziflow_relay::pay::ProviderConfig::sandboxed()
+    }
+}
+
 impl Relay {
     /// A relay with no shops.
     pub async fn start() -> Relay {
@@ -33,7 +43,7 @@ impl Relay {
         Self::start_with(
             dir,
             key,
-            ziflow_relay::pay::ProviderConfig::default(),
+            crate::support::local_providers(),
             std::sync::Arc::new(ziflow_core::SystemClock),
         )
         .await

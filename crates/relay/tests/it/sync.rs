@@ -731,7 +731,7 @@ async fn a_reps_device_runs_the_day_but_cannot_change_keys_the_bot_or_the_catalo
     let relay = Relay::start().await;
     let shop = relay.shop("Glow Bar").await;
     let db = relay.db().await;
-    let rep = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep")
+    let rep = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep", "")
         .await
         .unwrap();
     db.close().await;

@@ -20,7 +20,7 @@ async fn relay(graph: &FakeGraph, clock: Arc<ManualClock>) -> Relay {
     let providers = ProviderConfig {
         graph_api_base: graph.base.clone(),
         whatsapp_timeout: Duration::from_secs(5),
-        ..ProviderConfig::default()
+        ..crate::support::local_providers()
     };
     Relay::start_with(
         tempfile::tempdir().unwrap(),

@@ -1,0 +1,655 @@
+//! The relay on a public address, read as an attacker would: the binary started exactly as
+//! the README tells an operator (`ziflow-relay serve --listen … --data-dir …` with a master
+//! key, nothing else), then pushed where it must hold — no sandbox, signature headers that
+//! cost one HMAC, connections that never finish their headers, owner-typed addresses that
+//! point inside, reps that try to move money, payments that do not match their invoice.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ziflow_core::webhook::stripe;
+use ziflow_relay::provision::{self, CreatedShop};
+
+use crate::fake_stripe::FakeStripe;
+use crate::support::{free_port, healthy_within, now, STRIPE_SECRET, WHATSAPP_SECRET};
+
+const KEY_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+/// `ziflow-relay serve` as an operator runs it, with two provisioned shops.
+struct Served {
+    base: String,
+    dir: tempfile::TempDir,
+    _child: tokio::process::Child,
+    a: CreatedShop,
+    b: CreatedShop,
+}
+
+impl Served {
+    async fn start(extra: &[&str]) -> Served {
+        ziflow_relay::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let key = ziflow_core::secrets::MasterKey::parse(KEY_HEX).unwrap();
+        let db = ziflow_relay::open_db(dir.path()).await.unwrap();
+        let mut shops = Vec::new();
+        for name in ["Shop A", "Shop B"] {
+            let shop = provision::create_shop(&db, name, "USD", "America/Chicago")
+                .await
+                .unwrap();
+            provision::set_secrets(
+                &db,
+                &key,
+                &shop.uid,
+                Some(STRIPE_SECRET),
+                Some(WHATSAPP_SECRET),
+            )
+            .await
+            .unwrap();
+            shops.push(shop);
+        }
+        db.close().await;
+        let port = free_port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .args(extra)
+            .env("ZIFLOW_MASTER_KEY", KEY_HEX)
+            .env("RUST_LOG", "error")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        assert!(
+            healthy_within(&base, Duration::from_secs(20)).await,
+            "the relay started"
+        );
+        let b = shops.pop().unwrap();
+        let a = shops.pop().unwrap();
+        Served {
+            base,
+            dir,
+            _child: child,
+            a,
+            b,
+        }
+    }
+
+    async fn command(&self, token: &str, key: &str, body: Value) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/commands", self.base))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn stripe_event(&self, uid: &str, body: &str) -> (u16, Duration) {
+        let started = Instant::now();
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/payment/webhook/{uid}", self.base))
+            .header(
+                "Stripe-Signature",
+                stripe::sign(STRIPE_SECRET, body.as_bytes(), now()),
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), started.elapsed())
+    }
+
+    async fn invoice(&self, uid: &str, id: i64) -> ziflow_core::storage::invoices::InvoiceRow {
+        let db = ziflow_relay::open_db(self.dir.path()).await.unwrap();
+        crate::support::engine_caught_up(&db).await;
+        let inv = ziflow_core::storage::invoices::get(&db, uid, id)
+            .await
+            .unwrap();
+        db.close().await;
+        inv
+    }
+}
+
+fn story_invoice() -> Value {
+    json!({"type": "invoice.create", "customer_phone": "+15125550123", "currency": "USD",
+        "items": [{"sku": "HC", "name": "Hydrating cream", "qty": 1, "unit_minor": 12000}],
+        "shipping_minor": 800, "address": "123 Oak St."})
+}
+
+#[tokio::test]
+async fn a_relay_served_as_the_readme_says_has_no_sandbox_and_sends_no_link_without_a_provider() {
+    let relay = Served::start(&[]).await;
+    let client = reqwest::Client::new();
+    for path in [
+        "/sandbox/pay/pay_anything".to_string(),
+        format!("/sandbox/chat/{}?phone=15125550123", relay.a.uid),
+        format!("/sandbox/chat/{}/messages?phone=15125550123", relay.a.uid),
+    ] {
+        let res = client
+            .get(format!("{}{path}", relay.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path} does not exist without --sandbox");
+    }
+    let res = client
+        .post(format!(
+            "{}/sandbox/chat/{}?phone=15125550123",
+            relay.base, relay.a.uid
+        ))
+        .body("text=hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "nobody can post as a sandbox customer");
+
+    let token = &relay.a.device_token;
+    let (status, made) = relay.command(token, "c1", story_invoice()).await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["invoice_id"].as_i64().unwrap();
+    let (status, refused) = relay
+        .command(
+            token,
+            "s1",
+            json!({"type": "invoice.send", "invoice_id": id}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no payment provider connected"),
+        "the owner is told why: {refused}"
+    );
+    let inv = relay.invoice(&relay.a.uid, id).await;
+    assert_eq!(
+        (inv.status.as_str(), inv.pay_link),
+        ("draft", None),
+        "no link was made"
+    );
+}
+
+#[tokio::test]
+async fn a_header_stuffed_with_signatures_costs_one_hmac_and_delays_no_one() {
+    let relay = Served::start(&[]).await;
+    let body = format!(
+        r#"{{"id":"evt_big","type":"checkout.session.completed","pad":"{}"}}"#,
+        "x".repeat(1024 * 1024 - 80)
+    );
+    assert!(body.len() <= 1024 * 1024);
+    let stuffed = format!("t={}{}", now(), ",v1=".repeat(50_000));
+    let attack = {
+        let (base, uid, body) = (relay.base.clone(), relay.a.uid.clone(), body.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let res = reqwest::Client::new()
+                .post(format!("{base}/api/payment/webhook/{uid}"))
+                .header("Stripe-Signature", stuffed)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), started.elapsed())
+        })
+    };
+    // Meanwhile another shop's honest webhook.
+    let (status, honest) = relay
+        .stripe_event(
+            &relay.b.uid,
+            &crate::support::checkout_completed("evt_honest"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        honest < Duration::from_millis(500),
+        "the honest webhook was answered at once, not after the attack: {honest:?}"
+    );
+    let (status, took) = attack.await.unwrap();
+    assert_eq!(status, 400, "the stuffed header is refused");
+    assert!(
+        took < Duration::from_millis(900),
+        "refused in well under a second: {took:?}"
+    );
+    // Eight candidates over a megabyte: still one HMAC, and the right one still counts.
+    let t = now();
+    let good = stripe::sign(STRIPE_SECRET, body.as_bytes(), t);
+    let v1 = good.split_once(",v1=").unwrap().1;
+    let rolled = format!(
+        "t={t}{},v1={v1}",
+        format!(",v1={}", "0".repeat(64)).repeat(7)
+    );
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/payment/webhook/{}",
+            relay.base, relay.a.uid
+        ))
+        .header("Stripe-Signature", rolled)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn connections_that_never_finish_their_headers_are_closed_and_delay_no_one() {
+    let relay = Served::start(&[]).await;
+    let addr = relay.base.trim_start_matches("http://").to_string();
+    let mut idle = Vec::new();
+    for n in 0..256 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if n % 2 == 0 {
+            // Half a request line and one header, then nothing.
+            s.write_all(b"POST /api/payment/webhook/x HTTP/1.1\r\nHost: relay\r\n")
+                .await
+                .unwrap();
+        }
+        idle.push(s);
+    }
+    let (status, took) = relay
+        .stripe_event(
+            &relay.b.uid,
+            &crate::support::checkout_completed("evt_slow"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        took < Duration::from_millis(500),
+        "an honest webhook is answered beside 256 idle connections: {took:?}"
+    );
+    let started = Instant::now();
+    for mut s in idle {
+        let mut buf = [0u8; 512];
+        let left = Duration::from_secs(40).saturating_sub(started.elapsed());
+        let read = tokio::time::timeout(left, s.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(_) | Err(_))),
+            "the relay closed the connection within 40 s"
+        );
+    }
+}
+
+/// A host name this machine's resolver maps to a loopback address (not spelled `localhost`).
+fn loopback_name() -> String {
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let ip: std::net::IpAddr = words.next()?.parse().ok()?;
+            ip.is_loopback().then_some(words.collect::<Vec<_>>())
+        })
+        .flatten()
+        .find(|n| !n.starts_with('#') && !n.to_ascii_lowercase().contains("localhost"))
+        .map(str::to_string)
+        .expect("/etc/hosts names this machine on a loopback address")
+}
+
+#[tokio::test]
+async fn owner_typed_addresses_that_point_inside_are_refused_with_the_reason() {
+    let relay = Served::start(&[]).await;
+    let token = &relay.a.device_token;
+    let inside = loopback_name();
+    let mut urls = vec![
+        "https://127.0.0.1:9".to_string(),
+        "https://localhost:9".to_string(),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        "https://10.1.2.3".to_string(),
+        "https://[::1]:9".to_string(),
+        "https://0x7f000001".to_string(),
+        "https://[::ffff:169.254.169.254]/".to_string(),
+    ];
+    urls.push(format!("https://{inside}:9/hook"));
+    for (n, url) in urls.iter().enumerate() {
+        let (status, answer) = relay
+            .command(
+                token,
+                &format!("slack-{n}"),
+                json!({"type": "notify.set", "channel": "slack", "enabled": true, "secret": url}),
+            )
+            .await;
+        assert_eq!(status, 400, "{url}: {answer}");
+        let why = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("refused") || why.contains("https://") || why.contains("loopback"),
+            "{url} is refused with the reason: {why}"
+        );
+        let (status, answer) = relay
+            .command(
+                token,
+                &format!("llm-{n}"),
+                json!({"type": "llm.set", "enabled": true, "base_url": url, "model": "m"}),
+            )
+            .await;
+        assert_eq!(status, 400, "model endpoint {url}: {answer}");
+    }
+    let (status, answer) = relay
+        .command(
+            token,
+            "smtp",
+            json!({"type": "notify.set", "channel": "email", "enabled": true,
+                   "host": inside, "port": 587, "from": "shop@example.com",
+                   "to": "owner@example.com"}),
+        )
+        .await;
+    // Saved (a mail server is checked when used), but the test send refuses to connect.
+    assert_eq!(status, 200, "{answer}");
+    let (_, tested) = relay
+        .command(
+            token,
+            "smtp-test",
+            json!({"type": "notify.test", "channel": "email"}),
+        )
+        .await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    assert!(
+        tested["answer"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused"),
+        "{tested}"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_this_machine_is_not_followed_and_no_page_is_echoed() {
+    use axum::routing::post;
+    // Where the redirect points: it must never be reached.
+    let secret_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits = secret_hits.clone();
+    let inner = axum::Router::new().fallback(move || {
+        hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { "<html>internal admin page</html>" }
+    });
+    let inner_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inner_addr = inner_l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(inner_l, inner).await });
+    let location = format!("http://{inner_addr}/admin");
+    let hook = axum::Router::new().route(
+        "/hook",
+        post(move || {
+            let location = location.clone();
+            async move {
+                (
+                    axum::http::StatusCode::FOUND,
+                    [(axum::http::header::LOCATION, location)],
+                    "<html>moved</html>",
+                )
+            }
+        }),
+    );
+    let hook_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = hook_l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(hook_l, hook).await });
+
+    // A single-machine install may call this machine, explicitly.
+    let relay = Served::start(&["--allow-loopback-outbound"]).await;
+    let token = &relay.a.device_token;
+    let (status, saved) = relay
+        .command(
+            token,
+            "slack",
+            json!({"type": "notify.set", "channel": "slack", "enabled": true,
+                   "secret": format!("http://{hook_addr}/hook")}),
+        )
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    let (_, tested) = relay
+        .command(
+            token,
+            "slack-test",
+            json!({"type": "notify.test", "channel": "slack"}),
+        )
+        .await;
+    assert_eq!(
+        tested["answer"], "HTTP 302",
+        "the status only, not the page: {tested}"
+    );
+    assert_eq!(
+        secret_hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+}
+
+#[tokio::test]
+async fn reps_move_no_money_unless_the_owner_allows_their_device() {
+    let relay = Served::start(&[]).await;
+    let rep = |can: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+            .args([
+                "device",
+                "add",
+                "--uid",
+                &relay.a.uid,
+                "--name",
+                "Front desk",
+            ])
+            .args(["--role", "rep", "--can", can, "--json", "--data-dir"])
+            .arg(relay.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let plain = rep("");
+    let token = plain["device_token"].as_str().unwrap();
+    let (_, made) = relay.command(token, "c", story_invoice()).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+    for (n, cmd) in [
+        json!({"type": "invoice.mark_paid", "invoice_id": id}),
+        json!({"type": "invoice.refund", "invoice_id": id}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, answer) = relay.command(token, &format!("m{n}"), cmd).await;
+        assert_eq!(status, 403, "{answer}");
+    }
+    assert_eq!(relay.invoice(&relay.a.uid, id).await.status, "draft");
+
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args([
+            "device",
+            "add",
+            "--uid",
+            &relay.a.uid,
+            "--name",
+            "X",
+            "--can",
+            "delete_all",
+        ])
+        .arg("--data-dir")
+        .arg(relay.dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "an unknown permission is refused");
+
+    let trusted = rep("mark_paid");
+    let token = trusted["device_token"].as_str().unwrap();
+    let (status, answer) = relay
+        .command(
+            token,
+            "mp",
+            json!({"type": "invoice.mark_paid", "invoice_id": id}),
+        )
+        .await;
+    assert_eq!(status, 200, "allowed by the owner: {answer}");
+    let (status, _) = relay
+        .command(
+            token,
+            "rf",
+            json!({"type": "invoice.refund", "invoice_id": id}),
+        )
+        .await;
+    assert_eq!(status, 403, "refunds were not allowed");
+}
+
+#[tokio::test]
+async fn a_signed_payment_of_the_wrong_amount_or_currency_pays_nothing_and_is_shown() {
+    let fake = FakeStripe::start().await;
+    let relay = Served::start(&["--stripe-api-base", &fake.base]).await;
+    let token = &relay.a.device_token;
+    let (status, connected) = relay
+        .command(
+            token,
+            "connect",
+            json!({"type": "billing.connect", "key": "sk_test_51HzFakeKeyForZiFlow"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{connected}");
+    let (_, made) = relay.command(token, "c", story_invoice()).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+    let (status, sent) = relay
+        .command(
+            token,
+            "s",
+            json!({"type": "invoice.send", "invoice_id": id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let paid = |evt: &str, amount: i64, currency: &str| {
+        json!({"id": evt, "object": "event", "type": "checkout.session.completed",
+               "created": now(), "livemode": false,
+               "data": {"object": {"object": "checkout.session", "payment_status": "paid",
+                   "amount_total": amount, "currency": currency,
+                   "metadata": {"ziflow_shop": relay.a.uid, "ziflow_invoice": id.to_string()}}}})
+        .to_string()
+    };
+    for (evt, amount, currency) in [("evt_short", 100, "usd"), ("evt_eur", 12_800, "eur")] {
+        let (status, _) = relay
+            .stripe_event(&relay.a.uid, &paid(evt, amount, currency))
+            .await;
+        assert_eq!(status, 200, "stored: it is Stripe's word, kept in the log");
+    }
+    let inv = relay.invoice(&relay.a.uid, id).await;
+    assert_eq!(
+        inv.status, "sent",
+        "a wrong payment does not pay the invoice"
+    );
+    let db = ziflow_relay::open_db(relay.dir.path()).await.unwrap();
+    let feed = ziflow_core::storage::payments::list(&db, &relay.a.uid)
+        .await
+        .unwrap();
+    db.close().await;
+    let mismatches: Vec<(i64, String, Option<i64>)> = feed
+        .iter()
+        .filter(|p| p.outcome == "mismatch")
+        .map(|p| (p.amount_minor, p.currency.clone(), p.invoice_total_minor))
+        .collect();
+    assert_eq!(
+        mismatches.len(),
+        2,
+        "both are shown as mismatches with the invoice's figure: {feed:?}"
+    );
+    assert!(mismatches.contains(&(100, "USD".into(), Some(12_800))));
+    assert!(mismatches.contains(&(12_800, "EUR".into(), Some(12_800))));
+    let (status, _) = relay
+        .stripe_event(&relay.a.uid, &paid("evt_right", 12_800, "usd"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(relay.invoice(&relay.a.uid, id).await.status, "paid");
+}
+
+#[tokio::test]
+async fn connecting_stripe_ends_the_sandbox_links_already_out() {
+    let fake = FakeStripe::start().await;
+    let relay = Served::start(&["--sandbox", "--stripe-api-base", &fake.base]).await;
+    let token = &relay.a.device_token;
+    let (_, made) = relay.command(token, "c", story_invoice()).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+    let (_, sent) = relay
+        .command(
+            token,
+            "s",
+            json!({"type": "invoice.send", "invoice_id": id}),
+        )
+        .await;
+    let link = sent["link"].as_str().unwrap().to_string();
+    assert!(link.contains("/sandbox/pay/"), "{sent}");
+    let (status, _) = relay
+        .command(
+            token,
+            "connect",
+            json!({"type": "billing.connect", "key": "sk_test_51HzFakeKeyForZiFlow"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
+    assert!(page.contains("data-state=\"expired\""), "{page}");
+    let pressed = crate::sync::press(&link, "card").await;
+    assert!(pressed.status().is_redirection());
+    assert_eq!(
+        relay.invoice(&relay.a.uid, id).await.status,
+        "expired",
+        "the old sandbox link cannot pay once the shop is on Stripe"
+    );
+}
+
+#[tokio::test]
+async fn disconnecting_stripe_removes_key_and_secret_and_deactivates_its_links() {
+    let fake = FakeStripe::start().await;
+    let relay = Served::start(&["--stripe-api-base", &fake.base]).await;
+    let token = &relay.a.device_token;
+    relay
+        .command(
+            token,
+            "connect",
+            json!({"type": "billing.connect", "key": "sk_test_51HzFakeKeyForZiFlow"}),
+        )
+        .await;
+    let (_, made) = relay.command(token, "c", story_invoice()).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+    let (status, sent) = relay
+        .command(
+            token,
+            "s",
+            json!({"type": "invoice.send", "invoice_id": id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let (status, gone) = relay
+        .command(token, "d", json!({"type": "billing.disconnect"}))
+        .await;
+    assert_eq!(status, 200, "{gone}");
+    assert_eq!(gone["provider"], "none", "no sandbox on this relay: {gone}");
+    assert_eq!(gone["links_expired"], 1, "{gone}");
+    assert_eq!(gone["not_deactivated"], json!([]), "{gone}");
+    let deactivated = fake.state.lock().unwrap().requests.iter().any(|r| {
+        r.path.starts_with("/v1/payment_links/plink_") && r.field("active") == Some("false")
+    });
+    assert!(deactivated, "the open link was deactivated at Stripe");
+    assert_eq!(relay.invoice(&relay.a.uid, id).await.status, "expired");
+    // The signing secret went with the key: Stripe's events are no longer taken.
+    let (status, _) = relay
+        .stripe_event(
+            &relay.a.uid,
+            &crate::support::checkout_completed("evt_after"),
+        )
+        .await;
+    assert_eq!(status, 400, "no secret to verify with");
+    let (status, refused) = relay.command(token, "c2", story_invoice()).await;
+    assert_eq!(status, 200, "{refused}");
+    let id2 = refused["invoice_id"].as_i64().unwrap();
+    let (status, refused) = relay
+        .command(
+            token,
+            "s2",
+            json!({"type": "invoice.send", "invoice_id": id2}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+}
