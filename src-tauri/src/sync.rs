@@ -306,10 +306,13 @@ impl SyncClient {
                 created_at: e.created_at,
             };
             if events::insert_replica(&mut tx, &event).await? {
-                let applied = projection::apply(&mut tx, &event).await?;
+                // One this replica cannot apply (the relay quarantines such events too) is
+                // kept and skipped, and the sync goes on instead of stopping on it forever.
+                if let Some(applied) = projection::apply_or_skip(&mut tx, &event).await? {
+                    pulled.payments.extend(applied.payment);
+                    pulled.notes.extend(applied.notes);
+                }
                 pulled.events += 1;
-                pulled.payments.extend(applied.payment);
-                pulled.notes.extend(applied.notes);
             }
         }
         tx.commit().await.map_err(ziflow_core::Error::from)?;

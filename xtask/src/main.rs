@@ -196,11 +196,15 @@ fn test(extra: &[String]) -> Result {
 
 fn bench(what: &[String]) -> Result {
     let root = root();
-    let all = ["relay", "replica", "memory", "agent"];
+    let all = ["relay", "replica", "memory", "agent", "signature"];
     let chosen: Vec<&str> = match what.first().map(String::as_str) {
         None | Some("all") => all.to_vec(),
         Some(one) if all.contains(&one) => vec![one],
-        Some(_) => return Err("usage: cargo xtask bench [relay|replica|memory|agent|all]".into()),
+        Some(_) => {
+            return Err(
+                "usage: cargo xtask bench [relay|replica|memory|agent|signature|all]".into(),
+            )
+        }
     };
     let t = step("Building the relay and the benchmarks (release)");
     sh(cargo().current_dir(&root).arg("build").args(HOST))?;
@@ -210,6 +214,7 @@ fn bench(what: &[String]) -> Result {
             "relay" => "Benchmarking webhook intake: reference server vs ziflow-relay",
             "replica" => "Benchmarking webhook → desktop replica at 200 webhooks/s",
             "agent" => "Benchmarking the agent: decision per message, yes + address → pay link",
+            "signature" => "Benchmarking the worst Stripe-Signature header against an honest one",
             _ => "Benchmarking relay memory after 1,000,000 webhooks",
         });
         sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg(name))?;

@@ -19,6 +19,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether doing the same thing again will fail the same way: a constraint the data
+    /// breaks, a row or column that is not there, input that is refused. The disk, a lock or
+    /// a closed pool may pass, so they are not lasting. (The relay quarantines an event whose
+    /// failure is lasting; a desk skips it.)
+    pub fn lasting(&self) -> bool {
+        match self {
+            Self::NotFound(_) | Self::InvalidInput(_) => true,
+            Self::Storage(e) => match e {
+                sqlx::Error::Database(db) => !matches!(db.kind(), sqlx::error::ErrorKind::Other),
+                sqlx::Error::RowNotFound
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::TypeNotFound { .. } => true,
+                _ => false,
+            },
+            Self::Migrate(_) => false,
+        }
+    }
+
     /// Stable code for the `{code, message}` error shape.
     pub fn code(&self) -> &'static str {
         match self {

@@ -144,9 +144,14 @@ pub fn telegram_request(base: &str, token: &str, chat_id: &str, text: &str) -> (
     )
 }
 
-/// Slack's incoming-webhook body.
+/// Slack's incoming-webhook body. The text is escaped as Slack asks (`&`, `<`, `>`), so a
+/// customer's words cannot become a mention (`<!channel>`) or a disguised link.
 pub fn slack_body(text: &str) -> Value {
-    json!({ "text": text })
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    json!({ "text": escaped })
 }
 
 /// A Slack webhook address with its secret part hidden (`https://hooks.slack.com/services/T…/…`).

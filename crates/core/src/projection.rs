@@ -60,6 +60,28 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<Applied
     Ok(applied)
 }
 
+/// [`apply`] for a replica: an event whose failure is lasting (see [`Error::lasting`]) is
+/// undone and skipped (`Ok(None)`), so one such event never stops the rest of the log; other
+/// failures are returned. The relay's engine quarantines the same events.
+pub async fn apply_or_skip(conn: &mut SqliteConnection, event: &Event) -> Result<Option<Applied>> {
+    crate::storage::savepoint_in(conn).await?;
+    match apply(conn, event).await {
+        Ok(applied) => {
+            crate::storage::release_in(conn).await?;
+            Ok(Some(applied))
+        }
+        Err(e) => {
+            crate::storage::rollback_to_in(conn).await?;
+            if e.lasting() {
+                tracing::error!(id = event.id, kind = %event.kind, "event not applied, skipped: {e}");
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
 /// Applies many events in log order inside the caller's transaction. Plain inserts nothing
 /// else reads back while applying (payments) are held and written as one multi-row statement
 /// before the next statement of any other kind, and at [`Applier::finish`] — the tables end
@@ -562,6 +584,8 @@ async fn channel_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) 
         }
     } else {
         set_in(conn, shop, "channel", "sandbox").await?;
+        // No number any more: the relay's webhook filter (entries for this number only) is off.
+        set_in(conn, shop, "whatsapp.phone_number_id", "").await?;
     }
     Ok(Applied::default())
 }

@@ -26,6 +26,7 @@ use ziflow_core::secrets::MasterKey;
 /// smtp_ca_file = "/etc/ziflow/smtp-ca.pem"
 /// sandbox = false
 /// allow_loopback_outbound = false
+/// metrics_token = "a-long-random-string"
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -57,6 +58,8 @@ pub struct FileConfig {
     /// Owner-typed addresses may be this machine (local installs and tests only).
     #[serde(default)]
     pub allow_loopback_outbound: bool,
+    /// The bearer token `/metrics` asks for.
+    pub metrics_token: Option<String>,
 }
 
 /// Reads and checks the config file.

@@ -313,20 +313,9 @@ impl Fault {
     /// the event breaks, something it names that is not there. The disk, a lock or a closed
     /// pool may pass, so those are never a reason to quarantine.
     fn lasting(&self) -> bool {
-        use ziflow_core::Error;
         match self {
             Self::Panic(_) => true,
-            Self::Error(Error::NotFound(_) | Error::InvalidInput(_)) => true,
-            Self::Error(Error::Storage(e)) => match e {
-                sqlx::Error::Database(db) => !matches!(db.kind(), sqlx::error::ErrorKind::Other),
-                sqlx::Error::RowNotFound
-                | sqlx::Error::ColumnNotFound(_)
-                | sqlx::Error::ColumnDecode { .. }
-                | sqlx::Error::Decode(_)
-                | sqlx::Error::TypeNotFound { .. } => true,
-                _ => false,
-            },
-            Self::Error(_) => false,
+            Self::Error(e) => e.lasting(),
         }
     }
 }

@@ -88,6 +88,10 @@ enum Command {
         /// private networks and metadata addresses stay refused.
         #[arg(long, env = "ZIFLOW_ALLOW_LOOPBACK_OUTBOUND")]
         allow_loopback_outbound: bool,
+        /// The bearer token Prometheus sends for /metrics. Without one, /metrics answers
+        /// only requests from this machine (127.0.0.1 / ::1).
+        #[arg(long, env = "ZIFLOW_METRICS_TOKEN")]
+        metrics_token: Option<String>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -305,6 +309,7 @@ async fn main() -> anyhow::Result<()> {
             smtp_ca_file,
             sandbox,
             allow_loopback_outbound,
+            metrics_token,
             key,
         } => {
             let listen = match (listen, &file.listen) {
@@ -341,6 +346,10 @@ async fn main() -> anyhow::Result<()> {
             providers.sandbox = sandbox || file.sandbox;
             providers.allow_loopback_outbound =
                 allow_loopback_outbound || file.allow_loopback_outbound;
+            providers.metrics_token = metrics_token
+                .or_else(|| file.metrics_token.clone())
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty());
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,

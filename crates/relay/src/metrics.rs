@@ -67,6 +67,7 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
     sync_clients: AtomicI64,
+    foreign_numbers: AtomicU64,
 }
 
 fn provider_index(provider: &str) -> usize {
@@ -95,6 +96,12 @@ impl Metrics {
     pub fn rejected(&self, provider: &str, why: Rejection) {
         let r = Rejection::ALL.iter().position(|x| *x == why).unwrap_or(0);
         self.rejected[provider_index(provider)][r].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts WhatsApp entries dropped because they were for another business number.
+    pub fn foreign_number(&self, n: usize) {
+        self.foreign_numbers
+            .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Counts a push connection for as long as the guard lives.
@@ -162,6 +169,17 @@ impl Metrics {
             sum_us % 1_000_000
         );
         let _ = writeln!(out, "ziflow_intake_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP ziflow_whatsapp_foreign_number_total WhatsApp messages and statuses dropped: \
+             their phone_number_id was not the shop's number."
+        );
+        let _ = writeln!(out, "# TYPE ziflow_whatsapp_foreign_number_total counter");
+        let _ = writeln!(
+            out,
+            "ziflow_whatsapp_foreign_number_total {}",
+            get(&self.foreign_numbers)
+        );
         let _ = writeln!(
             out,
             "# HELP ziflow_sync_clients Open push (SSE) connections."

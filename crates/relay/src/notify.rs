@@ -237,7 +237,8 @@ async fn email(
     // The owner typed this host: resolved here and checked, and the checked address is the
     // one connected to (TLS still verifies the certificate for the host name).
     let addr = match ziflow_core::net::resolve(&s.host, s.port, state.providers.outbound()).await {
-        Ok(addrs) => addrs[0].ip(),
+        // IPv4 first: a server on "localhost" usually listens there.
+        Ok(addrs) => addrs.iter().find(|a| a.is_ipv4()).unwrap_or(&addrs[0]).ip(),
         Err(why) => return Outcome::Refused(format!("the mail server is not used: {why}")),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.to_string())

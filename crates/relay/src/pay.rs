@@ -52,6 +52,9 @@ pub struct ProviderConfig {
     /// (`--allow-loopback-outbound`: local mode and tests). Never by default on `serve`;
     /// private, link-local and metadata addresses are refused either way.
     pub allow_loopback_outbound: bool,
+    /// The bearer token `/metrics` asks for (`--metrics-token`). Without one, `/metrics`
+    /// answers only requests from this machine.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ProviderConfig {
@@ -68,6 +71,7 @@ impl Default for ProviderConfig {
             notify_timeout: ziflow_core::notify::TIMEOUT,
             sandbox: false,
             allow_loopback_outbound: false,
+            metrics_token: None,
         }
     }
 }

@@ -13,6 +13,9 @@
 //!   relay, against a question's webhook to its plain reply on the same path.
 //! - `memory`: the relay's resident memory after 1,000,000 webhooks taken in and one device
 //!   syncing the whole log; baseline: the same binary just started.
+//! - `signature`: the worst `Stripe-Signature` header an outsider can send (the most `v1`
+//!   candidates accepted, none right; 50,000 empty ones) over a 1 MiB body, against an honest
+//!   header's check of the same body — in process, and through the relay binary.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,13 +46,100 @@ fn main() -> Result<()> {
         Some("replica") => rt.block_on(bench_replica()),
         Some("memory") => rt.block_on(bench_memory()),
         Some("agent") => rt.block_on(bench_agent()),
+        Some("signature") => rt.block_on(bench_signature()),
         Some("reference-server") => {
             let listen = args.get(1).context("reference-server LISTEN DIR")?.clone();
             let dir = args.get(2).context("reference-server LISTEN DIR")?.clone();
             rt.block_on(reference_server(&listen, &dir))
         }
-        _ => bail!("usage: ziflow-bench relay|replica|memory"),
+        _ => bail!("usage: ziflow-bench relay|replica|memory|agent|signature"),
     }
+}
+
+// ---- signature: the worst header against an honest one ----
+
+async fn bench_signature() -> Result<()> {
+    const ROUNDS: usize = 200;
+    let body = format!(
+        r#"{{"id":"evt_sig","type":"checkout.session.completed","pad":"{}"}}"#,
+        "x".repeat(1024 * 1024 - 80)
+    );
+    let t = SystemClock.now();
+    let honest = stripe::sign(SECRET, body.as_bytes(), t);
+    let wrong = format!(",v1={}", "0".repeat(64));
+    let most = format!("t={t}{}", wrong.repeat(stripe::MAX_CANDIDATES));
+    let stuffed = format!("t={t}{}", ",v1=".repeat(50_000));
+    let time = |header: &str, expect_ok: bool| -> Result<Vec<u32>> {
+        let mut us = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let started = Instant::now();
+            let r = stripe::verify(SECRET, Some(header), body.as_bytes(), t);
+            us.push(micros(started.elapsed()));
+            anyhow::ensure!(r.is_ok() == expect_ok, "unexpected verdict {r:?}");
+        }
+        us.sort_unstable();
+        Ok(us)
+    };
+    let base = time(&honest, true)?;
+    let worst = time(&most, false)?;
+    let flood = time(&stuffed, false)?;
+    println!("\n| in process, 1 MiB body, {ROUNDS} checks | p50 ms | p99 ms | ratio p50 |");
+    println!("|---|---|---|---|");
+    for (name, v) in [
+        ("honest header (baseline)", &base),
+        ("8 wrong v1 candidates (the most accepted)", &worst),
+        ("50,000 empty v1 entries", &flood),
+    ] {
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.2} |",
+            percentile(v, 50),
+            percentile(v, 99),
+            percentile(v, 50) / percentile(&base, 50).max(0.001)
+        );
+    }
+
+    let relay = BenchRelay::start().await?;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/payment/webhook/{}", relay.base, relay.shop);
+    let mut http = Vec::new();
+    for (name, header, status) in [
+        ("honest header (baseline)", None, 200u16),
+        ("8 wrong v1 candidates", Some(most.clone()), 400),
+        ("50,000 empty v1 entries", Some(stuffed.clone()), 400),
+    ] {
+        let mut us = Vec::new();
+        for n in 0..50 {
+            let body = body.replacen("evt_sig", &format!("evt_sig_{name:.6}_{n}"), 1);
+            let now = SystemClock.now();
+            let header = header
+                .clone()
+                .unwrap_or_else(|| stripe::sign(SECRET, body.as_bytes(), now));
+            let started = Instant::now();
+            let res = client
+                .post(&url)
+                .header("Stripe-Signature", header)
+                .body(body)
+                .send()
+                .await?;
+            us.push(micros(started.elapsed()));
+            anyhow::ensure!(res.status().as_u16() == status, "{name}: {}", res.status());
+        }
+        us.sort_unstable();
+        http.push((name, us));
+    }
+    println!("\n| through ziflow-relay, 1 MiB body, 50 requests | p50 ms | p99 ms | ratio p50 |");
+    println!("|---|---|---|---|");
+    let base_http = percentile(&http[0].1, 50).max(0.001);
+    for (name, v) in &http {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} |",
+            percentile(v, 50),
+            percentile(v, 99),
+            percentile(v, 50) / base_http
+        );
+    }
+    println!("\nGoal: the worst header costs at most 2x an honest check.");
+    Ok(())
 }
 
 // ---- the reference: verify HMAC, group-commit the raw body ----

@@ -3,6 +3,10 @@
 //! prefixes) are separated by `|`; prices are written in the shop's currency ("28" or
 //! "28.50", never floats inside). Column order is free; unknown columns are refused so a
 //! typo is not silently dropped.
+//!
+//! Spreadsheet-safe: a text cell that would start with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return (a formula to Excel and LibreOffice) is exported with a leading `'`, which the
+//! import takes off again, so names round-trip and an opened export runs nothing.
 
 use super::{Catalog, Product, Zone};
 use crate::{Error, Result};
@@ -30,6 +34,25 @@ pub enum Kind {
     Products,
     /// Shipping zones (`zone` column).
     Zones,
+}
+
+/// What makes a spreadsheet read a cell as a formula.
+const FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// `text` as a spreadsheet-safe cell (see the module docs).
+pub fn safe_cell(text: &str) -> String {
+    if text.starts_with(FORMULA_START) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+/// A cell as written by [`safe_cell`], back to its text.
+fn unsafe_cell(cell: &str) -> &str {
+    cell.strip_prefix('\'')
+        .filter(|rest| rest.starts_with(FORMULA_START))
+        .unwrap_or(cell)
 }
 
 fn list(cell: &str) -> Vec<String> {
@@ -101,7 +124,11 @@ pub fn import(text: &str, currency: &str, base: &Catalog) -> Result<(Catalog, Ki
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
         let record = record.map_err(|e| Error::InvalidInput(format!("line {line}: {e}")))?;
-        let cell = |name: &str| col(name).and_then(|c| record.get(c)).unwrap_or("");
+        let cell = |name: &str| {
+            col(name)
+                .and_then(|c| record.get(c))
+                .map_or("", unsafe_cell)
+        };
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -147,11 +174,11 @@ pub fn export_products(c: &Catalog, currency: &str) -> Result<String> {
     w.write_record(PRODUCT_COLUMNS).map_err(fail)?;
     for p in &c.catalog {
         w.write_record([
-            p.sku.clone(),
-            p.name.clone(),
+            safe_cell(&p.sku),
+            safe_cell(&p.name),
             amount(p.price_cents, currency),
-            p.variants.join("|"),
-            p.aliases.join("|"),
+            safe_cell(&p.variants.join("|")),
+            safe_cell(&p.aliases.join("|")),
             p.deposit_cents
                 .map(|d| amount(d, currency))
                 .unwrap_or_default(),
@@ -169,11 +196,11 @@ pub fn export_zones(c: &Catalog, currency: &str) -> Result<String> {
     w.write_record(ZONE_COLUMNS).map_err(fail)?;
     for z in &c.shipping {
         w.write_record([
-            z.zone.clone(),
+            safe_cell(&z.zone),
             amount(z.price_cents, currency),
-            z.cities.join("|"),
-            z.states.join("|"),
-            z.zip_prefixes.join("|"),
+            safe_cell(&z.cities.join("|")),
+            safe_cell(&z.states.join("|")),
+            safe_cell(&z.zip_prefixes.join("|")),
             if z.default { "yes" } else { "" }.to_string(),
         ])
         .map_err(fail)?;
@@ -191,6 +218,28 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_looking_names_are_exported_inert_and_read_back_as_typed() {
+        let mut c = samples();
+        c.catalog[0].name = "=HYPERLINK(\"http://evil\",\"x\")".into();
+        c.catalog[1].name = "-10% cream".into();
+        c.catalog[2].aliases = vec!["@home".into()];
+        let text = export_products(&c, "USD").unwrap();
+        for line in text.lines().skip(1) {
+            for cell in line.split(',') {
+                let cell = cell.trim_start_matches('"');
+                assert!(
+                    !cell.starts_with(FORMULA_START),
+                    "no cell starts a formula: {line}"
+                );
+            }
+        }
+        let (back, _) = import(&text, "USD", &c).unwrap();
+        assert_eq!(back.catalog[0].name, c.catalog[0].name);
+        assert_eq!(back.catalog[1].name, "-10% cream");
+        assert_eq!(back.catalog[2].aliases, vec!["@home".to_string()]);
+    }
 
     fn samples() -> Catalog {
         let text = std::fs::read_to_string(

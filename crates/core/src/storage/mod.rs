@@ -36,3 +36,28 @@ pub(crate) fn multi_row_sql(
     sql.push_str(tail);
     sqlx::AssertSqlSafe(sql)
 }
+
+/// A savepoint inside the caller's transaction: [`release_in`] keeps what was done since,
+/// [`rollback_to_in`] undoes it. Not nested.
+pub async fn savepoint_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> {
+    sqlx::query("SAVEPOINT ziflow_one")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Keeps the work since [`savepoint_in`].
+pub async fn release_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> {
+    sqlx::query("RELEASE ziflow_one")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Undoes the work since [`savepoint_in`] and ends the savepoint.
+pub async fn rollback_to_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> {
+    sqlx::query("ROLLBACK TO ziflow_one")
+        .execute(&mut *conn)
+        .await?;
+    release_in(conn).await
+}

@@ -112,6 +112,22 @@ pub fn events(verified: &Verified) -> Result<Vec<ProviderEvent>, PayloadError> {
     Ok(out)
 }
 
+/// Keeps the events of business number `number` and drops the rest (an entry for another
+/// `phone_number_id` — another business's number under the same app — is not this shop's).
+/// Returns the kept events and how many were dropped.
+pub fn for_number(events: Vec<ProviderEvent>, number: &str) -> (Vec<ProviderEvent>, usize) {
+    let before = events.len();
+    let kept: Vec<ProviderEvent> = events
+        .into_iter()
+        .filter(|e| {
+            serde_json::from_str::<Value>(&e.payload)
+                .is_ok_and(|p| p["phone_number_id"].as_str() == Some(number))
+        })
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
+}
+
 fn str_field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a str, PayloadError> {
     v.get(key)
         .and_then(Value::as_str)

@@ -137,8 +137,30 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
 }
 
 /// `GET /metrics`: Prometheus text exposition, plus how far the engine is behind the log.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Only with the operator's bearer token (`--metrics-token`), or, without one, only from this
+/// machine: the counters tell an outsider which shops get traffic and what fails.
+async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    extensions: axum::http::Extensions,
+) -> Result<impl IntoResponse, HttpError> {
     use std::fmt::Write;
+    let allowed = match &state.providers.metrics_token {
+        Some(token) => headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                use subtle::ConstantTimeEq;
+                bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
+            }),
+        None => extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|peer| peer.0.ip().is_loopback()),
+    };
+    if !allowed {
+        return Err(HttpError::NotFound("/metrics".into()));
+    }
     let mut text = state.metrics.render();
     let applied = state.engine.applied();
     let newest = ziflow_core::storage::events::newest_any(&state.db)
@@ -189,13 +211,13 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "ziflow_degraded {}",
         u8::from(!health.reasons().is_empty())
     );
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
-    )
+    ))
 }
 
 /// Every error a handler returns.

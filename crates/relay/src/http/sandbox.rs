@@ -130,6 +130,12 @@ pub async fn show(
         inv.number
     );
     let expired = inv.link_expires_at.is_some_and(|at| state.clock.now() > at);
+    if expired || !matches!(inv.status.as_str(), "sent" | "failed") {
+        // Settled one way or another: "Processing" is over, and the set stays small.
+        if let Ok(mut p) = state.sandbox_pending.lock() {
+            p.remove(&inv.id);
+        }
+    }
     let (body, refresh) = match inv.status.as_str() {
         "paid" => (
             format!("{head}<p class=\"state\" id=\"state\" data-state=\"paid\">Paid — thank you!</p>"),

@@ -219,7 +219,13 @@ pub async fn whatsapp(
         let secret = shop_secret(&state, &uid, SecretName::WhatsAppApp).await?;
         let body = read_body(&headers, body, super::WHATSAPP_BODY_LIMIT).await?;
         let signature = header(&headers, whatsapp::HEADER).map(str::to_owned);
-        whatsapp_format(&state, &uid, secret, signature, body).await
+        // A shop on a WhatsApp number takes only that number's entries.
+        let number =
+            ziflow_core::storage::settings::get(&state.db, &uid, "whatsapp.phone_number_id")
+                .await
+                .map_err(|e| internal(e.to_string()))?
+                .filter(|n| !n.is_empty());
+        whatsapp_format(&state, &uid, secret, signature, body, number).await
     }
     .await;
     finish(&state, "whatsapp", started, outcome)
@@ -235,7 +241,7 @@ pub(super) async fn sandbox_chat(
 ) -> Result<Json<Value>, HttpError> {
     let started = Instant::now();
     let outcome = match &state.sandbox_key {
-        Some(key) => whatsapp_format(state, uid, key.clone(), Some(signature), body).await,
+        Some(key) => whatsapp_format(state, uid, key.clone(), Some(signature), body, None).await,
         None => Err((
             Rejection::NotConfigured,
             HttpError::NotFound("the sandbox on this relay".into()),
@@ -251,13 +257,26 @@ async fn whatsapp_format(
     secret: Secret,
     signature: Option<String>,
     body: Bytes,
+    number: Option<String>,
 ) -> Result<(Value, bool), Refused> {
     let verified = hashed(body.len(), move || {
         whatsapp::verify(secret.expose(), signature.as_deref(), &body)
     })
     .await?
     .map_err(bad_signature)?;
-    let events = whatsapp::events(&verified).map_err(malformed)?;
+    let mut events = whatsapp::events(&verified).map_err(malformed)?;
+    if let Some(number) = number {
+        let (kept, dropped) = whatsapp::for_number(events, &number);
+        if dropped > 0 {
+            tracing::warn!(
+                shop = uid,
+                dropped,
+                "WhatsApp entries for another number dropped"
+            );
+            state.metrics.foreign_number(dropped);
+        }
+        events = kept;
+    }
     let count = events.len();
     let ids = if events.is_empty() {
         Vec::new()

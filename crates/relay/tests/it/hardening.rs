@@ -653,3 +653,196 @@ async fn disconnecting_stripe_removes_key_and_secret_and_deactivates_its_links()
         .await;
     assert_eq!(status, 400, "{refused}");
 }
+
+async fn healthz(base: &str) -> Value {
+    reqwest::get(format!("{base}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_poison_event_is_quarantined_and_every_shop_goes_on() {
+    let relay = Served::start(&[]).await;
+    // An event no engine can apply (it pays an invoice that does not exist), as a bug or a
+    // bad migration could leave in shop A's log.
+    let db = ziflow_relay::open_db(relay.dir.path()).await.unwrap();
+    let poison = {
+        let mut tx = db.begin_immediate().await.unwrap();
+        let id = ziflow_core::storage::events::append(
+            &mut tx,
+            &relay.a.uid,
+            "invoice.paid",
+            &json!({"invoice_id": 987_654, "via": "webhook"}),
+            None,
+            now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    // Shop B's payments, and shop A's own later ones, keep flowing.
+    for (uid, evt) in [(&relay.b.uid, "evt_b1"), (&relay.a.uid, "evt_a1")] {
+        let (status, _) = relay
+            .stripe_event(uid, &crate::support::checkout_completed(evt))
+            .await;
+        assert_eq!(status, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let applied = |uid: String| {
+        let db = db.clone();
+        async move {
+            ziflow_core::storage::payments::list(&db, &uid)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    loop {
+        let (a, b) = (
+            applied(relay.a.uid.clone()).await,
+            applied(relay.b.uid.clone()).await,
+        );
+        if a == 1 && b == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both shops' payments are applied past the poison event (a {a}, b {b})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let quarantined = ziflow_core::storage::quarantine::list(&db, Some(&relay.a.uid))
+        .await
+        .unwrap();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(quarantined[0].event_id, poison);
+    assert!(
+        quarantined[0].reason.contains("invoice 987654 not found"),
+        "with its reason: {}",
+        quarantined[0].reason
+    );
+    let kinds: Vec<String> = ziflow_core::storage::events::after(&db, &relay.a.uid, poison, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        kinds.contains(&"engine.quarantined".to_string()),
+        "the shop's log says so: {kinds:?}"
+    );
+    let health = healthz(&relay.base).await;
+    assert_eq!(health["quarantined_events"], 1, "{health}");
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ziflow_quarantined_events 1"), "{metrics}");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn healthz_says_degraded_while_the_engine_cannot_write() {
+    let relay = Served::start(&[]).await;
+    assert_eq!(healthz(&relay.base).await["status"], "ok");
+    // Another process holds the database's write lock: the engine's steps fail (a failure
+    // that may pass, so it is retried, not quarantined) and /healthz says why.
+    use sqlx::ConnectOptions;
+    let mut lock = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(ziflow_relay::db_path(relay.dir.path()))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let engine_named = |h: &Value| {
+        h["reasons"].as_array().into_iter().flatten().any(|r| {
+            r.as_str()
+                .is_some_and(|r| r.starts_with("engine failing for") && r.contains("locked"))
+        })
+    };
+    loop {
+        let h = healthz(&relay.base).await;
+        if h["status"] == "degraded" && engine_named(&h) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stuck engine is reported: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let h = healthz(&relay.base).await;
+        if h["status"] == "ok" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recovers once the lock is gone: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_mail_server_that_never_answers_delays_no_other_shops_pay_link() {
+    // A "mail server" that accepts and then says nothing, ever.
+    let tarpit = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tarpit_port = tarpit.local_addr().unwrap().port();
+    let (held_tx, mut held) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = tarpit.accept().await {
+            let _ = held_tx.send(socket);
+        }
+    });
+    let relay = crate::support::Relay::start().await;
+    let slow = crate::agent::shop_selling_the_samples(&relay).await;
+    let res = crate::sync::command(
+        &relay,
+        &slow.device_token,
+        Some("mail"),
+        &json!({"type": "notify.set", "channel": "email", "enabled": true,
+                "host": "127.0.0.1", "port": tarpit_port, "from": "shop@example.com",
+                "to": "owner@example.com"})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // The slow shop is paid: its payment rule emails the owner, and that job hangs.
+    let (_, link) = crate::sync::sent_story_invoice(&relay, &slow.device_token, "p").await;
+    assert!(crate::sync::press(&link, "card")
+        .await
+        .status()
+        .is_redirection());
+    let _held = tokio::time::timeout(Duration::from_secs(10), held.recv())
+        .await
+        .expect("the mail job connected to the tarpit")
+        .unwrap();
+
+    // Meanwhile another shop's customer confirms an order: the bot's pay link follows.
+    let other = crate::agent::shop_selling_the_samples(&relay).await;
+    crate::agent::say(&relay.base, &other.uid, "how much is the gel cleanser?").await;
+    crate::agent::thread_of(&relay.base, &other.uid, 2).await;
+    let started = Instant::now();
+    crate::agent::say(&relay.base, &other.uid, "yes, 18 Maple St.").await;
+    let thread = crate::agent::thread_of(&relay.base, &other.uid, 4).await;
+    let took = started.elapsed();
+    assert_eq!(thread[3]["links"][0]["label"], "Pay $34", "{thread:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the pay link did not wait for the other shop's mail server: {took:?}"
+    );
+}
