@@ -30,6 +30,7 @@ pub mod net;
 pub mod notify;
 pub mod pay;
 pub mod projection;
+pub mod redact;
 pub mod reminders;
 pub mod scenario;
 pub mod secrets;

@@ -913,11 +913,7 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         };
         return Ok(a.payment(event, r.provider, None, outcome, amount, r.currency));
     };
-    if let Some(outcome) = refusal(&r, &inv) {
-        if outcome == "no_money" {
-            // A trial's free first invoice: nothing was paid, nothing to show.
-            return Ok(Applied::default());
-        }
+    if let Some(outcome) = refusal(&r, &inv, p, event.created_at) {
         tracing::warn!(
             id = event.id, invoice = inv.id, provider = r.provider,
             paid = r.amount, currency = %r.currency,
@@ -960,7 +956,7 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
                 let inv_now = invoices::get_in(a.conn().await?, shop, inv.id)
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("invoice {}", inv.id)))?;
-                if refusal(&er, &inv_now).is_some() {
+                if refusal(&er, &inv_now, &payload, e.created_at).is_some() {
                     continue; // stays an unmatched row: it cannot pay this invoice
                 }
                 let late = settle(a, &e, &payload, &er, &inv_now, Some(row)).await?;
@@ -984,24 +980,47 @@ async fn live_shop(a: &mut Applier<'_>, shop: &str) -> Result<bool> {
 
 /// Why an event matched to `inv` must not change it, if it must not: only the provider that
 /// made the invoice's link can pay (fail, refund) it — a sandbox event never touches a Stripe
-/// invoice, nor a Stripe event a sandbox one — and money arriving must be the invoice's
-/// amount in its currency. A subscription's later charges are checked against the same
-/// per-period total; a trial's free first invoice (`amount_paid` 0) pays nothing.
-fn refusal(r: &Reading<'_>, inv: &invoices::InvoiceRow) -> Option<&'static str> {
+/// invoice, nor a Stripe event a sandbox one — and a payment must be in the invoice's
+/// currency and of the amount due then ([`amount_due`]); a refund in its currency.
+fn refusal(
+    r: &Reading<'_>,
+    inv: &invoices::InvoiceRow,
+    p: &Value,
+    at: i64,
+) -> Option<&'static str> {
     if r.effect == Effect::Subscribed {
         return None;
-    }
-    if r.effect == Effect::Paid && r.amount == 0 {
-        return Some("no_money");
     }
     if inv.pay_provider.as_deref() != Some(r.provider) {
         return Some("wrong_provider");
     }
-    let brings_money = matches!(r.effect, Effect::Paid | Effect::Refunded(_));
-    if brings_money && (r.amount != inv.total_minor || r.currency != inv.currency) {
+    let money = matches!(r.effect, Effect::Paid | Effect::Refunded(_));
+    if money && r.currency != inv.currency {
+        return Some("mismatch");
+    }
+    if r.effect == Effect::Paid && r.amount != amount_due(r, inv, p, at) {
         return Some("mismatch");
     }
     None
+}
+
+/// What a payment of `inv` must amount to: the total for a one-time invoice; for a
+/// subscription, the total (its first period and shipping) when it starts charging at once,
+/// only the one-time part (shipping) when it starts with a trial, and the recurring part
+/// alone for a renewal (`billing_reason: subscription_cycle`).
+fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, p: &Value, at: i64) -> i64 {
+    if inv.kind != "subscription" {
+        return inv.total_minor;
+    }
+    let renewal = p["data"]["object"]["billing_reason"] == "subscription_cycle";
+    if renewal && r.kind.starts_with("invoice.") {
+        return inv.total_minor - inv.shipping_minor;
+    }
+    match inv.first_charge_at {
+        // The same hour's slack the first-charge alignment allows.
+        Some(first) if first > at + 3600 => inv.shipping_minor,
+        _ => inv.total_minor,
+    }
 }
 
 /// Records the event's fact for `inv` and the payment row it causes. `late`: the event came

@@ -146,9 +146,15 @@ pub async fn events(
     let next = rows.last().map_or(q.after, |e| e.id);
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) == q.limit;
     let mut events = Vec::with_capacity(rows.len());
+    let rep = !auth.is_owner();
     for e in rows {
-        // Stored payloads are valid JSON (a CHECK constraint); they go out as stored.
-        let payload = RawValue::from_string(e.payload)
+        // Stored payloads are valid JSON (a CHECK constraint); they go out as stored — to a
+        // rep's device without what only owners see (`ziflow_core::redact`).
+        let text = match rep {
+            true => ziflow_core::redact::for_rep(&e.kind, &e.payload).unwrap_or(e.payload),
+            false => e.payload,
+        };
+        let payload = RawValue::from_string(text)
             .map_err(|err| HttpError::Internal(format!("event {} payload: {err}", e.id)))?;
         events.push(WireEvent {
             id: e.id,

@@ -846,3 +846,85 @@ async fn a_mail_server_that_never_answers_delays_no_other_shops_pay_link() {
         "the pay link did not wait for the other shop's mail server: {took:?}"
     );
 }
+
+#[tokio::test]
+async fn a_reps_sync_carries_no_owner_only_data() {
+    let relay = Served::start(&["--allow-loopback-outbound"]).await;
+    let owner = relay.a.device_token.clone();
+    for (key, body) in [
+        (
+            "slack",
+            json!({"type": "notify.set", "channel": "slack", "enabled": true,
+                   "secret": "http://127.0.0.1:9/services/T0SECRET/B0/xyz"}),
+        ),
+        (
+            "whsec",
+            json!({"type": "billing.webhook_secret", "secret": "whsec_owner_only_4321"}),
+        ),
+    ] {
+        let (status, answer) = relay.command(&owner, key, body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let body = json!({"id": "evt_pii", "object": "event", "type": "checkout.session.completed",
+        "created": now(), "data": {"object": {"object": "checkout.session", "payment_status": "paid",
+        "amount_total": 4500, "currency": "usd",
+        "customer_details": {"email": "ann@example.com"}, "metadata": {}}}})
+    .to_string();
+    let sig = stripe::sign("whsec_owner_only_4321", body.as_bytes(), now());
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/payment/webhook/{}",
+            relay.base, relay.a.uid
+        ))
+        .header("Stripe-Signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+        .args([
+            "device",
+            "add",
+            "--uid",
+            &relay.a.uid,
+            "--name",
+            "Rep",
+            "--json",
+            "--data-dir",
+        ])
+        .arg(relay.dir.path())
+        .output()
+        .unwrap();
+    let rep: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let page = |token: String| {
+        let base = relay.base.clone();
+        async move {
+            reqwest::Client::new()
+                .get(format!("{base}/api/v1/events?after=0&limit=1000"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let owners = page(owner).await;
+    let reps = page(rep["device_token"].as_str().unwrap().to_string()).await;
+    for secretish in ["127.0.0.1:9", "4321", "ann@example.com"] {
+        assert!(
+            !reps.contains(secretish),
+            "a rep's sync must not carry {secretish:?}: {reps}"
+        );
+    }
+    assert!(
+        owners.contains("ann@example.com") && owners.contains("…4321"),
+        "the owner's does: {owners}"
+    );
+    assert!(
+        reps.contains("4500"),
+        "the payment itself reaches the rep: {reps}"
+    );
+}

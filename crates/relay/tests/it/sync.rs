@@ -604,11 +604,11 @@ async fn the_sandbox_pay_page_pays_through_the_signed_webhook_path() {
     assert!(
         stored
             .iter()
-            .any(|e| e.kind == "stripe.checkout.session.completed"
+            .any(|e| e.kind == "sandbox.checkout.session.completed"
                 && e.provider_id
                     .as_deref()
                     .is_some_and(|p| p.starts_with("evt_sandbox_"))),
-        "stored as the Stripe-format event it is"
+        "stored as the sandbox's Stripe-format event (only sandbox invoices can take it)"
     );
     let page = reqwest::get(&link).await.unwrap().text().await.unwrap();
     assert!(page.contains("Paid — thank you!"), "{page}");

@@ -301,6 +301,21 @@ async fn verified_events_update_the_shops_tables_once_through_the_engine() {
     )
     .await
     .unwrap();
+    // Sent with a Stripe link: only Stripe's events can pay it.
+    let mut conn = db.pool().acquire().await.unwrap();
+    let link = invoices::PayLink {
+        provider: "stripe".into(),
+        url: "https://buy.stripe.com/test_1".into(),
+        token: None,
+        reference: Some("plink_1".into()),
+        expires_at: now() + 48 * 3600,
+    };
+    assert!(
+        invoices::send_in(&mut conn, &shop.uid, inv.id, &link, now())
+            .await
+            .unwrap()
+    );
+    drop(conn);
     let url = format!("{}/api/payment/webhook/{}", relay.base, shop.uid);
     let body = checkout_completed("evt_paid_1").replace("\"1001\"", &format!("\"{}\"", inv.id));
     let sig = stripe::sign(STRIPE_SECRET, body.as_bytes(), now());
