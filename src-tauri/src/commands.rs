@@ -277,7 +277,18 @@ pub async fn get_settings(state: State<'_, AppState>) -> Result<dto::SettingsVie
         currency: shop.currency.clone(),
         timezone: shop.timezone.clone(),
         payment_provider: provider,
-        channel: channel.unwrap_or_else(|| "sandbox".into()),
+        channel: match channel.filter(|c| !c.is_empty()) {
+            Some(c) if c != "sandbox" => c,
+            // No number connected: the sandbox chat where the relay runs one, else nothing.
+            _ if settings::get(&state.db, &shop.uid, "relay.sandbox")
+                .await?
+                .as_deref()
+                == Some("0") =>
+            {
+                "none".into()
+            }
+            _ => "sandbox".into(),
+        },
         update_endpoint: crate::update::endpoint(&state.config.update),
     })
 }

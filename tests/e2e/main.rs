@@ -623,7 +623,7 @@ struct RemoteRelay {
     uid: String,
     token: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl RemoteRelay {
@@ -659,7 +659,7 @@ impl RemoteRelay {
             uid: shop.uid,
             token: device.device_token,
             stop: Some(stop),
-            _dir: dir,
+            dir,
         }
     }
 }
@@ -768,6 +768,78 @@ async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_it
     app.wait_for_text("#payment-feed", "$45").await.unwrap();
     app.wait_for_notification("Payment $45").await.unwrap();
     app.screenshot("paired-payment").await.unwrap();
+
+    // This relay runs no sandbox and the shop has no Stripe: the composer says no pay link
+    // can be sent, before anything is typed.
+    app.open_screen("invoices").await.unwrap();
+    app.click("#new-invoice").await.unwrap();
+    app.wait_for_text("#composer-no-provider", "No payment provider connected")
+        .await
+        .unwrap();
+    app.screenshot("no-provider").await.unwrap();
+    app.click("#new-invoice").await.unwrap();
+
+    // A signed payment of the wrong amount for an invoice Stripe's link was sent for: not
+    // paid, shown with both figures, and the rep is told.
+    let made: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/commands", remote.base))
+        .bearer_auth(&remote.token)
+        .header("Idempotency-Key", "e2e-remote-invoice")
+        .json(
+            &serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+            "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
+            "qty": 1, "unit_minor": 12000}], "shipping_minor": 800, "address": "123 Oak St."}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invoice_id = made["invoice_id"].as_i64().unwrap();
+    {
+        // Stripe's link, as its link job records it (no Stripe here to make one).
+        let db = ziflow_relay::open_db(remote.dir.path()).await.unwrap();
+        let mut tx = db.begin_immediate().await.unwrap();
+        ziflow_core::storage::events::append(
+            &mut tx,
+            &remote.uid,
+            "invoice.sent",
+            &serde_json::json!({"invoice_id": invoice_id, "provider": "stripe",
+                "link": "https://buy.stripe.com/test_e2e", "reference": "plink_e2e",
+                "expires_at": 4_000_000_000_i64}),
+            None,
+            1_800_000_000,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        db.close().await;
+    }
+    app.open_screen("invoices").await.unwrap();
+    app.wait_for_text("#invoice-list", "#1001").await.unwrap();
+    let status = post_paid_checkout(
+        &format!("{}/api/payment/webhook/{}", remote.base, remote.uid),
+        "whsec_e2e_remote",
+        "evt_e2e_short",
+        100,
+        serde_json::json!({"ziflow_shop": remote.uid, "ziflow_invoice": invoice_id.to_string()}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.open_screen("payments").await.unwrap();
+    let feed = app
+        .wait_for_text("#payment-feed", "Does not match the invoice")
+        .await
+        .unwrap();
+    assert!(
+        feed.contains("paid $1, invoice $128") && feed.contains("order #1001"),
+        "both figures, and the order: {feed}"
+    );
+    app.wait_for_notification("Order #1001: paid $1, invoice $128")
+        .await
+        .unwrap();
+    app.screenshot("mismatch").await.unwrap();
 
     // Back to this computer only: the keyring entry and the pairing file go.
     app.open_screen("settings").await.unwrap();

@@ -23,6 +23,7 @@ pub mod provision;
 pub mod replay;
 pub mod secret_cache;
 pub mod server;
+pub mod streams;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -1,5 +1,9 @@
 //! `ziflow-relay`: parses the command line and calls into the library.
 
+/// mimalloc instead of the system allocator: see the note in Cargo.toml.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

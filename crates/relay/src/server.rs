@@ -57,7 +57,13 @@ pub async fn serve(
         move |req: axum::extract::Request, next: axum::middleware::Next| async move {
             match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
                 Ok(res) => res,
-                Err(_) => crate::http::HttpError::Timeout.into_response(),
+                Err(_) => (
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    axum::Json(serde_json::json!({
+                        "error": "timeout", "message": "the request took too long",
+                    })),
+                )
+                    .into_response(),
             }
         },
     ));

@@ -60,6 +60,7 @@ fn main() -> Result<()> {
 
 async fn bench_signature() -> Result<()> {
     const ROUNDS: usize = 200;
+    ziflow_relay::install_crypto_provider();
     let body = format!(
         r#"{{"id":"evt_sig","type":"checkout.session.completed","pad":"{}"}}"#,
         "x".repeat(1024 * 1024 - 80)

@@ -397,7 +397,7 @@ fn ComposerForm(
                 .then(|| {
                     view! {
                         <p class="error" id="composer-no-provider">
-                            "No payment provider connected: connect Stripe in Settings → Billing to send pay links. The bot hands confirmed orders to you until then."
+                            "No payment provider connected: pay links cannot be sent until the owner connects Stripe (Settings → Billing). Until then the bot hands confirmed orders to a person."
                         </p>
                     }
                 })}

@@ -51,11 +51,9 @@ pub fn Payments() -> impl IntoView {
                                         // Why a kept-but-not-applied event was refused, with both figures.
                                         let why = match (p.outcome.as_str(), &p.expected) {
                                             ("mismatch", Some(expected)) => Some(format!(
-                                                "paid {} {}, invoice {} {}",
+                                                "paid {}, invoice {}",
                                                 p.amount.display(),
-                                                p.amount.currency,
-                                                expected.display(),
-                                                expected.currency
+                                                expected.display()
                                             )),
                                             ("wrong_provider", _) => Some(format!(
                                                 "event from {}, the invoice's link is {}",

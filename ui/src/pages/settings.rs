@@ -25,6 +25,7 @@ pub fn Settings() -> impl IntoView {
                         };
                         let channel = match s.channel.as_str() {
                             "sandbox" => "Sandbox customer chat".to_string(),
+                            "none" => "None — connect a WhatsApp number".to_string(),
                             other => other.to_string(),
                         };
                         view! {

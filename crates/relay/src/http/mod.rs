@@ -70,13 +70,12 @@ pub struct AppState {
     /// What the engine's own work needs (shared with commands catching the engine up).
     pub engine_ctx: crate::engine::Ctx,
     /// Open push streams per device (capped).
-    pub streams: Arc<StreamSlots>,
+    pub streams: Arc<crate::streams::StreamSlots>,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub(crate) use sandbox::deliver as sandbox_deliver;
-pub use sync::StreamSlots;
 
 /// Builds the router. The sandbox's pages exist only where the sandbox is on: elsewhere
 /// every `/sandbox/...` path is a plain 404.
@@ -244,9 +243,6 @@ pub enum HttpError {
     /// Too many of something at once (push streams of one device).
     #[error("{0}")]
     TooMany(String),
-    /// The request took longer than the relay allows (see `server::Limits`).
-    #[error("the request took too long")]
-    Timeout,
     /// Our fault; details go to the log only.
     #[error("internal error")]
     Internal(String),
@@ -270,7 +266,6 @@ impl IntoResponse for HttpError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-            Self::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             Self::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "unavailable");
