@@ -913,7 +913,8 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         };
         return Ok(a.payment(event, r.provider, None, outcome, amount, r.currency));
     };
-    if let Some(outcome) = refusal(&r, &inv, p, event.created_at) {
+    let refused = refusal(&r, &inv, p, event.created_at);
+    if let Some(outcome) = refused.filter(|o| *o != "no_money") {
         tracing::warn!(
             id = event.id, invoice = inv.id, provider = r.provider,
             paid = r.amount, currency = %r.currency,
@@ -922,7 +923,10 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         );
         return Ok(a.noted(event, &r, Some(&inv), outcome));
     }
-    let mut applied = settle(a, event, p, &r, &inv, None).await?;
+    let mut applied = match refused {
+        Some(_) => Applied::default(), // no money: nothing paid, nothing shown
+        None => settle(a, event, p, &r, &inv, None).await?,
+    };
     if let Some(sub) = &r.subscription_ref {
         if invoices::bind_subscription_in(a.conn().await?, inv.id, sub).await? {
             if let (Some(at), Some(provider)) = (inv.first_charge_at, inv.pay_provider.clone()) {
@@ -956,7 +960,10 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
                 let inv_now = invoices::get_in(a.conn().await?, shop, inv.id)
                     .await?
                     .ok_or_else(|| Error::NotFound(format!("invoice {}", inv.id)))?;
-                if refusal(&er, &inv_now, &payload, e.created_at).is_some() {
+                let test_on_live = er.provider == "stripe"
+                    && er.livemode == Some(false)
+                    && live_shop(a, shop).await?;
+                if test_on_live || refusal(&er, &inv_now, &payload, e.created_at).is_some() {
                     continue; // stays an unmatched row: it cannot pay this invoice
                 }
                 let late = settle(a, &e, &payload, &er, &inv_now, Some(row)).await?;
@@ -988,17 +995,27 @@ fn refusal(
     p: &Value,
     at: i64,
 ) -> Option<&'static str> {
+    if inv.pay_provider.as_deref() != Some(r.provider) {
+        // Not even a subscription of the other provider's may tie itself to this invoice.
+        return Some("wrong_provider");
+    }
     if r.effect == Effect::Subscribed {
         return None;
     }
-    if inv.pay_provider.as_deref() != Some(r.provider) {
-        return Some("wrong_provider");
+    if r.effect == Effect::Paid && r.amount <= 0 {
+        // A trial's free first invoice: no money, so no payment (it still ties its
+        // subscription to the invoice).
+        return Some("no_money");
     }
     let money = matches!(r.effect, Effect::Paid | Effect::Refunded(_));
     if money && r.currency != inv.currency {
         return Some("mismatch");
     }
-    if r.effect == Effect::Paid && r.amount != amount_due(r, inv, p, at) {
+    // A refund implies the payment it refunds: on an invoice not yet paid, only a refund of
+    // a charge of the amount due may stand for that payment (a refunded wrong payment pays
+    // nothing).
+    let unpaid_refund = matches!(r.effect, Effect::Refunded(_)) && inv.paid_at.is_none();
+    if (r.effect == Effect::Paid || unpaid_refund) && r.amount != amount_due(r, inv, p, at) {
         return Some("mismatch");
     }
     None

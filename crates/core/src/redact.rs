@@ -62,7 +62,8 @@ pub fn for_rep(kind: &str, payload: &str) -> Option<String> {
     Some(p.to_string())
 }
 
-/// A provider event cut down to what the projection reads.
+/// A provider event cut down to what the projection reads (keep in step with
+/// `projection::read` and `projection::ziflow_metadata`).
 fn provider_event(p: &Value) -> Value {
     let obj = &p["data"]["object"];
     let mut kept = Map::new();
@@ -73,6 +74,9 @@ fn provider_event(p: &Value) -> Value {
     }
     if let Some(m) = ziflow_only(&obj["metadata"]) {
         kept.insert("metadata".into(), m);
+    }
+    if let Some(m) = ziflow_only(&obj["subscription_details"]["metadata"]) {
+        kept.insert("subscription_details".into(), json!({ "metadata": m }));
     }
     if let Some(m) = ziflow_only(&obj["parent"]["subscription_details"]["metadata"]) {
         kept.insert(

@@ -167,7 +167,8 @@ pub async fn done_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<(
 }
 
 /// Records a failed attempt: retried after a backoff, or given up (`retry` false, or out
-/// of attempts). Returns whether it will be retried.
+/// of attempts). Returns whether it will be retried — or `true` if the attempt was no
+/// longer out (the job was done meanwhile), so nobody reports it as given up.
 pub async fn failed_in(
     conn: &mut SqliteConnection,
     job: &Job,
@@ -176,17 +177,23 @@ pub async fn failed_in(
     now: i64,
 ) -> Result<bool> {
     let again = retry && job.attempts < MAX_ATTEMPTS;
-    sqlx::query(
-        "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, finished_at = ? WHERE id = ?",
+    // Only the attempt that is still out: a job that was meanwhile done (its result recorded
+    // just before a timeout or a panic was noticed) stays done.
+    let changed = sqlx::query(
+        "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, finished_at = ?
+         WHERE id = ? AND state = 'pending' AND attempts = ?",
     )
     .bind(if again { "pending" } else { "failed" })
     .bind(now + backoff(job.attempts))
     .bind(error)
     .bind((!again).then_some(now))
     .bind(job.id)
+    .bind(job.attempts)
     .execute(&mut *conn)
-    .await?;
-    Ok(again)
+    .await?
+    .rows_affected();
+    // A job no longer out (done meanwhile) was not given up by this attempt.
+    Ok(again || changed == 0)
 }
 
 /// Gives a failed job another run now (a person asked again, e.g. after fixing the key).

@@ -182,6 +182,45 @@ async fn only_the_links_provider_with_the_invoices_amount_and_currency_can_pay_i
 }
 
 #[tokio::test]
+async fn a_refunded_wrong_payment_pays_nothing_and_a_free_invoice_is_no_payment() {
+    let (_d, db) = db_with_shop().await;
+    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        .await
+        .unwrap();
+    sent_with(&db, inv.id, "stripe").await;
+    let short = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_short", 100, "usd", inv.id),
+    )
+    .await;
+    assert_eq!(short.payment.map(|p| p.outcome), Some("mismatch"));
+    // The owner refunds the $1 in Stripe: that refund is not proof of a $128 payment.
+    let refund = serde_json::json!({"id": "evt_refund", "type": "charge.refunded",
+        "data": {"object": {"amount": 100, "amount_refunded": 100, "currency": "usd",
+            "metadata": {"ziflow_invoice": inv.id.to_string()}}}});
+    let r = apply_provider_event(&db, "stripe.charge.refunded", &refund).await;
+    assert_eq!(r.payment.map(|p| p.outcome), Some("mismatch"));
+    assert!(r.derived.is_empty(), "no invoice.paid: {:?}", r.derived);
+    assert_ne!(
+        invoices::get(&db, "s1", inv.id).await.unwrap().status(),
+        InvoiceStatus::Paid
+    );
+    // $0 "paid" (a trial's free first invoice) is no payment and shows nothing.
+    let zero = apply_provider_event(
+        &db,
+        "stripe.checkout.session.completed",
+        &paid_checkout("evt_zero", 0, "usd", inv.id),
+    )
+    .await;
+    assert_eq!(zero.payment, None);
+    assert_ne!(
+        invoices::get(&db, "s1", inv.id).await.unwrap().status(),
+        InvoiceStatus::Paid
+    );
+}
+
+#[tokio::test]
 async fn a_live_shop_ignores_test_mode_events_but_shows_them() {
     let (_d, db) = db_with_shop().await;
     settings::set(&db, "s1", "billing.mode", "live")

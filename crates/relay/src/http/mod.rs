@@ -153,9 +153,15 @@ async fn metrics(
                 use subtle::ConstantTimeEq;
                 bool::from(given.trim().as_bytes().ct_eq(token.as_bytes()))
             }),
-        None => extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .is_some_and(|peer| peer.0.ip().is_loopback()),
+        // From this machine, and not relayed for someone else by a reverse proxy on it.
+        None => {
+            let proxied =
+                headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded");
+            !proxied
+                && extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .is_some_and(|peer| peer.0.ip().is_loopback())
+        }
     };
     if !allowed {
         return Err(HttpError::NotFound("/metrics".into()));

@@ -210,7 +210,7 @@ async fn a_header_stuffed_with_signatures_costs_one_hmac_and_delays_no_one() {
         .await;
     assert_eq!(status, 200);
     assert!(
-        honest < Duration::from_millis(500),
+        honest < Duration::from_secs(1),
         "the honest webhook was answered at once, not after the attack: {honest:?}"
     );
     let (status, took) = attack.await.unwrap();
@@ -263,7 +263,7 @@ async fn connections_that_never_finish_their_headers_are_closed_and_delay_no_one
         .await;
     assert_eq!(status, 200);
     assert!(
-        took < Duration::from_millis(500),
+        took < Duration::from_secs(1),
         "an honest webhook is answered beside 256 idle connections: {took:?}"
     );
     let started = Instant::now();
