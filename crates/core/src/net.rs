@@ -58,6 +58,19 @@ pub fn refusal(ip: IpAddr, policy: Outbound) -> Option<&'static str> {
                     seg[2] as u8,
                 );
                 refusal_v4(v4, policy)
+            } else if seg[0] & 0xffc0 == 0xfec0 {
+                Some("it is a site-local address")
+            } else if seg[..6].iter().all(|s| *s == 0) {
+                // IPv4-compatible (::a.b.c.d, deprecated): judge the IPv4 address inside.
+                let v4 = Ipv4Addr::new(
+                    (seg[6] >> 8) as u8,
+                    seg[6] as u8,
+                    (seg[7] >> 8) as u8,
+                    seg[7] as u8,
+                );
+                refusal_v4(v4, policy)
+            } else if seg[0] == 0x2001 && seg[1] == 0 {
+                Some("it is a Teredo tunnel address")
             } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
                 Some("it is a documentation address")
             } else {
@@ -87,6 +100,11 @@ fn refusal_v4(ip: Ipv4Addr, policy: Outbound) -> Option<&'static str> {
         Some("it is an IETF protocol address")
     } else if a == 198 && (18..20).contains(&b) {
         Some("it is a benchmarking address")
+    } else if matches!(
+        (a, b, ip.octets()[2]),
+        (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+    ) {
+        Some("it is a documentation address")
     } else {
         None
     }
@@ -300,6 +318,11 @@ mod tests {
             "https://127.1/",
             "https://224.0.0.1/",
             "https://255.255.255.255/",
+            "https://192.0.2.1/",
+            "https://203.0.113.9/",
+            "https://[fec0::1]/",
+            "https://[::127.0.0.1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
             "https://user:pw@hooks.slack.com/x",
             "http://hooks.slack.com/x",
             "file:///etc/passwd",
