@@ -27,6 +27,7 @@ use ziflow_core::secrets::MasterKey;
 /// sandbox = false
 /// allow_loopback_outbound = false
 /// metrics_token = "a-long-random-string"
+/// retention_days = 30
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -60,6 +61,8 @@ pub struct FileConfig {
     pub allow_loopback_outbound: bool,
     /// The bearer token `/metrics` asks for.
     pub metrics_token: Option<String>,
+    /// Days after which command answers, delivery ticks and finished jobs are pruned.
+    pub retention_days: Option<u32>,
 }
 
 /// Reads and checks the config file.

@@ -142,6 +142,7 @@ pub async fn run_with_clock(
         stopping: stopping.clone(),
     };
     pay::start_runner(state.clone());
+    start_pruning(state.clone());
     let app = http::router(state);
     let stopped = stopping.clone();
     tokio::spawn(async move {
@@ -153,6 +154,43 @@ pub async fn run_with_clock(
     db.close().await;
     tracing::info!("ziflow-relay stopped");
     Ok(())
+}
+
+/// How often the retention prune runs (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Prunes what is past the retention period now and then every [`PRUNE_EVERY`], until
+/// shutdown. The event log is kept whole.
+fn start_pruning(state: http::AppState) {
+    if state.providers.retention_days == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut stopping = state.stopping.clone();
+        loop {
+            match prune(&state).await {
+                Ok(p) if p != Default::default() => tracing::info!(?p, "pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("pruning failed, tried again later: {e}"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PRUNE_EVERY) => {}
+                () = server::stopped(&mut stopping) => break,
+            }
+        }
+    });
+}
+
+/// One retention prune.
+pub async fn prune(
+    state: &http::AppState,
+) -> ziflow_core::Result<ziflow_core::storage::retention::Pruned> {
+    let before = state.clock.now() - i64::from(state.providers.retention_days) * 86_400;
+    let _one_writer = state.writes.lock().await;
+    let mut tx = state.db.begin_immediate().await?;
+    let pruned = ziflow_core::storage::retention::prune_in(&mut tx, before).await?;
+    tx.commit().await?;
+    Ok(pruned)
 }
 
 /// Makes ring the process's TLS provider (for reqwest and rustls), unless one is already

@@ -96,6 +96,10 @@ enum Command {
         /// only requests from this machine (127.0.0.1 / ::1).
         #[arg(long, env = "ZIFLOW_METRICS_TOKEN")]
         metrics_token: Option<String>,
+        /// Days after which command answers, delivery ticks and finished jobs are pruned
+        /// (0 keeps everything; the event log is never pruned) [default: 30].
+        #[arg(long, env = "ZIFLOW_RETENTION_DAYS")]
+        retention_days: Option<u32>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -314,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
             sandbox,
             allow_loopback_outbound,
             metrics_token,
+            retention_days,
             key,
         } => {
             let listen = match (listen, &file.listen) {
@@ -354,6 +359,9 @@ async fn main() -> anyhow::Result<()> {
                 .or_else(|| file.metrics_token.clone())
                 .map(|t| t.trim().to_string())
                 .filter(|t| !t.is_empty());
+            if let Some(days) = retention_days.or(file.retention_days) {
+                providers.retention_days = days;
+            }
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,

@@ -55,6 +55,9 @@ pub struct ProviderConfig {
     /// The bearer token `/metrics` asks for (`--metrics-token`). Without one, `/metrics`
     /// answers only requests from this machine.
     pub metrics_token: Option<String>,
+    /// Days after which command answers, delivery ticks and finished jobs are pruned
+    /// (`--retention-days`; 0 keeps everything). The event log is never pruned.
+    pub retention_days: u32,
 }
 
 impl Default for ProviderConfig {
@@ -72,6 +75,7 @@ impl Default for ProviderConfig {
             sandbox: false,
             allow_loopback_outbound: false,
             metrics_token: None,
+            retention_days: 30,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod invoices;
 pub mod jobs;
 pub mod payments;
 pub mod quarantine;
+pub mod retention;
 pub mod settings;
 pub mod shop_secrets;
 pub mod shops;

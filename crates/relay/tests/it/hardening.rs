@@ -928,3 +928,80 @@ async fn a_reps_sync_carries_no_owner_only_data() {
         "the payment itself reaches the rep: {reps}"
     );
 }
+
+#[tokio::test]
+async fn past_the_retention_period_answers_ticks_and_finished_jobs_go_and_the_log_stays() {
+    let t0 = 1_790_000_000;
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(t0));
+    let relay = crate::support::Relay::start_with(
+        tempfile::tempdir().unwrap(),
+        ziflow_core::secrets::MasterKey::generate().unwrap(),
+        crate::support::local_providers(),
+        clock.clone(),
+    )
+    .await;
+    let shop = relay.shop("Glow Bar").await;
+    let (_, link) = crate::sync::sent_story_invoice(&relay, &shop.device_token, "old").await;
+    assert!(link.contains("/sandbox/pay/"));
+    let counts = |db: ziflow_core::Db| async move {
+        let n = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap()
+            }
+        };
+        let c = (
+            n("SELECT COUNT(*) FROM command_results").await,
+            n("SELECT COUNT(*) FROM jobs WHERE state IN ('done', 'failed')").await,
+            n("SELECT COUNT(*) FROM events").await,
+        );
+        db.close().await;
+        c
+    };
+    let (answers, done, events) = counts(relay.db().await).await;
+    assert!(
+        answers >= 2 && done >= 1,
+        "answers {answers}, finished jobs {done}"
+    );
+
+    // 29 days on: no answer is old enough yet. (Meanwhile the invoice's reminders run: more
+    // finished jobs and events.)
+    clock.advance(29 * 86_400);
+    let relay = relay
+        .restart(crate::support::local_providers(), clock.clone())
+        .await;
+    let (a29, _, _) = counts(relay.db().await).await;
+    assert_eq!(a29, answers, "no answer is 30 days old yet");
+
+    // Long past 30 days: answers and finished jobs are pruned at start; the log is whole.
+    clock.advance(31 * 86_400);
+    let relay = relay
+        .restart(crate::support::local_providers(), clock.clone())
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (a, d, e) = counts(relay.db().await).await;
+        if a == 0 && d == 0 {
+            assert!(e >= events, "the event log is never pruned: {e} < {events}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {a} answers, {d} finished jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An idempotency key that old is simply a new command now.
+    let again = crate::sync::command(
+        &relay,
+        &shop.device_token,
+        Some("old-c"),
+        &story_invoice().to_string(),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    assert!(again.headers().get("Idempotent-Replayed").is_none());
+}
