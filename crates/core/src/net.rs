@@ -42,32 +42,17 @@ pub fn refusal(ip: IpAddr, policy: Outbound) -> Option<&'static str> {
                 Some("it is a link-local address")
             } else if seg[0] == 0x64 && seg[1] == 0xff9b {
                 // NAT64 (64:ff9b::/96) reaches any IPv4 address behind it: check that one.
-                let v4 = Ipv4Addr::new(
-                    (seg[6] >> 8) as u8,
-                    seg[6] as u8,
-                    (seg[7] >> 8) as u8,
-                    seg[7] as u8,
-                );
+                let v4 = v4_in(seg[6], seg[7]);
                 refusal_v4(v4, policy)
             } else if seg[0] == 0x2002 {
                 // 6to4 embeds an IPv4 address.
-                let v4 = Ipv4Addr::new(
-                    (seg[1] >> 8) as u8,
-                    seg[1] as u8,
-                    (seg[2] >> 8) as u8,
-                    seg[2] as u8,
-                );
+                let v4 = v4_in(seg[1], seg[2]);
                 refusal_v4(v4, policy)
             } else if seg[0] & 0xffc0 == 0xfec0 {
                 Some("it is a site-local address")
             } else if seg[..6].iter().all(|s| *s == 0) {
                 // IPv4-compatible (::a.b.c.d, deprecated): judge the IPv4 address inside.
-                let v4 = Ipv4Addr::new(
-                    (seg[6] >> 8) as u8,
-                    seg[6] as u8,
-                    (seg[7] >> 8) as u8,
-                    seg[7] as u8,
-                );
+                let v4 = v4_in(seg[6], seg[7]);
                 refusal_v4(v4, policy)
             } else if seg[0] == 0x2001 && seg[1] == 0 {
                 Some("it is a Teredo tunnel address")
@@ -78,6 +63,13 @@ pub fn refusal(ip: IpAddr, policy: Outbound) -> Option<&'static str> {
             }
         }
     }
+}
+
+/// The IPv4 address carried in two IPv6 segments (NAT64, 6to4, IPv4-compatible).
+fn v4_in(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
 }
 
 fn refusal_v4(ip: Ipv4Addr, policy: Outbound) -> Option<&'static str> {

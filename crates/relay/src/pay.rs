@@ -138,13 +138,11 @@ pub async fn current_provider(
     state: &AppState,
     shop: &str,
 ) -> ziflow_core::Result<Option<&'static str>> {
-    Ok(if stripe_key(state, shop).await?.is_some() {
-        Some("stripe")
-    } else if state.sandbox_key.is_some() {
-        Some("sandbox")
-    } else {
-        None
-    })
+    let stripe = stripe_key(state, shop).await?.is_some();
+    Ok(ziflow_core::pay::link_provider(
+        stripe,
+        state.sandbox_key.is_some(),
+    ))
 }
 
 /// The provider called `name` for `shop`.

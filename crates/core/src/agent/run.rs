@@ -193,19 +193,13 @@ pub async fn on_message(
     let now = event.created_at;
     let mut appended = Vec::new();
     let mut later: Vec<(&'static str, Value)> = Vec::new();
-    let provider = if crate::storage::shop_secrets::exists_in(
+    let stripe = crate::storage::shop_secrets::exists_in(
         conn,
         shop_uid,
         crate::storage::shop_secrets::SecretName::StripeApiKey,
     )
-    .await?
-    {
-        Some("stripe")
-    } else if ctx.sandbox {
-        Some("sandbox")
-    } else {
-        None
-    };
+    .await?;
+    let provider = crate::pay::link_provider(stripe, ctx.sandbox);
     for action in actions {
         match action {
             Action::Reply(reply) => later.push((

@@ -187,6 +187,19 @@ impl LinkRequest {
     }
 }
 
+/// The provider a shop's new pay links come from: Stripe once it is connected, else the
+/// sandbox where the relay runs one, else none (no link can be made). The one rule the
+/// relay's commands and the agent both follow.
+pub fn link_provider(stripe_connected: bool, sandbox_on: bool) -> Option<&'static str> {
+    if stripe_connected {
+        Some("stripe")
+    } else if sandbox_on {
+        Some("sandbox")
+    } else {
+        None
+    }
+}
+
 /// A pay link the provider made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedLink {

@@ -169,14 +169,21 @@ pub(super) async fn sandbox(
     body: Bytes,
 ) -> Result<(), HttpError> {
     let started = Instant::now();
-    let outcome = match &state.sandbox_key {
-        Some(key) => stripe_format(state, uid, "sandbox", key.clone(), Some(signature), body).await,
-        None => Err((
-            Rejection::NotConfigured,
-            HttpError::NotFound("the sandbox on this relay".into()),
-        )),
+    let outcome = match sandbox_key(state) {
+        Ok(key) => stripe_format(state, uid, "sandbox", key, Some(signature), body).await,
+        Err(refused) => Err(refused),
     };
     finish(state, "sandbox", started, outcome).map(|_| ())
+}
+
+/// The relay's sandbox-only signing key, or why there is none (the sandbox is off).
+fn sandbox_key(state: &AppState) -> Result<Secret, Refused> {
+    state.sandbox_key.clone().ok_or_else(|| {
+        (
+            Rejection::NotConfigured,
+            HttpError::NotFound("the sandbox on this relay".into()),
+        )
+    })
 }
 
 /// Verifies an event in Stripe's format with `secret` and appends it as `provider`'s.
@@ -240,12 +247,9 @@ pub(super) async fn sandbox_chat(
     body: Bytes,
 ) -> Result<Json<Value>, HttpError> {
     let started = Instant::now();
-    let outcome = match &state.sandbox_key {
-        Some(key) => whatsapp_format(state, uid, key.clone(), Some(signature), body, None).await,
-        None => Err((
-            Rejection::NotConfigured,
-            HttpError::NotFound("the sandbox on this relay".into()),
-        )),
+    let outcome = match sandbox_key(state) {
+        Ok(key) => whatsapp_format(state, uid, key, Some(signature), body, None).await,
+        Err(refused) => Err(refused),
     };
     finish(state, "sandbox", started, outcome)
 }
