@@ -23,11 +23,14 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("setup") => setup::all(&root()).map(|_| ()),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
             eprintln!(
                 "usage:\n  cargo xtask run     open the ZiFlow demo window\n  \
                  cargo xtask test    run every test (unit, integration, end-to-end)\n  \
-                 cargo xtask setup   only install what is missing"
+                 cargo xtask setup   only install what is missing\n  \
+                 cargo xtask bench   benchmarks (relay, replica, memory, agent, signature)\n  \
+                 cargo xtask fuzz    a million cases per fuzz target (or: fuzz CASES [TARGET])"
             );
             return ExitCode::from(2);
         }
@@ -220,6 +223,39 @@ fn bench(what: &[String]) -> Result {
         sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg(name))?;
         done(t);
     }
+    Ok(())
+}
+
+/// The fuzz targets (`crates/core/tests/it/fuzz.rs`): each gets `ZIFLOW_FUZZ_CASES` cases
+/// (a million unless told), after replaying its corpus in `crates/core/tests/fuzz-corpus/`.
+fn fuzz(args: &[String]) -> Result {
+    let root = root();
+    let cases = match args.first() {
+        Some(n) => n.parse::<u64>().map_err(|_| {
+            format!("usage: cargo xtask fuzz [CASES] [TARGET]; {n:?} is not a count")
+        })?,
+        None => 1_000_000,
+    };
+    let filter = match args.get(1) {
+        Some(target) => format!("fuzz::fuzz_{}", target.replace('-', "_")),
+        None => "fuzz::".to_string(),
+    };
+    let t = step(&format!("Fuzzing: {cases} cases per target ({filter})"));
+    sh(cargo()
+        .current_dir(&root)
+        .env("ZIFLOW_FUZZ_CASES", cases.to_string())
+        .arg("test")
+        .args(HOST)
+        .args([
+            "-p",
+            "ziflow-core",
+            "--test",
+            "it",
+            "--",
+            &filter,
+            "--nocapture",
+        ]))?;
+    done(t);
     Ok(())
 }
 

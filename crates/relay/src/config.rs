@@ -28,6 +28,7 @@ use ziflow_core::secrets::MasterKey;
 /// allow_loopback_outbound = false
 /// metrics_token = "a-long-random-string"
 /// retention_days = 30
+/// trusted_proxies = ["10.0.0.2"]
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +64,9 @@ pub struct FileConfig {
     pub metrics_token: Option<String>,
     /// Days after which command answers, delivery ticks and finished jobs are pruned.
     pub retention_days: Option<u32>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for per-source limits.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Reads and checks the config file.

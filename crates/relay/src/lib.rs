@@ -126,6 +126,9 @@ pub async fn run_with_clock(
         },
         sandbox_pending: Arc::default(),
         streams: Arc::default(),
+        limits: Arc::new(http::limits::SourceLimits::new(
+            config.providers.trusted_proxies.clone(),
+        )),
         limiter: Arc::default(),
         http: reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -168,13 +171,20 @@ fn start_pruning(state: http::AppState) {
     tokio::spawn(async move {
         let mut stopping = state.stopping.clone();
         loop {
-            match prune(&state).await {
-                Ok(p) if p != Default::default() => tracing::info!(?p, "pruned"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("pruning failed, tried again later: {e}"),
-            }
+            let next = match prune(&state).await {
+                Ok(p) => {
+                    if p != Default::default() {
+                        tracing::info!(?p, "pruned");
+                    }
+                    PRUNE_EVERY
+                }
+                Err(e) => {
+                    tracing::warn!("pruning failed, tried again in a minute: {e}");
+                    std::time::Duration::from_secs(60)
+                }
+            };
             tokio::select! {
-                () = tokio::time::sleep(PRUNE_EVERY) => {}
+                () = tokio::time::sleep(next) => {}
                 () = server::stopped(&mut stopping) => break,
             }
         }

@@ -100,6 +100,15 @@ enum Command {
         /// (0 keeps everything; the event log is never pruned) [default: 30].
         #[arg(long, env = "ZIFLOW_RETENTION_DAYS")]
         retention_days: Option<u32>,
+        /// A reverse proxy in front of the relay (repeat for several): requests from it are
+        /// counted against the address it names last in X-Forwarded-For for the per-source
+        /// limits. Without it, X-Forwarded-For is ignored.
+        #[arg(
+            long = "trusted-proxy",
+            env = "ZIFLOW_TRUSTED_PROXIES",
+            value_delimiter = ','
+        )]
+        trusted_proxies: Vec<std::net::IpAddr>,
         #[command(flatten)]
         key: KeyArgs,
     },
@@ -319,6 +328,7 @@ async fn main() -> anyhow::Result<()> {
             allow_loopback_outbound,
             metrics_token,
             retention_days,
+            trusted_proxies,
             key,
         } => {
             let listen = match (listen, &file.listen) {
@@ -362,6 +372,11 @@ async fn main() -> anyhow::Result<()> {
             if let Some(days) = retention_days.or(file.retention_days) {
                 providers.retention_days = days;
             }
+            providers.trusted_proxies = if trusted_proxies.is_empty() {
+                file.trusted_proxies.clone()
+            } else {
+                trusted_proxies
+            };
             let config = ziflow_relay::Config {
                 data_dir,
                 master_key,

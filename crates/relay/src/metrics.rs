@@ -68,6 +68,7 @@ pub struct Metrics {
     latency_sum_us: AtomicU64,
     sync_clients: AtomicI64,
     foreign_numbers: AtomicU64,
+    rate_limited: AtomicU64,
 }
 
 fn provider_index(provider: &str) -> usize {
@@ -99,6 +100,11 @@ impl Metrics {
     }
 
     /// Counts WhatsApp entries dropped because they were for another business number.
+    /// One request refused because its source spent its budget (see `http::limits`).
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn foreign_number(&self, n: usize) {
         self.foreign_numbers
             .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -180,6 +186,13 @@ impl Metrics {
             "ziflow_whatsapp_foreign_number_total {}",
             get(&self.foreign_numbers)
         );
+        let _ = writeln!(
+            out,
+            "# HELP ziflow_rate_limited_total Requests answered 429: their source had spent its \
+             budget of rejections or of open-route requests."
+        );
+        let _ = writeln!(out, "# TYPE ziflow_rate_limited_total counter");
+        let _ = writeln!(out, "ziflow_rate_limited_total {}", get(&self.rate_limited));
         let _ = writeln!(
             out,
             "# HELP ziflow_sync_clients Open push (SSE) connections."

@@ -58,6 +58,9 @@ pub struct ProviderConfig {
     /// Days after which command answers, delivery ticks and finished jobs are pruned
     /// (`--retention-days`; 0 keeps everything). The event log is never pruned.
     pub retention_days: u32,
+    /// Reverse proxies in front of the relay (`--trusted-proxy`): from these peers only, the
+    /// client's address is read from `X-Forwarded-For` for per-source limits.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ProviderConfig {
@@ -76,6 +79,7 @@ impl Default for ProviderConfig {
             allow_loopback_outbound: false,
             metrics_token: None,
             retention_days: 30,
+            trusted_proxies: Vec::new(),
         }
     }
 }

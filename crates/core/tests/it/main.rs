@@ -1,5 +1,7 @@
 //! Core integration tests against real SQLite files.
 
+mod fuzz;
+
 use ziflow_core::storage::conversations::{self, Direction};
 use ziflow_core::storage::invoices::{self, LineItem, NewInvoice, PaidVia};
 use ziflow_core::storage::{events, settings, shops};

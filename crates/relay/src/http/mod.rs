@@ -6,6 +6,7 @@
 
 mod billing;
 mod commands;
+pub mod limits;
 mod sandbox;
 mod sandbox_chat;
 mod sync;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub engine_ctx: crate::engine::Ctx,
     /// Open push streams per device (capped).
     pub streams: Arc<crate::streams::StreamSlots>,
+    /// Per-source budgets for rejections and open routes (see [`limits`]).
+    pub limits: Arc<limits::SourceLimits>,
     /// Turns true when shutdown starts; push streams end on it.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -112,7 +115,11 @@ pub fn router(state: AppState) -> Router {
             )
             .route("/sandbox/chat/{uid}/messages", get(sandbox_chat::messages));
     }
-    app.with_state(state)
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        limits::budget,
+    ))
+    .with_state(state)
 }
 
 /// `GET /healthz`: 503 when the database does not answer; else 200 with `"status": "ok"`, or
@@ -246,7 +253,7 @@ pub enum HttpError {
     /// A dependency (the database) is not answering.
     #[error("service unavailable")]
     Unavailable(String),
-    /// Too many of something at once (push streams of one device).
+    /// Too many of something at once (push streams of one device, one source's requests).
     #[error("{0}")]
     TooMany(String),
     /// Our fault; details go to the log only.
