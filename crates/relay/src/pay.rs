@@ -61,6 +61,8 @@ pub struct ProviderConfig {
     /// Reverse proxies in front of the relay (`--trusted-proxy`): from these peers only, the
     /// client's address is read from `X-Forwarded-For` for per-source limits.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Tests only: runs before each job (fault injection). `None` in every binary.
+    pub job_probe: Option<JobProbe>,
 }
 
 impl Default for ProviderConfig {
@@ -80,6 +82,7 @@ impl Default for ProviderConfig {
             metrics_token: None,
             retention_days: 30,
             trusted_proxies: Vec::new(),
+            job_probe: None,
         }
     }
 }
@@ -278,21 +281,53 @@ pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result
     Ok(n)
 }
 
-/// Runs one claimed job within [`JOB_DEADLINE`].
+/// Runs one claimed job within [`JOB_DEADLINE`]. A panic inside it is a failed attempt like
+/// any other (counted on `/metrics`, retried with backoff), wherever the job runs — in the
+/// runner or inline for a command.
 async fn run_one(state: &AppState, job: Job) {
+    use futures_util::FutureExt;
     let id = job.id;
     let kind = job.kind.clone();
-    match tokio::time::timeout(JOB_DEADLINE, dispatch(state, job.clone())).await {
-        Ok(Ok(())) => {}
+    let work = async {
+        if let Some(probe) = &state.providers.job_probe {
+            (probe.0)(&job);
+        }
+        dispatch(state, job.clone()).await
+    };
+    let outcome = std::panic::AssertUnwindSafe(tokio::time::timeout(JOB_DEADLINE, work))
+        .catch_unwind()
+        .await;
+    match outcome {
+        Ok(Ok(Ok(()))) => {}
         // The lease brings it back (and the attempts cap ends it).
-        Ok(Err(e)) => tracing::error!(job = id, %kind, "recording a job's result failed: {e}"),
-        Err(_) => {
+        Ok(Ok(Err(e))) => {
+            tracing::error!(job = id, %kind, "recording a job's result failed: {e}")
+        }
+        Ok(Err(_)) => {
             let why = format!("took longer than {} s", JOB_DEADLINE.as_secs());
             tracing::warn!(job = id, %kind, "{why}; tried again later");
             if let Err(e) = record_failure(state, &job, &why, true).await {
                 tracing::error!(job = id, "recording the timeout failed: {e}");
             }
         }
+        Err(panic) => {
+            state.engine_ctx.health.panicked(Part::Jobs);
+            let why = crate::health::panic_text(&*panic);
+            tracing::error!(job = id, %kind, "a job panicked: {why}");
+            if let Err(e) = record_failure(state, &job, &format!("panicked: {why}"), true).await {
+                tracing::error!(job = id, "recording the panic failed: {e}");
+            }
+        }
+    }
+}
+
+/// A hook run just before each job: how the tests make a job panic. `None` in every binary.
+#[derive(Clone)]
+pub struct JobProbe(pub std::sync::Arc<dyn Fn(&Job) + Send + Sync>);
+
+impl std::fmt::Debug for JobProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobProbe")
     }
 }
 

@@ -925,6 +925,83 @@ async fn a_mail_server_that_never_answers_delays_no_other_shops_pay_link() {
 }
 
 #[tokio::test]
+async fn a_job_that_panics_is_a_failed_attempt_and_the_work_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    // The first job of one shop panics (a bug in a provider's code, say); nothing else does.
+    let doomed: Arc<Mutex<Option<String>>> = Arc::default();
+    let fired = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (doomed, fired) = (doomed.clone(), fired.clone());
+        ziflow_relay::pay::JobProbe(Arc::new(move |job: &ziflow_core::storage::jobs::Job| {
+            let mine = doomed.lock().unwrap().as_deref() == Some(job.shop_uid.as_str());
+            if mine && !fired.swap(true, Ordering::SeqCst) {
+                panic!("a bug inside job {} ({})", job.id, job.kind);
+            }
+        }))
+    };
+    let relay = crate::support::Relay::start_with(
+        tempfile::tempdir().unwrap(),
+        ziflow_core::secrets::MasterKey::generate().unwrap(),
+        ziflow_relay::pay::ProviderConfig {
+            job_probe: Some(probe),
+            ..crate::support::local_providers()
+        },
+        Arc::new(ziflow_core::SystemClock),
+    )
+    .await;
+    let a = crate::agent::shop_selling_the_samples(&relay).await;
+    let b = crate::agent::shop_selling_the_samples(&relay).await;
+    *doomed.lock().unwrap() = Some(a.uid.clone());
+    for shop in [&a, &b] {
+        crate::agent::say(&relay.base, &shop.uid, "how much is the gel cleanser?").await;
+        crate::agent::say(&relay.base, &shop.uid, "yes, 18 Maple St.").await;
+    }
+    // The other shop's pay link comes at once; the panicking shop's after its retry.
+    let thread = crate::agent::thread_of(&relay.base, &b.uid, 4).await;
+    assert_eq!(thread[3]["links"][0]["label"], "Pay $34", "{thread:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let thread = crate::agent::chat_messages_pub(&relay.base, &a.uid).await;
+        let linked = thread.iter().any(|m| m["links"][0]["label"] == "Pay $34");
+        if linked {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the panicking shop's order never got its link: {thread:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(fired.load(Ordering::SeqCst), "a job did panic");
+    // Counted where the operator looks; the relay still answers.
+    let metrics = reqwest::get(format!("{}/metrics", relay.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ziflow_panics_total{part=\"jobs\"} 1"),
+        "{metrics}"
+    );
+    let db = relay.db().await;
+    let (state, attempts): (String, i64) = sqlx::query_as(
+        "SELECT state, attempts FROM jobs WHERE shop_uid = ? AND kind = 'pay.create_link'",
+    )
+    .bind(&a.uid)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    db.close().await;
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("done", 2),
+        "the panic was one failed attempt; the next one made the link"
+    );
+}
+
+#[tokio::test]
 async fn a_reps_sync_carries_no_owner_only_data() {
     let relay = Served::start(&["--allow-loopback-outbound"]).await;
     let owner = relay.a.device_token.clone();
