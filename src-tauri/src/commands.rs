@@ -753,6 +753,87 @@ pub async fn refund_invoice(
     ))
 }
 
+/// Settings → Devices (owner): the shop's devices and what each may do.
+#[tauri::command]
+pub async fn list_devices(state: State<'_, AppState>) -> Result<Vec<dto::DeviceInfo>> {
+    state.session().client.devices().await.map_err(|e| match e {
+        crate::sync::SyncError::Refused(why) => Error::new("refused", why),
+        other => Error::new(
+            "relay_unreachable",
+            format!("the devices are not shown: {other}"),
+        ),
+    })
+}
+
+/// Lets a rep's device refund or mark paid by hand (or takes it back).
+#[tauri::command]
+pub async fn permit_device(
+    state: State<'_, AppState>,
+    device_id: i64,
+    can: Vec<String>,
+) -> Result<String> {
+    state
+        .session()
+        .client
+        .command(&ziflow_protocol::Command::DevicePermit {
+            device_id,
+            can: can.clone(),
+        })
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Refused(why) => Error::new("refused", why),
+            other => Error::new("relay_unreachable", format!("nothing changed: {other}")),
+        })?;
+    Ok(if can.is_empty() {
+        "Saved: this device may no longer refund or mark invoices paid.".into()
+    } else {
+        format!(
+            "Saved: this device may now {}.",
+            can.join(" and ").replace('_', " ")
+        )
+    })
+}
+
+/// Settings → Events set aside (owner): what the relay could not apply, from the replica.
+#[tauri::command]
+pub async fn list_set_aside(state: State<'_, AppState>) -> Result<Vec<dto::SetAsideEvent>> {
+    let session = state.session();
+    let notices =
+        ziflow_core::storage::quarantine::open_notices(&state.db, &session.shop.uid).await?;
+    Ok(notices
+        .into_iter()
+        .map(|n| dto::SetAsideEvent {
+            event_id: n.event_id,
+            kind: n.kind,
+            reason: n.reason,
+            at: n.at,
+        })
+        .collect())
+}
+
+/// Has the relay apply a set-aside event again.
+#[tauri::command]
+pub async fn retry_event(state: State<'_, AppState>, event_id: i64) -> Result<String> {
+    let (status, answer) = state
+        .session()
+        .client
+        .command_answer(&ziflow_protocol::Command::EventRetry { event_id })
+        .await
+        .map_err(|e| Error::new("relay_unreachable", format!("not tried: {e}")))?;
+    if status != 200 {
+        return Err(Error::new(
+            "failed_again",
+            answer["message"]
+                .as_str()
+                .unwrap_or("the relay could not apply it")
+                .to_string(),
+        ));
+    }
+    Ok(format!(
+        "Event {event_id} applied; it is no longer set aside."
+    ))
+}
+
 /// The Billing screen.
 #[tauri::command]
 pub async fn billing_status(state: State<'_, AppState>) -> Result<dto::BillingView> {

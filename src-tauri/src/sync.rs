@@ -234,6 +234,30 @@ impl SyncClient {
         Err(SyncError::Unreachable(last))
     }
 
+    /// The shop's devices (the owner's Settings → Devices; a rep's device is refused).
+    pub async fn devices(&self) -> Result<Vec<ziflow_protocol::DeviceInfo>, SyncError> {
+        let res = self
+            .http
+            .get(format!("{}/api/v1/devices", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| SyncError::Unreachable(e.to_string()))?;
+        match res.status().as_u16() {
+            200 => res
+                .json()
+                .await
+                .map_err(|e| SyncError::Protocol(e.to_string())),
+            401 => Err(SyncError::Unauthorized),
+            403 => Err(SyncError::Refused(
+                "only the owner's devices see the shop's devices".into(),
+            )),
+            code => Err(SyncError::Unreachable(format!(
+                "HTTP {code} from /api/v1/devices"
+            ))),
+        }
+    }
+
     /// Makes sure the local replica has this device's shop; returns its uid.
     pub async fn ensure_shop(&self) -> Result<String, SyncError> {
         let shop: RemoteShop = self

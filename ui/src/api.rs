@@ -9,9 +9,9 @@ use ziflow_protocol::automation::{AutomationsView, LeadRow, NotificationsView, R
 use ziflow_protocol::Command;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
-    DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LeadView, LlmView, MetricsSummary,
-    PaymentEntry, ReplyView, Scenario, SearchHit, SettingsView, ShipCard, SyncStatusView,
-    TemplateView, ThreadMessage, UpdateCheck, WhatsappView,
+    DeviceInfo, DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LeadView, LlmView,
+    MetricsSummary, PaymentEntry, ReplyView, Scenario, SearchHit, SetAsideEvent, SettingsView,
+    ShipCard, SyncStatusView, TemplateView, ThreadMessage, UpdateCheck, WhatsappView,
 };
 
 /// The error every API function returns.
@@ -213,6 +213,39 @@ pub async fn save_webhook_secret(secret: &str) -> Result<String, ApiError> {
 /// Back to the sandbox provider.
 pub async fn disconnect_stripe() -> Result<String, ApiError> {
     call("disconnect_stripe", &NoArgs {}).await
+}
+
+/// Settings → Devices (owner).
+pub async fn list_devices() -> Result<Vec<DeviceInfo>, ApiError> {
+    call("list_devices", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PermitArgs {
+    device_id: i64,
+    can: Vec<String>,
+}
+
+/// Sets what a device may do beyond its role.
+pub async fn permit_device(device_id: i64, can: Vec<String>) -> Result<String, ApiError> {
+    call("permit_device", &PermitArgs { device_id, can }).await
+}
+
+/// Settings → Events set aside (owner).
+pub async fn list_set_aside() -> Result<Vec<SetAsideEvent>, ApiError> {
+    call("list_set_aside", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventArgs {
+    event_id: i64,
+}
+
+/// Has the relay apply a set-aside event again.
+pub async fn retry_event(event_id: i64) -> Result<String, ApiError> {
+    call("retry_event", &EventArgs { event_id }).await
 }
 
 #[derive(Serialize)]

@@ -796,6 +796,40 @@ pub enum Command {
         /// `telegram`, `slack` or `email`.
         channel: String,
     },
+    /// The owner sets what a device of the shop may do beyond its role (Settings → Devices):
+    /// `refund`, `mark_paid`. An empty list takes the permissions back.
+    #[serde(rename = "device.permit")]
+    DevicePermit {
+        /// The device.
+        device_id: i64,
+        /// The permissions it has from now on.
+        can: Vec<String>,
+    },
+    /// The owner has the relay apply a quarantined event again (Settings → Events set
+    /// aside), once whatever made it fail is fixed. Applied, it leaves the quarantine
+    /// (`engine.released`); failing again, it stays with the new reason.
+    #[serde(rename = "event.retry")]
+    EventRetry {
+        /// The quarantined event's id.
+        event_id: i64,
+    },
+}
+
+/// A device of the shop as the owner's Settings → Devices lists it (`GET /api/v1/devices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Device id.
+    pub id: i64,
+    /// Its name ("Front desk").
+    pub name: String,
+    /// `owner` or `rep`.
+    pub role: String,
+    /// What it may do beyond its role (`refund`, `mark_paid`).
+    pub can: Vec<String>,
+    /// Unix seconds it was added.
+    pub created_at: i64,
+    /// Whether its token was revoked.
+    pub revoked: bool,
 }
 
 impl Command {
@@ -827,6 +861,8 @@ impl Command {
                 | Self::PipelineSet { .. }
                 | Self::NotifySet { .. }
                 | Self::NotifyTest { .. }
+                | Self::DevicePermit { .. }
+                | Self::EventRetry { .. }
         )
     }
 }
@@ -965,6 +1001,20 @@ pub struct InvoiceSent {
     pub message: Option<String>,
     /// Why the link is still on its way (the provider is slow).
     pub pending: Option<String>,
+}
+
+/// An event the relay set aside because it could not be applied (Settings → Events set
+/// aside, owner).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAsideEvent {
+    /// The event's id in the shop's log.
+    pub event_id: i64,
+    /// Its kind (`invoice.paid`, …).
+    pub kind: String,
+    /// Why applying it failed.
+    pub reason: String,
+    /// Unix seconds it was set aside.
+    pub at: i64,
 }
 
 /// The Billing screen.

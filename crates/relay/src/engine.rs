@@ -58,80 +58,8 @@ async fn apply_batch(
     let mut applier = projection::Applier::new(conn);
     let mut enqueued = false;
     for event in &batch {
-        let applied = applier.apply(event).await?;
+        enqueued |= apply_one(&mut applier, event, ctx, &mut derived).await?;
         cursor = event.id;
-        for work in &applied.sends {
-            let conn = applier.conn().await?;
-            ziflow_core::channel::enqueue_in(conn, &event.shop_uid, work, event.created_at).await?;
-            enqueued = true;
-        }
-        if !applied.jobs.is_empty() {
-            let conn = applier.conn().await?;
-            ziflow_core::command::enqueue_rule_jobs(
-                conn,
-                &event.shop_uid,
-                &applied.jobs,
-                event.created_at,
-            )
-            .await?;
-            enqueued = true;
-        }
-        for (step, work) in &applied.work {
-            let conn = applier.conn().await?;
-            ziflow_core::pay::work::enqueue_in(
-                conn,
-                &event.shop_uid,
-                work,
-                step,
-                event.created_at,
-                event.created_at,
-            )
-            .await?;
-        }
-        if event.kind == "whatsapp.message" {
-            // The bot answers customers here, once per message (the cursor moves with it).
-            let conn = applier.conn().await?;
-            let agent = ziflow_core::agent::run::Context {
-                public_url: &ctx.public_url,
-                sandbox: ctx.sandbox,
-            };
-            enqueued = true; // its replies may wait on the phrasing model
-            match ziflow_core::agent::run::on_message(conn, event, &agent).await {
-                Ok(ids) => derived.extend(ids.into_iter().map(|id| Committed {
-                    shop_uid: event.shop_uid.clone(),
-                    id,
-                })),
-                Err(ziflow_core::Error::InvalidInput(why)) => {
-                    tracing::warn!(id = event.id, "the agent skipped a message: {why}");
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        for (kind, payload) in &applied.derived {
-            let conn = applier.conn().await?;
-            if let Some(id) =
-                events::append(conn, &event.shop_uid, kind, payload, None, event.created_at).await?
-            {
-                derived.push(Committed {
-                    shop_uid: event.shop_uid.clone(),
-                    id,
-                });
-            }
-            if let ("invoice.paid", Some(invoice_id)) = (*kind, payload["invoice_id"].as_i64()) {
-                // The bot thanks the customer whose invoice it sent.
-                let thanks = ziflow_core::agent::run::on_paid(
-                    conn,
-                    &event.shop_uid,
-                    invoice_id,
-                    event.created_at,
-                )
-                .await?;
-                derived.extend(thanks.map(|id| Committed {
-                    shop_uid: event.shop_uid.clone(),
-                    id,
-                }));
-            }
-        }
     }
     applier.finish().await?;
     if enqueued {
@@ -139,6 +67,91 @@ async fn apply_batch(
     }
     let full = i64::try_from(batch.len()).unwrap_or(i64::MAX) == limit;
     Ok((cursor, full, derived))
+}
+
+/// Applies one event and what it calls for: channel sends, rule jobs, provider work, the
+/// bot's answer, derived events. Returns whether a job was enqueued.
+async fn apply_one(
+    applier: &mut projection::Applier<'_>,
+    event: &events::Event,
+    ctx: &Ctx,
+    derived: &mut Vec<Committed>,
+) -> ziflow_core::Result<bool> {
+    let applied = applier.apply(event).await?;
+    let mut enqueued = false;
+    for work in &applied.sends {
+        let conn = applier.conn().await?;
+        ziflow_core::channel::enqueue_in(conn, &event.shop_uid, work, event.created_at).await?;
+        enqueued = true;
+    }
+    if !applied.jobs.is_empty() {
+        let conn = applier.conn().await?;
+        ziflow_core::command::enqueue_rule_jobs(
+            conn,
+            &event.shop_uid,
+            &applied.jobs,
+            event.created_at,
+        )
+        .await?;
+        enqueued = true;
+    }
+    for (step, work) in &applied.work {
+        let conn = applier.conn().await?;
+        ziflow_core::pay::work::enqueue_in(
+            conn,
+            &event.shop_uid,
+            work,
+            step,
+            event.created_at,
+            event.created_at,
+        )
+        .await?;
+    }
+    if event.kind == "whatsapp.message" {
+        // The bot answers customers here, once per message (the cursor moves with it).
+        let conn = applier.conn().await?;
+        let agent = ziflow_core::agent::run::Context {
+            public_url: &ctx.public_url,
+            sandbox: ctx.sandbox,
+        };
+        enqueued = true; // its replies may wait on the phrasing model
+        match ziflow_core::agent::run::on_message(conn, event, &agent).await {
+            Ok(ids) => derived.extend(ids.into_iter().map(|id| Committed {
+                shop_uid: event.shop_uid.clone(),
+                id,
+            })),
+            Err(ziflow_core::Error::InvalidInput(why)) => {
+                tracing::warn!(id = event.id, "the agent skipped a message: {why}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    for (kind, payload) in &applied.derived {
+        let conn = applier.conn().await?;
+        if let Some(id) =
+            events::append(conn, &event.shop_uid, kind, payload, None, event.created_at).await?
+        {
+            derived.push(Committed {
+                shop_uid: event.shop_uid.clone(),
+                id,
+            });
+        }
+        if let ("invoice.paid", Some(invoice_id)) = (*kind, payload["invoice_id"].as_i64()) {
+            // The bot thanks the customer whose invoice it sent.
+            let thanks = ziflow_core::agent::run::on_paid(
+                conn,
+                &event.shop_uid,
+                invoice_id,
+                event.created_at,
+            )
+            .await?;
+            derived.extend(thanks.map(|id| Committed {
+                shop_uid: event.shop_uid.clone(),
+                id,
+            }));
+        }
+    }
+    Ok(enqueued)
 }
 
 /// Applies every event after the projection cursor inside the caller's transaction and
@@ -454,5 +467,69 @@ impl LogTx {
             });
         }
         Ok(())
+    }
+}
+
+/// Applies the shop's quarantined event `event_id` again, now (the owner fixed what made it
+/// fail). Applied: it leaves the quarantine and `engine.released` tells the shop's devices.
+/// Failing again: it stays, with the new reason. Returns `Ok(Err(reason))` then.
+pub async fn retry(
+    db: &Db,
+    writes: &Writes,
+    intake: &Intake,
+    ctx: &Ctx,
+    shop: &str,
+    event_id: i64,
+) -> ziflow_core::Result<Result<(), String>> {
+    use ziflow_core::storage::quarantine;
+    let now = ctx.clock.now();
+    let event = {
+        let mut conn = db.pool().acquire().await?;
+        if quarantine::get_in(&mut conn, shop, event_id)
+            .await?
+            .is_none()
+        {
+            return Err(ziflow_core::Error::NotFound(format!(
+                "quarantined event {event_id}"
+            )));
+        }
+        events::after_all(&mut conn, event_id - 1, 1)
+            .await?
+            .into_iter()
+            .find(|e| e.id == event_id && e.shop_uid == shop)
+            .ok_or_else(|| ziflow_core::Error::NotFound(format!("event {event_id}")))?
+    };
+    let attempt = async {
+        let _one_writer = writes.lock().await;
+        let mut tx = db.begin_immediate().await?;
+        let mut derived = Vec::new();
+        let mut applier = projection::Applier::new(&mut tx);
+        let enqueued = apply_one(&mut applier, &event, ctx, &mut derived).await?;
+        applier.finish().await?;
+        if let Some(id) = quarantine::release_in(&mut tx, &event, now).await? {
+            derived.push(Committed {
+                shop_uid: shop.to_string(),
+                id,
+            });
+        }
+        tx.commit().await?;
+        Ok::<_, ziflow_core::Error>((derived, enqueued))
+    };
+    match attempt.await {
+        Ok((derived, enqueued)) => {
+            for c in derived {
+                intake.announce(c);
+            }
+            if enqueued {
+                ctx.jobs_wake.notify_one();
+            }
+            tracing::info!(event = event_id, %shop, "a quarantined event was applied again");
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            quarantine::failed_again(db, event_id, &reason).await?;
+            Ok(Err(reason))
+        }
     }
 }

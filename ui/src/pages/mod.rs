@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod board;
 pub mod crm;
+pub mod housekeeping;
 pub mod inbox;
 pub mod invoices;
 pub mod metrics;

@@ -90,6 +90,8 @@ pub fn Settings() -> impl IntoView {
         <WhatsappSection on_changed=move || data.refetch() />
         <Show when=move || info.get().and_then(Result::ok).is_none_or(|i| i.role != "rep")>
             <crate::pages::notifications::NotificationsSection />
+            <crate::pages::housekeeping::DevicesSection />
+            <crate::pages::housekeeping::SetAsideSection />
         </Show>
         <InvoiceTemplateSection />
     }

@@ -1254,4 +1254,6 @@ fn builtin(lang: Lang, r: Reply) -> &'static str {
 }
 
 #[cfg(test)]
+mod corpus;
+#[cfg(test)]
 mod tests;

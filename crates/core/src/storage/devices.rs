@@ -167,6 +167,34 @@ pub async fn set_permissions(
     Ok(())
 }
 
+/// One device of a shop, as the owner's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Listed {
+    /// Device id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// `owner` or `rep`.
+    pub role: String,
+    /// What it may do beyond its role, comma-separated.
+    pub can: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// The shop's devices, oldest first (revoked ones included, marked).
+pub async fn list(db: &Db, shop: &str) -> Result<Vec<Listed>> {
+    Ok(sqlx::query_as::<_, Listed>(
+        "SELECT id, name, role, can, created_at, revoked_at FROM devices
+         WHERE shop_uid = ? ORDER BY id",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
 /// Revokes a device of the shop. Returns whether a device was revoked now.
 pub async fn revoke(db: &Db, shop: &str, device_id: i64, now: i64) -> Result<bool> {
     let n = sqlx::query(

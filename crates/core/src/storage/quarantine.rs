@@ -74,6 +74,81 @@ pub async fn list(db: &Db, shop: Option<&str>) -> Result<Vec<Quarantined>> {
     .await?)
 }
 
+/// The shop's quarantined event `event_id`, if it is quarantined.
+pub async fn get_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    event_id: i64,
+) -> Result<Option<Quarantined>> {
+    Ok(sqlx::query_as::<_, Quarantined>(
+        "SELECT event_id, shop_uid, kind, reason, tries, quarantined_at FROM quarantined_events
+         WHERE shop_uid = ? AND event_id = ?",
+    )
+    .bind(shop)
+    .bind(event_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Takes `event` out of the quarantine (it was applied) and appends `engine.released` to its
+/// shop's log. Returns the notice's id.
+pub async fn release_in(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    now: i64,
+) -> Result<Option<i64>> {
+    sqlx::query("DELETE FROM quarantined_events WHERE event_id = ?")
+        .bind(event.id)
+        .execute(&mut *conn)
+        .await?;
+    let notice = serde_json::json!({ "event_id": event.id, "kind": event.kind });
+    events::append(conn, &event.shop_uid, "engine.released", &notice, None, now).await
+}
+
+/// Records that applying a quarantined event again failed, with the new reason.
+pub async fn failed_again(db: &Db, event_id: i64, reason: &str) -> Result<()> {
+    sqlx::query("UPDATE quarantined_events SET reason = ?, tries = tries + 1 WHERE event_id = ?")
+        .bind(reason)
+        .bind(event_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// An event set aside, as a shop's replica knows it from the log.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct Notice {
+    /// The event's id.
+    pub event_id: i64,
+    /// Its kind.
+    pub kind: String,
+    /// Why applying it failed.
+    pub reason: String,
+    /// Unix seconds it was set aside.
+    pub at: i64,
+}
+
+/// The shop's events that are set aside now, read from its log (`engine.quarantined`
+/// without a later `engine.released`): what a desk's replica can show the owner. Newest first.
+pub async fn open_notices(db: &Db, shop: &str) -> Result<Vec<Notice>> {
+    Ok(sqlx::query_as::<_, Notice>(
+        "SELECT json_extract(q.payload, '$.event_id') AS event_id,
+                COALESCE(json_extract(q.payload, '$.kind'), '') AS kind,
+                COALESCE(json_extract(q.payload, '$.reason'), '') AS reason,
+                q.created_at AS at
+         FROM events q
+         WHERE q.shop_uid = ? AND q.kind = 'engine.quarantined'
+           AND NOT EXISTS (
+               SELECT 1 FROM events r
+               WHERE r.shop_uid = q.shop_uid AND r.kind = 'engine.released' AND r.id > q.id
+                 AND json_extract(r.payload, '$.event_id') = json_extract(q.payload, '$.event_id'))
+         ORDER BY q.id DESC LIMIT 200",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
 /// How many events are quarantined (for `/metrics`).
 pub async fn count(db: &Db) -> Result<i64> {
     Ok(

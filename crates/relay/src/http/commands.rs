@@ -64,6 +64,9 @@ pub async fn commands(
     if let Some(res) = super::billing::run(&state, &shop, &key, &command).await? {
         return Ok(res);
     }
+    if let Some(res) = super::admin::run(&state, &shop, &key, &command).await? {
+        return Ok(res);
+    }
     let provider = crate::pay::current_provider(&state, &shop).await?;
 
     let mut log = LogTx::begin(&state).await?;

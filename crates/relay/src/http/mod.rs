@@ -4,6 +4,7 @@
 //! Body limits (over the limit → 413): Stripe webhooks 1 MiB (Stripe events are a few KiB),
 //! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
 
+mod admin;
 mod billing;
 mod commands;
 pub mod limits;
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
             get(webhooks::whatsapp_subscribe).post(webhooks::whatsapp),
         )
         .route("/api/v1/shop", get(sync::shop))
+        .route("/api/v1/devices", get(admin::devices))
         .route("/api/v1/events", get(sync::events))
         .route("/api/v1/stream", get(sync::stream))
         .route(

@@ -573,6 +573,98 @@ async fn reps_move_no_money_unless_the_owner_allows_their_device() {
         )
         .await;
     assert_eq!(status, 403, "refunds were not allowed");
+
+    // The same from the owner's app: Settings → Devices lists the shop's devices and changes
+    // what a rep's may do; a rep can do neither.
+    let devices = |token: &str| {
+        let url = format!("{}/api/v1/devices", relay.base);
+        let token = token.to_string();
+        async move {
+            let res = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, _) = devices(token).await;
+    assert_eq!(status, 403, "a rep does not list the devices");
+    let plain_id = plain["device_id"].as_i64().unwrap();
+    let (status, answer) = relay
+        .command(
+            token,
+            "self",
+            json!({"type": "device.permit", "device_id": plain_id, "can": ["refund"]}),
+        )
+        .await;
+    assert_eq!(status, 403, "a rep cannot allow itself: {answer}");
+    let owner = relay.a.device_token.as_str();
+    let (status, list) = devices(owner).await;
+    assert_eq!(status, 200);
+    let listed: Vec<(i64, String, Value)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_i64().unwrap(),
+                d["role"].as_str().unwrap().to_string(),
+                d["can"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        listed.contains(&(plain_id, "rep".into(), json!([]))),
+        "{list}"
+    );
+    assert!(listed.iter().any(|(_, role, _)| role == "owner"), "{list}");
+    let (status, answer) = relay
+        .command(
+            owner,
+            "permit",
+            json!({"type": "device.permit", "device_id": plain_id, "can": ["refund", "mark_paid"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = relay
+        .command(
+            owner,
+            "permit-bad",
+            json!({"type": "device.permit", "device_id": plain_id, "can": ["delete_all"]}),
+        )
+        .await;
+    assert_eq!(status, 400, "an unknown permission is refused: {answer}");
+    let (_, made) = relay.command(token, "c2", story_invoice()).await;
+    let second = made["invoice_id"].as_i64().unwrap();
+    let (status, answer) = relay
+        .command(
+            token,
+            "mp2",
+            json!({"type": "invoice.mark_paid", "invoice_id": second}),
+        )
+        .await;
+    assert_eq!(status, 200, "allowed from the app now: {answer}");
+    let (status, _) = devices(owner).await;
+    assert_eq!(status, 200);
+    let (status, answer) = relay
+        .command(
+            owner,
+            "unpermit",
+            json!({"type": "device.permit", "device_id": plain_id, "can": []}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = relay
+        .command(
+            token,
+            "rf2",
+            json!({"type": "invoice.refund", "invoice_id": second}),
+        )
+        .await;
+    assert_eq!(status, 403, "taken back");
 }
 
 #[tokio::test]
@@ -822,6 +914,56 @@ async fn a_poison_event_is_quarantined_and_every_shop_goes_on() {
         .await
         .unwrap();
     assert!(metrics.contains("ziflow_quarantined_events 1"), "{metrics}");
+    // The owner sees it in Settings → Events set aside (read from the shop's log, as a desk's
+    // replica holds it) and applies it again: still failing, it stays with the reason.
+    let notices = ziflow_core::storage::quarantine::open_notices(&db, &relay.a.uid)
+        .await
+        .unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].event_id, poison);
+    let owner = relay.a.device_token.clone();
+    let retry = json!({"type": "event.retry", "event_id": poison});
+    let (status, answer) = relay.command(&owner, "retry-1", retry.clone()).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("invoice 987654 not found"),
+        "{answer}"
+    );
+    // Shop B cannot touch shop A's event.
+    let (status, _) = relay
+        .command(&relay.b.device_token, "retry-b", retry.clone())
+        .await;
+    assert_eq!(status, 404);
+    // The cause goes away (the invoice it pays now exists), and applying it again works.
+    for sql in [
+        "DELETE FROM sqlite_sequence WHERE name = 'invoices'",
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('invoices', 987653)",
+    ] {
+        sqlx::query(sql).execute(db.pool()).await.unwrap();
+    }
+    let (status, made) = relay.command(&owner, "inv", story_invoice()).await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["invoice_id"], 987_654, "{made}");
+    let (status, answer) = relay.command(&owner, "retry-2", retry).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(relay.invoice(&relay.a.uid, 987_654).await.status, "paid");
+    assert!(
+        ziflow_core::storage::quarantine::list(&db, Some(&relay.a.uid))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ziflow_core::storage::quarantine::open_notices(&db, &relay.a.uid)
+            .await
+            .unwrap()
+            .is_empty(),
+        "engine.released tells the desks"
+    );
+    assert_eq!(healthz(&relay.base).await["quarantined_events"], 0);
     db.close().await;
 }
 

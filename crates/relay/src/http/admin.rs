@@ -1,0 +1,130 @@
+//! The owner's housekeeping on the relay's own tables: which devices may do what
+//! (`GET /api/v1/devices`, `device.permit`) and events the engine set aside
+//! (`event.retry`). Both are owner-only; neither is in the shop's replicated state beyond
+//! the `engine.released` notice.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::Json;
+use serde_json::json;
+use ziflow_core::storage::command_results::{self, Stored};
+use ziflow_core::storage::devices::{self, Permission};
+use ziflow_protocol::{Command, DeviceInfo};
+
+use super::commands::{refusal, reply};
+use super::sync::Authed;
+use super::{AppState, HttpError};
+use crate::engine::LogTx;
+
+/// `GET /api/v1/devices`: the shop's devices, for the owner's Settings → Devices.
+pub async fn devices(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> Result<Json<Vec<DeviceInfo>>, HttpError> {
+    if !auth.is_owner() {
+        return Err(HttpError::Forbidden(
+            "only the shop owner's devices can list the shop's devices".into(),
+        ));
+    }
+    let list = devices::list(&state.db, auth.shop_uid()).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|d| DeviceInfo {
+                id: d.id,
+                name: d.name,
+                role: d.role,
+                can: d
+                    .can
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(String::from)
+                    .collect(),
+                created_at: d.created_at,
+                revoked: d.revoked_at.is_some(),
+            })
+            .collect(),
+    ))
+}
+
+/// Runs `command` if it is a device or quarantine command (`None` otherwise), once per
+/// idempotency key. The caller has checked that the device is the owner's.
+pub async fn run(
+    state: &AppState,
+    shop: &str,
+    key: &str,
+    command: &Command,
+) -> Result<Option<Response>, HttpError> {
+    if !matches!(
+        command,
+        Command::DevicePermit { .. } | Command::EventRetry { .. }
+    ) {
+        return Ok(None);
+    }
+    {
+        let mut conn = state
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(ziflow_core::Error::from)?;
+        if let Some(stored) = command_results::get(&mut conn, shop, key).await? {
+            return Ok(Some(reply(&stored, true)));
+        }
+    }
+    let stored = match command {
+        Command::DevicePermit { device_id, can } => {
+            let parsed = Permission::parse_list(&can.join(","));
+            match parsed {
+                Ok(list) => {
+                    match devices::set_permissions(&state.db, shop, *device_id, &list).await {
+                        Ok(()) => Stored {
+                            status: 200,
+                            body: json!({
+                                "device_id": device_id,
+                                "can": list.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                            })
+                            .to_string(),
+                        },
+                        Err(e @ ziflow_core::Error::NotFound(_)) => refusal(&e),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                Err(e) => refusal(&e),
+            }
+        }
+        Command::EventRetry { event_id } => {
+            match crate::engine::retry(
+                &state.db,
+                &state.writes,
+                &state.intake,
+                &state.engine_ctx,
+                shop,
+                *event_id,
+            )
+            .await
+            {
+                Ok(Ok(())) => Stored {
+                    status: 200,
+                    body: json!({ "event_id": event_id, "applied": true }).to_string(),
+                },
+                Ok(Err(reason)) => Stored {
+                    status: 409,
+                    body: json!({
+                        "error": "failed_again",
+                        "message": format!("event {event_id} failed again: {reason}"),
+                    })
+                    .to_string(),
+                },
+                Err(e @ ziflow_core::Error::NotFound(_)) => refusal(&e),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        _ => return Ok(None),
+    };
+    let now = state.clock.now();
+    let mut log = LogTx::begin(state).await?;
+    command_results::put(&mut log.tx, shop, key, &stored, now).await?;
+    log.commit(state, shop, &[]).await?;
+    Ok(Some(reply(&stored, false)))
+}
