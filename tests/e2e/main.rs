@@ -70,6 +70,13 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
         "without Stripe connected, payments run on the sandbox provider"
     );
     app.screenshot("settings").await.unwrap();
+    // The owner's housekeeping: this desk is the shop's owner device, nothing is set aside.
+    app.wait_for_text("#devices-table", "Owner").await.unwrap();
+    app.wait_for_text("#set-aside", "None: every event")
+        .await
+        .unwrap();
+    app.scroll_to("#devices").await.unwrap();
+    app.screenshot("settings-devices").await.unwrap();
 
     assert!(
         app.data_path().join("ziflow.db").exists(),

@@ -515,6 +515,19 @@ impl AppSession {
         }
     }
 
+    /// Scrolls the element matching `css` into view (for a screenshot of a long screen).
+    pub async fn scroll_to(&self, css: &str) -> Result<()> {
+        self.wait_for(css).await?;
+        self.client()
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'start'});",
+                vec![serde_json::json!(css)],
+            )
+            .await
+            .with_context(|| format!("scrolling to `{css}`"))?;
+        Ok(())
+    }
+
     /// Opens a screen from the sidebar and waits until it is the one showing.
     pub async fn open_screen(&self, slug: &str) -> Result<()> {
         self.click(&format!("#nav-{slug}")).await?;

@@ -21,6 +21,7 @@ pub fn default_scenario() -> Scenario {
         cutoff: DEFAULT_CUTOFF.into(),
         whatsapp_template: DEFAULT_TEMPLATE.into(),
         reminder_hours: crate::reminders::DEFAULT_HOURS.to_vec(),
+        max_quantity: None,
     }
 }
 

@@ -885,6 +885,10 @@ pub struct Scenario {
     /// invoice is abandoned and a person takes over. Empty: the default 2, 24, 48.
     #[serde(default)]
     pub reminder_hours: Vec<i64>,
+    /// Above this quantity of one item the bot restates the order and asks before invoicing
+    /// ("Just to check — 15 × …?"). Empty: 10.
+    #[serde(default)]
+    pub max_quantity: Option<u32>,
 }
 
 /// How often a subscription charges: every `count` days, weeks or months.

@@ -59,6 +59,10 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(", "),
     );
+    let max_qty = RwSignal::new(
+        s.max_quantity
+            .map_or_else(|| "10".to_string(), |n| n.to_string()),
+    );
     let (result, set_result) = signal(None::<Result<String, ApiError>>);
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -81,6 +85,12 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
             cutoff: cutoff.get_untracked(),
             whatsapp_template: template.get_untracked(),
             reminder_hours,
+            max_quantity: max_qty
+                .get_untracked()
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n: &u32| *n > 0),
         };
         spawn_local(async move { set_result.set(Some(api::save_scenario(&scenario).await)) });
     };
@@ -99,6 +109,11 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
                     <option value="both">"Both: the button, and the link in the text"</option>
                 </select>
             </label>
+            <label>
+                "Check with the customer above this quantity"
+                <input id="scenario-max-qty" type="number" min="1" bind:value=max_qty />
+            </label>
+            <p class="hint">"An order with more of one item than this is restated to the customer (\"Just to check — 15 × …, $217.50 in all. Is that right?\") and invoiced only after their yes. So is any order with a number the bot could not place."</p>
             <label>
                 "Same-day cut-off"
                 <input id="scenario-cutoff" type="time" bind:value=cutoff />

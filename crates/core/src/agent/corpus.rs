@@ -185,6 +185,7 @@ pub fn score(file: &Value) -> Score {
         currency,
         catalog: &catalog,
         replies: None,
+        max_qty: safety::DEFAULT_MAX_QTY,
     };
     let mut s = Score::default();
     for conv in file["conversations"].as_array().unwrap() {

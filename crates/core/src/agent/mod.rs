@@ -50,6 +50,8 @@ pub enum Stage {
     Ordering,
     /// A service booking waits for the customer's yes.
     Booking,
+    /// The order was restated ("Just to check — …") and waits for the customer's yes.
+    Confirming,
     /// The invoice went out.
     Invoiced,
     /// A person took over; the agent is quiet.
@@ -79,6 +81,10 @@ pub struct State {
     pub zip: Option<String>,
     /// A booking's "when", as the customer said it.
     pub booking_when: Option<String>,
+    /// Numbers of this order the reader could not place (see [`safety`]): the bot restates
+    /// the order and asks before invoicing.
+    #[serde(default)]
+    pub doubts: Vec<String>,
 }
 
 /// An order the agent sends an invoice for.
@@ -138,6 +144,8 @@ pub struct Shop<'a> {
     pub catalog: &'a Catalog,
     /// The shop's own wording of replies (built-in texts when `None` or not overridden).
     pub replies: Option<&'a Replies>,
+    /// Above this quantity of one item the bot checks with the customer before invoicing.
+    pub max_qty: i64,
 }
 
 /// Reads one customer message and returns what the shop answers, updating `state`.
@@ -173,8 +181,9 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         Some((place, before)) => (Some(place), before),
         None => (None, message.to_string()),
     };
-    let w = words(&rest);
+    let w = safety::normalize(words(&rest));
     let mentions = find_mentions(&w, shop.catalog);
+    let confirming = state.stage == Stage::Confirming;
     let cancel = has_phrase(
         &w,
         &[
@@ -219,6 +228,15 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
             "i'll take",
             "ill take",
             "i will take",
+            "correct",
+            "that's right",
+            "thats right",
+            "right",
+            "exactly",
+            "correcto",
+            "exacto",
+            "eso es",
+            "asi es",
         ],
     );
     let order_words = has_phrase(
@@ -290,10 +308,27 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
     );
     let thanks = has_phrase(&w, &["thanks", "thank you", "gracias", "thx"]);
 
-    if cancel && !state.lines.is_empty() && state.stage != Stage::Invoiced {
+    // "remove the filters", "no concentrate", "sin los filtros": those lines go, not the cart.
+    let removed: Vec<usize> = mentions
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| removal_before(&w, m.start))
+        .map(|(i, _)| i)
+        .collect();
+    if confirming && w.len() <= 2 && has_phrase(&w, &["no", "nope", "nah"]) {
+        state.stage = Stage::Ordering;
+        return vec![Action::Reply(reply(shop, lang, Reply::WhatToChange))];
+    }
+    if cancel && removed.is_empty() && !state.lines.is_empty() && state.stage != Stage::Invoiced {
         state.lines.clear();
+        state.doubts.clear();
         state.focus = None;
         state.stage = Stage::Open;
+        return vec![Action::Reply(reply(shop, lang, Reply::Cancelled))];
+    }
+    if !removed.is_empty() && state.lines.is_empty() {
+        state.stage = Stage::Open;
+        state.doubts.clear();
         return vec![Action::Reply(reply(shop, lang, Reply::Cancelled))];
     }
     if cancel && mentions.is_empty() && place.is_none() {
@@ -304,12 +339,24 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
     // A new order after an invoice starts a new cart.
     if state.stage == Stage::Invoiced && !mentions.is_empty() {
         state.lines.clear();
+        state.doubts.clear();
         state.stage = Stage::Open;
     }
+    // Indices of `w` the reader took a quantity from.
+    let mut used: Vec<usize> = Vec::new();
 
     let mut understood = false;
-    for m in &mentions {
+    for (n, m) in mentions.iter().enumerate() {
         understood = true;
+        used.extend(m.qty_at);
+        if removed.contains(&n) {
+            let sku = &shop.catalog.catalog[m.product].sku;
+            state.lines.retain(|l| &l.sku != sku);
+            if state.focus.as_ref() == Some(sku) {
+                state.focus = None;
+            }
+            continue;
+        }
         let product = &shop.catalog.catalog[m.product];
         state.focus = Some(product.sku.clone());
         match state.lines.iter_mut().find(|l| l.sku == product.sku) {
@@ -336,8 +383,9 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
                 state.lines[line].variant = Some(v);
                 understood = true;
             }
-            if let Some(q) = loose_quantity(&w) {
+            if let Some((q, at)) = loose_quantity(&w) {
                 state.lines[line].qty = q;
+                used.extend(at);
                 understood = true;
             }
         }
@@ -351,6 +399,33 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
             understood = true;
         }
     }
+
+    // Every number of the message is placed, or the order gets a doubt (see `safety`).
+    // Restating a quantity of the cart ("yes 15") places it.
+    if !state.lines.is_empty() {
+        let qtys: Vec<i64> = state.lines.iter().map(|l| l.qty).collect();
+        for (i, t) in w.iter().enumerate() {
+            if text::quantity(t).is_some_and(|q| qtys.contains(&q)) && (confirming || confirm) {
+                used.push(i);
+            }
+        }
+        for d in safety::unplaced(&w, &used, shop.catalog) {
+            if !state.doubts.contains(&d) {
+                state.doubts.push(d);
+            }
+        }
+        // A price the customer named must be one of the cart's.
+        for t in w.iter().filter(|t| t.starts_with('$')) {
+            let cents = Money::parse(&t[1..], "USD");
+            let in_cart = state.lines.iter().any(|l| {
+                product_of(shop.catalog, &l.sku).is_some_and(|p| Some(p.price_cents) == cents)
+            });
+            if !in_cart && !state.doubts.contains(t) {
+                state.doubts.push(t.clone());
+            }
+        }
+    }
+    let confirmed = confirming && confirm && mentions.is_empty() && !understood_change(&w, state);
 
     let service_in_cart = state
         .lines
@@ -367,9 +442,10 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
             || (!mentions.is_empty() && !question)
             || (place.is_some() && state.stage == Stage::Quoted)
             || (understood && mentions.is_empty() && state.stage == Stage::Quoted && !question);
+        let ordering = ordering || confirming;
         if ordering {
             state.stage = Stage::Ordering;
-            return order_step(state, shop, lang);
+            return order_step(state, shop, lang, confirmed);
         }
         if !mentions.is_empty() || understood {
             state.stage = Stage::Quoted;
@@ -441,7 +517,7 @@ fn product_of<'c>(catalog: &'c Catalog, sku: &str) -> Option<&'c Product> {
 }
 
 /// Next step of an order: ask for a variant, then the address, then send the invoice.
-fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
+fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang, confirmed: bool) -> Vec<Action> {
     for line in &state.lines {
         let Some(p) = product_of(shop.catalog, &line.sku) else {
             continue;
@@ -494,6 +570,22 @@ fn order_step(state: &mut State, shop: &Shop<'_>, lang: Lang) -> Vec<Action> {
     }) else {
         return handoff(state, shop, lang, "the order total is too large");
     };
+    let unusual = items.iter().any(|i| i.qty > shop.max_qty);
+    if !confirmed && (unusual || !state.doubts.is_empty() || place_doubt(&place)) {
+        // Not sure enough to charge: restate the order and ask.
+        state.stage = Stage::Confirming;
+        return vec![Action::Reply(reply_with(
+            shop,
+            lang,
+            Reply::Confirm,
+            &[
+                ("summary", summary(state, shop)),
+                ("shipping", money(shipping, shop)),
+                ("total", money(total, shop)),
+            ],
+        ))];
+    }
+    state.doubts.clear();
     state.stage = Stage::Invoiced;
     vec![Action::SendInvoice(Order {
         items,
@@ -666,6 +758,7 @@ pub fn zone_for(place: &Place, catalog: &Catalog) -> Option<(usize, i64)> {
                 || place
                     .state
                     .as_deref()
+                    .or_else(|| place.zip.as_deref().and_then(text::zip_state))
                     .is_some_and(|s| z.states.iter().any(|zs| eq(zs, s)))
                 || place
                     .zip
@@ -713,11 +806,83 @@ fn join_or(items: &[String], lang: Lang) -> String {
     }
 }
 
+/// Whether a message while confirming changes a quantity (a number that is not one the cart
+/// already has): then the bot restates the order again rather than invoicing.
+fn understood_change(w: &[String], state: &State) -> bool {
+    w.iter().any(|t| {
+        safety::is_number(t)
+            && text::quantity(t).is_some_and(|q| !state.lines.iter().any(|l| l.qty == q))
+    })
+}
+
+/// Whether the words just before a product take it out of the order ("remove the filters",
+/// "no concentrate", "sin los filtros", "cancel the mug").
+fn removal_before(w: &[String], start: usize) -> bool {
+    let mut i = start;
+    let mut looked = 0;
+    while i > 0 && looked < 3 {
+        i -= 1;
+        looked += 1;
+        let t = w[i].as_str();
+        if matches!(
+            t,
+            "remove"
+                | "without"
+                | "sin"
+                | "quita"
+                | "quitale"
+                | "quitar"
+                | "drop"
+                | "minus"
+                | "cancel"
+                | "cancela"
+                | "cancelar"
+                | "except"
+                | "menos"
+        ) {
+            return true;
+        }
+        // "no concentrate": only right before the product (an article between is fine).
+        if matches!(t, "no" | "nada")
+            && (i + 1 == start || i + 2 == start && text::is_article_or_the(&w[i + 1]))
+        {
+            return true;
+        }
+        if !matches!(
+            t,
+            "the"
+                | "el"
+                | "la"
+                | "los"
+                | "las"
+                | "those"
+                | "that"
+                | "my"
+                | "a"
+                | "an"
+                | "un"
+                | "una"
+        ) {
+            return false;
+        }
+    }
+    false
+}
+
+/// Whether the address's ZIP says another state than the one written (a typo or a wrong
+/// reading — either way the shipping may be wrong).
+fn place_doubt(place: &Place) -> bool {
+    let from_zip = place.zip.as_deref().and_then(text::zip_state);
+    matches!((place.state.as_deref(), from_zip), (Some(s), Some(z)) if !s.eq_ignore_ascii_case(z))
+}
+
 /// A product named in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Mention {
     product: usize,
     qty: Option<i64>,
+    /// The index in the words its quantity was read from.
+    qty_at: Option<usize>,
     variant: Option<String>,
     start: usize,
     end: usize,
@@ -784,15 +949,38 @@ fn find_mentions(w: &[String], catalog: &Catalog) -> Vec<Mention> {
         taken.push((pi, s, e));
     }
     taken.sort_by_key(|&(_, s, _)| s);
+    // "the vanilla concentrate, two bottles": a unit word after a number, following another
+    // product, counts that product; it is not the product whose name ends in it.
+    let mut k = 1;
+    while k < taken.len() {
+        let (_, s, e) = taken[k];
+        let unit = e == s + 1
+            && safety::UNITS.contains(&w[s].as_str())
+            && s > 0
+            && quantity(&w[s - 1]).is_some();
+        if unit {
+            taken.remove(k);
+        } else {
+            k += 1;
+        }
+    }
     let mut out: Vec<Mention> = Vec::new();
     for (n, &(pi, s, e)) in taken.iter().enumerate() {
         let p = &catalog.catalog[pi];
         let next = taken.get(n + 1).map_or(w.len(), |&(_, ns, _)| ns);
         let prev = if n == 0 { 0 } else { taken[n - 1].2 };
         let variant = variant_in(&w[e..next], p).or_else(|| variant_in(&w[prev..s], p));
+        let (qty, qty_at) = match quantity_before(w, s, prev) {
+            Some((q, at)) => (Some(q), Some(at)),
+            None => match quantity_after(w, e, next) {
+                Some((q, at)) => (Some(q), Some(at)),
+                None => (None, None),
+            },
+        };
         out.push(Mention {
             product: pi,
-            qty: quantity_before(w, s, prev),
+            qty,
+            qty_at,
             variant,
             start: s,
             end: e,
@@ -801,26 +989,44 @@ fn find_mentions(w: &[String], catalog: &Catalog) -> Vec<Mention> {
     out
 }
 
-/// A quantity just before a product ("four lip tints", "two of the serums", "a mask").
-fn quantity_before(w: &[String], start: usize, floor: usize) -> Option<i64> {
+/// A quantity just before a product ("four lip tints", "two of the serums", "a mask"), and
+/// where it was written.
+fn quantity_before(w: &[String], start: usize, floor: usize) -> Option<(i64, usize)> {
     let mut i = start;
     let mut skipped = 0;
     while i > floor {
         i -= 1;
         let word = w[i].as_str();
         if let Some(q) = quantity(word) {
-            return Some(q);
+            return Some((q, i));
         }
         let filler = matches!(
             word,
             "the" | "of" | "la" | "el" | "los" | "las" | "de" | "x" | "more" | "mas" | "pcs"
-        ) || word.starts_with('$');
+        ) || word.starts_with('$')
+            || safety::UNITS.contains(&word);
         if !filler || skipped >= 2 {
             return None;
         }
         skipped += 1;
     }
     None
+}
+
+/// A quantity just after a product, before the next one: "tea x4", "filters, 4 packs",
+/// "mugs 2x".
+fn quantity_after(w: &[String], end: usize, next: usize) -> Option<(i64, usize)> {
+    let stop = (end..next)
+        .find(|&i| {
+            matches!(
+                w[i].as_str(),
+                "and" | "y" | "plus" | "with" | "con" | "also"
+            )
+        })
+        .unwrap_or(next);
+    (end..stop.min(end + 4)).find_map(|i| {
+        safety::quantity_word_after(&w[i], w.get(i + 1).map(String::as_str)).map(|q| (q, i))
+    })
 }
 
 /// A variant of `p` among `w` ("50ml", "berry", "small" for S).
@@ -845,8 +1051,8 @@ fn variant_in(w: &[String], p: &Product) -> Option<String> {
     None
 }
 
-/// A quantity said on its own: "make it 2", "I'll take two", "actually just one".
-fn loose_quantity(w: &[String]) -> Option<i64> {
+/// A quantity said on its own: "make it 2", "I'll take two", "actually just one"; and where.
+fn loose_quantity(w: &[String]) -> Option<(i64, Option<usize>)> {
     let cue = has_phrase(
         w,
         &[
@@ -859,12 +1065,13 @@ fn loose_quantity(w: &[String]) -> Option<i64> {
     }
     // A number first; else "una"/"one" said as the quantity ("mejor solo una").
     w.iter()
-        .filter(|t| !text::is_article(t))
-        .find_map(|t| quantity(t))
+        .enumerate()
+        .filter(|(_, t)| !text::is_article(t))
+        .find_map(|(i, t)| quantity(t).map(|q| (q, Some(i))))
         .or_else(|| {
             w.last()
                 .filter(|t| matches!(t.as_str(), "una" | "uno" | "un"))
-                .map(|_| 1)
+                .map(|_| (1, None))
         })
 }
 
@@ -1067,6 +1274,8 @@ enum Reply {
     BookingQuote,
     ShippingTo,
     NoZone,
+    Confirm,
+    WhatToChange,
 }
 
 /// The handoff reply in the shop's wording.
@@ -1079,7 +1288,7 @@ fn reply(shop: &Shop<'_>, lang: Lang, r: Reply) -> String {
 }
 
 impl Reply {
-    const ALL: [Self; 13] = [
+    const ALL: [Self; 15] = [
         Self::Greeting,
         Self::Price,
         Self::LocalShippingAsk,
@@ -1090,6 +1299,8 @@ impl Reply {
         Self::ShippingTo,
         Self::NoZone,
         Self::NotCarried,
+        Self::Confirm,
+        Self::WhatToChange,
         Self::Cancelled,
         Self::Thanks,
         Self::Handoff,
@@ -1110,6 +1321,8 @@ impl Reply {
             Self::BookingQuote => "booking_quote",
             Self::ShippingTo => "shipping_to",
             Self::NoZone => "no_zone",
+            Self::Confirm => "confirm",
+            Self::WhatToChange => "what_to_change",
         }
     }
 
@@ -1120,7 +1333,9 @@ impl Reply {
             | Self::Greeting
             | Self::Thanks
             | Self::AskOrder
-            | Self::NoZone => &[],
+            | Self::NoZone
+            | Self::WhatToChange => &[],
+            Self::Confirm => &["summary", "shipping", "total"],
             Self::NotCarried => &["list"],
             Self::Price => &["name", "variants", "price"],
             Self::LocalShippingAsk => &["city", "shipping"],
@@ -1226,6 +1441,10 @@ fn builtin(lang: Lang, r: Reply) -> &'static str {
     match (lang, r) {
         (Lang::En, Reply::Handoff) => "I'm bringing in a person from our team — they'll reply here shortly.",
         (Lang::Es, Reply::Handoff) => "Te paso con una persona del equipo; te responderá aquí en breve.",
+        (Lang::En, Reply::Confirm) => "Just to check — {summary}, shipping {shipping}: {total} in all. Is that right? Reply yes, or tell me what to change.",
+        (Lang::Es, Reply::Confirm) => "Para confirmar — {summary}, envío {shipping}: {total} en total. ¿Está bien? Responde sí, o dime qué cambio.",
+        (Lang::En, Reply::WhatToChange) => "Sure — what should I change? The products, how many, or the address?",
+        (Lang::Es, Reply::WhatToChange) => "Claro — ¿qué cambio? ¿Los productos, cuántos, o la dirección?",
         (Lang::En, Reply::Cancelled) => "No problem, I've cancelled that. Anything else I can help with?",
         (Lang::Es, Reply::Cancelled) => "Listo, lo cancelé. ¿Te ayudo con algo más?",
         (Lang::En, Reply::Greeting) => "Hi! How can I help? Ask me about any product or price.",
@@ -1255,5 +1474,6 @@ fn builtin(lang: Lang, r: Reply) -> &'static str {
 
 #[cfg(test)]
 mod corpus;
+mod safety;
 #[cfg(test)]
 mod tests;

@@ -188,6 +188,9 @@ pub async fn on_message(
         currency: &currency,
         catalog: &catalog,
         replies: Some(&replies),
+        max_qty: scenario
+            .max_quantity
+            .map_or(super::safety::DEFAULT_MAX_QTY, i64::from),
     };
     let actions = respond(&mut state, text, &shop);
     let now = event.created_at;

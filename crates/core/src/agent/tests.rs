@@ -22,6 +22,7 @@ fn talk(catalog: &Catalog, messages: &[&str]) -> (Vec<String>, Option<Order>, bo
         currency: "USD",
         catalog,
         replies: None,
+        max_qty: safety::DEFAULT_MAX_QTY,
     };
     let mut state = State::default();
     let mut replies = Vec::new();
@@ -166,6 +167,7 @@ fn stop_silences_the_bot_until_the_customer_writes_again() {
         currency: "USD",
         catalog: &catalog,
         replies: None,
+        max_qty: safety::DEFAULT_MAX_QTY,
     };
     let mut state = State::default();
     assert_eq!(respond(&mut state, "STOP", &shop), vec![Action::OptOut]);

@@ -84,6 +84,11 @@ pub fn is_article(word: &str) -> bool {
     matches!(word, "a" | "an" | "un" | "una" | "uno")
 }
 
+/// An article or "the" in either language.
+pub fn is_article_or_the(word: &str) -> bool {
+    is_article(word) || matches!(word, "the" | "el" | "la" | "los" | "las")
+}
+
 /// Edit distance, for near-miss spellings ("sunscren").
 pub fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -265,9 +270,26 @@ pub fn place_of(text: &str) -> Place {
         let leading = words
             .first()
             .is_some_and(|w| LEADING_STREET.contains(&fold(w).as_str()));
-        if (is_street || leading) && i == 0 {
-            continue;
-        }
+        let words: Vec<&str> = if (is_street || leading) && i == 0 {
+            // "1200 N Dale Mabry Hwy Tampa FL 33607": the place follows the street word.
+            match words
+                .iter()
+                .rposition(|w| STREET.contains(&fold(w).as_str()) && is_street)
+            {
+                // Only when it names a state or a ZIP: "Apt 4" alone is no place.
+                Some(k)
+                    if words[k + 1..].iter().any(|w| {
+                        (w.len() == 5 && w.chars().all(|c| c.is_ascii_digit()))
+                            || (w.len() == 2 && STATES.contains(w))
+                    }) =>
+                {
+                    words[k + 1..].to_vec()
+                }
+                _ => continue,
+            }
+        } else {
+            words
+        };
         let whole_part = words.len() == 1;
         let mut rest = Vec::new();
         for w in words {
@@ -293,6 +315,77 @@ pub fn place_of(text: &str) -> Place {
         place.city = Some(city_words.join(" "));
     }
     place
+}
+
+/// The state a 5-digit ZIP belongs to, by its first three digits (USPS ranges; territories
+/// and military addresses have none).
+pub fn zip_state(zip: &str) -> Option<&'static str> {
+    if zip.len() != 5 || !zip.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let z: u32 = zip[..3].parse().ok()?;
+    const RANGES: &[(u32, u32, &str)] = &[
+        (10, 27, "MA"),
+        (28, 29, "RI"),
+        (30, 38, "NH"),
+        (39, 49, "ME"),
+        (50, 54, "VT"),
+        (55, 55, "MA"),
+        (56, 59, "VT"),
+        (60, 69, "CT"),
+        (70, 89, "NJ"),
+        (100, 149, "NY"),
+        (150, 196, "PA"),
+        (197, 199, "DE"),
+        (200, 205, "DC"),
+        (206, 219, "MD"),
+        (220, 246, "VA"),
+        (247, 268, "WV"),
+        (270, 289, "NC"),
+        (290, 299, "SC"),
+        (300, 319, "GA"),
+        (320, 349, "FL"),
+        (350, 369, "AL"),
+        (370, 385, "TN"),
+        (386, 397, "MS"),
+        (398, 399, "GA"),
+        (400, 427, "KY"),
+        (430, 459, "OH"),
+        (460, 479, "IN"),
+        (480, 499, "MI"),
+        (500, 528, "IA"),
+        (530, 549, "WI"),
+        (550, 567, "MN"),
+        (569, 569, "DC"),
+        (570, 577, "SD"),
+        (580, 588, "ND"),
+        (590, 599, "MT"),
+        (600, 629, "IL"),
+        (630, 658, "MO"),
+        (660, 679, "KS"),
+        (680, 693, "NE"),
+        (700, 714, "LA"),
+        (716, 729, "AR"),
+        (730, 749, "OK"),
+        (750, 799, "TX"),
+        (800, 816, "CO"),
+        (820, 831, "WY"),
+        (832, 838, "ID"),
+        (840, 847, "UT"),
+        (850, 865, "AZ"),
+        (870, 884, "NM"),
+        (885, 885, "TX"),
+        (889, 898, "NV"),
+        (900, 961, "CA"),
+        (967, 968, "HI"),
+        (970, 979, "OR"),
+        (980, 994, "WA"),
+        (995, 999, "AK"),
+    ];
+    RANGES
+        .iter()
+        .find(|(lo, hi, _)| (*lo..=*hi).contains(&z))
+        .map(|(_, _, s)| *s)
 }
 
 fn state_named(word: &str) -> Option<&'static str> {

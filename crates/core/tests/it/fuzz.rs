@@ -511,7 +511,7 @@ fn fuzz_catalog_csv() {
 }
 
 #[test]
-fn fuzz_message_templates() {
+fn fuzz_template() {
     let items = [LineItem {
         sku: "SRM".into(),
         name: "Vitamin C serum".into(),
@@ -553,7 +553,7 @@ fn fuzz_message_templates() {
 }
 
 #[test]
-fn fuzz_inbox_search_query() {
+fn fuzz_search_query() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,0 +1,251 @@
+//! Never a wrong total: however a message was read, every number the customer wrote must be
+//! placed — a quantity the reader used, part of a size or a product's name, a price of the
+//! catalog, part of the address, a date or a time, or chat shorthand ("2" for "to") — before
+//! an invoice goes out. A number nothing placed, a quantity above the shop's limit, or a
+//! price the customer named that is not the product's, and the bot restates the order and
+//! asks ("Just to check — 2 × Vitamin C serum (30ml) $128, shipping $6: $134 in all. Is that
+//! right?") instead of guessing. A handoff or a question is always acceptable; a wrong total
+//! never is.
+
+use crate::catalog::Catalog;
+
+use super::text::{quantity, words};
+
+/// The quantity above which the bot checks with the customer, unless the owner set another.
+pub const DEFAULT_MAX_QTY: i64 = 10;
+
+/// Whether `t` is a number as a customer writes one: digits somewhere in it, a price, or a
+/// number word ("two", "dos", "docena"). "a"/"una" are articles here, not numbers.
+pub fn is_number(t: &str) -> bool {
+    t.chars().any(|c| c.is_ascii_digit())
+        || (quantity(t).is_some() && !super::text::is_article(t) && t != "pair")
+}
+
+/// Rewrites the number phrases of `w` as one number each, so the rest of the reader sees
+/// "2 hibiscus" for "a couple of hibiscus" and "6 syrups" for "half a dozen syrups". Vague
+/// amounts ("a few", "unos cuantos") become `?`, which nothing places.
+pub fn normalize(w: Vec<String>) -> Vec<String> {
+    const PHRASES: &[(&[&str], &str)] = &[
+        (&["half", "a", "dozen"], "6"),
+        (&["half", "dozen"], "6"),
+        (&["media", "docena", "de"], "6"),
+        (&["media", "docena"], "6"),
+        (&["a", "dozen"], "12"),
+        (&["una", "docena", "de"], "12"),
+        (&["una", "docena"], "12"),
+        (&["a", "couple", "of"], "2"),
+        (&["a", "couple"], "2"),
+        (&["couple", "of"], "2"),
+        (&["couple"], "2"),
+        (&["a", "pair", "of"], "2"),
+        (&["pair", "of"], "2"),
+        (&["un", "par", "de"], "2"),
+        (&["un", "par"], "2"),
+        (&["par", "de"], "2"),
+        (&["a", "few"], "?"),
+        (&["few"], "?"),
+        (&["several"], "?"),
+        (&["unos", "cuantos"], "?"),
+        (&["unas", "cuantas"], "?"),
+        (&["varios"], "?"),
+        (&["varias"], "?"),
+        (&["algunos"], "?"),
+        (&["algunas"], "?"),
+    ];
+    let mut out: Vec<String> = Vec::with_capacity(w.len());
+    let mut i = 0;
+    'outer: while i < w.len() {
+        for (phrase, number) in PHRASES {
+            if w.len() >= i + phrase.len() && phrase.iter().zip(&w[i..]).all(|(p, t)| p == t) {
+                out.push((*number).to_string());
+                i += phrase.len();
+                continue 'outer;
+            }
+        }
+        // "x 2" → "x2" (the quantity after a product).
+        if w[i] == "x"
+            && w.get(i + 1)
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        {
+            out.push(format!("x{}", w[i + 1]));
+            i += 2;
+            continue;
+        }
+        out.push(w[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// A quantity written after a product: "x4", "4x", "× 4", "4 packs", "2 bolsas".
+pub fn quantity_word_after(t: &str, next: Option<&str>) -> Option<i64> {
+    if let Some(d) = t.strip_prefix('x') {
+        return d.parse().ok().filter(|n| *n > 0 && d.len() <= 3);
+    }
+    let n = quantity(t).filter(|_| !super::text::is_article(t))?;
+    if t.ends_with('x') {
+        return Some(n);
+    }
+    let unit = next?;
+    UNITS.contains(&unit).then_some(n)
+}
+
+/// Words for "one of" a product: "4 packs", "2 bolsas", "3 units".
+pub const UNITS: &[&str] = &[
+    "pack", "packs", "bag", "bags", "bottle", "bottles", "box", "boxes", "unit", "units", "piece",
+    "pieces", "pcs", "jar", "jars", "can", "cans", "pouch", "pouches", "bolsa", "bolsas",
+    "paquete", "paquetes", "unidad", "unidades", "botella", "botellas", "caja", "cajas", "frasco",
+    "frascos", "piezas",
+];
+
+/// Words after which "2" or "4" is "to" or "for" in chat ("want 2 order", "4 my mom").
+const SHORTHAND_NEXT: &[&str] = &[
+    "my", "me", "mi", "u", "you", "him", "her", "us", "them", "order", "buy", "get", "ship",
+    "send", "pay", "be", "go", "see", "check", "ask", "pick", "try", "know",
+];
+
+/// Why a number at `i` needs no placing: part of a size or a product's name, a catalog price,
+/// a date or a time, or chat shorthand. `None`: it must be placed by the reader.
+pub fn explained(w: &[String], i: usize, catalog: &Catalog) -> Option<&'static str> {
+    let t = w[i].as_str();
+    // Part of a variant or a product's name: "16oz", "6 cup", "SPF 50".
+    let in_phrase = |phrase: &str| {
+        let pw = words(phrase);
+        pw.iter().enumerate().any(|(k, p)| {
+            p == t && i >= k && w.len() >= i - k + pw.len() && w[i - k..i - k + pw.len()] == pw[..]
+        })
+    };
+    let sizes = catalog.catalog.iter().any(|p| {
+        p.variants.iter().any(|v| in_phrase(v))
+            || in_phrase(&p.name)
+            || p.aliases.iter().any(|a| in_phrase(a))
+    });
+    if sizes {
+        return Some("size");
+    }
+    if let Some(price) = t.strip_prefix('$') {
+        let cents = crate::Money::parse(price, "USD");
+        let known = catalog.catalog.iter().any(|p| {
+            Some(p.price_cents) == cents || p.deposit_cents.is_some() && p.deposit_cents == cents
+        });
+        return known.then_some("price");
+    }
+    let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+    let suffix = &t[digits.len()..];
+    if !digits.is_empty()
+        && matches!(
+            suffix,
+            "st" | "nd" | "rd" | "th" | "am" | "pm" | "h" | "hrs" | "o" | "ro" | "do" | "to"
+        )
+    {
+        return Some("date or time");
+    }
+    let prev = i.checked_sub(1).map(|p| w[p].as_str());
+    let next = w.get(i + 1).map(String::as_str);
+    if !digits.is_empty()
+        && suffix.is_empty()
+        && (matches!(
+            prev,
+            Some("at" | "las" | "la" | "around" | "before" | "after" | "by")
+        ) || matches!(next, Some("pm" | "am" | "o'clock" | "oclock")))
+    {
+        return Some("date or time");
+    }
+    const MONTHS: &[&str] = &[
+        "jan",
+        "january",
+        "feb",
+        "february",
+        "mar",
+        "march",
+        "apr",
+        "april",
+        "may",
+        "jun",
+        "june",
+        "jul",
+        "july",
+        "aug",
+        "august",
+        "sep",
+        "sept",
+        "september",
+        "oct",
+        "october",
+        "nov",
+        "november",
+        "dec",
+        "december",
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ];
+    if !digits.is_empty()
+        && (prev.is_some_and(|p| MONTHS.contains(&p))
+            || next.is_some_and(|n| MONTHS.contains(&n))
+            || (next == Some("de") && w.get(i + 2).is_some_and(|n| MONTHS.contains(&n.as_str()))))
+    {
+        return Some("date or time");
+    }
+    if matches!(t, "2" | "4") && next.is_some_and(|n| SHORTHAND_NEXT.contains(&n)) {
+        return Some("shorthand");
+    }
+    None
+}
+
+/// The numbers of `w` that neither the reader (`used`: indices it read a quantity from) nor
+/// [`explained`] placed, as the customer wrote them.
+pub fn unplaced(w: &[String], used: &[usize], catalog: &Catalog) -> Vec<String> {
+    w.iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            (is_number(t) || t.as_str() == "?")
+                && !used.contains(i)
+                && explained(w, *i, catalog).is_none()
+        })
+        .map(|(_, t)| {
+            if t == "?" {
+                "an amount like \"a few\"".to_string()
+            } else {
+                t.clone()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(text: &str) -> Vec<String> {
+        normalize(words(text))
+    }
+
+    #[test]
+    fn number_phrases_become_numbers() {
+        assert_eq!(w("half a dozen guava syrups"), ["6", "guava", "syrups"]);
+        assert_eq!(w("un par de siropes"), ["2", "siropes"]);
+        assert_eq!(w("couple bags of tea"), ["2", "bags", "of", "tea"]);
+        assert_eq!(w("mugs x 3"), ["mugs", "x3"]);
+        assert_eq!(w("unos cuantos filtros"), ["?", "filtros"]);
+    }
+
+    #[test]
+    fn quantities_after_a_product() {
+        assert_eq!(quantity_word_after("x4", None), Some(4));
+        assert_eq!(quantity_word_after("2x", None), Some(2));
+        assert_eq!(quantity_word_after("4", Some("packs")), Some(4));
+        assert_eq!(quantity_word_after("dos", Some("bolsas")), Some(2));
+        assert_eq!(quantity_word_after("4", Some("my")), None);
+        assert_eq!(quantity_word_after("a", Some("bag")), None);
+    }
+}
