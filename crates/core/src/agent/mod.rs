@@ -344,6 +344,21 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
     }
     // Indices of `w` the reader took a quantity from.
     let mut used: Vec<usize> = Vec::new();
+    // Prices of several products were asked; the order names some: the cart is those.
+    if state.stage == Stage::Quoted && order_words && removed.is_empty() && !mentions.is_empty() {
+        let named: Vec<&str> = mentions
+            .iter()
+            .map(|m| shop.catalog.catalog[m.product].sku.as_str())
+            .collect();
+        state.lines.retain(|l| named.contains(&l.sku.as_str()));
+    }
+    // A bare yes after several products were quoted: which of them? The order is restated.
+    if state.stage == Stage::Quoted && confirm && mentions.is_empty() && state.lines.len() > 1 {
+        let d = "yes to several quoted products".to_string();
+        if !state.doubts.contains(&d) {
+            state.doubts.push(d);
+        }
+    }
 
     let mut understood = false;
     for (n, m) in mentions.iter().enumerate() {
@@ -1038,10 +1053,35 @@ fn variant_in(w: &[String], p: &Product) -> Option<String> {
             "m" => &["medium", "mediana", "mediano"],
             "l" => &["large", "grande"],
             "xl" => &["extra large", "xlarge"],
+            // The words customers use for common variants, in both languages.
+            "ground" => &["molido", "molida", "grounded", "grinded", "ground up"],
+            "whole bean" => &[
+                "en grano",
+                "grano",
+                "whole beans",
+                "beans",
+                "whole",
+                "entero",
+            ],
+            "black" => &["negro", "negra"],
+            "white" => &["blanco", "blanca"],
+            "red" => &["rojo", "roja"],
+            "blue" => &["azul"],
+            "green" => &["verde"],
+            "pink" | "rose" => &["rosa", "rosado", "rosada"],
+            "vanilla" => &["vainilla"],
+            "caramel" => &["caramelo", "karamelo", "carmel"],
+            "chocolate" => &["choco"],
+            "classic" => &["clasico", "clasica", "original", "regular", "plain"],
             _ => &[],
         };
         let vw = words(v);
-        let hit = w.iter().any(|t| vw.len() == 1 && *t == vw[0])
+        // A near miss of a one-word variant ("terracota", "vanila").
+        let near = vw.len() == 1
+            && vw[0].chars().count() >= 5
+            && w.iter().any(|t| text::same_word(t, &vw[0]));
+        let hit = near
+            || w.iter().any(|t| vw.len() == 1 && *t == vw[0])
             || (vw.len() > 1 && w.windows(vw.len()).any(|win| win == vw.as_slice()))
             || aliases.iter().any(|a| has_phrase(w, &[a]));
         if hit {
@@ -1086,7 +1126,7 @@ fn has_phrase(w: &[String], phrases: &[&str]) -> bool {
 /// Why to call a person, if the message asks for one: a complaint or refund, asking for a
 /// person, or saying they paid some other way.
 fn handoff_reason(w: &[String]) -> Option<String> {
-    let groups: [(&str, &[&str]); 3] = [
+    let groups: [(&str, &[&str]); 4] = [
         (
             "complaint or refund",
             &[
@@ -1108,6 +1148,78 @@ fn handoff_reason(w: &[String]) -> Option<String> {
                 "queja",
                 "roto",
                 "alergia",
+                "snapped",
+                "rusted",
+                "replacement",
+                "worst",
+                "half empty",
+                "was open",
+                "defective",
+                "doesn't work",
+                "doesnt work",
+                "not working",
+                "stopped working",
+                "chipped",
+                "cracked",
+                "leaking",
+                "en vez de",
+                "instead of what i ordered",
+                "que me mandaron",
+                "que me enviaron",
+                "me llegaron",
+                "me llego",
+                "me lo cambien",
+                "cambien",
+                "devuelvan",
+                "no sirve",
+                "wrong one",
+                "wrong color",
+                "wrong size",
+                "y yo pedi",
+                "and i ordered",
+                "but i ordered",
+            ],
+        ),
+        (
+            "asks where an order is",
+            &[
+                "where's my",
+                "wheres my",
+                "where is my",
+                "my package",
+                "my parcel",
+                "tracking",
+                "track my",
+                "hasn't arrived",
+                "hasnt arrived",
+                "has not arrived",
+                "still hasn't",
+                "never came",
+                "never got",
+                "not received",
+                "haven't received",
+                "havent received",
+                "out for delivery",
+                "wrong address",
+                "shipped yet",
+                "my order arrive",
+                "will my order",
+                "has my order",
+                "status of my order",
+                "my order status",
+                "donde esta mi",
+                "mi pedido",
+                "mi paquete",
+                "no ha llegado",
+                "no me ha llegado",
+                "no me llego",
+                "no llega",
+                "cuando llega",
+                "ya salio",
+                "cartero",
+                "no tengo nada",
+                "numero de rastreo",
+                "rastreo",
             ],
         ),
         (

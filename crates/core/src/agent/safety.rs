@@ -62,6 +62,30 @@ pub fn normalize(w: Vec<String>) -> Vec<String> {
                 continue 'outer;
             }
         }
+        // "de 6 tazas", "d 6 tazas" → "de 6 cup"; "20 onzas" → "20oz" (sizes as variants say).
+        let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
+        if digits(&w[i]) {
+            if let Some(unit) = w.get(i + 1) {
+                let oz = matches!(
+                    unit.as_str(),
+                    "onzas" | "onsas" | "onza" | "ounces" | "ounce"
+                );
+                let cups = matches!(unit.as_str(), "tazas" | "taza" | "cups")
+                    && i > 0
+                    && matches!(w[i - 1].as_str(), "de" | "d" | "of");
+                if oz {
+                    out.push(format!("{}oz", w[i]));
+                    i += 2;
+                    continue;
+                }
+                if cups {
+                    out.push(w[i].clone());
+                    out.push("cup".into());
+                    i += 2;
+                    continue;
+                }
+            }
+        }
         // "x 2" → "x2" (the quantity after a product).
         if w[i] == "x"
             && w.get(i + 1)

@@ -104,16 +104,98 @@ pub fn distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-/// Whether a written word means the catalog word: equal, a plural, or a near miss for
-/// longer words (one slip from 5 letters, two from 9).
+/// How a word sounds, roughly, in English and Spanish spelling: "c"/"k"/"qu" → k, "z" and
+/// soft "c" → s, "v" → b, "ll"/"y" → y, silent "h" dropped, doubled letters once. "tasa" and
+/// "taza", "mocka" and "moka", "konsentrado" and "concentrado" sound the same.
+pub fn phonetic(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let mapped: &str = match (c, next) {
+            ('q', Some('u')) => {
+                i += 1;
+                "k"
+            }
+            ('c', Some('e' | 'i')) => "s",
+            ('c', Some('h')) => {
+                i += 1;
+                "ch"
+            }
+            ('c' | 'k' | 'q', _) => "k",
+            ('z', _) => "s",
+            ('v', _) => "b",
+            ('l', Some('l')) => {
+                i += 1;
+                "y"
+            }
+            ('h', _) => "",
+            ('p', Some('h')) => {
+                i += 1;
+                "f"
+            }
+            _ => {
+                out.push(c);
+                ""
+            }
+        };
+        out.push_str(mapped);
+        i += 1;
+    }
+    let mut dedup = String::new();
+    for c in out.chars() {
+        if !dedup.ends_with(c) {
+            dedup.push(c);
+        }
+    }
+    dedup
+}
+
+/// Edit distance that counts two swapped neighbours as one slip ("travle", "fliters").
+pub fn slips(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[n][m]
+}
+
+/// Whether a written word means the catalog word: equal, a plural, the same sound, or a near
+/// miss for longer words (one slip from 5 letters, two from 9; swapped letters are one slip).
 pub fn same_word(written: &str, catalog: &str) -> bool {
     if written == catalog {
         return true;
     }
-    for plural in ["s", "es"] {
+    for plural in ["s", "es", "ed"] {
         if written.strip_suffix(plural) == Some(catalog) {
             return true;
         }
+    }
+    if catalog.chars().count() >= 4
+        && !catalog.chars().any(|c| c.is_ascii_digit())
+        && phonetic(written.strip_suffix('s').unwrap_or(written)) == phonetic(catalog)
+    {
+        return true;
     }
     let n = catalog.chars().count();
     let allowed = if n >= 9 {
@@ -125,7 +207,7 @@ pub fn same_word(written: &str, catalog: &str) -> bool {
     };
     allowed > 0
         && !catalog.chars().any(|c| c.is_ascii_digit())
-        && distance(written, catalog) <= allowed
+        && slips(written, catalog) <= allowed
 }
 
 /// The USPS codes of the states.
