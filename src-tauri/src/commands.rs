@@ -365,7 +365,7 @@ fn template_view(
     saved_default: bool,
 ) -> dto::TemplateView {
     use ziflow_core::storage::invoices::LineItem;
-    use ziflow_core::template::{InvoiceMessage, Template, INVOICE_VARIABLES};
+    use ziflow_core::template::{InvoiceMessage, INVOICE_VARIABLES};
     let sample_items = [LineItem {
         sku: "HC-50".into(),
         name: "Hydrating cream".into(),
@@ -374,7 +374,7 @@ fn template_view(
         unit_minor: 12_000,
     }];
     let link = format!("{relay_url}/sandbox/pay/example");
-    let (preview, error) = match Template::parse(text, INVOICE_VARIABLES) {
+    let (preview, error) = match ziflow_core::template::parse_invoice(text) {
         Ok(t) => {
             let msg = InvoiceMessage {
                 items: &sample_items,

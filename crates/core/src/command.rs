@@ -486,8 +486,12 @@ pub async fn execute(
             let reset = (name.starts_with("reply.") || name.starts_with("notify."))
                 && text.trim().is_empty();
             if !reset {
-                crate::template::Template::parse(text, allowed)
-                    .map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
+                let checked = if name == "invoice" {
+                    crate::template::parse_invoice(text)
+                } else {
+                    crate::template::Template::parse(text, allowed)
+                };
+                checked.map_err(|e| Error::InvalidInput(format!("the {name} template: {e}")))?;
             }
             let key = if name.starts_with("reply.") {
                 name.clone() // the agent's replies live under reply.<lang>.<reply>

@@ -44,6 +44,22 @@ pub enum TemplateError {
     /// Nothing to send.
     #[error("the message is empty")]
     Empty,
+    /// The invoice message must say what is charged and carry the link.
+    #[error("the invoice message must contain {{{0}}}: the customer sees the items, the total and the pay link in it")]
+    Missing(&'static str),
+}
+
+/// Variables every invoice message carries: the items and quantities, the total, the link.
+pub const INVOICE_REQUIRED: &[&str] = &["items", "amount", "link"];
+
+/// Checks an invoice message: known variables only, and the items, the total and the link.
+pub fn parse_invoice(text: &str) -> Result<Template, TemplateError> {
+    let t = Template::parse(text, INVOICE_VARIABLES)?;
+    let used = t.variables();
+    if let Some(missing) = INVOICE_REQUIRED.iter().find(|v| !used.contains(v)) {
+        return Err(TemplateError::Missing(missing));
+    }
+    Ok(t)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

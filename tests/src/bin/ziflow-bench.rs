@@ -790,6 +790,7 @@ async fn bench_agent() -> Result<()> {
         currency: "USD",
         catalog: &catalog,
         replies: None,
+        max_qty: ziflow_core::agent::DEFAULT_MAX_QTY,
     };
     let conversations: Vec<Vec<String>> = samples["conversations"]
         .as_array()

@@ -206,7 +206,6 @@ pub fn score(file: &Value) -> Score {
 }
 
 #[test]
-#[ignore = "issue 20: the agent still sends wrong invoices on this corpus; run with --ignored"]
 fn the_tuning_corpus_gets_no_wrong_total() {
     let s = score(&load("tuning.json"));
     println!("tuning corpus:\n{}", s.table());
@@ -218,7 +217,8 @@ fn the_tuning_corpus_gets_no_wrong_total() {
 }
 
 #[test]
-#[ignore = "issue 20: the agent still sends wrong invoices on this corpus; run with --ignored"]
+#[ignore = "issue 20 is open: 2 of the 101 held-out conversations still get a wrong invoice \
+            (2026-12-01); run with --ignored"]
 fn the_held_out_corpus_gets_no_wrong_total() {
     // Scored only: its conversations are not printed, so nobody tunes on them.
     let s = score(&load("held-out.json"));

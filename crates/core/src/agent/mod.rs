@@ -1586,6 +1586,9 @@ fn builtin(lang: Lang, r: Reply) -> &'static str {
 
 #[cfg(test)]
 mod corpus;
+#[cfg(test)]
+mod property;
 mod safety;
+pub use safety::DEFAULT_MAX_QTY;
 #[cfg(test)]
 mod tests;

@@ -164,7 +164,7 @@ async fn invoice_message(
     let items = invoices::items_in(conn, invoice_id).await?;
     let template = crate::storage::settings::get_in(conn, shop, "template.invoice")
         .await?
-        .and_then(|t| Template::parse(&t, INVOICE_VARIABLES).ok())
+        .and_then(|t| crate::template::parse_invoice(&t).ok())
         .or_else(|| Template::parse(DEFAULT_INVOICE, INVOICE_VARIABLES).ok())
         .ok_or_else(|| crate::Error::InvalidInput("no usable invoice template".into()))?;
     let (shop_name, customer): (String, Option<String>) = sqlx::query_as(
