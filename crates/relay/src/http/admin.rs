@@ -61,16 +61,8 @@ pub async fn run(
     ) {
         return Ok(None);
     }
-    {
-        let mut conn = state
-            .db
-            .pool()
-            .acquire()
-            .await
-            .map_err(ziflow_core::Error::from)?;
-        if let Some(stored) = command_results::get(&mut conn, shop, key).await? {
-            return Ok(Some(reply(&stored, true)));
-        }
+    if let Some(res) = super::commands::replayed(state, shop, key).await? {
+        return Ok(Some(res));
     }
     let stored = match command {
         Command::DevicePermit { device_id, can } => {

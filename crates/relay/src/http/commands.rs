@@ -125,6 +125,23 @@ pub async fn commands(
 }
 
 /// A refusal as a stored answer (a retry gets the same refusal).
+/// The first answer to `key` if the command already ran (a retry gets it again).
+pub(super) async fn replayed(
+    state: &AppState,
+    shop: &str,
+    key: &str,
+) -> Result<Option<Response>, HttpError> {
+    let mut conn = state
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(ziflow_core::Error::from)?;
+    Ok(command_results::get(&mut conn, shop, key)
+        .await?
+        .map(|stored| reply(&stored, true)))
+}
+
 pub(super) fn refusal(e: &ziflow_core::Error) -> Stored {
     let (status, code) = match e {
         ziflow_core::Error::NotFound(_) => (404, "not_found"),
