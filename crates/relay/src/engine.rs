@@ -42,6 +42,39 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Times one event may fail the same way before it is quarantined.
 pub const MAX_TRIES: u32 = 3;
 
+/// Quarantines allowed within [`BRAKE_WINDOW`]. More events failing than that is not one bad
+/// event but a fault of the whole relay (a bad release, a broken migration): setting them all
+/// aside would hide it, so the engine stops quarantining, keeps retrying, and `/healthz` says
+/// so until the window has room again.
+pub const BRAKE_LIMIT: usize = 20;
+
+/// The window [`BRAKE_LIMIT`] counts in.
+pub const BRAKE_WINDOW: Duration = Duration::from_secs(600);
+
+/// Counts recent quarantines (see [`BRAKE_LIMIT`]).
+#[derive(Debug, Default)]
+pub struct Brake {
+    recent: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl Brake {
+    /// Whether one more event may be quarantined at `now`; counts it if so.
+    pub fn allow(&mut self, now: std::time::Instant) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= BRAKE_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= BRAKE_LIMIT {
+            return false;
+        }
+        self.recent.push_back(now);
+        true
+    }
+}
+
 /// Applies up to [`BATCH`] events after `start` and records what they imply: a provider
 /// event that changed an invoice is followed by `invoice.paid` (at most once per invoice),
 /// `invoice.failed`, `invoice.expired` or `invoice.refunded` in the log. Returns the new
@@ -220,6 +253,7 @@ impl Engine {
         tokio::spawn(async move {
             // While an event fails: its id and how many times it failed the same way.
             let mut failing: Option<(i64, u32)> = None;
+            let mut brake = Brake::default();
             loop {
                 let limit = if failing.is_some() { 1 } else { BATCH };
                 match supervised_step(&db, &writes, &intake, &ctx, limit).await {
@@ -247,7 +281,14 @@ impl Engine {
                                     _ => 1,
                                 };
                                 failing = Some((ev.id, tries));
-                                if tries >= MAX_TRIES {
+                                if tries >= MAX_TRIES && !brake.allow(std::time::Instant::now()) {
+                                    let why = format!(
+                                        "quarantine paused: more than {BRAKE_LIMIT} events failed to apply within {} minutes — a fault of the relay, not of one event; retrying (last: {fault})",
+                                        BRAKE_WINDOW.as_secs() / 60
+                                    );
+                                    tracing::error!("{why}");
+                                    ctx.health.failed(Part::Engine, &why);
+                                } else if tries >= MAX_TRIES {
                                     match quarantine(
                                         &db,
                                         &writes,
@@ -531,5 +572,25 @@ pub async fn retry(
             quarantine::failed_again(db, event_id, &reason).await?;
             Ok(Err(reason))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brake_stops_mass_quarantine_and_lets_go_after_its_window() {
+        let mut brake = Brake::default();
+        let t0 = std::time::Instant::now();
+        for _ in 0..BRAKE_LIMIT {
+            assert!(brake.allow(t0));
+        }
+        assert!(!brake.allow(t0), "the 21st within the window is held");
+        assert!(!brake.allow(t0 + BRAKE_WINDOW / 2));
+        assert!(
+            brake.allow(t0 + BRAKE_WINDOW),
+            "room again once the window passed"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Providers whose webhooks are counted.
-pub const PROVIDERS: [&str; 2] = ["stripe", "whatsapp"];
+pub const PROVIDERS: [&str; 3] = ["stripe", "whatsapp", "sandbox"];
 
 /// Why a webhook was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +60,9 @@ const BUCKETS_US: [u64; 12] = [
 /// The relay's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    accepted: [AtomicU64; 2],
-    duplicates: [AtomicU64; 2],
-    rejected: [[AtomicU64; 6]; 2],
+    accepted: [AtomicU64; 3],
+    duplicates: [AtomicU64; 3],
+    rejected: [[AtomicU64; 6]; 3],
     latency_buckets: [AtomicU64; 12],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -71,8 +71,10 @@ pub struct Metrics {
     rate_limited: AtomicU64,
 }
 
+/// The provider's place in [`PROVIDERS`]: the sandbox's pay-page events are counted apart
+/// from Stripe's deliveries.
 fn provider_index(provider: &str) -> usize {
-    usize::from(provider == "whatsapp")
+    PROVIDERS.iter().position(|p| *p == provider).unwrap_or(0)
 }
 
 impl Metrics {
@@ -99,12 +101,12 @@ impl Metrics {
         self.rejected[provider_index(provider)][r].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts WhatsApp entries dropped because they were for another business number.
     /// One request refused because its source spent its budget (see `http::limits`).
     pub fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts WhatsApp entries dropped because they were for another business number.
     pub fn foreign_number(&self, n: usize) {
         self.foreign_numbers
             .fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
