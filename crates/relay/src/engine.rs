@@ -36,6 +36,9 @@ use crate::intake::{Committed, Intake, Writes};
 /// a similar ratio but p50 above 5 ms in half the runs; 64 about 0.7, 256 about 0.6.
 const BATCH: i64 = 16;
 
+/// Longest the engine lets queued webhooks go before it takes its turn.
+const YIELD_MAX: Duration = Duration::from_millis(50);
+
 /// How long to wait before retrying after a failed step.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -256,6 +259,13 @@ impl Engine {
             let mut brake = Brake::default();
             loop {
                 let limit = if failing.is_some() { 1 } else { BATCH };
+                // Webhooks waiting to be committed go first: a provider waits on their answer,
+                // while the projections may trail by a moment. At most YIELD_MAX at a time,
+                // so the engine keeps moving under any load.
+                let deferred = std::time::Instant::now();
+                while intake.busy() && deferred.elapsed() < YIELD_MAX {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
                 match supervised_step(&db, &writes, &intake, &ctx, limit).await {
                     Ok((cursor, full)) => {
                         ctx.health.ok(Part::Engine);

@@ -58,6 +58,11 @@ impl Intake {
         Self { jobs, committed }
     }
 
+    /// Whether webhooks are queued for the writer right now (the engine lets them go first).
+    pub fn busy(&self) -> bool {
+        self.jobs.capacity() < self.jobs.max_capacity()
+    }
+
     /// Appends `events` for `shop` durably. Returns each event's id, or `None` for a
     /// redelivery that was already stored.
     pub async fn append(
