@@ -126,6 +126,7 @@ pub async fn run_with_clock(
         },
         sandbox_pending: Arc::default(),
         streams: Arc::default(),
+        lanes: Arc::default(),
         limits: Arc::new(http::limits::SourceLimits::new(
             config.providers.trusted_proxies.clone(),
         )),

@@ -211,17 +211,16 @@ pub fn start_runner(state: AppState) {
         loop {
             let free = CONCURRENCY.saturating_sub(running.len());
             if free > 0 {
-                let lanes: Vec<(String, &'static str)> = busy
-                    .values()
-                    .map(|j| (j.shop_uid.clone(), jobs::lane(&j.kind)))
-                    .collect();
-                match claim(&state, free as i64, None, &lanes).await {
+                match claim(&state, free as i64, None).await {
                     Ok(claimed) => {
                         state.engine_ctx.health.ok(Part::Jobs);
                         for job in claimed {
                             let s = state.clone();
                             let j = job.clone();
-                            let handle = running.spawn(async move { run_one(&s, j).await });
+                            let handle = running.spawn(async move {
+                                run_one(&s, j.clone()).await;
+                                s.lanes.leave(&j);
+                            });
                             busy.insert(handle.id(), job);
                         }
                     }
@@ -236,6 +235,8 @@ pub fn start_runner(state: AppState) {
                     let id = match &done { Ok((id, ())) => *id, Err(e) => e.id() };
                     let job = busy.remove(&id);
                     if let (Err(e), Some(job)) = (done, job) {
+                        // The task ended before leaving its lane.
+                        state.lanes.leave(&job);
                         if e.is_panic() {
                             state.engine_ctx.health.panicked(Part::Jobs);
                             let why = crate::health::panic_text(&*e.into_panic());
@@ -256,30 +257,88 @@ pub fn start_runner(state: AppState) {
     });
 }
 
-/// Claims due jobs in a short write transaction.
-async fn claim(
-    state: &AppState,
-    limit: i64,
-    only: Option<i64>,
-    busy: &[(String, &'static str)],
-) -> ziflow_core::Result<Vec<Job>> {
+/// Claims due jobs in a short write transaction, none in a lane (shop and kind of work)
+/// where a job is running — whether the runner or a command runs it — and marks their lanes
+/// busy (the caller leaves them when each job is over).
+async fn claim(state: &AppState, limit: i64, only: Option<i64>) -> ziflow_core::Result<Vec<Job>> {
     let _one_writer = state.writes.lock().await;
+    let busy = state.lanes.busy();
     let mut tx = state.db.begin_immediate().await?;
-    let claimed = jobs::claim_in(&mut tx, state.clock.now(), limit, only, busy).await?;
+    let claimed = jobs::claim_in(&mut tx, state.clock.now(), limit, only, &busy).await?;
     tx.commit().await?;
+    for job in &claimed {
+        state.lanes.enter(job);
+    }
     Ok(claimed)
+}
+
+/// The lanes where a job is running now: one job at a time per shop and lane.
+#[derive(Debug, Default)]
+pub struct Lanes(std::sync::Mutex<std::collections::HashMap<(String, &'static str), usize>>);
+
+impl Lanes {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, &'static str), usize>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The busy lanes.
+    pub fn busy(&self) -> Vec<(String, &'static str)> {
+        self.map().keys().cloned().collect()
+    }
+
+    fn enter(&self, job: &Job) {
+        *self
+            .map()
+            .entry((job.shop_uid.clone(), jobs::lane(&job.kind)))
+            .or_default() += 1;
+    }
+
+    fn leave(&self, job: &Job) {
+        let key = (job.shop_uid.clone(), jobs::lane(&job.kind));
+        let mut map = self.map();
+        if let Some(n) = map.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&key);
+            }
+        }
+    }
 }
 
 /// Runs job `only` now if it is due (a command waiting for its pay link). Returns how many
 /// ran.
 pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result<usize> {
-    let claimed = claim(state, 1, only, &[]).await?;
+    // Its lane may be busy a moment (the runner sending this shop's last message): wait a
+    // little, then leave the job to the runner (the command answers "pending").
+    let mut claimed = claim(state, 1, only).await?;
+    let waited = std::time::Instant::now();
+    while claimed.is_empty() && waited.elapsed() < LANE_WAIT {
+        let busy = match only {
+            Some(id) => jobs::get(&state.db, id)
+                .await?
+                .is_some_and(|j| j.state == "pending" && j.run_at <= state.clock.now()),
+            None => false,
+        };
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        claimed = claim(state, 1, only).await?;
+    }
     let n = claimed.len();
     for job in claimed {
-        run_one(state, job).await;
+        run_one(state, job.clone()).await;
+        state.lanes.leave(&job);
     }
     Ok(n)
 }
+
+/// How long a command waits for its job's lane before leaving the job to the runner.
+const LANE_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs one claimed job within [`JOB_DEADLINE`]. A panic inside it is a failed attempt like
 /// any other (counted on `/metrics`, retried with backoff), wherever the job runs — in the

@@ -231,7 +231,6 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
             "correct",
             "that's right",
             "thats right",
-            "right",
             "exactly",
             "correcto",
             "exacto",

@@ -67,6 +67,8 @@ pub struct AppState {
     pub owner_http: reqwest::Client,
     /// Spaces WhatsApp sends per business number.
     pub limiter: Arc<crate::channel::Limiter>,
+    /// The lanes where a job runs now (the runner's and commands' alike).
+    pub lanes: Arc<crate::pay::Lanes>,
     /// Wakes the job runner (a job was enqueued).
     pub jobs_wake: Arc<tokio::sync::Notify>,
     /// What the engine's own work needs (shared with commands catching the engine up).
