@@ -78,26 +78,6 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-/// Plays `messages` to a fresh conversation; the replies, the last invoice, whether it was
-/// handed off.
-fn play(shop: &Shop<'_>, messages: &[&str]) -> (Vec<String>, Option<Order>, bool) {
-    let mut state = State::default();
-    let mut replies = Vec::new();
-    let mut order = None;
-    let mut handoff = false;
-    for m in messages {
-        for a in respond(&mut state, m, shop) {
-            match a {
-                Action::Reply(r) => replies.push(r),
-                Action::SendInvoice(o) => order = Some(o),
-                Action::Handoff { .. } => handoff = true,
-                Action::OptOut => {}
-            }
-        }
-    }
-    (replies, order, handoff)
-}
-
 type Item = (String, Option<String>, i64);
 
 fn items_of(order: &Order) -> Vec<Item> {
@@ -118,7 +98,7 @@ pub fn judge(shop: &Shop<'_>, conv: &Value) -> Verdict {
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    let (replies, order, handoff) = play(shop, &messages);
+    let (replies, order, handoff, _) = super::tests::play(shop, &messages);
     let expect = &conv["expect"];
     let all = replies.join(" | ");
     let invoice_expected = expect["invoice_sent"].as_bool().unwrap_or(false);

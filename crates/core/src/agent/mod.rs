@@ -182,7 +182,7 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         None => (None, message.to_string()),
     };
     let w = safety::normalize(words(&rest));
-    let mentions = find_mentions(&w, shop.catalog);
+    let mentions = find_mentions(&w, shop.catalog, shop.currency);
     let confirming = state.stage == Stage::Confirming;
     let cancel = has_phrase(
         &w,
@@ -423,14 +423,14 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
                 used.push(i);
             }
         }
-        for d in safety::unplaced(&w, &used, shop.catalog) {
+        for d in safety::unplaced(&w, &used, shop.catalog, shop.currency) {
             if !state.doubts.contains(&d) {
                 state.doubts.push(d);
             }
         }
         // A price the customer named must be one of the cart's.
         for t in w.iter().filter(|t| t.starts_with('$')) {
-            let cents = Money::parse(&t[1..], "USD");
+            let cents = Money::parse(&t[1..], shop.currency);
             let in_cart = state.lines.iter().any(|l| {
                 product_of(shop.catalog, &l.sku).is_some_and(|p| Some(p.price_cents) == cents)
             });
@@ -904,11 +904,11 @@ struct Mention {
 
 /// Products named in `w`, by name, alias, near-miss spelling or price ("the $64 serum"),
 /// with the quantity before them and a variant after them.
-fn find_mentions(w: &[String], catalog: &Catalog) -> Vec<Mention> {
+fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention> {
     let prices: Vec<i64> = w
         .iter()
         .filter_map(|t| t.strip_prefix('$'))
-        .filter_map(|t| Money::parse(t, "USD"))
+        .filter_map(|t| Money::parse(t, currency))
         .collect();
     // Every (product, span, strength) found.
     let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();

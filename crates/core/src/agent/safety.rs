@@ -130,7 +130,12 @@ const SHORTHAND_NEXT: &[&str] = &[
 
 /// Why a number at `i` needs no placing: part of a size or a product's name, a catalog price,
 /// a date or a time, or chat shorthand. `None`: it must be placed by the reader.
-pub fn explained(w: &[String], i: usize, catalog: &Catalog) -> Option<&'static str> {
+pub fn explained(
+    w: &[String],
+    i: usize,
+    catalog: &Catalog,
+    currency: &str,
+) -> Option<&'static str> {
     let t = w[i].as_str();
     // Part of a variant or a product's name: "16oz", "6 cup", "SPF 50".
     let in_phrase = |phrase: &str| {
@@ -148,7 +153,7 @@ pub fn explained(w: &[String], i: usize, catalog: &Catalog) -> Option<&'static s
         return Some("size");
     }
     if let Some(price) = t.strip_prefix('$') {
-        let cents = crate::Money::parse(price, "USD");
+        let cents = crate::Money::parse(price, currency);
         let known = catalog.catalog.iter().any(|p| {
             Some(p.price_cents) == cents || p.deposit_cents.is_some() && p.deposit_cents == cents
         });
@@ -228,13 +233,13 @@ pub fn explained(w: &[String], i: usize, catalog: &Catalog) -> Option<&'static s
 
 /// The numbers of `w` that neither the reader (`used`: indices it read a quantity from) nor
 /// [`explained`] placed, as the customer wrote them.
-pub fn unplaced(w: &[String], used: &[usize], catalog: &Catalog) -> Vec<String> {
+pub fn unplaced(w: &[String], used: &[usize], catalog: &Catalog, currency: &str) -> Vec<String> {
     w.iter()
         .enumerate()
         .filter(|(i, t)| {
             (is_number(t) || t.as_str() == "?")
                 && !used.contains(i)
-                && explained(w, *i, catalog).is_none()
+                && explained(w, *i, catalog, currency).is_none()
         })
         .map(|(_, t)| {
             if t == "?" {

@@ -15,7 +15,7 @@ fn catalog(f: &Value) -> Catalog {
         .unwrap()
 }
 
-/// Runs `messages` through a fresh conversation; returns the replies and the last order.
+/// Runs `messages` through a fresh conversation with the sample shop (Denver, USD).
 fn talk(catalog: &Catalog, messages: &[&str]) -> (Vec<String>, Option<Order>, bool, State) {
     let shop = Shop {
         city: "Denver",
@@ -24,12 +24,21 @@ fn talk(catalog: &Catalog, messages: &[&str]) -> (Vec<String>, Option<Order>, bo
         replies: None,
         max_qty: safety::DEFAULT_MAX_QTY,
     };
+    play(&shop, messages)
+}
+
+/// Runs `messages` through a fresh conversation with `shop`; returns the replies, the last
+/// invoice, whether it was handed off, and the conversation's state.
+pub(super) fn play(
+    shop: &Shop<'_>,
+    messages: &[&str],
+) -> (Vec<String>, Option<Order>, bool, State) {
     let mut state = State::default();
     let mut replies = Vec::new();
     let mut order = None;
     let mut handoff = false;
     for m in messages {
-        for a in respond(&mut state, m, &shop) {
+        for a in respond(&mut state, m, shop) {
             match a {
                 Action::Reply(r) => replies.push(r),
                 Action::SendInvoice(o) => order = Some(o),

@@ -89,21 +89,6 @@ pub fn is_article_or_the(word: &str) -> bool {
     is_article(word) || matches!(word, "the" | "el" | "la" | "los" | "las")
 }
 
-/// Edit distance, for near-miss spellings ("sunscren").
-pub fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// How a word sounds, roughly, in English and Spanish spelling: "c"/"k"/"qu" → k, "z" and
 /// soft "c" → s, "v" → b, "ll"/"y" → y, silent "h" dropped, doubled letters once. "tasa" and
 /// "taza", "mocka" and "moka", "konsentrado" and "concentrado" sound the same.

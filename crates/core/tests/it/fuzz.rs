@@ -19,7 +19,7 @@ use proptest::test_runner::{Config, TestRunner};
 use ziflow_core::catalog::{csv_form, Catalog};
 use ziflow_core::crm::{self, Rule};
 use ziflow_core::storage::conversations::{self, Direction};
-use ziflow_core::storage::invoices::{self, LineItem, NewInvoice};
+use ziflow_core::storage::invoices::{self, LineItem};
 use ziflow_core::storage::{events, settings, shops};
 use ziflow_core::template::{self, InvoiceMessage, Template};
 use ziflow_core::webhook::{stripe, whatsapp};
@@ -112,46 +112,35 @@ const TOKENS: &[&str] = &[
 ];
 
 /// Words the JSON targets give meaning to (a replaced value is often one of them, so the
-/// parser gets past its shape checks into the code behind them).
-const VOCAB: &[&str] = &[
-    "New",
-    "Quoted",
-    "Awaiting payment",
-    "Paid",
-    "Ready to ship",
-    "Shipped",
-    "Delivered",
-    "Abandoned",
-    "payment_succeeded",
-    "payment_failed",
-    "invoice_sent",
-    "link_expired",
-    "reminder_exhausted",
-    "message_received",
-    "handoff",
-    "set_stage",
-    "add_tag",
-    "remove_tag",
-    "set_field",
-    "add_to_field",
-    "notify",
-    "send_message",
-    "amount",
-    "date",
-    "order",
-    "telegram",
-    "slack",
-    "email",
-    "desktop",
-    "text",
-    "image",
-    "messages",
-    "statuses",
-    "delivered",
-    "read",
-    "failed",
-    "PNID",
-];
+/// parser gets past its shape checks into the code behind them): the pipeline's stages, the
+/// rules' triggers and channels, the rules' actions, WhatsApp's shapes.
+fn vocab() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = crm::STAGES.to_vec();
+    v.extend(crm::Trigger::ALL.iter().map(|t| t.key()));
+    v.extend(ziflow_protocol::automation::CHANNELS);
+    v.extend([
+        "set_stage",
+        "add_tag",
+        "remove_tag",
+        "set_field",
+        "add_to_field",
+        "notify",
+        "send_message",
+        "handoff",
+        "amount",
+        "date",
+        "order",
+        "text",
+        "image",
+        "messages",
+        "statuses",
+        "delivered",
+        "read",
+        "failed",
+        "PNID",
+    ]);
+    v
+}
 
 /// One change to an input.
 #[derive(Debug, Clone)]
@@ -249,7 +238,7 @@ fn leaf() -> impl Strategy<Value = serde_json::Value> {
     prop_oneof![
         1 => ".{0,40}".prop_map(Value::from),
         1 => (0..TOKENS.len()).prop_map(|t| Value::from(TOKENS[t])),
-        4 => (0..VOCAB.len()).prop_map(|t| Value::from(VOCAB[t])),
+        4 => proptest::sample::select(vocab()).prop_map(Value::from),
         1 => any::<i64>().prop_map(Value::from),
         1 => any::<f64>().prop_map(Value::from),
         1 => any::<bool>().prop_map(Value::from),
@@ -601,7 +590,7 @@ fn random_rules() -> BoxedStrategy<Vec<u8>> {
     use crm::{Condition, RuleAction, Source, Trigger};
     let word = || {
         prop_oneof![
-            3 => (0..VOCAB.len()).prop_map(|i| VOCAB[i].to_string()),
+            3 => proptest::sample::select(vocab()).prop_map(str::to_string),
             1 => ".{0,30}",
         ]
     };
@@ -659,27 +648,9 @@ fn fuzz_automation_rules() {
         shops::create(&db, "s1", "Glow Bar", "USD", "America/Denver", 1_000)
             .await
             .unwrap();
-        let inv = invoices::create(
-            &db,
-            "s1",
-            &NewInvoice {
-                customer_phone: "+15125550123".into(),
-                currency: "USD".into(),
-                items: vec![LineItem {
-                    sku: "HC".into(),
-                    name: "Hydrating cream".into(),
-                    variant: None,
-                    qty: 1,
-                    unit_minor: 12_000,
-                }],
-                shipping_minor: 800,
-                address: Some("123 Oak St.".into()),
-                recurrence: None,
-            },
-            1_000,
-        )
-        .await
-        .unwrap();
+        let inv = invoices::create(&db, "s1", &crate::cream_order("+15125550123"), 1_000)
+            .await
+            .unwrap();
         (db, inv.id)
     });
     let stages: Vec<String> = crm::STAGES.iter().map(|s| s.to_string()).collect();

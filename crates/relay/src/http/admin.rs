@@ -33,12 +33,10 @@ pub async fn devices(
                 id: d.id,
                 name: d.name,
                 role: d.role,
-                can: d
-                    .can
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|c| !c.is_empty())
-                    .map(String::from)
+                can: Permission::parse_list(&d.can)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| p.as_str().to_string())
                     .collect(),
                 created_at: d.created_at,
                 revoked: d.revoked_at.is_some(),
