@@ -12,6 +12,7 @@
 //! After each commit the writer announces the newest event id per shop on a broadcast
 //! channel; the sync push stream uses it to wake devices.
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
@@ -47,6 +48,32 @@ struct Job {
 pub struct Intake {
     jobs: mpsc::Sender<Job>,
     committed: broadcast::Sender<Committed>,
+    /// Appends from their start until their caller has its answer.
+    in_flight: Arc<AtomicUsize>,
+    /// When the last append started, in microseconds since `epoch`.
+    last_start: Arc<AtomicU64>,
+    epoch: std::time::Instant,
+}
+
+/// How long the intake must have been quiet (no append started, none in flight) before
+/// [`Intake::busy`] says no: webhooks of a steady stream arrive a moment apart, and the
+/// engine should not slip its step into every such gap.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Counts one append in flight while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Intake {
@@ -55,12 +82,27 @@ impl Intake {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let (committed, _) = broadcast::channel(1024);
         tokio::spawn(writer(db, writes, clock, rx, committed.clone()));
-        Self { jobs, committed }
+        Self {
+            jobs,
+            committed,
+            in_flight: Arc::default(),
+            last_start: Arc::default(),
+            epoch: std::time::Instant::now(),
+        }
     }
 
-    /// Whether webhooks are queued for the writer right now (the engine lets them go first).
+    /// Whether webhooks are on their way into the log right now — queued for the writer or
+    /// in its commit, their providers waiting for the answer — or one started within the
+    /// last [`QUIET`] (the engine lets them go first).
     pub fn busy(&self) -> bool {
-        self.jobs.capacity() < self.jobs.max_capacity()
+        let since = self
+            .micros()
+            .saturating_sub(self.last_start.load(Ordering::Relaxed));
+        self.in_flight.load(Ordering::Relaxed) > 0 || u128::from(since) < QUIET.as_micros()
+    }
+
+    fn micros(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
     /// Appends `events` for `shop` durably. Returns each event's id, or `None` for a
@@ -70,6 +112,8 @@ impl Intake {
         shop: &str,
         events: Vec<ProviderEvent>,
     ) -> Result<Vec<Option<i64>>, String> {
+        let _counted = InFlight::new(&self.in_flight);
+        self.last_start.store(self.micros(), Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job {

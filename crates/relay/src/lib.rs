@@ -106,7 +106,7 @@ pub async fn run_with_clock(
         engine_ctx.clone(),
         stopping.clone(),
     );
-    let state = http::AppState {
+    let state = http::AppState::new(http::Shared {
         db: db.clone(),
         intake,
         engine,
@@ -144,7 +144,7 @@ pub async fn run_with_clock(
         jobs_wake,
         engine_ctx,
         stopping: stopping.clone(),
-    };
+    });
     pay::start_runner(state.clone());
     start_pruning(state.clone());
     let app = http::router(state);

@@ -63,6 +63,7 @@ pub struct Metrics {
     accepted: [AtomicU64; 3],
     duplicates: [AtomicU64; 3],
     rejected: [[AtomicU64; 6]; 3],
+    /// Requests per bucket (each counted in the first bucket it fits).
     latency_buckets: [AtomicU64; 12],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -86,10 +87,9 @@ impl Metrics {
             self.duplicates[p].fetch_add(1, Ordering::Relaxed);
         }
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        for (i, bound) in BUCKETS_US.iter().enumerate() {
-            if us <= *bound {
-                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
+        // One counter per request: the bucket it falls in (made cumulative when rendered).
+        if let Some(i) = BUCKETS_US.iter().position(|bound| us <= *bound) {
+            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
@@ -160,12 +160,10 @@ impl Metrics {
             "# HELP ziflow_intake_seconds Time from request to durable commit and answer."
         );
         let _ = writeln!(out, "# TYPE ziflow_intake_seconds histogram");
+        let mut below = 0;
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "ziflow_intake_seconds_bucket{{le=\"{b}\"}} {}",
-                get(&self.latency_buckets[i])
-            );
+            below += get(&self.latency_buckets[i]);
+            let _ = writeln!(out, "ziflow_intake_seconds_bucket{{le=\"{b}\"}} {below}");
         }
         let count = get(&self.latency_count);
         let _ = writeln!(out, "ziflow_intake_seconds_bucket{{le=\"+Inf\"}} {count}");

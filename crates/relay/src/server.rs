@@ -53,20 +53,6 @@ pub async fn serve(
     limits: Limits,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let app = app.layer(axum::middleware::from_fn(
-        move |req: axum::extract::Request, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
-                Ok(res) => res,
-                Err(_) => (
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    axum::Json(serde_json::json!({
-                        "error": "timeout", "message": "the request took too long",
-                    })),
-                )
-                    .into_response(),
-            }
-        },
-    ));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -99,9 +85,18 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             let app = app.clone();
             async move {
-                match app.oneshot(req).await {
-                    Ok(res) => Ok::<_, Infallible>(res),
-                    Err(never) => match never {},
+                // The request's time limit, here rather than as a middleware layer: no
+                // boxed future and no clone of the router per request.
+                match tokio::time::timeout(limits.request_timeout, app.oneshot(req)).await {
+                    Ok(Ok(res)) => Ok::<_, Infallible>(res),
+                    Ok(Err(never)) => match never {},
+                    Err(_) => Ok((
+                        axum::http::StatusCode::REQUEST_TIMEOUT,
+                        axum::Json(serde_json::json!({
+                            "error": "timeout", "message": "the request took too long",
+                        })),
+                    )
+                        .into_response()),
                 }
             }
         });

@@ -4,7 +4,9 @@
 //!   machine, same load generator, same bodies. The reference verifies the Stripe HMAC and
 //!   group-commits the raw body into SQLite (WAL, `synchronous=FULL`) — the least a durable
 //!   webhook receiver can do. The relay does that plus everything it is for: secret lookup,
-//!   JSON checks, dedupe by event id, and its engine applying the events meanwhile.
+//!   JSON checks, dedupe by event id, and its engine applying the events meanwhile. Both
+//!   servers run side by side and are measured in rounds that take turns, each round once
+//!   both are idle; the ratio is the median of the rounds'.
 //! - `replica`: webhook → event applied in a desktop replica (the real sync client) at a
 //!   steady 200 webhooks/s; baseline: the same webhooks' own 2xx latency.
 //! - `agent`: the sales agent. Its decision per customer message (`agent::respond`) against
@@ -33,8 +35,6 @@ use ziflow_core::{Clock, SystemClock};
 
 const SECRET: &str = "whsec_bench_secret";
 const CONNECTIONS: usize = 64;
-const WARMUP: Duration = Duration::from_secs(2);
-const MEASURE: Duration = Duration::from_secs(10);
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -221,7 +221,7 @@ struct Run {
     errors: u64,
 }
 
-async fn load(url: &str, prefix: &str) -> Result<Run> {
+async fn load(url: &str, prefix: &str, warmup: Duration, measure: Duration) -> Result<Run> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)
         .build()?;
@@ -265,10 +265,10 @@ async fn load(url: &str, prefix: &str) -> Result<Run> {
             lat
         }));
     }
-    tokio::time::sleep(WARMUP).await;
+    tokio::time::sleep(warmup).await;
     measuring.store(true, Ordering::Relaxed);
     let started = Instant::now();
-    tokio::time::sleep(MEASURE).await;
+    tokio::time::sleep(measure).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
     running.store(false, Ordering::Relaxed);
@@ -320,18 +320,13 @@ async fn bench_relay() -> Result<()> {
     let dir = tempfile::tempdir()?;
 
     let ref_port = ziflow_tests::free_port()?;
-    let _reference = Kill(
+    let reference_server = Kill(
         std::process::Command::new(&me)
             .args(["reference-server", &format!("127.0.0.1:{ref_port}")])
             .arg(dir.path())
             .spawn()?,
     );
     wait_port(ref_port).await?;
-    eprintln!(
-        "reference: HMAC + group commit of the raw body, {CONNECTIONS} connections, {MEASURE:?}…"
-    );
-    let reference = load(&format!("http://127.0.0.1:{ref_port}/hook"), "ref").await?;
-    drop(_reference);
 
     let key_hex = "ab".repeat(32);
     let relay_dir = dir.path().join("relay");
@@ -341,7 +336,7 @@ async fn bench_relay() -> Result<()> {
     ziflow_relay::provision::set_secrets(&db, &key, &shop.uid, Some(SECRET), None).await?;
     db.close().await;
     let relay_port = ziflow_tests::free_port()?;
-    let _relay = Kill(
+    let relay_server = Kill(
         std::process::Command::new(&relay_bin)
             .args([
                 "serve",
@@ -356,34 +351,125 @@ async fn bench_relay() -> Result<()> {
             .with_context(|| format!("starting {}", relay_bin.display()))?,
     );
     wait_port(relay_port).await?;
-    eprintln!("relay: verified, durably committed Stripe webhooks, same load…");
-    let relay = load(
-        &format!(
-            "http://127.0.0.1:{relay_port}/api/payment/webhook/{}",
-            shop.uid
-        ),
-        "relay",
-    )
-    .await?;
+    let ref_url = format!("http://127.0.0.1:{ref_port}/hook");
+    let relay_url = format!(
+        "http://127.0.0.1:{relay_port}/api/payment/webhook/{}",
+        shop.uid
+    );
+    let pids = [reference_server.0.id(), relay_server.0.id()];
+
+    // Rounds that take turns (reference, relay; then relay, reference; …), each started only
+    // once both servers are idle (the relay's engine has applied the last round's events), so
+    // neither server's leftover work or a slow moment of the machine weighs on one side only.
+    // The ratio is the median of the rounds' ratios.
+    let mut reference = Vec::new();
+    let mut relay = Vec::new();
+    for round in 0..ROUNDS {
+        eprintln!(
+            "round {}/{ROUNDS}: reference (HMAC + group commit of the raw body) and ziflow-relay, {CONNECTIONS} connections, {ROUND_MEASURE:?} each…",
+            round + 1
+        );
+        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        for which in order {
+            idle(&pids).await?;
+            let run = if which == 0 {
+                load(
+                    &ref_url,
+                    &format!("ref{round}"),
+                    ROUND_WARMUP,
+                    ROUND_MEASURE,
+                )
+                .await?
+            } else {
+                load(
+                    &relay_url,
+                    &format!("relay{round}"),
+                    ROUND_WARMUP,
+                    ROUND_MEASURE,
+                )
+                .await?
+            };
+            if which == 0 {
+                reference.push(run);
+            } else {
+                relay.push(run);
+            }
+        }
+    }
 
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
-        "relay intake benchmark ({cores} cores, {CONNECTIONS} connections, {}s measured)",
-        MEASURE.as_secs()
+        "relay intake benchmark ({cores} cores, {CONNECTIONS} connections, {ROUNDS} rounds of {}s each, taking turns)",
+        ROUND_MEASURE.as_secs()
     );
-    println!("| server | requests/s | p50 ms | p99 ms | errors |");
-    println!("|---|---|---|---|---|");
-    for (name, r) in [
-        ("reference (HMAC + group commit)", &reference),
-        ("ziflow-relay", &relay),
-    ] {
+    println!("| round | reference requests/s | relay requests/s | ratio | relay p50 ms | relay p99 ms | errors |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for (n, (r, z)) in reference.iter().zip(&relay).enumerate() {
+        let ratio = z.rps / r.rps;
+        ratios.push(ratio);
         println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} |",
-            r.rps, r.p50_ms, r.p99_ms, r.errors
+            "| {} | {:.0} | {:.0} | {ratio:.2} | {:.2} | {:.2} | {} |",
+            n + 1,
+            r.rps,
+            z.rps,
+            z.p50_ms,
+            z.p99_ms,
+            r.errors + z.errors
         );
     }
-    println!("ratio relay/reference: {:.2}", relay.rps / reference.rps);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "reference p50 {:.2} ms, p99 {:.2} ms; ziflow-relay p50 {:.2} ms, p99 {:.2} ms (medians of the rounds)",
+        median(reference.iter().map(|r| r.p50_ms).collect()),
+        median(reference.iter().map(|r| r.p99_ms).collect()),
+        median(relay.iter().map(|r| r.p50_ms).collect()),
+        median(relay.iter().map(|r| r.p99_ms).collect()),
+    );
+    println!(
+        "ratio relay/reference: {:.2} (median of {ROUNDS} rounds)",
+        median(ratios)
+    );
     Ok(())
+}
+
+/// Rounds of `relay`; each measures both servers for [`ROUND_MEASURE`].
+const ROUNDS: usize = 5;
+const ROUND_WARMUP: Duration = Duration::from_secs(1);
+const ROUND_MEASURE: Duration = Duration::from_secs(4);
+
+/// Waits until the processes `pids` use no CPU for a moment (at most a minute).
+async fn idle(pids: &[u32]) -> Result<()> {
+    let ticks = || -> u64 {
+        pids.iter()
+            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .map(|stat| {
+                // utime and stime: fields 14 and 15, counted after the parenthesised name.
+                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|f| f.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = ticks();
+    let mut still = 0;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = ticks();
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        if still >= 3 {
+            return Ok(());
+        }
+    }
+    bail!("the servers stayed busy for a minute")
 }
 
 // ---- shared by `replica` and `memory` ----

@@ -33,9 +33,27 @@ pub const COMMAND_BODY_LIMIT: usize = 64 * 1024;
 /// Largest WhatsApp webhook body accepted.
 pub const WHATSAPP_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// Shared state of every handler.
+/// Shared state of every handler: one pointer, so the clone axum makes per request (and per
+/// middleware layer) costs one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the relay's shared parts.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler and background task of the relay shares (behind [`AppState`]).
+pub struct Shared {
     /// The relay's database.
     pub db: Db,
     /// The durable intake writer.
