@@ -36,7 +36,11 @@ use crate::intake::{Committed, Intake, Writes};
 /// a similar ratio but p50 above 5 ms in half the runs; 64 about 0.7, 256 about 0.6.
 const BATCH: i64 = 16;
 
-/// Longest the engine lets queued webhooks go before it takes its turn.
+/// Events applied in a step taken after the engine yielded for all of [`YIELD_MAX`]: at one
+/// such step per 50 ms the engine applies over 2,500 events/s while webhooks keep arriving.
+const BATCH_AFTER_YIELD: i64 = 128;
+
+/// Longest the engine lets webhooks on their way in go before it takes its turn.
 const YIELD_MAX: Duration = Duration::from_millis(50);
 
 /// How long to wait before retrying after a failed step.
@@ -258,14 +262,20 @@ impl Engine {
             let mut failing: Option<(i64, u32)> = None;
             let mut brake = Brake::default();
             loop {
-                let limit = if failing.is_some() { 1 } else { BATCH };
-                // Webhooks waiting to be committed go first: a provider waits on their answer,
-                // while the projections may trail by a moment. At most YIELD_MAX at a time,
-                // so the engine keeps moving under any load.
+                // Webhooks on their way in go first: a provider waits on their answer, while
+                // the projections may trail by a moment. At most YIELD_MAX at a time, so the
+                // engine keeps moving under any load; after waiting that long (a steady
+                // stream of webhooks) it takes a larger step, so it keeps up with any stream
+                // the machine can take in and trails only a flood.
                 let deferred = std::time::Instant::now();
                 while intake.busy() && deferred.elapsed() < YIELD_MAX {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
+                let limit = match failing {
+                    Some(_) => 1,
+                    None if deferred.elapsed() >= YIELD_MAX => BATCH_AFTER_YIELD,
+                    None => BATCH,
+                };
                 match supervised_step(&db, &writes, &intake, &ctx, limit).await {
                     Ok((cursor, full)) => {
                         ctx.health.ok(Part::Engine);
