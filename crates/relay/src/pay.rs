@@ -15,6 +15,7 @@ use ziflow_core::pay::sandbox::{Deliver, Sandbox};
 use ziflow_core::pay::stripe::Stripe;
 use ziflow_core::pay::work::{self, Work};
 use ziflow_core::pay::{PaymentProvider, ProviderError};
+use ziflow_core::secrets::Secret;
 use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 
@@ -158,9 +159,18 @@ pub async fn provider(
     shop: &str,
     name: &str,
 ) -> Result<Box<dyn PaymentProvider>, ProviderError> {
+    provider_and_key(state, shop, name).await.map(|(p, _)| p)
+}
+
+/// [`provider`], and the shop's Stripe key it calls with (for Stripe).
+async fn provider_and_key(
+    state: &AppState,
+    shop: &str,
+    name: &str,
+) -> Result<(Box<dyn PaymentProvider>, Option<Secret>), ProviderError> {
     match name {
         "sandbox" if state.sandbox_key.is_some() => {
-            Ok(Box::new(Sandbox::new(sandbox_delivery(state))))
+            Ok((Box::new(Sandbox::new(sandbox_delivery(state))), None))
         }
         "stripe" => {
             let key = stripe_key(state, shop)
@@ -171,11 +181,12 @@ pub async fn provider(
                         "Stripe is not connected any more (Settings → Billing)".into(),
                     )
                 })?;
-            Ok(Box::new(Stripe::new(
+            let client = Stripe::new(
                 &state.providers.stripe_api_base,
-                key,
+                key.clone(),
                 state.providers.stripe_timeout,
-            )?))
+            )?;
+            Ok((Box::new(client), Some(key)))
         }
         other => Err(ProviderError::Refused(format!(
             "no payment provider called {other:?} on this relay"
@@ -425,8 +436,11 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
             return Ok(());
         }
     };
+    let (provider, used_key) = match provider_and_key(state, &job.shop_uid, work.provider()).await {
+        Ok(found) => found,
+        Err(e) => return failed(state, &job, &work, e, now).await,
+    };
     let result = async {
-        let provider = provider(state, &job.shop_uid, work.provider()).await?;
         let key = job.idempotency_key.as_str();
         match &work {
             Work::CreateLink { request, .. } => {
@@ -471,6 +485,40 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         Ok(done) => {
             let mut log = LogTx::begin(state).await?;
             let events = match (&work, done) {
+                (Work::CreateLink { request, .. }, Done::Link(link))
+                    if !still_connected(state, &mut log.tx, &job.shop_uid, used_key.as_ref())
+                        .await? =>
+                {
+                    // Stripe was disconnected (or another key connected) while the link was
+                    // being made: its payments could no longer be verified here, so the link
+                    // is switched off with the key that made it and the rep is told.
+                    drop(log);
+                    let off = provider
+                        .deactivate_link(&link.reference, &format!("{}-stale", job.idempotency_key))
+                        .await;
+                    let reason = match off {
+                        Ok(()) => "Stripe was disconnected while the pay link was being made; that link was switched off — send the invoice again".to_string(),
+                        Err(e) => format!("Stripe was disconnected while the pay link was being made; switching that link off failed ({e}) — switch it off in Stripe's dashboard: {}", link.url),
+                    };
+                    let mut log = LogTx::begin(state).await?;
+                    let payload =
+                        serde_json::json!({ "invoice_id": request.invoice_id, "reason": reason });
+                    let id = ziflow_core::command::record(
+                        &mut log.tx,
+                        &job.shop_uid,
+                        "invoice.send_failed",
+                        &payload,
+                        now,
+                    )
+                    .await?;
+                    jobs::done_in(&mut log.tx, job.id, now).await?;
+                    log.commit(state, &job.shop_uid, &[id]).await?;
+                    tracing::warn!(
+                        job = job.id,
+                        "a pay link made as Stripe was disconnected was switched off"
+                    );
+                    return Ok(());
+                }
                 (Work::CreateLink { provider, request }, Done::Link(link)) => {
                     work::link_created(&mut log.tx, &job.shop_uid, provider, request, &link, now)
                         .await?
@@ -485,28 +533,61 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
             tracing::info!(job = job.id, kind = %job.kind, "job done");
             Ok(())
         }
-        Err(e) => {
-            let retry = matches!(e, ProviderError::Retry(_));
-            let gave_up = !record_failure(state, &job, &e.to_string(), retry).await?;
-            if let (true, Work::CreateLink { request, .. }) = (gave_up, &work) {
-                // The rep sees why on the invoice (desks learn it from the log).
-                let mut log = LogTx::begin(state).await?;
-                let payload = serde_json::json!({
-                    "invoice_id": request.invoice_id, "reason": e.to_string(),
-                });
-                let id = ziflow_core::command::record(
-                    &mut log.tx,
-                    &job.shop_uid,
-                    "invoice.send_failed",
-                    &payload,
-                    now,
-                )
-                .await?;
-                log.commit(state, &job.shop_uid, &[id]).await?;
-            }
-            Ok(())
-        }
+        Err(e) => failed(state, &job, &work, e, now).await,
     }
+}
+
+/// Whether the Stripe key a call used (`used`; `None`: not a Stripe call) is still the shop's,
+/// read inside the transaction that would record the call's result — so a disconnect (which
+/// deletes the key first) either comes before, and this says no, or after, and finds the
+/// recorded link among those it switches off.
+async fn still_connected(
+    state: &AppState,
+    tx: &mut sqlx::SqliteConnection,
+    shop: &str,
+    used: Option<&Secret>,
+) -> ziflow_core::Result<bool> {
+    let Some(used) = used else {
+        return Ok(true);
+    };
+    let now = ziflow_core::storage::shop_secrets::get_in(
+        tx,
+        &state.master_key,
+        shop,
+        SecretName::StripeApiKey,
+    )
+    .await?;
+    Ok(now.is_some_and(|k| k.expose() == used.expose()))
+}
+
+/// A provider call failed: the attempt is recorded; a link that will not be made is
+/// explained on its invoice.
+async fn failed(
+    state: &AppState,
+    job: &Job,
+    work: &Work,
+    e: ProviderError,
+    now: i64,
+) -> ziflow_core::Result<()> {
+    let retry = matches!(e, ProviderError::Retry(_));
+    let gave_up = !record_failure(state, job, &e.to_string(), retry).await?;
+    if let (true, Work::CreateLink { request, .. }) = (gave_up, work) {
+        // The rep sees why on the invoice (desks learn it from the log).
+        let mut log = LogTx::begin(state).await?;
+        let payload = serde_json::json!({
+            "invoice_id": request.invoice_id, "reason": e.to_string(),
+        });
+        let id = ziflow_core::command::record(
+            &mut log.tx,
+            &job.shop_uid,
+            "invoice.send_failed",
+            &payload,
+            now,
+        )
+        .await?;
+        log.commit(state, &job.shop_uid, &[id]).await?;
+    }
+    Ok(())
 }
 
 /// Records a failed attempt; returns whether the job will be tried again.

@@ -78,11 +78,22 @@ pub async fn set(
 
 /// Opens a shop's secret, if set.
 pub async fn get(db: &Db, key: &MasterKey, shop: &str, name: SecretName) -> Result<Option<Secret>> {
+    let mut conn = db.pool().acquire().await?;
+    get_in(&mut conn, key, shop, name).await
+}
+
+/// [`get`] inside the caller's transaction (what is stored as the transaction sees it).
+pub async fn get_in(
+    conn: &mut sqlx::SqliteConnection,
+    key: &MasterKey,
+    shop: &str,
+    name: SecretName,
+) -> Result<Option<Secret>> {
     let sealed: Option<Vec<u8>> =
         sqlx::query_scalar("SELECT sealed FROM shop_secrets WHERE shop_uid = ? AND name = ?")
             .bind(shop)
             .bind(name.as_str())
-            .fetch_optional(db.pool())
+            .fetch_optional(&mut *conn)
             .await?;
     sealed
         .map(|s| key.open(shop, name.as_str(), &s))

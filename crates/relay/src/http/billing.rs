@@ -264,16 +264,25 @@ async fn connect(
 /// How long disconnecting may spend deactivating the shop's open links at Stripe.
 const DEACTIVATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Disconnects Stripe in one state change: the open Stripe links are deactivated at Stripe
-/// (while the key is still here; those Stripe does not confirm in time are named in the
-/// answer, for the owner to switch off in Stripe's dashboard), then the API key **and** the
-/// webhook signing secret are deleted, and `billing.disconnected` expires those invoices'
-/// links in the log. New invoices then use the sandbox where this relay runs one, else none.
+/// Disconnects Stripe in one state change: the API key **and** the webhook signing secret
+/// are deleted, the open Stripe links are deactivated at Stripe (with the key held in memory;
+/// those Stripe does not confirm in time are named in the answer, for the owner to switch
+/// off in Stripe's dashboard), and `billing.disconnected` expires those invoices' links in
+/// the log. New invoices then use the sandbox where this relay runs one, else none.
 async fn disconnect(
     state: &AppState,
     shop: &str,
 ) -> Result<(Stored, Option<(&'static str, serde_json::Value)>), HttpError> {
     use ziflow_core::pay::PaymentProvider;
+    // The key first, held here for switching links off; then it and the signing secret are
+    // deleted — before the open links are read, so a link job that made a link with the old
+    // key either recorded it before (and it is in the list below) or finds the key gone when
+    // it records, and switches its link off itself (see `pay::still_connected`).
+    let key = crate::pay::stripe_key(state, shop).await?;
+    shop_secrets::delete(&state.db, shop, SecretName::StripeApiKey).await?;
+    shop_secrets::delete(&state.db, shop, SecretName::StripeWebhook).await?;
+    state.secrets.forget(shop, SecretName::StripeApiKey);
+    state.secrets.forget(shop, SecretName::StripeWebhook);
     let open = {
         let mut conn = state
             .db
@@ -284,7 +293,6 @@ async fn disconnect(
         ziflow_core::storage::invoices::open_links_in(&mut conn, shop, "stripe").await?
     };
     let mut not_deactivated = Vec::new();
-    let key = crate::pay::stripe_key(state, shop).await?;
     let client = match key {
         Some(key) if !open.is_empty() => Some(
             Stripe::new(
@@ -313,10 +321,6 @@ async fn disconnect(
             not_deactivated.push(json!({ "number": inv.number, "link": inv.pay_link }));
         }
     }
-    shop_secrets::delete(&state.db, shop, SecretName::StripeApiKey).await?;
-    shop_secrets::delete(&state.db, shop, SecretName::StripeWebhook).await?;
-    state.secrets.forget(shop, SecretName::StripeApiKey);
-    state.secrets.forget(shop, SecretName::StripeWebhook);
     let next = if state.sandbox_key.is_some() {
         "sandbox"
     } else {

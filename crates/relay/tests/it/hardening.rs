@@ -823,6 +823,102 @@ async fn disconnecting_stripe_removes_key_and_secret_and_deactivates_its_links()
     assert_eq!(status, 400, "{refused}");
 }
 
+#[tokio::test]
+async fn a_link_made_while_stripe_is_disconnected_is_switched_off_not_sent() {
+    let fake = FakeStripe::start().await;
+    let relay = Served::start(&["--stripe-api-base", &fake.base]).await;
+    let token = relay.a.device_token.clone();
+    let (status, _) = relay
+        .command(
+            &token,
+            "connect",
+            json!({"type": "billing.connect", "key": "sk_test_51HzFakeKeyForZiFlow"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, made) = relay.command(&token, "c", story_invoice()).await;
+    let id = made["invoice_id"].as_i64().unwrap();
+    // Stripe makes the link, then takes 2 s to answer; meanwhile the owner disconnects.
+    fake.state
+        .lock()
+        .unwrap()
+        .trouble
+        .push_back(crate::fake_stripe::Trouble::Hang(Duration::from_secs(2)));
+    let base = relay.base.clone();
+    let sending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/commands"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", "s")
+            .json(&json!({"type": "invoice.send", "invoice_id": id}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let started = Instant::now();
+    while fake.requests_to("POST", "/v1/payment_links").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no link asked for"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, gone) = relay
+        .command(
+            &relay.a.device_token,
+            "d",
+            json!({"type": "billing.disconnect"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{gone}");
+    assert_eq!(
+        gone["links_expired"], 0,
+        "the link was not recorded yet: {gone}"
+    );
+    let _ = sending.await.unwrap();
+    // The job finds the key gone when it records: it switches the link off with the key
+    // that made it and tells the rep, instead of sending a link whose payments this relay
+    // could no longer verify.
+    let started = Instant::now();
+    let switched_off = loop {
+        let off = fake.state.lock().unwrap().requests.iter().any(|r| {
+            r.path.starts_with("/v1/payment_links/plink_") && r.field("active") == Some("false")
+        });
+        if off || started.elapsed() > Duration::from_secs(30) {
+            break off;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        switched_off,
+        "the link made with the old key was deactivated at Stripe"
+    );
+    let db = ziflow_relay::open_db(relay.dir.path()).await.unwrap();
+    let started = Instant::now();
+    let reason = loop {
+        let r: Option<String> = sqlx::query_scalar(
+            "SELECT json_extract(payload, '$.reason') FROM events
+             WHERE shop_uid = ? AND kind = 'invoice.send_failed'",
+        )
+        .bind(&relay.a.uid)
+        .fetch_optional(db.pool())
+        .await
+        .unwrap();
+        if r.is_some() || started.elapsed() > Duration::from_secs(30) {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    db.close().await;
+    let reason = reason.expect("the rep is told why the invoice has no link");
+    assert!(reason.contains("disconnected"), "{reason}");
+    let inv = relay.invoice(&relay.a.uid, id).await;
+    assert_eq!(inv.pay_link, None, "no link was sent: {inv:?}");
+}
+
 async fn healthz(base: &str) -> Value {
     reqwest::get(format!("{base}/healthz"))
         .await
