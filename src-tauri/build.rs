@@ -37,6 +37,7 @@ fn ziflow_commands() -> &'static [&'static str] {
         "disconnect_stripe",
         "list_devices",
         "permit_device",
+        "revoke_device",
         "list_set_aside",
         "retry_event",
         "conversation_thread",

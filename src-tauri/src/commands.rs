@@ -794,6 +794,21 @@ pub async fn permit_device(
     })
 }
 
+/// Signs a device out of the shop for good (its token stops working at once).
+#[tauri::command]
+pub async fn revoke_device(state: State<'_, AppState>, device_id: i64) -> Result<String> {
+    state
+        .session()
+        .client
+        .command(&ziflow_protocol::Command::DeviceRevoke { device_id })
+        .await
+        .map_err(|e| match e {
+            crate::sync::SyncError::Refused(why) => Error::new("refused", why),
+            other => Error::new("relay_unreachable", format!("nothing changed: {other}")),
+        })?;
+    Ok("Revoked: that device is signed out and can no longer reach the shop.".into())
+}
+
 /// Settings → Events set aside (owner): what the relay could not apply, from the replica.
 #[tauri::command]
 pub async fn list_set_aside(state: State<'_, AppState>) -> Result<Vec<dto::SetAsideEvent>> {

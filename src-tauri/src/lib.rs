@@ -90,6 +90,7 @@ pub fn run() -> ExitCode {
             commands::disconnect_stripe,
             commands::list_devices,
             commands::permit_device,
+            commands::revoke_device,
             commands::list_set_aside,
             commands::retry_event,
             commands::conversation_thread,

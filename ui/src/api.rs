@@ -232,6 +232,17 @@ pub async fn permit_device(device_id: i64, can: Vec<String>) -> Result<String, A
     call("permit_device", &PermitArgs { device_id, can }).await
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeviceArgs {
+    device_id: i64,
+}
+
+/// Signs a device out of the shop for good.
+pub async fn revoke_device(device_id: i64) -> Result<String, ApiError> {
+    call("revoke_device", &DeviceArgs { device_id }).await
+}
+
 /// Settings → Events set aside (owner).
 pub async fn list_set_aside() -> Result<Vec<SetAsideEvent>, ApiError> {
     call("list_set_aside", &NoArgs {}).await

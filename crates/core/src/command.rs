@@ -229,7 +229,9 @@ pub async fn execute(
         | Command::NotifyTest { .. } => Err(Error::InvalidInput(
             "connecting providers is done by the relay, which holds the shop's keys".into(),
         )),
-        Command::DevicePermit { .. } | Command::EventRetry { .. } => Err(Error::InvalidInput(
+        Command::DevicePermit { .. }
+        | Command::DeviceRevoke { .. }
+        | Command::EventRetry { .. } => Err(Error::InvalidInput(
             "devices and quarantined events are the relay's own; send this to the relay".into(),
         )),
         Command::OrderMove {

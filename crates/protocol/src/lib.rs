@@ -805,6 +805,14 @@ pub enum Command {
         /// The permissions it has from now on.
         can: Vec<String>,
     },
+    /// The owner signs a device out of the shop for good (Settings → Devices → Revoke): its
+    /// token stops working at once and an open push stream is cut. An owner's device cannot
+    /// revoke itself (that would lock the shop out of its own settings).
+    #[serde(rename = "device.revoke")]
+    DeviceRevoke {
+        /// The device.
+        device_id: i64,
+    },
     /// The owner has the relay apply a quarantined event again (Settings → Events set
     /// aside), once whatever made it fail is fixed. Applied, it leaves the quarantine
     /// (`engine.released`); failing again, it stays with the new reason.
@@ -830,6 +838,9 @@ pub struct DeviceInfo {
     pub created_at: i64,
     /// Whether its token was revoked.
     pub revoked: bool,
+    /// Whether it is the device asking (it cannot revoke itself).
+    #[serde(default)]
+    pub this_device: bool,
 }
 
 impl Command {
@@ -862,6 +873,7 @@ impl Command {
                 | Self::NotifySet { .. }
                 | Self::NotifyTest { .. }
                 | Self::DevicePermit { .. }
+                | Self::DeviceRevoke { .. }
                 | Self::EventRetry { .. }
         )
     }

@@ -16,6 +16,21 @@ pub fn DevicesSection() -> impl IntoView {
     let list = LocalResource::new(api::list_devices);
     let (note, set_note) = signal(None::<Result<String, ApiError>>);
     let (busy, set_busy) = signal(false);
+    // The device whose Revoke was pressed once (the second press revokes).
+    let (arming, set_arming) = signal(None::<i64>);
+    let revoke = move |device_id: i64| {
+        if arming.get_untracked() != Some(device_id) {
+            set_arming.set(Some(device_id));
+            return;
+        }
+        set_arming.set(None);
+        set_busy.set(true);
+        spawn_local(async move {
+            set_note.set(Some(api::revoke_device(device_id).await));
+            list.refetch();
+            set_busy.set(false);
+        });
+    };
     let toggle = move |device: DeviceInfo, what: &'static str, on: bool| {
         let mut can: Vec<String> = device.can.iter().filter(|c| *c != what).cloned().collect();
         if on {
@@ -33,7 +48,7 @@ pub fn DevicesSection() -> impl IntoView {
             <section id="devices">
                 <h2>"Devices"</h2>
                 <p class="hint">
-                    "Refunds and marking an invoice paid by hand are the owner's. Allow a rep's device here when that rep should do them too; the relay enforces it."
+                    "Refunds and marking an invoice paid by hand are the owner's. Allow a rep's device here when that rep should do them too; the relay enforces it. Revoke a lost or former device: it is signed out at once."
                 </p>
                 {move || {
                     list.get()
@@ -46,6 +61,7 @@ pub fn DevicesSection() -> impl IntoView {
                                                 <th>"Device"</th>
                                                 <th>"Role"</th>
                                                 {PERMISSIONS.iter().map(|(_, label)| view! { <th>{*label}</th> }).collect_view()}
+                                                <th>"Access"</th>
                                             </tr>
                                         </thead>
                                         <tbody>
@@ -56,8 +72,30 @@ pub fn DevicesSection() -> impl IntoView {
                                                     let row_class = if d.revoked { "revoked" } else { "" };
                                                     let name = if d.revoked {
                                                         format!("{} (revoked)", d.name)
+                                                    } else if d.this_device {
+                                                        format!("{} (this device)", d.name)
                                                     } else {
                                                         d.name.clone()
+                                                    };
+                                                    let device_id = d.id;
+                                                    let access = if d.revoked {
+                                                        view! { <td class="hint">"Signed out"</td> }.into_any()
+                                                    } else if d.this_device {
+                                                        view! { <td class="hint">"In use here"</td> }.into_any()
+                                                    } else {
+                                                        view! {
+                                                            <td>
+                                                                <button
+                                                                    class="btn small danger"
+                                                                    id=format!("revoke-{device_id}")
+                                                                    disabled=move || busy.get()
+                                                                    on:click=move |_| revoke(device_id)
+                                                                >
+                                                                    {move || if arming.get() == Some(device_id) { "Confirm revoke" } else { "Revoke" }}
+                                                                </button>
+                                                            </td>
+                                                        }
+                                                            .into_any()
                                                     };
                                                     view! {
                                                         <tr class=row_class data-device=d.id.to_string()>
@@ -83,6 +121,7 @@ pub fn DevicesSection() -> impl IntoView {
                                                                     }
                                                                 })
                                                                 .collect_view()}
+                                                            {access}
                                                         </tr>
                                                     }
                                                 })

@@ -1,5 +1,5 @@
 //! The owner's housekeeping on the relay's own tables: which devices may do what
-//! (`GET /api/v1/devices`, `device.permit`) and events the engine set aside
+//! (`GET /api/v1/devices`, `device.permit`, `device.revoke`) and events the engine set aside
 //! (`event.retry`). Both are owner-only; neither is in the shop's replicated state beyond
 //! the `engine.released` notice.
 
@@ -40,22 +40,24 @@ pub async fn devices(
                     .collect(),
                 created_at: d.created_at,
                 revoked: d.revoked_at.is_some(),
+                this_device: d.id == auth.device.id,
             })
             .collect(),
     ))
 }
 
 /// Runs `command` if it is a device or quarantine command (`None` otherwise), once per
-/// idempotency key. The caller has checked that the device is the owner's.
+/// idempotency key, for the device `me`. The caller has checked that it is the owner's.
 pub async fn run(
     state: &AppState,
     shop: &str,
+    me: i64,
     key: &str,
     command: &Command,
 ) -> Result<Option<Response>, HttpError> {
     if !matches!(
         command,
-        Command::DevicePermit { .. } | Command::EventRetry { .. }
+        Command::DevicePermit { .. } | Command::DeviceRevoke { .. } | Command::EventRetry { .. }
     ) {
         return Ok(None);
     }
@@ -81,6 +83,33 @@ pub async fn run(
                     }
                 }
                 Err(e) => refusal(&e),
+            }
+        }
+        Command::DeviceRevoke { device_id } if *device_id == me => Stored {
+            status: 400,
+            body: json!({
+                "error": "bad_request",
+                "message": "this is the device you are using: revoke it from another owner's device, or with `ziflow-relay device revoke` on the relay",
+            })
+            .to_string(),
+        },
+        Command::DeviceRevoke { device_id } => {
+            let known = devices::list(&state.db, shop)
+                .await?
+                .into_iter()
+                .any(|d| d.id == *device_id);
+            if known {
+                let now = state.clock.now();
+                let revoked_now = devices::revoke(&state.db, shop, *device_id, now).await?;
+                Stored {
+                    status: 200,
+                    body: json!({ "device_id": device_id, "revoked": true, "revoked_now": revoked_now })
+                        .to_string(),
+                }
+            } else {
+                refusal(&ziflow_core::Error::NotFound(format!(
+                    "device {device_id} of this shop"
+                )))
             }
         }
         Command::EventRetry { event_id } => {

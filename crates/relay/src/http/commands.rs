@@ -64,7 +64,7 @@ pub async fn commands(
     if let Some(res) = super::billing::run(&state, &shop, &key, &command).await? {
         return Ok(res);
     }
-    if let Some(res) = super::admin::run(&state, &shop, &key, &command).await? {
+    if let Some(res) = super::admin::run(&state, &shop, auth.device.id, &key, &command).await? {
         return Ok(res);
     }
     let provider = crate::pay::current_provider(&state, &shop).await?;

@@ -665,6 +665,68 @@ async fn reps_move_no_money_unless_the_owner_allows_their_device() {
         )
         .await;
     assert_eq!(status, 403, "taken back");
+
+    // Revoking from the owner's app: a rep cannot; the owner cannot revoke the device in
+    // use; a rep's device revoked is signed out at once.
+    let owner_id = listed
+        .iter()
+        .find(|(_, role, _)| role == "owner")
+        .map(|(id, _, _)| *id)
+        .unwrap();
+    let (status, _) = relay
+        .command(
+            token,
+            "rv-rep",
+            json!({"type": "device.revoke", "device_id": owner_id}),
+        )
+        .await;
+    assert_eq!(status, 403, "a rep revokes nothing");
+    let (status, answer) = relay
+        .command(
+            owner,
+            "rv-self",
+            json!({"type": "device.revoke", "device_id": owner_id}),
+        )
+        .await;
+    assert_eq!(status, 400, "not the device in use: {answer}");
+    let (_, list) = devices(owner).await;
+    let me = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == owner_id)
+        .unwrap()
+        .clone();
+    assert_eq!(me["this_device"], true, "{list}");
+    let (status, answer) = relay
+        .command(
+            owner,
+            "rv-none",
+            json!({"type": "device.revoke", "device_id": 987_654}),
+        )
+        .await;
+    assert_eq!(status, 404, "another shop's or no device: {answer}");
+    let (status, answer) = relay
+        .command(
+            owner,
+            "rv",
+            json!({"type": "device.revoke", "device_id": plain_id}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let plain_token = plain["device_token"].as_str().unwrap();
+    let (status, _) = relay.command(plain_token, "after", story_invoice()).await;
+    assert_eq!(status, 401, "the revoked device is signed out");
+    let (status, _) = relay.command(token, "still", story_invoice()).await;
+    assert_eq!(status, 200, "the other rep's device is not touched");
+    let (_, list) = devices(owner).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == plain_id && d["revoked"] == true),
+        "{list}"
+    );
 }
 
 #[tokio::test]
