@@ -359,6 +359,31 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         }
     }
 
+    // "I meant chamomile, not hibiscus", "la manzanilla en vez de la jamaica": the product
+    // named in place of the one taken out keeps its quantity, unless one is said.
+    let substitution = has_phrase(
+        &w,
+        &[
+            "meant",
+            "instead",
+            "not",
+            "swap",
+            "switch",
+            "quise decir",
+            "en vez",
+            "en lugar",
+            "cambia",
+            "cambialo",
+            "cambiar",
+        ],
+    );
+    let replaced_qty = match removed.as_slice() {
+        [n] if substitution => {
+            let sku = &shop.catalog.catalog[mentions[*n].product].sku;
+            state.lines.iter().find(|l| &l.sku == sku).map(|l| l.qty)
+        }
+        _ => None,
+    };
     let mut understood = false;
     for (n, m) in mentions.iter().enumerate() {
         understood = true;
@@ -385,7 +410,7 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
             None => state.lines.push(Line {
                 sku: product.sku.clone(),
                 variant: m.variant.clone(),
-                qty: m.qty.unwrap_or(1),
+                qty: m.qty.or(replaced_qty).unwrap_or(1),
             }),
         }
     }
@@ -426,6 +451,30 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         for d in safety::unplaced(&w, &used, shop.catalog, shop.currency) {
             if !state.doubts.contains(&d) {
                 state.doubts.push(d);
+            }
+        }
+        // "three mugs, one white, one black and one terracotta": one line per product here,
+        // so several variants of a product named at once are never settled on one of them.
+        for line in &state.lines {
+            let Some(product) = product_of(shop.catalog, &line.sku) else {
+                continue;
+            };
+            // A variant that is another line's ("cubano ground, colombian whole bean") is that
+            // line's.
+            let named: Vec<String> = variants_in(&w, product)
+                .into_iter()
+                .filter(|v| {
+                    !state
+                        .lines
+                        .iter()
+                        .any(|o| o.sku != line.sku && o.variant.as_ref() == Some(v))
+                })
+                .collect();
+            if named.len() > 1 {
+                let d = format!("several variants of {}", product.name);
+                if !state.doubts.contains(&d) {
+                    state.doubts.push(d);
+                }
             }
         }
         // A price the customer named must be one of the cart's.
@@ -856,8 +905,9 @@ fn removal_before(w: &[String], start: usize) -> bool {
         ) {
             return true;
         }
-        // "no concentrate": only right before the product (an article between is fine).
-        if matches!(t, "no" | "nada")
+        // "no concentrate", "not hibiscus": only right before the product (an article
+        // between is fine).
+        if matches!(t, "no" | "nada" | "not")
             && (i + 1 == start || i + 2 == start && text::is_article_or_the(&w[i + 1]))
         {
             return true;
@@ -1045,6 +1095,12 @@ fn quantity_after(w: &[String], end: usize, next: usize) -> Option<(i64, usize)>
 
 /// A variant of `p` among `w` ("50ml", "berry", "small" for S).
 fn variant_in(w: &[String], p: &Product) -> Option<String> {
+    variants_in(w, p).into_iter().next()
+}
+
+/// Every variant of `p` the words name, in catalog order.
+fn variants_in(w: &[String], p: &Product) -> Vec<String> {
+    let mut named = Vec::new();
     for v in &p.variants {
         let fv = fold(v);
         let aliases: &[&str] = match fv.as_str() {
@@ -1084,10 +1140,10 @@ fn variant_in(w: &[String], p: &Product) -> Option<String> {
             || (vw.len() > 1 && w.windows(vw.len()).any(|win| win == vw.as_slice()))
             || aliases.iter().any(|a| has_phrase(w, &[a]));
         if hit {
-            return Some(v.clone());
+            named.push(v.clone());
         }
     }
-    None
+    named
 }
 
 /// A quantity said on its own: "make it 2", "I'll take two", "actually just one"; and where.
