@@ -429,6 +429,18 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
             }
         }
     }
+    // "the class for 2 people", "para dos personas": how many places a service is for.
+    if let Some((q, at)) = people_count(&w) {
+        if let Some(line) = state
+            .lines
+            .iter_mut()
+            .find(|l| product_of(shop.catalog, &l.sku).is_some_and(|p| p.service))
+        {
+            line.qty = q;
+            used.push(at);
+            understood = true;
+        }
+    }
     if let Some(p) = &place {
         if !state.lines.is_empty() || state.stage == Stage::Ordering {
             state.address.clone_from(&p.address);
@@ -451,6 +463,24 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
         for d in safety::unplaced(&w, &used, shop.catalog, shop.currency) {
             if !state.doubts.contains(&d) {
                 state.doubts.push(d);
+            }
+        }
+        // A variant of a product that is not in the order ("a black mug n a pack of filters"
+        // read as filters only): that product was missed, so the order is asked about.
+        for p in &shop.catalog.catalog {
+            if state.lines.iter().any(|l| l.sku == p.sku) {
+                continue;
+            }
+            let theirs = variants_in(&w, p).into_iter().any(|v| {
+                !state.lines.iter().any(|l| {
+                    product_of(shop.catalog, &l.sku).is_some_and(|q| q.variants.contains(&v))
+                })
+            });
+            if theirs {
+                let d = format!("a variant of {}", p.name);
+                if !state.doubts.contains(&d) {
+                    state.doubts.push(d);
+                }
             }
         }
         // "three mugs, one white, one black and one terracotta": one line per product here,
@@ -680,22 +710,40 @@ fn booking_step(
         return Vec::new();
     };
     let deposit = p.deposit_cents.unwrap_or(p.price_cents);
+    let qty = line.qty.max(1);
+    // The quote below restates the places whenever they are more than one or anything in the
+    // messages was unclear, so the "yes" that follows it settles them.
     if state.stage == Stage::Booking && confirm && mentions.is_empty() {
         state.stage = Stage::Invoiced;
+        state.doubts.clear();
         return vec![Action::SendInvoice(Order {
             items: vec![OrderItem {
                 sku: p.sku.clone(),
                 name: p.name.clone(),
                 variant: None,
-                qty: 1,
+                qty,
                 unit_cents: deposit,
             }],
             shipping_cents: 0,
-            total_cents: deposit,
+            total_cents: deposit * qty,
             address: None,
             deposit: true,
         })];
     }
+    let restate = qty > 1 || !state.doubts.is_empty();
+    let name = match (restate, lang) {
+        (false, _) => p.name.clone(),
+        (true, Lang::En) => format!(
+            "{} for {qty} {}",
+            p.name,
+            if qty == 1 { "person" } else { "people" }
+        ),
+        (true, Lang::Es) => format!(
+            "{} para {qty} {}",
+            p.name,
+            if qty == 1 { "persona" } else { "personas" }
+        ),
+    };
     state.stage = Stage::Booking;
     if state.booking_when.is_none() {
         state.booking_when = when_in(text);
@@ -713,12 +761,28 @@ fn booking_step(
         lang,
         Reply::BookingQuote,
         &[
-            ("name", p.name.clone()),
+            ("name", name),
             ("when", when),
-            ("deposit", money(deposit, shop)),
-            ("price", money(p.price_cents, shop)),
+            ("deposit", money(deposit * qty, shop)),
+            ("price", money(p.price_cents * qty, shop)),
         ],
     ))]
+}
+
+/// The number of people or places a message books for ("for 2 people", "para dos personas",
+/// "3 spots") and the index of that number.
+fn people_count(w: &[String]) -> Option<(i64, usize)> {
+    const PLACES: &[&str] = &[
+        "people", "persons", "person", "ppl", "spots", "spot", "places", "seats", "personas",
+        "persona", "lugares", "cupos", "asientos", "adults", "adultos",
+    ];
+    w.iter().enumerate().find_map(|(i, t)| {
+        let next = w.get(i + 1).map(String::as_str)?;
+        (PLACES.contains(&next))
+            .then(|| quantity(t))
+            .flatten()
+            .map(|q| (q, i))
+    })
 }
 
 fn handoff(state: &mut State, shop: &Shop<'_>, lang: Lang, reason: &str) -> Vec<Action> {
@@ -960,6 +1024,17 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
         .filter_map(|t| t.strip_prefix('$'))
         .filter_map(|t| Money::parse(t, currency))
         .collect();
+    // Words that name a variant ("molido", "negra") are that, never a near miss of a
+    // product's name ("molido" is not "molino").
+    let variant_word: Vec<bool> = w
+        .iter()
+        .map(|t| {
+            catalog
+                .catalog
+                .iter()
+                .any(|p| variant_in(std::slice::from_ref(t), p).is_some())
+        })
+        .collect();
     // Every (product, span, strength) found.
     let mut found: Vec<(usize, usize, usize, usize)> = Vec::new();
     for (pi, p) in catalog.catalog.iter().enumerate() {
@@ -968,10 +1043,15 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
             .map(|s| words(s))
             .filter(|ws| !ws.is_empty())
             .collect();
-        if let Some(last) = words(&p.name).last() {
-            if last.chars().count() >= 4 && !last.chars().any(|c| c.is_ascii_digit()) {
-                phrases.push(vec![last.clone()]);
-            }
+        // The name's last word alone ("mug", "grinder"): a generic word several products may
+        // share, settled below.
+        let generic = words(&p.name).last().cloned().filter(|last| {
+            last.chars().count() >= 3
+                && !last.chars().any(|c| c.is_ascii_digit())
+                && words(&p.name).len() > 1
+        });
+        if let Some(last) = &generic {
+            phrases.push(vec![last.clone()]);
         }
         let mut best: Option<(usize, usize, usize)> = None;
         for phrase in &phrases {
@@ -982,7 +1062,10 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
                 if phrase
                     .iter()
                     .zip(&w[start..start + phrase.len()])
-                    .all(|(cat, written)| same_word(written, cat))
+                    .zip(&variant_word[start..start + phrase.len()])
+                    .all(|((cat, written), variant)| {
+                        written == cat || !variant && same_word(written, cat)
+                    })
                 {
                     let strength = phrase.len();
                     if best.is_none_or(|(_, _, s)| strength > s) {
@@ -994,6 +1077,42 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
         if let Some((s, e, strength)) = best {
             found.push((pi, s, e, strength));
         }
+    }
+    // A generic word several products share ("mug": ceramic and travel) names the one whose
+    // variant the message also names ("a black mug"), else none of them (nothing is guessed).
+    let generic_of = |pi: usize, s: usize, e: usize| {
+        e == s + 1
+            && words(&catalog.catalog[pi].name).last() == Some(&w[s])
+            && words(&catalog.catalog[pi].name).len() > 1
+    };
+    let shared: Vec<(usize, usize)> = found
+        .iter()
+        .filter(|&&(pi, s, e, _)| generic_of(pi, s, e))
+        .filter(|&&(pi, s, e, _)| {
+            found
+                .iter()
+                .any(|&(pj, t, f, _)| pj != pi && t == s && f == e && generic_of(pj, t, f))
+        })
+        .map(|&(_, s, e, _)| (s, e))
+        .collect();
+    for (s, e) in shared {
+        let claimants: Vec<usize> = found
+            .iter()
+            .filter(|&&(pi, t, f, _)| t == s && f == e && generic_of(pi, t, f))
+            .map(|&(pi, _, _, _)| pi)
+            .collect();
+        let with_variant: Vec<usize> = claimants
+            .iter()
+            .copied()
+            .filter(|&pi| variant_in(w, &catalog.catalog[pi]).is_some())
+            .collect();
+        let keep = match with_variant.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        };
+        found.retain(|&(pi, t, f, _)| {
+            !(t == s && f == e && generic_of(pi, t, f)) || Some(pi) == keep
+        });
     }
     // Where several products claim the same words, a price said in the message decides,
     // then the longer match.

@@ -45,6 +45,7 @@ pub fn normalize(w: Vec<String>) -> Vec<String> {
         (&["a", "few"], "?"),
         (&["few"], "?"),
         (&["several"], "?"),
+        (&["some"], "?"),
         (&["unos", "cuantos"], "?"),
         (&["unas", "cuantas"], "?"),
         (&["varios"], "?"),
