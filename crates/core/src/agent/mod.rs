@@ -1082,9 +1082,16 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
     // variant the message also names ("a black mug"), else none of them (nothing is guessed).
     let generic_of = |pi: usize, s: usize, e: usize| {
         e == s + 1
-            && words(&catalog.catalog[pi].name).last() == Some(&w[s])
+            && words(&catalog.catalog[pi].name)
+                .last()
+                .is_some_and(|l| same_word(&w[s], l))
             && words(&catalog.catalog[pi].name).len() > 1
     };
+    // "3 bottles of the guava syrup", "2 bolsas de café": a generic word followed by "of"
+    // is a unit of what follows, not the product it ends the name of.
+    found.retain(|&(pi, s, e, _)| {
+        !(generic_of(pi, s, e) && matches!(w.get(e).map(String::as_str), Some("of" | "de" | "del")))
+    });
     let shared: Vec<(usize, usize)> = found
         .iter()
         .filter(|&&(pi, s, e, _)| generic_of(pi, s, e))
@@ -1188,7 +1195,7 @@ fn quantity_before(w: &[String], start: usize, floor: usize) -> Option<(i64, usi
             "the" | "of" | "la" | "el" | "los" | "las" | "de" | "x" | "more" | "mas" | "pcs"
         ) || word.starts_with('$')
             || safety::UNITS.contains(&word);
-        if !filler || skipped >= 2 {
+        if !filler || skipped >= 3 {
             return None;
         }
         skipped += 1;

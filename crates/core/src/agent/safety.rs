@@ -21,6 +21,75 @@ pub fn is_number(t: &str) -> bool {
         || (quantity(t).is_some() && !super::text::is_article(t) && t != "pair")
 }
 
+/// A number word above ten at the start of `w` ("eleven", "twenty five", "veintidós",
+/// "treinta y cinco", "a hundred"): its value and how many words it took.
+fn big_number(w: &[String]) -> Option<(i64, usize)> {
+    let unit = |t: &str| -> Option<i64> {
+        Some(match t {
+            "one" | "uno" | "un" | "una" => 1,
+            "two" | "dos" => 2,
+            "three" | "tres" => 3,
+            "four" | "cuatro" => 4,
+            "five" | "cinco" => 5,
+            "six" | "seis" => 6,
+            "seven" | "siete" => 7,
+            "eight" | "ocho" => 8,
+            "nine" | "nueve" => 9,
+            _ => return None,
+        })
+    };
+    let single = |t: &str| -> Option<i64> {
+        Some(match t {
+            "eleven" | "once" => 11,
+            "twelve" | "doce" => 12,
+            "thirteen" | "trece" => 13,
+            "fourteen" | "catorce" => 14,
+            "fifteen" | "quince" => 15,
+            "sixteen" | "dieciseis" => 16,
+            "seventeen" | "diecisiete" => 17,
+            "eighteen" | "dieciocho" => 18,
+            "nineteen" | "diecinueve" => 19,
+            "veintiuno" | "veintiun" | "veintiuna" => 21,
+            "veintidos" => 22,
+            "veintitres" => 23,
+            "veinticuatro" => 24,
+            "veinticinco" => 25,
+            "veintiseis" => 26,
+            "veintisiete" => 27,
+            "veintiocho" => 28,
+            "veintinueve" => 29,
+            "hundred" | "cien" | "ciento" => 100,
+            _ => return None,
+        })
+    };
+    let tens = |t: &str| -> Option<i64> {
+        Some(match t {
+            "twenty" | "veinte" => 20,
+            "thirty" | "treinta" => 30,
+            "forty" | "cuarenta" => 40,
+            "fifty" | "cincuenta" => 50,
+            "sixty" | "sesenta" => 60,
+            "seventy" | "setenta" => 70,
+            "eighty" | "ochenta" => 80,
+            "ninety" | "noventa" => 90,
+            _ => return None,
+        })
+    };
+    let first = super::text::fold(w.first()?);
+    if matches!(first.as_str(), "a" | "one") && w.get(1).is_some_and(|t| t == "hundred") {
+        return Some((100, 2));
+    }
+    if let Some(n) = single(&first) {
+        return Some((n, 1));
+    }
+    let t = tens(&first)?;
+    match (w.get(1).map(String::as_str), w.get(2).map(String::as_str)) {
+        (Some("y"), Some(u)) if unit(u).is_some() => Some((t + unit(u)?, 3)),
+        (Some(u), _) if unit(u).is_some() && !matches!(u, "un" | "una") => Some((t + unit(u)?, 2)),
+        _ => Some((t, 1)),
+    }
+}
+
 /// Rewrites the number phrases of `w` as one number each, so the rest of the reader sees
 /// "2 hibiscus" for "a couple of hibiscus" and "6 syrups" for "half a dozen syrups". Vague
 /// amounts ("a few", "unos cuantos") become `?`, which nothing places.
@@ -62,6 +131,13 @@ pub fn normalize(w: Vec<String>) -> Vec<String> {
                 i += phrase.len();
                 continue 'outer;
             }
+        }
+        // Number words above ten become digits: "twenty five" → "25", "treinta y dos" → "32",
+        // "quince" → "15" (so nothing above ten slips past the reader or the limit).
+        if let Some((n, len)) = big_number(&w[i..]) {
+            out.push(n.to_string());
+            i += len;
+            continue;
         }
         // "de 6 tazas", "d 6 tazas" → "de 6 cup"; "20 onzas" → "20oz" (sizes as variants say).
         let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
@@ -267,6 +343,16 @@ mod tests {
         assert_eq!(w("couple bags of tea"), ["2", "bags", "of", "tea"]);
         assert_eq!(w("mugs x 3"), ["mugs", "x3"]);
         assert_eq!(w("unos cuantos filtros"), ["?", "filtros"]);
+    }
+
+    #[test]
+    fn number_words_above_ten_become_digits() {
+        assert_eq!(w("twenty chamomile teas"), ["20", "chamomile", "teas"]);
+        assert_eq!(w("twenty five mugs"), ["25", "mugs"]);
+        assert_eq!(w("treinta y dos tazas"), ["32", "tazas"]);
+        assert_eq!(w("quince filtros"), ["15", "filtros"]);
+        assert_eq!(w("veintidós siropes"), ["22", "siropes"]);
+        assert_eq!(w("a hundred filters"), ["100", "filters"]);
     }
 
     #[test]
