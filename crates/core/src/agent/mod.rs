@@ -7,6 +7,7 @@
 //! the agent never invents a product or an amount, and when it cannot place a message it
 //! hands off instead of guessing. Once handed off (or after STOP) it stays quiet.
 
+pub mod bottests;
 pub mod phrase;
 pub mod run;
 pub mod text;
@@ -1160,7 +1161,7 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
         let next = taken.get(n + 1).map_or(w.len(), |&(_, ns, _)| ns);
         let prev = if n == 0 { 0 } else { taken[n - 1].2 };
         let variant = variant_in(&w[e..next], p).or_else(|| variant_in(&w[prev..s], p));
-        let (qty, qty_at) = match quantity_before(w, s, prev) {
+        let (qty, qty_at) = match quantity_before(w, s, prev, p) {
             Some((q, at)) => (Some(q), Some(at)),
             None => match quantity_after(w, e, next) {
                 Some((q, at)) => (Some(q), Some(at)),
@@ -1181,7 +1182,7 @@ fn find_mentions(w: &[String], catalog: &Catalog, currency: &str) -> Vec<Mention
 
 /// A quantity just before a product ("four lip tints", "two of the serums", "a mask"), and
 /// where it was written.
-fn quantity_before(w: &[String], start: usize, floor: usize) -> Option<(i64, usize)> {
+fn quantity_before(w: &[String], start: usize, floor: usize, p: &Product) -> Option<(i64, usize)> {
     let mut i = start;
     let mut skipped = 0;
     while i > floor {
@@ -1194,7 +1195,9 @@ fn quantity_before(w: &[String], start: usize, floor: usize) -> Option<(i64, usi
             word,
             "the" | "of" | "la" | "el" | "los" | "las" | "de" | "x" | "more" | "mas" | "pcs"
         ) || word.starts_with('$')
-            || safety::UNITS.contains(&word);
+            || safety::UNITS.contains(&word)
+            // "2 white ceramic mugs": the product's own variant between.
+            || variant_in(std::slice::from_ref(&w[i]), p).is_some();
         if !filler || skipped >= 3 {
             return None;
         }

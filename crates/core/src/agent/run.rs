@@ -24,6 +24,65 @@ pub struct Context<'a> {
     pub sandbox: bool,
 }
 
+/// What the agent answers a shop's customers with: its catalog and zones, currency, local
+/// city, own wording of replies and quantity limit — as stored now.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Products and zones.
+    pub catalog: catalog::Catalog,
+    /// ISO 4217.
+    pub currency: String,
+    /// The first zone's first city.
+    pub city: String,
+    /// The shop's own reply wordings.
+    pub replies: Replies,
+    /// Above this quantity of one item the bot checks first.
+    pub max_qty: i64,
+}
+
+impl Setup {
+    /// Reads the shop's setup inside the caller's transaction.
+    pub async fn load_in(conn: &mut SqliteConnection, shop_uid: &str) -> Result<Self> {
+        let catalog = catalog::load_in(conn, shop_uid).await?;
+        let currency: String = sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
+            .bind(shop_uid)
+            .fetch_one(&mut *conn)
+            .await?;
+        let city = catalog
+            .shipping
+            .first()
+            .map(|z| z.cities.first().cloned().unwrap_or_else(|| z.zone.clone()))
+            .unwrap_or_default();
+        let own: Vec<(String, String)> = sqlx::query_as(
+            "SELECT substr(key, 7), value FROM settings WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
+        )
+        .bind(shop_uid)
+        .fetch_all(&mut *conn)
+        .await?;
+        let scenario = crate::scenario::load_in(conn, shop_uid).await?;
+        Ok(Self {
+            catalog,
+            currency,
+            city,
+            replies: own.into_iter().collect(),
+            max_qty: scenario
+                .max_quantity
+                .map_or(super::safety::DEFAULT_MAX_QTY, i64::from),
+        })
+    }
+
+    /// The agent's view of it.
+    pub fn shop(&self) -> Shop<'_> {
+        Shop {
+            city: &self.city,
+            currency: &self.currency,
+            catalog: &self.catalog,
+            replies: Some(&self.replies),
+            max_qty: self.max_qty,
+        }
+    }
+}
+
 /// The language the agent talks with this customer in (English until it knows).
 pub async fn customer_lang(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<Lang> {
     let state: Option<String> = sqlx::query_scalar(
@@ -152,16 +211,8 @@ pub async fn on_message(
     if bot_on == Some(false) {
         return Ok(Vec::new()); // a person has this conversation
     }
-    let catalog = catalog::load_in(conn, shop_uid).await?;
-    let currency: String = sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
-        .bind(shop_uid)
-        .fetch_one(&mut *conn)
-        .await?;
-    let city = catalog
-        .shipping
-        .first()
-        .map(|z| z.cities.first().cloned().unwrap_or_else(|| z.zone.clone()))
-        .unwrap_or_default();
+    let setup = Setup::load_in(conn, shop_uid).await?;
+    let scenario = crate::scenario::load_in(conn, shop_uid).await?;
     let mut state: State = sqlx::query_scalar::<_, String>(
         "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
     )
@@ -171,27 +222,11 @@ pub async fn on_message(
     .await?
     .and_then(|s| serde_json::from_str(&s).ok())
     .unwrap_or_default();
-    let own: Vec<(String, String)> = sqlx::query_as(
-        "SELECT substr(key, 7), value FROM settings WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
-    )
-    .bind(shop_uid)
-    .fetch_all(&mut *conn)
-    .await?;
-    let replies: Replies = own.into_iter().collect();
-    let scenario = crate::scenario::load_in(conn, shop_uid).await?;
     let phrasing = crate::storage::settings::get_in(conn, shop_uid, "llm.enabled")
         .await?
         .as_deref()
         == Some("true");
-    let shop = Shop {
-        city: &city,
-        currency: &currency,
-        catalog: &catalog,
-        replies: Some(&replies),
-        max_qty: scenario
-            .max_quantity
-            .map_or(super::safety::DEFAULT_MAX_QTY, i64::from),
-    };
+    let shop = setup.shop();
     let actions = respond(&mut state, text, &shop);
     let now = event.created_at;
     let mut appended = Vec::new();
@@ -253,7 +288,7 @@ pub async fn on_message(
                 };
                 let create = ziflow_protocol::Command::InvoiceCreate {
                     customer_phone: phone.clone(),
-                    currency: currency.clone(),
+                    currency: setup.currency.clone(),
                     items: order
                         .items
                         .iter()
