@@ -274,6 +274,35 @@ pub async fn execute(
                 jobs: Vec::new(),
             })
         }
+        Command::AgentTestSave {
+            name,
+            messages,
+            expect,
+        } => {
+            let ending: crate::agent::bottests::Ending = serde_json::from_value(expect.clone())
+                .map_err(|e| Error::InvalidInput(format!("the test's ending: {e}")))?;
+            crate::agent::bottests::validate(name, messages, &ending)
+                .map_err(Error::InvalidInput)?;
+            let payload = json!({ "name": name.trim(), "messages": messages, "expect": ending });
+            let id = record(conn, shop, "agent_test.saved", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "id": id, "saved": true }),
+                event_ids: vec![id],
+                jobs: Vec::new(),
+            })
+        }
+        Command::AgentTestDelete { id } => {
+            if !crate::storage::agent_tests::exists_in(conn, shop, *id).await? {
+                return Err(Error::NotFound(format!("bot test {id}")));
+            }
+            let payload = json!({ "id": id });
+            let event = record(conn, shop, "agent_test.deleted", &payload, now).await?;
+            Ok(Outcome {
+                answer: json!({ "id": id, "deleted": true }),
+                event_ids: vec![event],
+                jobs: Vec::new(),
+            })
+        }
         Command::ScenarioSet { scenario } => {
             crate::scenario::check(scenario)?;
             let payload = serde_json::to_value(scenario)

@@ -125,6 +125,9 @@ impl<'c> Applier<'c> {
             "whatsapp.status" => message_status(self.conn().await?, event, &payload).await,
             "conversation.opted_out" => opted_out(self.conn().await?, event, &payload).await,
             "scenario.changed" => scenario_changed(self.conn().await?, event, &payload).await,
+            "agent_test.saved" | "agent_test.deleted" => {
+                agent_test(self.conn().await?, event, &payload).await
+            }
             "llm.changed" => llm_changed(self.conn().await?, event, &payload).await,
             "order.stage_changed" => order_moved(self.conn().await?, event, &payload).await,
             "invoice.reminded" | "invoice.abandoned" | "reminders.changed" => {
@@ -546,6 +549,39 @@ async fn llm_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> R
 }
 
 /// The owner saved the payment scenario.
+/// A bot test saved (its event id is its id) or deleted.
+async fn agent_test(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+    use crate::storage::agent_tests;
+    if event.kind == "agent_test.deleted" {
+        let id = p["id"]
+            .as_i64()
+            .ok_or_else(|| Error::InvalidInput("agent_test.deleted without an id".into()))?;
+        agent_tests::delete_in(conn, &event.shop_uid, id).await?;
+        return Ok(Applied::default());
+    }
+    let saved: SavedTest = serde_json::from_value(p.clone())
+        .map_err(|e| Error::InvalidInput(format!("agent_test.saved: {e}")))?;
+    agent_tests::insert_in(
+        conn,
+        &event.shop_uid,
+        event.id,
+        &saved.name,
+        &saved.messages,
+        &saved.expect,
+        event.created_at,
+    )
+    .await?;
+    Ok(Applied::default())
+}
+
+/// The payload of `agent_test.saved`.
+#[derive(serde::Deserialize)]
+struct SavedTest {
+    name: String,
+    messages: Vec<String>,
+    expect: crate::agent::bottests::Ending,
+}
+
 async fn scenario_changed(
     conn: &mut SqliteConnection,
     event: &Event,

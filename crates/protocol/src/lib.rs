@@ -805,6 +805,25 @@ pub enum Command {
         /// The permissions it has from now on.
         can: Vec<String>,
     },
+    /// The owner saves a bot test (AI Agent → Bot tests): the customer's messages and the
+    /// ending they must have — `{"ending": "invoice", "items": [{"sku", "variant", "qty"}],
+    /// "total_minor"}`, `{"ending": "handoff"}` or `{"ending": "no_invoice"}`. Its id is the
+    /// id of the `agent_test.saved` event recorded.
+    #[serde(rename = "agent_test.save")]
+    AgentTestSave {
+        /// What the owner calls it.
+        name: String,
+        /// The customer's messages, in order.
+        messages: Vec<String>,
+        /// The ending they must have.
+        expect: serde_json::Value,
+    },
+    /// The owner deletes a bot test.
+    #[serde(rename = "agent_test.delete")]
+    AgentTestDelete {
+        /// The test's id.
+        id: i64,
+    },
     /// The owner signs a device out of the shop for good (Settings → Devices → Revoke): its
     /// token stops working at once and an open push stream is cut. An owner's device cannot
     /// revoke itself (that would lock the shop out of its own settings).
@@ -866,6 +885,8 @@ impl Command {
                 | Self::WhatsappDisconnect {}
                 | Self::LlmSet { .. }
                 | Self::ScenarioSet { .. }
+                | Self::AgentTestSave { .. }
+                | Self::AgentTestDelete { .. }
                 | Self::CatalogSet { .. }
                 | Self::TemplateSet { .. }
                 | Self::AutomationsSet { .. }

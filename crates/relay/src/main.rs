@@ -180,6 +180,17 @@ enum AgentCommand {
         /// The file.
         file: PathBuf,
     },
+    /// Run the shop's bot tests (AI Agent → Bot tests) with its catalog, replies and scenario
+    /// as stored now: one line per test, PASS or FAIL with what it must end in and what it
+    /// ended in; exits 1 when any fails.
+    Test {
+        /// The shop.
+        #[arg(long)]
+        uid: String,
+        /// Print JSON (one array of results).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -513,6 +524,38 @@ async fn main() -> anyhow::Result<()> {
             let m = ziflow_core::metrics::summary(&db, &uid).await?;
             db.close().await;
             print(&m.to_json(&shop.currency), json)
+        }
+        Command::Agent {
+            command: AgentCommand::Test { uid, json },
+        } => {
+            let db = ziflow_relay::open_db(&data_dir).await?;
+            let runs = ziflow_relay::provision::run_bot_tests(&db, &uid).await?;
+            db.close().await;
+            let failed = runs.iter().filter(|r| !r.passed).count();
+            if json {
+                println!("{}", serde_json::to_string(&runs)?);
+            } else {
+                for r in &runs {
+                    if r.passed {
+                        println!("PASS  #{} {} — {}", r.id, r.name, r.got);
+                    } else {
+                        println!(
+                            "FAIL  #{} {} — must end in: {}; ended in: {}",
+                            r.id, r.name, r.expected, r.got
+                        );
+                    }
+                }
+                println!(
+                    "{} bot test{}: {} passed, {failed} failed",
+                    runs.len(),
+                    if runs.len() == 1 { "" } else { "s" },
+                    runs.len() - failed
+                );
+            }
+            if failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
         }
         Command::Agent {
             command: AgentCommand::Replay { file },

@@ -182,3 +182,15 @@ pub async fn revoke_device(db: &Db, uid: &str, device_id: i64) -> anyhow::Result
         revoked_now,
     })
 }
+
+/// Runs the shop's bot tests with its setup as stored now (`agent test`).
+pub async fn run_bot_tests(
+    db: &Db,
+    uid: &str,
+) -> anyhow::Result<Vec<ziflow_core::agent::bottests::Run>> {
+    ziflow_core::storage::shops::get(db, uid).await?;
+    let mut conn = db.pool().acquire().await?;
+    let setup = ziflow_core::agent::run::Setup::load_in(&mut conn, uid).await?;
+    let tests = ziflow_core::storage::agent_tests::list_in(&mut conn, uid).await?;
+    Ok(ziflow_core::agent::bottests::run_all(&setup.shop(), &tests))
+}

@@ -4,6 +4,7 @@
 //! Functions take the [`Db`](crate::Db) handle; functions that must be part of a larger
 //! transaction take a `&mut SqliteConnection` instead.
 
+pub mod agent_tests;
 pub mod command_results;
 pub mod conversations;
 pub mod devices;

@@ -691,3 +691,136 @@ fn the_metrics_command_prints_the_shops_figures_as_json() {
             "manual_reconciliations": 1, "revenue_cents": 10_200, "currency": "USD"})
     );
 }
+
+async fn command(base: &str, token: &str, key: &str, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/v1/commands"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+fn agent_test(relay: &crate::support::Relay, uid: &str, json: bool) -> (bool, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"));
+    cmd.args(["agent", "test", "--uid", uid, "--data-dir"])
+        .arg(relay.dir.path())
+        .env("RUST_LOG", "warn");
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn owners_bot_tests_are_saved_in_the_log_and_run_from_the_command_line() {
+    let relay = crate::support::Relay::start().await;
+    let shop = relay.shop("Glow Bar").await;
+    let owner = shop.device_token.as_str();
+    let samples: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_path()).unwrap()).unwrap();
+    let catalog =
+        serde_json::json!({"catalog": samples["catalog"], "shipping": samples["shipping"]});
+    let (status, answer) = command(
+        &relay.base,
+        owner,
+        "cat",
+        serde_json::json!({"type": "catalog.set", "catalog": catalog}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    // The first sample conversation with an invoice, as the owner would mark it.
+    let conv = samples["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["expect"]["invoice_sent"] == true && c["expect"]["total_cents"].is_i64())
+        .unwrap();
+    let items: Vec<Value> = conv["expect"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| serde_json::json!({"sku": i[0], "variant": i[1], "qty": i[2]}))
+        .collect();
+    let total = conv["expect"]["total_cents"].as_i64().unwrap();
+    let save = |name: &str, total: i64| {
+        serde_json::json!({"type": "agent_test.save", "name": name,
+            "messages": conv["messages"],
+            "expect": {"ending": "invoice", "items": items, "total_minor": total}})
+    };
+    let (status, right) = command(&relay.base, owner, "t1", save("the sample order", total)).await;
+    assert_eq!(status, 200, "{right}");
+    let (status, wrong) = command(
+        &relay.base,
+        owner,
+        "t2",
+        save("a total that is not it", total + 100),
+    )
+    .await;
+    assert_eq!(status, 200, "{wrong}");
+    let (status, refused) = command(
+        &relay.base,
+        owner,
+        "t3",
+        serde_json::json!({"type": "agent_test.save", "name": "", "messages": [],
+            "expect": {"ending": "handoff"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "a test without a name or messages: {refused}");
+    // A rep's device cannot.
+    let db = relay.db().await;
+    let rep = ziflow_relay::provision::add_device(&db, &shop.uid, "Rep", "rep", "")
+        .await
+        .unwrap();
+    let (status, _) = command(&relay.base, &rep.device_token, "t4", save("rep", total)).await;
+    assert_eq!(status, 403, "bot tests are the owner's");
+    crate::support::engine_caught_up(&db).await;
+    db.close().await;
+
+    let (ok, out) = agent_test(&relay, &shop.uid, false);
+    assert!(!ok, "a failing test fails the command: {out}");
+    assert!(
+        out.contains("PASS") && out.contains("the sample order"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL") && out.contains("a total that is not it"),
+        "{out}"
+    );
+    assert!(out.contains("2 bot tests: 1 passed, 1 failed"), "{out}");
+    let (_, json) = agent_test(&relay, &shop.uid, true);
+    let runs: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+
+    let wrong_id = wrong["id"].as_i64().unwrap();
+    let (status, gone) = command(
+        &relay.base,
+        owner,
+        "d1",
+        serde_json::json!({"type": "agent_test.delete", "id": wrong_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{gone}");
+    let (status, _) = command(
+        &relay.base,
+        owner,
+        "d2",
+        serde_json::json!({"type": "agent_test.delete", "id": 999_999}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let db = relay.db().await;
+    crate::support::engine_caught_up(&db).await;
+    db.close().await;
+    let (ok, out) = agent_test(&relay, &shop.uid, false);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 bot test: 1 passed, 0 failed"), "{out}");
+}
