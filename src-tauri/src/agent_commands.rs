@@ -171,27 +171,7 @@ pub async fn save_reply(state: State<'_, AppState>, key: String, text: String) -
 /// CSV (which replaces only its part). Refused whole on the first mistake.
 #[tauri::command]
 pub async fn import_catalog(state: State<'_, AppState>, text: String) -> Result<String> {
-    let shop = state.session().shop.clone();
-    let current = catalog::load(&state.db, &shop.uid).await?;
-    let (parsed, what) = if text.trim_start().starts_with('{') {
-        let doc: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::new("catalog_invalid", format!("not JSON: {e}")))?;
-        let c = catalog::Catalog::parse(
-            &serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] }),
-        )
-        .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
-        (c, "products and shipping zones")
-    } else {
-        let (c, kind) = csv_form::import(&text, &shop.currency, &current)
-            .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
-        (
-            c,
-            match kind {
-                csv_form::Kind::Products => "products",
-                csv_form::Kind::Zones => "shipping zones",
-            },
-        )
-    };
+    let (parsed, what) = parse_catalog_text(&state, &text).await?;
     let value =
         serde_json::to_value(&parsed).map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
     relay(
@@ -205,6 +185,34 @@ pub async fn import_catalog(state: State<'_, AppState>, text: String) -> Result<
         parsed.catalog.len(),
         parsed.shipping.len()
     ))
+}
+
+/// The catalog a file's text makes of the current one, and what it replaces.
+pub(crate) async fn parse_catalog_text(
+    state: &AppState,
+    text: &str,
+) -> Result<(catalog::Catalog, &'static str)> {
+    let shop = state.session().shop.clone();
+    let current = catalog::load(&state.db, &shop.uid).await?;
+    Ok(if text.trim_start().starts_with('{') {
+        let doc: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::new("catalog_invalid", format!("not JSON: {e}")))?;
+        let c = catalog::Catalog::parse(
+            &serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] }),
+        )
+        .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+        (c, "products and shipping zones")
+    } else {
+        let (c, kind) = csv_form::import(text, &shop.currency, &current)
+            .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+        (
+            c,
+            match kind {
+                csv_form::Kind::Products => "products",
+                csv_form::Kind::Zones => "shipping zones",
+            },
+        )
+    })
 }
 
 /// Writes the catalog to the Downloads folder as `format` (`json`, `products-csv`,

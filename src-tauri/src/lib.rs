@@ -12,6 +12,7 @@
 //! - [`update`]: checking for, downloading and verifying a newer version.
 
 pub mod agent_commands;
+pub mod bottest_commands;
 pub mod commands;
 pub mod config;
 pub mod crm_commands;
@@ -91,6 +92,10 @@ pub fn run() -> ExitCode {
             commands::list_devices,
             commands::permit_device,
             commands::revoke_device,
+            bottest_commands::bot_tests,
+            bottest_commands::save_bot_test,
+            bottest_commands::delete_bot_test,
+            bottest_commands::preview_catalog,
             commands::list_set_aside,
             commands::retry_event,
             commands::conversation_thread,

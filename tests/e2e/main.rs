@@ -1293,6 +1293,54 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     .unwrap();
     app.screenshot("crm").await.unwrap();
 
+    // The owner saves this chat as a bot test, edits a price, and sees the test that would
+    // change before the change is saved; cancelled, nothing changes.
+    app.open_screen("inbox").await.unwrap();
+    app.click("#conversation-list li[data-phone='+15125550123']")
+        .await
+        .unwrap();
+    app.click("#save-test summary").await.unwrap();
+    app.type_into("#save-test-name", "cream to Oak St")
+        .await
+        .unwrap();
+    app.click("#save-test-submit").await.unwrap();
+    app.wait_for_text(
+        "#save-test-result",
+        "must end in invoice: Hydrating cream — $128 in all",
+    )
+    .await
+    .unwrap();
+    app.open_screen("agent").await.unwrap();
+    app.wait_for_text("#bot-tests-list li[data-passed='true']", "cream to Oak St")
+        .await
+        .unwrap();
+    app.type_into(
+        "#catalog-paste",
+        "sku,name,price\u{e007}HC-50,Hydrating cream,130\u{e007}",
+    )
+    .await
+    .unwrap();
+    app.click("#catalog-import").await.unwrap();
+    let preview = app
+        .wait_for_text(
+            "#catalog-preview li[data-passes-after='false']",
+            "cream to Oak St",
+        )
+        .await
+        .unwrap();
+    assert!(
+        preview.contains("$128") && preview.contains("$138"),
+        "now and after: {preview}"
+    );
+    app.scroll_to("#catalog-preview").await.unwrap();
+    app.screenshot("bot-test-preview").await.unwrap();
+    app.click("#catalog-import-cancel").await.unwrap();
+    app.wait_for_text("#bot-tests-list li[data-passed='true']", "cream to Oak St")
+        .await
+        .unwrap();
+    app.scroll_to("#bot-tests").await.unwrap();
+    app.screenshot("bot-tests").await.unwrap();
+
     let customer = customer.unwrap();
     app.client().switch_to_window(customer).await.unwrap();
     app.wait_for_text("#thread", "Your courier leaves at 4 pm.")

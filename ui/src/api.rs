@@ -374,6 +374,48 @@ pub async fn import_catalog(text: &str) -> Result<String, ApiError> {
     call("import_catalog", &CatalogTextArgs { text }).await
 }
 
+/// The bot tests a catalog file's text would change (nothing is saved).
+pub async fn preview_catalog(text: &str) -> Result<Vec<ziflow_protocol::BotTestChange>, ApiError> {
+    call("preview_catalog", &CatalogTextArgs { text }).await
+}
+
+/// Every bot test, played with the shop's current setup.
+pub async fn bot_tests() -> Result<Vec<ziflow_protocol::BotTestRun>, ApiError> {
+    call("bot_tests", &NoArgs {}).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SaveTestArgs<'a> {
+    phone: &'a str,
+    name: &'a str,
+    ending: &'a str,
+}
+
+/// Saves a conversation as a bot test (`ending`: `as_now`, `handoff`, `no_invoice`).
+pub async fn save_bot_test(phone: &str, name: &str, ending: &str) -> Result<String, ApiError> {
+    call(
+        "save_bot_test",
+        &SaveTestArgs {
+            phone,
+            name,
+            ending,
+        },
+    )
+    .await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdArgs {
+    id: i64,
+}
+
+/// Deletes a bot test.
+pub async fn delete_bot_test(id: i64) -> Result<String, ApiError> {
+    call("delete_bot_test", &IdArgs { id }).await
+}
+
 #[derive(Serialize)]
 struct FormatArgs<'a> {
     format: &'a str,

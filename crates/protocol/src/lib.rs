@@ -842,6 +842,38 @@ pub enum Command {
     },
 }
 
+/// A bot test's result (AI Agent → Bot tests), played with the shop's setup as stored now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotTestRun {
+    /// The test's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// Whether the conversation ended as it must.
+    pub passed: bool,
+    /// What it must end in, in words.
+    pub expected: String,
+    /// What it ended in, in words.
+    pub got: String,
+}
+
+/// A bot test whose ending a change would alter, shown before the change is saved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotTestChange {
+    /// The test's id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// What it must end in.
+    pub expected: String,
+    /// What it ends in now.
+    pub now: String,
+    /// What it would end in after the change.
+    pub after: String,
+    /// Whether it would still pass.
+    pub passes_after: bool,
+}
+
 /// A device of the shop as the owner's Settings → Devices lists it (`GET /api/v1/devices`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {

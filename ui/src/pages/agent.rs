@@ -1,7 +1,8 @@
 //! AI Agent: the payment scenario (auto-invoice, how the pay link is shown, the delivery
 //! promise's cut-off, the template for closed windows), the agent's replies in English and
 //! Spanish (each editable, variables checked while editing), and the catalog it sells from
-//! (import a CSV or JSON file, export to Downloads).
+//! (import a CSV or JSON file, export to Downloads) — with the bot tests a catalog change
+//! would change shown before it is saved — and the owner's bot tests.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -24,6 +25,7 @@ pub fn Agent() -> impl IntoView {
             <RepliesSection />
             <PhrasingSection />
             <CatalogSection />
+            <BotTestsSection />
         </div>
     }
 }
@@ -314,13 +316,28 @@ fn CatalogSection() -> impl IntoView {
     let pasted = RwSignal::new(String::new());
     let (imported, set_imported) = signal(None::<Result<String, ApiError>>);
     let (exported, set_exported) = signal(None::<Result<String, ApiError>>);
-    let import = move |text: String| {
+    // The bot tests a file would change, shown before it is imported; its text waits here.
+    let (preview, set_preview) = signal(None::<(String, Vec<ziflow_protocol::BotTestChange>)>);
+    let import_now = move |text: String| {
         spawn_local(async move {
             let r = api::import_catalog(&text).await;
             if r.is_ok() {
                 pasted.set(String::new());
             }
+            set_preview.set(None);
             set_imported.set(Some(r));
+        });
+    };
+    let import = move |text: String| {
+        spawn_local(async move {
+            match api::preview_catalog(&text).await {
+                Ok(changes) if !changes.is_empty() => {
+                    set_imported.set(None);
+                    set_preview.set(Some((text, changes)));
+                }
+                Ok(_) => import_now(text),
+                Err(e) => set_imported.set(Some(Err(e))),
+            }
         });
     };
     let chosen = move |ev: leptos::ev::Event| {
@@ -356,6 +373,29 @@ fn CatalogSection() -> impl IntoView {
             </label>
             <textarea id="catalog-paste" rows="4" placeholder="…or paste CSV or JSON here" bind:value=pasted></textarea>
             <button id="catalog-import" class="btn secondary" on:click=move |_| import(pasted.get_untracked())>"Import pasted text"</button>
+            {move || preview.get().map(|(text, changes)| {
+                let text = StoredValue::new(text);
+                view! {
+                    <div id="catalog-preview" class="preview">
+                        <p><strong>{format!("This change would change {} bot test{}:", changes.len(), if changes.len() == 1 { "" } else { "s" })}</strong></p>
+                        <ul class="plain">
+                            {changes.into_iter().map(|c| view! {
+                                <li data-test=c.id.to_string() data-passes-after=c.passes_after.to_string()>
+                                    <span class=if c.passes_after { "badge ok" } else { "badge fail" }>{if c.passes_after { "would pass" } else { "would fail" }}</span>
+                                    " " <strong>{c.name}</strong>
+                                    <br /><small>{format!("now: {}", c.now)}</small>
+                                    <br /><small>{format!("after: {}", c.after)}</small>
+                                    <br /><small>{format!("must: {}", c.expected)}</small>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                        <div class="toolbar">
+                            <button id="catalog-import-anyway" class="btn secondary" on:click=move |_| import_now(text.get_value())>"Import anyway"</button>
+                            <button id="catalog-import-cancel" class="btn secondary" on:click=move |_| set_preview.set(None)>"Cancel"</button>
+                        </div>
+                    </div>
+                }
+            })}
             {move || imported.get().map(|r| match r {
                 Ok(m) => view! { <p id="catalog-result" class="ok">{m}</p> }.into_any(),
                 Err(e) => view! { <p id="catalog-result" class="error">{e.message}</p> }.into_any(),
@@ -368,6 +408,54 @@ fn CatalogSection() -> impl IntoView {
             {move || exported.get().map(|r| match r {
                 Ok(path) => view! { <p id="export-result" class="ok">"Saved to " <code>{path}</code></p> }.into_any(),
                 Err(e) => view! { <p id="export-result" class="error">{e.message}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+/// AI Agent → Bot tests: each saved conversation played with the shop's setup as it is now,
+/// passing or failing, with what it must end in and what it ends in.
+#[component]
+fn BotTestsSection() -> impl IntoView {
+    let tests = LocalResource::new(api::bot_tests);
+    crate::components::refresh_every(tests, std::time::Duration::from_secs(3));
+    let (note, set_note) = signal(None::<Result<String, ApiError>>);
+    let delete = move |id: i64| {
+        spawn_local(async move {
+            set_note.set(Some(api::delete_bot_test(id).await));
+            tests.refetch();
+        });
+    };
+    view! {
+        <section id="bot-tests">
+            <h2>"Bot tests"</h2>
+            <p class="hint">"Conversations you saved (Inbox → Save as bot test) with the ending they must have. They are played again with the catalog, replies and scenario as they are now; a catalog change shows the tests it would change before it is saved. On the relay: ziflow-relay agent test --uid …"</p>
+            {move || match tests.get() {
+                Some(Ok(list)) if list.is_empty() => view! {
+                    <p class="hint" id="bot-tests-none">"No bot tests yet: open a conversation in the Inbox and press Save as bot test."</p>
+                }.into_any(),
+                Some(Ok(list)) => view! {
+                    <ul class="plain" id="bot-tests-list">
+                        {list.into_iter().map(|t| {
+                            let id = t.id;
+                            view! {
+                                <li data-test=id.to_string() data-passed=t.passed.to_string()>
+                                    <span class=if t.passed { "badge ok" } else { "badge fail" }>{if t.passed { "PASS" } else { "FAIL" }}</span>
+                                    " " <strong>{t.name}</strong>
+                                    <br /><small>{format!("must: {}", t.expected)}</small>
+                                    {(!t.passed).then(|| view! { <br /><small>{format!("ends in: {}", t.got)}</small> })}
+                                    " " <button class="btn small secondary" on:click=move |_| delete(id)>"Delete"</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+                Some(Err(e)) => view! { <p class="error">{e.message}</p> }.into_any(),
+                None => view! { <Loading /> }.into_any(),
+            }}
+            {move || note.get().map(|r| match r {
+                Ok(t) => view! { <p id="bot-tests-note" class="ok">{t}</p> }.into_any(),
+                Err(e) => view! { <p id="bot-tests-note" class="error">{e.message}</p> }.into_any(),
             })}
         </section>
     }

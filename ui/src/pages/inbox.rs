@@ -260,6 +260,20 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
             set_outcome.set(Some(r));
         });
     };
+    // Save as bot test: this chat's customer messages and the ending they must have.
+    let test_name = RwSignal::new(String::new());
+    let test_ending = RwSignal::new("as_now".to_string());
+    let (test_note, set_test_note) = signal(None::<Result<String, ApiError>>);
+    let save_test = move || {
+        let (name, ending) = (test_name.get_untracked(), test_ending.get_untracked());
+        spawn_local(async move {
+            let r = api::save_bot_test(&who.get_value(), &name, &ending).await;
+            if r.is_ok() {
+                test_name.set(String::new());
+            }
+            set_test_note.set(Some(r));
+        });
+    };
     let toggle = move |_| {
         let enable = !bot_on().unwrap_or(true);
         spawn_local(async move {
@@ -339,6 +353,20 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
                     None => view! { <Loading /> }.into_any(),
                 }}
             </div>
+            <details class="save-test" id="save-test">
+                <summary>"Save as bot test"</summary>
+                <input id="save-test-name" placeholder="Name, e.g. two white mugs to Doral" bind:value=test_name />
+                <select id="save-test-ending" bind:value=test_ending>
+                    <option value="as_now">"Must end as it does now"</option>
+                    <option value="handoff">"Must hand off to a person"</option>
+                    <option value="no_invoice">"Must send no invoice"</option>
+                </select>
+                <button id="save-test-submit" class="btn secondary" type="button" on:click=move |_| save_test()>"Save test"</button>
+                {move || test_note.get().map(|r| match r {
+                    Ok(t) => view! { <p id="save-test-result" class="ok">{t}</p> }.into_any(),
+                    Err(e) => view! { <p id="save-test-result" class="error">{e.message}</p> }.into_any(),
+                })}
+            </details>
             <div class="reply-tools">
                 <select
                     id="canned-replies"

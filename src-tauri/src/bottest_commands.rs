@@ -1,0 +1,126 @@
+//! AI Agent → Bot tests: the owner marks a conversation as a test of how it must end, sees
+//! every test played with the shop's setup as the replica holds it, and — before a catalog
+//! change is saved — which tests it would change. Saving and deleting go to the relay as
+//! commands; playing is local and offline (`ziflow_core::agent::bottests`).
+
+use tauri::State;
+use ziflow_core::agent::bottests::{self, Ending};
+use ziflow_core::agent::run::Setup;
+use ziflow_core::storage::{agent_tests, conversations};
+use ziflow_protocol as dto;
+
+use crate::agent_commands::{parse_catalog_text, relay};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+async fn setup_and_tests(state: &AppState) -> Result<(Setup, Vec<bottests::BotTest>)> {
+    let uid = state.session().shop.uid.clone();
+    let mut conn = state
+        .db
+        .pool()
+        .acquire()
+        .await
+        .map_err(ziflow_core::Error::from)?;
+    let setup = Setup::load_in(&mut conn, &uid).await?;
+    let tests = agent_tests::list_in(&mut conn, &uid).await?;
+    Ok((setup, tests))
+}
+
+/// Every bot test, played with the shop's current setup.
+#[tauri::command]
+pub async fn bot_tests(state: State<'_, AppState>) -> Result<Vec<dto::BotTestRun>> {
+    let (setup, tests) = setup_and_tests(&state).await?;
+    Ok(bottests::run_all(&setup.shop(), &tests)
+        .into_iter()
+        .map(|r| dto::BotTestRun {
+            id: r.id,
+            name: r.name,
+            passed: r.passed,
+            expected: r.expected,
+            got: r.got,
+        })
+        .collect())
+}
+
+/// Saves the conversation with `phone` as a bot test called `name`: its customer messages,
+/// and the ending they must have — `as_now` (what the bot does with them today), `handoff`
+/// or `no_invoice`. Returns what was saved, in words.
+#[tauri::command]
+pub async fn save_bot_test(
+    state: State<'_, AppState>,
+    phone: String,
+    name: String,
+    ending: String,
+) -> Result<String> {
+    let uid = state.session().shop.uid.clone();
+    let messages: Vec<String> = conversations::thread(&state.db, &uid, &phone)
+        .await?
+        .into_iter()
+        .filter(|m| m.direction == "in")
+        .map(|m| m.body)
+        .filter(|b| !b.trim().is_empty())
+        .collect();
+    if messages.is_empty() {
+        return Err(Error::new(
+            "test_invalid",
+            "this conversation has no customer messages to test with",
+        ));
+    }
+    let (setup, _) = setup_and_tests(&state).await?;
+    let shop = setup.shop();
+    let expect = match ending.as_str() {
+        "as_now" => bottests::play(&shop, &messages).0,
+        "handoff" => Ending::Handoff,
+        "no_invoice" => Ending::NoInvoice,
+        other => {
+            return Err(Error::new(
+                "test_invalid",
+                format!("a test ends as_now, handoff or no_invoice, not {other:?}"),
+            ))
+        }
+    };
+    let said = expect.describe(&shop);
+    let expect =
+        serde_json::to_value(&expect).map_err(|e| Error::new("test_invalid", e.to_string()))?;
+    relay(
+        &state,
+        dto::Command::AgentTestSave {
+            name: name.trim().to_string(),
+            messages,
+            expect,
+        },
+        "test_invalid",
+    )
+    .await?;
+    Ok(format!("Saved \"{}\": it must end in {said}.", name.trim()))
+}
+
+/// Deletes a bot test.
+#[tauri::command]
+pub async fn delete_bot_test(state: State<'_, AppState>, id: i64) -> Result<String> {
+    relay(&state, dto::Command::AgentTestDelete { id }, "test_invalid").await?;
+    Ok("Deleted.".into())
+}
+
+/// The bot tests a catalog file's text would change if it were imported (nothing is saved).
+#[tauri::command]
+pub async fn preview_catalog(
+    state: State<'_, AppState>,
+    text: String,
+) -> Result<Vec<dto::BotTestChange>> {
+    let (now, tests) = setup_and_tests(&state).await?;
+    let (proposed, _) = parse_catalog_text(&state, &text).await?;
+    let mut after = now.clone();
+    after.catalog = proposed;
+    Ok(bottests::changes(&tests, &now.shop(), &after.shop())
+        .into_iter()
+        .map(|c| dto::BotTestChange {
+            id: c.id,
+            name: c.name,
+            expected: c.expected,
+            now: c.now,
+            after: c.after,
+            passes_after: c.passes_after,
+        })
+        .collect())
+}
