@@ -6,7 +6,7 @@
 use tauri::State;
 use ziflow_core::agent::bottests::{self, Ending};
 use ziflow_core::agent::run::Setup;
-use ziflow_core::storage::{agent_tests, conversations};
+use ziflow_core::storage::conversations;
 use ziflow_protocol as dto;
 
 use crate::agent_commands::{parse_catalog_text, relay};
@@ -22,7 +22,7 @@ async fn setup_and_tests(state: &AppState) -> Result<(Setup, Vec<bottests::BotTe
         .await
         .map_err(ziflow_core::Error::from)?;
     let setup = Setup::load_in(&mut conn, &uid).await?;
-    let tests = agent_tests::list_in(&mut conn, &uid).await?;
+    let tests = bottests::load_in(&mut conn, &uid).await?;
     Ok((setup, tests))
 }
 

@@ -394,15 +394,12 @@ struct SaveTestArgs<'a> {
 
 /// Saves a conversation as a bot test (`ending`: `as_now`, `handoff`, `no_invoice`).
 pub async fn save_bot_test(phone: &str, name: &str, ending: &str) -> Result<String, ApiError> {
-    call(
-        "save_bot_test",
-        &SaveTestArgs {
-            phone,
-            name,
-            ending,
-        },
-    )
-    .await
+    let args = SaveTestArgs {
+        phone,
+        name,
+        ending,
+    };
+    call("save_bot_test", &args).await
 }
 
 #[derive(Serialize)]

@@ -561,13 +561,14 @@ async fn agent_test(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Re
     }
     let saved: SavedTest = serde_json::from_value(p.clone())
         .map_err(|e| Error::InvalidInput(format!("agent_test.saved: {e}")))?;
+    let json = |v: serde_json::Result<String>| v.map_err(|e| Error::InvalidInput(e.to_string()));
     agent_tests::insert_in(
         conn,
         &event.shop_uid,
         event.id,
         &saved.name,
-        &saved.messages,
-        &saved.expect,
+        &json(serde_json::to_string(&saved.messages))?,
+        &json(serde_json::to_string(&saved.expect))?,
         event.created_at,
     )
     .await?;

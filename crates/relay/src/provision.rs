@@ -191,6 +191,6 @@ pub async fn run_bot_tests(
     ziflow_core::storage::shops::get(db, uid).await?;
     let mut conn = db.pool().acquire().await?;
     let setup = ziflow_core::agent::run::Setup::load_in(&mut conn, uid).await?;
-    let tests = ziflow_core::storage::agent_tests::list_in(&mut conn, uid).await?;
+    let tests = ziflow_core::agent::bottests::load_in(&mut conn, uid).await?;
     Ok(ziflow_core::agent::bottests::run_all(&setup.shop(), &tests))
 }

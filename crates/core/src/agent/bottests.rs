@@ -106,6 +106,25 @@ impl Ending {
     }
 }
 
+/// The shop's saved tests, oldest first (from `agent_tests`).
+pub async fn load_in(conn: &mut sqlx::SqliteConnection, shop: &str) -> crate::Result<Vec<BotTest>> {
+    crate::storage::agent_tests::list_in(conn, shop)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let bad = |e: serde_json::Error| {
+                crate::Error::InvalidInput(format!("bot test {}: {e}", row.id))
+            };
+            Ok(BotTest {
+                id: row.id,
+                messages: serde_json::from_str(&row.messages).map_err(bad)?,
+                expect: serde_json::from_str(&row.expect).map_err(bad)?,
+                name: row.name,
+            })
+        })
+        .collect()
+}
+
 /// Plays `messages` as a new customer of `shop`; returns the ending and the bot's replies.
 pub fn play(shop: &Shop<'_>, messages: &[String]) -> (Ending, Vec<String>) {
     let mut state = State::default();

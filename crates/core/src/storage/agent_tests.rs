@@ -1,9 +1,23 @@
-//! The shop's bot tests (`agent_tests`, projected from `agent_test.saved` / `.deleted`).
+//! The shop's bot tests (`agent_tests`, projected from `agent_test.saved` / `.deleted`). The
+//! messages and the ending are kept as the JSON they were saved as; `agent::bottests` reads
+//! them.
 
 use sqlx::SqliteConnection;
 
-use crate::agent::bottests::{BotTest, Ending};
-use crate::{Db, Error, Result};
+use crate::{Db, Result};
+
+/// A stored test.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TestRow {
+    /// The id of the event that saved it.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// The customer's messages, a JSON array of strings.
+    pub messages: String,
+    /// The ending, JSON.
+    pub expect: String,
+}
 
 /// Stores a saved test under the id of the event that saved it.
 pub async fn insert_in(
@@ -11,13 +25,10 @@ pub async fn insert_in(
     shop: &str,
     id: i64,
     name: &str,
-    messages: &[String],
-    expect: &Ending,
+    messages: &str,
+    expect: &str,
     at: i64,
 ) -> Result<()> {
-    let messages =
-        serde_json::to_string(messages).map_err(|e| Error::InvalidInput(e.to_string()))?;
-    let expect = serde_json::to_string(expect).map_err(|e| Error::InvalidInput(e.to_string()))?;
     sqlx::query(
         "INSERT INTO agent_tests (id, shop_uid, name, messages, expect, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -59,29 +70,17 @@ pub async fn delete_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Resu
 }
 
 /// The shop's tests, oldest first.
-pub async fn list_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<BotTest>> {
-    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+pub async fn list_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<TestRow>> {
+    Ok(sqlx::query_as(
         "SELECT id, name, messages, expect FROM agent_tests WHERE shop_uid = ? ORDER BY id",
     )
     .bind(shop)
     .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter()
-        .map(|(id, name, messages, expect)| {
-            Ok(BotTest {
-                id,
-                name,
-                messages: serde_json::from_str(&messages)
-                    .map_err(|e| Error::InvalidInput(format!("bot test {id}: {e}")))?,
-                expect: serde_json::from_str(&expect)
-                    .map_err(|e| Error::InvalidInput(format!("bot test {id}: {e}")))?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// [`list_in`] on a pooled connection.
-pub async fn list(db: &Db, shop: &str) -> Result<Vec<BotTest>> {
+pub async fn list(db: &Db, shop: &str) -> Result<Vec<TestRow>> {
     let mut conn = db.pool().acquire().await?;
     list_in(&mut conn, shop).await
 }
