@@ -13,7 +13,8 @@ use crate::agent_commands::{parse_catalog_text, relay};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-async fn setup_and_tests(state: &AppState) -> Result<(Setup, Vec<bottests::BotTest>)> {
+/// The shop's agent setup as the replica holds it, and (with `tests`) its bot tests.
+async fn setup_and_tests(state: &AppState, tests: bool) -> Result<(Setup, Vec<bottests::BotTest>)> {
     let uid = state.session().shop.uid.clone();
     let mut conn = state
         .db
@@ -22,14 +23,18 @@ async fn setup_and_tests(state: &AppState) -> Result<(Setup, Vec<bottests::BotTe
         .await
         .map_err(ziflow_core::Error::from)?;
     let setup = Setup::load_in(&mut conn, &uid).await?;
-    let tests = bottests::load_in(&mut conn, &uid).await?;
+    let tests = if tests {
+        bottests::load_in(&mut conn, &uid).await?
+    } else {
+        Vec::new()
+    };
     Ok((setup, tests))
 }
 
 /// Every bot test, played with the shop's current setup.
 #[tauri::command]
 pub async fn bot_tests(state: State<'_, AppState>) -> Result<Vec<dto::BotTestRun>> {
-    let (setup, tests) = setup_and_tests(&state).await?;
+    let (setup, tests) = setup_and_tests(&state, true).await?;
     Ok(bottests::run_all(&setup.shop(), &tests)
         .into_iter()
         .map(|r| dto::BotTestRun {
@@ -66,7 +71,7 @@ pub async fn save_bot_test(
             "this conversation has no customer messages to test with",
         ));
     }
-    let (setup, _) = setup_and_tests(&state).await?;
+    let (setup, _) = setup_and_tests(&state, false).await?;
     let shop = setup.shop();
     let expect = match ending.as_str() {
         "as_now" => bottests::play(&shop, &messages).0,
@@ -108,7 +113,7 @@ pub async fn preview_catalog(
     state: State<'_, AppState>,
     text: String,
 ) -> Result<Vec<dto::BotTestChange>> {
-    let (now, tests) = setup_and_tests(&state).await?;
+    let (now, tests) = setup_and_tests(&state, true).await?;
     let (proposed, _) = parse_catalog_text(&state, &text).await?;
     let mut after = now.clone();
     after.catalog = proposed;

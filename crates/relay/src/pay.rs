@@ -500,19 +500,7 @@ async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
                         Ok(()) => "Stripe was disconnected while the pay link was being made; that link was switched off — send the invoice again".to_string(),
                         Err(e) => format!("Stripe was disconnected while the pay link was being made; switching that link off failed ({e}) — switch it off in Stripe's dashboard: {}", link.url),
                     };
-                    let mut log = LogTx::begin(state).await?;
-                    let payload =
-                        serde_json::json!({ "invoice_id": request.invoice_id, "reason": reason });
-                    let id = ziflow_core::command::record(
-                        &mut log.tx,
-                        &job.shop_uid,
-                        "invoice.send_failed",
-                        &payload,
-                        now,
-                    )
-                    .await?;
-                    jobs::done_in(&mut log.tx, job.id, now).await?;
-                    log.commit(state, &job.shop_uid, &[id]).await?;
+                    send_failed(state, &job, request.invoice_id, &reason, true, now).await?;
                     tracing::warn!(
                         job = job.id,
                         "a pay link made as Stripe was disconnected was switched off"
@@ -572,22 +560,35 @@ async fn failed(
     let retry = matches!(e, ProviderError::Retry(_));
     let gave_up = !record_failure(state, job, &e.to_string(), retry).await?;
     if let (true, Work::CreateLink { request, .. }) = (gave_up, work) {
-        // The rep sees why on the invoice (desks learn it from the log).
-        let mut log = LogTx::begin(state).await?;
-        let payload = serde_json::json!({
-            "invoice_id": request.invoice_id, "reason": e.to_string(),
-        });
-        let id = ziflow_core::command::record(
-            &mut log.tx,
-            &job.shop_uid,
-            "invoice.send_failed",
-            &payload,
-            now,
-        )
-        .await?;
-        log.commit(state, &job.shop_uid, &[id]).await?;
+        send_failed(state, job, request.invoice_id, &e.to_string(), false, now).await?;
     }
     Ok(())
+}
+
+/// Records why an invoice got no link (`invoice.send_failed`: the rep sees it on the invoice,
+/// desks learn it from the log); with `done`, the job ends in the same commit.
+async fn send_failed(
+    state: &AppState,
+    job: &Job,
+    invoice_id: i64,
+    reason: &str,
+    done: bool,
+    now: i64,
+) -> ziflow_core::Result<()> {
+    let mut log = LogTx::begin(state).await?;
+    let payload = serde_json::json!({ "invoice_id": invoice_id, "reason": reason });
+    let id = ziflow_core::command::record(
+        &mut log.tx,
+        &job.shop_uid,
+        "invoice.send_failed",
+        &payload,
+        now,
+    )
+    .await?;
+    if done {
+        jobs::done_in(&mut log.tx, job.id, now).await?;
+    }
+    log.commit(state, &job.shop_uid, &[id]).await
 }
 
 /// Records a failed attempt; returns whether the job will be tried again.
