@@ -253,24 +253,26 @@ pub async fn export_catalog(
     Ok(path.display().to_string())
 }
 
-/// The optional phrasing model.
+/// The optional model: rewording replies, reading messages.
 #[tauri::command]
 pub async fn get_llm(state: State<'_, AppState>) -> Result<dto::LlmView> {
     let uid = state.session().shop.uid.clone();
     let get = |key: &'static str| settings::get(&state.db, &uid, key);
     Ok(dto::LlmView {
         enabled: get("llm.enabled").await?.as_deref() == Some("true"),
+        reader: get("llm.reader").await?.as_deref() == Some("true"),
         base_url: get("llm.base_url").await?.unwrap_or_default(),
         model: get("llm.model").await?.unwrap_or_default(),
         key_hint: get("llm.key_hint").await?.filter(|h| !h.is_empty()),
     })
 }
 
-/// Turns the phrasing model on (checked with one request by the relay) or off.
+/// Turns the model's uses on (the endpoint checked with one request by the relay) or off.
 #[tauri::command]
 pub async fn save_llm(
     state: State<'_, AppState>,
     enabled: bool,
+    reader: bool,
     base_url: String,
     model: String,
     api_key: String,
@@ -279,6 +281,7 @@ pub async fn save_llm(
         &state,
         dto::Command::LlmSet {
             enabled,
+            reader,
             base_url,
             model,
             api_key: Some(api_key).filter(|k| !k.trim().is_empty()),
@@ -286,10 +289,13 @@ pub async fn save_llm(
         "llm_refused",
     )
     .await?;
-    Ok(if enabled {
-        "On: replies are reworded by the model when it keeps every fact.".into()
-    } else {
-        "Off: the bot's own words go out.".into()
+    Ok(match (enabled, reader) {
+        (false, false) => "Off: the bot reads and words everything itself.".into(),
+        (true, false) => "On: replies are reworded by the model when it keeps every fact.".into(),
+        (false, true) => {
+            "On: the model reads customers' messages; the bot checks every reading against the catalog.".into()
+        }
+        (true, true) => "On: the model reads messages and rewords replies; the bot checks both.".into(),
     })
 }
 

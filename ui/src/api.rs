@@ -423,7 +423,7 @@ pub async fn export_catalog(format: &str) -> Result<String, ApiError> {
     call("export_catalog", &FormatArgs { format }).await
 }
 
-/// The optional phrasing model.
+/// The optional model (rewording, reading).
 pub async fn get_llm() -> Result<LlmView, ApiError> {
     call("get_llm", &NoArgs {}).await
 }
@@ -432,20 +432,23 @@ pub async fn get_llm() -> Result<LlmView, ApiError> {
 #[serde(rename_all = "camelCase")]
 struct LlmArgs<'a> {
     enabled: bool,
+    reader: bool,
     base_url: &'a str,
     model: &'a str,
     api_key: &'a str,
 }
 
-/// Turns the phrasing model on or off.
+/// Turns the model's uses (rewording, reading) on or off.
 pub async fn save_llm(
     enabled: bool,
+    reader: bool,
     base_url: &str,
     model: &str,
     api_key: &str,
 ) -> Result<String, ApiError> {
     let args = LlmArgs {
         enabled,
+        reader,
         base_url,
         model,
         api_key,

@@ -524,7 +524,7 @@ async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> R
     Ok(Applied::default())
 }
 
-/// The owner turned the phrasing model on or off.
+/// The owner turned the model's rewording or reading on or off.
 async fn llm_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
@@ -534,6 +534,14 @@ async fn llm_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> R
         shop,
         "llm.enabled",
         if enabled { "true" } else { "false" },
+    )
+    .await?;
+    let reader = p["reader"].as_bool().unwrap_or(false);
+    set_in(
+        conn,
+        shop,
+        "llm.reader",
+        if reader { "true" } else { "false" },
     )
     .await?;
     for key in ["base_url", "model", "key_hint"] {

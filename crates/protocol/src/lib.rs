@@ -284,8 +284,11 @@ pub struct WhatsappView {
 /// The optional phrasing model as the AI Agent screen shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct LlmView {
-    /// In use.
+    /// Rewording replies.
     pub enabled: bool,
+    /// Reading customers' messages.
+    #[serde(default)]
+    pub reader: bool,
     /// Its base URL.
     pub base_url: String,
     /// Its model.
@@ -667,8 +670,11 @@ pub enum Command {
     /// first; the key is stored sealed and never enters the log.
     #[serde(rename = "llm.set")]
     LlmSet {
-        /// Use it.
+        /// Reword the bot's replies with it.
         enabled: bool,
+        /// Let it read customers' messages first (grounded; see the agent's docs).
+        #[serde(default)]
+        reader: bool,
         /// `https://api.openai.com/v1` or any compatible base URL.
         base_url: String,
         /// The model name.

@@ -20,6 +20,7 @@ pub mod notify;
 pub mod pay;
 pub mod phrase;
 pub mod provision;
+pub mod reader;
 pub mod replay;
 pub mod secret_cache;
 pub mod server;

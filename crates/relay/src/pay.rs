@@ -407,6 +407,8 @@ async fn dispatch(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         crate::channel::run(state, job).await
     } else if job.kind == ziflow_core::agent::phrase::PhraseWork::KIND {
         crate::phrase::run(state, job).await
+    } else if job.kind == ziflow_core::agent::reader::ReadWork::KIND {
+        crate::reader::run(state, job).await
     } else if job.kind == ziflow_core::reminders::KIND {
         remind(state, job).await
     } else if job.kind == ziflow_core::notify::KIND {

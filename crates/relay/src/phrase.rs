@@ -76,19 +76,28 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     Ok(())
 }
 
-/// `llm.set`: checks the endpoint with one short request before turning it on, stores the key
-/// sealed. Returns the event to record, or why not.
+/// What the owner uses the model for.
+#[derive(Debug, Clone, Copy)]
+pub struct Uses {
+    /// Rewording the bot's replies.
+    pub reword: bool,
+    /// Reading customers' messages (see [`crate::reader`]).
+    pub read: bool,
+}
+
+/// `llm.set`: checks the endpoint with one short request before turning any use on, stores
+/// the key sealed. Returns the event to record, or why not.
 pub async fn set(
     state: &AppState,
     shop: &str,
-    enabled: bool,
+    uses: Uses,
     base_url: &str,
     model: &str,
     api_key: Option<&str>,
 ) -> Result<Value, String> {
     let base = base_url.trim().trim_end_matches('/');
     let model = model.trim();
-    if enabled {
+    if uses.reword || uses.read {
         ziflow_core::net::check_and_resolve(base, state.providers.outbound())
             .await
             .map_err(|why| {
@@ -125,5 +134,8 @@ pub async fn set(
         state.secrets.forget(shop, SecretName::LlmApiKey);
         hint = ziflow_core::pay::stripe::key_hint(k);
     }
-    Ok(json!({ "enabled": enabled, "base_url": base, "model": model, "key_hint": hint }))
+    Ok(
+        json!({ "enabled": uses.reword, "reader": uses.read, "base_url": base, "model": model,
+               "key_hint": hint }),
+    )
 }

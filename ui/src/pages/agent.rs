@@ -218,8 +218,8 @@ fn PhrasingSection() -> impl IntoView {
     let data = LocalResource::new(api::get_llm);
     view! {
         <section id="phrasing">
-            <h2>"Phrasing (optional)"</h2>
-            <p class="hint">"A chat model behind any OpenAI-compatible endpoint may reword the bot's replies. It never decides: the bot picks the reply, the products and the amounts, and a wording that changes a number, a price, a link or a product is thrown away. Off, or when the model is slow or down, the bot's own words go out."</p>
+            <h2>"A model (optional)"</h2>
+            <p class="hint">"A chat model behind any OpenAI-compatible endpoint (a local llama.cpp or Ollama, or a hosted one) may help the bot. It never decides and never prices. Rewording: a wording that changes a number, a price, a link or a product is thrown away. Reading: the model proposes what a customer wants; a product the shop does not sell, a variant it does not have or a quantity the customer did not write throws the reading away, and when the model reads another order than the bot, the bot restates it and asks. Prices and shipping always come from your catalog. Off, or when the model is slow or down, the bot works alone."</p>
             <Transition fallback=|| view! { <Loading /> }>
                 {move || Suspend::new(async move {
                     match data.await {
@@ -235,6 +235,7 @@ fn PhrasingSection() -> impl IntoView {
 #[component]
 fn PhrasingForm(v: LlmView) -> impl IntoView {
     let enabled = RwSignal::new(v.enabled);
+    let reader = RwSignal::new(v.reader);
     let base = RwSignal::new(if v.base_url.is_empty() {
         "https://api.openai.com/v1".to_string()
     } else {
@@ -248,14 +249,15 @@ fn PhrasingForm(v: LlmView) -> impl IntoView {
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         set_busy.set(true);
-        let (e, b, m, k) = (
+        let (e, r, b, m, k) = (
             enabled.get_untracked(),
+            reader.get_untracked(),
             base.get_untracked(),
             model.get_untracked(),
             key.get_untracked(),
         );
         spawn_local(async move {
-            let r = api::save_llm(e, &b, &m, &k).await;
+            let r = api::save_llm(e, r, &b, &m, &k).await;
             if r.is_ok() {
                 key.set(String::new());
             }
@@ -267,7 +269,11 @@ fn PhrasingForm(v: LlmView) -> impl IntoView {
         <form class="scenario" on:submit=save>
             <label class="check">
                 <input id="llm-enabled" type="checkbox" prop:checked=enabled on:change=move |ev| enabled.set(event_target_checked(&ev)) />
-                " Reword replies with a model"
+                " Reword replies with the model"
+            </label>
+            <label class="check">
+                <input id="llm-reader" type="checkbox" prop:checked=reader on:change=move |ev| reader.set(event_target_checked(&ev)) />
+                " Let the model read customers' messages (checked against the catalog)"
             </label>
             <label>"Endpoint" <input id="llm-base" bind:value=base autocomplete="off" /></label>
             <label>"Model" <input id="llm-model" bind:value=model placeholder="gpt-4o-mini" autocomplete="off" /></label>

@@ -9,6 +9,7 @@
 
 pub mod bottests;
 pub mod phrase;
+pub mod reader;
 pub mod run;
 pub mod text;
 
@@ -584,10 +585,13 @@ pub fn respond(state: &mut State, message: &str, shop: &Shop<'_>) -> Vec<Action>
     vec![
         Action::Reply(reply(shop, lang, Reply::Handoff)),
         Action::Handoff {
-            reason: format!("the bot could not place: {message}"),
+            reason: format!("{UNPLACED}: {message}"),
         },
     ]
 }
+
+/// How the reason of a handoff for a message nothing could place begins.
+const UNPLACED: &str = "the bot could not place";
 
 /// The line that words without a product name refer to: one still missing its variant,
 /// else the product in focus, else the only line.
@@ -1277,6 +1281,23 @@ fn variants_in(w: &[String], p: &Product) -> Vec<String> {
 
 /// A quantity said on its own: "make it 2", "I'll take two", "actually just one"; and where.
 fn loose_quantity(w: &[String]) -> Option<(i64, Option<usize>)> {
+    // "2 of them", "tres de esos": the number is the quantity of what was talked about.
+    let of_them = w.windows(3).enumerate().find_map(|(i, t)| {
+        let pointer = matches!(
+            (t[1].as_str(), t[2].as_str()),
+            ("of", "them" | "those" | "these" | "em" | "it")
+                | (
+                    "de",
+                    "esos" | "esas" | "estos" | "estas" | "ellos" | "ellas"
+                )
+        );
+        pointer
+            .then(|| quantity(&t[0]).map(|q| (q, Some(i))))
+            .flatten()
+    });
+    if of_them.is_some() {
+        return of_them;
+    }
     let cue = has_phrase(
         w,
         &[

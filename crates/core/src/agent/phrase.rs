@@ -69,10 +69,22 @@ pub async fn phrase(
     lang: &str,
     timeout: Duration,
 ) -> Result<String, String> {
+    complete(client, base, key, &request(model, text, lang), timeout).await
+}
+
+/// Sends one chat completion `body` to `{base}/chat/completions` through `client`; returns the
+/// model's message or why not (unreachable, too slow, an error status, no message).
+pub async fn complete(
+    client: &reqwest::Client,
+    base: &str,
+    key: Option<&Secret>,
+    body: &Value,
+    timeout: Duration,
+) -> Result<String, String> {
     let mut req = client
         .post(format!("{}/chat/completions", base.trim_end_matches('/')))
         .timeout(timeout)
-        .json(&request(model, text, lang));
+        .json(body);
     if let Some(k) = key {
         req = req.bearer_auth(k.expose());
     }

@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
-use super::{respond, Action, Lang, Replies, Shop, State};
+use super::{Action, Lang, Replies, Shop, State};
 use crate::storage::events::{self, Event};
 use crate::{catalog, command, Result};
 
@@ -177,57 +177,122 @@ pub async fn on_paid(
     events::append(conn, shop, "message.sent", &payload, None, at).await
 }
 
+/// The customer (E.164) and the words of an inbound `whatsapp.message` event, if it has any.
+pub fn inbound(event: &Event) -> Option<(String, String)> {
+    let p: Value = serde_json::from_str(&event.payload).ok()?;
+    let phone = format!("+{}", p["from"].as_str().unwrap_or_default());
+    let text = match p["message"]["type"].as_str() {
+        Some("text") => p["message"]["text"]["body"].as_str(),
+        Some("interactive") => p["message"]["interactive"]["button_reply"]["title"].as_str(),
+        Some("button") => p["message"]["button"]["text"].as_str(),
+        _ => None,
+    }?;
+    (!text.trim().is_empty()).then(|| (phone, text.to_string()))
+}
+
+/// How the events an answer records are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    /// Appended for the engine, which is applying the message, to apply next in log order.
+    ForEngine,
+    /// Applied at once (a job answering after the engine moved on).
+    Applied,
+}
+
+/// What the agent remembers of the conversation with `phone`.
+async fn state_of(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<State> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?
+    .and_then(|s| serde_json::from_str(&s).ok())
+    .unwrap_or_default())
+}
+
+/// Whether the bot is off in the conversation with `phone` (a person has it).
+async fn bot_off(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<bool> {
+    let bot_on: Option<bool> = sqlx::query_scalar(
+        "SELECT bot_enabled FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(bot_on == Some(false))
+}
+
 /// Runs the agent on the inbound `whatsapp.message` `event` inside the engine's transaction.
-/// Returns the ids of the events it appended.
+/// With the shop's model reader on (setting `llm.reader`), the message is left for an
+/// `agent.read` job instead (the model is called outside any transaction, and that job
+/// answers with [`answer`]). Returns the ids of the events it appended.
 pub async fn on_message(
     conn: &mut SqliteConnection,
     event: &Event,
     ctx: &Context<'_>,
 ) -> Result<Vec<i64>> {
-    let p: Value = match serde_json::from_str(&event.payload) {
-        Ok(v) => v,
-        Err(_) => return Ok(Vec::new()),
+    let shop = event.shop_uid.as_str();
+    let Some((phone, _)) = inbound(event) else {
+        return Ok(Vec::new());
     };
-    let shop_uid = event.shop_uid.as_str();
-    let phone = format!("+{}", p["from"].as_str().unwrap_or_default());
-    let text = match p["message"]["type"].as_str() {
-        Some("text") => p["message"]["text"]["body"].as_str().unwrap_or_default(),
-        Some("interactive") => p["message"]["interactive"]["button_reply"]["title"]
-            .as_str()
-            .unwrap_or_default(),
-        Some("button") => p["message"]["button"]["text"].as_str().unwrap_or_default(),
-        _ => "",
-    };
-    if text.trim().is_empty() {
+    let reads = crate::storage::settings::get_in(conn, shop, "llm.reader")
+        .await?
+        .as_deref()
+        == Some("true");
+    if reads
+        && !bot_off(conn, shop, &phone).await?
+        && state_of(conn, shop, &phone).await?.stage != super::Stage::HandedOff
+    {
+        let work = super::reader::ReadWork {
+            phone,
+            event_id: event.id,
+        };
+        let value = serde_json::to_value(&work)
+            .map_err(|e| crate::Error::InvalidInput(format!("read job: {e}")))?;
+        let at = event.created_at;
+        crate::storage::jobs::enqueue_in(
+            conn,
+            shop,
+            super::reader::ReadWork::KIND,
+            &work.key(shop),
+            &value,
+            at,
+            at,
+        )
+        .await?;
         return Ok(Vec::new());
     }
-    let bot_on: Option<bool> = sqlx::query_scalar(
-        "SELECT bot_enabled FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop_uid)
-    .bind(&phone)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if bot_on == Some(false) {
+    answer(conn, event, ctx, None, Record::ForEngine).await
+}
+
+/// Answers the inbound `event` — with the model's grounded `reading` weighed in, if any (see
+/// [`super::reader`]) — inside the caller's transaction. Returns the ids of the events it
+/// recorded.
+pub async fn answer(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    ctx: &Context<'_>,
+    reading: Option<&super::reader::Grounded>,
+    record: Record,
+) -> Result<Vec<i64>> {
+    let shop_uid = event.shop_uid.as_str();
+    let Some((phone, text)) = inbound(event) else {
+        return Ok(Vec::new());
+    };
+    if bot_off(conn, shop_uid, &phone).await? {
         return Ok(Vec::new()); // a person has this conversation
     }
     let setup = Setup::load_in(conn, shop_uid).await?;
     let scenario = crate::scenario::load_in(conn, shop_uid).await?;
-    let mut state: State = sqlx::query_scalar::<_, String>(
-        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop_uid)
-    .bind(&phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .and_then(|s| serde_json::from_str(&s).ok())
-    .unwrap_or_default();
+    let mut state = state_of(conn, shop_uid, &phone).await?;
     let phrasing = crate::storage::settings::get_in(conn, shop_uid, "llm.enabled")
         .await?
         .as_deref()
         == Some("true");
     let shop = setup.shop();
-    let actions = respond(&mut state, text, &shop);
+    let actions = super::reader::respond_with(&mut state, &text, &shop, reading);
     let now = event.created_at;
     let mut appended = Vec::new();
     let mut later: Vec<(&'static str, Value)> = Vec::new();
@@ -344,8 +409,15 @@ pub async fn on_message(
             .await?;
             continue;
         }
-        if let Some(id) = events::append(conn, shop_uid, kind, &payload, None, now).await? {
-            appended.push(id);
+        match record {
+            Record::ForEngine => {
+                if let Some(id) = events::append(conn, shop_uid, kind, &payload, None, now).await? {
+                    appended.push(id);
+                }
+            }
+            Record::Applied => {
+                appended.push(command::record(conn, shop_uid, kind, &payload, now).await?);
+            }
         }
     }
     sqlx::query(

@@ -287,3 +287,28 @@ mod tests {
         assert!(!is_e164("+0123456789"), "country codes never start with 0");
     }
 }
+
+/// The newest `limit` messages with `phone` sent at or before `upto`, oldest first: whether
+/// each is the customer's (`in`) and its text. What the optional model reader sees.
+pub async fn recent(
+    db: &Db,
+    shop: &str,
+    phone: &str,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<(bool, String)>> {
+    let mut rows: Vec<(bool, String)> = sqlx::query_as(
+        "SELECT m.direction = 'in', m.body FROM messages m
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.shop_uid = ? AND c.customer_phone = ? AND m.sent_at <= ?
+         ORDER BY m.sent_at DESC, m.id DESC LIMIT ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .bind(upto)
+    .bind(limit.clamp(1, 100))
+    .fetch_all(db.pool())
+    .await?;
+    rows.reverse();
+    Ok(rows)
+}

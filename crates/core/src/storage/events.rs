@@ -155,6 +155,18 @@ pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
     )
 }
 
+/// The shop's event `id`.
+pub async fn get(db: &Db, shop: &str, id: i64) -> Result<Option<Event>> {
+    Ok(sqlx::query_as::<_, Event>(
+        "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
+         WHERE shop_uid = ? AND id = ?",
+    )
+    .bind(shop)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
 /// The shop's events after `cursor`, oldest first, at most `limit`.
 pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<Event>> {
     Ok(sqlx::query_as::<_, Event>(

@@ -110,12 +110,15 @@ pub async fn claim_in(
     let candidates: Vec<Job> = sqlx::query_as(
         "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state, last_error
          FROM (SELECT j.*, ROW_NUMBER() OVER (
-                   PARTITION BY shop_uid, kind = ? ORDER BY run_at, id) AS nth
+                   PARTITION BY shop_uid,
+                       CASE kind WHEN ? THEN 'notify' WHEN ? THEN 'agent' ELSE 'main' END
+                   ORDER BY run_at, id) AS nth
                FROM jobs j
                WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?))
          WHERE nth = 1 ORDER BY run_at, id LIMIT ?",
     )
     .bind(crate::notify::KIND)
+    .bind(crate::agent::reader::ReadWork::KIND)
     .bind(now)
     .bind(only)
     .bind(only)
@@ -147,13 +150,32 @@ pub async fn claim_in(
 }
 
 /// A job's lane: `notify` for notifications (a slow SMTP server must not hold up the shop's
-/// pay links and replies), `main` for everything else (one at a time, in order, per shop).
+/// pay links and replies), `agent` for the model reader's calls (a slow model holds up only
+/// the next reading), `main` for everything else (one at a time, in order, per shop).
 pub fn lane(kind: &str) -> &'static str {
     if kind == crate::notify::KIND {
         "notify"
+    } else if kind == crate::agent::reader::ReadWork::KIND {
+        "agent"
     } else {
         "main"
     }
+}
+
+/// Whether a job of `kind` older than job `id`, with a key starting `prefix`, is still to run
+/// (the same conversation's earlier message, answered first).
+pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE shop_uid = ? AND kind = ? AND id < ?
+                AND state = 'pending' AND substr(idempotency_key, 1, length(?)) = ?)",
+    )
+    .bind(shop)
+    .bind(kind)
+    .bind(id)
+    .bind(prefix)
+    .bind(prefix)
+    .fetch_one(db.pool())
+    .await?)
 }
 
 /// Records a job as done.

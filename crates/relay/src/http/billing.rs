@@ -72,11 +72,22 @@ pub async fn run(
         },
         Command::LlmSet {
             enabled,
+            reader,
             base_url,
             model,
             api_key,
-        } => match crate::phrase::set(state, shop, *enabled, base_url, model, api_key.as_deref())
-            .await
+        } => match crate::phrase::set(
+            state,
+            shop,
+            crate::phrase::Uses {
+                reword: *enabled,
+                read: *reader,
+            },
+            base_url,
+            model,
+            api_key.as_deref(),
+        )
+        .await
         {
             Ok(event) => (
                 Stored {

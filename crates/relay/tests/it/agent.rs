@@ -632,6 +632,200 @@ async fn an_optional_model_rewords_replies_but_never_their_facts_and_never_holds
     );
 }
 
+/// An OpenAI-compatible endpoint replaying recorded readings (`tests/fixtures/model-reader.json`):
+/// the conversation's first customer message picks the case, the number of customer messages
+/// the answer. A recorded `null` answers 500. Anything else (the check when the model is turned
+/// on) gets its own text back. Records the requests.
+struct Replayer {
+    base: String,
+    seen: Seen,
+}
+
+fn recorded_readings() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/model-reader.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+impl Replayer {
+    async fn start() -> Replayer {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        let cases = std::sync::Arc::new(recorded_readings()["cases"].clone());
+        let seen: Seen = std::sync::Arc::default();
+        let s = seen.clone();
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |headers: HeaderMap, body: axum::Json<Value>| {
+                let (cases, s) = (cases.clone(), s.clone());
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    s.lock().unwrap().push((auth, body.0.clone()));
+                    let text = body.0["messages"][1]["content"].as_str().unwrap_or("");
+                    let said: Vec<&str> = text
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("Customer: "))
+                        .collect();
+                    let answer = said.first().and_then(|first| {
+                        let case = cases
+                            .as_array()?
+                            .iter()
+                            .find(|c| c["messages"][0] == *first)?;
+                        Some(case["answers"][said.len() - 1].clone())
+                    });
+                    let content = match answer {
+                        None => text.to_string(),
+                        Some(Value::String(a)) => a,
+                        Some(_) => {
+                            return (StatusCode::INTERNAL_SERVER_ERROR, "overloaded")
+                                .into_response()
+                        }
+                    };
+                    axum::Json(
+                        serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": content}}]}),
+                    )
+                    .into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Replayer { base, seen }
+    }
+}
+
+/// Waits until the engine applied the log and no job is due or running at `now` (each answer
+/// is recorded; reminders and link expiries wait for their day).
+async fn settled(db: &ziflow_core::Db, uid: &str, now: i64) {
+    for _ in 0..400 {
+        crate::support::engine_caught_up(db).await;
+        let jobs = ziflow_core::storage::jobs::list(db, uid).await.unwrap();
+        if jobs
+            .iter()
+            .all(|j| j.state != "pending" || (j.run_at > now && j.attempts == 0))
+        {
+            crate::support::engine_caught_up(db).await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!(
+        "jobs still waiting after 10 s: {:?}",
+        ziflow_core::storage::jobs::list(db, uid).await.unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_model_reader_is_grounded_and_recorded_hostile_answers_never_move_a_total() {
+    let model = Replayer::start().await;
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(1_795_723_200));
+    let (relay, shop) = scenario_relay(clock.clone()).await;
+    let (status, body) = set(
+        &relay,
+        &shop.device_token,
+        "r1",
+        serde_json::json!({"type": "llm.set", "enabled": false, "reader": true,
+                           "base_url": model.base, "model": "recorded"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reader"], true);
+    let db = relay.db().await;
+    let client = reqwest::Client::new();
+    for (n, case) in recorded_readings()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let name = case["case"].as_str().unwrap();
+        let phone = format!("1512555{:04}", 200 + n);
+        for m in case["messages"].as_array().unwrap() {
+            let res = client
+                .post(format!(
+                    "{}/sandbox/chat/{}?phone={phone}",
+                    relay.base, shop.uid
+                ))
+                .form(&[("text", m.as_str().unwrap())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            settled(&db, &shop.uid, ziflow_core::Clock::now(&*clock)).await;
+        }
+        let thread: Vec<Value> = client
+            .get(format!(
+                "{}/sandbox/chat/{}/messages?phone={phone}",
+                relay.base, shop.uid
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let said: Vec<&str> = thread
+            .iter()
+            .filter(|m| m["direction"] == "out")
+            .filter_map(|m| m["text"].as_str())
+            .collect();
+        let invoices: Vec<_> = ziflow_core::storage::invoices::list(&db, &shop.uid)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.customer_phone == format!("+{phone}"))
+            .collect();
+        let expect = &case["expect"];
+        match expect["total_minor"].as_i64() {
+            Some(total) => {
+                assert_eq!(invoices.len(), 1, "{name}: {said:?}");
+                assert_eq!(invoices[0].total_minor, total, "{name}: {said:?}");
+            }
+            None => assert!(invoices.is_empty(), "{name}: {said:?}"),
+        }
+        if let Some(never) = expect["never_said"].as_str() {
+            assert!(said.iter().all(|t| !t.contains(never)), "{name}: {said:?}");
+        }
+        assert!(
+            said.iter()
+                .all(|t| !t.contains("90%") && !t.contains("discount")),
+            "{name}: {said:?}"
+        );
+        if expect["asked_first"] == true {
+            let total = format!("${}", expect["total_minor"].as_i64().unwrap() / 100);
+            let asked = said
+                .iter()
+                .position(|t| t.contains(&total) && !t.contains("http"));
+            let billed = said.iter().position(|t| t.contains("http"));
+            assert!(asked.is_some() && asked < billed, "{name}: {said:?}");
+        }
+    }
+    // The model saw the conversation as data and the catalog without a single price.
+    let seen = model.seen.lock().unwrap();
+    let (_, asked) = seen.last().unwrap();
+    let system = asked["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("Vitamin C serum (variants: 30ml, 50ml)"),
+        "{system}"
+    );
+    assert!(
+        !system.contains('$'),
+        "no prices for the model to repeat: {system}"
+    );
+    assert!(system.contains("never follow"), "{system}");
+    assert!(asked["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Customer: "));
+    assert_eq!(asked["response_format"]["type"], "json_object");
+}
+
 #[test]
 fn the_metrics_command_prints_the_shops_figures_as_json() {
     use ziflow_core::storage::invoices::{self, PaidVia};
