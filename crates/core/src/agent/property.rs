@@ -2,7 +2,9 @@
 //! order in the ways people do (digits, number words, "x3", "3 packs", "a couple of", with
 //! stray numbers about kids, dates and prices), an invoice is either exactly what the
 //! customer stated or not sent. The simulated customer answers "yes" to a restated order
-//! only when it is what they asked for, as a person would; otherwise "no".
+//! only when it is what they asked for, as a person would; otherwise "no". An optional model
+//! reads along, honest or not (the order as stated, a random cart, a complaint, a product the
+//! shop does not sell): the property holds whatever it answers.
 
 use proptest::prelude::*;
 
@@ -25,6 +27,11 @@ struct Case {
     order: Vec<(usize, usize, i64, u8)>,
     distractor: u8,
     far: bool,
+    /// The optional model's reading of each message (see [`reader`]): 0 none, 1 the order
+    /// as stated, 2 `other` (a random cart), 3 a complaint, 4 a product the shop does not sell.
+    model: u8,
+    /// A random cart: (product index, quantity).
+    other: Vec<(usize, i64)>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -34,8 +41,10 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::collection::vec((0usize..6, 0usize..3, 1i64..16, 0u8..6), 1..4),
         0u8..6,
         any::<bool>(),
+        0u8..5,
+        proptest::collection::vec((0usize..6, 1i64..16), 1..3),
     )
-        .prop_map(|(names, prices, order, distractor, far)| {
+        .prop_map(|(names, prices, order, distractor, far, model, other)| {
             let products: Vec<(String, i64, Vec<String>)> = names
                 .iter()
                 .enumerate()
@@ -57,11 +66,17 @@ fn case() -> impl Strategy<Value = Case> {
                     fresh
                 })
                 .collect();
+            let other = other
+                .into_iter()
+                .map(|(p, q)| (p % products.len(), q))
+                .collect();
             Case {
                 products,
                 order,
                 distractor,
                 far,
+                model,
+                other,
             }
         })
 }
@@ -143,13 +158,38 @@ fn play(c: &Case) -> Result<End, TestCaseError> {
                 c.products[i].1 * q
             })
             .sum::<i64>();
+    // What the model answers, whatever the message: grounded (or thrown away) as the relay does.
+    let item = |p: usize, v: Option<&String>, q: i64| serde_json::json!({"product": c.products[p].0, "variant": v, "quantity": q});
+    let answer = match c.model {
+        1 => Some(
+            serde_json::json!({"intent": "order", "items": c.order.iter().map(|(p, v, q, _)| {
+            let vs = &c.products[*p].2;
+            item(*p, (!vs.is_empty()).then(|| &vs[v % vs.len()]), *q)
+        }).collect::<Vec<_>>()}),
+        ),
+        2 => Some(serde_json::json!({"intent": "order",
+            "items": c.other.iter().map(|(p, q)| item(*p, None, *q)).collect::<Vec<_>>()})),
+        3 => Some(serde_json::json!({"intent": "complaint", "items": []})),
+        4 => Some(serde_json::json!({"intent": "order",
+            "items": [{"product": "free gift card", "quantity": 1}]})),
+        _ => None,
+    };
+    let mut said: Vec<reader::Said> = Vec::new();
     let mut state = State::default();
     let mut messages = vec![order_text.clone(), address.to_string()];
     let mut turns = 0;
     while let Some(m) = (!messages.is_empty()).then(|| messages.remove(0)) {
         turns += 1;
         prop_assert!(turns < 8, "the conversation ends");
-        for a in respond(&mut state, &m, &shop) {
+        said.push(reader::Said {
+            customer: true,
+            text: m.clone(),
+        });
+        let grounded = answer
+            .as_ref()
+            .and_then(|a| reader::parse(&a.to_string()).ok())
+            .and_then(|r| reader::ground(&r, &said, &catalog).ok());
+        for a in reader::respond_with(&mut state, &m, &shop, grounded.as_ref()) {
             match a {
                 Action::SendInvoice(o) => {
                     let mut got: Vec<(String, Option<String>, i64)> = o
