@@ -42,6 +42,7 @@ fn ziflow_commands() -> &'static [&'static str] {
         "save_bot_test",
         "delete_bot_test",
         "preview_catalog",
+        "preview_scenario",
         "list_set_aside",
         "retry_event",
         "conversation_thread",

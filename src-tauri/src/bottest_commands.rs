@@ -1,6 +1,6 @@
 //! AI Agent → Bot tests: the owner marks a conversation as a test of how it must end, sees
 //! every test played with the shop's setup as the replica holds it, and — before a catalog
-//! change is saved — which tests it would change. Saving and deleting go to the relay as
+//! or scenario change is saved — which tests it would change. Saving and deleting go to the relay as
 //! commands; playing is local and offline (`ziflow_core::agent::bottests`).
 
 use tauri::State;
@@ -35,7 +35,7 @@ async fn setup_and_tests(state: &AppState, tests: bool) -> Result<(Setup, Vec<bo
 #[tauri::command]
 pub async fn bot_tests(state: State<'_, AppState>) -> Result<Vec<dto::BotTestRun>> {
     let (setup, tests) = setup_and_tests(&state, true).await?;
-    Ok(bottests::run_all(&setup.shop(), &tests)
+    Ok(bottests::run_all(&setup, &tests)
         .into_iter()
         .map(|r| dto::BotTestRun {
             id: r.id,
@@ -74,7 +74,7 @@ pub async fn save_bot_test(
     let (setup, _) = setup_and_tests(&state, false).await?;
     let shop = setup.shop();
     let expect = match ending.as_str() {
-        "as_now" => bottests::play(&shop, &messages).0,
+        "as_now" => bottests::play(&setup, &messages).0,
         "handoff" => Ending::Handoff,
         "no_invoice" => Ending::NoInvoice,
         other => {
@@ -117,7 +117,29 @@ pub async fn preview_catalog(
     let (proposed, _) = parse_catalog_text(&state, &text).await?;
     let mut after = now.clone();
     after.catalog = proposed;
-    Ok(bottests::changes(&tests, &now.shop(), &after.shop())
+    Ok(changes(&tests, &now, &after))
+}
+
+/// The bot tests a scenario would change if it were saved — its quantity limit and
+/// auto-invoice (nothing is saved).
+#[tauri::command]
+pub async fn preview_scenario(
+    state: State<'_, AppState>,
+    scenario: dto::Scenario,
+) -> Result<Vec<dto::BotTestChange>> {
+    ziflow_core::scenario::check(&scenario)
+        .map_err(|e| Error::new("scenario_invalid", e.to_string()))?;
+    let (now, tests) = setup_and_tests(&state, true).await?;
+    let mut after = now.clone();
+    after.max_qty = scenario
+        .max_quantity
+        .map_or(ziflow_core::agent::DEFAULT_MAX_QTY, i64::from);
+    after.auto_invoice = scenario.auto_invoice;
+    Ok(changes(&tests, &now, &after))
+}
+
+fn changes(tests: &[bottests::BotTest], now: &Setup, after: &Setup) -> Vec<dto::BotTestChange> {
+    bottests::changes(tests, now, after)
         .into_iter()
         .map(|c| dto::BotTestChange {
             id: c.id,
@@ -127,5 +149,5 @@ pub async fn preview_catalog(
             after: c.after,
             passes_after: c.passes_after,
         })
-        .collect())
+        .collect()
 }

@@ -96,6 +96,7 @@ pub fn run() -> ExitCode {
             bottest_commands::save_bot_test,
             bottest_commands::delete_bot_test,
             bottest_commands::preview_catalog,
+            bottest_commands::preview_scenario,
             commands::list_set_aside,
             commands::retry_event,
             commands::conversation_thread,

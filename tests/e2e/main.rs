@@ -1338,6 +1338,20 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     app.wait_for_text("#bot-tests-list li[data-passed='true']", "cream to Oak St")
         .await
         .unwrap();
+    // So does a scenario change: auto-invoice off would hand the order to a person.
+    app.click("#scenario-auto").await.unwrap();
+    app.click("#scenario-save").await.unwrap();
+    app.wait_for_text(
+        "#scenario-preview li[data-passes-after='false']",
+        "after: hands off to a person",
+    )
+    .await
+    .unwrap();
+    app.click("#scenario-save-cancel").await.unwrap();
+    app.click("#scenario-auto").await.unwrap();
+    app.wait_for_text("#bot-tests-list li[data-passed='true']", "cream to Oak St")
+        .await
+        .unwrap();
     app.scroll_to("#bot-tests").await.unwrap();
     app.screenshot("bot-tests").await.unwrap();
 
@@ -1416,8 +1430,9 @@ async fn the_agent_screen_saves_the_scenario_checks_replies_and_imports_a_catalo
         .await
         .unwrap();
 
-    // The optional phrasing model is checked before it is turned on.
+    // The optional model is checked before either use is turned on.
     app.click("#llm-enabled").await.unwrap();
+    app.click("#llm-reader").await.unwrap();
     app.type_into("#llm-base", "http://example.com/v1")
         .await
         .unwrap();

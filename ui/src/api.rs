@@ -348,6 +348,13 @@ pub async fn save_scenario(scenario: &Scenario) -> Result<String, ApiError> {
     call("save_scenario", &ScenarioArgs { scenario }).await
 }
 
+/// The bot tests a scenario would change if it were saved (nothing is saved).
+pub async fn preview_scenario(
+    scenario: &Scenario,
+) -> Result<Vec<ziflow_protocol::BotTestChange>, ApiError> {
+    call("preview_scenario", &ScenarioArgs { scenario }).await
+}
+
 /// The agent's editable replies.
 pub async fn agent_replies() -> Result<Vec<ReplyView>, ApiError> {
     call("agent_replies", &NoArgs {}).await

@@ -192,5 +192,5 @@ pub async fn run_bot_tests(
     let mut conn = db.pool().acquire().await?;
     let setup = ziflow_core::agent::run::Setup::load_in(&mut conn, uid).await?;
     let tests = ziflow_core::agent::bottests::load_in(&mut conn, uid).await?;
-    Ok(ziflow_core::agent::bottests::run_all(&setup.shop(), &tests))
+    Ok(ziflow_core::agent::bottests::run_all(&setup, &tests))
 }

@@ -66,6 +66,13 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
             .map_or_else(|| "10".to_string(), |n| n.to_string()),
     );
     let (result, set_result) = signal(None::<Result<String, ApiError>>);
+    let (preview, set_preview) = signal(None::<(Scenario, Vec<ziflow_protocol::BotTestChange>)>);
+    let save_now = move |scenario: Scenario| {
+        spawn_local(async move {
+            set_preview.set(None);
+            set_result.set(Some(api::save_scenario(&scenario).await));
+        });
+    };
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let hours: Result<Vec<i64>, _> = reminders
@@ -94,7 +101,17 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
                 .ok()
                 .filter(|n: &u32| *n > 0),
         };
-        spawn_local(async move { set_result.set(Some(api::save_scenario(&scenario).await)) });
+        // The bot tests it would change are shown first; nothing changes until "Save anyway".
+        spawn_local(async move {
+            match api::preview_scenario(&scenario).await {
+                Ok(changes) if !changes.is_empty() => {
+                    set_result.set(None);
+                    set_preview.set(Some((scenario, changes)));
+                }
+                Ok(_) => save_now(scenario),
+                Err(e) => set_result.set(Some(Err(e))),
+            }
+        });
     };
     view! {
         <form class="scenario" on:submit=save>
@@ -132,6 +149,18 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
             </label>
             <p class="hint">"More than 24 hours after the customer last wrote, WhatsApp only carries approved templates; the message goes inside this one (one body variable)."</p>
             <button id="scenario-save" class="btn primary" type="submit">"Save"</button>
+            {move || preview.get().map(|(scenario, changes)| {
+                let scenario = StoredValue::new(scenario);
+                view! {
+                    <div id="scenario-preview" class="preview">
+                        <TestChanges changes />
+                        <div class="toolbar">
+                            <button id="scenario-save-anyway" type="button" class="btn secondary" on:click=move |_| save_now(scenario.get_value())>"Save anyway"</button>
+                            <button id="scenario-save-cancel" type="button" class="btn secondary" on:click=move |_| set_preview.set(None)>"Cancel"</button>
+                        </div>
+                    </div>
+                }
+            })}
             {move || result.get().map(|r| match r {
                 Ok(m) => view! { <p id="scenario-result" class="ok">{m}</p> }.into_any(),
                 Err(e) => view! { <p id="scenario-result" class="error">{e.message}</p> }.into_any(),
@@ -383,18 +412,7 @@ fn CatalogSection() -> impl IntoView {
                 let text = StoredValue::new(text);
                 view! {
                     <div id="catalog-preview" class="preview">
-                        <p><strong>{format!("This change would change {} bot test{}:", changes.len(), if changes.len() == 1 { "" } else { "s" })}</strong></p>
-                        <ul class="plain">
-                            {changes.into_iter().map(|c| view! {
-                                <li data-test=c.id.to_string() data-passes-after=c.passes_after.to_string()>
-                                    <span class=if c.passes_after { "badge ok" } else { "badge fail" }>{if c.passes_after { "would pass" } else { "would fail" }}</span>
-                                    " " <strong>{c.name}</strong>
-                                    <br /><small>{format!("now: {}", c.now)}</small>
-                                    <br /><small>{format!("after: {}", c.after)}</small>
-                                    <br /><small>{format!("must: {}", c.expected)}</small>
-                                </li>
-                            }).collect_view()}
-                        </ul>
+                        <TestChanges changes />
                         <div class="toolbar">
                             <button id="catalog-import-anyway" class="btn secondary" on:click=move |_| import_now(text.get_value())>"Import anyway"</button>
                             <button id="catalog-import-cancel" class="btn secondary" on:click=move |_| set_preview.set(None)>"Cancel"</button>
@@ -419,6 +437,26 @@ fn CatalogSection() -> impl IntoView {
     }
 }
 
+/// The bot tests a change would change: each would pass or fail, with what it ends in now,
+/// after the change, and what it must end in.
+#[component]
+fn TestChanges(changes: Vec<ziflow_protocol::BotTestChange>) -> impl IntoView {
+    view! {
+        <p><strong>{format!("This change would change {} bot test{}:", changes.len(), if changes.len() == 1 { "" } else { "s" })}</strong></p>
+        <ul class="plain">
+            {changes.into_iter().map(|c| view! {
+                <li data-test=c.id.to_string() data-passes-after=c.passes_after.to_string()>
+                    <span class=if c.passes_after { "badge ok" } else { "badge fail" }>{if c.passes_after { "would pass" } else { "would fail" }}</span>
+                    " " <strong>{c.name}</strong>
+                    <br /><small>{format!("now: {}", c.now)}</small>
+                    <br /><small>{format!("after: {}", c.after)}</small>
+                    <br /><small>{format!("must: {}", c.expected)}</small>
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+}
+
 /// AI Agent → Bot tests: each saved conversation played with the shop's setup as it is now,
 /// passing or failing, with what it must end in and what it ends in.
 #[component]
@@ -435,7 +473,7 @@ fn BotTestsSection() -> impl IntoView {
     view! {
         <section id="bot-tests">
             <h2>"Bot tests"</h2>
-            <p class="hint">"Conversations you saved (Inbox → Save as bot test) with the ending they must have. They are played again with the catalog, replies and scenario as they are now; a catalog change shows the tests it would change before it is saved. On the relay: ziflow-relay agent test --uid …"</p>
+            <p class="hint">"Conversations you saved (Inbox → Save as bot test) with the ending they must have. They are played again with the catalog, replies and scenario as they are now; a catalog or scenario change shows the tests it would change before it is saved. On the relay: ziflow-relay agent test --uid …"</p>
             {move || match tests.get() {
                 Some(Ok(list)) if list.is_empty() => view! {
                     <p class="hint" id="bot-tests-none">"No bot tests yet: open a conversation in the Inbox and press Save as bot test."</p>

@@ -1,14 +1,19 @@
 //! Owner-run bot tests: a conversation the owner marked as a test, with the ending it must
 //! have — an invoice of exactly these items and this total ("2 × Ceramic mug (white) + $5
 //! shipping = $41"), a handoff to a person, or no invoice at all. The tests are played
-//! through [`super::respond`] with the shop's current catalog, replies and scenario, so a
-//! change to any of them shows which tests it would break *before* it is saved
-//! ([`changes`]); `ziflow-relay agent test --uid UID` runs them all.
+//! through [`super::respond`] with the shop's current catalog, replies and scenario
+//! ([`Setup`]: prices, the quantity limit, auto-invoice), so a change to any of them shows
+//! which tests it would break *before* it is saved ([`changes`]); `ziflow-relay agent test
+//! --uid UID` runs them all. A new version of the agent plays every test again wherever they
+//! are shown. Reply wordings change words, never an ending. The optional model reader is not
+//! played: a test pins what the deterministic agent does, which is also what the shop gets
+//! whenever the model is off, slow or thrown away.
 //!
 //! Playing a test is pure and offline: no event is recorded, no message sent, no link made.
 
 use serde::{Deserialize, Serialize};
 
+use super::run::Setup;
 use super::{respond, Action, Shop, State};
 use ziflow_protocol::Money;
 
@@ -126,7 +131,8 @@ pub async fn load_in(conn: &mut sqlx::SqliteConnection, shop: &str) -> crate::Re
 }
 
 /// Plays `messages` as a new customer of `shop`; returns the ending and the bot's replies.
-pub fn play(shop: &Shop<'_>, messages: &[String]) -> (Ending, Vec<String>) {
+pub fn play(setup: &Setup, messages: &[String]) -> (Ending, Vec<String>) {
+    let shop = &setup.shop();
     let mut state = State::default();
     let mut replies = Vec::new();
     let mut ending = Ending::NoInvoice;
@@ -134,6 +140,8 @@ pub fn play(shop: &Shop<'_>, messages: &[String]) -> (Ending, Vec<String>) {
         for action in respond(&mut state, m, shop) {
             match action {
                 Action::Reply(r) => replies.push(r),
+                // Auto-invoice off: the ready order goes to a person.
+                Action::SendInvoice(_) if !setup.auto_invoice => ending = Ending::Handoff,
                 Action::SendInvoice(order) => {
                     ending = Ending::Invoice {
                         items: order
@@ -176,9 +184,10 @@ pub struct Run {
     pub got: String,
 }
 
-/// Plays `test` with `shop`.
-pub fn run(shop: &Shop<'_>, test: &BotTest) -> Run {
-    let (got, _) = play(shop, &test.messages);
+/// Plays `test` with the shop's `setup`.
+pub fn run(setup: &Setup, test: &BotTest) -> Run {
+    let shop = &setup.shop();
+    let (got, _) = play(setup, &test.messages);
     Run {
         id: test.id,
         name: test.name.clone(),
@@ -188,9 +197,9 @@ pub fn run(shop: &Shop<'_>, test: &BotTest) -> Run {
     }
 }
 
-/// Plays every test with `shop`.
-pub fn run_all(shop: &Shop<'_>, tests: &[BotTest]) -> Vec<Run> {
-    tests.iter().map(|t| run(shop, t)).collect()
+/// Plays every test with the shop's `setup`.
+pub fn run_all(setup: &Setup, tests: &[BotTest]) -> Vec<Run> {
+    tests.iter().map(|t| run(setup, t)).collect()
 }
 
 /// A test whose ending a change would alter.
@@ -212,7 +221,7 @@ pub struct Change {
 
 /// The tests whose ending differs between the shop as it is (`now`) and as a change would
 /// make it (`after`) — shown to the owner before the change is saved.
-pub fn changes(tests: &[BotTest], now: &Shop<'_>, after: &Shop<'_>) -> Vec<Change> {
+pub fn changes(tests: &[BotTest], now: &Setup, after: &Setup) -> Vec<Change> {
     tests
         .iter()
         .filter_map(|t| {
@@ -221,9 +230,9 @@ pub fn changes(tests: &[BotTest], now: &Shop<'_>, after: &Shop<'_>) -> Vec<Chang
             (before != then).then(|| Change {
                 id: t.id,
                 name: t.name.clone(),
-                expected: t.expect.describe(after),
-                now: before.describe(now),
-                after: then.describe(after),
+                expected: t.expect.describe(&after.shop()),
+                now: before.describe(&now.shop()),
+                after: then.describe(&after.shop()),
                 passes_after: then == t.expect.normalized(),
             })
         })
@@ -280,13 +289,14 @@ mod tests {
         .unwrap()
     }
 
-    fn shop(catalog: &Catalog) -> Shop<'_> {
-        Shop {
-            city: "Miami",
-            currency: "USD",
-            catalog,
-            replies: None,
+    fn shop(catalog: &Catalog) -> Setup {
+        Setup {
+            catalog: catalog.clone(),
+            currency: "USD".into(),
+            city: "Miami".into(),
+            replies: Default::default(),
             max_qty: super::super::safety::DEFAULT_MAX_QTY,
+            auto_invoice: true,
         }
     }
 
@@ -329,6 +339,29 @@ mod tests {
         // A change that leaves the ending alone lists nothing.
         let same = catalog(1800);
         assert!(changes(&[two_mugs()], &shop(&now), &shop(&same)).is_empty());
+    }
+
+    #[test]
+    fn a_scenario_change_shows_the_tests_it_would_change() {
+        let c = catalog(1800);
+        let now = shop(&c);
+        // Auto-invoice off: the ready order goes to a person.
+        let manual = Setup {
+            auto_invoice: false,
+            ..shop(&c)
+        };
+        let changed = changes(&[two_mugs()], &now, &manual);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].after, "hands off to a person");
+        assert!(!changed[0].passes_after);
+        // A quantity limit of 1: the two mugs are restated and asked about first.
+        let careful = Setup {
+            max_qty: 1,
+            ..shop(&c)
+        };
+        let changed = changes(&[two_mugs()], &now, &careful);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].after, "no invoice");
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Setup {
     pub replies: Replies,
     /// Above this quantity of one item the bot checks first.
     pub max_qty: i64,
+    /// A confirmed order is invoiced by the bot (else handed to a person).
+    pub auto_invoice: bool,
 }
 
 impl Setup {
@@ -68,6 +70,7 @@ impl Setup {
             max_qty: scenario
                 .max_quantity
                 .map_or(super::safety::DEFAULT_MAX_QTY, i64::from),
+            auto_invoice: scenario.auto_invoice,
         })
     }
 
