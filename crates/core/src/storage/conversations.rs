@@ -274,20 +274,6 @@ pub fn is_e164(phone: &str) -> bool {
         && !digits.starts_with('0')
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn e164_accepts_real_numbers_and_refuses_local_forms() {
-        assert!(is_e164("+15125550123"));
-        assert!(is_e164("+5215512345678"));
-        assert!(!is_e164("5125550123"), "no plus sign");
-        assert!(!is_e164("+1 512 555 0123"), "spaces are display only");
-        assert!(!is_e164("+0123456789"), "country codes never start with 0");
-    }
-}
-
 /// The newest `limit` messages with `phone` sent at or before `upto`, oldest first: whether
 /// each is the customer's (`in`) and its text. What the optional model reader sees.
 pub async fn recent(
@@ -311,4 +297,18 @@ pub async fn recent(
     .await?;
     rows.reverse();
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e164_accepts_real_numbers_and_refuses_local_forms() {
+        assert!(is_e164("+15125550123"));
+        assert!(is_e164("+5215512345678"));
+        assert!(!is_e164("5125550123"), "no plus sign");
+        assert!(!is_e164("+1 512 555 0123"), "spaces are display only");
+        assert!(!is_e164("+0123456789"), "country codes never start with 0");
+    }
 }
