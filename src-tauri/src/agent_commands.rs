@@ -21,10 +21,7 @@ pub(crate) async fn relay(
         .client
         .command(&command)
         .await
-        .map_err(|e| match e {
-            crate::sync::SyncError::Refused(why) => Error::new(code, why),
-            other => Error::new("relay_unreachable", format!("not saved: {other}")),
-        })
+        .map_err(|e| Error::from_relay(e, code, "not saved"))
 }
 
 /// Conversations whose messages match `query` (Ctrl+K in the inbox).

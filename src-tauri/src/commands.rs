@@ -450,13 +450,7 @@ pub async fn save_invoice_template(
         .client
         .command(&command)
         .await
-        .map_err(|e| match e {
-            crate::sync::SyncError::Refused(why) => Error::new("template_invalid", why),
-            other => Error::new(
-                "relay_unreachable",
-                format!("the template was not saved: {other}"),
-            ),
-        })?;
+        .map_err(|e| Error::from_relay(e, "template_invalid", "the template was not saved"))?;
     Ok(view)
 }
 
@@ -660,12 +654,8 @@ pub async fn send_invoice(
         .await
         .map_err(|why| Error::new("invoice_invalid", why))?;
     let session = state.session();
-    let refused = |e: crate::sync::SyncError| match e {
-        crate::sync::SyncError::Refused(why) => Error::new("invoice_invalid", why),
-        other => Error::new(
-            "relay_unreachable",
-            format!("the invoice was not sent: {other}"),
-        ),
+    let refused = |e: crate::sync::SyncError| {
+        Error::from_relay(e, "invoice_invalid", "the invoice was not sent")
     };
     let create = ziflow_protocol::Command::InvoiceCreate {
         customer_phone: new.customer_phone.clone(),
@@ -732,7 +722,7 @@ pub async fn refund_invoice(
         .client
         .command_answer(&command)
         .await
-        .map_err(|e| Error::new("relay_unreachable", format!("no refund was made: {e}")))?;
+        .map_err(|e| Error::from_relay(e, "refused", "no refund was made"))?;
     if status >= 400 {
         return Err(Error::new(
             "refund_refused",
@@ -756,13 +746,12 @@ pub async fn refund_invoice(
 /// Settings → Devices (owner): the shop's devices and what each may do.
 #[tauri::command]
 pub async fn list_devices(state: State<'_, AppState>) -> Result<Vec<dto::DeviceInfo>> {
-    state.session().client.devices().await.map_err(|e| match e {
-        crate::sync::SyncError::Refused(why) => Error::new("refused", why),
-        other => Error::new(
-            "relay_unreachable",
-            format!("the devices are not shown: {other}"),
-        ),
-    })
+    state
+        .session()
+        .client
+        .devices()
+        .await
+        .map_err(|e| Error::from_relay(e, "refused", "the devices are not shown"))
 }
 
 /// Lets a rep's device refund or mark paid by hand (or takes it back).
@@ -780,10 +769,7 @@ pub async fn permit_device(
             can: can.clone(),
         })
         .await
-        .map_err(|e| match e {
-            crate::sync::SyncError::Refused(why) => Error::new("refused", why),
-            other => Error::new("relay_unreachable", format!("nothing changed: {other}")),
-        })?;
+        .map_err(|e| Error::from_relay(e, "refused", "nothing changed"))?;
     Ok(if can.is_empty() {
         "Saved: this device may no longer refund or mark invoices paid.".into()
     } else {
@@ -802,10 +788,7 @@ pub async fn revoke_device(state: State<'_, AppState>, device_id: i64) -> Result
         .client
         .command(&ziflow_protocol::Command::DeviceRevoke { device_id })
         .await
-        .map_err(|e| match e {
-            crate::sync::SyncError::Refused(why) => Error::new("refused", why),
-            other => Error::new("relay_unreachable", format!("nothing changed: {other}")),
-        })?;
+        .map_err(|e| Error::from_relay(e, "refused", "nothing changed"))?;
     Ok("Revoked: that device is signed out and can no longer reach the shop.".into())
 }
 
@@ -834,7 +817,7 @@ pub async fn retry_event(state: State<'_, AppState>, event_id: i64) -> Result<St
         .client
         .command_answer(&ziflow_protocol::Command::EventRetry { event_id })
         .await
-        .map_err(|e| Error::new("relay_unreachable", format!("not tried: {e}")))?;
+        .map_err(|e| Error::from_relay(e, "refused", "not tried"))?;
     if status != 200 {
         return Err(Error::new(
             "failed_again",
@@ -873,7 +856,7 @@ pub async fn connect_stripe(state: State<'_, AppState>, key: String) -> Result<d
         .client
         .command_answer(&ziflow_protocol::Command::BillingConnect { key })
         .await
-        .map_err(|e| Error::new("relay_unreachable", format!("the key was not checked: {e}")))?;
+        .map_err(|e| Error::from_relay(e, "refused", "the key was not checked"))?;
     let steps: Vec<dto::ConnectStep> =
         serde_json::from_value(answer["steps"].clone()).unwrap_or_default();
     let connected = status == 200 && answer["connected"] == true;
@@ -903,10 +886,7 @@ pub async fn save_webhook_secret(state: State<'_, AppState>, secret: String) -> 
         .client
         .command(&ziflow_protocol::Command::BillingWebhookSecret { secret })
         .await
-        .map_err(|e| match e {
-            crate::sync::SyncError::Refused(why) => Error::new("secret_invalid", why),
-            other => Error::new("relay_unreachable", format!("not saved: {other}")),
-        })?;
+        .map_err(|e| Error::from_relay(e, "secret_invalid", "not saved"))?;
     Ok("Saved: Stripe's events for this shop are verified with it.".into())
 }
 
@@ -918,7 +898,7 @@ pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
         .client
         .command_answer(&ziflow_protocol::Command::BillingDisconnect {})
         .await
-        .map_err(|e| Error::new("relay_unreachable", format!("still connected: {e}")))?;
+        .map_err(|e| Error::from_relay(e, "refused", "still connected"))?;
     if status != 200 {
         return Err(Error::new(
             "refused",
@@ -983,10 +963,7 @@ pub async fn send_message(state: State<'_, AppState>, phone: String, text: Strin
         .client
         .command(&ziflow_protocol::Command::MessageSend { to: phone, text })
         .await
-        .map_err(|e| match e {
-            crate::sync::SyncError::Refused(why) => Error::new("message_refused", why),
-            other => Error::new("relay_unreachable", format!("not sent: {other}")),
-        })?;
+        .map_err(|e| Error::from_relay(e, "message_refused", "not sent"))?;
     Ok(())
 }
 
@@ -998,6 +975,6 @@ pub async fn set_bot(state: State<'_, AppState>, phone: String, enabled: bool) -
         .client
         .command(&ziflow_protocol::Command::ConversationBot { phone, enabled })
         .await
-        .map_err(|e| Error::new("relay_unreachable", format!("not changed: {e}")))?;
+        .map_err(|e| Error::from_relay(e, "refused", "not changed"))?;
     Ok(())
 }

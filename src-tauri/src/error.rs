@@ -16,6 +16,23 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A relay call that failed, the one way every command reports it: a refusal keeps `code`
+    /// and the relay's words; anything else says what did not happen (`not_done`, like
+    /// "nothing changed") and why — the relay unreachable, this device signed out, an answer
+    /// this version cannot read.
+    pub fn from_relay(e: crate::sync::SyncError, code: &str, not_done: &str) -> Self {
+        use crate::sync::SyncError;
+        match e {
+            SyncError::Refused(why) => Self::new(code, why),
+            SyncError::Storage(e) => e.into(),
+            SyncError::Unauthorized => Self::new("unauthorized", format!("{not_done}: {e}")),
+            SyncError::Protocol(_) => Self::new("relay_protocol", format!("{not_done}: {e}")),
+            other => Self::new("relay_unreachable", format!("{not_done}: {other}")),
+        }
+    }
+}
+
 impl From<ziflow_core::Error> for Error {
     fn from(e: ziflow_core::Error) -> Self {
         if matches!(
@@ -42,6 +59,30 @@ pub type Result<T> = std::result::Result<T, Error>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sync::SyncError;
+
+    #[test]
+    fn a_relay_refusal_is_reported_as_a_refusal_not_as_unreachable() {
+        let refused = Error::from_relay(
+            SyncError::Refused("that conversation does not exist".into()),
+            "refused",
+            "not changed",
+        );
+        assert_eq!(refused.0.code, "refused");
+        assert_eq!(refused.0.message, "that conversation does not exist");
+        let down = Error::from_relay(
+            SyncError::Unreachable("connection refused".into()),
+            "refused",
+            "not changed",
+        );
+        assert_eq!(down.0.code, "relay_unreachable");
+        assert_eq!(
+            down.0.message,
+            "not changed: relay unreachable: connection refused"
+        );
+        let out = Error::from_relay(SyncError::Unauthorized, "refused", "not sent");
+        assert_eq!(out.0.code, "unauthorized");
+    }
 
     #[test]
     fn serializes_as_code_and_message_only() {

@@ -1347,6 +1347,8 @@ async fn the_demo_opens_the_customer_phone_and_its_story_ends_paid_on_the_board(
     )
     .await
     .unwrap();
+    app.scroll_to("#scenario-preview").await.unwrap();
+    app.screenshot("scenario-preview").await.unwrap();
     app.click("#scenario-save-cancel").await.unwrap();
     app.click("#scenario-auto").await.unwrap();
     app.wait_for_text("#bot-tests-list li[data-passed='true']", "cream to Oak St")
@@ -1439,6 +1441,8 @@ async fn the_agent_screen_saves_the_scenario_checks_replies_and_imports_a_catalo
     app.type_into("#llm-model", "tiny").await.unwrap();
     app.click("#llm-save").await.unwrap();
     app.wait_for_text("#llm-result", "https://").await.unwrap();
+    app.scroll_to("#phrasing").await.unwrap();
+    app.screenshot("model").await.unwrap();
 
     // A products CSV pasted from a spreadsheet; a broken one changes nothing.
     app.type_into(

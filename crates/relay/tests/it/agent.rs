@@ -86,8 +86,10 @@ fn the_replay_command_prints_one_json_line_per_conversation() {
     assert_eq!(lines[0]["id"], "s01");
     assert_eq!(lines[0]["order"]["total_cents"], 3400);
     assert_eq!(lines[0]["order"]["items"][0]["unit_cents"], 2800);
-    for key in ["replies", "order", "invoice_sent", "handoff"] {
-        assert!(lines[5].get(key).is_some(), "{key} in every line");
+    for (n, line) in lines.iter().enumerate() {
+        for key in ["id", "replies", "order", "invoice_sent", "handoff"] {
+            assert!(line.get(key).is_some(), "line {n} has no {key:?}: {line}");
+        }
     }
 }
 
@@ -125,13 +127,7 @@ async fn chat_messages(base: &str, uid: &str) -> Vec<Value> {
 pub async fn say(base: &str, uid: &str, text: &str) {
     let res = reqwest::Client::new()
         .post(format!("{base}/sandbox/chat/{uid}?phone=15125550123"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "text={}",
-            text.replace(' ', "+")
-                .replace(',', "%2C")
-                .replace('?', "%3F")
-        ))
+        .form(&[("text", text)])
         .send()
         .await
         .unwrap();
