@@ -54,8 +54,8 @@ pub struct ReadWork {
 }
 
 impl ReadWork {
-    /// The job kind.
-    pub const KIND: &'static str = "agent.read";
+    /// The job kind (its own lane: see [`crate::storage::jobs::lane`]).
+    pub const KIND: &'static str = crate::storage::jobs::READ_KIND;
 
     /// Its idempotency key; keys of one conversation share [`ReadWork::prefix`].
     pub fn key(&self, shop: &str) -> String {

@@ -118,7 +118,7 @@ pub async fn claim_in(
          WHERE nth = 1 ORDER BY run_at, id LIMIT ?",
     )
     .bind(crate::notify::KIND)
-    .bind(crate::agent::reader::ReadWork::KIND)
+    .bind(READ_KIND)
     .bind(now)
     .bind(only)
     .bind(only)
@@ -149,13 +149,17 @@ pub async fn claim_in(
     Ok(jobs)
 }
 
+/// The kind of the model reader's jobs (the agent's `ReadWork`), which have their own lane.
+/// Spelt here so storage does not import the agent.
+pub const READ_KIND: &str = "agent.read";
+
 /// A job's lane: `notify` for notifications (a slow SMTP server must not hold up the shop's
 /// pay links and replies), `agent` for the model reader's calls (a slow model holds up only
 /// the next reading), `main` for everything else (one at a time, in order, per shop).
 pub fn lane(kind: &str) -> &'static str {
     if kind == crate::notify::KIND {
         "notify"
-    } else if kind == crate::agent::reader::ReadWork::KIND {
+    } else if kind == READ_KIND {
         "agent"
     } else {
         "main"

@@ -494,6 +494,23 @@ async fn with_auto_invoice_off_a_confirmed_order_goes_to_a_person_instead_of_an_
     );
 }
 
+/// A chat completion answering `content`, as OpenAI-compatible servers send it.
+fn completion(content: &str) -> axum::Json<Value> {
+    axum::Json(
+        serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": content}}]}),
+    )
+}
+
+/// Serves a stand-in model on 127.0.0.1; returns its base URL (`http://…/v1`).
+async fn serve_model(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
 /// An OpenAI-compatible chat endpoint standing in for a model: `warm` wraps the text in
 /// friendly marks, `liar` lowers every $28 to $25, `down` answers 500. Records requests.
 struct FakeModel {
@@ -535,18 +552,11 @@ impl FakeModel {
                         "liar" => text.replace("$28", "$25"),
                         _ => format!("✨ {text} 😊"),
                     };
-                    axum::Json(
-                        serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": content}}]}),
-                    )
-                    .into_response()
+                    completion(&content).into_response()
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = serve_model(app).await;
         FakeModel { base, mode, seen }
     }
 }
@@ -680,18 +690,11 @@ impl Replayer {
                                 .into_response()
                         }
                     };
-                    axum::Json(
-                        serde_json::json!({"id": "chatcmpl-1", "object": "chat.completion",
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": content}}]}),
-                    )
-                    .into_response()
+                    completion(&content).into_response()
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/v1", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let base = serve_model(app).await;
         Replayer { base, seen }
     }
 }
