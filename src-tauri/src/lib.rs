@@ -4,18 +4,18 @@
 //! # Layout
 //! - [`config`]: where data lives and what the optional `config.toml` may set.
 //! - [`state`]: the database and the shop, loaded once at start-up.
-//! - [`commands`]: the typed commands the UI invokes (thin doors into `ziflow-core`).
-//! - [`error`]: the one `{code, message}` error every command returns.
+//! - [`commands`]: the typed commands the UI invokes, one module per screen area (thin doors
+//!   into `ziflow-core` and the relay).
+//! - [`error`]: the one `{code, message}` error every command returns, and the one
+//!   conversion of a failed relay call.
+//! - [`pairing`]: pairing with a remote relay (device token in the OS keyring).
 //! - [`local`]: local mode, the relay inside the app.
 //! - [`notify`]: OS notifications for new payments.
 //! - [`sync`]: the replica of the relay's tables, kept current by pull and push.
 //! - [`update`]: checking for, downloading and verifying a newer version.
 
-pub mod agent_commands;
-pub mod bottest_commands;
 pub mod commands;
 pub mod config;
-pub mod crm_commands;
 pub mod error;
 pub mod local;
 pub mod notify;
@@ -67,65 +67,65 @@ pub fn run() -> ExitCode {
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
-            commands::app_info,
-            commands::list_conversations,
-            commands::list_invoices,
-            commands::list_ship_board,
-            commands::list_payments,
-            commands::metrics_summary,
-            commands::get_settings,
-            commands::check_for_update,
-            commands::sync_status,
-            commands::pair_relay,
-            commands::unpair_relay,
-            commands::get_invoice_template,
-            commands::preview_invoice_template,
-            commands::save_invoice_template,
-            commands::composer_data,
-            commands::preview_invoice,
-            commands::send_invoice,
-            commands::refund_invoice,
-            commands::billing_status,
-            commands::connect_stripe,
-            commands::save_webhook_secret,
-            commands::disconnect_stripe,
-            commands::list_devices,
-            commands::permit_device,
-            commands::revoke_device,
-            bottest_commands::bot_tests,
-            bottest_commands::save_bot_test,
-            bottest_commands::delete_bot_test,
-            bottest_commands::preview_catalog,
-            bottest_commands::preview_scenario,
-            commands::list_set_aside,
-            commands::retry_event,
-            commands::conversation_thread,
-            commands::send_message,
-            commands::set_bot,
-            agent_commands::search_conversations,
-            agent_commands::whatsapp_status,
-            agent_commands::connect_whatsapp,
-            agent_commands::disconnect_whatsapp,
-            agent_commands::get_scenario,
-            agent_commands::save_scenario,
-            agent_commands::agent_replies,
-            agent_commands::save_reply,
-            agent_commands::import_catalog,
-            agent_commands::export_catalog,
-            agent_commands::get_llm,
-            agent_commands::save_llm,
-            agent_commands::move_order,
-            agent_commands::lead_view,
-            crm_commands::list_leads,
-            crm_commands::update_lead,
-            crm_commands::get_automations,
-            crm_commands::save_automations,
-            crm_commands::save_pipeline,
-            crm_commands::get_notifications,
-            crm_commands::save_notify_channel,
-            crm_commands::test_notify,
-            crm_commands::save_notify_template,
-            agent_commands::export_metrics,
+            commands::settings::app_info,
+            commands::inbox::list_conversations,
+            commands::invoices::list_invoices,
+            commands::board::list_ship_board,
+            commands::invoices::list_payments,
+            commands::metrics::metrics_summary,
+            commands::settings::get_settings,
+            commands::settings::check_for_update,
+            commands::settings::sync_status,
+            commands::settings::pair_relay,
+            commands::settings::unpair_relay,
+            commands::invoices::get_invoice_template,
+            commands::invoices::preview_invoice_template,
+            commands::invoices::save_invoice_template,
+            commands::invoices::composer_data,
+            commands::invoices::preview_invoice,
+            commands::invoices::send_invoice,
+            commands::invoices::refund_invoice,
+            commands::settings::billing_status,
+            commands::settings::connect_stripe,
+            commands::settings::save_webhook_secret,
+            commands::settings::disconnect_stripe,
+            commands::settings::list_devices,
+            commands::settings::permit_device,
+            commands::settings::revoke_device,
+            commands::bottests::bot_tests,
+            commands::bottests::save_bot_test,
+            commands::bottests::delete_bot_test,
+            commands::bottests::preview_catalog,
+            commands::bottests::preview_scenario,
+            commands::settings::list_set_aside,
+            commands::settings::retry_event,
+            commands::inbox::conversation_thread,
+            commands::inbox::send_message,
+            commands::inbox::set_bot,
+            commands::inbox::search_conversations,
+            commands::settings::whatsapp_status,
+            commands::settings::connect_whatsapp,
+            commands::settings::disconnect_whatsapp,
+            commands::agent::get_scenario,
+            commands::agent::save_scenario,
+            commands::agent::agent_replies,
+            commands::agent::save_reply,
+            commands::agent::import_catalog,
+            commands::agent::export_catalog,
+            commands::agent::get_llm,
+            commands::agent::save_llm,
+            commands::board::move_order,
+            commands::crm::lead_view,
+            commands::crm::list_leads,
+            commands::crm::update_lead,
+            commands::crm::get_automations,
+            commands::crm::save_automations,
+            commands::crm::save_pipeline,
+            commands::crm::get_notifications,
+            commands::crm::save_notify_channel,
+            commands::crm::test_notify,
+            commands::crm::save_notify_template,
+            commands::metrics::export_metrics,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {

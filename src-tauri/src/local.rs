@@ -64,10 +64,10 @@ async fn seed_demo_catalog(db: &ziflow_core::Db) -> anyhow::Result<()> {
 /// Where the local relay reaches Stripe and Telegram, and which extra CA it trusts for SMTP:
 /// `ZIFLOW_STRIPE_API_BASE`, `ZIFLOW_TELEGRAM_API_BASE`, `ZIFLOW_SMTP_CA_FILE` (as for
 /// `ziflow-relay serve`), else the real services and the usual roots.
-fn providers() -> ziflow_relay::pay::ProviderConfig {
+fn providers() -> ziflow_relay::config::ProviderConfig {
     // Local mode (one machine, the demo) runs the sandbox: a shop that has not connected
     // Stripe yet can still try the whole flow. Its events can never pay a Stripe invoice.
-    let mut p = ziflow_relay::pay::ProviderConfig::sandboxed();
+    let mut p = ziflow_relay::config::ProviderConfig::sandboxed();
     // One machine: a model or mail server on this computer is the owner's own.
     p.allow_loopback_outbound = true;
     let var = |name: &str| {

@@ -656,7 +656,7 @@ impl RemoteRelay {
         let config = ziflow_relay::Config {
             data_dir: dir.path().to_path_buf(),
             master_key: key,
-            providers: ziflow_relay::pay::ProviderConfig::default(),
+            providers: ziflow_relay::config::ProviderConfig::default(),
         };
         tokio::spawn(ziflow_relay::run(config, listener, async move {
             let _ = stopped.await;

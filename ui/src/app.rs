@@ -3,74 +3,8 @@
 use leptos::prelude::*;
 
 use crate::api;
+use crate::nav::{FocusedOrder, Navigate, Screen};
 use crate::pages;
-
-/// The screens of the app, in sidebar order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Screen {
-    Inbox,
-    Invoices,
-    ReadyToShip,
-    Payments,
-    Crm,
-    Metrics,
-    Agent,
-    Settings,
-}
-
-impl Screen {
-    const ALL: [Screen; 8] = [
-        Screen::Inbox,
-        Screen::Invoices,
-        Screen::ReadyToShip,
-        Screen::Payments,
-        Screen::Crm,
-        Screen::Metrics,
-        Screen::Agent,
-        Screen::Settings,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Screen::Inbox => "Inbox",
-            Screen::Invoices => "Invoices",
-            Screen::ReadyToShip => "Ready to ship",
-            Screen::Payments => "Payments",
-            Screen::Crm => "CRM",
-            Screen::Metrics => "Metrics",
-            Screen::Agent => "AI Agent",
-            Screen::Settings => "Settings",
-        }
-    }
-
-    /// Stable id for tests and accessibility (`nav-inbox`, `nav-ready-to-ship`, …).
-    fn slug(self) -> &'static str {
-        match self {
-            Screen::Inbox => "inbox",
-            Screen::Invoices => "invoices",
-            Screen::ReadyToShip => "ready-to-ship",
-            Screen::Payments => "payments",
-            Screen::Crm => "crm",
-            Screen::Metrics => "metrics",
-            Screen::Agent => "agent",
-            Screen::Settings => "settings",
-        }
-    }
-}
-
-/// Moving between screens from inside one (provided by [`App`]): the inbox's "Send pay
-/// link" opens the invoice composer for its customer.
-#[derive(Debug, Clone, Copy)]
-pub struct Navigate {
-    /// The screen showing.
-    pub screen: WriteSignal<Screen>,
-    /// The customer the composer should start with, once.
-    pub compose_for: RwSignal<Option<String>>,
-}
-
-/// The order a clicked notification asked to show (provided by [`App`]).
-#[derive(Debug, Clone, Copy)]
-pub struct FocusedOrder(pub RwSignal<Option<i64>>);
 
 /// The root component.
 #[component]

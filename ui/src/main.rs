@@ -3,13 +3,15 @@
 //!
 //! # Layout
 //! - [`api`]: the only caller of Tauri `invoke`; one typed function per command.
-//! - [`app`]: the shell (sidebar navigation) and which screen is showing.
+//! - [`app`]: the shell (sidebar navigation) and which screen is showing; [`nav`]: the
+//!   screens and the contexts that move between them.
 //! - `pages/`: one file per screen. `components/`: pieces the screens share.
 
 mod api;
 mod app;
 mod components;
 mod format;
+mod nav;
 mod pages;
 
 fn main() {

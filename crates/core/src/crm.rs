@@ -55,6 +55,24 @@ pub const MESSAGE_KIND: &str = "crm.message";
 /// The job that hands a conversation to a person for a rule.
 pub const HANDOFF_KIND: &str = "crm.handoff";
 
+/// A `crm.message` job's payload: the text a rule sends the customer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuleMessage {
+    /// The customer's phone.
+    pub to: String,
+    /// The message, its variables filled in.
+    pub text: String,
+}
+
+/// A `crm.handoff` job's payload: the conversation a rule hands to a person.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RuleHandoff {
+    /// The customer's phone.
+    pub phone: String,
+    /// Why, as the rule says.
+    pub reason: String,
+}
+
 /// A durable job an event's rules call for: (kind, idempotency key, payload).
 pub type JobSpec = (&'static str, String, Value);
 
@@ -625,7 +643,11 @@ async fn run_action(
             effects.jobs.push((
                 MESSAGE_KIND,
                 run.key(index, "message"),
-                json!({ "to": phone, "text": body }),
+                serde_json::to_value(RuleMessage {
+                    to: phone.to_string(),
+                    text: body,
+                })
+                .map_err(|e| Error::InvalidInput(format!("rule message: {e}")))?,
             ));
             return Ok("message the customer".into());
         }
@@ -633,7 +655,11 @@ async fn run_action(
             effects.jobs.push((
                 HANDOFF_KIND,
                 run.key(index, "handoff"),
-                json!({ "phone": phone, "reason": reason }),
+                serde_json::to_value(RuleHandoff {
+                    phone: phone.to_string(),
+                    reason: reason.clone(),
+                })
+                .map_err(|e| Error::InvalidInput(format!("rule handoff: {e}")))?,
             ));
             return Ok("hand off to a person".into());
         }

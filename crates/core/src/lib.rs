@@ -35,6 +35,7 @@ pub mod reminders;
 pub mod scenario;
 pub mod secrets;
 pub mod storage;
+pub mod task;
 pub mod template;
 pub mod webhook;
 

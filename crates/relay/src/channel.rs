@@ -7,10 +7,6 @@
 //! timeouts come back later with backoff; a send is never dropped for them. Each number sends
 //! at most [`ProviderConfig::whatsapp_rate`] messages a second.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
 use ziflow_core::channel::whatsapp::Graph;
 use ziflow_core::channel::{self, ChannelWork, Outgoing};
 use ziflow_core::pay::ProviderError;
@@ -18,36 +14,7 @@ use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::settings;
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 
-use crate::engine::LogTx;
-use crate::http::AppState;
-
-/// Keeps each business number under `rate` messages a second: a token bucket holding up to
-/// one second's worth, so a quiet number sends at once and a busy one is spread out.
-#[derive(Debug, Default)]
-pub struct Limiter {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl Limiter {
-    /// Waits until `number` may send one more message at `rate` per second.
-    pub async fn wait(&self, number: &str, rate: u32) {
-        let rate = f64::from(rate.max(1));
-        let delay = {
-            let Ok(mut buckets) = self.buckets.lock() else {
-                return;
-            };
-            let now = Instant::now();
-            let (tokens, last) = buckets.get(number).copied().unwrap_or((rate, now));
-            let tokens = (tokens + now.duration_since(last).as_secs_f64() * rate).min(rate) - 1.0;
-            buckets.insert(number.to_string(), (tokens, now));
-            // Below zero: this message's turn comes when the bucket has refilled to it.
-            (tokens < 0.0).then(|| Duration::from_secs_f64(-tokens / rate))
-        };
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
-    }
-}
+use crate::state::AppState;
 
 /// The shop's WhatsApp number client, if the shop connected one.
 async fn graph(state: &AppState, shop: &str) -> Result<(Graph, String), ProviderError> {
@@ -59,7 +26,8 @@ async fn graph(state: &AppState, shop: &str) -> Result<(Graph, String), Provider
         .ok_or_else(|| {
             ProviderError::Refused("WhatsApp is not connected (Settings → WhatsApp)".into())
         })?;
-    let token = crate::pay::secret(state, shop, SecretName::WhatsAppAccessToken)
+    let token = state
+        .secret(shop, SecretName::WhatsAppAccessToken)
         .await
         .map_err(retry)?
         .ok_or_else(|| {
@@ -76,15 +44,8 @@ async fn graph(state: &AppState, shop: &str) -> Result<(Graph, String), Provider
 }
 
 /// Runs one `wa.*` job.
-pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
+pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::Result<()> {
     let now = state.clock.now();
-    let work: ChannelWork = match serde_json::from_str(&job.payload) {
-        Ok(w) => w,
-        Err(e) => {
-            crate::pay::record_failure(state, &job, &format!("unreadable job: {e}"), false).await?;
-            return Ok(());
-        }
-    };
     let outcome: Result<Option<String>, ProviderError> = async {
         match &work {
             ChannelWork::MarkRead { wamid } => {
@@ -124,11 +85,11 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     .await;
     match (&work, outcome) {
         (ChannelWork::Send { event_id }, Ok(Some(wamid))) => {
-            let mut log = LogTx::begin(state).await?;
+            let mut log = state.log().await?;
             let id = channel::delivery_in(&mut log.tx, &job.shop_uid, *event_id, Ok(&wamid), now)
                 .await?;
             jobs::done_in(&mut log.tx, job.id, now).await?;
-            log.commit(state, &job.shop_uid, &[id]).await?;
+            log.commit(&job.shop_uid, &[id]).await?;
         }
         (_, Ok(_)) => {
             let _one_writer = state.writes.lock().await;
@@ -138,15 +99,15 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         }
         (work, Err(e)) => {
             let retry = matches!(e, ProviderError::Retry(_));
-            let again = crate::pay::record_failure(state, &job, &e.to_string(), retry).await?;
+            let again = crate::attempts::failed(state, &job, &e.to_string(), retry).await?;
             if let (false, ChannelWork::Send { event_id }) = (again, work) {
                 // The rep sees why on the message.
-                let mut log = LogTx::begin(state).await?;
+                let mut log = state.log().await?;
                 let why = e.to_string();
                 let id =
                     channel::delivery_in(&mut log.tx, &job.shop_uid, *event_id, Err(&why), now)
                         .await?;
-                log.commit(state, &job.shop_uid, &[id]).await?;
+                log.commit(&job.shop_uid, &[id]).await?;
             }
         }
     }
@@ -207,36 +168,4 @@ pub async fn connect(
         "display_phone_number": info.display_phone_number,
         "verified_name": info.verified_name,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_number_sends_a_seconds_worth_at_once_then_at_its_rate() {
-        let limiter = Limiter::default();
-        let start = Instant::now();
-        for _ in 0..10 {
-            limiter.wait("A", 10).await;
-        }
-        assert!(
-            start.elapsed() < Duration::from_millis(50),
-            "a burst of 10 at 10/s"
-        );
-        for _ in 0..5 {
-            limiter.wait("A", 10).await;
-        }
-        let took = start.elapsed();
-        assert!(
-            took >= Duration::from_millis(480),
-            "5 more wait 0.1 s each: {took:?}"
-        );
-        let other = Instant::now();
-        limiter.wait("B", 10).await;
-        assert!(
-            other.elapsed() < Duration::from_millis(20),
-            "numbers are apart"
-        );
-    }
 }

@@ -4,11 +4,97 @@
 //!
 //! Order: `ZIFLOW_MASTER_KEY` (64 hex digits or base64 of 32 bytes), else
 //! `--master-key-file` / `ZIFLOW_MASTER_KEY_FILE`, else in local mode `<data-dir>/master.key`.
+//!
+//! Also [`ProviderConfig`]: where the payment, messaging and notification providers are,
+//! and the operator's limits (sandbox, outbound addresses, retention, trusted proxies).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ziflow_core::secrets::MasterKey;
+
+/// Where the providers are (tests point Stripe at a fake on 127.0.0.1).
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Stripe's API base URL.
+    pub stripe_api_base: String,
+    /// How long one Stripe call may take before it is retried later.
+    pub stripe_timeout: Duration,
+    /// The relay's address as customers reach it, for links the relay makes on its own (the
+    /// bot's sandbox pay links); `http://<listen address>` when unset.
+    pub public_url: Option<String>,
+    /// Meta's Graph API base URL (the WhatsApp Cloud API).
+    pub graph_api_base: String,
+    /// How long one WhatsApp call may take before it is retried later.
+    pub whatsapp_timeout: Duration,
+    /// Messages per second per business number.
+    pub whatsapp_rate: u32,
+    /// Telegram's Bot API base URL (notifications).
+    pub telegram_api_base: String,
+    /// One more certificate authority (PEM) trusted for SMTP servers.
+    pub smtp_ca_pem: Option<Vec<u8>>,
+    /// How long one notification call may take before it is retried later.
+    pub notify_timeout: Duration,
+    /// The sandbox provider and channel (pay page, customer chat, sandbox links) are served.
+    /// Off unless asked for (`serve --sandbox`, local mode, the demo, tests): a relay with
+    /// real shops must never offer a way to mark an invoice paid without money.
+    pub sandbox: bool,
+    /// Owner-typed addresses (Slack webhook, model endpoint, SMTP server) may be this machine
+    /// (`--allow-loopback-outbound`: local mode and tests). Never by default on `serve`;
+    /// private, link-local and metadata addresses are refused either way.
+    pub allow_loopback_outbound: bool,
+    /// The bearer token `/metrics` asks for (`--metrics-token`). Without one, `/metrics`
+    /// answers only requests from this machine.
+    pub metrics_token: Option<String>,
+    /// Days after which command answers, delivery ticks and finished jobs are pruned
+    /// (`--retention-days`; 0 keeps everything). The event log is never pruned.
+    pub retention_days: u32,
+    /// Reverse proxies in front of the relay (`--trusted-proxy`): from these peers only, the
+    /// client's address is read from `X-Forwarded-For` for per-source limits.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Tests only: runs before each job (fault injection). `None` in every binary.
+    pub job_probe: Option<JobProbe>,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            stripe_api_base: ziflow_core::pay::stripe::DEFAULT_API_BASE.into(),
+            stripe_timeout: ziflow_core::pay::stripe::DEFAULT_TIMEOUT,
+            public_url: None,
+            graph_api_base: ziflow_core::channel::whatsapp::DEFAULT_GRAPH_BASE.into(),
+            whatsapp_timeout: ziflow_core::channel::whatsapp::DEFAULT_TIMEOUT,
+            whatsapp_rate: ziflow_core::channel::whatsapp::DEFAULT_RATE,
+            telegram_api_base: ziflow_core::notify::DEFAULT_TELEGRAM_BASE.into(),
+            smtp_ca_pem: None,
+            notify_timeout: ziflow_core::notify::TIMEOUT,
+            sandbox: false,
+            allow_loopback_outbound: false,
+            metrics_token: None,
+            retention_days: 30,
+            trusted_proxies: Vec::new(),
+            job_probe: None,
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// What owner-typed addresses may reach.
+    pub fn outbound(&self) -> ziflow_core::net::Outbound {
+        ziflow_core::net::Outbound {
+            allow_loopback: self.allow_loopback_outbound,
+        }
+    }
+
+    /// The defaults with the sandbox on (local mode, the demo, tests).
+    pub fn sandboxed() -> Self {
+        Self {
+            sandbox: true,
+            ..Self::default()
+        }
+    }
+}
 
 /// The optional TOML file (`--config FILE` or `ZIFLOW_CONFIG`). Flags and environment
 /// variables win over it; unknown keys are refused so a typo is caught at start-up.
@@ -202,5 +288,15 @@ mod tests {
             format!("{err:#}").contains("32 bytes") || format!("{err:#}").contains("hex"),
             "{err:#}"
         );
+    }
+}
+
+/// A hook run just before each job: how the tests make a job panic. `None` in every binary.
+#[derive(Clone)]
+pub struct JobProbe(pub std::sync::Arc<dyn Fn(&ziflow_core::storage::jobs::Job) + Send + Sync>);
+
+impl std::fmt::Debug for JobProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobProbe")
     }
 }

@@ -488,41 +488,45 @@ pub struct LogTx {
     /// The transaction.
     pub tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     recorded: Vec<Committed>,
+    intake: Intake,
+    jobs_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl LogTx {
-    /// Begins, catching the engine up.
-    pub async fn begin(state: &crate::http::AppState) -> ziflow_core::Result<Self> {
-        let one_writer = state.writes.clone().lock_owned().await;
-        let mut tx = state.db.begin_immediate().await?;
-        let recorded = catch_up_in(&mut tx, &state.engine_ctx).await?;
+    /// Begins, catching the engine up (`AppState::log` passes the relay's parts).
+    pub async fn begin(
+        db: &Db,
+        writes: &Writes,
+        intake: &Intake,
+        ctx: &Ctx,
+    ) -> ziflow_core::Result<Self> {
+        let one_writer = writes.clone().lock_owned().await;
+        let mut tx = db.begin_immediate().await?;
+        let recorded = catch_up_in(&mut tx, ctx).await?;
         Ok(Self {
             _one_writer: one_writer,
             tx,
             recorded,
+            intake: intake.clone(),
+            jobs_wake: ctx.jobs_wake.clone(),
         })
     }
 
     /// Commits, with `events` (appended and applied by the caller for `shop`) marked
     /// applied, and announces everything recorded.
-    pub async fn commit(
-        mut self,
-        state: &crate::http::AppState,
-        shop: &str,
-        events: &[i64],
-    ) -> ziflow_core::Result<()> {
+    pub async fn commit(mut self, shop: &str, events: &[i64]) -> ziflow_core::Result<()> {
         if let Some(id) = events.iter().max() {
             applied_through(&mut self.tx, *id).await?;
         }
         self.tx.commit().await?;
         drop(self._one_writer);
         // Messages recorded in it may wait to be posted.
-        state.jobs_wake.notify_one();
+        self.jobs_wake.notify_one();
         for c in self.recorded {
-            state.intake.announce(c);
+            self.intake.announce(c);
         }
         if let Some(id) = events.iter().max() {
-            state.intake.announce(Committed {
+            self.intake.announce(Committed {
                 shop_uid: shop.to_string(),
                 id: *id,
             });

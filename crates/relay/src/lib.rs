@@ -2,28 +2,55 @@
 //! behalf, stores them durably, and serves the sync API that desktops pull from.
 //!
 //! # Layout
-//! - [`run`]: opens the database, serves HTTP on the given listener until `shutdown`
-//!   resolves, then ends push streams, lets in-flight requests finish and closes the database.
-//! - [`config`]: the master key that seals provider secrets, and where it comes from.
-//! - [`provision`]: shops, secrets and devices, for the command line.
-//! - [`intake`]: the group-commit writer every webhook goes through.
-//! - [`http`]: the router and the one HTTP error type.
+//! Layers, top to bottom; a module imports only from its own layer or below, and nothing
+//! below `http` imports `http`.
+//!
+//! - **Doors.** [`http`]: the router, one handler per route (parse, authorise, call a
+//!   service, map its error), per-source limits. `main.rs`: the command line.
+//! - **Services.**
+//!   - [`ingest`]: every provider delivery — webhook or sandbox — verified over its raw bytes
+//!     and appended through [`intake`], the group-commit writer (2xx only after the commit).
+//!   - [`engine`]: applies the log's effects after commits, from a cursor; [`engine::LogTx`]
+//!     is the one write transaction for commands and jobs.
+//!   - [`jobs`]: the durable job runner, dispatching on `ziflow_core::task::Task`; each kind's
+//!     code is in its domain: [`pay`] (pay links, expiry, refunds), [`channel`] (WhatsApp
+//!     sends), [`phrase`] and [`reader`] (the shop's optional model), [`notify`] (owner
+//!     notifications, the rules' jobs), [`reminders`] (payment reminders). [`attempts`]
+//!     records a failed attempt; [`lanes`] keeps one job per shop and lane running.
+//!   - [`provision`]: shops, secrets and devices, for the command line; [`replay`]: `agent
+//!     replay`.
+//! - **State and parts.** [`state`]: what every service shares ([`state::AppState`]).
+//!   [`config`]: the master key and the providers' configuration. [`error`]: the one error
+//!   type. [`health`], [`metrics`]: how background work is doing and the operator's
+//!   counters. [`secret_cache`], [`limiter`] (WhatsApp sends per number), [`streams`] (push
+//!   streams per device), [`server`] (serving with connection limits and shutdown).
+//! - [`run`]: opens the database, starts the intake, engine, job runner and pruning, serves
+//!   HTTP until `shutdown` resolves, then ends push streams, lets in-flight requests finish
+//!   and closes the database.
 
+pub mod attempts;
 pub mod channel;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod health;
 pub mod http;
+pub mod ingest;
 pub mod intake;
+pub mod jobs;
+pub mod lanes;
+pub mod limiter;
 pub mod metrics;
 pub mod notify;
 pub mod pay;
 pub mod phrase;
 pub mod provision;
 pub mod reader;
+pub mod reminders;
 pub mod replay;
 pub mod secret_cache;
 pub mod server;
+pub mod state;
 pub mod streams;
 
 use std::future::Future;
@@ -43,7 +70,7 @@ pub struct Config {
     /// Seals and opens the shops' provider secrets.
     pub master_key: MasterKey,
     /// Where the payment providers are.
-    pub providers: pay::ProviderConfig,
+    pub providers: config::ProviderConfig,
 }
 
 /// The relay's database file inside `data_dir`.
@@ -107,7 +134,7 @@ pub async fn run_with_clock(
         engine_ctx.clone(),
         stopping.clone(),
     );
-    let state = http::AppState::new(http::Shared {
+    let state = state::AppState::new(state::Shared {
         db: db.clone(),
         intake,
         engine,
@@ -128,9 +155,6 @@ pub async fn run_with_clock(
         sandbox_pending: Arc::default(),
         streams: Arc::default(),
         lanes: Arc::default(),
-        limits: Arc::new(http::limits::SourceLimits::new(
-            config.providers.trusted_proxies.clone(),
-        )),
         limiter: Arc::default(),
         http: reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
@@ -146,7 +170,7 @@ pub async fn run_with_clock(
         engine_ctx,
         stopping: stopping.clone(),
     });
-    pay::start_runner(state.clone());
+    jobs::start_runner(state.clone());
     start_pruning(state.clone());
     let app = http::router(state);
     let stopped = stopping.clone();
@@ -166,7 +190,7 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Prunes what is past the retention period now and then every [`PRUNE_EVERY`], until
 /// shutdown. The event log is kept whole.
-fn start_pruning(state: http::AppState) {
+fn start_pruning(state: state::AppState) {
     if state.providers.retention_days == 0 {
         return;
     }
@@ -195,7 +219,7 @@ fn start_pruning(state: http::AppState) {
 
 /// One retention prune.
 pub async fn prune(
-    state: &http::AppState,
+    state: &state::AppState,
 ) -> ziflow_core::Result<ziflow_core::storage::retention::Pruned> {
     let before = state.clock.now() - i64::from(state.providers.retention_days) * 86_400;
     let _one_writer = state.writes.lock().await;

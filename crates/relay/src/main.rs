@@ -353,7 +353,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
-            let mut providers = ziflow_relay::pay::ProviderConfig::default();
+            let mut providers = ziflow_relay::config::ProviderConfig::default();
             if let Some(base) = stripe_api_base.or_else(|| file.stripe_api_base.clone()) {
                 providers.stripe_api_base = base;
             }

@@ -19,15 +19,10 @@ use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 use ziflow_protocol::automation::{EmailSettings, NotifySettings};
 
-use crate::engine::LogTx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Runs a `notify.send` job and records how it went.
-pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
-    let Ok(work) = serde_json::from_str::<NotifyWork>(&job.payload) else {
-        crate::pay::record_failure(state, &job, "unreadable job", false).await?;
-        return Ok(());
-    };
+pub async fn run(state: &AppState, job: Job, work: NotifyWork) -> ziflow_core::Result<()> {
     let outcome = send(
         state,
         &job.shop_uid,
@@ -37,7 +32,7 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     )
     .await;
     let now = state.clock.now();
-    let mut log = LogTx::begin(state).await?;
+    let mut log = state.log().await?;
     let (result, answer) = match outcome {
         Outcome::Sent(a) => {
             jobs::done_in(&mut log.tx, job.id, now).await?;
@@ -69,32 +64,41 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         now,
     )
     .await?;
-    log.commit(state, &job.shop_uid, &[id]).await
+    log.commit(&job.shop_uid, &[id]).await
 }
 
-/// Runs a rule's `crm.message` or `crm.handoff` job: what it records and the job's end commit
-/// together, so it happens exactly once.
-pub async fn run_rule_job(state: &AppState, job: Job) -> ziflow_core::Result<()> {
-    let Ok(p) = serde_json::from_str::<Value>(&job.payload) else {
-        crate::pay::record_failure(state, &job, "unreadable job", false).await?;
-        return Ok(());
-    };
-    let (kind, payload) = if job.kind == ziflow_core::crm::MESSAGE_KIND {
-        (
-            "message.sent",
-            json!({ "to": p["to"], "text": p["text"], "by": "automation" }),
-        )
-    } else {
-        (
-            "conversation.handoff",
-            json!({ "phone": p["phone"], "reason": p["reason"], "by": "automation" }),
-        )
-    };
+/// Runs a rule's `crm.message` job: the message and the job's end commit together, so it is
+/// sent exactly once.
+pub async fn rule_message(
+    state: &AppState,
+    job: Job,
+    work: ziflow_core::crm::RuleMessage,
+) -> ziflow_core::Result<()> {
+    let payload = json!({ "to": work.to, "text": work.text, "by": "automation" });
+    record_rule_job(state, job, "message.sent", payload).await
+}
+
+/// Runs a rule's `crm.handoff` job: the handoff and the job's end commit together.
+pub async fn rule_handoff(
+    state: &AppState,
+    job: Job,
+    work: ziflow_core::crm::RuleHandoff,
+) -> ziflow_core::Result<()> {
+    let payload = json!({ "phone": work.phone, "reason": work.reason, "by": "automation" });
+    record_rule_job(state, job, "conversation.handoff", payload).await
+}
+
+async fn record_rule_job(
+    state: &AppState,
+    job: Job,
+    kind: &str,
+    payload: Value,
+) -> ziflow_core::Result<()> {
     let now = state.clock.now();
-    let mut log = LogTx::begin(state).await?;
+    let mut log = state.log().await?;
     let id = ziflow_core::command::record(&mut log.tx, &job.shop_uid, kind, &payload, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
-    log.commit(state, &job.shop_uid, &[id]).await
+    log.commit(&job.shop_uid, &[id]).await
 }
 
 async fn settings_of(state: &AppState, shop: &str) -> Result<NotifySettings, String> {
@@ -114,7 +118,8 @@ async fn secret_of(
     shop: &str,
     name: SecretName,
 ) -> Result<Option<String>, String> {
-    crate::pay::secret(state, shop, name)
+    state
+        .secret(shop, name)
         .await
         .map(|s| s.map(|s| s.expose().to_string()))
         .map_err(|e| format!("reading a secret: {e}"))

@@ -10,16 +10,11 @@ use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::settings;
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 
-use crate::engine::LogTx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Runs one `agent.phrase` job.
-pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
+pub async fn run(state: &AppState, job: Job, work: PhraseWork) -> ziflow_core::Result<()> {
     let now = state.clock.now();
-    let Ok(work) = serde_json::from_str::<PhraseWork>(&job.payload) else {
-        crate::pay::record_failure(state, &job, "unreadable job", false).await?;
-        return Ok(());
-    };
     let shop = job.shop_uid.as_str();
     let base = settings::get(&state.db, shop, "llm.base_url")
         .await?
@@ -33,7 +28,7 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         .into_iter()
         .map(|p| p.name)
         .collect();
-    let secret = crate::pay::secret(state, shop, SecretName::LlmApiKey).await?;
+    let secret = state.secret(shop, SecretName::LlmApiKey).await?;
     let worded = if base.is_empty() {
         Err("no model configured".to_string())
     } else if let Err(why) = ziflow_core::net::check_url(&base, state.providers.outbound()) {
@@ -69,10 +64,10 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
     if phrased {
         payload["phrased_from"] = Value::String(work.text.clone());
     }
-    let mut log = LogTx::begin(state).await?;
+    let mut log = state.log().await?;
     let id = ziflow_core::command::record(&mut log.tx, shop, "message.sent", &payload, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
-    log.commit(state, shop, &[id]).await?;
+    log.commit(shop, &[id]).await?;
     Ok(())
 }
 
@@ -107,7 +102,8 @@ pub async fn set(
             return Err("name the model (like gpt-4o-mini)".into());
         }
         let given = api_key.map(str::trim).filter(|k| !k.is_empty());
-        let stored = crate::pay::secret(state, shop, SecretName::LlmApiKey)
+        let stored = state
+            .secret(shop, SecretName::LlmApiKey)
             .await
             .map_err(|e| e.to_string())?;
         let probe = given.map(ziflow_core::secrets::Secret::new).or(stored);

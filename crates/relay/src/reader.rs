@@ -14,24 +14,19 @@ use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::shop_secrets::SecretName;
 use ziflow_core::storage::{conversations, events, settings};
 
-use crate::engine::LogTx;
-use crate::http::AppState;
+use crate::state::AppState;
 
 /// Runs one `agent.read` job.
-pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
-    let Ok(work) = serde_json::from_str::<ReadWork>(&job.payload) else {
-        crate::pay::record_failure(state, &job, "unreadable job", false).await?;
-        return Ok(());
-    };
+pub async fn run(state: &AppState, job: Job, work: ReadWork) -> ziflow_core::Result<()> {
     let shop = job.shop_uid.as_str();
     let prefix = ReadWork::prefix(shop, &work.phone);
     if jobs::earlier_open(&state.db, shop, ReadWork::KIND, &prefix, job.id).await? {
         let why = "an earlier message of this conversation is answered first";
-        crate::pay::record_failure(state, &job, why, true).await?;
+        crate::attempts::failed(state, &job, why, true).await?;
         return Ok(());
     }
     let Some(event) = events::get(&state.db, shop, work.event_id).await? else {
-        crate::pay::record_failure(state, &job, "the message is not in the log", false).await?;
+        crate::attempts::failed(state, &job, "the message is not in the log", false).await?;
         return Ok(());
     };
     let grounded = match reading(state, shop, &work, event.created_at).await {
@@ -45,7 +40,7 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         public_url: &state.engine_ctx.public_url,
         sandbox: state.engine_ctx.sandbox,
     };
-    let mut log = LogTx::begin(state).await?;
+    let mut log = state.log().await?;
     let ids = match run::answer(
         &mut log.tx,
         &event,
@@ -59,13 +54,13 @@ pub async fn run(state: &AppState, job: Job) -> ziflow_core::Result<()> {
         Err(ziflow_core::Error::InvalidInput(why)) => {
             drop(log);
             tracing::warn!(id = event.id, "the agent skipped a message: {why}");
-            crate::pay::record_failure(state, &job, &why, false).await?;
+            crate::attempts::failed(state, &job, &why, false).await?;
             return Ok(());
         }
         Err(e) => return Err(e),
     };
     jobs::done_in(&mut log.tx, job.id, state.clock.now()).await?;
-    log.commit(state, shop, &ids).await?;
+    log.commit(shop, &ids).await?;
     Ok(())
 }
 
@@ -100,7 +95,8 @@ async fn reading(
             .into_iter()
             .map(|(customer, text)| Said { customer, text })
             .collect();
-    let key = crate::pay::secret(state, shop, SecretName::LlmApiKey)
+    let key = state
+        .secret(shop, SecretName::LlmApiKey)
         .await
         .map_err(|e| e.to_string())?;
     let read = reader::read(

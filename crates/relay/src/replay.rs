@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use ziflow_core::secrets::MasterKey;
 use ziflow_core::Db;
 
-use crate::pay::ProviderConfig;
+use crate::config::ProviderConfig;
 
 /// Runs every conversation of `file` (shaped like `agent-samples.json`) and returns one
 /// JSON object per conversation: `id`, `replies`, `order` (or null), `invoice_sent`,

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
 
-/// The figures (documented in the README's relay section).
+/// The figures (documented in docs/relay-operations.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Open connections at most.

@@ -36,7 +36,7 @@ async fn relay() -> (Relay, CreatedShop) {
     let config = ziflow_relay::Config {
         data_dir: dir.path().to_path_buf(),
         master_key: key,
-        providers: ziflow_relay::pay::ProviderConfig::sandboxed(),
+        providers: ziflow_relay::config::ProviderConfig::sandboxed(),
     };
     tokio::spawn(ziflow_relay::run(config, listener, async {
         let _ = rx.await;

@@ -237,7 +237,7 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
     let lead = LocalResource::new(move || async move { api::lead_view(&who.get_value()).await });
     refresh_every(lead, std::time::Duration::from_secs(2));
     let text = RwSignal::new(String::new());
-    let nav = use_context::<crate::app::Navigate>();
+    let nav = use_context::<crate::nav::Navigate>();
     let (outcome, set_outcome) = signal(None::<Result<(), ApiError>>);
     let bot_on = move || {
         list.get()
@@ -387,7 +387,7 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
                     on:click=move |_| {
                         if let Some(nav) = nav {
                             nav.compose_for.set(Some(who.get_value()));
-                            nav.screen.set(crate::app::Screen::Invoices);
+                            nav.screen.set(crate::nav::Screen::Invoices);
                         }
                     }
                 >

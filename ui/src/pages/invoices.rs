@@ -18,7 +18,7 @@ pub fn Invoices() -> impl IntoView {
     refresh_every(data, std::time::Duration::from_secs(2));
     let selected = RwSignal::new(None::<i64>);
     // "Send pay link" in the inbox opens the composer for its customer.
-    let asked = use_context::<crate::app::Navigate>()
+    let asked = use_context::<crate::nav::Navigate>()
         .is_some_and(|n| n.compose_for.with_untracked(Option::is_some));
     let composing = RwSignal::new(asked);
     view! {
@@ -261,7 +261,7 @@ fn ComposerForm(
 ) -> impl IntoView {
     let currency = data.currency.clone();
     let products = StoredValue::new(data.products.clone());
-    let start_phone = use_context::<crate::app::Navigate>()
+    let start_phone = use_context::<crate::nav::Navigate>()
         .and_then(|n| n.compose_for.try_update(Option::take).flatten())
         .unwrap_or_default();
     let phone = RwSignal::new(start_phone);

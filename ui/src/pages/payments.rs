@@ -10,7 +10,7 @@ use crate::format;
 #[component]
 pub fn Payments() -> impl IntoView {
     let data = LocalResource::new(api::list_payments);
-    let focused = use_context::<crate::app::FocusedOrder>().map(|f| f.0);
+    let focused = use_context::<crate::nav::FocusedOrder>().map(|f| f.0);
     refresh_every(data, std::time::Duration::from_secs(2));
     view! {
         <PageHeader

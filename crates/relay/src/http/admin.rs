@@ -14,7 +14,6 @@ use ziflow_protocol::{Command, DeviceInfo};
 use super::commands::{refusal, reply};
 use super::sync::Authed;
 use super::{AppState, HttpError};
-use crate::engine::LogTx;
 
 /// `GET /api/v1/devices`: the shop's devices, for the owner's Settings → Devices.
 pub async fn devices(
@@ -142,8 +141,8 @@ pub async fn run(
         _ => return Ok(None),
     };
     let now = state.clock.now();
-    let mut log = LogTx::begin(state).await?;
+    let mut log = state.log().await?;
     command_results::put(&mut log.tx, shop, key, &stored, now).await?;
-    log.commit(state, shop, &[]).await?;
+    log.commit(shop, &[]).await?;
     Ok(Some(reply(&stored, false)))
 }

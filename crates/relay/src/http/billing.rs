@@ -14,7 +14,6 @@ use ziflow_protocol::Command;
 
 use super::commands::{refusal, reply};
 use super::{AppState, HttpError};
-use crate::engine::LogTx;
 
 /// Runs `command` if it is a billing command (`None` otherwise), once per idempotency key.
 pub async fn run(
@@ -192,13 +191,13 @@ pub async fn run(
         _ => disconnect(state, shop).await?,
     };
     let now = state.clock.now();
-    let mut log = LogTx::begin(state).await?;
+    let mut log = state.log().await?;
     let mut events = Vec::new();
     if let Some((kind, payload)) = event {
         events.push(ziflow_core::command::record(&mut log.tx, shop, kind, &payload, now).await?);
     }
     command_results::put(&mut log.tx, shop, key, &stored, now).await?;
-    log.commit(state, shop, &events).await?;
+    log.commit(shop, &events).await?;
     Ok(Some(reply(&stored, false)))
 }
 

@@ -16,8 +16,6 @@ use super::sync::Authed;
 use super::{AppState, HttpError};
 use ziflow_core::storage::jobs;
 
-use crate::engine::LogTx;
-
 /// Longest idempotency key accepted.
 const MAX_KEY: usize = 200;
 
@@ -69,7 +67,7 @@ pub async fn commands(
     }
     let provider = crate::pay::current_provider(&state, &shop).await?;
 
-    let mut log = LogTx::begin(&state).await?;
+    let mut log = state.log().await?;
     if let Some(stored) = command_results::get(&mut log.tx, &shop, &key).await? {
         return Ok(reply(&stored, true));
     }
@@ -103,14 +101,14 @@ pub async fn commands(
         Err(e) => return Err(e.into()),
     };
     command_results::put(&mut log.tx, &shop, &key, &stored, now).await?;
-    log.commit(&state, &shop, &event_ids).await?;
+    log.commit(&shop, &event_ids).await?;
     if jobs.is_empty() {
         return Ok(reply(&stored, false));
     }
     // The answer waits for the provider (bounded by its timeout); if it has not answered,
     // the job is retried in the background and the answer says the link is on its way.
     for job in &jobs {
-        crate::pay::run_due(&state, Some(*job)).await?;
+        crate::jobs::run_due(&state, Some(*job)).await?;
     }
     let stored = after_jobs(&state, &shop, &command, &jobs, stored).await?;
     let mut tx = state

@@ -25,7 +25,14 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+/// What the middleware needs: the budgets and the counters it reports refusals to.
+#[derive(Clone)]
+pub struct Budgets {
+    /// The per-source budgets.
+    pub limits: std::sync::Arc<SourceLimits>,
+    /// Where refusals are counted.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
 
 /// Rejections one source may have at once.
 pub const REJECT_BURST: f64 = 120.0;
@@ -192,7 +199,7 @@ fn unauthenticated(path: &str) -> bool {
 }
 
 /// The middleware: refuses a source over its budget before any work, and charges rejections.
-pub async fn budget(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn budget(State(state): State<Budgets>, req: Request, next: Next) -> Response {
     let limits = &state.limits;
     let peer = req
         .extensions()

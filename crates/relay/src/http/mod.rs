@@ -15,16 +15,14 @@ mod webhooks;
 
 use std::sync::Arc;
 
+pub use crate::error::Error as HttpError;
+use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
-use ziflow_core::secrets::MasterKey;
-use ziflow_core::{Clock, Db};
-
-use crate::intake::Intake;
 
 /// Largest Stripe webhook body accepted.
 pub const STRIPE_BODY_LIMIT: usize = 1024 * 1024;
@@ -32,74 +30,6 @@ pub const STRIPE_BODY_LIMIT: usize = 1024 * 1024;
 pub const COMMAND_BODY_LIMIT: usize = 64 * 1024;
 /// Largest WhatsApp webhook body accepted.
 pub const WHATSAPP_BODY_LIMIT: usize = 4 * 1024 * 1024;
-
-/// Shared state of every handler: one pointer, so the clone axum makes per request (and per
-/// middleware layer) costs one reference count, not one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl AppState {
-    /// Wraps the relay's shared parts.
-    pub fn new(shared: Shared) -> Self {
-        Self(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// What every handler and background task of the relay shares (behind [`AppState`]).
-pub struct Shared {
-    /// The relay's database.
-    pub db: Db,
-    /// The durable intake writer.
-    pub intake: Intake,
-    /// Applies the log's effects after commits.
-    pub engine: crate::engine::Engine,
-    /// Opens the shops' provider secrets.
-    pub master_key: MasterKey,
-    /// The time.
-    pub clock: Arc<dyn Clock>,
-    /// Recently opened provider secrets.
-    pub secrets: Arc<crate::secret_cache::SecretCache>,
-    /// Operational counters for `/metrics`.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    /// One writer at a time in this process (intake, engine, commands).
-    pub writes: crate::intake::Writes,
-    /// The sandbox provider's signing key, made at start-up and never stored: `Some` only on
-    /// a relay started with the sandbox on. Never a shop's secret.
-    pub sandbox_key: Option<ziflow_core::secrets::Secret>,
-    /// Invoices whose sandbox payment is on its way (the pay page says "Processing").
-    pub sandbox_pending: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
-    /// Where the payment providers are.
-    pub providers: crate::pay::ProviderConfig,
-    /// The one HTTP client for calls out (WhatsApp, the phrasing model): connections and TLS
-    /// set-up are reused across calls.
-    pub http: reqwest::Client,
-    /// The client for addresses the owner typed (Slack webhook, model endpoint): checked
-    /// resolution (no private or metadata addresses), no redirects (see `ziflow_core::net`).
-    pub owner_http: reqwest::Client,
-    /// Spaces WhatsApp sends per business number.
-    pub limiter: Arc<crate::channel::Limiter>,
-    /// The lanes where a job runs now (the runner's and commands' alike).
-    pub lanes: Arc<crate::pay::Lanes>,
-    /// Wakes the job runner (a job was enqueued).
-    pub jobs_wake: Arc<tokio::sync::Notify>,
-    /// What the engine's own work needs (shared with commands catching the engine up).
-    pub engine_ctx: crate::engine::Ctx,
-    /// Open push streams per device (capped).
-    pub streams: Arc<crate::streams::StreamSlots>,
-    /// Per-source budgets for rejections and open routes (see [`limits`]).
-    pub limits: Arc<limits::SourceLimits>,
-    /// Turns true when shutdown starts; push streams end on it.
-    pub stopping: tokio::sync::watch::Receiver<bool>,
-}
-
-pub(crate) use sandbox::deliver as sandbox_deliver;
 
 /// Builds the router. The sandbox's pages exist only where the sandbox is on: elsewhere
 /// every `/sandbox/...` path is a plain 404.
@@ -137,8 +67,14 @@ pub fn router(state: AppState) -> Router {
             )
             .route("/sandbox/chat/{uid}/messages", get(sandbox_chat::messages));
     }
+    let budgets = limits::Budgets {
+        limits: Arc::new(limits::SourceLimits::new(
+            state.providers.trusted_proxies.clone(),
+        )),
+        metrics: state.metrics.clone(),
+    };
     app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
+        budgets,
         limits::budget,
     ))
     .with_state(state)
@@ -252,45 +188,6 @@ async fn metrics(
         )],
         text,
     ))
-}
-
-/// Every error a handler returns.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// The request is wrong; the text says how. Nothing was stored.
-    #[error("{0}")]
-    BadRequest(String),
-    /// No or a bad device token.
-    #[error("a valid device token is required (Authorization: Bearer …)")]
-    Unauthorized,
-    /// The thing addressed does not exist (or is not the caller's).
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The body is over the route's limit.
-    #[error("{0}")]
-    TooLarge(String),
-    /// Refused by policy (e.g. a wrong WhatsApp verify token).
-    #[error("{0}")]
-    Forbidden(String),
-    /// A dependency (the database) is not answering.
-    #[error("service unavailable")]
-    Unavailable(String),
-    /// Too many of something at once (push streams of one device, one source's requests).
-    #[error("{0}")]
-    TooMany(String),
-    /// Our fault; details go to the log only.
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl From<ziflow_core::Error> for HttpError {
-    fn from(e: ziflow_core::Error) -> Self {
-        match e {
-            ziflow_core::Error::NotFound(what) => Self::NotFound(what),
-            ziflow_core::Error::InvalidInput(why) => Self::BadRequest(why),
-            other => Self::Internal(other.to_string()),
-        }
-    }
 }
 
 impl IntoResponse for HttpError {

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::json;
 use ziflow_core::storage::{invoices, shops};
-use ziflow_core::webhook::stripe;
 use ziflow_protocol::Money;
 
 use super::{AppState, HttpError};
@@ -241,30 +240,7 @@ pub async fn act(
             // An asynchronous method (a bank debit) settles a moment later.
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         }
-        deliver(&state, &shop_uid, kind, object).await?;
+        crate::ingest::sandbox_event(&state, &shop_uid, kind, object).await?;
     }
     Ok(back)
-}
-
-/// Signs a Stripe-format event with the relay's sandbox-only key (never a shop's Stripe
-/// secret) and hands it to the intake, which verifies it like any delivery from Stripe and
-/// logs it as the sandbox's.
-pub(crate) async fn deliver(
-    state: &AppState,
-    shop_uid: &str,
-    kind: &str,
-    object: serde_json::Value,
-) -> Result<(), HttpError> {
-    let Some(key) = &state.sandbox_key else {
-        return Err(HttpError::NotFound("the sandbox on this relay".into()));
-    };
-    let id = ziflow_core::secrets::new_token("evt_sandbox")
-        .map_err(|e| HttpError::Internal(e.to_string()))?;
-    let body = json!({
-        "id": id, "object": "event", "type": kind, "livemode": false,
-        "created": state.clock.now(), "data": { "object": object },
-    })
-    .to_string();
-    let signature = stripe::sign(key.expose(), body.as_bytes(), state.clock.now());
-    super::webhooks::sandbox(state, shop_uid, signature, Bytes::from(body)).await
 }

@@ -244,7 +244,9 @@ pub async fn send(
         .clone()
         .ok_or_else(|| HttpError::NotFound("the sandbox on this relay".into()))?;
     let signature = whatsapp::sign(key.expose(), payload.as_bytes());
-    super::webhooks::sandbox_chat(&state, &uid, signature, Bytes::from(payload)).await
+    crate::ingest::sandbox_chat(&state, &uid, signature, Bytes::from(payload))
+        .await
+        .map(Json)
 }
 
 /// Decodes one `application/x-www-form-urlencoded` value.

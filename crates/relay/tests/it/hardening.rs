@@ -1,5 +1,5 @@
 //! The relay on a public address, read as an attacker would: the binary started exactly as
-//! the README tells an operator (`ziflow-relay serve --listen … --data-dir …` with a master
+//! docs/relay-operations.md tells an operator (`ziflow-relay serve --listen … --data-dir …` with a master
 //! key, nothing else), then pushed where it must hold — no sandbox, signature headers that
 //! cost one HMAC, connections that never finish their headers, owner-typed addresses that
 //! point inside, reps that try to move money, payments that do not match their invoice.
@@ -1233,7 +1233,7 @@ async fn a_job_that_panics_is_a_failed_attempt_and_the_work_goes_on() {
     let fired = Arc::new(AtomicBool::new(false));
     let probe = {
         let (doomed, fired) = (doomed.clone(), fired.clone());
-        ziflow_relay::pay::JobProbe(Arc::new(move |job: &ziflow_core::storage::jobs::Job| {
+        ziflow_relay::config::JobProbe(Arc::new(move |job: &ziflow_core::storage::jobs::Job| {
             let mine = doomed.lock().unwrap().as_deref() == Some(job.shop_uid.as_str());
             if mine && !fired.swap(true, Ordering::SeqCst) {
                 panic!("a bug inside job {} ({})", job.id, job.kind);
@@ -1243,7 +1243,7 @@ async fn a_job_that_panics_is_a_failed_attempt_and_the_work_goes_on() {
     let relay = crate::support::Relay::start_with(
         tempfile::tempdir().unwrap(),
         ziflow_core::secrets::MasterKey::generate().unwrap(),
-        ziflow_relay::pay::ProviderConfig {
+        ziflow_relay::config::ProviderConfig {
             job_probe: Some(probe),
             ..crate::support::local_providers()
         },

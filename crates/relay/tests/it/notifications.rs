@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use serde_json::{json, Value};
 use ziflow_core::{crm, ManualClock};
-use ziflow_relay::pay::ProviderConfig;
+use ziflow_relay::config::ProviderConfig;
 
 use crate::agent::{say, shop_selling_the_samples, thread_of};
 use crate::support::{engine_caught_up, Relay};

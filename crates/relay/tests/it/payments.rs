@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use ziflow_core::pay::stripe::API_VERSION;
 use ziflow_core::storage::{events, invoices, payments};
 use ziflow_core::ManualClock;
-use ziflow_relay::pay::ProviderConfig;
+use ziflow_relay::config::ProviderConfig;
 
 use crate::fake_stripe::{FakeStripe, Trouble};
 use crate::support::{engine_caught_up, now, Relay, STRIPE_SECRET};

@@ -23,10 +23,10 @@ pub struct Relay {
 /// What the tests' relays run with: the sandbox on (most tests pay on its page) and
 /// owner-typed addresses allowed on this machine (the fake Slack, model and SMTP servers
 /// listen on 127.0.0.1) — the explicit settings of local mode, never `serve`'s defaults.
-pub fn local_providers() -> ziflow_relay::pay::ProviderConfig {
-    ziflow_relay::pay::ProviderConfig {
+pub fn local_providers() -> ziflow_relay::config::ProviderConfig {
+    ziflow_relay::config::ProviderConfig {
         allow_loopback_outbound: true,
-        ..ziflow_relay::pay::ProviderConfig::sandboxed()
+        ..ziflow_relay::config::ProviderConfig::sandboxed()
     }
 }
 
@@ -53,7 +53,7 @@ impl Relay {
     pub async fn start_with(
         dir: tempfile::TempDir,
         key: MasterKey,
-        providers: ziflow_relay::pay::ProviderConfig,
+        providers: ziflow_relay::config::ProviderConfig,
         clock: std::sync::Arc<dyn ziflow_core::Clock>,
     ) -> Relay {
         ziflow_relay::install_crypto_provider();
@@ -87,7 +87,7 @@ impl Relay {
     /// Stops the relay (as SIGTERM would) and starts it again on the same folder and key.
     pub async fn restart(
         self,
-        providers: ziflow_relay::pay::ProviderConfig,
+        providers: ziflow_relay::config::ProviderConfig,
         clock: std::sync::Arc<dyn ziflow_core::Clock>,
     ) -> Relay {
         let Relay {

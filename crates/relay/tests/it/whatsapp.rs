@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use ziflow_core::webhook::whatsapp;
 use ziflow_core::ManualClock;
-use ziflow_relay::pay::ProviderConfig;
+use ziflow_relay::config::ProviderConfig;
 
 use crate::fake_graph::{FakeGraph, NUMBER_ID, TOKEN};
 use crate::support::{engine_caught_up, Relay, WHATSAPP_SECRET};

@@ -1,13 +1,11 @@
-//! The commands of the CRM screen (leads, automations, pipeline) and Settings →
-//! Notifications. Reads come from the replica; changes go to the relay as commands and come
-//! back through sync.
+//! The CRM screen (leads, automations, pipeline) and Settings → Notifications.
 
 use tauri::State;
 use ziflow_core::{crm, notify};
 use ziflow_protocol as dto;
 use ziflow_protocol::automation::{self as auto, Trigger};
 
-use crate::agent_commands::relay;
+use crate::commands::relay;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -25,6 +23,19 @@ pub fn shown_fields(fields: &serde_json::Value) -> Vec<(String, String)> {
         .as_object()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), shown_field(v))).collect())
         .unwrap_or_default()
+}
+
+/// The customer's lead (CRM): stage, tags, fields and history.
+#[tauri::command]
+pub async fn lead_view(state: State<'_, AppState>, phone: String) -> Result<Option<dto::LeadView>> {
+    let lead = ziflow_core::crm::lead(&state.db, &state.session().shop.uid, &phone).await?;
+    Ok(lead.map(|l| dto::LeadView {
+        phone: l.phone,
+        stage: l.stage,
+        tags: l.tags,
+        fields: crate::commands::crm::shown_fields(&l.fields),
+        history: l.history,
+    }))
 }
 
 /// The shop's leads, most recently changed first.

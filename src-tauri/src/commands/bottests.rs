@@ -9,12 +9,16 @@ use ziflow_core::agent::run::Setup;
 use ziflow_core::storage::conversations;
 use ziflow_protocol as dto;
 
-use crate::agent_commands::{parse_catalog_text, relay};
+use crate::commands::agent::parse_catalog_text;
+use crate::commands::relay;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// The shop's agent setup as the replica holds it, and (with `tests`) its bot tests.
-async fn setup_and_tests(state: &AppState, tests: bool) -> Result<(Setup, Vec<bottests::BotTest>)> {
+pub(crate) async fn setup_and_tests(
+    state: &AppState,
+    tests: bool,
+) -> Result<(Setup, Vec<bottests::BotTest>)> {
     let uid = state.session().shop.uid.clone();
     let mut conn = state
         .db
@@ -138,7 +142,11 @@ pub async fn preview_scenario(
     Ok(changes(&tests, &now, &after))
 }
 
-fn changes(tests: &[bottests::BotTest], now: &Setup, after: &Setup) -> Vec<dto::BotTestChange> {
+pub(crate) fn changes(
+    tests: &[bottests::BotTest],
+    now: &Setup,
+    after: &Setup,
+) -> Vec<dto::BotTestChange> {
     bottests::changes(tests, now, after)
         .into_iter()
         .map(|c| dto::BotTestChange {

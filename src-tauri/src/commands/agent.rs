@@ -1,101 +1,15 @@
-//! The commands of the AI Agent screen (payment scenario, the agent's replies, the catalog
-//! as CSV or JSON), Settings → WhatsApp, and the inbox search. Reads come from the replica;
-//! changes go to the relay as commands and come back through sync.
+//! The AI Agent screen: the payment scenario, the agent's replies, the catalog as CSV or
+//! JSON, and the optional model.
 
-use tauri::{AppHandle, Manager, State};
+use tauri::{AppHandle, State};
 use ziflow_core::catalog::{self, csv_form};
-use ziflow_core::storage::{conversations, settings};
+use ziflow_core::storage::settings;
 use ziflow_protocol as dto;
 
+use crate::commands::metrics::export_dir;
+use crate::commands::relay;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-
-/// Sends `command` to the relay; a refusal comes back as `code` with the relay's words.
-pub(crate) async fn relay(
-    state: &AppState,
-    command: dto::Command,
-    code: &str,
-) -> Result<serde_json::Value> {
-    state
-        .session()
-        .client
-        .command(&command)
-        .await
-        .map_err(|e| Error::from_relay(e, code, "not saved"))
-}
-
-/// Conversations whose messages match `query` (Ctrl+K in the inbox).
-#[tauri::command]
-pub async fn search_conversations(
-    state: State<'_, AppState>,
-    query: String,
-) -> Result<Vec<dto::SearchHit>> {
-    let hits = conversations::search(&state.db, &state.session().shop.uid, &query).await?;
-    Ok(hits
-        .into_iter()
-        .map(|h| dto::SearchHit {
-            customer_phone: h.customer_phone,
-            snippet: h.snippet,
-            at: h.sent_at,
-        })
-        .collect())
-}
-
-/// The customer channel as Settings → WhatsApp shows it.
-#[tauri::command]
-pub async fn whatsapp_status(state: State<'_, AppState>) -> Result<dto::WhatsappView> {
-    let session = state.session();
-    let uid = &session.shop.uid;
-    let get = |key: &'static str| settings::get(&state.db, uid, key);
-    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    Ok(dto::WhatsappView {
-        channel: nonempty(get("channel").await?).unwrap_or_else(|| "sandbox".into()),
-        display_phone_number: nonempty(get("whatsapp.display_phone_number").await?),
-        verified_name: nonempty(get("whatsapp.verified_name").await?),
-        webhook_url: format!("{}/api/whatsapp/webhook/{uid}", session.relay_url()),
-    })
-}
-
-/// Connects a WhatsApp Cloud API number; the relay checks it with Meta first.
-#[tauri::command]
-pub async fn connect_whatsapp(
-    state: State<'_, AppState>,
-    phone_number_id: String,
-    access_token: String,
-    app_secret: String,
-) -> Result<String> {
-    let answer = relay(
-        &state,
-        dto::Command::WhatsappConnect {
-            phone_number_id,
-            access_token,
-            app_secret: Some(app_secret).filter(|s| !s.trim().is_empty()),
-        },
-        "whatsapp_refused",
-    )
-    .await?;
-    Ok(format!(
-        "Connected {} ({}): the bot now answers customers on WhatsApp.",
-        answer["number"]["display_phone_number"]
-            .as_str()
-            .unwrap_or_default(),
-        answer["number"]["verified_name"]
-            .as_str()
-            .unwrap_or_default()
-    ))
-}
-
-/// Back to the sandbox chat.
-#[tauri::command]
-pub async fn disconnect_whatsapp(state: State<'_, AppState>) -> Result<String> {
-    relay(
-        &state,
-        dto::Command::WhatsappDisconnect {},
-        "whatsapp_refused",
-    )
-    .await?;
-    Ok("Disconnected: customers reach the shop through the sandbox chat only.".into())
-}
 
 /// The payment scenario.
 #[tauri::command]
@@ -294,92 +208,4 @@ pub async fn save_llm(
         }
         (true, true) => "On: the model reads messages and rewords replies; the bot checks both.".into(),
     })
-}
-
-/// Moves a paid order on the Ready-to-ship board; to Shipped with `notify`, the customer is
-/// told.
-#[tauri::command]
-pub async fn move_order(
-    state: State<'_, AppState>,
-    invoice_id: i64,
-    stage: String,
-    notify: bool,
-) -> Result<()> {
-    relay(
-        &state,
-        dto::Command::OrderMove {
-            invoice_id,
-            stage,
-            notify,
-        },
-        "move_refused",
-    )
-    .await?;
-    Ok(())
-}
-
-/// The customer's lead (CRM): stage, tags, fields and history.
-#[tauri::command]
-pub async fn lead_view(state: State<'_, AppState>, phone: String) -> Result<Option<dto::LeadView>> {
-    let lead = ziflow_core::crm::lead(&state.db, &state.session().shop.uid, &phone).await?;
-    Ok(lead.map(|l| dto::LeadView {
-        phone: l.phone,
-        stage: l.stage,
-        tags: l.tags,
-        fields: crate::crm_commands::shown_fields(&l.fields),
-        history: l.history,
-    }))
-}
-
-/// Writes the period's figures per day or week as CSV to the Downloads folder; returns the
-/// file's path.
-#[tauri::command]
-pub async fn export_metrics(
-    app: AppHandle,
-    state: State<'_, AppState>,
-    from: Option<String>,
-    to: Option<String>,
-    weekly: Option<bool>,
-) -> Result<String> {
-    let shop = state.session().shop.clone();
-    let weekly = weekly.unwrap_or(false);
-    let m = crate::commands::metrics_view(&state.db, &shop, from, to, weekly).await?;
-    let mut text = format!(
-        "{},invoices_sent,paid_within_24h,conversion_24h_percent,revenue_{}\n",
-        if weekly { "week_of" } else { "day" },
-        m.currency.to_lowercase()
-    );
-    for b in &m.buckets {
-        let conversion = if b.invoices > 0 {
-            let bp = b.paid_within_24h * 10_000 / b.invoices;
-            format!("{}.{:02}", bp / 100, bp % 100)
-        } else {
-            String::new()
-        };
-        text.push_str(&format!(
-            "{},{},{},{},{}\n",
-            b.label,
-            b.invoices,
-            b.paid_within_24h,
-            conversion,
-            dto::Money::new(b.revenue_minor, m.currency.clone()).plain()
-        ));
-    }
-    let dir = export_dir(&app)?;
-    let path = dir.join(format!("ziflow-metrics-{}-{}.csv", m.from, m.to));
-    std::fs::write(&path, text)
-        .map_err(|e| Error::new("export_failed", format!("{}: {e}", path.display())))?;
-    Ok(path.display().to_string())
-}
-
-/// Where exports go: `$ZIFLOW_EXPORT_DIR`, else Downloads, else the home folder.
-fn export_dir(app: &AppHandle) -> Result<std::path::PathBuf> {
-    let dir = std::env::var_os("ZIFLOW_EXPORT_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| app.path().download_dir().ok())
-        .or_else(|| app.path().home_dir().ok())
-        .ok_or_else(|| Error::new("export_failed", "no Downloads folder to write to"))?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::new("export_failed", format!("{}: {e}", dir.display())))?;
-    Ok(dir)
 }
