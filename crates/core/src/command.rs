@@ -5,9 +5,10 @@ use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 use ziflow_protocol::Command;
 
+use crate::log::record;
 use crate::pay::{self, work};
-use crate::storage::{events, invoices};
-use crate::{projection, Error, InvoiceStatus, Money, Result};
+use crate::storage::invoices;
+use crate::{Error, InvoiceStatus, Money, Result};
 
 /// What a command did: its answer and the ids of the events it appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,48 +36,6 @@ pub struct Context<'a> {
     /// The shop's payment provider now: `stripe` once connected, else `sandbox` where the
     /// relay runs one, else none — and then no pay link can be made.
     pub provider: Option<&'a str>,
-}
-
-/// Appends a command's event to the log and applies it (the projection desks run too), in
-/// the caller's transaction. Returns its id.
-pub async fn record(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    kind: &str,
-    payload: &Value,
-    now: i64,
-) -> Result<i64> {
-    let id = events::append(conn, shop, kind, payload, None, now)
-        .await?
-        // Only provider events (with a provider id) can be refused as redeliveries.
-        .ok_or_else(|| Error::InvalidInput(format!("the {kind} event was not recorded")))?;
-    let event = events::Event {
-        id,
-        shop_uid: shop.to_string(),
-        kind: kind.to_string(),
-        payload: payload.to_string(),
-        provider_id: None,
-        created_at: now,
-    };
-    let applied = projection::apply(conn, &event).await?;
-    for work in &applied.sends {
-        crate::channel::enqueue_in(conn, shop, work, now).await?;
-    }
-    enqueue_rule_jobs(conn, shop, &applied.jobs, now).await?;
-    Ok(id)
-}
-
-/// Enqueues the jobs the CRM's rules called for (once per key).
-pub async fn enqueue_rule_jobs(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    jobs: &[crate::crm::JobSpec],
-    now: i64,
-) -> Result<()> {
-    for (kind, key, payload) in jobs {
-        crate::storage::jobs::enqueue_in(conn, shop, kind, key, payload, now, now).await?;
-    }
-    Ok(())
 }
 
 /// Executes `cmd` for `shop` at `now`.
@@ -263,7 +222,7 @@ pub async fn execute(
             let payload = json!({ "invoice_id": invoice_id, "from": from, "to": stage });
             let mut ids = vec![record(conn, shop, "order.stage_changed", &payload, now).await?];
             if *notify && stage == "shipped" {
-                let text = crate::reminders::shipped_text(conn, shop, &inv).await?;
+                let text = crate::reminders::send::shipped_text(conn, shop, &inv).await?;
                 let payload = json!({ "to": inv.customer_phone, "text": text, "by": "rep",
                                       "invoice_id": invoice_id, "link": false });
                 ids.push(record(conn, shop, "message.sent", &payload, now).await?);

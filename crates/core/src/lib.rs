@@ -25,6 +25,7 @@ pub mod clock;
 pub mod command;
 pub mod crm;
 pub mod db;
+pub mod log;
 pub mod metrics;
 pub mod net;
 pub mod notify;

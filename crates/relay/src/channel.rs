@@ -86,8 +86,9 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
     match (&work, outcome) {
         (ChannelWork::Send { event_id }, Ok(Some(wamid))) => {
             let mut log = state.log().await?;
-            let id = channel::delivery_in(&mut log.tx, &job.shop_uid, *event_id, Ok(&wamid), now)
-                .await?;
+            let (kind, payload) = channel::delivery(*event_id, Ok(&wamid));
+            let id =
+                ziflow_core::log::record(&mut log.tx, &job.shop_uid, kind, &payload, now).await?;
             jobs::done_in(&mut log.tx, job.id, now).await?;
             log.commit(&job.shop_uid, &[id]).await?;
         }
@@ -104,9 +105,9 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
                 // The rep sees why on the message.
                 let mut log = state.log().await?;
                 let why = e.to_string();
-                let id =
-                    channel::delivery_in(&mut log.tx, &job.shop_uid, *event_id, Err(&why), now)
-                        .await?;
+                let (kind, payload) = channel::delivery(*event_id, Err(&why));
+                let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, kind, &payload, now)
+                    .await?;
                 log.commit(&job.shop_uid, &[id]).await?;
             }
         }

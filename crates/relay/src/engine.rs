@@ -118,35 +118,10 @@ async fn apply_one(
     derived: &mut Vec<Committed>,
 ) -> ziflow_core::Result<bool> {
     let applied = applier.apply(event).await?;
-    let mut enqueued = false;
-    for work in &applied.sends {
+    let mut enqueued = {
         let conn = applier.conn().await?;
-        ziflow_core::channel::enqueue_in(conn, &event.shop_uid, work, event.created_at).await?;
-        enqueued = true;
-    }
-    if !applied.jobs.is_empty() {
-        let conn = applier.conn().await?;
-        ziflow_core::command::enqueue_rule_jobs(
-            conn,
-            &event.shop_uid,
-            &applied.jobs,
-            event.created_at,
-        )
-        .await?;
-        enqueued = true;
-    }
-    for (step, work) in &applied.work {
-        let conn = applier.conn().await?;
-        ziflow_core::pay::work::enqueue_in(
-            conn,
-            &event.shop_uid,
-            work,
-            step,
-            event.created_at,
-            event.created_at,
-        )
-        .await?;
-    }
+        ziflow_core::log::enqueue_effects(conn, &event.shop_uid, &applied, event.created_at).await?
+    };
     if event.kind == "whatsapp.message" {
         // The bot answers customers here, once per message (the cursor moves with it).
         let conn = applier.conn().await?;
@@ -482,7 +457,7 @@ async fn step(
 /// A write transaction that decides on the whole log, for commands and jobs: it holds the
 /// process's write turn, takes SQLite's write lock (`BEGIN IMMEDIATE`) and applies every
 /// event not yet applied before the caller reads anything. Events the caller records
-/// (applied by `command::record`) move the cursor with them; all are announced after commit.
+/// (applied by `ziflow_core::log::record`) move the cursor with them; all are announced after commit.
 pub struct LogTx {
     _one_writer: tokio::sync::OwnedMutexGuard<()>,
     /// The transaction.

@@ -56,7 +56,7 @@ pub async fn run(state: &AppState, job: Job, work: NotifyWork) -> ziflow_core::R
         "key": job.idempotency_key, "channel": work.channel, "text": work.text,
         "phone": work.phone, "state": result, "attempts": job.attempts, "answer": answer,
     });
-    let id = ziflow_core::command::record(
+    let id = ziflow_core::log::record(
         &mut log.tx,
         &job.shop_uid,
         "notification.result",
@@ -96,7 +96,7 @@ async fn record_rule_job(
 ) -> ziflow_core::Result<()> {
     let now = state.clock.now();
     let mut log = state.log().await?;
-    let id = ziflow_core::command::record(&mut log.tx, &job.shop_uid, kind, &payload, now).await?;
+    let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, kind, &payload, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
     log.commit(&job.shop_uid, &[id]).await
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ziflow_core::pay::sandbox::{Deliver, Sandbox};
 use ziflow_core::pay::stripe::Stripe;
-use ziflow_core::pay::work::{self, Work};
+use ziflow_core::pay::work::Work;
 use ziflow_core::pay::{PaymentProvider, ProviderError};
 use ziflow_core::secrets::Secret;
 use ziflow_core::storage::jobs::{self, Job};
@@ -125,7 +125,7 @@ pub async fn run(state: &AppState, job: Job, work: Work) -> ziflow_core::Result<
                     .acquire()
                     .await
                     .map_err(|e| ProviderError::Retry(format!("database: {e}")))?;
-                if work::still_unpaid(&mut conn, &job.shop_uid, *invoice_id)
+                if ziflow_core::pay::steps::still_unpaid(&mut conn, &job.shop_uid, *invoice_id)
                     .await
                     .map_err(|e| ProviderError::Retry(e.to_string()))?
                 {
@@ -176,11 +176,24 @@ pub async fn run(state: &AppState, job: Job, work: Work) -> ziflow_core::Result<
                     return Ok(());
                 }
                 (Work::CreateLink { provider, request }, Done::Link(link)) => {
-                    work::link_created(&mut log.tx, &job.shop_uid, provider, request, &link, now)
-                        .await?
+                    ziflow_core::pay::steps::link_created(
+                        &mut log.tx,
+                        &job.shop_uid,
+                        provider,
+                        request,
+                        &link,
+                        now,
+                    )
+                    .await?
                 }
                 (Work::ExpireLink { invoice_id, .. }, Done::Expired) => {
-                    work::link_expired(&mut log.tx, &job.shop_uid, *invoice_id, now).await?
+                    ziflow_core::pay::steps::link_expired(
+                        &mut log.tx,
+                        &job.shop_uid,
+                        *invoice_id,
+                        now,
+                    )
+                    .await?
                 }
                 _ => Vec::new(),
             };
@@ -245,7 +258,7 @@ async fn send_failed(
 ) -> ziflow_core::Result<()> {
     let mut log = state.log().await?;
     let payload = serde_json::json!({ "invoice_id": invoice_id, "reason": reason });
-    let id = ziflow_core::command::record(
+    let id = ziflow_core::log::record(
         &mut log.tx,
         &job.shop_uid,
         "invoice.send_failed",

@@ -65,7 +65,7 @@ pub async fn run(state: &AppState, job: Job, work: PhraseWork) -> ziflow_core::R
         payload["phrased_from"] = Value::String(work.text.clone());
     }
     let mut log = state.log().await?;
-    let id = ziflow_core::command::record(&mut log.tx, shop, "message.sent", &payload, now).await?;
+    let id = ziflow_core::log::record(&mut log.tx, shop, "message.sent", &payload, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
     log.commit(shop, &[id]).await?;
     Ok(())

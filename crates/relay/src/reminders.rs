@@ -14,7 +14,8 @@ pub async fn run(
 ) -> ziflow_core::Result<()> {
     let now = state.clock.now();
     let mut log = state.log().await?;
-    let events = ziflow_core::reminders::remind_in(&mut log.tx, &job.shop_uid, &work, now).await?;
+    let events =
+        ziflow_core::reminders::send::remind_in(&mut log.tx, &job.shop_uid, &work, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
     log.commit(&job.shop_uid, &events).await?;
     Ok(())

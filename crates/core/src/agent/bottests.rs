@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::run::Setup;
+use super::setup::Setup;
 use super::{respond, Action, Shop, State};
 use ziflow_protocol::Money;
 

@@ -11,7 +11,9 @@ pub mod bottests;
 pub mod phrase;
 pub mod reader;
 pub mod run;
+pub mod setup;
 pub mod text;
+pub mod wording;
 
 use serde::{Deserialize, Serialize};
 use ziflow_protocol::Money;

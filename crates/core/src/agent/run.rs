@@ -10,9 +10,10 @@
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
-use super::{Action, Lang, Replies, Shop, State};
+use super::wording::{customer_lang, shop_reply};
+use super::{Action, Lang, State};
 use crate::storage::events::{self, Event};
-use crate::{catalog, command, Result};
+use crate::{command, Result};
 
 /// Where the agent's invoices get their links.
 #[derive(Debug, Clone, Copy)]
@@ -24,106 +25,7 @@ pub struct Context<'a> {
     pub sandbox: bool,
 }
 
-/// What the agent answers a shop's customers with: its catalog and zones, currency, local
-/// city, own wording of replies and quantity limit — as stored now.
-#[derive(Debug, Clone)]
-pub struct Setup {
-    /// Products and zones.
-    pub catalog: catalog::Catalog,
-    /// ISO 4217.
-    pub currency: String,
-    /// The first zone's first city.
-    pub city: String,
-    /// The shop's own reply wordings.
-    pub replies: Replies,
-    /// Above this quantity of one item the bot checks first.
-    pub max_qty: i64,
-    /// A confirmed order is invoiced by the bot (else handed to a person).
-    pub auto_invoice: bool,
-}
-
-impl Setup {
-    /// Reads the shop's setup inside the caller's transaction.
-    pub async fn load_in(conn: &mut SqliteConnection, shop_uid: &str) -> Result<Self> {
-        let catalog = catalog::load_in(conn, shop_uid).await?;
-        let currency: String = sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
-            .bind(shop_uid)
-            .fetch_one(&mut *conn)
-            .await?;
-        let city = catalog
-            .shipping
-            .first()
-            .map(|z| z.cities.first().cloned().unwrap_or_else(|| z.zone.clone()))
-            .unwrap_or_default();
-        let own: Vec<(String, String)> = sqlx::query_as(
-            "SELECT substr(key, 7), value FROM settings WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
-        )
-        .bind(shop_uid)
-        .fetch_all(&mut *conn)
-        .await?;
-        let scenario = crate::scenario::load_in(conn, shop_uid).await?;
-        Ok(Self {
-            catalog,
-            currency,
-            city,
-            replies: own.into_iter().collect(),
-            max_qty: scenario
-                .max_quantity
-                .map_or(super::safety::DEFAULT_MAX_QTY, i64::from),
-            auto_invoice: scenario.auto_invoice,
-        })
-    }
-
-    /// The agent's view of it.
-    pub fn shop(&self) -> Shop<'_> {
-        Shop {
-            city: &self.city,
-            currency: &self.currency,
-            catalog: &self.catalog,
-            replies: Some(&self.replies),
-            max_qty: self.max_qty,
-        }
-    }
-}
-
-/// The language the agent talks with this customer in (English until it knows).
-pub async fn customer_lang(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<Lang> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(state
-        .and_then(|s| serde_json::from_str::<State>(&s).ok())
-        .and_then(|s| s.lang)
-        .unwrap_or_default())
-}
-
-/// One of the shop's messages in `lang`: its own wording of reply `key` (setting
-/// `reply.<lang>.<key>`) or `default`, with `variables` filled by `fill`.
-pub async fn shop_reply(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    lang: Lang,
-    key: &str,
-    default: &str,
-    variables: &[&'static str],
-    fill: impl Fn(&str) -> String,
-) -> Result<String> {
-    let setting = format!("reply.{}.{key}", super::lang_code(lang));
-    let wording = crate::storage::settings::get_in(conn, shop, &setting)
-        .await?
-        .filter(|w| !w.trim().is_empty())
-        .unwrap_or_else(|| default.to_string());
-    Ok(
-        match crate::template::Template::parse(&wording, variables) {
-            Ok(t) => t.render(fill),
-            Err(_) => wording,
-        },
-    )
-}
+pub use super::setup::Setup;
 
 /// After a provider event paid an invoice the bot sent: thanks the customer (appended for
 /// the engine to apply). Returns the event's id, if one was recorded.
@@ -419,7 +321,7 @@ pub async fn answer(
                 }
             }
             Record::Applied => {
-                appended.push(command::record(conn, shop_uid, kind, &payload, now).await?);
+                appended.push(crate::log::record(conn, shop_uid, kind, &payload, now).await?);
             }
         }
     }

@@ -250,7 +250,8 @@ fn pay_word(lang: &str) -> &'static str {
 /// The template language for a customer: the agent's idea of their language.
 async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<String> {
     Ok(
-        if crate::agent::run::customer_lang(conn, shop, phone).await? == crate::agent::Lang::Es {
+        if crate::agent::wording::customer_lang(conn, shop, phone).await? == crate::agent::Lang::Es
+        {
             "es".into()
         } else {
             "en_US".into()
@@ -258,20 +259,14 @@ async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Re
     )
 }
 
-/// Records what became of a `message.sent`: WhatsApp's id, or why it was not sent.
-/// Returns the event appended.
-pub async fn delivery_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    event_id: i64,
-    outcome: std::result::Result<&str, &str>,
-    now: i64,
-) -> Result<i64> {
+/// The `message.delivery` event that records what became of the `message.sent` `event_id`:
+/// WhatsApp's id, or why it was not sent (`(kind, payload)` for `log::record`).
+pub fn delivery(event_id: i64, outcome: std::result::Result<&str, &str>) -> (&'static str, Value) {
     let payload = match outcome {
         Ok(wamid) => json!({ "event_id": event_id, "wamid": wamid }),
         Err(why) => json!({ "event_id": event_id, "error": why }),
     };
-    crate::command::record(conn, shop, "message.delivery", &payload, now).await
+    ("message.delivery", payload)
 }
 
 /// A status of a sent message, from a webhook or the send's own answer.

@@ -64,7 +64,7 @@ pub struct NewInvoice {
     /// Delivery address, if there is one.
     pub address: Option<String>,
     /// A subscription's cadence; `None` for a one-time invoice.
-    pub recurrence: Option<crate::pay::Recurrence>,
+    pub recurrence: Option<crate::pay::recurrence::Recurrence>,
 }
 
 /// An invoice row.
@@ -132,9 +132,9 @@ pub struct InvoiceRow {
 
 impl InvoiceRow {
     /// A subscription's cadence, if this is one.
-    pub fn recurrence(&self) -> Option<crate::pay::Recurrence> {
-        Some(crate::pay::Recurrence {
-            unit: crate::pay::Unit::parse(self.every_unit.as_deref()?)?,
+    pub fn recurrence(&self) -> Option<crate::pay::recurrence::Recurrence> {
+        Some(crate::pay::recurrence::Recurrence {
+            unit: crate::pay::recurrence::Unit::parse(self.every_unit.as_deref()?)?,
             count: u32::try_from(self.every_count?).ok()?,
             first_charge_at: self.first_charge_at?,
         })

@@ -194,7 +194,7 @@ pub async fn run(
     let mut log = state.log().await?;
     let mut events = Vec::new();
     if let Some((kind, payload)) = event {
-        events.push(ziflow_core::command::record(&mut log.tx, shop, kind, &payload, now).await?);
+        events.push(ziflow_core::log::record(&mut log.tx, shop, kind, &payload, now).await?);
     }
     command_results::put(&mut log.tx, shop, key, &stored, now).await?;
     log.commit(shop, &events).await?;

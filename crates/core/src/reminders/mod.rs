@@ -8,14 +8,15 @@
 //! when it returns. A paid invoice gets none; a customer who wrote STOP gets none (the steps
 //! still pass, so abandonment still comes); an expired link is not sent again. Editing the
 //! schedule moves the waiting steps of invoices already sent.
+//!
+//! This module holds the schedule and the texts' defaults; [`send`] runs a due step and
+//! words the messages (in the customer's language, with the shop's own wording).
+
+pub mod send;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sqlx::SqliteConnection;
 
-use crate::agent::run::{customer_lang, shop_reply};
-use crate::agent::Lang;
-use crate::command::record;
 use crate::pay::step_key;
 use crate::storage::{invoices, jobs};
 use crate::{Error, Result};
@@ -112,7 +113,7 @@ pub fn step_time(sent_at: i64, hours: i64, expires_at: Option<i64>) -> i64 {
 }
 
 /// Enqueues `step` of `invoice_id` (sent at `sent_at`), if the schedule has it.
-async fn enqueue_step(
+pub(crate) async fn enqueue_step(
     conn: &mut SqliteConnection,
     shop: &str,
     invoice_id: i64,
@@ -146,112 +147,6 @@ pub async fn start_in(
 ) -> Result<()> {
     let hours = hours_in(conn, shop).await?;
     enqueue_step(conn, shop, invoice_id, 0, sent_at, &hours, now).await
-}
-
-/// Runs a due step at `now` inside the caller's transaction; returns the events recorded.
-pub async fn remind_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    work: &RemindWork,
-    now: i64,
-) -> Result<Vec<i64>> {
-    let Some(inv) = invoices::get_in(conn, shop, work.invoice_id).await? else {
-        return Ok(Vec::new());
-    };
-    if inv.paid_at.is_some() || inv.abandoned_at.is_some() || inv.status == "draft" {
-        return Ok(Vec::new()); // paid (or already over): the chain ends
-    }
-    let hours = hours_in(conn, shop).await?;
-    let sent_at = inv.sent_at.unwrap_or(inv.created_at);
-    // Down past several points: only the furthest one due goes out.
-    let mut step = work.step;
-    while step + 1 < hours.len() && step_time(sent_at, hours[step + 1], inv.link_expires_at) <= now
-    {
-        step += 1;
-    }
-    if step >= hours.len() {
-        return Ok(Vec::new()); // the schedule was shortened under it
-    }
-    let last = step + 1 == hours.len();
-    let opted_out: bool = sqlx::query_scalar(
-        "SELECT opted_out FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(&inv.customer_phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .unwrap_or(false);
-    let link_live = inv.link_expires_at.is_none_or(|e| now < e);
-    let mut ids = Vec::new();
-    let why_not = match (&inv.pay_link, opted_out, link_live) {
-        (_, true, _) => Some("the customer opted out (STOP)"),
-        (_, _, false) => Some("the pay link expired"),
-        (None, _, _) => Some("the invoice has no pay link"),
-        (Some(_), false, true) => None,
-    };
-    if let (None, Some(link)) = (why_not, &inv.pay_link) {
-        let text = reminder_text(conn, shop, &inv, link).await?;
-        let payload = json!({ "to": inv.customer_phone, "text": text, "by": "reminder",
-                              "invoice_id": inv.id, "reminder": step + 1 });
-        ids.push(record(conn, shop, "message.sent", &payload, now).await?);
-    }
-    let payload = json!({ "invoice_id": inv.id, "reminder": step + 1, "sent": why_not.is_none(),
-                          "skipped": why_not });
-    ids.push(record(conn, shop, "invoice.reminded", &payload, now).await?);
-    if last {
-        let n = hours.len();
-        ids.push(
-            record(
-                conn,
-                shop,
-                "invoice.abandoned",
-                &json!({ "invoice_id": inv.id, "reminders": n }),
-                now,
-            )
-            .await?,
-        );
-        let reason = format!(
-            "payment abandoned: order #{} unpaid after {n} reminders",
-            inv.number
-        );
-        ids.push(
-            record(
-                conn,
-                shop,
-                "conversation.handoff",
-                &json!({ "phone": inv.customer_phone, "reason": reason, "by": "reminder" }),
-                now,
-            )
-            .await?,
-        );
-    } else {
-        enqueue_step(conn, shop, inv.id, step + 1, sent_at, &hours, now).await?;
-    }
-    Ok(ids)
-}
-
-async fn reminder_text(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    inv: &invoices::InvoiceRow,
-    link: &str,
-) -> Result<String> {
-    let lang = customer_lang(conn, shop, &inv.customer_phone).await?;
-    let amount = ziflow_protocol::Money::new(inv.total_minor, inv.currency.clone()).display();
-    shop_reply(
-        conn,
-        shop,
-        lang,
-        REPLY,
-        default_text(lang == Lang::Es),
-        VARIABLES,
-        |v| match v {
-            "order" => inv.number.to_string(),
-            "amount" => amount.clone(),
-            _ => link.to_string(),
-        },
-    )
-    .await
 }
 
 /// A new schedule applies to invoices already waiting: their pending step moves to the new
@@ -305,30 +200,6 @@ pub fn default_shipped(spanish: bool) -> &'static str {
     } else {
         "Good news! Your order #{order} is on its way to {address}."
     }
-}
-
-/// The "shipped" message for `inv`, in the customer's language and the shop's wording.
-pub async fn shipped_text(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    inv: &invoices::InvoiceRow,
-) -> Result<String> {
-    let lang = customer_lang(conn, shop, &inv.customer_phone).await?;
-    let address = inv.address.clone().unwrap_or_else(|| "you".into());
-    let default = default_shipped(lang == Lang::Es);
-    shop_reply(
-        conn,
-        shop,
-        lang,
-        SHIPPED_REPLY,
-        default,
-        SHIPPED_VARIABLES,
-        |v| match v {
-            "order" => inv.number.to_string(),
-            _ => address.clone(),
-        },
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -1,0 +1,58 @@
+//! The log primitive: record an event in a shop's log, apply it (the projection desks run
+//! too) and enqueue the outbound work it calls for — one function, in the caller's
+//! transaction, for commands, jobs and the agent alike. The relay's engine applies provider
+//! events with the same [`enqueue_effects`].
+
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+use crate::projection::{self, Applied};
+use crate::storage::{events, jobs};
+use crate::{Error, Result};
+
+/// Appends an event of `kind` with `payload` to `shop`'s log at `now`, applies it and
+/// enqueues what it calls for, in the caller's transaction. Returns its id.
+pub async fn record(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    kind: &str,
+    payload: &Value,
+    now: i64,
+) -> Result<i64> {
+    let id = events::append(conn, shop, kind, payload, None, now)
+        .await?
+        // Only provider events (with a provider id) can be refused as redeliveries.
+        .ok_or_else(|| Error::InvalidInput(format!("the {kind} event was not recorded")))?;
+    let event = events::Event {
+        id,
+        shop_uid: shop.to_string(),
+        kind: kind.to_string(),
+        payload: payload.to_string(),
+        provider_id: None,
+        created_at: now,
+    };
+    let applied = projection::apply(conn, &event).await?;
+    enqueue_effects(conn, shop, &applied, now).await?;
+    Ok(id)
+}
+
+/// Enqueues the outbound work an applied event calls for, each job once per key: WhatsApp
+/// sends and read marks, the CRM rules' jobs, and provider work (under its step name).
+/// Returns whether anything was enqueued (the caller wakes the job runner).
+pub async fn enqueue_effects(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    applied: &Applied,
+    at: i64,
+) -> Result<bool> {
+    for work in &applied.sends {
+        crate::channel::enqueue_in(conn, shop, work, at).await?;
+    }
+    for (kind, key, payload) in &applied.jobs {
+        jobs::enqueue_in(conn, shop, kind, key, payload, at, at).await?;
+    }
+    for (step, work) in &applied.work {
+        crate::pay::work::enqueue_in(conn, shop, work, step, at, at).await?;
+    }
+    Ok(!applied.sends.is_empty() || !applied.jobs.is_empty() || !applied.work.is_empty())
+}
