@@ -66,3 +66,22 @@ pub fn date_to_unix(iso: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     Some((era * 146_097 + doe - 719_468) * 86_400 + 12 * 3600)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chosen_date_is_noon_utc_that_day() {
+        assert_eq!(date_to_unix("2026-12-01"), Some(1_796_126_400));
+        assert_eq!(
+            date_to_unix("2028-02-29"),
+            Some(1_835_438_400),
+            "a leap day"
+        );
+        assert_eq!(date_to_unix("1970-01-01"), Some(43_200));
+        assert_eq!(date_to_unix("2026-13-01"), None, "no thirteenth month");
+        assert_eq!(date_to_unix("2026-12"), None, "a date needs its day");
+        assert_eq!(date_to_unix("next week"), None);
+    }
+}

@@ -1,5 +1,5 @@
-//! Installing what the build and the tests need, only when it is missing:
-//! Debian packages, the wasm32 target, and pinned tools (wasm-bindgen CLI, tauri-driver)
+//! Installing what the build and the tests need, only when it is missing: Debian packages,
+//! clippy and rustfmt, the wasm32 target, and pinned tools (wasm-bindgen CLI, tauri-driver)
 //! under a tools folder outside the repository so they survive a fresh clone.
 
 use std::path::{Path, PathBuf};
@@ -88,6 +88,7 @@ impl Tools {
 /// Runs every setup step; returns where the tools are.
 pub fn all(root: &Path) -> Result<Tools> {
     debian_packages()?;
+    rust_components()?;
     wasm_target()?;
     let tools = Tools { root: tools_dir() };
     let wasm_bindgen = locked_version(root, "wasm-bindgen")?;
@@ -161,6 +162,29 @@ fn is_root() -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// rustfmt and clippy (every build lints through clippy-driver). rustup's default profile
+/// has both; a minimal toolchain gets them added.
+fn rust_components() -> Result {
+    let out = Command::new("rustup")
+        .args(["component", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to add clippy and rustfmt: {e}"))?;
+    let installed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let missing: Vec<&str> = ["clippy", "rustfmt"]
+        .into_iter()
+        .filter(|c| !installed.lines().any(|l| l.starts_with(&format!("{c}-"))))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let t = step(&format!("Adding Rust components: {}", missing.join(", ")));
+    sh(Command::new("rustup")
+        .args(["component", "add"])
+        .args(&missing))?;
+    done(t);
+    Ok(())
 }
 
 fn wasm_target() -> Result {
