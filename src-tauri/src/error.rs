@@ -2,7 +2,7 @@
 //! `code`; `message` is written for the person at the desk.
 
 use serde::Serialize;
-use ziflow_protocol::CommandError;
+use ziflow_protocol::{CommandError, ErrorCode};
 
 /// A command failure.
 #[derive(Debug, Serialize)]
@@ -11,7 +11,7 @@ pub struct Error(pub CommandError);
 
 impl Error {
     /// An error with this code and message.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self(CommandError::new(code, message))
     }
 }
@@ -21,14 +21,18 @@ impl Error {
     /// and the relay's words; anything else says what did not happen (`not_done`, like
     /// "nothing changed") and why — the relay unreachable, this device signed out, an answer
     /// this version cannot read.
-    pub fn from_relay(e: crate::sync::SyncError, code: &str, not_done: &str) -> Self {
+    pub fn from_relay(e: crate::sync::SyncError, code: ErrorCode, not_done: &str) -> Self {
         use crate::sync::SyncError;
         match e {
             SyncError::Refused(why) => Self::new(code, why),
             SyncError::Storage(e) => e.into(),
-            SyncError::Unauthorized => Self::new("unauthorized", format!("{not_done}: {e}")),
-            SyncError::Protocol(_) => Self::new("relay_protocol", format!("{not_done}: {e}")),
-            other => Self::new("relay_unreachable", format!("{not_done}: {other}")),
+            SyncError::Unauthorized => {
+                Self::new(ErrorCode::Unauthorized, format!("{not_done}: {e}"))
+            }
+            SyncError::Protocol(_) => {
+                Self::new(ErrorCode::RelayProtocol, format!("{not_done}: {e}"))
+            }
+            other => Self::new(ErrorCode::RelayUnreachable, format!("{not_done}: {other}")),
         }
     }
 }
@@ -49,7 +53,12 @@ impl From<ziflow_core::Error> for Error {
             }
             other => other.to_string(),
         };
-        Self::new(e.code(), message)
+        let code = match e {
+            ziflow_core::Error::Storage(_) | ziflow_core::Error::Migrate(_) => ErrorCode::Storage,
+            ziflow_core::Error::NotFound(_) => ErrorCode::NotFound,
+            ziflow_core::Error::InvalidInput(_) => ErrorCode::InvalidInput,
+        };
+        Self::new(code, message)
     }
 }
 
@@ -65,23 +74,23 @@ mod tests {
     fn a_relay_refusal_is_reported_as_a_refusal_not_as_unreachable() {
         let refused = Error::from_relay(
             SyncError::Refused("that conversation does not exist".into()),
-            "refused",
+            ErrorCode::Refused,
             "not changed",
         );
-        assert_eq!(refused.0.code, "refused");
+        assert_eq!(refused.0.code, ErrorCode::Refused);
         assert_eq!(refused.0.message, "that conversation does not exist");
         let down = Error::from_relay(
             SyncError::Unreachable("connection refused".into()),
-            "refused",
+            ErrorCode::Refused,
             "not changed",
         );
-        assert_eq!(down.0.code, "relay_unreachable");
+        assert_eq!(down.0.code, ErrorCode::RelayUnreachable);
         assert_eq!(
             down.0.message,
             "not changed: relay unreachable: connection refused"
         );
-        let out = Error::from_relay(SyncError::Unauthorized, "refused", "not sent");
-        assert_eq!(out.0.code, "unauthorized");
+        let out = Error::from_relay(SyncError::Unauthorized, ErrorCode::Refused, "not sent");
+        assert_eq!(out.0.code, ErrorCode::Unauthorized);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!   conversion of a failed relay call.
 //! - [`pairing`]: pairing with a remote relay (device token in the OS keyring).
 //! - [`local`]: local mode, the relay inside the app.
+//! - [`live`]: telling the window what changed (push, not poll).
 //! - [`notify`]: OS notifications for new payments.
 //! - [`sync`]: the replica of the relay's tables, kept current by pull and push.
 //! - [`update`]: checking for, downloading and verifying a newer version.
@@ -17,6 +18,7 @@
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod live;
 pub mod local;
 pub mod notify;
 pub mod pairing;
@@ -66,67 +68,7 @@ pub fn run() -> ExitCode {
             }
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::settings::app_info,
-            commands::inbox::list_conversations,
-            commands::invoices::list_invoices,
-            commands::board::list_ship_board,
-            commands::invoices::list_payments,
-            commands::metrics::metrics_summary,
-            commands::settings::get_settings,
-            commands::settings::check_for_update,
-            commands::settings::sync_status,
-            commands::settings::pair_relay,
-            commands::settings::unpair_relay,
-            commands::invoices::get_invoice_template,
-            commands::invoices::preview_invoice_template,
-            commands::invoices::save_invoice_template,
-            commands::invoices::composer_data,
-            commands::invoices::preview_invoice,
-            commands::invoices::send_invoice,
-            commands::invoices::refund_invoice,
-            commands::settings::billing_status,
-            commands::settings::connect_stripe,
-            commands::settings::save_webhook_secret,
-            commands::settings::disconnect_stripe,
-            commands::settings::list_devices,
-            commands::settings::permit_device,
-            commands::settings::revoke_device,
-            commands::bottests::bot_tests,
-            commands::bottests::save_bot_test,
-            commands::bottests::delete_bot_test,
-            commands::bottests::preview_catalog,
-            commands::bottests::preview_scenario,
-            commands::settings::list_set_aside,
-            commands::settings::retry_event,
-            commands::inbox::conversation_thread,
-            commands::inbox::send_message,
-            commands::inbox::set_bot,
-            commands::inbox::search_conversations,
-            commands::settings::whatsapp_status,
-            commands::settings::connect_whatsapp,
-            commands::settings::disconnect_whatsapp,
-            commands::agent::get_scenario,
-            commands::agent::save_scenario,
-            commands::agent::agent_replies,
-            commands::agent::save_reply,
-            commands::agent::import_catalog,
-            commands::agent::export_catalog,
-            commands::agent::get_llm,
-            commands::agent::save_llm,
-            commands::board::move_order,
-            commands::crm::lead_view,
-            commands::crm::list_leads,
-            commands::crm::update_lead,
-            commands::crm::get_automations,
-            commands::crm::save_automations,
-            commands::crm::save_pipeline,
-            commands::crm::get_notifications,
-            commands::crm::save_notify_channel,
-            commands::crm::test_notify,
-            commands::crm::save_notify_template,
-            commands::metrics::export_metrics,
-        ])
+        .invoke_handler(invoke_handler())
         .build(tauri::generate_context!("../tauri.conf.json"))
         .map(|app| {
             app.run(|handle, event| {
@@ -144,6 +86,73 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every command the window may call (the same list the capability grants, see
+/// `capabilities/main.json`), for any runtime: the app's, and the mock one its IPC test uses.
+pub fn invoke_handler<R: tauri::Runtime>(
+) -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        commands::settings::app_info,
+        commands::inbox::list_conversations,
+        commands::invoices::list_invoices,
+        commands::board::list_ship_board,
+        commands::invoices::list_payments,
+        commands::metrics::metrics_summary,
+        commands::settings::get_settings,
+        commands::settings::check_for_update,
+        commands::settings::sync_status,
+        commands::settings::pair_relay,
+        commands::settings::unpair_relay,
+        commands::invoices::get_invoice_template,
+        commands::invoices::preview_invoice_template,
+        commands::invoices::save_invoice_template,
+        commands::invoices::composer_data,
+        commands::invoices::preview_invoice,
+        commands::invoices::send_invoice,
+        commands::invoices::refund_invoice,
+        commands::settings::billing_status,
+        commands::settings::connect_stripe,
+        commands::settings::save_webhook_secret,
+        commands::settings::disconnect_stripe,
+        commands::settings::list_devices,
+        commands::settings::permit_device,
+        commands::settings::revoke_device,
+        commands::bottests::bot_tests,
+        commands::bottests::save_bot_test,
+        commands::bottests::delete_bot_test,
+        commands::bottests::preview_catalog,
+        commands::bottests::preview_scenario,
+        commands::settings::list_set_aside,
+        commands::settings::retry_event,
+        commands::inbox::conversation_thread,
+        commands::inbox::send_message,
+        commands::inbox::set_bot,
+        commands::inbox::search_conversations,
+        commands::settings::whatsapp_status,
+        commands::settings::connect_whatsapp,
+        commands::settings::disconnect_whatsapp,
+        commands::agent::get_scenario,
+        commands::agent::save_scenario,
+        commands::agent::agent_replies,
+        commands::agent::save_reply,
+        commands::agent::import_catalog,
+        commands::agent::export_catalog,
+        commands::agent::get_llm,
+        commands::agent::save_llm,
+        commands::board::move_order,
+        commands::crm::lead_view,
+        commands::crm::list_leads,
+        commands::crm::update_lead,
+        commands::crm::get_automations,
+        commands::crm::save_automations,
+        commands::crm::save_pipeline,
+        commands::crm::get_notifications,
+        commands::crm::save_notify_channel,
+        commands::crm::test_notify,
+        commands::crm::save_notify_template,
+        commands::metrics::export_metrics,
+    ]
 }
 
 #[cfg(test)]
@@ -170,13 +179,33 @@ mod tests {
     fn the_window_is_granted_exactly_the_commands_the_ui_calls() {
         let caps: serde_json::Value =
             serde_json::from_str(&repo_file("src-tauri/capabilities/main.json")).unwrap();
-        let granted: BTreeSet<String> = caps["permissions"]
+        let all: Vec<&str> = caps["permissions"]
             .as_array()
             .unwrap()
             .iter()
+            .map(|p| p.as_str().expect("a permission is a string"))
+            .collect();
+        // Beside the commands, only listening for the backend's events (ui/src/live.rs):
+        // no emitting, no other core plugin.
+        let core: Vec<&str> = all
+            .iter()
+            .copied()
+            .filter(|p| p.starts_with("core:"))
+            .collect();
+        assert_eq!(
+            core,
+            ["core:event:allow-listen"],
+            "the window listens, nothing more"
+        );
+        assert!(
+            repo_file("ui/src/live.rs").contains("\"__TAURI__\", \"event\"], js_name = listen"),
+            "the UI listens through window.__TAURI__.event.listen"
+        );
+        let granted: BTreeSet<String> = all
+            .iter()
+            .filter(|p| !p.starts_with("core:"))
             .map(|p| {
-                p.as_str()
-                    .and_then(|p| p.strip_prefix("allow-"))
+                p.strip_prefix("allow-")
                     .unwrap_or_else(|| panic!("only allow-<command> permissions: {p}"))
                     .replace('-', "_")
             })

@@ -12,6 +12,7 @@ use ziflow_core::storage::shops::{self, Shop};
 use ziflow_core::Db;
 
 use crate::config::{self, FileConfig};
+use crate::live::Live;
 use crate::local::{self, LocalRelay};
 use crate::notify::OnClick;
 use crate::pairing;
@@ -79,6 +80,7 @@ pub struct AppState {
     /// The last notification click: (count of clicks, its order).
     pub focus: Arc<std::sync::Mutex<(u64, Option<i64>)>>,
     on_click: OnClick,
+    live: Live,
     session: RwLock<Arc<Session>>,
 }
 
@@ -101,13 +103,14 @@ impl AppState {
         let config = config::load(&data_dir)?;
         let db = Db::open(data_dir.join("ziflow.db")).await?;
         let focus = Arc::new(std::sync::Mutex::new((0, None)));
-        let on_click = focus_on_click(app.clone(), focus.clone());
+        let live = Live::new(app.clone());
+        let on_click = focus_on_click(app.clone(), focus.clone(), live.clone());
         let session = match pairing::load(&data_dir)? {
             Some((p, token)) => {
                 let relay = Relay::Remote { url: p.relay_url };
-                start_session(&db, relay, &token, Some(&p.shop_uid), &on_click).await?
+                start_session(&db, relay, &token, Some(&p.shop_uid), &on_click, &live).await?
             }
-            None => start_local(&db, &config, &data_dir, &on_click).await?,
+            None => start_local(&db, &config, &data_dir, &on_click, &live).await?,
         };
         Ok(Self {
             db,
@@ -115,6 +118,7 @@ impl AppState {
             data_dir,
             focus,
             on_click,
+            live,
             session: RwLock::new(Arc::new(session)),
         })
     }
@@ -142,9 +146,16 @@ impl AppState {
             .await
             .map_err(|e| pairing::PairError::Keyring(e.to_string()))??;
         let relay = Relay::Remote { url };
-        let session = start_session(&self.db, relay, token, Some(&shop.uid), &self.on_click)
-            .await
-            .map_err(|e| pairing::PairError::File(format!("{e:#}")))?;
+        let session = start_session(
+            &self.db,
+            relay,
+            token,
+            Some(&shop.uid),
+            &self.on_click,
+            &self.live,
+        )
+        .await
+        .map_err(|e| pairing::PairError::File(format!("{e:#}")))?;
         Ok(self.replace(session))
     }
 
@@ -152,7 +163,14 @@ impl AppState {
     pub async fn unpair(&self) -> anyhow::Result<Arc<Session>> {
         let dir = self.data_dir.clone();
         tokio::task::spawn_blocking(move || pairing::forget(&dir)).await??;
-        let session = start_local(&self.db, &self.config, &self.data_dir, &self.on_click).await?;
+        let session = start_local(
+            &self.db,
+            &self.config,
+            &self.data_dir,
+            &self.on_click,
+            &self.live,
+        )
+        .await?;
         Ok(self.replace(session))
     }
 
@@ -166,6 +184,9 @@ impl AppState {
             new.clone(),
         );
         old.stop();
+        // Another shop or relay: every screen reads again.
+        self.live.status_changed();
+        self.live.replica_changed(ziflow_protocol::Area::ALL, 0);
         new
     }
 
@@ -179,11 +200,13 @@ impl AppState {
 fn focus_on_click<R: Runtime>(
     app: AppHandle<R>,
     focus: Arc<std::sync::Mutex<(u64, Option<i64>)>>,
+    live: Live,
 ) -> OnClick {
     Arc::new(move |order| {
         if let Ok(mut f) = focus.lock() {
             *f = (f.0 + 1, order);
         }
+        live.status_changed();
         if let Some(window) = app.get_webview_window("main") {
             let _ = window.unminimize();
             let _ = window.show();
@@ -197,6 +220,7 @@ async fn start_local(
     config: &FileConfig,
     dir: &std::path::Path,
     on_click: &OnClick,
+    live: &Live,
 ) -> anyhow::Result<Session> {
     let name = config
         .shop_name
@@ -204,7 +228,7 @@ async fn start_local(
         .unwrap_or(config::DEFAULT_SHOP_NAME);
     let relay = local::start(dir, config.local_relay.listen.as_deref(), name).await?;
     let token = relay.token.clone();
-    start_session(db, Relay::Local(relay), &token, None, on_click).await
+    start_session(db, Relay::Local(relay), &token, None, on_click, live).await
 }
 
 /// Starts syncing with `relay`. A remote relay that cannot be reached right now is not an
@@ -216,6 +240,7 @@ async fn start_session(
     token: &str,
     known_shop: Option<&str>,
     on_click: &OnClick,
+    live: &Live,
 ) -> anyhow::Result<Session> {
     let url = match &relay {
         Relay::Local(r) => r.base.clone(),
@@ -234,7 +259,10 @@ async fn start_session(
     let sync = client.status();
     let (stop_sync, stop) = watch::channel(false);
     let on_click = on_click.clone();
+    tauri::async_runtime::spawn(crate::live::follow_status(live.clone(), sync.clone()));
+    let live = live.clone();
     tauri::async_runtime::spawn(client.clone().run(stop, move |pulled| {
+        live.replica_changed(pulled.areas.iter().copied(), pulled.newest);
         crate::notify::show(
             crate::notify::notes(&pulled.payments, &pulled.notes),
             on_click.clone(),

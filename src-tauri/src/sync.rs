@@ -52,6 +52,10 @@ pub struct Pulled {
     pub payments: Vec<PaymentApplied>,
     /// Desktop notifications the automation rules asked for.
     pub notes: Vec<ziflow_core::notify::DesktopNote>,
+    /// What those events changed, by screen area (told to the window).
+    pub areas: std::collections::BTreeSet<ziflow_protocol::Area>,
+    /// The newest event stored.
+    pub newest: i64,
 }
 
 /// Why sync failed.
@@ -335,8 +339,13 @@ impl SyncClient {
                 if let Some(applied) = projection::apply_or_skip(&mut tx, &event).await? {
                     pulled.payments.extend(applied.payment);
                     pulled.notes.extend(applied.notes);
+                    pulled.areas.extend(applied.areas);
+                } else {
+                    // Set aside: listed in Settings.
+                    pulled.areas.insert(ziflow_protocol::Area::Settings);
                 }
                 pulled.events += 1;
+                pulled.newest = pulled.newest.max(event.id);
             }
         }
         tx.commit().await.map_err(ziflow_core::Error::from)?;
@@ -351,6 +360,8 @@ impl SyncClient {
             total.events += pulled.events;
             total.payments.extend(pulled.payments);
             total.notes.extend(pulled.notes);
+            total.areas.extend(pulled.areas);
+            total.newest = total.newest.max(pulled.newest);
             if !more {
                 break;
             }

@@ -7,6 +7,7 @@
 //! by a check.
 
 use std::time::Duration;
+use ziflow_protocol::ErrorCode;
 
 use tauri::{AppHandle, Runtime, Url};
 use tauri_plugin_updater::UpdaterExt;
@@ -27,7 +28,7 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>, cfg: &UpdateConfig) -> Result
     if let Some(endpoint) = &cfg.endpoint {
         let url = Url::parse(endpoint).map_err(|e| {
             Error::new(
-                "update_config",
+                ErrorCode::UpdateConfig,
                 format!("the update endpoint {endpoint:?} is not a URL: {e}"),
             )
         })?;
@@ -36,7 +37,7 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>, cfg: &UpdateConfig) -> Result
     if let Some(path) = &cfg.ca_cert {
         let pem = std::fs::read(path).map_err(|e| {
             Error::new(
-                "update_config",
+                ErrorCode::UpdateConfig,
                 format!(
                     "cannot read the update CA certificate {}: {e}",
                     path.display()
@@ -45,7 +46,7 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>, cfg: &UpdateConfig) -> Result
         })?;
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
             Error::new(
-                "update_config",
+                ErrorCode::UpdateConfig,
                 format!("{} is not a PEM certificate: {e}", path.display()),
             )
         })?;
@@ -68,7 +69,7 @@ pub async fn check<R: Runtime>(app: &AppHandle<R>, cfg: &UpdateConfig) -> Result
             tauri_plugin_updater::Error::Minisign(_)
             | tauri_plugin_updater::Error::Base64(_)
             | tauri_plugin_updater::Error::SignatureUtf8(_) => Error::new(
-                "update_signature",
+                ErrorCode::UpdateSignature,
                 format!(
                 "ZiFlow {} was offered, but its signature does not match ZiFlow's release key, \
                  so it was refused and nothing was installed ({e}).",
@@ -91,13 +92,16 @@ fn map_err(e: tauri_plugin_updater::Error) -> Error {
     use tauri_plugin_updater::Error as E;
     match e {
         E::EmptyEndpoints => Error::new(
-            "update_not_configured",
+            ErrorCode::UpdateNotConfigured,
             "No update server is configured. Set [update] endpoint in config.toml.",
         ),
         E::Reqwest(_) | E::Network(_) => Error::new(
-            "update_unreachable",
+            ErrorCode::UpdateUnreachable,
             format!("The update server could not be reached: {e}"),
         ),
-        other => Error::new("update", format!("Checking for updates failed: {other}")),
+        other => Error::new(
+            ErrorCode::Update,
+            format!("Checking for updates failed: {other}"),
+        ),
     }
 }

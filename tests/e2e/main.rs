@@ -920,9 +920,28 @@ async fn the_invoice_template_is_checked_while_typed_and_saved_through_the_relay
         .await
         .unwrap();
     relay_db.close().await;
+    let wanted = "Hi {customer}, {items}. Total {amount}: {link}";
     assert_eq!(
         on_relay.as_deref(),
-        Some("Hi {customer}, {items}. Total {amount}: {link}")
+        Some(wanted),
+        "the relay holds the template"
+    );
+    let replica = Db::open(app.data_path().join("ziflow.db")).await.unwrap();
+    let mut in_replica = None;
+    for _ in 0..100 {
+        in_replica = ziflow_core::storage::settings::get(&replica, "local", "template.invoice")
+            .await
+            .unwrap();
+        if in_replica.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    replica.close().await;
+    assert_eq!(
+        in_replica.as_deref(),
+        Some(wanted),
+        "the desk's replica holds it too (synced back as settings.changed)"
     );
     app.close().await.unwrap();
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use ziflow_protocol::automation::{AutomationsView, LeadRow, NotificationsView, Rule};
 use ziflow_protocol::Command;
+use ziflow_protocol::ErrorCode;
 use ziflow_protocol::{
     AppInfo, BillingView, CommandError, ComposerData, ConnectResult, ConversationSummary,
     DeviceInfo, DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, LeadView, LlmView,
@@ -29,10 +30,11 @@ struct NoArgs {}
 async fn call<T: DeserializeOwned>(cmd: &str, args: &impl Serialize) -> Result<T, ApiError> {
     let args = args
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| ApiError::new("ipc", format!("could not encode the request: {e}")))?;
+        .map_err(|e| ApiError::new(ErrorCode::Ipc, format!("could not encode the request: {e}")))?;
     match tauri_invoke(cmd, args).await {
-        Ok(value) => serde_wasm_bindgen::from_value(value)
-            .map_err(|e| ApiError::new("ipc", format!("unexpected answer from {cmd}: {e}"))),
+        Ok(value) => serde_wasm_bindgen::from_value(value).map_err(|e| {
+            ApiError::new(ErrorCode::Ipc, format!("unexpected answer from {cmd}: {e}"))
+        }),
         Err(err) => Err(
             serde_wasm_bindgen::from_value::<ApiError>(err.clone()).unwrap_or_else(|_| {
                 let text = err
@@ -43,7 +45,10 @@ async fn call<T: DeserializeOwned>(cmd: &str, args: &impl Serialize) -> Result<T
                             .and_then(|s| s.as_string())
                     })
                     .unwrap_or_else(|| "unknown error".into());
-                ApiError::new("ipc", format!("the ZiFlow backend did not answer: {text}"))
+                ApiError::new(
+                    ErrorCode::Ipc,
+                    format!("the ZiFlow backend did not answer: {text}"),
+                )
             }),
         ),
     }

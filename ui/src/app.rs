@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use ziflow_protocol::Area;
+
 use crate::api;
 use crate::nav::{FocusedOrder, Navigate, Screen};
 use crate::pages;
@@ -11,10 +13,12 @@ use crate::pages;
 pub fn App() -> impl IntoView {
     let (screen, set_screen) = signal(Screen::Inbox);
     let info = LocalResource::new(api::app_info);
+    crate::live::provide();
     let sync = LocalResource::new(api::sync_status);
-    crate::components::refresh_every(sync, std::time::Duration::from_secs(2));
-    // Pairing can switch the shop; the sidebar follows within seconds.
-    crate::components::refresh_every(info, std::time::Duration::from_secs(2));
+    crate::live::refetch_on_status(sync);
+    // Pairing can switch the shop (the backend then tells both); the sidebar follows.
+    crate::live::refetch_on_status(info);
+    crate::live::refetch_on(info, &[Area::Settings]);
     // A clicked payment notification brings the window forward (the backend) and opens the
     // payment feed on its order (here).
     let focused = RwSignal::new(None::<i64>);

@@ -11,6 +11,7 @@ mod api;
 mod app;
 mod components;
 mod format;
+mod live;
 mod nav;
 mod pages;
 

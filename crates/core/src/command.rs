@@ -9,6 +9,8 @@ use crate::log::record;
 use crate::pay::{self, work};
 use crate::storage::invoices;
 use crate::{Error, InvoiceStatus, Money, Result};
+use ziflow_protocol::event as ev;
+use ziflow_protocol::Event;
 
 /// What a command did: its answer and the ids of the events it appended.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,13 +221,20 @@ pub async fn execute(
                     jobs: Vec::new(),
                 });
             }
-            let payload = json!({ "invoice_id": invoice_id, "from": from, "to": stage });
-            let mut ids = vec![record(conn, shop, "order.stage_changed", &payload, now).await?];
+            let moved = Event::OrderStageChanged(ev::OrderStageChanged {
+                invoice_id: *invoice_id,
+                from: Some(from),
+                to: stage.clone(),
+            });
+            let mut ids = vec![record(conn, shop, &moved, now).await?];
             if *notify && stage == "shipped" {
                 let text = crate::reminders::send::shipped_text(conn, shop, &inv).await?;
-                let payload = json!({ "to": inv.customer_phone, "text": text, "by": "rep",
-                                      "invoice_id": invoice_id, "link": false });
-                ids.push(record(conn, shop, "message.sent", &payload, now).await?);
+                let message = ev::MessageSent {
+                    invoice_id: Some(*invoice_id),
+                    link: Some(false),
+                    ..ev::MessageSent::new(&inv.customer_phone, text, "rep")
+                };
+                ids.push(record(conn, shop, &Event::MessageSent(message), now).await?);
             }
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "stage": stage, "changed": true }),
@@ -242,8 +251,13 @@ pub async fn execute(
                 .map_err(|e| Error::InvalidInput(format!("the test's ending: {e}")))?;
             crate::agent::bottests::validate(name, messages, &ending)
                 .map_err(Error::InvalidInput)?;
-            let payload = json!({ "name": name.trim(), "messages": messages, "expect": ending });
-            let id = record(conn, shop, "agent_test.saved", &payload, now).await?;
+            let saved = Event::AgentTestSaved(ev::AgentTestSaved {
+                name: name.trim().to_string(),
+                messages: messages.clone(),
+                expect: serde_json::to_value(&ending)
+                    .map_err(|e| Error::InvalidInput(format!("the test's ending: {e}")))?,
+            });
+            let id = record(conn, shop, &saved, now).await?;
             Ok(Outcome {
                 answer: json!({ "id": id, "saved": true }),
                 event_ids: vec![id],
@@ -254,8 +268,8 @@ pub async fn execute(
             if !crate::storage::agent_tests::exists_in(conn, shop, *id).await? {
                 return Err(Error::NotFound(format!("bot test {id}")));
             }
-            let payload = json!({ "id": id });
-            let event = record(conn, shop, "agent_test.deleted", &payload, now).await?;
+            let deleted = Event::AgentTestDeleted(ev::AgentTestDeleted { id: *id });
+            let event = record(conn, shop, &deleted, now).await?;
             Ok(Outcome {
                 answer: json!({ "id": id, "deleted": true }),
                 event_ids: vec![event],
@@ -264,9 +278,8 @@ pub async fn execute(
         }
         Command::ScenarioSet { scenario } => {
             crate::scenario::check(scenario)?;
-            let payload = serde_json::to_value(scenario)
-                .map_err(|e| Error::InvalidInput(format!("the scenario: {e}")))?;
-            let id = record(conn, shop, "scenario.changed", &payload, now).await?;
+            let changed = Event::ScenarioChanged(scenario.clone());
+            let id = record(conn, shop, &changed, now).await?;
             // A new reminder schedule moves the steps already waiting.
             crate::reminders::reschedule_in(conn, shop, now).await?;
             Ok(Outcome {
@@ -290,8 +303,12 @@ pub async fn execute(
             if changed {
                 // The event is the fact; the projection (the same code the desktops run)
                 // makes the invoice paid.
-                let payload = json!({ "invoice_id": invoice_id, "via": "manual" });
-                event_ids.push(record(conn, shop, "invoice.paid", &payload, now).await?);
+                let paid = Event::InvoicePaid(ev::InvoicePaid {
+                    invoice_id: *invoice_id,
+                    via: Some("manual".into()),
+                    source_event: None,
+                });
+                event_ids.push(record(conn, shop, &paid, now).await?);
             }
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "paid": true, "changed": changed }),
@@ -321,18 +338,18 @@ pub async fn execute(
             };
             let (invoice_id, number) = invoices::create_in(conn, shop, &new, now).await?;
             let total = invoices::total_minor(&new.items, new.shipping_minor)?;
-            let payload = json!({
-                "invoice_id": invoice_id,
-                "number": number,
-                "customer_phone": customer_phone,
-                "currency": currency,
-                "items": items,
-                "shipping_minor": shipping_minor,
-                "total_minor": total,
-                "address": address,
-                "subscription": subscription,
+            let created = Event::InvoiceCreated(ev::InvoiceCreated {
+                invoice_id,
+                number,
+                customer_phone: customer_phone.clone(),
+                currency: currency.clone(),
+                items: items.clone(),
+                shipping_minor: *shipping_minor,
+                total_minor: Some(total),
+                address: address.clone(),
+                subscription: subscription.clone(),
             });
-            let id = record(conn, shop, "invoice.created", &payload, now).await?;
+            let id = record(conn, shop, &created, now).await?;
             Ok(Outcome {
                 answer: json!({ "invoice_id": invoice_id, "number": number, "total_minor": total }),
                 event_ids: vec![id],
@@ -351,8 +368,8 @@ pub async fn execute(
                     "a message has 1 to 4096 characters".into(),
                 ));
             }
-            let payload = json!({ "to": to, "text": text, "by": "rep" });
-            let id = record(conn, shop, "message.sent", &payload, now).await?;
+            let sent = Event::MessageSent(ev::MessageSent::new(to, text, "rep"));
+            let id = record(conn, shop, &sent, now).await?;
             Ok(Outcome {
                 answer: json!({ "sent": true }),
                 event_ids: vec![id],
@@ -370,8 +387,11 @@ pub async fn execute(
             if exists.is_none() {
                 return Err(Error::NotFound(format!("conversation with {phone}")));
             }
-            let payload = json!({ "phone": phone, "enabled": enabled });
-            let id = record(conn, shop, "conversation.bot_set", &payload, now).await?;
+            let set = Event::ConversationBotSet(ev::BotSet {
+                phone: phone.clone(),
+                enabled: *enabled,
+            });
+            let id = record(conn, shop, &set, now).await?;
             Ok(Outcome {
                 answer: json!({ "phone": phone, "bot_enabled": enabled }),
                 event_ids: vec![id],
@@ -382,7 +402,8 @@ pub async fn execute(
             let parsed = crate::catalog::Catalog::parse(catalog)?;
             let payload = serde_json::to_value(&parsed)
                 .map_err(|e| Error::InvalidInput(format!("the catalog: {e}")))?;
-            let id = record(conn, shop, "catalog.replaced", &payload, now).await?;
+            let replaced = Event::CatalogReplaced(ev::CatalogReplaced(payload));
+            let id = record(conn, shop, &replaced, now).await?;
             Ok(Outcome {
                 answer: json!({ "products": parsed.catalog.len(), "zones": parsed.shipping.len() }),
                 event_ids: vec![id],
@@ -438,10 +459,14 @@ pub async fn execute(
             if stage.is_none() && tags.iter().all(|t| t.is_none()) {
                 return Err(Error::InvalidInput("nothing to change".into()));
             }
-            let payload = json!({ "phone": phone, "stage": stage,
-                "add_tag": add_tag.as_deref().map(str::trim),
-                "remove_tag": remove_tag.as_deref().map(str::trim) });
-            let id = record(conn, shop, "lead.changed", &payload, now).await?;
+            let trimmed = |t: &Option<String>| t.as_deref().map(|t| t.trim().to_string());
+            let changed = Event::LeadChanged(ev::LeadChanged {
+                phone: phone.clone(),
+                stage: stage.clone(),
+                add_tag: trimmed(add_tag),
+                remove_tag: trimmed(remove_tag),
+            });
+            let id = record(conn, shop, &changed, now).await?;
             Ok(Outcome {
                 answer: json!({ "phone": phone, "changed": true }),
                 event_ids: vec![id],
@@ -501,8 +526,11 @@ async fn settings_event(
     value: &str,
     now: i64,
 ) -> Result<Outcome> {
-    let payload = json!({ "key": key, "value": value });
-    let id = record(conn, shop, "settings.changed", &payload, now).await?;
+    let changed = Event::SettingsChanged(ev::SettingChanged {
+        key: key.to_string(),
+        value: value.to_string(),
+    });
+    let id = record(conn, shop, &changed, now).await?;
     Ok(Outcome {
         answer: json!({ "key": key, "saved": true }),
         event_ids: vec![id],

@@ -300,15 +300,13 @@ type InvoiceFacts = (i64, i64, String, Option<String>);
 async fn subject(
     conn: &mut SqliteConnection,
     event: &Event,
-    p: &Value,
+    body: &ziflow_protocol::Event,
 ) -> Result<Option<(String, Option<InvoiceFacts>)>> {
-    if event.kind == "whatsapp.message" {
-        return Ok(p["from"].as_str().map(|f| (format!("+{f}"), None)));
+    use ziflow_protocol::Event as E;
+    if let E::WhatsappMessage(_) | E::ConversationHandoff(_) | E::LeadChanged(_) = body {
+        return Ok(body.phone().map(|phone| (phone, None)));
     }
-    if matches!(event.kind.as_str(), "conversation.handoff" | "lead.changed") {
-        return Ok(p["phone"].as_str().map(|ph| (ph.to_string(), None)));
-    }
-    let Some(id) = p["invoice_id"].as_i64() else {
+    let Some(id) = body.invoice_id() else {
         return Ok(None);
     };
     let row: Option<(String, i64, i64, String, Option<String>)> = sqlx::query_as(
@@ -401,19 +399,27 @@ async fn stage_and_tags(
 }
 
 /// Runs the rules `event` triggers (the projection calls this after applying it).
-pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Effects> {
-    if event.kind == "order.stage_changed" {
-        order_moved(conn, event, p).await?;
-        return Ok(Effects::default());
-    }
-    if event.kind == "lead.changed" {
-        lead_changed(conn, event, p).await?;
-        return Ok(Effects::default());
+pub async fn apply(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    body: &ziflow_protocol::Event,
+) -> Result<Effects> {
+    use ziflow_protocol::Event as E;
+    match body {
+        E::OrderStageChanged(moved) => {
+            order_moved(conn, event, body, moved).await?;
+            return Ok(Effects::default());
+        }
+        E::LeadChanged(change) => {
+            lead_changed(conn, event, change).await?;
+            return Ok(Effects::default());
+        }
+        _ => {}
     }
     let Some(trigger) = Trigger::of(&event.kind) else {
         return Ok(Effects::default());
     };
-    let Some((phone, invoice)) = subject(conn, event, p).await? else {
+    let Some((phone, invoice)) = subject(conn, event, body).await? else {
         return Ok(Effects::default());
     };
     let shop = event.shop_uid.as_str();
@@ -441,7 +447,7 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Res
             shop,
             phone: &phone,
             event,
-            payload: p,
+            body,
             invoice: invoice.as_ref(),
             trigger,
             rule: &rule.id,
@@ -461,7 +467,7 @@ struct Run<'a> {
     shop: &'a str,
     phone: &'a str,
     event: &'a Event,
-    payload: &'a Value,
+    body: &'a ziflow_protocol::Event,
     invoice: Option<&'a InvoiceFacts>,
     trigger: Trigger,
     rule: &'a str,
@@ -484,7 +490,18 @@ impl Run<'_> {
             .await?;
         let (stage, _) = stage_and_tags(conn, self.shop, self.phone).await?;
         let shown = ziflow_protocol::display_phone(self.phone);
-        let p = self.payload;
+        use ziflow_protocol::Event as E;
+        let text = match self.body {
+            E::WhatsappMessage(m) => m.message().text.and_then(|t| t.body),
+            _ => None,
+        }
+        .unwrap_or_default();
+        let reason = match self.body {
+            E::ConversationHandoff(h) => h.reason.clone(),
+            E::InvoiceSendFailed(f) => f.reason.clone(),
+            E::InvoiceFailed(c) | E::InvoiceExpired(c) => c.reason.clone(),
+            _ => None,
+        };
         let (order, amount, link) = match self.invoice {
             Some((n, total, cur, link)) => (
                 n.to_string(),
@@ -498,17 +515,8 @@ impl Run<'_> {
             ("name", name.unwrap_or_else(|| shown.clone())),
             ("phone", shown),
             ("order", order),
-            (
-                "text",
-                p["message"]["text"]["body"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            ),
-            (
-                "reason",
-                p["reason"].as_str().unwrap_or_default().to_string(),
-            ),
+            ("text", text),
+            ("reason", reason.unwrap_or_default()),
             ("stage", stage),
             ("link", link),
             ("shop", shop_name.unwrap_or_default()),
@@ -706,19 +714,21 @@ async fn change(
 }
 
 /// A rep moved a lead or tagged it by hand.
-async fn lead_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<()> {
-    let Some(phone) = p["phone"].as_str() else {
-        return Err(Error::InvalidInput("lead.changed without a phone".into()));
-    };
+async fn lead_changed(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    changed: &ziflow_protocol::event::LeadChanged,
+) -> Result<()> {
+    let phone = changed.phone.as_str();
     let shop = event.shop_uid.as_str();
     ensure_lead(conn, shop, phone, event.created_at).await?;
     let mut done = Vec::new();
-    for (key, sql, verb) in [
-        ("stage", SET_STAGE, "stage"),
-        ("add_tag", ADD_TAG, "tag"),
-        ("remove_tag", REMOVE_TAG, "untag"),
+    for (value, sql, verb) in [
+        (&changed.stage, SET_STAGE, "stage"),
+        (&changed.add_tag, ADD_TAG, "tag"),
+        (&changed.remove_tag, REMOVE_TAG, "untag"),
     ] {
-        if let Some(value) = p[key].as_str() {
+        if let Some(value) = value {
             change(conn, sql, value, event.created_at, shop, phone).await?;
             done.push(format!("{verb} {value}"));
         }
@@ -728,14 +738,19 @@ async fn lead_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
 }
 
 /// The board moved an order: its lead follows (Ready to ship, Shipped, Delivered).
-async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<()> {
-    let stage = match p["to"].as_str() {
-        Some("ready_to_ship") => "Ready to ship",
-        Some("shipped") => "Shipped",
-        Some("delivered") => "Delivered",
+async fn order_moved(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    body: &ziflow_protocol::Event,
+    moved: &ziflow_protocol::event::OrderStageChanged,
+) -> Result<()> {
+    let stage = match moved.to.as_str() {
+        "ready_to_ship" => "Ready to ship",
+        "shipped" => "Shipped",
+        "delivered" => "Delivered",
         _ => return Ok(()),
     };
-    let Some((phone, Some((number, _, _, _)))) = subject(conn, event, p).await? else {
+    let Some((phone, Some((number, _, _, _)))) = subject(conn, event, body).await? else {
         return Ok(());
     };
     let shop = event.shop_uid.as_str();

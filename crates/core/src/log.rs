@@ -3,37 +3,43 @@
 //! transaction, for commands, jobs and the agent alike. The relay's engine applies provider
 //! events with the same [`enqueue_effects`].
 
-use serde_json::Value;
 use sqlx::SqliteConnection;
 
 use crate::projection::{self, Applied};
 use crate::storage::{events, jobs};
 use crate::{Error, Result};
+use ziflow_protocol::Event;
 
-/// Appends an event of `kind` with `payload` to `shop`'s log at `now`, applies it and
-/// enqueues what it calls for, in the caller's transaction. Returns its id.
+/// Appends `event` to `shop`'s log at `now`, applies it and enqueues what it calls for, in
+/// the caller's transaction. Returns its id.
 pub async fn record(
     conn: &mut SqliteConnection,
     shop: &str,
-    kind: &str,
-    payload: &Value,
+    event: &Event,
     now: i64,
 ) -> Result<i64> {
-    let id = events::append(conn, shop, kind, payload, None, now)
+    let row = events::append_event(conn, shop, event, now)
         .await?
         // Only provider events (with a provider id) can be refused as redeliveries.
-        .ok_or_else(|| Error::InvalidInput(format!("the {kind} event was not recorded")))?;
-    let event = events::Event {
-        id,
-        shop_uid: shop.to_string(),
-        kind: kind.to_string(),
-        payload: payload.to_string(),
-        provider_id: None,
-        created_at: now,
-    };
-    let applied = projection::apply(conn, &event).await?;
+        .ok_or_else(|| {
+            Error::InvalidInput(format!("the {} event was not recorded", event.kind()))
+        })?;
+    let applied = projection::apply(conn, &row).await?;
     enqueue_effects(conn, shop, &applied, now).await?;
-    Ok(id)
+    Ok(row.id)
+}
+
+/// Appends `event` to `shop`'s log at `now` without applying it (the relay's engine applies
+/// it in log order). Returns its id.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    event: &Event,
+    now: i64,
+) -> Result<Option<i64>> {
+    Ok(events::append_event(conn, shop, event, now)
+        .await?
+        .map(|row| row.id))
 }
 
 /// Enqueues the outbound work an applied event calls for, each job once per key: WhatsApp

@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 use sqlx::SqliteConnection;
+use ziflow_protocol::event as ev;
 
 use crate::storage::conversations::{self, Direction};
 use crate::storage::events::Event;
@@ -16,14 +17,14 @@ use crate::storage::payments;
 use crate::{Error, InvoiceStatus, Money, Result};
 
 /// What applying an event did that someone may want to be told about.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Applied {
     /// A payment outcome that was recorded.
     pub payment: Option<PaymentApplied>,
     /// Invoice changes a provider event caused, as events to record (`invoice.paid` at most
     /// once per invoice, `invoice.failed`, `invoice.expired`, `invoice.refunded`). The relay's
     /// engine appends them to the log; applying them again changes nothing.
-    pub derived: Vec<(&'static str, Value)>,
+    pub derived: Vec<ev::Event>,
     /// Outbound work the event calls for (the relay enqueues it under the step name; a
     /// step already enqueued is not enqueued again). Desks ignore it.
     pub work: Vec<(&'static str, crate::pay::work::Work)>,
@@ -35,6 +36,8 @@ pub struct Applied {
     pub jobs: Vec<crate::crm::JobSpec>,
     /// Desktop notifications the CRM's rules call for (desks show them).
     pub notes: Vec<crate::notify::DesktopNote>,
+    /// The parts of the replica the event changed (see [`areas`]).
+    pub areas: Vec<ziflow_protocol::Area>,
 }
 
 /// A recorded payment outcome (for the desktop's OS notification).
@@ -91,6 +94,54 @@ pub struct Applier<'c> {
     payments: Vec<payments::Payment>,
 }
 
+/// The parts of the replica applying `event` may change (the desktop tells the window, whose
+/// screens refetch only their part). A kind this version does not apply changes nothing but
+/// what the CRM's rules do with it.
+pub fn areas(event: &ev::Event) -> Vec<ziflow_protocol::Area> {
+    use ev::Event as E;
+    use ziflow_protocol::Area::*;
+    let mut areas = match event {
+        E::WhatsappMessage(_)
+        | E::MessageSent(_)
+        | E::MessageDelivery(_)
+        | E::WhatsappStatus(_)
+        | E::ConversationOptedOut(_)
+        | E::ConversationHandoff(_)
+        | E::ConversationBotSet(_) => vec![Conversations],
+        E::InvoiceCreated(_)
+        | E::InvoiceSent(_)
+        | E::InvoiceSendFailed(_)
+        | E::InvoiceReminded(_)
+        | E::InvoiceAbandoned(_)
+        | E::InvoiceFailed(_)
+        | E::InvoiceExpired(_) => vec![Invoices],
+        E::InvoicePaid(_) | E::InvoiceRefunded(_) => vec![Invoices, Payments, Board],
+        E::OrderStageChanged(_) => vec![Board, Invoices],
+        // Settings reach every screen (templates, pipeline, channels, notifications).
+        E::SettingsChanged(_) => ziflow_protocol::Area::ALL.to_vec(),
+        E::CatalogReplaced(_)
+        | E::ScenarioChanged(_)
+        | E::LlmChanged(_)
+        | E::AgentTestSaved(_)
+        | E::AgentTestDeleted(_) => vec![Agent],
+        E::RemindersChanged(_)
+        | E::BillingConnected(_)
+        | E::BillingDisconnected(_)
+        | E::ChannelConnected(_)
+        | E::ChannelDisconnected(_) => vec![Settings, Agent],
+        E::NotificationResult(_) => vec![Notifications],
+        E::Provider(_) => vec![Payments, Invoices, Board],
+        // Leads follow below; the engine's notices and unknown kinds change no table.
+        E::LeadChanged(_) | E::EngineQuarantined(_) | E::EngineReleased(_) | E::Unknown { .. } => {
+            Vec::new()
+        }
+    };
+    if crate::crm::listens_to(&event.kind()) {
+        areas.push(Leads);
+    }
+    areas
+}
+
 impl<'c> Applier<'c> {
     /// An applier writing through `conn`.
     pub fn new(conn: &'c mut SqliteConnection) -> Self {
@@ -102,50 +153,76 @@ impl<'c> Applier<'c> {
 
     /// Applies one event (the next in log order).
     pub async fn apply(&mut self, event: &Event) -> Result<Applied> {
-        let payload: Value = match serde_json::from_str(&event.payload) {
-            Ok(v) => v,
+        let body = match ev::Event::parse(&event.kind, &event.payload) {
+            Ok(body) => body,
             Err(e) => {
-                tracing::warn!(id = event.id, kind = %event.kind, "event payload unreadable: {e}");
+                tracing::warn!(id = event.id, kind = %event.kind, "event left unprojected: {e}");
                 return Ok(Applied::default());
             }
         };
-        let result = match event.kind.as_str() {
-            "whatsapp.message" => inbound_message(self.conn().await?, event, &payload).await,
-            "invoice.paid" => invoice_paid(self.conn().await?, event, &payload).await,
-            "settings.changed" => settings_changed(self.conn().await?, event, &payload).await,
-            "invoice.created" => invoice_created(self.conn().await?, event, &payload).await,
-            "invoice.sent" => invoice_sent(self.conn().await?, event, &payload).await,
-            "catalog.replaced" => catalog_replaced(self.conn().await?, event, &payload).await,
-            "billing.connected" | "billing.disconnected" => {
-                billing(self.conn().await?, event, &payload).await
+        let result = match &body {
+            ev::Event::WhatsappMessage(m) => inbound_message(self.conn().await?, event, m).await,
+            ev::Event::InvoicePaid(p) => invoice_paid(self.conn().await?, event, p).await,
+            ev::Event::SettingsChanged(p) => crate::storage::settings::set_in(
+                self.conn().await?,
+                &event.shop_uid,
+                &p.key,
+                &p.value,
+            )
+            .await
+            .map(|()| Applied::default()),
+            ev::Event::InvoiceCreated(p) => invoice_created(self.conn().await?, event, p).await,
+            ev::Event::InvoiceSent(p) => invoice_sent(self.conn().await?, event, p).await,
+            ev::Event::CatalogReplaced(p) => catalog_replaced(self.conn().await?, event, p).await,
+            ev::Event::BillingConnected(p) => billing_connected(self.conn().await?, event, p).await,
+            ev::Event::BillingDisconnected(p) => {
+                billing_disconnected(self.conn().await?, event, p).await
             }
-            "invoice.send_failed" => send_failed(self.conn().await?, event, &payload).await,
-            "message.sent" => message_sent(self.conn().await?, event, &payload).await,
-            "message.delivery" => message_delivery(self.conn().await?, event, &payload).await,
-            "whatsapp.status" => message_status(self.conn().await?, event, &payload).await,
-            "conversation.opted_out" => opted_out(self.conn().await?, event, &payload).await,
-            "scenario.changed" => scenario_changed(self.conn().await?, event, &payload).await,
-            "agent_test.saved" | "agent_test.deleted" => {
-                agent_test(self.conn().await?, event, &payload).await
+            ev::Event::InvoiceSendFailed(p) => send_failed(self.conn().await?, event, p).await,
+            ev::Event::MessageSent(p) => message_sent(self.conn().await?, event, p).await,
+            ev::Event::MessageDelivery(p) => message_delivery(self.conn().await?, event, p).await,
+            ev::Event::WhatsappStatus(p) => message_status(self.conn().await?, event, p).await,
+            ev::Event::ConversationOptedOut(p) => opted_out(self.conn().await?, event, p).await,
+            ev::Event::ScenarioChanged(p) => scenario_changed(self.conn().await?, event, p).await,
+            ev::Event::AgentTestSaved(p) => agent_test_saved(self.conn().await?, event, p).await,
+            ev::Event::AgentTestDeleted(p) => {
+                crate::storage::agent_tests::delete_in(self.conn().await?, &event.shop_uid, p.id)
+                    .await
+                    .map(|_| Applied::default())
             }
-            "llm.changed" => llm_changed(self.conn().await?, event, &payload).await,
-            "order.stage_changed" => order_moved(self.conn().await?, event, &payload).await,
-            "invoice.reminded" | "invoice.abandoned" | "reminders.changed" => {
-                reminder_fact(self.conn().await?, event, &payload).await
+            ev::Event::LlmChanged(p) => llm_changed(self.conn().await?, event, p).await,
+            ev::Event::OrderStageChanged(p) => order_moved(self.conn().await?, event, p).await,
+            ev::Event::InvoiceReminded(p) => reminded(self.conn().await?, event, p).await,
+            ev::Event::InvoiceAbandoned(p) => abandoned(self.conn().await?, event, p).await,
+            ev::Event::RemindersChanged(p) => reminders_changed(self.conn().await?, event, p).await,
+            ev::Event::ChannelConnected(p) => channel_connected(self.conn().await?, event, p).await,
+            ev::Event::ChannelDisconnected(_) => {
+                channel_disconnected(self.conn().await?, event).await
             }
-            "channel.connected" | "channel.disconnected" => {
-                channel_changed(self.conn().await?, event, &payload).await
+            ev::Event::ConversationHandoff(p) => handoff(self.conn().await?, event, p).await,
+            ev::Event::NotificationResult(p) => {
+                notification_result(self.conn().await?, event, p).await
             }
-            "conversation.handoff" => handoff(self.conn().await?, event, &payload).await,
-            "notification.result" => notification_result(self.conn().await?, event, &payload).await,
-            "conversation.bot_set" => bot_set(self.conn().await?, event, &payload).await,
-            "invoice.failed" | "invoice.expired" | "invoice.refunded" => {
-                invoice_fact(self.conn().await?, event, &payload).await
+            ev::Event::ConversationBotSet(p) => bot_set(self.conn().await?, event, p).await,
+            ev::Event::InvoiceFailed(p) => {
+                invoice_fact(self.conn().await?, event, p.invoice_id, Fact::Failed).await
             }
-            kind if kind.starts_with("stripe.") || kind.starts_with("sandbox.") => {
-                stripe_event(self, event, &payload).await
+            ev::Event::InvoiceExpired(p) => {
+                invoice_fact(self.conn().await?, event, p.invoice_id, Fact::Expired).await
             }
-            _ => Ok(Applied::default()),
+            ev::Event::InvoiceRefunded(p) => {
+                let fact = Fact::Refunded {
+                    cumulative_minor: p.refunded_minor,
+                    payment_ref: None,
+                };
+                invoice_fact(self.conn().await?, event, p.invoice_id, fact).await
+            }
+            ev::Event::Provider(p) => stripe_event(self, event, p).await,
+            // Bookkeeping the screens read from the log itself, and kinds of a newer version.
+            ev::Event::LeadChanged(_)
+            | ev::Event::EngineQuarantined(_)
+            | ev::Event::EngineReleased(_)
+            | ev::Event::Unknown { .. } => Ok(Applied::default()),
         };
         let mut result = match result {
             Err(Error::InvalidInput(why)) => {
@@ -156,7 +233,7 @@ impl<'c> Applier<'c> {
         };
         // The CRM's rules follow every event they listen to (leads are projections too).
         if crate::crm::listens_to(&event.kind) {
-            match crate::crm::apply(self.conn().await?, event, &payload).await {
+            match crate::crm::apply(self.conn().await?, event, &body).await {
                 Ok(effects) => {
                     result.jobs = effects.jobs;
                     result.notes = effects.notes;
@@ -167,6 +244,7 @@ impl<'c> Applier<'c> {
                 Err(e) => return Err(e),
             }
         }
+        result.areas = areas(&body);
         Ok(result)
     }
 
@@ -190,36 +268,29 @@ impl<'c> Applier<'c> {
     }
 }
 
-async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let from = p["from"].as_str().unwrap_or_default();
-    let phone = format!("+{from}");
-    let msg = &p["message"];
-    let kind = msg["type"].as_str().unwrap_or("unknown");
+async fn inbound_message(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::WhatsappMessage,
+) -> Result<Applied> {
+    let phone = format!("+{}", p.from);
+    let msg = p.message();
+    let kind = msg.kind();
     let body = match kind {
-        "text" => msg["text"]["body"].as_str().unwrap_or_default().to_string(),
-        "interactive" => msg["interactive"]["button_reply"]["title"]
-            .as_str()
-            .or_else(|| msg["interactive"]["list_reply"]["title"].as_str())
-            .unwrap_or("[interactive reply]")
-            .to_string(),
-        "button" => msg["button"]["text"]
-            .as_str()
-            .unwrap_or("[button]")
-            .to_string(),
+        "text" => msg.words().unwrap_or_default().to_string(),
+        "interactive" => msg.words().unwrap_or("[interactive reply]").to_string(),
+        "button" => msg.words().unwrap_or("[button]").to_string(),
         "location" => "[location]".to_string(),
         "image" | "audio" => format!("[{kind}]"),
         other => format!("[unsupported message: {other}]"),
     };
-    let at = msg["timestamp"]
-        .as_str()
-        .and_then(|t| t.parse::<i64>().ok())
-        .unwrap_or(event.created_at);
-    let wamid = msg["id"].as_str();
+    let at = msg.sent_at().unwrap_or(event.created_at);
+    let wamid = msg.id.as_deref();
     conversations::record_message_in(
         conn,
         &event.shop_uid,
         &phone,
-        p["profile_name"].as_str(),
+        p.profile_name.as_deref(),
         Direction::Inbound,
         &body,
         at,
@@ -241,41 +312,33 @@ async fn inbound_message(conn: &mut SqliteConnection, event: &Event, p: &Value) 
     Ok(applied)
 }
 
-async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let field = |k: &str| {
-        p[k].as_i64()
-            .ok_or_else(|| Error::InvalidInput(format!("invoice.created without {k}")))
-    };
-    let items: Vec<ziflow_protocol::InvoiceItem> = serde_json::from_value(p["items"].clone())
-        .map_err(|e| Error::InvalidInput(format!("invoice.created items: {e}")))?;
+async fn invoice_created(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::InvoiceCreated,
+) -> Result<Applied> {
     let new = invoices::NewInvoice {
-        customer_phone: p["customer_phone"].as_str().unwrap_or_default().to_string(),
-        currency: p["currency"].as_str().unwrap_or_default().to_string(),
-        items: items.iter().map(invoices::LineItem::from).collect(),
-        shipping_minor: field("shipping_minor")?,
-        address: p["address"].as_str().map(str::to_string),
-        recurrence: match p.get("subscription").filter(|v| !v.is_null()) {
-            Some(sub) => {
-                let sub: ziflow_protocol::Subscription = serde_json::from_value(sub.clone())
-                    .map_err(|e| {
-                        Error::InvalidInput(format!("invoice.created subscription: {e}"))
-                    })?;
-                Some(crate::pay::Recurrence {
-                    unit: crate::pay::Unit::parse(&sub.unit).ok_or_else(|| {
-                        Error::InvalidInput(format!("subscription unit {:?}", sub.unit))
-                    })?,
-                    count: sub.count,
-                    first_charge_at: sub.first_charge_at,
-                })
-            }
+        customer_phone: p.customer_phone.clone(),
+        currency: p.currency.clone(),
+        items: p.items.iter().map(invoices::LineItem::from).collect(),
+        shipping_minor: p.shipping_minor,
+        address: p.address.clone(),
+        recurrence: match &p.subscription {
+            Some(sub) => Some(crate::pay::Recurrence {
+                unit: crate::pay::Unit::parse(&sub.unit).ok_or_else(|| {
+                    Error::InvalidInput(format!("subscription unit {:?}", sub.unit))
+                })?,
+                count: sub.count,
+                first_charge_at: sub.first_charge_at,
+            }),
             None => None,
         },
     };
     invoices::insert_replica_in(
         conn,
         &event.shop_uid,
-        field("invoice_id")?,
-        field("number")?,
+        p.invoice_id,
+        p.number,
         &new,
         event.created_at,
     )
@@ -283,24 +346,19 @@ async fn invoice_created(conn: &mut SqliteConnection, event: &Event, p: &Value) 
     Ok(Applied::default())
 }
 
-async fn invoice_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let (Some(id), Some(url), Some(expires_at)) = (
-        p["invoice_id"].as_i64(),
-        p["link"].as_str(),
-        p["expires_at"].as_i64(),
-    ) else {
-        return Err(Error::InvalidInput(
-            "invoice.sent without invoice_id, link and expires_at".into(),
-        ));
-    };
+async fn invoice_sent(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::InvoiceSent,
+) -> Result<Applied> {
     let link = invoices::PayLink {
-        provider: p["provider"].as_str().unwrap_or("sandbox").to_string(),
-        url: url.to_string(),
-        token: p["token"].as_str().map(str::to_string),
-        reference: p["reference"].as_str().map(str::to_string),
-        expires_at,
+        provider: p.provider.clone(),
+        url: p.link.clone(),
+        token: p.token.clone(),
+        reference: p.reference.clone(),
+        expires_at: p.expires_at,
     };
-    invoices::send_in(conn, &event.shop_uid, id, &link, event.created_at).await?;
+    invoices::send_in(conn, &event.shop_uid, p.invoice_id, &link, event.created_at).await?;
     Ok(Applied::default())
 }
 
@@ -311,45 +369,41 @@ async fn invoice_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
 /// open sandbox links (a customer can no longer "pay" with the sandbox), disconnecting it
 /// expires the open Stripe links (the relay deactivated them at Stripe first and no longer
 /// holds the secret that would verify their payments). Customers ask for a new link.
-async fn billing(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+async fn billing_connected(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::BillingConnected,
+) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
-    let left = if event.kind == "billing.connected" {
-        set_in(
-            conn,
-            shop,
-            "billing.provider",
-            p["provider"].as_str().unwrap_or("stripe"),
-        )
-        .await?;
-        set_in(
-            conn,
-            shop,
-            "billing.mode",
-            p["mode"].as_str().unwrap_or_default(),
-        )
-        .await?;
-        set_in(
-            conn,
-            shop,
-            "billing.key_hint",
-            p["key_hint"].as_str().unwrap_or_default(),
-        )
-        .await?;
-        "sandbox"
-    } else {
-        set_in(
-            conn,
-            shop,
-            "billing.provider",
-            p["provider"].as_str().unwrap_or("sandbox"),
-        )
-        .await?;
-        set_in(conn, shop, "billing.mode", "").await?;
-        set_in(conn, shop, "billing.key_hint", "").await?;
-        set_in(conn, shop, "billing.webhook_secret_hint", "").await?;
-        "stripe"
-    };
+    set_in(conn, shop, "billing.provider", &p.provider).await?;
+    set_in(conn, shop, "billing.mode", &p.mode).await?;
+    set_in(conn, shop, "billing.key_hint", &p.key_hint).await?;
+    expire_links_of(conn, event, "sandbox").await
+}
+
+/// See [`billing_connected`].
+async fn billing_disconnected(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::BillingDisconnected,
+) -> Result<Applied> {
+    use crate::storage::settings::set_in;
+    let shop = &event.shop_uid;
+    set_in(conn, shop, "billing.provider", &p.provider).await?;
+    set_in(conn, shop, "billing.mode", "").await?;
+    set_in(conn, shop, "billing.key_hint", "").await?;
+    set_in(conn, shop, "billing.webhook_secret_hint", "").await?;
+    expire_links_of(conn, event, "stripe").await
+}
+
+/// Expires the open links of the provider the shop `left`.
+async fn expire_links_of(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    left: &str,
+) -> Result<Applied> {
+    let shop = &event.shop_uid;
     for inv in invoices::open_links_in(conn, shop, left).await? {
         invoices::record_fact_in(conn, shop, inv.id, &Fact::Expired, event.created_at).await?;
     }
@@ -359,32 +413,31 @@ async fn billing(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Resul
 async fn catalog_replaced(
     conn: &mut SqliteConnection,
     event: &Event,
-    p: &Value,
+    p: &ev::CatalogReplaced,
 ) -> Result<Applied> {
-    let catalog = crate::catalog::Catalog::parse(p)?;
+    let catalog = crate::catalog::Catalog::parse(&p.0)?;
     crate::catalog::replace_in(conn, &event.shop_uid, &catalog).await?;
     Ok(Applied::default())
 }
 
 /// A message the shop sent (the bot or a rep): the conversation's thread shows it.
-async fn message_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let (Some(to), Some(text)) = (p["to"].as_str(), p["text"].as_str()) else {
-        return Err(Error::InvalidInput(
-            "message.sent without to and text".into(),
-        ));
-    };
+async fn message_sent(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::MessageSent,
+) -> Result<Applied> {
     conversations::record_message_in(
         conn,
         &event.shop_uid,
-        to,
+        &p.to,
         None,
         Direction::Outbound,
-        text,
+        &p.text,
         event.created_at,
         &conversations::MessageMeta {
             event_id: Some(event.id),
             wamid: None,
-            author: Some(p["by"].as_str().unwrap_or("rep")),
+            author: Some(&p.by),
         },
     )
     .await?;
@@ -401,21 +454,16 @@ async fn message_sent(conn: &mut SqliteConnection, event: &Event, p: &Value) -> 
 async fn message_delivery(
     conn: &mut SqliteConnection,
     event: &Event,
-    p: &Value,
+    p: &ev::MessageDelivery,
 ) -> Result<Applied> {
-    let Some(event_id) = p["event_id"].as_i64() else {
-        return Err(Error::InvalidInput(
-            "message.delivery without event_id".into(),
-        ));
-    };
-    let wamid = p["wamid"].as_str();
+    let wamid = p.wamid.as_deref();
     sqlx::query(
         "UPDATE messages SET wamid = COALESCE(?, wamid), send_error = ? WHERE event_id = ?
          AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = ?)",
     )
     .bind(wamid)
-    .bind(p["error"].as_str())
-    .bind(event_id)
+    .bind(p.error.as_deref())
+    .bind(p.event_id)
     .bind(&event.shop_uid)
     .execute(&mut *conn)
     .await?;
@@ -434,219 +482,203 @@ async fn message_delivery(
 }
 
 /// A status webhook: sent, delivered, read or failed, for a message the shop sent.
-async fn message_status(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let st = &p["status"];
-    let (Some(wamid), Some(status)) = (st["id"].as_str(), st["status"].as_str()) else {
-        return Err(Error::InvalidInput("a status without id and status".into()));
-    };
-    let at = st["timestamp"]
-        .as_str()
-        .and_then(|t| t.parse::<i64>().ok())
-        .unwrap_or(event.created_at);
-    let error = st["errors"][0].as_object().map(|e| {
-        let code = e.get("code").and_then(Value::as_i64).unwrap_or_default();
-        let title = e
-            .get("title")
-            .or_else(|| e.get("message"))
-            .and_then(Value::as_str)
-            .unwrap_or("failed");
-        let details = e
-            .get("error_data")
-            .and_then(|d| d.get("details"))
-            .and_then(Value::as_str);
-        match details {
-            Some(d) => format!("(#{code}) {title}: {d}"),
-            None => format!("(#{code}) {title}"),
-        }
-    });
-    crate::channel::status_in(conn, &event.shop_uid, wamid, status, at, error.as_deref()).await?;
+async fn message_status(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::WhatsappStatus,
+) -> Result<Applied> {
+    let st = p.read().map_err(Error::InvalidInput)?;
+    let at = st.at().unwrap_or(event.created_at);
+    let error = st.error();
+    crate::channel::status_in(
+        conn,
+        &event.shop_uid,
+        &st.id,
+        &st.status,
+        at,
+        error.as_deref(),
+    )
+    .await?;
     Ok(Applied::default())
 }
 
-/// A reminder went out (or its step passed), an invoice was abandoned, the schedule changed.
-async fn reminder_fact(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let shop = &event.shop_uid;
-    match event.kind.as_str() {
-        "reminders.changed" => {
-            let hours: Vec<i64> = serde_json::from_value(p["hours"].clone())
-                .map_err(|e| Error::InvalidInput(format!("reminders.changed: {e}")))?;
-            let text = hours
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            crate::storage::settings::set_in(conn, shop, "reminders.hours", &text).await?;
-        }
-        "invoice.reminded" => {
-            if p["sent"].as_bool() == Some(true) {
-                sqlx::query(
-                    "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?)
-                     WHERE shop_uid = ? AND id = ?",
-                )
-                .bind(p["reminder"].as_i64().unwrap_or(0))
-                .bind(shop)
-                .bind(p["invoice_id"].as_i64())
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
-        _ => {
-            sqlx::query(
-                "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?)
-                 WHERE shop_uid = ? AND id = ?",
-            )
-            .bind(event.created_at)
-            .bind(shop)
-            .bind(p["invoice_id"].as_i64())
-            .execute(&mut *conn)
-            .await?;
-        }
+/// The reminder schedule changed (older logs).
+async fn reminders_changed(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::RemindersChanged,
+) -> Result<Applied> {
+    let text = p
+        .hours
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    crate::storage::settings::set_in(conn, &event.shop_uid, "reminders.hours", &text).await?;
+    Ok(Applied::default())
+}
+
+/// A reminder went out (or its step passed).
+async fn reminded(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::InvoiceReminded,
+) -> Result<Applied> {
+    if p.sent {
+        sqlx::query(
+            "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?)
+             WHERE shop_uid = ? AND id = ?",
+        )
+        .bind(p.reminder)
+        .bind(&event.shop_uid)
+        .bind(p.invoice_id)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(Applied::default())
 }
 
+/// The last reminder passed unpaid.
+async fn abandoned(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::InvoiceAbandoned,
+) -> Result<Applied> {
+    sqlx::query(
+        "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?)
+         WHERE shop_uid = ? AND id = ?",
+    )
+    .bind(event.created_at)
+    .bind(&event.shop_uid)
+    .bind(p.invoice_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Applied::default())
+}
+
 /// A paid order moved on the Ready-to-ship board.
-async fn order_moved(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let (Some(id), Some(to)) = (p["invoice_id"].as_i64(), p["to"].as_str()) else {
-        return Err(Error::InvalidInput(
-            "order.stage_changed without invoice_id and to".into(),
-        ));
-    };
+async fn order_moved(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::OrderStageChanged,
+) -> Result<Applied> {
     sqlx::query(
         "UPDATE invoices SET fulfilment_stage = ?
          WHERE shop_uid = ? AND id = ? AND fulfilment_stage IS NOT NULL",
     )
-    .bind(to)
+    .bind(&p.to)
     .bind(&event.shop_uid)
-    .bind(id)
+    .bind(p.invoice_id)
     .execute(&mut *conn)
     .await?;
     Ok(Applied::default())
 }
 
 /// The owner turned the model's rewording or reading on or off.
-async fn llm_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+async fn llm_changed(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::LlmChanged,
+) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
-    let enabled = p["enabled"].as_bool().unwrap_or(false);
-    set_in(
-        conn,
-        shop,
-        "llm.enabled",
-        if enabled { "true" } else { "false" },
-    )
-    .await?;
-    let reader = p["reader"].as_bool().unwrap_or(false);
-    set_in(
-        conn,
-        shop,
-        "llm.reader",
-        if reader { "true" } else { "false" },
-    )
-    .await?;
-    for key in ["base_url", "model", "key_hint"] {
-        set_in(
-            conn,
-            shop,
-            &format!("llm.{key}"),
-            p[key].as_str().unwrap_or_default(),
-        )
-        .await?;
-    }
+    let flag = |on: bool| if on { "true" } else { "false" };
+    set_in(conn, shop, "llm.enabled", flag(p.enabled)).await?;
+    set_in(conn, shop, "llm.reader", flag(p.reader)).await?;
+    set_in(conn, shop, "llm.base_url", &p.base_url).await?;
+    set_in(conn, shop, "llm.model", &p.model).await?;
+    set_in(conn, shop, "llm.key_hint", &p.key_hint).await?;
     Ok(Applied::default())
 }
 
-/// The owner saved the payment scenario.
-/// A bot test saved (its event id is its id) or deleted.
-async fn agent_test(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    use crate::storage::agent_tests;
-    if event.kind == "agent_test.deleted" {
-        let id = p["id"]
-            .as_i64()
-            .ok_or_else(|| Error::InvalidInput("agent_test.deleted without an id".into()))?;
-        agent_tests::delete_in(conn, &event.shop_uid, id).await?;
-        return Ok(Applied::default());
-    }
-    let saved: SavedTest = serde_json::from_value(p.clone())
+/// A bot test saved (its event id is its id).
+async fn agent_test_saved(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::AgentTestSaved,
+) -> Result<Applied> {
+    let expect: crate::agent::bottests::Ending = serde_json::from_value(p.expect.clone())
         .map_err(|e| Error::InvalidInput(format!("agent_test.saved: {e}")))?;
     let json = |v: serde_json::Result<String>| v.map_err(|e| Error::InvalidInput(e.to_string()));
-    agent_tests::insert_in(
+    crate::storage::agent_tests::insert_in(
         conn,
         &event.shop_uid,
         event.id,
-        &saved.name,
-        &json(serde_json::to_string(&saved.messages))?,
-        &json(serde_json::to_string(&saved.expect))?,
+        &p.name,
+        &json(serde_json::to_string(&p.messages))?,
+        &json(serde_json::to_string(&expect))?,
         event.created_at,
     )
     .await?;
     Ok(Applied::default())
 }
 
-/// The payload of `agent_test.saved`.
-#[derive(serde::Deserialize)]
-struct SavedTest {
-    name: String,
-    messages: Vec<String>,
-    expect: crate::agent::bottests::Ending,
-}
-
+/// The owner saved the payment scenario.
 async fn scenario_changed(
     conn: &mut SqliteConnection,
     event: &Event,
-    p: &Value,
+    scenario: &ziflow_protocol::Scenario,
 ) -> Result<Applied> {
-    let scenario: ziflow_protocol::Scenario = serde_json::from_value(p.clone())
-        .map_err(|e| Error::InvalidInput(format!("scenario.changed: {e}")))?;
-    for (key, value) in crate::scenario::as_settings(&scenario) {
+    for (key, value) in crate::scenario::as_settings(scenario) {
         crate::storage::settings::set_in(conn, &event.shop_uid, key, &value).await?;
     }
     Ok(Applied::default())
 }
 
 /// The customer wrote STOP: no bot or reminder messages until they write again.
-async fn opted_out(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let phone = p["phone"]
-        .as_str()
-        .ok_or_else(|| Error::InvalidInput("conversation.opted_out without a phone".into()))?;
+async fn opted_out(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::OptedOut,
+) -> Result<Applied> {
     sqlx::query("UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?")
         .bind(&event.shop_uid)
-        .bind(phone)
+        .bind(&p.phone)
         .execute(&mut *conn)
         .await?;
     Ok(Applied::default())
 }
 
-/// The shop's customer channel: the WhatsApp Cloud API number, or back to the sandbox.
-async fn channel_changed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
+/// The shop's customer channel: the WhatsApp Cloud API number.
+async fn channel_connected(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::ChannelConnected,
+) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
-    if event.kind == "channel.connected" {
-        set_in(conn, shop, "channel", "whatsapp").await?;
-        for key in ["phone_number_id", "display_phone_number", "verified_name"] {
-            let value = p[key].as_str().unwrap_or_default();
-            set_in(conn, shop, &format!("whatsapp.{key}"), value).await?;
-        }
-    } else {
-        set_in(conn, shop, "channel", "sandbox").await?;
-        // No number any more: the relay's webhook filter (entries for this number only) is off.
-        set_in(conn, shop, "whatsapp.phone_number_id", "").await?;
-    }
+    set_in(conn, shop, "channel", "whatsapp").await?;
+    set_in(conn, shop, "whatsapp.phone_number_id", &p.phone_number_id).await?;
+    set_in(
+        conn,
+        shop,
+        "whatsapp.display_phone_number",
+        &p.display_phone_number,
+    )
+    .await?;
+    set_in(conn, shop, "whatsapp.verified_name", &p.verified_name).await?;
+    Ok(Applied::default())
+}
+
+/// Back to the sandbox chat.
+async fn channel_disconnected(conn: &mut SqliteConnection, event: &Event) -> Result<Applied> {
+    use crate::storage::settings::set_in;
+    let shop = &event.shop_uid;
+    set_in(conn, shop, "channel", "sandbox").await?;
+    // No number any more: the relay's webhook filter (entries for this number only) is off.
+    set_in(conn, shop, "whatsapp.phone_number_id", "").await?;
     Ok(Applied::default())
 }
 
 /// A person takes the conversation over: the bot stops talking in it.
-async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let phone = p["phone"]
-        .as_str()
-        .ok_or_else(|| Error::InvalidInput("conversation.handoff without a phone".into()))?;
+async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &ev::Handoff) -> Result<Applied> {
     sqlx::query(
         "UPDATE conversations SET bot_enabled = 0, handoff_reason = ?
          WHERE shop_uid = ? AND customer_phone = ?",
     )
-    .bind(p["reason"].as_str())
+    .bind(p.reason.as_deref())
     .bind(&event.shop_uid)
-    .bind(phone)
+    .bind(&p.phone)
     .execute(&mut *conn)
     .await?;
     Ok(Applied::default())
@@ -657,128 +689,94 @@ async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Resul
 async fn notification_result(
     conn: &mut SqliteConnection,
     event: &Event,
-    p: &Value,
+    p: &ev::NotificationResult,
 ) -> Result<Applied> {
-    let (Some(key), Some(channel), Some(state)) = (
-        p["key"].as_str(),
-        p["channel"].as_str(),
-        p["state"].as_str(),
-    ) else {
-        return Err(Error::InvalidInput(
-            "notification.result without key, channel and state".into(),
-        ));
-    };
-    let attempts = p["attempts"].as_i64().unwrap_or(1);
-    let answer = p["answer"].as_str().unwrap_or_default();
-    let phone = p["phone"].as_str();
     sqlx::query(
         "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (shop_uid, key) DO UPDATE SET state = ?6, attempts = ?7, answer = ?8, at = ?9",
     )
     .bind(&event.shop_uid)
-    .bind(key)
-    .bind(channel)
-    .bind(p["text"].as_str().unwrap_or_default())
-    .bind(phone)
-    .bind(state)
-    .bind(attempts)
-    .bind(answer)
+    .bind(&p.key)
+    .bind(&p.channel)
+    .bind(&p.text)
+    .bind(p.phone.as_deref())
+    .bind(&p.state)
+    .bind(p.attempts)
+    .bind(&p.answer)
     .bind(event.created_at)
     .execute(&mut *conn)
     .await?;
-    if let Some(phone) = phone {
-        let line = crate::notify::history_line(channel, state, attempts, answer);
+    if let Some(phone) = &p.phone {
+        let line = crate::notify::history_line(&p.channel, &p.state, p.attempts, &p.answer);
         crate::crm::history(conn, &event.shop_uid, phone, event, None, &line).await?;
     }
     Ok(Applied::default())
 }
 
 /// A rep switches the bot off (takes over) or back on (the bot starts afresh).
-async fn bot_set(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let (Some(phone), Some(enabled)) = (p["phone"].as_str(), p["enabled"].as_bool()) else {
-        return Err(Error::InvalidInput(
-            "conversation.bot_set without phone and enabled".into(),
-        ));
-    };
+async fn bot_set(conn: &mut SqliteConnection, event: &Event, p: &ev::BotSet) -> Result<Applied> {
     sqlx::query(
         "UPDATE conversations SET bot_enabled = ?,
                 handoff_reason = CASE WHEN ? THEN NULL ELSE handoff_reason END
          WHERE shop_uid = ? AND customer_phone = ?",
     )
-    .bind(enabled)
-    .bind(enabled)
+    .bind(p.enabled)
+    .bind(p.enabled)
     .bind(&event.shop_uid)
-    .bind(phone)
+    .bind(&p.phone)
     .execute(&mut *conn)
     .await?;
-    if enabled {
+    if p.enabled {
         sqlx::query(
             "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
              WHERE shop_uid = ? AND customer_phone = ?",
         )
         .bind(&event.shop_uid)
-        .bind(phone)
+        .bind(&p.phone)
         .execute(&mut *conn)
         .await?;
     }
     Ok(Applied::default())
 }
 
-async fn send_failed(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let id = p["invoice_id"]
-        .as_i64()
-        .ok_or_else(|| Error::InvalidInput("invoice.send_failed without an invoice_id".into()))?;
-    let reason = p["reason"]
-        .as_str()
-        .unwrap_or("the provider did not make the link");
-    invoices::send_failed_in(conn, &event.shop_uid, id, reason).await?;
-    Ok(Applied::default())
-}
-
-async fn settings_changed(
+async fn send_failed(
     conn: &mut SqliteConnection,
     event: &Event,
-    p: &Value,
+    p: &ev::InvoiceSendFailed,
 ) -> Result<Applied> {
-    let (Some(key), Some(value)) = (p["key"].as_str(), p["value"].as_str()) else {
-        return Err(Error::InvalidInput(
-            "settings.changed without key and value".into(),
-        ));
-    };
-    crate::storage::settings::set_in(conn, &event.shop_uid, key, value).await?;
+    let reason = p
+        .reason
+        .as_deref()
+        .unwrap_or("the provider did not make the link");
+    invoices::send_failed_in(conn, &event.shop_uid, p.invoice_id, reason).await?;
     Ok(Applied::default())
 }
 
-async fn invoice_paid(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let id = p["invoice_id"]
-        .as_i64()
-        .ok_or_else(|| Error::InvalidInput("invoice.paid without an invoice_id".into()))?;
-    let via = if p["via"] == "manual" {
+async fn invoice_paid(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    p: &ev::InvoicePaid,
+) -> Result<Applied> {
+    let via = if p.manual() {
         PaidVia::Manual
     } else {
         PaidVia::Webhook
     };
-    invoices::mark_paid_in(conn, &event.shop_uid, id, via, event.created_at).await?;
+    invoices::mark_paid_in(conn, &event.shop_uid, p.invoice_id, via, event.created_at).await?;
     Ok(Applied::default())
 }
 
 /// A derived invoice event (`invoice.failed`, `invoice.expired`, `invoice.refunded`) recorded
 /// by the relay or a job: the same fact the provider event recorded, so applying it after
 /// that event changes nothing, and a desk that only has this event gets the same state.
-async fn invoice_fact(conn: &mut SqliteConnection, event: &Event, p: &Value) -> Result<Applied> {
-    let id = p["invoice_id"]
-        .as_i64()
-        .ok_or_else(|| Error::InvalidInput(format!("{} without an invoice_id", event.kind)))?;
-    let fact = match event.kind.as_str() {
-        "invoice.failed" => Fact::Failed,
-        "invoice.expired" => Fact::Expired,
-        _ => Fact::Refunded {
-            cumulative_minor: p["refunded_minor"].as_i64().unwrap_or(0),
-            payment_ref: None,
-        },
-    };
-    invoices::record_fact_in(conn, &event.shop_uid, id, &fact, event.created_at).await?;
+async fn invoice_fact(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    invoice_id: i64,
+    fact: Fact,
+) -> Result<Applied> {
+    invoices::record_fact_in(conn, &event.shop_uid, invoice_id, &fact, event.created_at).await?;
     Ok(Applied::default())
 }
 
@@ -827,8 +825,8 @@ struct Reading<'a> {
 }
 
 /// Reads a Stripe-format event; `None` for kinds that do not bear on invoices.
-fn read<'a>(event: &'a Event, p: &Value) -> Result<Option<Reading<'a>>> {
-    let obj = &p["data"]["object"];
+fn read<'a>(event: &'a Event, body: &Value) -> Result<Option<Reading<'a>>> {
+    let obj = &body["data"]["object"];
     let (provider, kind) = match event.kind.split_once('.') {
         Some(("sandbox", kind)) => ("sandbox", kind),
         Some(("stripe", kind)) => ("stripe", kind),
@@ -894,7 +892,7 @@ fn read<'a>(event: &'a Event, p: &Value) -> Result<Option<Reading<'a>>> {
         });
     Ok(Some(Reading {
         provider,
-        livemode: p["livemode"].as_bool(),
+        livemode: body["livemode"].as_bool(),
         kind,
         effect,
         amount,
@@ -915,8 +913,14 @@ fn read<'a>(event: &'a Event, p: &Value) -> Result<Option<Reading<'a>>> {
 /// subscription id an earlier event tied to an invoice. An event matching nothing is kept in
 /// the log and shown as an unmatched payment; when a later event ties its subscription to an
 /// invoice, it is matched then, as if it had come after.
-async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<Applied> {
-    let Some(r) = read(event, p)? else {
+async fn stripe_event(
+    a: &mut Applier<'_>,
+    event: &Event,
+    provider_event: &ev::ProviderEvent,
+) -> Result<Applied> {
+    let body: Value = serde_json::from_str(provider_event.body.get())
+        .map_err(|e| Error::InvalidInput(format!("a provider event that does not read: {e}")))?;
+    let Some(r) = read(event, &body)? else {
         return Ok(Applied::default());
     };
     let shop = &event.shop_uid;
@@ -958,7 +962,7 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
         };
         return Ok(a.payment(event, r.provider, None, outcome, amount, r.currency));
     };
-    let refused = refusal(&r, &inv, p, event.created_at);
+    let refused = refusal(&r, &inv, &body, event.created_at);
     if let Some(outcome) = refused.filter(|o| *o != "no_money") {
         tracing::warn!(
             id = event.id, invoice = inv.id, provider = r.provider,
@@ -970,7 +974,7 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
     }
     let mut applied = match refused {
         Some(_) => Applied::default(), // no money: nothing paid, nothing shown
-        None => settle(a, event, p, &r, &inv, None).await?,
+        None => settle(a, event, &body, &r, &inv, None).await?,
     };
     if let Some(sub) = &r.subscription_ref {
         if invoices::bind_subscription_in(a.conn().await?, inv.id, sub).await? {
@@ -992,10 +996,10 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
                 crate::storage::events::of_subscription_in(a.conn().await?, shop, sub, event.id)
                     .await?;
             for e in earlier {
-                let Ok(payload) = serde_json::from_str::<Value>(&e.payload) else {
+                let Ok(earlier_body) = serde_json::from_str::<Value>(&e.payload) else {
                     continue;
                 };
-                let Some(er) = read(&e, &payload)? else {
+                let Some(er) = read(&e, &earlier_body)? else {
                     continue;
                 };
                 if er.invoice_id.is_some() {
@@ -1008,10 +1012,10 @@ async fn stripe_event(a: &mut Applier<'_>, event: &Event, p: &Value) -> Result<A
                 let test_on_live = er.provider == "stripe"
                     && er.livemode == Some(false)
                     && live_shop(a, shop).await?;
-                if test_on_live || refusal(&er, &inv_now, &payload, e.created_at).is_some() {
+                if test_on_live || refusal(&er, &inv_now, &earlier_body, e.created_at).is_some() {
                     continue; // stays an unmatched row: it cannot pay this invoice
                 }
-                let late = settle(a, &e, &payload, &er, &inv_now, Some(row)).await?;
+                let late = settle(a, &e, &earlier_body, &er, &inv_now, Some(row)).await?;
                 applied.derived.extend(late.derived);
                 applied.payment = applied.payment.or(late.payment);
             }
@@ -1037,7 +1041,7 @@ async fn live_shop(a: &mut Applier<'_>, shop: &str) -> Result<bool> {
 fn refusal(
     r: &Reading<'_>,
     inv: &invoices::InvoiceRow,
-    p: &Value,
+    body: &Value,
     at: i64,
 ) -> Option<&'static str> {
     if inv.pay_provider.as_deref() != Some(r.provider) {
@@ -1060,7 +1064,7 @@ fn refusal(
     // a charge of the amount due may stand for that payment (a refunded wrong payment pays
     // nothing).
     let unpaid_refund = matches!(r.effect, Effect::Refunded(_)) && inv.paid_at.is_none();
-    if (r.effect == Effect::Paid || unpaid_refund) && r.amount != amount_due(r, inv, p, at) {
+    if (r.effect == Effect::Paid || unpaid_refund) && r.amount != amount_due(r, inv, body, at) {
         return Some("mismatch");
     }
     None
@@ -1070,11 +1074,11 @@ fn refusal(
 /// subscription, the total (its first period and shipping) when it starts charging at once,
 /// only the one-time part (shipping) when it starts with a trial, and the recurring part
 /// alone for a renewal (`billing_reason: subscription_cycle`).
-fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, p: &Value, at: i64) -> i64 {
+fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, body: &Value, at: i64) -> i64 {
     if inv.kind != "subscription" {
         return inv.total_minor;
     }
-    let renewal = p["data"]["object"]["billing_reason"] == "subscription_cycle";
+    let renewal = body["data"]["object"]["billing_reason"] == "subscription_cycle";
     if renewal && r.kind.starts_with("invoice.") {
         return inv.total_minor - inv.shipping_minor;
     }
@@ -1091,7 +1095,7 @@ fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, p: &Value, at: i64) -
 async fn settle(
     a: &mut Applier<'_>,
     event: &Event,
-    p: &Value,
+    body: &Value,
     r: &Reading<'_>,
     inv: &invoices::InvoiceRow,
     late: Option<Option<i64>>,
@@ -1109,7 +1113,7 @@ async fn settle(
         Effect::SessionExpired => {
             // Payment links outlive their checkout sessions: only a session that ended after
             // the link's own expiry means the link is over.
-            let at = p["created"].as_i64().unwrap_or(event.created_at);
+            let at = body["created"].as_i64().unwrap_or(event.created_at);
             if inv.link_expires_at.is_some_and(|exp| at >= exp) {
                 Fact::Expired
             } else {
@@ -1129,33 +1133,34 @@ async fn settle(
     .ok_or_else(|| Error::NotFound(format!("invoice {}", inv.id)))?;
     let mut derived = Vec::new();
     if settled.newly_paid {
-        derived.push((
-            "invoice.paid",
-            serde_json::json!({ "invoice_id": inv.id, "via": "webhook", "source_event": event.id }),
-        ));
+        derived.push(ev::Event::InvoicePaid(ev::InvoicePaid {
+            invoice_id: inv.id,
+            via: Some("webhook".into()),
+            source_event: Some(event.id),
+        }));
     }
     if let Some(total) = settled.refunded_to {
-        derived.push((
-            "invoice.refunded",
-            serde_json::json!({ "invoice_id": inv.id, "refunded_minor": total,
-                                "full": total >= inv.total_minor, "source_event": event.id }),
-        ));
+        derived.push(ev::Event::InvoiceRefunded(ev::InvoiceRefunded {
+            invoice_id: inv.id,
+            refunded_minor: total,
+            full: total >= inv.total_minor,
+            source_event: Some(event.id),
+        }));
     }
     if settled.before != settled.after {
+        let closed = ev::InvoiceClosed {
+            invoice_id: inv.id,
+            source_event: Some(event.id),
+            reason: None,
+        };
         match settled.after {
-            InvoiceStatus::Failed => derived.push((
-                "invoice.failed",
-                serde_json::json!({ "invoice_id": inv.id, "source_event": event.id }),
-            )),
-            InvoiceStatus::Expired => derived.push((
-                "invoice.expired",
-                serde_json::json!({ "invoice_id": inv.id, "source_event": event.id }),
-            )),
+            InvoiceStatus::Failed => derived.push(ev::Event::InvoiceFailed(closed)),
+            InvoiceStatus::Expired => derived.push(ev::Event::InvoiceExpired(closed)),
             _ => {}
         }
     }
-    let renewal =
-        r.kind == "invoice.paid" && p["data"]["object"]["billing_reason"] == "subscription_cycle";
+    let renewal = r.kind == "invoice.paid"
+        && body["data"]["object"]["billing_reason"] == "subscription_cycle";
     let mut rows = Vec::new();
     if let (Effect::Refunded(_), true) = (r.effect, settled.newly_paid) {
         // The refund came before the payment's own event: the payment is recorded now, so
@@ -1257,6 +1262,46 @@ impl Applier<'_> {
                 expected: invoice.map(|i| Money::new(i.total_minor, i.currency.clone())),
             }),
             ..Applied::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ziflow_protocol::Area;
+
+    #[test]
+    fn every_kind_the_projection_applies_names_what_it_changes() {
+        use ziflow_protocol::Event;
+        let log = include_str!("../../protocol/tests/fixtures/log-0.1.jsonl");
+        let read = |line: &str| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let kind = row["kind"].as_str().unwrap().to_string();
+            Event::parse(&kind, &row["payload"].to_string()).unwrap()
+        };
+        let mut paid = None;
+        for event in log.lines().filter(|l| !l.trim().is_empty()).map(read) {
+            let kind = event.kind();
+            let areas = super::areas(&event);
+            match kind.as_str() {
+                "engine.quarantined" | "engine.released" | "fax.received" => {
+                    assert!(areas.is_empty(), "{kind} changes no table: {areas:?}")
+                }
+                _ => assert!(!areas.is_empty(), "{kind} changes something"),
+            }
+            if kind == "invoice.paid" {
+                paid = Some(areas.clone());
+            }
+            if kind == "message.sent" {
+                assert_eq!(areas[0], Area::Conversations);
+            }
+        }
+        let paid = paid.expect("the fixture pays an invoice");
+        for area in [Area::Invoices, Area::Payments, Area::Board, Area::Leads] {
+            assert!(
+                paid.contains(&area),
+                "a payment shows on {area:?}: {paid:?}"
+            );
         }
     }
 }

@@ -31,6 +31,7 @@ const OBJECT_FIELDS: &[&str] = &[
 /// The payload a rep's device receives for an event of `kind`: `None` when it goes as
 /// stored, else the redacted JSON text.
 pub fn for_rep(kind: &str, payload: &str) -> Option<String> {
+    use ziflow_protocol::Event as E;
     let is_provider = kind.starts_with("stripe.") || kind.starts_with("sandbox.");
     let owner_only = matches!(
         kind,
@@ -39,33 +40,34 @@ pub fn for_rep(kind: &str, payload: &str) -> Option<String> {
     if !is_provider && !owner_only {
         return None;
     }
-    let Ok(mut p) = serde_json::from_str::<Value>(payload) else {
-        return None;
-    };
-    match kind {
-        "settings.changed" => {
-            let key = p["key"].as_str().unwrap_or_default();
-            if !OWNER_SETTINGS.contains(&key) {
+    let redacted = match E::parse(kind, payload).ok()? {
+        E::SettingsChanged(mut s) => {
+            if !OWNER_SETTINGS.contains(&s.key.as_str()) {
                 return None;
             }
-            p["value"] = json!("");
+            s.value.clear();
+            E::SettingsChanged(s).payload()?
         }
-        "billing.connected" | "llm.changed" => {
-            if let Some(o) = p.as_object_mut() {
-                o.remove("key_hint");
-                o.remove("steps");
-                o.remove("base_url");
-            }
+        E::BillingConnected(mut b) => {
+            b.key_hint.clear();
+            b.steps.clear();
+            E::BillingConnected(b).payload()?
         }
-        _ => p = provider_event(&p),
-    }
-    Some(p.to_string())
+        E::LlmChanged(mut l) => {
+            l.key_hint.clear();
+            l.base_url.clear();
+            E::LlmChanged(l).payload()?
+        }
+        E::Provider(p) => provider_event(&serde_json::from_str(p.body.get()).ok()?),
+        _ => return None,
+    };
+    Some(redacted.to_string())
 }
 
 /// A provider event cut down to what the projection reads (keep in step with
 /// `projection::read` and `projection::ziflow_metadata`).
-fn provider_event(p: &Value) -> Value {
-    let obj = &p["data"]["object"];
+fn provider_event(body: &Value) -> Value {
+    let obj = &body["data"]["object"];
     let mut kept = Map::new();
     for f in OBJECT_FIELDS {
         if let Some(v) = obj.get(*f) {
@@ -88,7 +90,8 @@ fn provider_event(p: &Value) -> Value {
         kept.insert("lines".into(), json!({ "data": [ { "metadata": m } ] }));
     }
     json!({
-        "id": p["id"], "type": p["type"], "created": p["created"], "livemode": p["livemode"],
+        "id": body["id"], "type": body["type"], "created": body["created"],
+        "livemode": body["livemode"],
         "data": { "object": Value::Object(kept) },
     })
 }

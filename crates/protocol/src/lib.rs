@@ -11,6 +11,9 @@
 use serde::{Deserialize, Serialize};
 
 pub mod automation;
+pub mod event;
+
+pub use event::Event;
 
 /// An amount of money: integer minor units (cents) plus an ISO 4217 currency code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,21 +167,158 @@ pub fn display_phone(e164: &str) -> String {
     out
 }
 
+/// What went wrong, for the UI to decide what to do (the message is for people). Serialized
+/// as its snake_case name, e.g. `relay_unreachable`; a code this build does not know (a newer
+/// backend) reads as [`ErrorCode::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// An amount that is not money in the shop's currency.
+    BadAmount,
+    /// A date or period that cannot be read.
+    BadDate,
+    /// A catalog that does not parse or check.
+    CatalogInvalid,
+    /// A file could not be written.
+    ExportFailed,
+    /// Retrying a failed job failed again.
+    FailedAgain,
+    /// A file could not be read.
+    File,
+    /// Input the core refused.
+    InvalidInput,
+    /// An invoice draft that does not check.
+    InvoiceInvalid,
+    /// The window could not reach the backend (UI side only).
+    Ipc,
+    /// The relay refused a lead change.
+    LeadRefused,
+    /// The relay refused the model settings.
+    LlmRefused,
+    /// The relay refused to send a message.
+    MessageRefused,
+    /// The relay refused a board move.
+    MoveRefused,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The relay refused notification settings.
+    NotifyRefused,
+    /// Pairing with a relay failed.
+    PairingFailed,
+    /// The relay refused the pipeline.
+    PipelineRefused,
+    /// The payment provider refused (the invoice was created, not sent).
+    ProviderRefused,
+    /// The refund was refused.
+    RefundRefused,
+    /// The relay refused the command.
+    Refused,
+    /// The relay answered something this version cannot read.
+    RelayProtocol,
+    /// The relay could not be reached.
+    RelayUnreachable,
+    /// A reply wording that does not check.
+    ReplyInvalid,
+    /// The relay refused the automation rules.
+    RulesRefused,
+    /// A scenario that does not check.
+    ScenarioInvalid,
+    /// A provider secret that was refused.
+    SecretInvalid,
+    /// The local database failed.
+    Storage,
+    /// A template that does not parse.
+    TemplateInvalid,
+    /// The relay refused the template.
+    TemplateRefused,
+    /// A bot test that does not check.
+    TestInvalid,
+    /// This device is signed out of its relay.
+    Unauthorized,
+    /// Checking for updates failed.
+    Update,
+    /// The update settings cannot be used.
+    UpdateConfig,
+    /// No update server is configured.
+    UpdateNotConfigured,
+    /// An update whose signature does not verify.
+    UpdateSignature,
+    /// The update server could not be reached.
+    UpdateUnreachable,
+    /// The relay refused the WhatsApp settings.
+    WhatsappRefused,
+    /// A code this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as sent over IPC (and put in `data-outcome` attributes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadAmount => "bad_amount",
+            Self::BadDate => "bad_date",
+            Self::CatalogInvalid => "catalog_invalid",
+            Self::ExportFailed => "export_failed",
+            Self::FailedAgain => "failed_again",
+            Self::File => "file",
+            Self::InvalidInput => "invalid_input",
+            Self::InvoiceInvalid => "invoice_invalid",
+            Self::Ipc => "ipc",
+            Self::LeadRefused => "lead_refused",
+            Self::LlmRefused => "llm_refused",
+            Self::MessageRefused => "message_refused",
+            Self::MoveRefused => "move_refused",
+            Self::NotFound => "not_found",
+            Self::NotifyRefused => "notify_refused",
+            Self::PairingFailed => "pairing_failed",
+            Self::PipelineRefused => "pipeline_refused",
+            Self::ProviderRefused => "provider_refused",
+            Self::RefundRefused => "refund_refused",
+            Self::Refused => "refused",
+            Self::RelayProtocol => "relay_protocol",
+            Self::RelayUnreachable => "relay_unreachable",
+            Self::ReplyInvalid => "reply_invalid",
+            Self::RulesRefused => "rules_refused",
+            Self::ScenarioInvalid => "scenario_invalid",
+            Self::SecretInvalid => "secret_invalid",
+            Self::Storage => "storage",
+            Self::TemplateInvalid => "template_invalid",
+            Self::TemplateRefused => "template_refused",
+            Self::TestInvalid => "test_invalid",
+            Self::Unauthorized => "unauthorized",
+            Self::Update => "update",
+            Self::UpdateConfig => "update_config",
+            Self::UpdateNotConfigured => "update_not_configured",
+            Self::UpdateSignature => "update_signature",
+            Self::UpdateUnreachable => "update_unreachable",
+            Self::WhatsappRefused => "whatsapp_refused",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The one error shape every Tauri command returns. The UI decides what to do from `code`;
 /// `message` is for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandError {
-    /// Stable machine-readable code, e.g. `storage`, `not_found`, `invalid_input`, `update`.
-    pub code: String,
+    /// Stable machine-readable code.
+    pub code: ErrorCode,
     /// What went wrong, in words a rep or owner can act on.
     pub message: String,
 }
 
 impl CommandError {
     /// Builds an error from a code and a message.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -473,6 +613,59 @@ pub struct PaymentEntry {
     /// The provider of the matched invoice's link (shown beside a wrong provider).
     #[serde(default)]
     pub invoice_provider: Option<String>,
+}
+
+/// A part of the replica some screen shows: what the window event [`REPLICA_CHANGED`] says
+/// changed, so a screen refetches only when its part did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Area {
+    /// Conversations and their messages (Inbox).
+    Conversations,
+    /// Invoices and their states (Invoices).
+    Invoices,
+    /// The payment feed (Payments).
+    Payments,
+    /// Paid orders and their fulfilment stage (Board).
+    Board,
+    /// Leads, stages, tags and their history (CRM).
+    Leads,
+    /// The agent's scenario, catalog, replies, model and bot tests (AI Agent).
+    Agent,
+    /// The shop's settings, billing, channels and set-aside events (Settings).
+    Settings,
+    /// Owner notification channels and their results (Notifications).
+    Notifications,
+}
+
+impl Area {
+    /// Every area.
+    pub const ALL: [Area; 8] = [
+        Area::Conversations,
+        Area::Invoices,
+        Area::Payments,
+        Area::Board,
+        Area::Leads,
+        Area::Agent,
+        Area::Settings,
+        Area::Notifications,
+    ];
+}
+
+/// The window event sent after sync stored new events; its payload is [`ReplicaChanged`].
+pub const REPLICA_CHANGED: &str = "replica-changed";
+
+/// The window event sent when the sync status or the notification focus changed (no
+/// payload: the UI asks `sync_status`).
+pub const STATUS_CHANGED: &str = "status-changed";
+
+/// What changed in the replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaChanged {
+    /// The parts that changed, each once.
+    pub areas: Vec<Area>,
+    /// The newest event the replica now holds.
+    pub newest: i64,
 }
 
 /// How this desktop's sync with the relay is doing (shown in the sidebar).
@@ -1212,7 +1405,8 @@ mod tests {
 
     #[test]
     fn command_error_serializes_as_code_and_message() {
-        let json = serde_json::to_string(&CommandError::new("storage", "disk full")).unwrap();
+        let json =
+            serde_json::to_string(&CommandError::new(ErrorCode::Storage, "disk full")).unwrap();
         assert_eq!(json, r#"{"code":"storage","message":"disk full"}"#);
     }
 

@@ -86,9 +86,8 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
     match (&work, outcome) {
         (ChannelWork::Send { event_id }, Ok(Some(wamid))) => {
             let mut log = state.log().await?;
-            let (kind, payload) = channel::delivery(*event_id, Ok(&wamid));
-            let id =
-                ziflow_core::log::record(&mut log.tx, &job.shop_uid, kind, &payload, now).await?;
+            let delivered = channel::delivery(*event_id, Ok(&wamid));
+            let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &delivered, now).await?;
             jobs::done_in(&mut log.tx, job.id, now).await?;
             log.commit(&job.shop_uid, &[id]).await?;
         }
@@ -105,9 +104,8 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
                 // The rep sees why on the message.
                 let mut log = state.log().await?;
                 let why = e.to_string();
-                let (kind, payload) = channel::delivery(*event_id, Err(&why));
-                let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, kind, &payload, now)
-                    .await?;
+                let failed = channel::delivery(*event_id, Err(&why));
+                let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &failed, now).await?;
                 log.commit(&job.shop_uid, &[id]).await?;
             }
         }
@@ -123,7 +121,7 @@ pub async fn connect(
     phone_number_id: &str,
     access_token: &str,
     app_secret: Option<&str>,
-) -> Result<serde_json::Value, String> {
+) -> Result<ziflow_protocol::event::ChannelConnected, String> {
     let token = access_token.trim();
     if token.len() < 20 || token.contains(char::is_whitespace) {
         return Err(
@@ -164,9 +162,9 @@ pub async fn connect(
         seal(SecretName::WhatsAppApp, secret).await?;
     }
     seal(SecretName::WhatsAppAccessToken, token).await?;
-    Ok(serde_json::json!({
-        "phone_number_id": phone_number_id.trim(),
-        "display_phone_number": info.display_phone_number,
-        "verified_name": info.verified_name,
-    }))
+    Ok(ziflow_protocol::event::ChannelConnected {
+        phone_number_id: phone_number_id.trim().to_string(),
+        display_phone_number: info.display_phone_number,
+        verified_name: info.verified_name,
+    })
 }

@@ -141,17 +141,18 @@ async fn apply_one(
             Err(e) => return Err(e),
         }
     }
-    for (kind, payload) in &applied.derived {
+    for fact in &applied.derived {
         let conn = applier.conn().await?;
         if let Some(id) =
-            events::append(conn, &event.shop_uid, kind, payload, None, event.created_at).await?
+            ziflow_core::log::append(conn, &event.shop_uid, fact, event.created_at).await?
         {
             derived.push(Committed {
                 shop_uid: event.shop_uid.clone(),
                 id,
             });
         }
-        if let ("invoice.paid", Some(invoice_id)) = (*kind, payload["invoice_id"].as_i64()) {
+        if let ziflow_protocol::Event::InvoicePaid(paid) = fact {
+            let invoice_id = paid.invoice_id;
             // The bot thanks the customer whose invoice it sent.
             let thanks = ziflow_core::agent::run::on_paid(
                 conn,

@@ -97,28 +97,41 @@ async fn claim(state: &AppState, limit: i64, only: Option<i64>) -> ziflow_core::
     let busy = state.lanes.busy();
     let mut tx = state.db.begin_immediate().await?;
     let claimed = jobs::claim_in(&mut tx, state.clock.now(), limit, only, &busy).await?;
-    tx.commit().await?;
+    // Running from before the claim is visible: a job is always due or running, never
+    // neither (what `/metrics` reports, and how the tests know the relay is idle).
     for job in &claimed {
         state.lanes.enter(job);
+    }
+    if let Err(e) = tx.commit().await {
+        for job in &claimed {
+            state.lanes.leave(job);
+        }
+        return Err(e.into());
     }
     Ok(claimed)
 }
 
 /// Runs job `only` now if it is due (a command waiting for its pay link). Returns how many
-/// ran.
+/// ran here. When the runner claimed the job first (it wakes on the same commit), this waits
+/// for the runner to finish it instead, so the command can still answer with the link.
 pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result<usize> {
-    // Its lane may be busy a moment (the runner sending this shop's last message): wait a
-    // little, then leave the job to the runner (the command answers "pending").
+    // Its lane may be busy a moment (the runner sending this shop's last message, or running
+    // this very job): wait a little, then leave the job to the runner (the command answers
+    // "pending").
     let mut claimed = claim(state, 1, only).await?;
     let waited = std::time::Instant::now();
     while claimed.is_empty() && waited.elapsed() < LANE_WAIT {
-        let busy = match only {
-            Some(id) => jobs::get(&state.db, id)
-                .await?
-                .is_some_and(|j| j.state == "pending" && j.run_at <= state.clock.now()),
+        let waiting = match only {
+            Some(id) => jobs::get(&state.db, id).await?.is_some_and(|j| {
+                let running = state
+                    .lanes
+                    .busy()
+                    .contains(&(j.shop_uid.clone(), jobs::lane(&j.kind)));
+                j.state == "pending" && (j.run_at <= state.clock.now() || running)
+            }),
             None => false,
         };
-        if !busy {
+        if !waiting {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -132,8 +145,9 @@ pub async fn run_due(state: &AppState, only: Option<i64>) -> ziflow_core::Result
     Ok(n)
 }
 
-/// How long a command waits for its job's lane before leaving the job to the runner.
-const LANE_WAIT: Duration = Duration::from_secs(2);
+/// How long a command waits for its job's lane, or for the runner to finish its job, before
+/// leaving the job to the runner.
+const LANE_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs one claimed job within [`JOB_DEADLINE`]. A panic inside it is a failed attempt like
 /// any other (counted on `/metrics`, retried with backoff), wherever the job runs — in the

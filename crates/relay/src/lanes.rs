@@ -21,6 +21,11 @@ impl Lanes {
         self.map().keys().cloned().collect()
     }
 
+    /// How many jobs run now (the `ziflow_jobs_running` gauge).
+    pub fn running(&self) -> usize {
+        self.map().values().sum()
+    }
+
     /// Marks `job`'s lane busy.
     pub fn enter(&self, job: &Job) {
         *self

@@ -18,6 +18,8 @@ use ziflow_core::notify::{self, NotifyWork, Outcome};
 use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
 use ziflow_protocol::automation::{EmailSettings, NotifySettings};
+use ziflow_protocol::event as ev;
+use ziflow_protocol::Event;
 
 use crate::state::AppState;
 
@@ -52,18 +54,16 @@ pub async fn run(state: &AppState, job: Job, work: NotifyWork) -> ziflow_core::R
     } else {
         tracing::warn!(job = job.id, channel = %work.channel, attempt = job.attempts, "notification {result}: {answer}");
     }
-    let payload = json!({
-        "key": job.idempotency_key, "channel": work.channel, "text": work.text,
-        "phone": work.phone, "state": result, "attempts": job.attempts, "answer": answer,
+    let outcome = Event::NotificationResult(ev::NotificationResult {
+        key: job.idempotency_key.clone(),
+        channel: work.channel.clone(),
+        text: work.text.clone(),
+        phone: work.phone.clone(),
+        state: result.to_string(),
+        attempts: job.attempts,
+        answer: answer.to_string(),
     });
-    let id = ziflow_core::log::record(
-        &mut log.tx,
-        &job.shop_uid,
-        "notification.result",
-        &payload,
-        now,
-    )
-    .await?;
+    let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &outcome, now).await?;
     log.commit(&job.shop_uid, &[id]).await
 }
 
@@ -74,8 +74,8 @@ pub async fn rule_message(
     job: Job,
     work: ziflow_core::crm::RuleMessage,
 ) -> ziflow_core::Result<()> {
-    let payload = json!({ "to": work.to, "text": work.text, "by": "automation" });
-    record_rule_job(state, job, "message.sent", payload).await
+    let message = ev::MessageSent::new(work.to, work.text, "automation");
+    record_rule_job(state, job, Event::MessageSent(message)).await
 }
 
 /// Runs a rule's `crm.handoff` job: the handoff and the job's end commit together.
@@ -84,19 +84,18 @@ pub async fn rule_handoff(
     job: Job,
     work: ziflow_core::crm::RuleHandoff,
 ) -> ziflow_core::Result<()> {
-    let payload = json!({ "phone": work.phone, "reason": work.reason, "by": "automation" });
-    record_rule_job(state, job, "conversation.handoff", payload).await
+    let handoff = ev::Handoff {
+        phone: work.phone,
+        reason: Some(work.reason),
+        by: Some("automation".into()),
+    };
+    record_rule_job(state, job, Event::ConversationHandoff(handoff)).await
 }
 
-async fn record_rule_job(
-    state: &AppState,
-    job: Job,
-    kind: &str,
-    payload: Value,
-) -> ziflow_core::Result<()> {
+async fn record_rule_job(state: &AppState, job: Job, fact: Event) -> ziflow_core::Result<()> {
     let now = state.clock.now();
     let mut log = state.log().await?;
-    let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, kind, &payload, now).await?;
+    let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &fact, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
     log.commit(&job.shop_uid, &[id]).await
 }
@@ -321,7 +320,7 @@ pub struct ChannelSet<'a> {
 
 /// `notify.set`: checks the channel's settings (a Telegram token with Telegram itself), stores
 /// the secret sealed and returns the public settings to record, or why not.
-pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Value, String> {
+pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Event, String> {
     let mut settings = settings_of(state, shop).await?;
     let given = c.secret.map(str::trim).filter(|s| !s.is_empty());
     let mut store: Option<(SecretName, &str)> = None;
@@ -440,5 +439,8 @@ pub async fn set(state: &AppState, shop: &str, c: &ChannelSet<'_>) -> Result<Val
         state.secrets.forget(shop, name);
     }
     let value = serde_json::to_string(&settings).map_err(|e| e.to_string())?;
-    Ok(json!({ "key": notify::SETTINGS_KEY, "value": value }))
+    Ok(Event::SettingsChanged(ev::SettingChanged {
+        key: notify::SETTINGS_KEY.to_string(),
+        value,
+    }))
 }

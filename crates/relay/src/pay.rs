@@ -257,15 +257,12 @@ async fn send_failed(
     now: i64,
 ) -> ziflow_core::Result<()> {
     let mut log = state.log().await?;
-    let payload = serde_json::json!({ "invoice_id": invoice_id, "reason": reason });
-    let id = ziflow_core::log::record(
-        &mut log.tx,
-        &job.shop_uid,
-        "invoice.send_failed",
-        &payload,
-        now,
-    )
-    .await?;
+    let failed =
+        ziflow_protocol::Event::InvoiceSendFailed(ziflow_protocol::event::InvoiceSendFailed {
+            invoice_id,
+            reason: Some(reason.to_string()),
+        });
+    let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &failed, now).await?;
     if done {
         jobs::done_in(&mut log.tx, job.id, now).await?;
     }

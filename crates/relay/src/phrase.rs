@@ -4,7 +4,6 @@
 //! [`ziflow_core::agent::phrase::keeps_facts`]); any failure sends the agent's own words at
 //! once — the customer is never kept waiting past the timeout and never loses a reply.
 
-use serde_json::{json, Value};
 use ziflow_core::agent::phrase::{self, PhraseWork};
 use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::settings;
@@ -59,13 +58,14 @@ pub async fn run(state: &AppState, job: Job, work: PhraseWork) -> ziflow_core::R
             (work.text.clone(), false)
         }
     };
-    let mut payload = json!({ "to": work.to, "text": text, "by": "bot",
-                              "in_reply_to": work.in_reply_to });
-    if phrased {
-        payload["phrased_from"] = Value::String(work.text.clone());
-    }
+    let message = ziflow_protocol::event::MessageSent {
+        in_reply_to: Some(work.in_reply_to),
+        phrased_from: phrased.then(|| work.text.clone()),
+        ..ziflow_protocol::event::MessageSent::new(&work.to, text, "bot")
+    };
+    let sent = ziflow_protocol::Event::MessageSent(message);
     let mut log = state.log().await?;
-    let id = ziflow_core::log::record(&mut log.tx, shop, "message.sent", &payload, now).await?;
+    let id = ziflow_core::log::record(&mut log.tx, shop, &sent, now).await?;
     jobs::done_in(&mut log.tx, job.id, now).await?;
     log.commit(shop, &[id]).await?;
     Ok(())
@@ -89,7 +89,7 @@ pub async fn set(
     base_url: &str,
     model: &str,
     api_key: Option<&str>,
-) -> Result<Value, String> {
+) -> Result<ziflow_protocol::event::LlmChanged, String> {
     let base = base_url.trim().trim_end_matches('/');
     let model = model.trim();
     if uses.reword || uses.read {
@@ -130,8 +130,11 @@ pub async fn set(
         state.secrets.forget(shop, SecretName::LlmApiKey);
         hint = ziflow_core::pay::stripe::key_hint(k);
     }
-    Ok(
-        json!({ "enabled": uses.reword, "reader": uses.read, "base_url": base, "model": model,
-               "key_hint": hint }),
-    )
+    Ok(ziflow_protocol::event::LlmChanged {
+        enabled: uses.reword,
+        reader: uses.read,
+        base_url: base.to_string(),
+        model: model.to_string(),
+        key_hint: hint.to_string(),
+    })
 }

@@ -1,10 +1,11 @@
 //! The AI Agent screen: the payment scenario, the agent's replies, the catalog as CSV or
 //! JSON, and the optional model.
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 use ziflow_core::catalog::{self, csv_form};
 use ziflow_core::storage::settings;
 use ziflow_protocol as dto;
+use ziflow_protocol::ErrorCode;
 
 use crate::commands::metrics::export_dir;
 use crate::commands::relay;
@@ -27,11 +28,11 @@ pub async fn get_scenario(state: State<'_, AppState>) -> Result<dto::Scenario> {
 #[tauri::command]
 pub async fn save_scenario(state: State<'_, AppState>, scenario: dto::Scenario) -> Result<String> {
     ziflow_core::scenario::check(&scenario)
-        .map_err(|e| Error::new("scenario_invalid", e.to_string()))?;
+        .map_err(|e| Error::new(ErrorCode::ScenarioInvalid, e.to_string()))?;
     relay(
         &state,
         dto::Command::ScenarioSet { scenario },
-        "scenario_invalid",
+        ErrorCode::ScenarioInvalid,
     )
     .await?;
     Ok("Saved: the bot follows it from the next message.".into())
@@ -60,11 +61,15 @@ pub async fn agent_replies(state: State<'_, AppState>) -> Result<Vec<dto::ReplyV
 /// cannot use is refused and nothing changes.
 #[tauri::command]
 pub async fn save_reply(state: State<'_, AppState>, key: String, text: String) -> Result<String> {
-    let vars = ziflow_core::agent::reply_variables(&key)
-        .ok_or_else(|| Error::new("reply_invalid", format!("there is no reply {key:?}")))?;
+    let vars = ziflow_core::agent::reply_variables(&key).ok_or_else(|| {
+        Error::new(
+            ErrorCode::ReplyInvalid,
+            format!("there is no reply {key:?}"),
+        )
+    })?;
     if !text.trim().is_empty() {
         ziflow_core::template::Template::parse(&text, vars)
-            .map_err(|e| Error::new("reply_invalid", e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::ReplyInvalid, e.to_string()))?;
     }
     relay(
         &state,
@@ -72,7 +77,7 @@ pub async fn save_reply(state: State<'_, AppState>, key: String, text: String) -
             name: format!("reply.{key}"),
             text,
         },
-        "reply_invalid",
+        ErrorCode::ReplyInvalid,
     )
     .await?;
     Ok("Saved.".into())
@@ -83,12 +88,12 @@ pub async fn save_reply(state: State<'_, AppState>, key: String, text: String) -
 #[tauri::command]
 pub async fn import_catalog(state: State<'_, AppState>, text: String) -> Result<String> {
     let (parsed, what) = parse_catalog_text(&state, &text).await?;
-    let value =
-        serde_json::to_value(&parsed).map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+    let value = serde_json::to_value(&parsed)
+        .map_err(|e| Error::new(ErrorCode::CatalogInvalid, e.to_string()))?;
     relay(
         &state,
         dto::Command::CatalogSet { catalog: value },
-        "catalog_invalid",
+        ErrorCode::CatalogInvalid,
     )
     .await?;
     Ok(format!(
@@ -107,15 +112,15 @@ pub(crate) async fn parse_catalog_text(
     let current = catalog::load(&state.db, &shop.uid).await?;
     Ok(if text.trim_start().starts_with('{') {
         let doc: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| Error::new("catalog_invalid", format!("not JSON: {e}")))?;
+            .map_err(|e| Error::new(ErrorCode::CatalogInvalid, format!("not JSON: {e}")))?;
         let c = catalog::Catalog::parse(
             &serde_json::json!({ "catalog": doc["catalog"], "shipping": doc["shipping"] }),
         )
-        .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+        .map_err(|e| Error::new(ErrorCode::CatalogInvalid, e.to_string()))?;
         (c, "products and shipping zones")
     } else {
         let (c, kind) = csv_form::import(text, &shop.currency, &current)
-            .map_err(|e| Error::new("catalog_invalid", e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::CatalogInvalid, e.to_string()))?;
         (
             c,
             match kind {
@@ -129,19 +134,19 @@ pub(crate) async fn parse_catalog_text(
 /// Writes the catalog to the Downloads folder as `format` (`json`, `products-csv`,
 /// `zones-csv`); returns the file's path.
 #[tauri::command]
-pub async fn export_catalog(
-    app: AppHandle,
+pub async fn export_catalog<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
     format: String,
 ) -> Result<String> {
     let shop = state.session().shop.clone();
     let c = catalog::load(&state.db, &shop.uid).await?;
-    let invalid = |e: ziflow_core::Error| Error::new("export_failed", e.to_string());
+    let invalid = |e: ziflow_core::Error| Error::new(ErrorCode::ExportFailed, e.to_string());
     let (name, text) = match format.as_str() {
         "json" => (
             "ziflow-catalog.json",
             serde_json::to_string_pretty(&c)
-                .map_err(|e| Error::new("export_failed", e.to_string()))?,
+                .map_err(|e| Error::new(ErrorCode::ExportFailed, e.to_string()))?,
         ),
         "products-csv" => (
             "ziflow-products.csv",
@@ -153,14 +158,14 @@ pub async fn export_catalog(
         ),
         other => {
             return Err(Error::new(
-                "export_failed",
+                ErrorCode::ExportFailed,
                 format!("export as json, products-csv or zones-csv, not {other}"),
             ))
         }
     };
     let path = export_dir(&app)?.join(name);
     std::fs::write(&path, text)
-        .map_err(|e| Error::new("export_failed", format!("{}: {e}", path.display())))?;
+        .map_err(|e| Error::new(ErrorCode::ExportFailed, format!("{}: {e}", path.display())))?;
     Ok(path.display().to_string())
 }
 
@@ -197,7 +202,7 @@ pub async fn save_llm(
             model,
             api_key: Some(api_key).filter(|k| !k.trim().is_empty()),
         },
-        "llm_refused",
+        ErrorCode::LlmRefused,
     )
     .await?;
     Ok(match (enabled, reader) {

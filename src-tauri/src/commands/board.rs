@@ -3,6 +3,7 @@
 use tauri::State;
 use ziflow_core::storage::invoices;
 use ziflow_protocol as dto;
+use ziflow_protocol::ErrorCode;
 use ziflow_protocol::Money;
 
 use crate::commands::relay;
@@ -12,10 +13,13 @@ use crate::state::AppState;
 /// Paid orders on the fulfilment board.
 #[tauri::command]
 pub async fn list_ship_board(state: State<'_, AppState>) -> Result<Vec<dto::ShipCard>> {
-    let rows = invoices::on_board(&state.db, &state.session().shop.uid).await?;
+    let shop = state.session().shop.uid.clone();
+    let rows = invoices::on_board(&state.db, &shop).await?;
+    // Two queries for the whole board, never one per card.
+    let mut items_of = invoices::items_by_invoice(&state.db, &shop, true).await?;
     let mut cards = Vec::with_capacity(rows.len());
     for inv in rows {
-        let items = invoices::items(&state.db, inv.id).await?;
+        let items = items_of.remove(&inv.id).unwrap_or_default();
         cards.push(dto::ShipCard {
             order_id: inv.id,
             invoice_number: inv.number,
@@ -51,7 +55,7 @@ pub async fn move_order(
             stage,
             notify,
         },
-        "move_refused",
+        ErrorCode::MoveRefused,
     )
     .await?;
     Ok(())

@@ -8,6 +8,7 @@ use ziflow_core::agent::bottests::{self, Ending};
 use ziflow_core::agent::run::Setup;
 use ziflow_core::storage::conversations;
 use ziflow_protocol as dto;
+use ziflow_protocol::ErrorCode;
 
 use crate::commands::agent::parse_catalog_text;
 use crate::commands::relay;
@@ -71,7 +72,7 @@ pub async fn save_bot_test(
         .collect();
     if messages.is_empty() {
         return Err(Error::new(
-            "test_invalid",
+            ErrorCode::TestInvalid,
             "this conversation has no customer messages to test with",
         ));
     }
@@ -83,14 +84,14 @@ pub async fn save_bot_test(
         "no_invoice" => Ending::NoInvoice,
         other => {
             return Err(Error::new(
-                "test_invalid",
+                ErrorCode::TestInvalid,
                 format!("a test ends as_now, handoff or no_invoice, not {other:?}"),
             ))
         }
     };
     let said = expect.describe(&shop);
-    let expect =
-        serde_json::to_value(&expect).map_err(|e| Error::new("test_invalid", e.to_string()))?;
+    let expect = serde_json::to_value(&expect)
+        .map_err(|e| Error::new(ErrorCode::TestInvalid, e.to_string()))?;
     relay(
         &state,
         dto::Command::AgentTestSave {
@@ -98,7 +99,7 @@ pub async fn save_bot_test(
             messages,
             expect,
         },
-        "test_invalid",
+        ErrorCode::TestInvalid,
     )
     .await?;
     Ok(format!("Saved \"{}\": it must end in {said}.", name.trim()))
@@ -107,7 +108,12 @@ pub async fn save_bot_test(
 /// Deletes a bot test.
 #[tauri::command]
 pub async fn delete_bot_test(state: State<'_, AppState>, id: i64) -> Result<String> {
-    relay(&state, dto::Command::AgentTestDelete { id }, "test_invalid").await?;
+    relay(
+        &state,
+        dto::Command::AgentTestDelete { id },
+        ErrorCode::TestInvalid,
+    )
+    .await?;
     Ok("Deleted.".into())
 }
 
@@ -132,7 +138,7 @@ pub async fn preview_scenario(
     scenario: dto::Scenario,
 ) -> Result<Vec<dto::BotTestChange>> {
     ziflow_core::scenario::check(&scenario)
-        .map_err(|e| Error::new("scenario_invalid", e.to_string()))?;
+        .map_err(|e| Error::new(ErrorCode::ScenarioInvalid, e.to_string()))?;
     let (now, tests) = setup_and_tests(&state, true).await?;
     let mut after = now.clone();
     after.max_qty = scenario

@@ -4,6 +4,7 @@ use tauri::State;
 use ziflow_core::{crm, notify};
 use ziflow_protocol as dto;
 use ziflow_protocol::automation::{self as auto, Trigger};
+use ziflow_protocol::ErrorCode;
 
 use crate::commands::relay;
 use crate::error::{Error, Result};
@@ -74,7 +75,7 @@ pub async fn update_lead(
             add_tag,
             remove_tag,
         },
-        "lead_refused",
+        ErrorCode::LeadRefused,
     )
     .await?;
     Ok(())
@@ -108,7 +109,7 @@ pub async fn save_automations(
     relay(
         &state,
         dto::Command::AutomationsSet { rules },
-        "rules_refused",
+        ErrorCode::RulesRefused,
     )
     .await?;
     Ok(format!("Saved: {n} rule(s), run in this order."))
@@ -121,7 +122,7 @@ pub async fn save_pipeline(state: State<'_, AppState>, stages: Vec<String>) -> R
     relay(
         &state,
         dto::Command::PipelineSet { stages },
-        "pipeline_refused",
+        ErrorCode::PipelineRefused,
     )
     .await?;
     Ok(format!("Saved: {n} stages."))
@@ -161,10 +162,13 @@ pub async fn save_notify_channel(
     command: dto::Command,
 ) -> Result<String> {
     let dto::Command::NotifySet { channel, .. } = &command else {
-        return Err(Error::new("invalid_input", "not a channel's settings"));
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            "not a channel's settings",
+        ));
     };
     let label = auto::channel_label(channel).to_string();
-    relay(&state, command, "notify_refused").await?;
+    relay(&state, command, ErrorCode::NotifyRefused).await?;
     Ok(format!("{label} saved."))
 }
 
@@ -178,7 +182,7 @@ pub async fn test_notify(state: State<'_, AppState>, channel: String) -> Result<
     let answer = relay(
         &state,
         dto::Command::NotifyTest { channel },
-        "notify_refused",
+        ErrorCode::NotifyRefused,
     )
     .await?;
     Ok((
@@ -200,7 +204,7 @@ pub async fn save_notify_template(
             name: format!("notify.{event}"),
             text,
         },
-        "template_refused",
+        ErrorCode::TemplateRefused,
     )
     .await?;
     Ok("Saved.".into())

@@ -3,6 +3,7 @@
 use tauri::State;
 use ziflow_core::storage::conversations;
 use ziflow_protocol as dto;
+use ziflow_protocol::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -59,7 +60,7 @@ pub async fn send_message(state: State<'_, AppState>, phone: String, text: Strin
         .client
         .command(&ziflow_protocol::Command::MessageSend { to: phone, text })
         .await
-        .map_err(|e| Error::from_relay(e, "message_refused", "not sent"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::MessageRefused, "not sent"))?;
     Ok(())
 }
 
@@ -71,7 +72,7 @@ pub async fn set_bot(state: State<'_, AppState>, phone: String, enabled: bool) -
         .client
         .command(&ziflow_protocol::Command::ConversationBot { phone, enabled })
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "not changed"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "not changed"))?;
     Ok(())
 }
 

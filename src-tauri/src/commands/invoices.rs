@@ -4,6 +4,7 @@
 use tauri::State;
 use ziflow_core::storage::{conversations, invoices, payments, settings};
 use ziflow_protocol as dto;
+use ziflow_protocol::ErrorCode;
 use ziflow_protocol::Money;
 
 use crate::commands::time_now;
@@ -29,10 +30,13 @@ pub(crate) async fn payment_provider(state: &AppState) -> Result<String> {
 /// All invoices, newest first.
 #[tauri::command]
 pub async fn list_invoices(state: State<'_, AppState>) -> Result<Vec<dto::InvoiceSummary>> {
-    let rows = invoices::list(&state.db, &state.session().shop.uid).await?;
+    let shop = state.session().shop.uid.clone();
+    let rows = invoices::list(&state.db, &shop).await?;
+    // Two queries for the whole list, never one per row.
+    let mut items_of = invoices::items_by_invoice(&state.db, &shop, false).await?;
     let mut out = Vec::with_capacity(rows.len());
     for i in rows {
-        let items = invoices::items(&state.db, i.id).await?;
+        let items = items_of.remove(&i.id).unwrap_or_default();
         let money = |minor: i64| Money::new(minor, i.currency.clone());
         out.push(dto::InvoiceSummary {
             id: i.id,
@@ -178,17 +182,15 @@ pub async fn save_invoice_template(
     let session = state.session();
     let view = template_view(&text, &session.shop.name, session.relay_url(), false);
     if let Some(why) = view.error {
-        return Err(Error::new("template_invalid", why));
+        return Err(Error::new(ErrorCode::TemplateInvalid, why));
     }
     let command = ziflow_protocol::Command::TemplateSet {
         name: "invoice".into(),
         text: text.clone(),
     };
-    session
-        .client
-        .command(&command)
-        .await
-        .map_err(|e| Error::from_relay(e, "template_invalid", "the template was not saved"))?;
+    session.client.command(&command).await.map_err(|e| {
+        Error::from_relay(e, ErrorCode::TemplateInvalid, "the template was not saved")
+    })?;
     Ok(view)
 }
 
@@ -290,7 +292,7 @@ pub(crate) async fn invoice_message(
         .await?
         .unwrap_or_else(|| ziflow_core::template::DEFAULT_INVOICE.to_string());
     let template = Template::parse(&text, INVOICE_VARIABLES)
-        .map_err(|e| Error::new("template_invalid", e.to_string()))?;
+        .map_err(|e| Error::new(ErrorCode::TemplateInvalid, e.to_string()))?;
     let total = ziflow_core::storage::invoices::total_minor(&new.items, new.shipping_minor)?;
     let customer = conversations::list(&state.db, &session.shop.uid)
         .await?
@@ -385,10 +387,10 @@ pub async fn send_invoice(
 ) -> Result<dto::InvoiceSent> {
     let new = draft_invoice(&state, &draft)
         .await
-        .map_err(|why| Error::new("invoice_invalid", why))?;
+        .map_err(|why| Error::new(ErrorCode::InvoiceInvalid, why))?;
     let session = state.session();
     let refused = |e: crate::sync::SyncError| {
-        Error::from_relay(e, "invoice_invalid", "the invoice was not sent")
+        Error::from_relay(e, ErrorCode::InvoiceInvalid, "the invoice was not sent")
     };
     let create = ziflow_protocol::Command::InvoiceCreate {
         customer_phone: new.customer_phone.clone(),
@@ -401,7 +403,7 @@ pub async fn send_invoice(
     let made = session.client.command(&create).await.map_err(refused)?;
     let (Some(id), Some(number)) = (made["invoice_id"].as_i64(), made["number"].as_i64()) else {
         return Err(Error::new(
-            "relay_unreachable",
+            ErrorCode::RelayUnreachable,
             "the relay did not number the invoice",
         ));
     };
@@ -413,7 +415,7 @@ pub async fn send_invoice(
         .map_err(refused)?;
     if status >= 400 {
         return Err(Error::new(
-            "provider_refused",
+            ErrorCode::ProviderRefused,
             format!(
                 "invoice #{number} was created but not sent: {}",
                 sent["message"].as_str().unwrap_or("the provider refused")
@@ -455,10 +457,10 @@ pub async fn refund_invoice(
         .client
         .command_answer(&command)
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "no refund was made"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "no refund was made"))?;
     if status >= 400 {
         return Err(Error::new(
-            "refund_refused",
+            ErrorCode::RefundRefused,
             answer["message"]
                 .as_str()
                 .unwrap_or("the refund was refused")

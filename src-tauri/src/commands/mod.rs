@@ -31,7 +31,7 @@ use crate::state::AppState;
 pub(crate) async fn relay(
     state: &AppState,
     command: dto::Command,
-    code: &str,
+    code: dto::ErrorCode,
 ) -> Result<serde_json::Value> {
     state
         .session()

@@ -1,9 +1,10 @@
 //! Settings and the app itself: app info, pairing with a relay, updates, devices, events
 //! set aside, Stripe and WhatsApp connections.
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 use ziflow_core::storage::settings;
 use ziflow_protocol as dto;
+use ziflow_protocol::ErrorCode;
 
 use crate::commands::invoices::payment_provider;
 use crate::commands::relay;
@@ -85,8 +86,8 @@ pub async fn sync_status(state: State<'_, AppState>) -> Result<dto::SyncStatusVi
 /// Checks the update endpoint; a newer version is reported only after its download
 /// verified against the trusted key.
 #[tauri::command]
-pub async fn check_for_update(
-    app: AppHandle,
+pub async fn check_for_update<R: Runtime>(
+    app: AppHandle<R>,
     state: State<'_, AppState>,
 ) -> Result<dto::UpdateCheck> {
     crate::update::check(&app, &state.config.update).await
@@ -102,7 +103,7 @@ pub async fn pair_relay(
     state
         .pair(&url, &token)
         .await
-        .map_err(|e| Error::new("pairing_failed", e.to_string()))?;
+        .map_err(|e| Error::new(ErrorCode::PairingFailed, e.to_string()))?;
     sync_status(state).await
 }
 
@@ -112,7 +113,7 @@ pub async fn unpair_relay(state: State<'_, AppState>) -> Result<dto::SyncStatusV
     state
         .unpair()
         .await
-        .map_err(|e| Error::new("pairing_failed", format!("{e:#}")))?;
+        .map_err(|e| Error::new(ErrorCode::PairingFailed, format!("{e:#}")))?;
     sync_status(state).await
 }
 
@@ -124,7 +125,7 @@ pub async fn list_devices(state: State<'_, AppState>) -> Result<Vec<dto::DeviceI
         .client
         .devices()
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "the devices are not shown"))
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "the devices are not shown"))
 }
 
 /// Lets a rep's device refund or mark paid by hand (or takes it back).
@@ -142,7 +143,7 @@ pub async fn permit_device(
             can: can.clone(),
         })
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "nothing changed"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "nothing changed"))?;
     Ok(if can.is_empty() {
         "Saved: this device may no longer refund or mark invoices paid.".into()
     } else {
@@ -161,7 +162,7 @@ pub async fn revoke_device(state: State<'_, AppState>, device_id: i64) -> Result
         .client
         .command(&ziflow_protocol::Command::DeviceRevoke { device_id })
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "nothing changed"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "nothing changed"))?;
     Ok("Revoked: that device is signed out and can no longer reach the shop.".into())
 }
 
@@ -190,10 +191,10 @@ pub async fn retry_event(state: State<'_, AppState>, event_id: i64) -> Result<St
         .client
         .command_answer(&ziflow_protocol::Command::EventRetry { event_id })
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "not tried"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "not tried"))?;
     if status != 200 {
         return Err(Error::new(
-            "failed_again",
+            ErrorCode::FailedAgain,
             answer["message"]
                 .as_str()
                 .unwrap_or("the relay could not apply it")
@@ -229,7 +230,7 @@ pub async fn connect_stripe(state: State<'_, AppState>, key: String) -> Result<d
         .client
         .command_answer(&ziflow_protocol::Command::BillingConnect { key })
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "the key was not checked"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "the key was not checked"))?;
     let steps: Vec<dto::ConnectStep> =
         serde_json::from_value(answer["steps"].clone()).unwrap_or_default();
     let connected = status == 200 && answer["connected"] == true;
@@ -259,7 +260,7 @@ pub async fn save_webhook_secret(state: State<'_, AppState>, secret: String) -> 
         .client
         .command(&ziflow_protocol::Command::BillingWebhookSecret { secret })
         .await
-        .map_err(|e| Error::from_relay(e, "secret_invalid", "not saved"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::SecretInvalid, "not saved"))?;
     Ok("Saved: Stripe's events for this shop are verified with it.".into())
 }
 
@@ -271,10 +272,10 @@ pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
         .client
         .command_answer(&ziflow_protocol::Command::BillingDisconnect {})
         .await
-        .map_err(|e| Error::from_relay(e, "refused", "still connected"))?;
+        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "still connected"))?;
     if status != 200 {
         return Err(Error::new(
-            "refused",
+            ErrorCode::Refused,
             answer["message"]
                 .as_str()
                 .unwrap_or("the relay refused")
@@ -338,7 +339,7 @@ pub async fn connect_whatsapp(
             access_token,
             app_secret: Some(app_secret).filter(|s| !s.trim().is_empty()),
         },
-        "whatsapp_refused",
+        ErrorCode::WhatsappRefused,
     )
     .await?;
     Ok(format!(
@@ -358,7 +359,7 @@ pub async fn disconnect_whatsapp(state: State<'_, AppState>) -> Result<String> {
     relay(
         &state,
         dto::Command::WhatsappDisconnect {},
-        "whatsapp_refused",
+        ErrorCode::WhatsappRefused,
     )
     .await?;
     Ok("Disconnected: customers reach the shop through the sandbox chat only.".into())

@@ -1,5 +1,7 @@
 //! The desktop sync client against a real relay on port 0 (no window needed).
 
+mod ipc;
+
 use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};

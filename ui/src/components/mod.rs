@@ -1,16 +1,9 @@
 //! Pieces every screen uses: the page header, and the loading, empty and error states.
 
 use leptos::prelude::*;
+use ziflow_protocol::ErrorCode;
 
 use crate::api::ApiError;
-
-/// Refetches `resource` every `every` while the calling component is mounted, so a screen
-/// shows what sync brought in without a reload. Reads the local replica: cheap.
-pub fn refresh_every<T: 'static>(resource: LocalResource<T>, every: std::time::Duration) {
-    if let Ok(handle) = set_interval_with_handle(move || resource.refetch(), every) {
-        on_cleanup(move || handle.clear());
-    }
-}
 
 /// Title and one-line purpose of a screen.
 #[component]
@@ -49,13 +42,13 @@ pub fn EmptyState(
 /// A failed load, with what went wrong and a way to try again.
 #[component]
 pub fn ErrorPanel(error: ApiError, #[prop(into)] on_retry: Callback<()>) -> impl IntoView {
-    let hint = match error.code.as_str() {
-        "ipc" => "The window lost contact with ZiFlow's backend. Restart the app if retrying does not help.",
-        "storage" => "The local database could not be read.",
+    let hint = match error.code {
+        ErrorCode::Ipc => "The window lost contact with ZiFlow's backend. Restart the app if retrying does not help.",
+        ErrorCode::Storage => "The local database could not be read.",
         _ => "",
     };
     view! {
-        <div class="error-panel" role="alert" data-code=error.code.clone()>
+        <div class="error-panel" role="alert" data-code=error.code.as_str()>
             <h2>"This screen could not load"</h2>
             <p>{error.message}</p>
             {(!hint.is_empty()).then(|| view! { <p>{hint}</p> })}

@@ -7,6 +7,8 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
+use ziflow_protocol::Area;
+use ziflow_protocol::ErrorCode;
 use ziflow_protocol::{LlmView, ReplyView, Scenario};
 
 use crate::api::{self, ApiError};
@@ -83,7 +85,7 @@ fn ScenarioForm(s: Scenario) -> impl IntoView {
             .collect();
         let Ok(reminder_hours) = hours else {
             set_result.set(Some(Err(ApiError::new(
-                "scenario_invalid",
+                ErrorCode::ScenarioInvalid,
                 "reminders: whole hours after sending, like 2, 24, 48",
             ))));
             return;
@@ -386,7 +388,7 @@ fn CatalogSection() -> impl IntoView {
                 match wasm_bindgen_futures::JsFuture::from(file.text()).await {
                     Ok(v) => import(v.as_string().unwrap_or_default()),
                     Err(_) => set_imported.set(Some(Err(ApiError::new(
-                        "file",
+                        ErrorCode::File,
                         "the file could not be read",
                     )))),
                 }
@@ -462,7 +464,7 @@ fn TestChanges(changes: Vec<ziflow_protocol::BotTestChange>) -> impl IntoView {
 #[component]
 fn BotTestsSection() -> impl IntoView {
     let tests = LocalResource::new(api::bot_tests);
-    crate::components::refresh_every(tests, std::time::Duration::from_secs(3));
+    crate::live::refetch_on(tests, &[Area::Agent]);
     let (note, set_note) = signal(None::<Result<String, ApiError>>);
     let delete = move |id: i64| {
         spawn_local(async move {

@@ -1,10 +1,11 @@
 //! Ready to ship: paid orders by fulfilment stage.
 
 use leptos::prelude::*;
+use ziflow_protocol::Area;
 use ziflow_protocol::ShipCard;
 
 use crate::api;
-use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 const COLUMNS: [(&str, &str, &str); 3] = [
@@ -21,7 +22,7 @@ const COLUMNS: [(&str, &str, &str); 3] = [
 #[component]
 pub fn ReadyToShip() -> impl IntoView {
     let data = LocalResource::new(api::list_ship_board);
-    refresh_every(data, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(data, &[Area::Board]);
     view! {
         <PageHeader
             title="Ready to ship"

@@ -8,9 +8,10 @@ use leptos::task::spawn_local;
 use ziflow_protocol::automation::{
     channel_label, AutomationsView, Condition, LeadRow, Rule, RuleAction, Source, Trigger, CHANNELS,
 };
+use ziflow_protocol::Area;
 
 use crate::api::{self, ApiError};
-use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 use crate::pages::agent::unknown_variable;
 
@@ -59,7 +60,7 @@ pub fn Crm() -> impl IntoView {
 fn Leads() -> impl IntoView {
     let leads = LocalResource::new(api::list_leads);
     let setup = LocalResource::new(api::get_automations);
-    refresh_every(leads, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(leads, &[Area::Leads]);
     let filter = RwSignal::new(String::new());
     let query = RwSignal::new(String::new());
     let selected = RwSignal::new(None::<String>);
@@ -154,7 +155,7 @@ fn LeadDetail(
         let phone = who.get_value();
         async move { api::lead_view(&phone).await }
     });
-    refresh_every(lead, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(lead, &[Area::Leads]);
     let stage = RwSignal::new(String::new());
     let tag = RwSignal::new(String::new());
     let (result, set_result) = signal(None::<Result<String, ApiError>>);

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use ziflow_protocol::Area;
 use ziflow_protocol::DeviceInfo;
 
 use crate::api::{self, ApiError};
@@ -151,8 +152,8 @@ pub fn DevicesSection() -> impl IntoView {
 #[component]
 pub fn SetAsideSection() -> impl IntoView {
     let list = LocalResource::new(api::list_set_aside);
-    // The list changes when the relay's notices reach this desk's replica.
-    crate::components::refresh_every(list, std::time::Duration::from_secs(5));
+    // The list changes when sync sets an event aside.
+    crate::live::refetch_on(list, &[Area::Settings]);
     let (note, set_note) = signal(None::<Result<String, ApiError>>);
     let retry = move |event_id: i64| {
         spawn_local(async move {

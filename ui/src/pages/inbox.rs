@@ -3,17 +3,18 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use ziflow_protocol::Area;
 use ziflow_protocol::ConversationSummary;
 
 use crate::api::{self, ApiError};
-use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 /// The conversation inbox.
 #[component]
 pub fn Inbox() -> impl IntoView {
     let data = LocalResource::new(api::list_conversations);
-    refresh_every(data, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(data, &[Area::Conversations]);
     let selected = RwSignal::new(None::<String>);
     let query = RwSignal::new(String::new());
     let hits = LocalResource::new(move || {
@@ -231,11 +232,11 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
     let who = StoredValue::new(phone);
     let messages =
         LocalResource::new(move || async move { api::conversation_thread(&who.get_value()).await });
-    refresh_every(messages, std::time::Duration::from_secs(1));
+    crate::live::refetch_on(messages, &[Area::Conversations]);
     let list = LocalResource::new(api::list_conversations);
-    refresh_every(list, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(list, &[Area::Conversations]);
     let lead = LocalResource::new(move || async move { api::lead_view(&who.get_value()).await });
-    refresh_every(lead, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(lead, &[Area::Leads]);
     let text = RwSignal::new(String::new());
     let nav = use_context::<crate::nav::Navigate>();
     let (outcome, set_outcome) = signal(None::<Result<(), ApiError>>);

@@ -2,25 +2,35 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use ziflow_protocol::Area;
+use ziflow_protocol::ErrorCode;
 use ziflow_protocol::{
     ComposerData, DraftItem, DraftPreview, InvoiceDraft, InvoiceSent, InvoiceSummary, Money,
     Subscription,
 };
 
 use crate::api::{self, ApiError};
-use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 /// The invoice screen: the composer on demand, the list, and the selected invoice.
 #[component]
 pub fn Invoices() -> impl IntoView {
     let data = LocalResource::new(api::list_invoices);
-    refresh_every(data, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(data, &[Area::Invoices]);
     let selected = RwSignal::new(None::<i64>);
     // "Send pay link" in the inbox opens the composer for its customer.
     let asked = use_context::<crate::nav::Navigate>()
         .is_some_and(|n| n.compose_for.with_untracked(Option::is_some));
     let composing = RwSignal::new(asked);
+    // The open invoice, redrawn only when it changed (a sync about another invoice keeps what
+    // is typed in its refund form), and the last refund's outcome, which outlives the redraw
+    // its own refund causes.
+    let current = Memo::new(move |_| {
+        let id = selected.get()?;
+        data.get()?.ok()?.into_iter().find(|i| i.id == id)
+    });
+    let refund = RwSignal::new(None::<(i64, Result<String, ApiError>)>);
     view! {
         <PageHeader
             title="Invoices"
@@ -64,10 +74,9 @@ pub fn Invoices() -> impl IntoView {
             })}
         </Transition>
         {move || {
-            let id = selected.get()?;
-            let list = data.get()?.ok()?;
-            let inv = list.into_iter().find(|i| i.id == id)?;
-            Some(view! { <InvoiceDetail inv on_close=move || selected.set(None) /> })
+            current
+                .get()
+                .map(|inv| view! { <InvoiceDetail inv refund on_close=move || selected.set(None) /> })
         }}
     }
 }
@@ -122,10 +131,14 @@ fn InvoiceTable(list: Vec<InvoiceSummary>, selected: RwSignal<Option<i64>>) -> i
 
 /// One invoice: its items, link, state, and refunds.
 #[component]
-fn InvoiceDetail(inv: InvoiceSummary, on_close: impl Fn() + Copy + 'static) -> impl IntoView {
+fn InvoiceDetail(
+    inv: InvoiceSummary,
+    /// The last refund's outcome and its invoice (kept by the page).
+    refund: RwSignal<Option<(i64, Result<String, ApiError>)>>,
+    on_close: impl Fn() + Copy + 'static,
+) -> impl IntoView {
     let refund_text = RwSignal::new(String::new());
     let (busy, set_busy) = signal(false);
-    let (outcome, set_outcome) = signal(None::<Result<String, ApiError>>);
     let currency = inv.total.currency.clone();
     let refundable = matches!(inv.status.as_str(), "paid" | "partially_refunded")
         && inv.paid_via.as_deref() == Some("webhook");
@@ -140,18 +153,22 @@ fn InvoiceDetail(inv: InvoiceSummary, on_close: impl Fn() + Copy + 'static) -> i
             match Money::parse(&text, &currency) {
                 Some(a) => Some(a),
                 None => {
-                    set_outcome.set(Some(Err(ApiError::new(
-                        "bad_amount",
-                        format!("{text:?} is not an amount; type it like 50 or 12.50"),
-                    ))));
+                    refund.set(Some((
+                        id,
+                        Err(ApiError::new(
+                            ErrorCode::BadAmount,
+                            format!("{text:?} is not an amount; type it like 50 or 12.50"),
+                        )),
+                    )));
                     return;
                 }
             }
         };
         set_busy.set(true);
         spawn_local(async move {
-            set_outcome.set(Some(api::refund_invoice(id, amount).await));
-            set_busy.set(false);
+            let outcome = api::refund_invoice(id, amount).await;
+            refund.set(Some((id, outcome)));
+            let _ = set_busy.try_set(false); // gone if its own refund redrew it
         });
     };
     let provider = match inv.provider.as_deref() {
@@ -218,9 +235,10 @@ fn InvoiceDetail(inv: InvoiceSummary, on_close: impl Fn() + Copy + 'static) -> i
                     }
                 })}
             {move || {
-                outcome
+                refund
                     .get()
-                    .map(|r| match r {
+                    .filter(|(of, _)| *of == id)
+                    .map(|(_, r)| match r {
                         Ok(text) => view! { <p id="refund-result" class="ok">{text}</p> }.into_any(),
                         Err(e) => view! { <p id="refund-result" class="error">{e.message}</p> }.into_any(),
                     })

@@ -5,10 +5,11 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use ziflow_protocol::automation::{channel_label, NotificationsView, NotifyTemplateView};
+use ziflow_protocol::Area;
 use ziflow_protocol::Command;
 
 use crate::api::{self, ApiError};
-use crate::components::{refresh_every, ErrorPanel, Loading};
+use crate::components::{ErrorPanel, Loading};
 use crate::format;
 use crate::pages::agent::unknown_variable;
 
@@ -242,7 +243,7 @@ fn TemplateRow(t: NotifyTemplateView, vars: StoredValue<Vec<String>>) -> impl In
 #[component]
 fn Recent() -> impl IntoView {
     let data = LocalResource::new(api::get_notifications);
-    refresh_every(data, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(data, &[Area::Notifications]);
     view! {
         <h3>"Latest notifications"</h3>
         {move || data.get().and_then(Result::ok).map(|v| {

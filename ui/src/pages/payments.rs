@@ -1,9 +1,10 @@
 //! Payments: what the payment provider reported, as it happened.
 
 use leptos::prelude::*;
+use ziflow_protocol::Area;
 
 use crate::api;
-use crate::components::{refresh_every, EmptyState, ErrorPanel, Loading, PageHeader};
+use crate::components::{EmptyState, ErrorPanel, Loading, PageHeader};
 use crate::format;
 
 /// The payment feed.
@@ -11,7 +12,7 @@ use crate::format;
 pub fn Payments() -> impl IntoView {
     let data = LocalResource::new(api::list_payments);
     let focused = use_context::<crate::nav::FocusedOrder>().map(|f| f.0);
-    refresh_every(data, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(data, &[Area::Payments]);
     view! {
         <PageHeader
             title="Payments"

@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use ziflow_protocol::Area;
 use ziflow_protocol::UpdateCheck;
 
 use crate::api::{self, ApiError};
@@ -102,7 +103,7 @@ pub fn Settings() -> impl IntoView {
 #[component]
 fn WhatsappSection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let status = LocalResource::new(api::whatsapp_status);
-    crate::components::refresh_every(status, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(status, &[Area::Settings]);
     let number = RwSignal::new(String::new());
     let token = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
@@ -193,7 +194,7 @@ fn WhatsappSection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl
 fn BillingSection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let status = LocalResource::new(api::billing_status);
     // The provider changes when the relay's event reaches this desk's replica.
-    crate::components::refresh_every(status, std::time::Duration::from_secs(2));
+    crate::live::refetch_on(status, &[Area::Settings]);
     let key = RwSignal::new(String::new());
     let whsec = RwSignal::new(String::new());
     let (busy, set_busy) = signal(false);
@@ -454,7 +455,7 @@ fn RelaySection(on_changed: impl Fn() + Copy + Send + Sync + 'static) -> impl In
                     .map(|r| match r {
                         Ok(text) => view! { <p id="pair-result" class="ok" data-outcome="paired">{text}</p> }.into_any(),
                         Err(e) => {
-                            view! { <p id="pair-result" class="error" data-outcome=e.code.clone()>{e.message}</p> }
+                            view! { <p id="pair-result" class="error" data-outcome=e.code.as_str()>{e.message}</p> }
                                 .into_any()
                         }
                     })
@@ -586,7 +587,7 @@ fn UpdateCheckButton() -> impl IntoView {
                     }
                     Err(e) => {
                         view! {
-                            <div class="update-result refused" id="update-result" data-outcome=e.code.clone()>
+                            <div class="update-result refused" id="update-result" data-outcome=e.code.as_str()>
                                 {e.message}
                             </div>
                         }

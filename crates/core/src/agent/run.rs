@@ -7,13 +7,13 @@
 //! The replies and the handoff are appended for the engine to apply in log order (so each is
 //! applied exactly once); the invoice goes through the same commands a desk sends.
 
-use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
 use super::wording::{customer_lang, shop_reply};
 use super::{Action, Lang, State};
-use crate::storage::events::{self, Event};
+use crate::storage::events::Event;
 use crate::{command, Result};
+use ziflow_protocol::event as ev;
 
 /// Where the agent's invoices get their links.
 #[derive(Debug, Clone, Copy)]
@@ -78,21 +78,21 @@ pub async fn on_paid(
         },
     )
     .await?;
-    let payload = json!({ "to": phone, "text": text, "by": "bot", "invoice_id": invoice_id });
-    events::append(conn, shop, "message.sent", &payload, None, at).await
+    let thanks = ev::MessageSent {
+        invoice_id: Some(invoice_id),
+        ..ev::MessageSent::new(phone, text, "bot")
+    };
+    crate::log::append(conn, shop, &ev::Event::MessageSent(thanks), at).await
 }
 
 /// The customer (E.164) and the words of an inbound `whatsapp.message` event, if it has any.
 pub fn inbound(event: &Event) -> Option<(String, String)> {
-    let p: Value = serde_json::from_str(&event.payload).ok()?;
-    let phone = format!("+{}", p["from"].as_str().unwrap_or_default());
-    let text = match p["message"]["type"].as_str() {
-        Some("text") => p["message"]["text"]["body"].as_str(),
-        Some("interactive") => p["message"]["interactive"]["button_reply"]["title"].as_str(),
-        Some("button") => p["message"]["button"]["text"].as_str(),
-        _ => None,
-    }?;
-    (!text.trim().is_empty()).then(|| (phone, text.to_string()))
+    let Ok(ev::Event::WhatsappMessage(m)) = ev::Event::parse(&event.kind, &event.payload) else {
+        return None;
+    };
+    let message = m.message();
+    let text = message.words()?;
+    (!text.trim().is_empty()).then(|| (format!("+{}", m.from), text.to_string()))
 }
 
 /// How the events an answer records are applied.
@@ -200,7 +200,7 @@ pub async fn answer(
     let actions = super::reader::respond_with(&mut state, &text, &shop, reading);
     let now = event.created_at;
     let mut appended = Vec::new();
-    let mut later: Vec<(&'static str, Value)> = Vec::new();
+    let mut later: Vec<ev::Event> = Vec::new();
     let stripe = crate::storage::shop_secrets::exists_in(
         conn,
         shop_uid,
@@ -210,20 +210,21 @@ pub async fn answer(
     let provider = crate::pay::link_provider(stripe, ctx.sandbox);
     for action in actions {
         match action {
-            Action::Reply(reply) => later.push((
-                "message.sent",
-                json!({ "to": phone, "text": reply, "by": "bot", "in_reply_to": event.id }),
-            )),
+            Action::Reply(reply) => later.push(ev::Event::MessageSent(ev::MessageSent {
+                in_reply_to: Some(event.id),
+                ..ev::MessageSent::new(&phone, reply, "bot")
+            })),
             Action::OptOut => {
-                later.push((
-                    "conversation.opted_out",
-                    json!({ "phone": phone, "by": "customer" }),
-                ));
+                later.push(ev::Event::ConversationOptedOut(ev::OptedOut {
+                    phone: phone.clone(),
+                    by: Some("customer".into()),
+                }));
             }
-            Action::Handoff { reason } => later.push((
-                "conversation.handoff",
-                json!({ "phone": phone, "reason": reason, "by": "bot" }),
-            )),
+            Action::Handoff { reason } => later.push(ev::Event::ConversationHandoff(ev::Handoff {
+                phone: phone.clone(),
+                reason: Some(reason),
+                by: Some("bot".into()),
+            })),
             Action::SendInvoice(order) if !scenario.auto_invoice || provider.is_none() => {
                 // Auto-invoice is off, or there is no provider to make a link: a person takes
                 // it from here (the order is in the reason).
@@ -238,18 +239,20 @@ pub async fn answer(
                     .iter()
                     .map(|i| format!("{} × {}", i.qty, i.name))
                     .collect();
-                later.push((
-                    "message.sent",
-                    json!({ "to": phone, "text": super::handoff_text(&shop, state.lang.unwrap_or_default()),
-                            "by": "bot", "in_reply_to": event.id }),
-                ));
-                later.push((
-                    "conversation.handoff",
-                    json!({ "phone": phone, "by": "bot", "reason": format!(
+                let text = super::handoff_text(&shop, state.lang.unwrap_or_default());
+                later.push(ev::Event::MessageSent(ev::MessageSent {
+                    in_reply_to: Some(event.id),
+                    ..ev::MessageSent::new(&phone, text, "bot")
+                }));
+                later.push(ev::Event::ConversationHandoff(ev::Handoff {
+                    phone: phone.clone(),
+                    by: Some("bot".into()),
+                    reason: Some(format!(
                         "order ready to invoice ({why}): {}; to {}",
                         items.join(", "),
-                        order.address.as_deref().unwrap_or("no address")) }),
-                ));
+                        order.address.as_deref().unwrap_or("no address")
+                    )),
+                }));
             }
             Action::SendInvoice(order) => {
                 let cctx = command::Context {
@@ -290,8 +293,8 @@ pub async fn answer(
         }
     }
     let lang = super::lang_code(state.lang.unwrap_or_default());
-    for (n, (kind, payload)) in later.into_iter().enumerate() {
-        if let (true, "message.sent", Some(text)) = (phrasing, kind, payload["text"].as_str()) {
+    for (n, fact) in later.into_iter().enumerate() {
+        if let (true, ev::Event::MessageSent(ev::MessageSent { text, .. })) = (phrasing, &fact) {
             // The optional model rewords it first (or the reply goes as it is).
             let work = super::phrase::PhraseWork {
                 to: phone.clone(),
@@ -316,12 +319,12 @@ pub async fn answer(
         }
         match record {
             Record::ForEngine => {
-                if let Some(id) = events::append(conn, shop_uid, kind, &payload, None, now).await? {
+                if let Some(id) = crate::log::append(conn, shop_uid, &fact, now).await? {
                     appended.push(id);
                 }
             }
             Record::Applied => {
-                appended.push(crate::log::record(conn, shop_uid, kind, &payload, now).await?);
+                appended.push(crate::log::record(conn, shop_uid, &fact, now).await?);
             }
         }
     }

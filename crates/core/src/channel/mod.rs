@@ -32,7 +32,7 @@ mod tests {
 }
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::SqliteConnection;
 
 use crate::storage::{invoices, jobs, settings};
@@ -152,15 +152,21 @@ pub async fn prepare_in(
     .bind(shop)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(p) = payload.and_then(|p| serde_json::from_str::<Value>(&p).ok()) else {
+    let Some(payload) = payload else {
         return Ok(Outgoing::Skip(format!("no message {event_id} to send")));
     };
-    let (Some(to), Some(text)) = (p["to"].as_str(), p["text"].as_str()) else {
+    let Ok(ziflow_protocol::Event::MessageSent(message)) =
+        ziflow_protocol::Event::parse("message.sent", &payload)
+    else {
         return Ok(Outgoing::Skip(
             "the message has no recipient or text".into(),
         ));
     };
-    let by = p["by"].as_str().unwrap_or("rep");
+    let (to, text, by) = (
+        message.to.as_str(),
+        message.text.as_str(),
+        message.by.as_str(),
+    );
     let conv: Option<(Option<i64>, bool)> = sqlx::query_as(
         "SELECT last_inbound_at, opted_out FROM conversations
          WHERE shop_uid = ? AND customer_phone = ?",
@@ -189,8 +195,8 @@ pub async fn prepare_in(
             &[text],
         )));
     }
-    let invoice = match p["invoice_id"].as_i64() {
-        Some(id) if p["link"].as_bool() != Some(false) => invoices::get_in(conn, shop, id).await?,
+    let invoice = match message.invoice_id {
+        Some(id) if message.link != Some(false) => invoices::get_in(conn, shop, id).await?,
         _ => None,
     };
     if let Some((inv, link)) = invoice.and_then(|i| i.pay_link.clone().map(|l| (i, l))) {
@@ -260,13 +266,17 @@ async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Re
 }
 
 /// The `message.delivery` event that records what became of the `message.sent` `event_id`:
-/// WhatsApp's id, or why it was not sent (`(kind, payload)` for `log::record`).
-pub fn delivery(event_id: i64, outcome: std::result::Result<&str, &str>) -> (&'static str, Value) {
-    let payload = match outcome {
-        Ok(wamid) => json!({ "event_id": event_id, "wamid": wamid }),
-        Err(why) => json!({ "event_id": event_id, "error": why }),
+/// WhatsApp's id, or why it was not sent (for `log::record`).
+pub fn delivery(event_id: i64, outcome: std::result::Result<&str, &str>) -> ziflow_protocol::Event {
+    let (wamid, error) = match outcome {
+        Ok(wamid) => (Some(wamid.to_string()), None),
+        Err(why) => (None, Some(why.to_string())),
     };
-    ("message.delivery", payload)
+    ziflow_protocol::Event::MessageDelivery(ziflow_protocol::event::MessageDelivery {
+        event_id,
+        wamid,
+        error,
+    })
 }
 
 /// A status of a sent message, from a webhook or the send's own answer.

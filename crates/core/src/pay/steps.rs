@@ -3,7 +3,6 @@
 //! (`invoice.expired`). The relay's `pay.*` jobs call these inside their recording
 //! transaction.
 
-use serde_json::json;
 use sqlx::SqliteConnection;
 
 use super::work::{enqueue_in, Work};
@@ -11,6 +10,8 @@ use super::{CreatedLink, LinkRequest};
 use crate::log::record;
 use crate::storage::invoices;
 use crate::Result;
+use ziflow_protocol::event as ev;
+use ziflow_protocol::Event;
 
 /// The provider made the link: record `invoice.sent` (once) and schedule the expiry.
 /// Returns the events appended.
@@ -28,15 +29,15 @@ pub async fn link_created(
     if invoice.pay_link.is_some() {
         return Ok(Vec::new());
     }
-    let payload = json!({
-        "invoice_id": req.invoice_id,
-        "provider": provider,
-        "link": link.url,
-        "reference": link.reference,
-        "token": (provider == "sandbox").then_some(&link.reference),
-        "expires_at": req.expires_at,
+    let sent = Event::InvoiceSent(ev::InvoiceSent {
+        invoice_id: req.invoice_id,
+        provider: provider.to_string(),
+        link: link.url.clone(),
+        reference: Some(link.reference.clone()),
+        token: (provider == "sandbox").then(|| link.reference.clone()),
+        expires_at: req.expires_at,
     });
-    let id = record(conn, shop, "invoice.sent", &payload, now).await?;
+    let id = record(conn, shop, &sent, now).await?;
     let mut ids = vec![id];
     let notify: bool = sqlx::query_scalar("SELECT notify_customer FROM invoices WHERE id = ?")
         .bind(req.invoice_id)
@@ -45,9 +46,11 @@ pub async fn link_created(
     if notify {
         // The bot's invoice: its message, with the link, goes to the customer now.
         let text = invoice_message(conn, shop, req.invoice_id, &link.url).await?;
-        let payload = json!({ "to": invoice.customer_phone, "text": text, "by": "bot",
-                              "invoice_id": req.invoice_id });
-        ids.push(record(conn, shop, "message.sent", &payload, now).await?);
+        let message = ev::MessageSent {
+            invoice_id: Some(req.invoice_id),
+            ..ev::MessageSent::new(&invoice.customer_phone, text, "bot")
+        };
+        ids.push(record(conn, shop, &Event::MessageSent(message), now).await?);
     }
     let expire = Work::ExpireLink {
         provider: provider.to_string(),
@@ -124,8 +127,10 @@ pub async fn link_expired(
     if !still_unpaid(conn, shop, invoice_id).await? {
         return Ok(Vec::new());
     }
-    let payload = json!({ "invoice_id": invoice_id, "reason": "link_expired" });
-    Ok(vec![
-        record(conn, shop, "invoice.expired", &payload, now).await?,
-    ])
+    let expired = Event::InvoiceExpired(ev::InvoiceClosed {
+        invoice_id,
+        source_event: None,
+        reason: Some("link_expired".into()),
+    });
+    Ok(vec![record(conn, shop, &expired, now).await?])
 }

@@ -2,7 +2,6 @@
 //! paid, opted out or expired), `invoice.reminded`, and after the last step the abandonment
 //! and the hand-off. Also the "shipped" message's wording.
 
-use serde_json::json;
 use sqlx::SqliteConnection;
 
 use super::{
@@ -14,6 +13,8 @@ use crate::agent::Lang;
 use crate::log::record;
 use crate::storage::invoices;
 use crate::Result;
+use ziflow_protocol::event as ev;
+use ziflow_protocol::Event;
 
 /// Runs a due step at `now` inside the caller's transaction; returns the events recorded.
 pub async fn remind_in(
@@ -58,21 +59,30 @@ pub async fn remind_in(
     };
     if let (None, Some(link)) = (why_not, &inv.pay_link) {
         let text = reminder_text(conn, shop, &inv, link).await?;
-        let payload = json!({ "to": inv.customer_phone, "text": text, "by": "reminder",
-                              "invoice_id": inv.id, "reminder": step + 1 });
-        ids.push(record(conn, shop, "message.sent", &payload, now).await?);
+        let reminder = ev::MessageSent {
+            invoice_id: Some(inv.id),
+            reminder: Some(i64::try_from(step + 1).unwrap_or(i64::MAX)),
+            ..ev::MessageSent::new(&inv.customer_phone, text, "reminder")
+        };
+        ids.push(record(conn, shop, &Event::MessageSent(reminder), now).await?);
     }
-    let payload = json!({ "invoice_id": inv.id, "reminder": step + 1, "sent": why_not.is_none(),
-                          "skipped": why_not });
-    ids.push(record(conn, shop, "invoice.reminded", &payload, now).await?);
+    let reminded = Event::InvoiceReminded(ev::InvoiceReminded {
+        invoice_id: Some(inv.id),
+        reminder: i64::try_from(step + 1).unwrap_or(i64::MAX),
+        sent: why_not.is_none(),
+        skipped: why_not.map(str::to_string),
+    });
+    ids.push(record(conn, shop, &reminded, now).await?);
     if last {
         let n = hours.len();
         ids.push(
             record(
                 conn,
                 shop,
-                "invoice.abandoned",
-                &json!({ "invoice_id": inv.id, "reminders": n }),
+                &Event::InvoiceAbandoned(ev::InvoiceAbandoned {
+                    invoice_id: inv.id,
+                    reminders: i64::try_from(n).ok(),
+                }),
                 now,
             )
             .await?,
@@ -85,8 +95,11 @@ pub async fn remind_in(
             record(
                 conn,
                 shop,
-                "conversation.handoff",
-                &json!({ "phone": inv.customer_phone, "reason": reason, "by": "reminder" }),
+                &Event::ConversationHandoff(ev::Handoff {
+                    phone: inv.customer_phone.clone(),
+                    reason: Some(reason),
+                    by: Some("reminder".into()),
+                }),
                 now,
             )
             .await?,

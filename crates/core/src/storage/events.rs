@@ -73,6 +73,29 @@ pub async fn append_provider_events(
     Ok(ids)
 }
 
+/// Appends one of ZiFlow's own events (no provider id) to `shop`'s log at `now`; returns the
+/// stored row. A kind this version does not know is never written.
+pub async fn append_event(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    event: &ziflow_protocol::Event,
+    now: i64,
+) -> Result<Option<Event>> {
+    let kind = event.kind();
+    let payload = event.payload().ok_or_else(|| {
+        Error::InvalidInput(format!("{kind}: this version does not write that kind"))
+    })?;
+    let id = append(conn, shop, &kind, &payload, None, now).await?;
+    Ok(id.map(|id| Event {
+        id,
+        shop_uid: shop.to_string(),
+        kind,
+        payload: payload.to_string(),
+        provider_id: None,
+        created_at: now,
+    }))
+}
+
 /// Appends an event inside the caller's transaction. Returns `None` when an event with the
 /// same `provider_id` is already stored for the shop (a redelivery): nothing is written.
 pub async fn append(

@@ -696,6 +696,37 @@ pub async fn items(db: &Db, invoice_id: i64) -> Result<Vec<LineItem>> {
     items_in(&mut conn, invoice_id).await
 }
 
+/// The line items of every invoice of `shop` (only the orders on the board with
+/// `board_only`), by invoice id, in one query: what a list shows beside each row.
+pub async fn items_by_invoice(
+    db: &Db,
+    shop: &str,
+    board_only: bool,
+) -> Result<std::collections::HashMap<i64, Vec<LineItem>>> {
+    let rows: Vec<(i64, String, String, Option<String>, i64, i64)> = sqlx::query_as(
+        "SELECT ii.invoice_id, ii.sku, ii.name, ii.variant, ii.qty, ii.unit_minor
+         FROM invoice_items ii JOIN invoices i ON i.id = ii.invoice_id
+         WHERE i.shop_uid = ? AND (? = 0 OR i.fulfilment_stage IS NOT NULL)
+         ORDER BY ii.invoice_id, ii.id",
+    )
+    .bind(shop)
+    .bind(board_only)
+    .fetch_all(db.pool())
+    .await?;
+    let mut by_invoice: std::collections::HashMap<i64, Vec<LineItem>> =
+        std::collections::HashMap::new();
+    for (invoice_id, sku, name, variant, qty, unit_minor) in rows {
+        by_invoice.entry(invoice_id).or_default().push(LineItem {
+            sku,
+            name,
+            variant,
+            qty,
+            unit_minor,
+        });
+    }
+    Ok(by_invoice)
+}
+
 /// [`items`] inside the caller's transaction.
 pub async fn items_in(conn: &mut SqliteConnection, invoice_id: i64) -> Result<Vec<LineItem>> {
     let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(

@@ -83,6 +83,16 @@ macro_rules! select_jobs {
     };
 }
 
+/// How many jobs wait for their turn at `now`: pending and due, not claimed by a runner.
+pub async fn due_count(db: &Db, now: i64) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?")
+            .bind(now)
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
 /// Claims due jobs for `now`: at most one per shop and lane (see [`lane`]) — the oldest due
 /// one — and none of a lane in `busy` (already running), so one shop's backlog or slow
 /// provider never keeps another shop's jobs waiting, and each shop's messages still go out in

@@ -48,18 +48,16 @@ pub async fn add_in(
     if added == 0 {
         return Ok(None);
     }
-    let notice = serde_json::json!({
-        "event_id": event.id, "kind": event.kind, "reason": reason, "tries": tries,
-    });
-    events::append(
-        conn,
-        &event.shop_uid,
-        "engine.quarantined",
-        &notice,
-        None,
-        now,
-    )
-    .await
+    let notice =
+        ziflow_protocol::Event::EngineQuarantined(ziflow_protocol::event::EngineQuarantined {
+            event_id: event.id,
+            kind: event.kind.clone(),
+            reason: reason.to_string(),
+            tries: i64::from(tries),
+        });
+    Ok(events::append_event(conn, &event.shop_uid, &notice, now)
+        .await?
+        .map(|row| row.id))
 }
 
 /// The shop's quarantined events, newest first (all shops' with `None`).
@@ -101,8 +99,13 @@ pub async fn release_in(
         .bind(event.id)
         .execute(&mut *conn)
         .await?;
-    let notice = serde_json::json!({ "event_id": event.id, "kind": event.kind });
-    events::append(conn, &event.shop_uid, "engine.released", &notice, None, now).await
+    let notice = ziflow_protocol::Event::EngineReleased(ziflow_protocol::event::EngineReleased {
+        event_id: event.id,
+        kind: event.kind.clone(),
+    });
+    Ok(events::append_event(conn, &event.shop_uid, &notice, now)
+        .await?
+        .map(|row| row.id))
 }
 
 /// Records that applying a quarantined event again failed, with the new reason.

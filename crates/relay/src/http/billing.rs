@@ -10,7 +10,8 @@ use ziflow_core::pay::stripe::{self, Stripe};
 use ziflow_core::secrets::Secret;
 use ziflow_core::storage::command_results::{self, Stored};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
-use ziflow_protocol::Command;
+use ziflow_protocol::event as ev;
+use ziflow_protocol::{Command, Event};
 
 use super::commands::{refusal, reply};
 use super::{AppState, HttpError};
@@ -59,7 +60,7 @@ pub async fn run(
                     body: json!({ "connected": true, "channel": "whatsapp", "number": info })
                         .to_string(),
                 },
-                Some(("channel.connected", info)),
+                Some(Event::ChannelConnected(info)),
             ),
             Err(why) => (
                 Stored {
@@ -91,9 +92,9 @@ pub async fn run(
             Ok(event) => (
                 Stored {
                     status: 200,
-                    body: event.to_string(),
+                    body: json!(event).to_string(),
                 },
-                Some(("llm.changed", event)),
+                Some(Event::LlmChanged(event)),
             ),
             Err(why) => (
                 Stored {
@@ -138,7 +139,7 @@ pub async fn run(
                         status: 200,
                         body: json!({ "saved": true, "channel": channel }).to_string(),
                     },
-                    Some(("settings.changed", event)),
+                    Some(event),
                 ),
                 Err(why) => (
                     Stored {
@@ -157,7 +158,9 @@ pub async fn run(
                     status: 200,
                     body: json!({ "connected": false, "channel": "sandbox" }).to_string(),
                 },
-                Some(("channel.disconnected", json!({ "channel": "sandbox" }))),
+                Some(Event::ChannelDisconnected(ev::ChannelDisconnected {
+                    channel: Some("sandbox".into()),
+                })),
             )
         }
         Command::BillingWebhookSecret { secret } => {
@@ -178,10 +181,10 @@ pub async fn run(
                             status: 200,
                             body: json!({ "saved": true, "hint": hint }).to_string(),
                         },
-                        Some((
-                            "settings.changed",
-                            json!({ "key": "billing.webhook_secret_hint", "value": hint }),
-                        )),
+                        Some(Event::SettingsChanged(ev::SettingChanged {
+                            key: "billing.webhook_secret_hint".into(),
+                            value: hint,
+                        })),
                     )
                 }
                 Err(e @ ziflow_core::Error::InvalidInput(_)) => (refusal(&e), None),
@@ -193,8 +196,8 @@ pub async fn run(
     let now = state.clock.now();
     let mut log = state.log().await?;
     let mut events = Vec::new();
-    if let Some((kind, payload)) = event {
-        events.push(ziflow_core::log::record(&mut log.tx, shop, kind, &payload, now).await?);
+    if let Some(fact) = event {
+        events.push(ziflow_core::log::record(&mut log.tx, shop, &fact, now).await?);
     }
     command_results::put(&mut log.tx, shop, key, &stored, now).await?;
     log.commit(shop, &events).await?;
@@ -207,7 +210,7 @@ async fn connect(
     shop: &str,
     idempotency_key: &str,
     api_key: &str,
-) -> Result<(Stored, Option<(&'static str, serde_json::Value)>), HttpError> {
+) -> Result<(Stored, Option<Event>), HttpError> {
     let api_key = api_key.trim();
     let mode = match stripe::key_mode(api_key) {
         Ok(m) => m,
@@ -264,10 +267,12 @@ async fn connect(
                           "key_hint": hint, "steps": steps })
             .to_string(),
         },
-        Some((
-            "billing.connected",
-            json!({ "provider": "stripe", "mode": mode.as_str(), "key_hint": hint, "steps": steps }),
-        )),
+        Some(Event::BillingConnected(ev::BillingConnected {
+            provider: "stripe".into(),
+            mode: mode.as_str().into(),
+            key_hint: hint,
+            steps,
+        })),
     ))
 }
 
@@ -279,10 +284,7 @@ const DEACTIVATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(
 /// those Stripe does not confirm in time are named in the answer, for the owner to switch
 /// off in Stripe's dashboard), and `billing.disconnected` expires those invoices' links in
 /// the log. New invoices then use the sandbox where this relay runs one, else none.
-async fn disconnect(
-    state: &AppState,
-    shop: &str,
-) -> Result<(Stored, Option<(&'static str, serde_json::Value)>), HttpError> {
+async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Event>), HttpError> {
     use ziflow_core::pay::PaymentProvider;
     // The key first, held here for switching links off; then it and the signing secret are
     // deleted — before the open links are read, so a link job that made a link with the old
@@ -345,9 +347,9 @@ async fn disconnect(
             status: 200,
             body: answer.to_string(),
         },
-        Some((
-            "billing.disconnected",
-            json!({ "provider": next, "links_expired": open.len() }),
-        )),
+        Some(Event::BillingDisconnected(ev::BillingDisconnected {
+            provider: next.to_string(),
+            links_expired: i64::try_from(open.len()).ok(),
+        })),
     ))
 }

@@ -132,6 +132,21 @@ async fn metrics(
         return Err(HttpError::NotFound("/metrics".into()));
     }
     let mut text = state.metrics.render();
+    // Due, then running, then the engine: a job moves from due to running to recorded, so
+    // reading in this order never misses one in between.
+    let due = ziflow_core::storage::jobs::due_count(&state.db, state.clock.now())
+        .await
+        .unwrap_or_default();
+    let running = state.lanes.running();
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_jobs_due Jobs whose time has come, waiting for a free lane or the runner."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_jobs_due gauge");
+    let _ = writeln!(text, "ziflow_jobs_due {due}");
+    let _ = writeln!(text, "# HELP ziflow_jobs_running Jobs running now.");
+    let _ = writeln!(text, "# TYPE ziflow_jobs_running gauge");
+    let _ = writeln!(text, "ziflow_jobs_running {running}");
     let applied = state.engine.applied();
     let newest = ziflow_core::storage::events::newest_any(&state.db)
         .await

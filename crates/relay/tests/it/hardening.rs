@@ -1174,6 +1174,25 @@ async fn healthz_says_degraded_while_the_engine_cannot_write() {
     }
 }
 
+/// The thread once it holds `n` messages. The relay is never idle here (the tarpit holds a
+/// job on purpose), so this waits for the count rather than for quiet — then checks that the
+/// count is exact, so a message sent twice still fails.
+async fn thread_beside_a_hung_job(base: &str, uid: &str, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = crate::agent::chat_messages_pub(base, uid).await;
+        if list.len() >= n || Instant::now() > deadline {
+            assert_eq!(
+                list.len(),
+                n,
+                "the thread should hold {n} messages: {list:#?}"
+            );
+            return list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_mail_server_that_never_answers_delays_no_other_shops_pay_link() {
     // A "mail server" that accepts and then says nothing, ever.
@@ -1212,10 +1231,10 @@ async fn a_mail_server_that_never_answers_delays_no_other_shops_pay_link() {
     // Meanwhile another shop's customer confirms an order: the bot's pay link follows.
     let other = crate::agent::shop_selling_the_samples(&relay).await;
     crate::agent::say(&relay.base, &other.uid, "how much is the gel cleanser?").await;
-    crate::agent::thread_of(&relay.base, &other.uid, 2).await;
+    thread_beside_a_hung_job(&relay.base, &other.uid, 2).await;
     let started = Instant::now();
     crate::agent::say(&relay.base, &other.uid, "yes, 18 Maple St.").await;
-    let thread = crate::agent::thread_of(&relay.base, &other.uid, 4).await;
+    let thread = thread_beside_a_hung_job(&relay.base, &other.uid, 4).await;
     let took = started.elapsed();
     assert_eq!(thread[3]["links"][0]["label"], "Pay $34", "{thread:?}");
     assert!(

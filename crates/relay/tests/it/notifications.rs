@@ -16,7 +16,7 @@ use ziflow_core::{crm, ManualClock};
 use ziflow_relay::config::ProviderConfig;
 
 use crate::agent::{say, shop_selling_the_samples, thread_of};
-use crate::support::{engine_caught_up, Relay};
+use crate::support::{engine_caught_up, settled, Relay};
 use crate::sync::command;
 
 /// 2026-11-26 20:00 UTC.
@@ -458,7 +458,12 @@ async fn a_failing_notification_is_retried_shown_and_sent_once_across_restarts()
 
     // Down before the retry is due; back, the retry goes out once.
     let relay = relay.restart(providers(&chat, None), clock.clone()).await;
-    assert_eq!(chat.posts_to("/sendMessage").len(), 1, "not yet due");
+    settled(&relay.base).await;
+    assert_eq!(
+        chat.posts_to("/sendMessage").len(),
+        1,
+        "the relay is back, but the retry is not due yet"
+    );
     clock.set(T0 + 600 + 30);
     let sent = chat.wait_posts("/sendMessage", 2).await;
     assert_eq!(sent[1]["text"], PAID);
@@ -467,7 +472,7 @@ async fn a_failing_notification_is_retried_shown_and_sent_once_across_restarts()
     // Later restarts and time send nothing more.
     let relay = relay.restart(providers(&chat, None), clock.clone()).await;
     clock.set(T0 + 3 * 3600);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    settled(&relay.base).await;
     assert_eq!(
         chat.posts_to("/sendMessage").len(),
         2,

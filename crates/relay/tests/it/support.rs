@@ -170,6 +170,46 @@ pub async fn engine_caught_up(db: &Db) {
     panic!("the engine did not apply the log within 10 s");
 }
 
+/// Waits until the relay is idle at its clock's time: no job due, none running, every event
+/// applied — twice in a row, so a job an applied event enqueued is seen too. What a test then
+/// finds missing is not merely late: it is not coming at this time. Negative checks ("nothing
+/// more was sent") come after this, never after a fixed sleep.
+pub async fn settled(base: &str) {
+    let client = reqwest::Client::new();
+    let mut quiet = 0;
+    let mut last = String::new();
+    for _ in 0..800 {
+        last = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let gauge = |name: &str| {
+            last.lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .strip_prefix(' ')?
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                })
+                .unwrap_or_else(|| panic!("/metrics has no {name}:\n{last}"))
+        };
+        let idle = gauge("ziflow_jobs_due") == 0
+            && gauge("ziflow_jobs_running") == 0
+            && gauge("ziflow_engine_lag_events") == 0;
+        quiet = if idle { quiet + 1 } else { 0 };
+        if quiet == 2 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("the relay was still busy after 20 s:\n{last}");
+}
+
 /// The folder with whatsapp-api-js in its `node_modules`, as `cargo xtask test` installs it.
 pub fn node_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("ZIFLOW_NODE_DIR") {

@@ -254,40 +254,11 @@ pub async fn desk_applying(
     (dir, replica)
 }
 
-async fn seed_invoice(relay: &Relay, uid: &str) -> i64 {
-    use ziflow_core::storage::invoices::{self, LineItem, NewInvoice};
-    let db = relay.db().await;
-    let inv = invoices::create(
-        &db,
-        uid,
-        &NewInvoice {
-            customer_phone: "+15125550123".into(),
-            currency: "USD".into(),
-            items: vec![LineItem {
-                sku: "HC".into(),
-                name: "Hydrating cream".into(),
-                variant: None,
-                qty: 1,
-                unit_minor: 12_000,
-            }],
-            shipping_minor: 800,
-            address: Some("123 Oak St.".into()),
-            recurrence: None,
-        },
-        now(),
-    )
-    .await
-    .unwrap();
-    invoices::mark_sent(&db, uid, inv.id, now()).await.unwrap();
-    db.close().await;
-    inv.id
-}
-
 #[tokio::test]
 async fn a_command_retried_with_the_same_key_runs_once_and_returns_the_first_answer() {
     let relay = Relay::start().await;
     let shop = relay.shop("Glow Bar").await;
-    let id = seed_invoice(&relay, &shop.uid).await;
+    let (id, _) = sent_story_invoice(&relay, &shop.device_token, "seed").await;
     let body = format!(r#"{{"type":"invoice.mark_paid","invoice_id":{id}}}"#);
 
     let first = command(&relay, &shop.device_token, Some("k-1"), &body).await;
@@ -694,7 +665,7 @@ async fn commands_need_a_key_a_known_shape_and_stay_inside_the_devices_shop() {
     let relay = Relay::start().await;
     let a = relay.shop("Shop A").await;
     let b = relay.shop("Shop B").await;
-    let id = seed_invoice(&relay, &a.uid).await;
+    let (id, _) = sent_story_invoice(&relay, &a.device_token, "seed").await;
     let body = format!(r#"{{"type":"invoice.mark_paid","invoice_id":{id}}}"#);
     assert_eq!(
         command(&relay, &a.device_token, None, &body).await.status(),

@@ -10,7 +10,7 @@ use ziflow_core::ManualClock;
 use ziflow_relay::config::ProviderConfig;
 
 use crate::fake_graph::{FakeGraph, NUMBER_ID, TOKEN};
-use crate::support::{engine_caught_up, Relay, WHATSAPP_SECRET};
+use crate::support::{engine_caught_up, settled, Relay, WHATSAPP_SECRET};
 use crate::sync::command;
 
 const T0: i64 = 1_790_000_000;
@@ -260,7 +260,7 @@ async fn rate_limited_sends_are_retried_later_and_sent_once() {
         "the same message each time"
     );
     clock.advance(3600);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    settled(&relay.base).await;
     assert_eq!(
         graph.messages().len(),
         4,
@@ -333,7 +333,7 @@ async fn outside_the_window_a_template_goes_and_stop_silences_the_bot_until_the_
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    settled(&relay.base).await;
     assert_eq!(graph.messages().len(), 2, "nothing from the bot after STOP");
 
     // A day later the window is closed: the rep's message goes inside the template.
@@ -411,11 +411,21 @@ fn whatsapp_api_js(request: &Value) -> Value {
 fn sends_what_they_send(ours: &Value, theirs: &Value, path: &str) {
     match theirs {
         Value::Object(map) => {
+            // An empty answer from the peer would agree with anything.
+            assert!(
+                !map.is_empty() || ours.as_object().is_some_and(serde_json::Map::is_empty),
+                "{path}: the peer sent an empty object, we send {ours}"
+            );
             for (k, v) in map {
                 sends_what_they_send(&ours[k.as_str()], v, &format!("{path}.{k}"));
             }
         }
         Value::Array(list) => {
+            assert_eq!(
+                ours.as_array().map(Vec::len),
+                Some(list.len()),
+                "{path}: ours {ours}, theirs {theirs}"
+            );
             for (i, v) in list.iter().enumerate() {
                 sends_what_they_send(&ours[i], v, &format!("{path}[{i}]"));
             }
