@@ -142,15 +142,8 @@ pub async fn execute(
                     Money::new(left, invoice.currency.clone()).display()
                 )));
             }
-            let refunds: Vec<(String,)> = sqlx::query_as(
-                "SELECT state FROM jobs WHERE shop_uid = ? AND kind = 'pay.refund'
-                   AND json_extract(payload, '$.request.invoice_id') = ?",
-            )
-            .bind(shop)
-            .bind(invoice_id)
-            .fetch_all(&mut *conn)
-            .await?;
-            if refunds.iter().any(|(state,)| state == "pending") {
+            let refunds = crate::storage::jobs::refund_states_in(conn, shop, *invoice_id).await?;
+            if refunds.iter().any(|state| state == "pending") {
                 return Err(Error::InvalidInput(format!(
                     "a refund of invoice #{} is already on its way; wait for it before another",
                     invoice.number
@@ -377,14 +370,10 @@ pub async fn execute(
             })
         }
         Command::ConversationBot { phone, enabled } => {
-            let exists: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-            )
-            .bind(shop)
-            .bind(phone)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if exists.is_none() {
+            if crate::storage::conversations::reach_in(conn, shop, phone)
+                .await?
+                .is_none()
+            {
                 return Err(Error::NotFound(format!("conversation with {phone}")));
             }
             let set = Event::ConversationBotSet(ev::BotSet {
@@ -429,15 +418,7 @@ pub async fn execute(
             add_tag,
             remove_tag,
         } => {
-            let known: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM leads WHERE shop_uid = ?1 AND phone = ?2
-                 UNION SELECT 1 FROM conversations WHERE shop_uid = ?1 AND customer_phone = ?2",
-            )
-            .bind(shop)
-            .bind(phone)
-            .fetch_optional(&mut *conn)
-            .await?;
-            if known.is_none() {
+            if !crate::storage::conversations::is_customer_in(conn, shop, phone).await? {
                 return Err(Error::NotFound(format!("a customer {phone}")));
             }
             if let Some(s) = stage {

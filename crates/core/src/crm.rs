@@ -22,6 +22,7 @@ use ziflow_protocol::automation::CHANNELS;
 
 use crate::notify::{self, DesktopNote, NotifyWork};
 use crate::storage::events::Event;
+use crate::storage::leads;
 use crate::{Error, Result};
 
 /// The default pipeline, in order.
@@ -280,11 +281,7 @@ pub async fn check_pipeline(
             "{s:?} stays: an automation rule uses it (change the rule first)"
         ));
     }
-    let in_use: Vec<(String, i64)> =
-        sqlx::query_as("SELECT stage, count(*) FROM leads WHERE shop_uid = ? GROUP BY stage")
-            .bind(shop)
-            .fetch_all(&mut *conn)
-            .await?;
+    let in_use = leads::stage_counts_in(conn, shop).await?;
     if let Some((s, n)) = in_use.iter().find(|(s, _)| !stages.contains(s)) {
         return refuse(format!(
             "{s:?} stays: {n} lead(s) are in it (move them first)"
@@ -309,29 +306,15 @@ async fn subject(
     let Some(id) = body.invoice_id() else {
         return Ok(None);
     };
-    let row: Option<(String, i64, i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT customer_phone, number, total_minor, currency, pay_link FROM invoices
-         WHERE shop_uid = ? AND id = ?",
-    )
-    .bind(&event.shop_uid)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|(phone, n, total, cur, link)| (phone, Some((n, total, cur, link)))))
+    let invoice = crate::storage::invoices::get_in(conn, &event.shop_uid, id).await?;
+    Ok(invoice.map(|i| {
+        let facts = (i.number, i.total_minor, i.currency, i.pay_link);
+        (i.customer_phone, Some(facts))
+    }))
 }
 
 async fn ensure_lead(conn: &mut SqliteConnection, shop: &str, phone: &str, at: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO leads (shop_uid, phone, created_at, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(shop)
-    .bind(phone)
-    .bind(at)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    leads::ensure_in(conn, shop, phone, at).await
 }
 
 /// Adds a line to a lead's history.
@@ -343,19 +326,7 @@ pub async fn history(
     rule: Option<&str>,
     what: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO lead_history (shop_uid, phone, event_id, rule, what, at)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(shop)
-    .bind(phone)
-    .bind(event.id)
-    .bind(rule)
-    .bind(what)
-    .bind(event.created_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    leads::history_in(conn, shop, phone, event.id, rule, what, event.created_at).await
 }
 
 /// Records that `rule` weighed event `event_id`; false if it already had (so nothing runs twice).
@@ -365,17 +336,7 @@ async fn first_run(
     rule: &str,
     event_id: i64,
 ) -> Result<bool> {
-    Ok(sqlx::query(
-        "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(shop)
-    .bind(rule)
-    .bind(event_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1)
+    leads::first_run_in(conn, shop, rule, event_id).await
 }
 
 /// Whether events of `kind` can change a lead (others skip the CRM entirely).
@@ -389,12 +350,7 @@ async fn stage_and_tags(
     shop: &str,
     phone: &str,
 ) -> Result<(String, Vec<String>)> {
-    let (stage, tags): (String, String) =
-        sqlx::query_as("SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?")
-            .bind(shop)
-            .bind(phone)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (stage, tags) = leads::stage_and_tags_in(conn, shop, phone).await?;
     Ok((stage, serde_json::from_str(&tags).unwrap_or_default()))
 }
 
@@ -476,18 +432,8 @@ struct Run<'a> {
 impl Run<'_> {
     /// The variables a notification or a message may use, as of now.
     async fn vars(&self, conn: &mut SqliteConnection) -> Result<Vec<(&'static str, String)>> {
-        let name: Option<String> = sqlx::query_scalar(
-            "SELECT customer_name FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-        )
-        .bind(self.shop)
-        .bind(self.phone)
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
-        let shop_name: Option<String> = sqlx::query_scalar("SELECT name FROM shops WHERE uid = ?")
-            .bind(self.shop)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let (shop_name, name) =
+            crate::storage::conversations::names_in(conn, self.shop, self.phone).await?;
         let (stage, _) = stage_and_tags(conn, self.shop, self.phone).await?;
         let shown = ziflow_protocol::display_phone(self.phone);
         use ziflow_protocol::Event as E;
@@ -519,7 +465,7 @@ impl Run<'_> {
             ("reason", reason.unwrap_or_default()),
             ("stage", stage),
             ("link", link),
-            ("shop", shop_name.unwrap_or_default()),
+            ("shop", shop_name),
         ])
     }
 
@@ -539,10 +485,14 @@ async fn run_action(
     effects: &mut Effects,
 ) -> Result<String> {
     let (shop, phone, event, invoice) = (run.shop, run.phone, run.event, run.invoice);
-    let (sql, arg, said): (&str, Value, String) = match action {
-        RuleAction::SetStage { stage } => (SET_STAGE, json!(stage), format!("stage {stage}")),
-        RuleAction::AddTag { tag } => (ADD_TAG, json!(tag), format!("tag {tag}")),
-        RuleAction::RemoveTag { tag } => (REMOVE_TAG, json!(tag), format!("untag {tag}")),
+    let (change, arg, said): (leads::Change, Value, String) = match action {
+        RuleAction::SetStage { stage } => {
+            (leads::Change::Stage, json!(stage), format!("stage {stage}"))
+        }
+        RuleAction::AddTag { tag } => (leads::Change::AddTag, json!(tag), format!("tag {tag}")),
+        RuleAction::RemoveTag { tag } => {
+            (leads::Change::RemoveTag, json!(tag), format!("untag {tag}"))
+        }
         RuleAction::SetField { name, from } => {
             let value = match (from, invoice) {
                 (Source::Amount, Some((_, total, cur, _))) => {
@@ -559,16 +509,14 @@ async fn run_action(
                 ),
                 _ => format!("{name} = {value}"),
             };
-            sqlx::query(
-                "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json(?2)), updated_at = ?3
-                 WHERE shop_uid = ?4 AND phone = ?5",
+            leads::set_field_in(
+                conn,
+                shop,
+                phone,
+                name,
+                &value.to_string(),
+                event.created_at,
             )
-            .bind(name)
-            .bind(value.to_string())
-            .bind(event.created_at)
-            .bind(shop)
-            .bind(phone)
-            .execute(&mut *conn)
             .await?;
             return Ok(said);
         }
@@ -576,20 +524,7 @@ async fn run_action(
             let Some((_, total, cur, _)) = invoice else {
                 return Ok(format!("{name} unchanged (no invoice)"));
             };
-            sqlx::query(
-                "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json_object(
-                     'minor', COALESCE(json_extract(fields, '$.' || ?1 || '.minor'), 0) + ?2,
-                     'currency', ?3)), updated_at = ?4
-                 WHERE shop_uid = ?5 AND phone = ?6",
-            )
-            .bind(name)
-            .bind(total)
-            .bind(cur)
-            .bind(event.created_at)
-            .bind(shop)
-            .bind(phone)
-            .execute(&mut *conn)
-            .await?;
+            leads::add_to_field_in(conn, shop, phone, name, *total, cur, event.created_at).await?;
             return Ok(format!(
                 "{name} + {}",
                 ziflow_protocol::Money::new(*total, cur.clone()).display()
@@ -672,9 +607,9 @@ async fn run_action(
             return Ok("hand off to a person".into());
         }
     };
-    change(
+    leads::change_in(
         conn,
-        sql,
+        change,
         arg.as_str().unwrap_or_default(),
         event.created_at,
         shop,
@@ -682,35 +617,6 @@ async fn run_action(
     )
     .await?;
     Ok(said)
-}
-
-const SET_STAGE: &str =
-    "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4";
-const ADD_TAG: &str =
-    "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
-         THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
-     WHERE shop_uid = ?3 AND phone = ?4";
-const REMOVE_TAG: &str =
-    "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
-         WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4";
-
-/// Runs one of the lead statements above with its value.
-async fn change(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    value: &str,
-    at: i64,
-    shop: &str,
-    phone: &str,
-) -> Result<()> {
-    sqlx::query(sql)
-        .bind(value)
-        .bind(at)
-        .bind(shop)
-        .bind(phone)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// A rep moved a lead or tagged it by hand.
@@ -723,13 +629,13 @@ async fn lead_changed(
     let shop = event.shop_uid.as_str();
     ensure_lead(conn, shop, phone, event.created_at).await?;
     let mut done = Vec::new();
-    for (value, sql, verb) in [
-        (&changed.stage, SET_STAGE, "stage"),
-        (&changed.add_tag, ADD_TAG, "tag"),
-        (&changed.remove_tag, REMOVE_TAG, "untag"),
+    for (value, change, verb) in [
+        (&changed.stage, leads::Change::Stage, "stage"),
+        (&changed.add_tag, leads::Change::AddTag, "tag"),
+        (&changed.remove_tag, leads::Change::RemoveTag, "untag"),
     ] {
         if let Some(value) = value {
-            change(conn, sql, value, event.created_at, shop, phone).await?;
+            leads::change_in(conn, change, value, event.created_at, shop, phone).await?;
             done.push(format!("{verb} {value}"));
         }
     }
@@ -758,7 +664,15 @@ async fn order_moved(
         return Ok(());
     }
     ensure_lead(conn, shop, &phone, event.created_at).await?;
-    change(conn, SET_STAGE, stage, event.created_at, shop, &phone).await?;
+    leads::change_in(
+        conn,
+        leads::Change::Stage,
+        stage,
+        event.created_at,
+        shop,
+        &phone,
+    )
+    .await?;
     let what = format!("Order #{number} moved to {stage}: stage {stage}");
     history(conn, shop, &phone, event, None, &what).await
 }
@@ -783,16 +697,8 @@ pub type LeadSummary = (String, Option<String>, String, Vec<String>, Value, i64)
 
 /// The shop's leads, most recently changed first.
 pub async fn list(db: &crate::Db, shop: &str) -> Result<Vec<LeadSummary>> {
-    let rows: Vec<(String, Option<String>, String, String, String, i64)> = sqlx::query_as(
-        "SELECT l.phone, c.customer_name, l.stage, l.tags, l.fields, l.updated_at
-         FROM leads l LEFT JOIN conversations c
-           ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
-         WHERE l.shop_uid = ? ORDER BY l.updated_at DESC, l.phone",
-    )
-    .bind(shop)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
+    Ok(leads::list(db, shop)
+        .await?
         .into_iter()
         .map(|(phone, name, stage, tags, fields, at)| {
             (
@@ -809,22 +715,9 @@ pub async fn list(db: &crate::Db, shop: &str) -> Result<Vec<LeadSummary>> {
 
 /// The lead of `phone`, if there is one.
 pub async fn lead(db: &crate::Db, shop: &str, phone: &str) -> Result<Option<Lead>> {
-    let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT stage, tags, fields FROM leads WHERE shop_uid = ? AND phone = ?")
-            .bind(shop)
-            .bind(phone)
-            .fetch_optional(db.pool())
-            .await?;
-    let Some((stage, tags, fields)) = row else {
+    let Some(((stage, tags, fields), history)) = leads::get(db, shop, phone).await? else {
         return Ok(None);
     };
-    let history: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT at, what FROM lead_history WHERE shop_uid = ? AND phone = ? ORDER BY id",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_all(db.pool())
-    .await?;
     Ok(Some(Lead {
         phone: phone.to_string(),
         stage,

@@ -3,7 +3,8 @@
 //! crate; it knows neither.
 //!
 //! # Layout
-//! - [`db`]: opening the SQLite database (WAL, foreign keys on) and running migrations.
+//! - [`storage::db`]: opening the SQLite database (WAL, foreign keys on) and running
+//!   migrations ([`Db`]).
 //! - [`storage`]: all SQL, one module per table family.
 //! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
 //! - [`metrics`]: the owner's figures, computed from stored facts.
@@ -24,7 +25,6 @@ pub mod channel;
 pub mod clock;
 pub mod command;
 pub mod crm;
-pub mod db;
 pub mod log;
 pub mod metrics;
 pub mod net;
@@ -43,6 +43,6 @@ pub mod webhook;
 mod error;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::Db;
 pub use error::{Error, Result};
+pub use storage::db::Db;
 pub use ziflow_protocol::{InvoiceStatus, Money};

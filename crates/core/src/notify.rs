@@ -173,37 +173,6 @@ pub fn history_line(channel: &str, state: &str, attempts: i64, answer: &str) -> 
     }
 }
 
-/// The shop's latest notifications, newest first.
-pub async fn recent(
-    db: &crate::Db,
-    shop: &str,
-    limit: i64,
-) -> Result<Vec<ziflow_protocol::automation::NotificationRow>> {
-    type Row = (String, String, Option<String>, String, i64, String, i64);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
-         WHERE shop_uid = ? ORDER BY at DESC, rowid DESC LIMIT ?",
-    )
-    .bind(shop)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(channel, text, phone, state, attempts, answer, at)| {
-            ziflow_protocol::automation::NotificationRow {
-                channel,
-                text,
-                phone,
-                state,
-                attempts,
-                answer,
-                at,
-            }
-        })
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

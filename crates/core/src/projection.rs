@@ -124,12 +124,13 @@ pub fn areas(event: &ev::Event) -> Vec<ziflow_protocol::Area> {
         | E::LlmChanged(_)
         | E::AgentTestSaved(_)
         | E::AgentTestDeleted(_) => vec![Agent],
-        E::RemindersChanged(_)
-        | E::BillingConnected(_)
-        | E::BillingDisconnected(_)
-        | E::ChannelConnected(_)
-        | E::ChannelDisconnected(_) => vec![Settings, Agent],
-        E::NotificationResult(_) => vec![Notifications],
+        // Changing the payment provider expires the other provider's open links.
+        E::BillingConnected(_) | E::BillingDisconnected(_) => vec![Settings, Agent, Invoices],
+        E::RemindersChanged(_) | E::ChannelConnected(_) | E::ChannelDisconnected(_) => {
+            vec![Settings, Agent]
+        }
+        // A notification about a customer is a line in their lead's history.
+        E::NotificationResult(_) => vec![Notifications, Leads],
         E::Provider(_) => vec![Payments, Invoices, Board],
         // Leads follow below; the engine's notices and unknown kinds change no table.
         E::LeadChanged(_) | E::EngineQuarantined(_) | E::EngineReleased(_) | E::Unknown { .. } => {
@@ -457,16 +458,8 @@ async fn message_delivery(
     p: &ev::MessageDelivery,
 ) -> Result<Applied> {
     let wamid = p.wamid.as_deref();
-    sqlx::query(
-        "UPDATE messages SET wamid = COALESCE(?, wamid), send_error = ? WHERE event_id = ?
-         AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = ?)",
-    )
-    .bind(wamid)
-    .bind(p.error.as_deref())
-    .bind(p.event_id)
-    .bind(&event.shop_uid)
-    .execute(&mut *conn)
-    .await?;
+    conversations::delivery_in(conn, &event.shop_uid, p.event_id, wamid, p.error.as_deref())
+        .await?;
     if let Some(wamid) = wamid {
         crate::channel::status_in(
             conn,
@@ -524,16 +517,8 @@ async fn reminded(
     event: &Event,
     p: &ev::InvoiceReminded,
 ) -> Result<Applied> {
-    if p.sent {
-        sqlx::query(
-            "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?)
-             WHERE shop_uid = ? AND id = ?",
-        )
-        .bind(p.reminder)
-        .bind(&event.shop_uid)
-        .bind(p.invoice_id)
-        .execute(&mut *conn)
-        .await?;
+    if let (true, Some(id)) = (p.sent, p.invoice_id) {
+        invoices::reminded_in(conn, &event.shop_uid, id, p.reminder).await?;
     }
     Ok(Applied::default())
 }
@@ -544,15 +529,7 @@ async fn abandoned(
     event: &Event,
     p: &ev::InvoiceAbandoned,
 ) -> Result<Applied> {
-    sqlx::query(
-        "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?)
-         WHERE shop_uid = ? AND id = ?",
-    )
-    .bind(event.created_at)
-    .bind(&event.shop_uid)
-    .bind(p.invoice_id)
-    .execute(&mut *conn)
-    .await?;
+    invoices::abandoned_in(conn, &event.shop_uid, p.invoice_id, event.created_at).await?;
     Ok(Applied::default())
 }
 
@@ -562,15 +539,7 @@ async fn order_moved(
     event: &Event,
     p: &ev::OrderStageChanged,
 ) -> Result<Applied> {
-    sqlx::query(
-        "UPDATE invoices SET fulfilment_stage = ?
-         WHERE shop_uid = ? AND id = ? AND fulfilment_stage IS NOT NULL",
-    )
-    .bind(&p.to)
-    .bind(&event.shop_uid)
-    .bind(p.invoice_id)
-    .execute(&mut *conn)
-    .await?;
+    invoices::move_on_board_in(conn, &event.shop_uid, p.invoice_id, &p.to).await?;
     Ok(Applied::default())
 }
 
@@ -631,11 +600,7 @@ async fn opted_out(
     event: &Event,
     p: &ev::OptedOut,
 ) -> Result<Applied> {
-    sqlx::query("UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?")
-        .bind(&event.shop_uid)
-        .bind(&p.phone)
-        .execute(&mut *conn)
-        .await?;
+    conversations::opt_out_in(conn, &event.shop_uid, &p.phone).await?;
     Ok(Applied::default())
 }
 
@@ -672,15 +637,7 @@ async fn channel_disconnected(conn: &mut SqliteConnection, event: &Event) -> Res
 
 /// A person takes the conversation over: the bot stops talking in it.
 async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &ev::Handoff) -> Result<Applied> {
-    sqlx::query(
-        "UPDATE conversations SET bot_enabled = 0, handoff_reason = ?
-         WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(p.reason.as_deref())
-    .bind(&event.shop_uid)
-    .bind(&p.phone)
-    .execute(&mut *conn)
-    .await?;
+    conversations::hand_off_in(conn, &event.shop_uid, &p.phone, p.reason.as_deref()).await?;
     Ok(Applied::default())
 }
 
@@ -691,22 +648,7 @@ async fn notification_result(
     event: &Event,
     p: &ev::NotificationResult,
 ) -> Result<Applied> {
-    sqlx::query(
-        "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (shop_uid, key) DO UPDATE SET state = ?6, attempts = ?7, answer = ?8, at = ?9",
-    )
-    .bind(&event.shop_uid)
-    .bind(&p.key)
-    .bind(&p.channel)
-    .bind(&p.text)
-    .bind(p.phone.as_deref())
-    .bind(&p.state)
-    .bind(p.attempts)
-    .bind(&p.answer)
-    .bind(event.created_at)
-    .execute(&mut *conn)
-    .await?;
+    crate::storage::notifications::record_in(conn, &event.shop_uid, p, event.created_at).await?;
     if let Some(phone) = &p.phone {
         let line = crate::notify::history_line(&p.channel, &p.state, p.attempts, &p.answer);
         crate::crm::history(conn, &event.shop_uid, phone, event, None, &line).await?;
@@ -716,27 +658,7 @@ async fn notification_result(
 
 /// A rep switches the bot off (takes over) or back on (the bot starts afresh).
 async fn bot_set(conn: &mut SqliteConnection, event: &Event, p: &ev::BotSet) -> Result<Applied> {
-    sqlx::query(
-        "UPDATE conversations SET bot_enabled = ?,
-                handoff_reason = CASE WHEN ? THEN NULL ELSE handoff_reason END
-         WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(p.enabled)
-    .bind(p.enabled)
-    .bind(&event.shop_uid)
-    .bind(&p.phone)
-    .execute(&mut *conn)
-    .await?;
-    if p.enabled {
-        sqlx::query(
-            "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
-             WHERE shop_uid = ? AND customer_phone = ?",
-        )
-        .bind(&event.shop_uid)
-        .bind(&p.phone)
-        .execute(&mut *conn)
-        .await?;
-    }
+    conversations::set_bot_in(conn, &event.shop_uid, &p.phone, p.enabled).await?;
     Ok(Applied::default())
 }
 

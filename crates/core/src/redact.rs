@@ -40,27 +40,34 @@ pub fn for_rep(kind: &str, payload: &str) -> Option<String> {
     if !is_provider && !owner_only {
         return None;
     }
-    let redacted = match E::parse(kind, payload).ok()? {
+    // Fails closed: what does not read as its kind reaches a rep as an empty object.
+    let Ok(event) = E::parse(kind, payload) else {
+        return Some("{}".into());
+    };
+    let redacted = match event {
         E::SettingsChanged(mut s) => {
             if !OWNER_SETTINGS.contains(&s.key.as_str()) {
                 return None;
             }
             s.value.clear();
-            E::SettingsChanged(s).payload()?
+            E::SettingsChanged(s).payload()
         }
         E::BillingConnected(mut b) => {
             b.key_hint.clear();
             b.steps.clear();
-            E::BillingConnected(b).payload()?
+            E::BillingConnected(b).payload()
         }
         E::LlmChanged(mut l) => {
             l.key_hint.clear();
             l.base_url.clear();
-            E::LlmChanged(l).payload()?
+            E::LlmChanged(l).payload()
         }
-        E::Provider(p) => provider_event(&serde_json::from_str(p.body.get()).ok()?),
-        _ => return None,
+        E::Provider(p) => serde_json::from_str(p.body.get())
+            .ok()
+            .map(|body| provider_event(&body)),
+        _ => None,
     };
+    let redacted = redacted.unwrap_or_else(|| json!({}));
     Some(redacted.to_string())
 }
 
@@ -153,5 +160,19 @@ mod tests {
             None,
             "conversations are the rep's work"
         );
+        // What does not read as its kind is withheld, never sent as stored.
+        for (kind, payload) in [
+            (
+                "billing.connected",
+                r#"{"mode":null,"key_hint":"sk_live_…4242"}"#,
+            ),
+            ("settings.changed", r#"{"key":"notify","value":7}"#),
+            (
+                "stripe.",
+                r#"{"data":{"object":{"customer_details":{"email":"a@b.c"}}}}"#,
+            ),
+        ] {
+            assert_eq!(for_rep(kind, payload).as_deref(), Some("{}"), "{kind}");
+        }
     }
 }

@@ -89,13 +89,17 @@ pub fn as_settings(s: &Scenario) -> Vec<(&'static str, String)> {
 
 /// The shop's scenario (defaults for what was never set).
 pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Scenario> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT key, value FROM settings WHERE shop_uid = ?
-         AND key IN ('scenario.auto_invoice', 'scenario.link_style', 'scenario.cutoff',
-                     'whatsapp.template', 'reminders.hours')",
+    let rows = crate::storage::settings::many_in(
+        conn,
+        shop,
+        &[
+            "scenario.auto_invoice",
+            "scenario.link_style",
+            "scenario.cutoff",
+            "whatsapp.template",
+            "reminders.hours",
+        ],
     )
-    .bind(shop)
-    .fetch_all(&mut *conn)
     .await?;
     let mut s = default_scenario();
     for (k, v) in rows {

@@ -222,6 +222,16 @@ fn is_false(b: &bool) -> bool {
     !b
 }
 
+/// A field of a provider's object read on its own: a value of another type than expected
+/// is `None`, never a reason to lose the rest of the object (as reading field by field did).
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(serde_json::from_value(Value::deserialize(d)?).ok())
+}
+
 /// `whatsapp.message`: the number it came to, the sender, and WhatsApp's message object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WhatsappMessage {
@@ -256,22 +266,22 @@ impl PartialEq for WhatsappMessage {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct InboundMessage {
     /// WhatsApp's message id (`wamid.…`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub id: Option<String>,
     /// `text`, `interactive`, `button`, `image`, … (`unknown` when absent).
-    #[serde(default, rename = "type")]
+    #[serde(default, rename = "type", deserialize_with = "lenient")]
     pub kind: Option<String>,
     /// Unix seconds as a decimal string, as WhatsApp sends it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub timestamp: Option<String>,
     /// A text message's body.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub text: Option<TextBody>,
     /// A reply to buttons or a list.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub interactive: Option<Interactive>,
     /// A quick-reply button of a template.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub button: Option<ButtonReply>,
 }
 
@@ -279,7 +289,7 @@ pub struct InboundMessage {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct TextBody {
     /// The words.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub body: Option<String>,
 }
 
@@ -287,10 +297,10 @@ pub struct TextBody {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Interactive {
     /// A reply button that was tapped.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub button_reply: Option<Titled>,
     /// A list row that was chosen.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub list_reply: Option<Titled>,
 }
 
@@ -298,7 +308,7 @@ pub struct Interactive {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct Titled {
     /// The title.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub title: Option<String>,
 }
 
@@ -306,7 +316,7 @@ pub struct Titled {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ButtonReply {
     /// Its text.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub text: Option<String>,
 }
 
@@ -362,34 +372,34 @@ impl PartialEq for WhatsappStatus {
 }
 
 /// The parts of a WhatsApp status object ZiFlow reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Status {
     /// The sent message's WhatsApp id.
     pub id: String,
     /// `sent`, `delivered`, `read` or `failed`.
     pub status: String,
     /// Unix seconds as a decimal string.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub timestamp: Option<String>,
-    /// Why it failed.
+    /// Why it failed: WhatsApp's error objects, read one by one ([`Status::error`]).
     #[serde(default)]
-    pub errors: Vec<StatusError>,
+    pub errors: Value,
 }
 
 /// One of a failed status's errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct StatusError {
     /// Meta's error code.
-    #[serde(default)]
-    pub code: i64,
+    #[serde(default, deserialize_with = "lenient")]
+    pub code: Option<i64>,
     /// Its title.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub title: Option<String>,
     /// Its message (older API versions).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub message: Option<String>,
     /// More detail.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub error_data: Option<ErrorData>,
 }
 
@@ -397,7 +407,7 @@ pub struct StatusError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct ErrorData {
     /// The detail.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub details: Option<String>,
 }
 
@@ -417,7 +427,8 @@ impl Status {
 
     /// The first error as the rep reads it: `(#131026) Message undeliverable: details`.
     pub fn error(&self) -> Option<String> {
-        let e = self.errors.first()?;
+        let e: StatusError = serde_json::from_value(self.errors.get(0)?.clone()).ok()?;
+        let code = e.code.unwrap_or_default();
         let title = e
             .title
             .as_deref()
@@ -425,8 +436,8 @@ impl Status {
             .unwrap_or("failed");
         Some(
             match e.error_data.as_ref().and_then(|d| d.details.as_deref()) {
-                Some(d) => format!("(#{}) {title}: {d}", e.code),
-                None => format!("(#{}) {title}", e.code),
+                Some(d) => format!("(#{code}) {title}: {d}"),
+                None => format!("(#{code}) {title}"),
             },
         )
     }

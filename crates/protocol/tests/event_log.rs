@@ -100,3 +100,35 @@ fn optional_fields_an_older_writer_left_out_take_their_defaults() {
     assert_eq!(s.provider, "sandbox");
     assert_eq!(s.reference, None);
 }
+
+#[test]
+fn a_provider_field_of_an_unexpected_type_costs_only_that_field() {
+    let Event::WhatsappMessage(m) = Event::parse(
+        "whatsapp.message",
+        r#"{"from":"1","message":{"id":"wamid.1","type":"text","timestamp":1764500000,"text":{"body":"hi"}}}"#,
+    )
+    .unwrap() else {
+        panic!("whatsapp.message reads");
+    };
+    let message = m.message();
+    assert_eq!(
+        message.words(),
+        Some("hi"),
+        "the words survive a numeric timestamp"
+    );
+    assert_eq!(message.id.as_deref(), Some("wamid.1"));
+    assert_eq!(message.sent_at(), None, "the time is the only thing lost");
+
+    let Event::WhatsappStatus(s) = Event::parse(
+        "whatsapp.status",
+        r#"{"status":{"id":"wamid.1","status":"failed","errors":[{"code":131026,"title":"Message undeliverable","error_data":{"details":"not on WhatsApp"}},null]}}"#,
+    )
+    .unwrap() else {
+        panic!("whatsapp.status reads");
+    };
+    let status = s.read().unwrap();
+    assert_eq!(
+        status.error().as_deref(),
+        Some("(#131026) Message undeliverable: not on WhatsApp")
+    );
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use ziflow_core::secrets::MasterKey;
+use ziflow_core::storage::conversations;
 use ziflow_core::Db;
 
 use crate::config::ProviderConfig;
@@ -128,14 +129,8 @@ async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> 
 async fn settle(db: &Db) -> anyhow::Result<()> {
     let mut calm = 0;
     for _ in 0..1200 {
-        let (applied, newest, due): (i64, Option<i64>, i64) = sqlx::query_as(
-            "SELECT (SELECT last_id FROM engine_cursor WHERE name = 'projection'),
-                    (SELECT MAX(id) FROM events),
-                    (SELECT COUNT(*) FROM jobs WHERE state = 'pending'
-                       AND run_at <= CAST(strftime('%s','now') AS INTEGER) + 150)",
-        )
-        .fetch_one(db.pool())
-        .await?;
+        let now = ziflow_core::Clock::now(&ziflow_core::SystemClock);
+        let (applied, newest, due) = ziflow_core::storage::engine::backlog(db, now + 150).await?;
         if applied >= newest.unwrap_or(0) && due == 0 {
             calm += 1;
             if calm >= 2 {
@@ -151,47 +146,33 @@ async fn settle(db: &Db) -> anyhow::Result<()> {
 
 /// What came of one conversation, read from the relay's tables.
 async fn outcome(db: &Db, shop: &str, id: Value, phone: &str) -> anyhow::Result<Value> {
-    let replies: Vec<String> = sqlx::query_scalar(
-        "SELECT m.body FROM messages m JOIN conversations c ON c.id = m.conversation_id
-         WHERE c.shop_uid = ? AND c.customer_phone = ? AND m.direction = 'out' ORDER BY m.id",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_all(db.pool())
-    .await?;
-    let handoff: Option<bool> = sqlx::query_scalar(
-        "SELECT bot_enabled = 0 FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(db.pool())
-    .await?;
-    // id, shipping, total, address, pay link
-    type InvoiceRow = (i64, i64, i64, Option<String>, Option<String>);
-    let invoice: Option<InvoiceRow> = sqlx::query_as(
-        "SELECT id, shipping_minor, total_minor, address, pay_link FROM invoices
-         WHERE shop_uid = ? AND customer_phone = ? ORDER BY id DESC LIMIT 1",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(db.pool())
-    .await?;
+    let replies: Vec<String> = conversations::plain_thread(db, shop, phone)
+        .await?
+        .into_iter()
+        .filter(|(direction, _, _)| direction == "out")
+        .map(|(_, body, _)| body)
+        .collect();
+    let mut conn = db.pool().acquire().await?;
+    let handoff = conversations::bot_enabled_in(&mut conn, shop, phone).await? == Some(false);
+    drop(conn);
+    let invoice = ziflow_core::storage::invoices::latest_of(db, shop, phone).await?;
     let (order, sent) = match invoice {
-        Some((inv, shipping, total, address, link)) => {
-            let items = ziflow_core::storage::invoices::items(db, inv).await?;
+        Some(inv) => {
+            let items = ziflow_core::storage::invoices::items(db, inv.id).await?;
             (
                 json!({
                     "items": items.iter().map(|i| json!({"sku": i.sku, "variant": i.variant,
                         "qty": i.qty, "unit_cents": i.unit_minor})).collect::<Vec<_>>(),
-                    "shipping_cents": shipping, "total_cents": total, "address": address,
+                    "shipping_cents": inv.shipping_minor, "total_cents": inv.total_minor,
+                    "address": inv.address,
                 }),
-                link.is_some(),
+                inv.pay_link.is_some(),
             )
         }
         None => (Value::Null, false),
     };
     Ok(json!({
         "id": id, "replies": replies, "order": order, "invoice_sent": sent,
-        "handoff": handoff.unwrap_or(false),
+        "handoff": handoff,
     }))
 }

@@ -151,7 +151,7 @@ pub async fn get_notifications(state: State<'_, AppState>) -> Result<auto::Notif
         settings: notify::settings_in(&mut conn, &uid).await?,
         templates,
         variables: notify::VARIABLES.iter().map(|s| s.to_string()).collect(),
-        recent: notify::recent(&state.db, &uid, 30).await?,
+        recent: ziflow_core::storage::notifications::recent(&state.db, &uid, 30).await?,
     })
 }
 

@@ -35,32 +35,20 @@ pub async fn on_paid(
     invoice_id: i64,
     at: i64,
 ) -> Result<Option<i64>> {
-    let row: Option<(String, i64, bool)> = sqlx::query_as(
-        "SELECT customer_phone, number, notify_customer FROM invoices WHERE shop_uid = ? AND id = ?",
-    )
-    .bind(shop)
-    .bind(invoice_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((phone, number, true)) = row else {
+    let Some(inv) = crate::storage::invoices::get_in(conn, shop, invoice_id).await? else {
         return Ok(None);
     };
-    let opted_out: Option<bool> = sqlx::query_scalar(
-        "SELECT opted_out FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(&phone)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if opted_out == Some(true) {
+    if !crate::storage::invoices::notify_customer_in(conn, invoice_id).await? {
+        return Ok(None);
+    }
+    let (phone, number) = (inv.customer_phone, inv.number);
+    let reach = crate::storage::conversations::reach_in(conn, shop, &phone).await?;
+    if reach.is_some_and(|(_, opted_out)| opted_out) {
         return Ok(None); // STOP holds until the customer writes again
     }
     let lang = customer_lang(conn, shop, &phone).await?;
     let scenario = crate::scenario::load_in(conn, shop).await?;
-    let timezone: String = sqlx::query_scalar("SELECT timezone FROM shops WHERE uid = ?")
-        .bind(shop)
-        .fetch_one(&mut *conn)
-        .await?;
+    let timezone = crate::storage::shops::timezone_in(conn, shop).await?;
     let cutoff = crate::scenario::parse_cutoff(&scenario.cutoff)
         .or_else(|| crate::scenario::parse_cutoff(crate::scenario::DEFAULT_CUTOFF))
         .unwrap_or(18 * 60);
@@ -106,27 +94,17 @@ pub enum Record {
 
 /// What the agent remembers of the conversation with `phone`.
 async fn state_of(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<State> {
-    Ok(sqlx::query_scalar::<_, String>(
-        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+    Ok(
+        crate::storage::conversations::agent_state_in(conn, shop, phone)
+            .await?
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default(),
     )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .and_then(|s| serde_json::from_str(&s).ok())
-    .unwrap_or_default())
 }
 
 /// Whether the bot is off in the conversation with `phone` (a person has it).
 async fn bot_off(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<bool> {
-    let bot_on: Option<bool> = sqlx::query_scalar(
-        "SELECT bot_enabled FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(bot_on == Some(false))
+    Ok(crate::storage::conversations::bot_enabled_in(conn, shop, phone).await? == Some(false))
 }
 
 /// Runs the agent on the inbound `whatsapp.message` `event` inside the engine's transaction.
@@ -282,10 +260,7 @@ pub async fn answer(
                 let Some(invoice_id) = made.answer["invoice_id"].as_i64() else {
                     continue;
                 };
-                sqlx::query("UPDATE invoices SET notify_customer = 1 WHERE id = ?")
-                    .bind(invoice_id)
-                    .execute(&mut *conn)
-                    .await?;
+                crate::storage::invoices::notify_customer_set_in(conn, invoice_id).await?;
                 let send = ziflow_protocol::Command::InvoiceSend { invoice_id };
                 let sent = command::execute(conn, shop_uid, &send, now, &cctx).await?;
                 appended.extend(sent.event_ids);
@@ -328,16 +303,8 @@ pub async fn answer(
             }
         }
     }
-    sqlx::query(
-        "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET state = excluded.state,
-             updated_at = excluded.updated_at",
-    )
-    .bind(shop_uid)
-    .bind(&phone)
-    .bind(serde_json::to_string(&state).unwrap_or_else(|_| "{}".into()))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    let remembered = serde_json::to_string(&state).unwrap_or_else(|_| "{}".into());
+    crate::storage::conversations::agent_state_set_in(conn, shop_uid, &phone, &remembered, now)
+        .await?;
     Ok(appended)
 }

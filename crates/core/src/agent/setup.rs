@@ -29,21 +29,13 @@ impl Setup {
     /// Reads the shop's setup inside the caller's transaction.
     pub async fn load_in(conn: &mut SqliteConnection, shop_uid: &str) -> Result<Self> {
         let catalog = catalog::load_in(conn, shop_uid).await?;
-        let currency: String = sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
-            .bind(shop_uid)
-            .fetch_one(&mut *conn)
-            .await?;
+        let currency = crate::storage::shops::currency_in(conn, shop_uid).await?;
         let city = catalog
             .shipping
             .first()
             .map(|z| z.cities.first().cloned().unwrap_or_else(|| z.zone.clone()))
             .unwrap_or_default();
-        let own: Vec<(String, String)> = sqlx::query_as(
-            "SELECT substr(key, 7), value FROM settings WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
-        )
-        .bind(shop_uid)
-        .fetch_all(&mut *conn)
-        .await?;
+        let own = crate::storage::settings::own_replies_in(conn, shop_uid).await?;
         let scenario = crate::scenario::load_in(conn, shop_uid).await?;
         Ok(Self {
             catalog,

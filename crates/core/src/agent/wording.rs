@@ -9,13 +9,7 @@ use crate::Result;
 
 /// The language the agent talks with this customer in (English until it knows).
 pub async fn customer_lang(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<Lang> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let state = crate::storage::conversations::agent_state_in(conn, shop, phone).await?;
     Ok(state
         .and_then(|s| serde_json::from_str::<State>(&s).ok())
         .and_then(|s| s.lang)

@@ -145,13 +145,8 @@ pub async fn prepare_in(
     event_id: i64,
     now: i64,
 ) -> Result<Outgoing> {
-    let payload: Option<String> = sqlx::query_scalar(
-        "SELECT payload FROM events WHERE id = ? AND shop_uid = ? AND kind = 'message.sent'",
-    )
-    .bind(event_id)
-    .bind(shop)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let payload =
+        crate::storage::events::payload_of_in(conn, shop, event_id, "message.sent").await?;
     let Some(payload) = payload else {
         return Ok(Outgoing::Skip(format!("no message {event_id} to send")));
     };
@@ -167,14 +162,7 @@ pub async fn prepare_in(
         message.text.as_str(),
         message.by.as_str(),
     );
-    let conv: Option<(Option<i64>, bool)> = sqlx::query_as(
-        "SELECT last_inbound_at, opted_out FROM conversations
-         WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(to)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let conv = crate::storage::conversations::reach_in(conn, shop, to).await?;
     let (last_inbound, opted_out) = conv.unwrap_or((None, false));
     if opted_out && by != "rep" {
         return Ok(Outgoing::Skip(
@@ -296,16 +284,5 @@ pub async fn status_in(
             "unknown message status {status:?}"
         )));
     }
-    sqlx::query(
-        "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(shop)
-    .bind(wamid)
-    .bind(status)
-    .bind(at)
-    .bind(error)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    crate::storage::conversations::record_status_in(conn, shop, wamid, status, at, error).await
 }

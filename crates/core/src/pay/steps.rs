@@ -39,10 +39,7 @@ pub async fn link_created(
     });
     let id = record(conn, shop, &sent, now).await?;
     let mut ids = vec![id];
-    let notify: bool = sqlx::query_scalar("SELECT notify_customer FROM invoices WHERE id = ?")
-        .bind(req.invoice_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    let notify = invoices::notify_customer_in(conn, req.invoice_id).await?;
     if notify {
         // The bot's invoice: its message, with the link, goes to the customer now.
         let text = invoice_message(conn, shop, req.invoice_id, &link.url).await?;
@@ -82,15 +79,8 @@ async fn invoice_message(
         .and_then(|t| crate::template::parse_invoice(&t).ok())
         .or_else(|| Template::parse(DEFAULT_INVOICE, INVOICE_VARIABLES).ok())
         .ok_or_else(|| crate::Error::InvalidInput("no usable invoice template".into()))?;
-    let (shop_name, customer): (String, Option<String>) = sqlx::query_as(
-        "SELECT s.name, c.customer_name FROM shops s
-         LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = ?
-         WHERE s.uid = ?",
-    )
-    .bind(&inv.customer_phone)
-    .bind(shop)
-    .fetch_one(&mut *conn)
-    .await?;
+    let (shop_name, customer) =
+        crate::storage::conversations::names_in(conn, shop, &inv.customer_phone).await?;
     let customer = customer.unwrap_or_else(|| ziflow_protocol::display_phone(&inv.customer_phone));
     Ok(InvoiceMessage {
         items: &items,

@@ -153,13 +153,7 @@ pub async fn start_in(
 /// time of that step (or ends, if the schedule has fewer steps now).
 pub async fn reschedule_in(conn: &mut SqliteConnection, shop: &str, now: i64) -> Result<()> {
     let hours = hours_in(conn, shop).await?;
-    let pending: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, payload FROM jobs WHERE shop_uid = ? AND kind = ? AND state = 'pending'",
-    )
-    .bind(shop)
-    .bind(KIND)
-    .fetch_all(&mut *conn)
-    .await?;
+    let pending = jobs::pending_of_kind_in(conn, shop, KIND).await?;
     for (job, payload) in pending {
         let Ok(work) = serde_json::from_str::<RemindWork>(&payload) else {
             continue;
@@ -168,21 +162,16 @@ pub async fn reschedule_in(conn: &mut SqliteConnection, shop: &str, now: i64) ->
         let sent_at = inv.as_ref().and_then(|i| i.sent_at);
         let expires_at = inv.as_ref().and_then(|i| i.link_expires_at);
         let (Some(sent_at), Some(h)) = (sent_at, hours.get(work.step)) else {
-            sqlx::query(
-                "UPDATE jobs SET state = 'done', finished_at = ?,
-                     last_error = 'the reminder schedule has no such step any more' WHERE id = ?",
+            jobs::end_in(
+                conn,
+                job,
+                "the reminder schedule has no such step any more",
+                now,
             )
-            .bind(now)
-            .bind(job)
-            .execute(&mut *conn)
             .await?;
             continue;
         };
-        sqlx::query("UPDATE jobs SET run_at = ? WHERE id = ?")
-            .bind(step_time(sent_at, *h, expires_at))
-            .bind(job)
-            .execute(&mut *conn)
-            .await?;
+        jobs::move_in(conn, job, step_time(sent_at, *h, expires_at)).await?;
     }
     Ok(())
 }

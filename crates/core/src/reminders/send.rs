@@ -41,14 +41,9 @@ pub async fn remind_in(
         return Ok(Vec::new()); // the schedule was shortened under it
     }
     let last = step + 1 == hours.len();
-    let opted_out: bool = sqlx::query_scalar(
-        "SELECT opted_out FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(&inv.customer_phone)
-    .fetch_optional(&mut *conn)
-    .await?
-    .unwrap_or(false);
+    let opted_out = crate::storage::conversations::reach_in(conn, shop, &inv.customer_phone)
+        .await?
+        .is_some_and(|(_, opted_out)| opted_out);
     let link_live = inv.link_expires_at.is_none_or(|e| now < e);
     let mut ids = Vec::new();
     let why_not = match (&inv.pay_link, opted_out, link_live) {

@@ -299,6 +299,229 @@ pub async fn recent(
     Ok(rows)
 }
 
+/// What became of the shop's message of event `event_id`: WhatsApp's id, or why it was not
+/// sent (`message.delivery`).
+pub async fn delivery_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    event_id: i64,
+    wamid: Option<&str>,
+    error: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE messages SET wamid = COALESCE(?, wamid), send_error = ? WHERE event_id = ?
+         AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = ?)",
+    )
+    .bind(wamid)
+    .bind(error)
+    .bind(event_id)
+    .bind(shop)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The customer wrote STOP (`conversation.opted_out`).
+pub async fn opt_out_in(conn: &mut sqlx::SqliteConnection, shop: &str, phone: &str) -> Result<()> {
+    sqlx::query("UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?")
+        .bind(shop)
+        .bind(phone)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A person takes the conversation over, for `reason` (`conversation.handoff`).
+pub async fn hand_off_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+    reason: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE conversations SET bot_enabled = 0, handoff_reason = ?
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(reason)
+    .bind(shop)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Switches the bot off or on in a conversation (`conversation.bot_set`); switched on, the
+/// hand-off reason goes and the agent starts the conversation afresh.
+pub async fn set_bot_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+    enabled: bool,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE conversations SET bot_enabled = ?,
+                handoff_reason = CASE WHEN ? THEN NULL ELSE handoff_reason END
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(enabled)
+    .bind(enabled)
+    .bind(shop)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    if enabled {
+        sqlx::query(
+            "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
+             WHERE shop_uid = ? AND customer_phone = ?",
+        )
+        .bind(shop)
+        .bind(phone)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// How the shop can reach `phone`: when they last wrote (the 24-hour window) and whether they
+/// opted out; `None` when there is no conversation with them.
+pub async fn reach_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<Option<(Option<i64>, bool)>> {
+    Ok(sqlx::query_as(
+        "SELECT last_inbound_at, opted_out FROM conversations
+         WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Whether `phone` is a customer of the shop: a lead or a conversation.
+pub async fn is_customer_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<bool> {
+    let known: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM leads WHERE shop_uid = ?1 AND phone = ?2
+         UNION SELECT 1 FROM conversations WHERE shop_uid = ?1 AND customer_phone = ?2",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(known.is_some())
+}
+
+/// The shop's name and the customer's profile name, if they have one.
+pub async fn names_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<(String, Option<String>)> {
+    Ok(sqlx::query_as(
+        "SELECT s.name, c.customer_name FROM shops s
+         LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = ?
+         WHERE s.uid = ?",
+    )
+    .bind(phone)
+    .bind(shop)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// A status WhatsApp reported for the shop's message `wamid` (each status once).
+pub async fn record_status_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    wamid: &str,
+    status: &str,
+    at: i64,
+    error: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(shop)
+    .bind(wamid)
+    .bind(status)
+    .bind(at)
+    .bind(error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The agent's state of its conversation with `phone` (JSON), if it has one.
+pub async fn agent_state_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Whether the bot talks in the conversation with `phone`; `None` without a conversation.
+pub async fn bot_enabled_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<Option<bool>> {
+    Ok(sqlx::query_scalar(
+        "SELECT bot_enabled FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Keeps the agent's state (JSON) of its conversation with `phone`.
+pub async fn agent_state_set_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    phone: &str,
+    state: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET state = excluded.state,
+             updated_at = excluded.updated_at",
+    )
+    .bind(shop)
+    .bind(phone)
+    .bind(state)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The thread with `phone` as the customer sees it: direction, text and time of each
+/// message, oldest first.
+pub async fn plain_thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<(String, String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT m.direction, m.body, m.sent_at FROM messages m
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.id",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_all(db.pool())
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,3 +30,16 @@ pub async fn set_cursor(conn: &mut SqliteConnection, name: &str, last_id: i64) -
     .await?;
     Ok(())
 }
+
+/// How far the engine and the jobs are: the projection cursor, the newest event id (if any)
+/// and how many pending jobs are due by `due_by` (a tool waits for the relay to settle).
+pub async fn backlog(db: &crate::Db, due_by: i64) -> Result<(i64, Option<i64>, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT last_id FROM engine_cursor WHERE name = 'projection'),
+                (SELECT MAX(id) FROM events),
+                (SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?)",
+    )
+    .bind(due_by)
+    .fetch_one(db.pool())
+    .await?)
+}

@@ -223,3 +223,19 @@ pub async fn of_subscription_in(
     .fetch_all(&mut *conn)
     .await?)
 }
+/// The payload of the shop's event `id` if it is of `kind`.
+pub async fn payload_of_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    kind: &str,
+) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT payload FROM events WHERE id = ? AND shop_uid = ? AND kind = ?")
+            .bind(id)
+            .bind(shop)
+            .bind(kind)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}

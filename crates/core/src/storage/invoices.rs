@@ -759,6 +759,90 @@ pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
     .await?)
 }
 
+/// Reminder `reminder` of invoice `id` went out (`invoice.reminded`); the count never goes
+/// back.
+pub async fn reminded_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    reminder: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?) WHERE shop_uid = ? AND id = ?",
+    )
+    .bind(reminder)
+    .bind(shop)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The last reminder of invoice `id` passed unpaid at `at` (`invoice.abandoned`; the first
+/// time counts).
+pub async fn abandoned_in(conn: &mut SqliteConnection, shop: &str, id: i64, at: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?) WHERE shop_uid = ? AND id = ?",
+    )
+    .bind(at)
+    .bind(shop)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves the paid order of invoice `id` to `stage` on the board (`order.stage_changed`); an
+/// invoice not on the board stays off it.
+pub async fn move_on_board_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    id: i64,
+    stage: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE invoices SET fulfilment_stage = ?
+         WHERE shop_uid = ? AND id = ? AND fulfilment_stage IS NOT NULL",
+    )
+    .bind(stage)
+    .bind(shop)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether the customer is sent invoice `id`'s message with its link (the bot's invoices).
+pub async fn notify_customer_in(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT notify_customer FROM invoices WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// The customer is sent invoice `id`'s message with its link (the bot's invoices).
+pub async fn notify_customer_set_in(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    sqlx::query("UPDATE invoices SET notify_customer = 1 WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The customer's newest invoice, if any.
+pub async fn latest_of(db: &Db, shop: &str, phone: &str) -> Result<Option<InvoiceRow>> {
+    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
+        select_invoices!(),
+        " WHERE shop_uid = ? AND customer_phone = ? ORDER BY id DESC LIMIT 1"
+    ))
+    .bind(shop)
+    .bind(phone)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,6 +275,58 @@ pub async fn next_due(db: &Db) -> Result<Option<i64>> {
     )
 }
 
+/// The states of the refund jobs (`pay.refund`) of invoice `invoice_id`, oldest first.
+pub async fn refund_states_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    invoice_id: i64,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT state FROM jobs WHERE shop_uid = ? AND kind = 'pay.refund'
+           AND json_extract(payload, '$.request.invoice_id') = ? ORDER BY id",
+    )
+    .bind(shop)
+    .bind(invoice_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The shop's pending jobs of `kind`: id and payload.
+pub async fn pending_of_kind_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    kind: &str,
+) -> Result<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, payload FROM jobs WHERE shop_uid = ? AND kind = ? AND state = 'pending'",
+    )
+    .bind(shop)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Ends job `id` without running it, saying `why`.
+pub async fn end_in(conn: &mut SqliteConnection, id: i64, why: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET state = 'done', finished_at = ?, last_error = ? WHERE id = ?")
+        .bind(now)
+        .bind(why)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves job `id` to run at `run_at`.
+pub async fn move_in(conn: &mut SqliteConnection, id: i64, run_at: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET run_at = ? WHERE id = ?")
+        .bind(run_at)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

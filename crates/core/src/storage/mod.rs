@@ -5,13 +5,18 @@
 //! transaction take a `&mut SqliteConnection` instead.
 
 pub mod agent_tests;
+pub mod catalog;
 pub mod command_results;
 pub mod conversations;
+pub mod db;
 pub mod devices;
 pub mod engine;
 pub mod events;
 pub mod invoices;
 pub mod jobs;
+pub mod leads;
+pub mod metrics;
+pub mod notifications;
 pub mod payments;
 pub mod quarantine;
 pub mod retention;

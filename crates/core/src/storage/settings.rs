@@ -52,3 +52,35 @@ pub async fn set_in(
     .await?;
     Ok(())
 }
+
+/// The shop's own wording of the agent's replies: `(<lang>.<key>, text)` for every non-empty
+/// setting `reply.<lang>.<key>`.
+pub async fn own_replies_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT substr(key, 7), value FROM settings
+         WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
+    )
+    .bind(shop)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The shop's settings among `keys` that are set: `(key, value)`.
+pub async fn many_in(
+    conn: &mut sqlx::SqliteConnection,
+    shop: &str,
+    keys: &[&str],
+) -> Result<Vec<(String, String)>> {
+    let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
+    Ok(sqlx::query_as(
+        "SELECT key, value FROM settings
+         WHERE shop_uid = ? AND key IN (SELECT value FROM json_each(?))",
+    )
+    .bind(shop)
+    .bind(keys)
+    .fetch_all(&mut *conn)
+    .await?)
+}

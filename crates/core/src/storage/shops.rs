@@ -104,3 +104,23 @@ pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
         .await?
         .rows_affected())
 }
+
+/// The shop's time zone (IANA name).
+pub async fn timezone_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
+    Ok(
+        sqlx::query_scalar("SELECT timezone FROM shops WHERE uid = ?")
+            .bind(uid)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// The shop's currency (ISO 4217).
+pub async fn currency_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
+    Ok(
+        sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
+            .bind(uid)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}

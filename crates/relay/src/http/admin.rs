@@ -11,7 +11,7 @@ use ziflow_core::storage::command_results::{self, Stored};
 use ziflow_core::storage::devices::{self, Permission};
 use ziflow_protocol::{Command, DeviceInfo};
 
-use super::commands::{refusal, reply};
+use super::stored::{refusal, reply};
 use super::sync::Authed;
 use super::{AppState, HttpError};
 
@@ -60,7 +60,7 @@ pub async fn run(
     ) {
         return Ok(None);
     }
-    if let Some(res) = super::commands::replayed(state, shop, key).await? {
+    if let Some(res) = super::stored::replayed(state, shop, key).await? {
         return Ok(Some(res));
     }
     let stored = match command {

@@ -13,7 +13,7 @@ use ziflow_core::storage::shop_secrets::{self, SecretName};
 use ziflow_protocol::event as ev;
 use ziflow_protocol::{Command, Event};
 
-use super::commands::{refusal, reply};
+use super::stored::{refusal, reply};
 use super::{AppState, HttpError};
 
 /// Runs `command` if it is a billing command (`None` otherwise), once per idempotency key.
@@ -36,7 +36,7 @@ pub async fn run(
     ) {
         return Ok(None);
     }
-    if let Some(res) = super::commands::replayed(state, shop, key).await? {
+    if let Some(res) = super::stored::replayed(state, shop, key).await? {
         return Ok(Some(res));
     }
     let (stored, event) = match command {

@@ -6,12 +6,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde_json::json;
 use ziflow_core::storage::command_results::{self, Stored};
 use ziflow_protocol::Command;
 
+use super::stored::{refusal, reply};
 use super::sync::Authed;
 use super::{AppState, HttpError};
 use ziflow_core::storage::jobs;
@@ -122,35 +123,6 @@ pub async fn commands(
     Ok(reply(&stored, false))
 }
 
-/// A refusal as a stored answer (a retry gets the same refusal).
-/// The first answer to `key` if the command already ran (a retry gets it again).
-pub(super) async fn replayed(
-    state: &AppState,
-    shop: &str,
-    key: &str,
-) -> Result<Option<Response>, HttpError> {
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(ziflow_core::Error::from)?;
-    Ok(command_results::get(&mut conn, shop, key)
-        .await?
-        .map(|stored| reply(&stored, true)))
-}
-
-pub(super) fn refusal(e: &ziflow_core::Error) -> Stored {
-    let (status, code) = match e {
-        ziflow_core::Error::NotFound(_) => (404, "not_found"),
-        _ => (400, "bad_request"),
-    };
-    Stored {
-        status,
-        body: json!({ "error": code, "message": e.to_string() }).to_string(),
-    }
-}
-
 /// The answer once the command's jobs ran: the link (or the refund) if the provider
 /// answered, its refusal if it refused, else that it is being retried.
 async fn after_jobs(
@@ -198,19 +170,4 @@ async fn after_jobs(
         status: 200,
         body: body.to_string(),
     })
-}
-
-pub(super) fn reply(stored: &Stored, replayed: bool) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        stored.body.clone(),
-    )
-        .into_response();
-    if replayed {
-        res.headers_mut()
-            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
-    }
-    res
 }

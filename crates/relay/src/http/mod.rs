@@ -3,6 +3,12 @@
 //!
 //! Body limits (over the limit → 413): Stripe webhooks 1 MiB (Stripe events are a few KiB),
 //! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
+//!
+//! Routes by module: `webhooks` (Stripe and WhatsApp), `sync` (devices pull and stream
+//! the log), `commands` (devices act; billing and channel commands in `billing`, the
+//! owner's device and event commands in `admin`, their stored answers in `stored`),
+//! `sandbox` (the pay page) and `sandbox_chat` (the customer's phone), `limits`
+//! (per-source rate limits).
 
 mod admin;
 mod billing;
@@ -10,6 +16,7 @@ mod commands;
 pub mod limits;
 mod sandbox;
 mod sandbox_chat;
+mod stored;
 mod sync;
 mod webhooks;
 

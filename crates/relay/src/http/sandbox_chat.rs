@@ -169,16 +169,7 @@ pub async fn messages(
 ) -> Result<Json<Value>, HttpError> {
     check_shop(&state, &uid).await?;
     let phone = format!("+{}", digits(who.phone.as_deref())?);
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT m.direction, m.body, m.sent_at FROM messages m
-         JOIN conversations c ON c.id = m.conversation_id
-         WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.id",
-    )
-    .bind(&uid)
-    .bind(&phone)
-    .fetch_all(state.db.pool())
-    .await
-    .map_err(ziflow_core::Error::from)?;
+    let rows = ziflow_core::storage::conversations::plain_thread(&state.db, &uid, &phone).await?;
     let mut out = Vec::with_capacity(rows.len());
     for (direction, body, at) in rows {
         let mut links = Vec::new();

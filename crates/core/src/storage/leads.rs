@@ -1,0 +1,242 @@
+//! The CRM's tables: `leads` (stage, tags as a JSON array, custom fields as a JSON object),
+//! `lead_history` (what happened to a lead, one line each) and `automation_runs` (which rule
+//! weighed which event, so nothing runs twice).
+
+use sqlx::SqliteConnection;
+
+use crate::{Db, Result};
+
+/// A change to a lead's stage or tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Moves it to a stage.
+    Stage,
+    /// Adds a tag (once).
+    AddTag,
+    /// Removes a tag.
+    RemoveTag,
+}
+
+impl Change {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Stage => {
+                "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4"
+            }
+            Self::AddTag => {
+                "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
+                     THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
+                 WHERE shop_uid = ?3 AND phone = ?4"
+            }
+            Self::RemoveTag => {
+                "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
+                     WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4"
+            }
+        }
+    }
+}
+
+/// Makes the lead of `phone` if there is none.
+pub async fn ensure_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO leads (shop_uid, phone, created_at, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(shop)
+    .bind(phone)
+    .bind(at)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Changes the lead's stage or tags to `value` at `at`.
+pub async fn change_in(
+    conn: &mut SqliteConnection,
+    change: Change,
+    value: &str,
+    at: i64,
+    shop: &str,
+    phone: &str,
+) -> Result<()> {
+    sqlx::query(change.sql())
+        .bind(value)
+        .bind(at)
+        .bind(shop)
+        .bind(phone)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets custom field `name` to `value` (JSON text).
+pub async fn set_field_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+    name: &str,
+    value: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json(?2)), updated_at = ?3
+         WHERE shop_uid = ?4 AND phone = ?5",
+    )
+    .bind(name)
+    .bind(value)
+    .bind(at)
+    .bind(shop)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds `minor` of `currency` to the amount in custom field `name`.
+pub async fn add_to_field_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+    name: &str,
+    minor: i64,
+    currency: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json_object(
+             'minor', COALESCE(json_extract(fields, '$.' || ?1 || '.minor'), 0) + ?2,
+             'currency', ?3)), updated_at = ?4
+         WHERE shop_uid = ?5 AND phone = ?6",
+    )
+    .bind(name)
+    .bind(minor)
+    .bind(currency)
+    .bind(at)
+    .bind(shop)
+    .bind(phone)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds a line to the lead's history: `what` happened at `at` (by `rule`, from `event_id`).
+pub async fn history_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+    event_id: i64,
+    rule: Option<&str>,
+    what: &str,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO lead_history (shop_uid, phone, event_id, rule, what, at)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(shop)
+    .bind(phone)
+    .bind(event_id)
+    .bind(rule)
+    .bind(what)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that `rule` weighed event `event_id`; false if it already had.
+pub async fn first_run_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    rule: &str,
+    event_id: i64,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(shop)
+    .bind(rule)
+    .bind(event_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// The lead's stage and tags (a JSON array).
+pub async fn stage_and_tags_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    phone: &str,
+) -> Result<(String, String)> {
+    Ok(
+        sqlx::query_as("SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?")
+            .bind(shop)
+            .bind(phone)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// How many leads are in each stage.
+pub async fn stage_counts_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT stage, count(*) FROM leads WHERE shop_uid = ? GROUP BY stage")
+            .bind(shop)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// A lead in the list as stored: phone, the customer's name, stage, tags (JSON), fields
+/// (JSON), last change.
+pub type ListRow = (String, Option<String>, String, String, String, i64);
+
+/// The shop's leads, most recently changed first.
+pub async fn list(db: &Db, shop: &str) -> Result<Vec<ListRow>> {
+    Ok(sqlx::query_as(
+        "SELECT l.phone, c.customer_name, l.stage, l.tags, l.fields, l.updated_at
+         FROM leads l LEFT JOIN conversations c
+           ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
+         WHERE l.shop_uid = ? ORDER BY l.updated_at DESC, l.phone",
+    )
+    .bind(shop)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// The lead of `phone` as stored — stage, tags (JSON), fields (JSON) — and its history
+/// (when, what), oldest first; `None` if there is no such lead.
+pub async fn get(
+    db: &Db,
+    shop: &str,
+    phone: &str,
+) -> Result<Option<((String, String, String), Vec<(i64, String)>)>> {
+    let row: Option<(String, String, String)> =
+        sqlx::query_as("SELECT stage, tags, fields FROM leads WHERE shop_uid = ? AND phone = ?")
+            .bind(shop)
+            .bind(phone)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let history = sqlx::query_as(
+        "SELECT at, what FROM lead_history WHERE shop_uid = ? AND phone = ? ORDER BY id",
+    )
+    .bind(shop)
+    .bind(phone)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(Some((row, history)))
+}

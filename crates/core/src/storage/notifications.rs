@@ -1,0 +1,64 @@
+//! The `notifications` table: the latest state of each owner notification (one row per
+//! notification key), projected from `notification.result`.
+
+use sqlx::SqliteConnection;
+use ziflow_protocol::event::NotificationResult;
+
+use crate::Result;
+
+/// Records the outcome of an attempt to post notification `n.key` (its latest state wins).
+pub async fn record_in(
+    conn: &mut SqliteConnection,
+    shop: &str,
+    n: &NotificationResult,
+    at: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (shop_uid, key) DO UPDATE SET state = ?6, attempts = ?7, answer = ?8, at = ?9",
+    )
+    .bind(shop)
+    .bind(&n.key)
+    .bind(&n.channel)
+    .bind(&n.text)
+    .bind(n.phone.as_deref())
+    .bind(&n.state)
+    .bind(n.attempts)
+    .bind(&n.answer)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The shop's latest notifications, newest first.
+pub async fn recent(
+    db: &crate::Db,
+    shop: &str,
+    limit: i64,
+) -> Result<Vec<ziflow_protocol::automation::NotificationRow>> {
+    type Row = (String, String, Option<String>, String, i64, String, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
+         WHERE shop_uid = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+    )
+    .bind(shop)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(channel, text, phone, state, attempts, answer, at)| {
+            ziflow_protocol::automation::NotificationRow {
+                channel,
+                text,
+                phone,
+                state,
+                attempts,
+                answer,
+                at,
+            }
+        })
+        .collect())
+}
