@@ -313,10 +313,6 @@ async fn subject(
     }))
 }
 
-async fn ensure_lead(conn: &mut SqliteConnection, shop: &str, phone: &str, at: i64) -> Result<()> {
-    leads::ensure_in(conn, shop, phone, at).await
-}
-
 /// Adds a line to a lead's history.
 pub async fn history(
     conn: &mut SqliteConnection,
@@ -327,16 +323,6 @@ pub async fn history(
     what: &str,
 ) -> Result<()> {
     leads::history_in(conn, shop, phone, event.id, rule, what, event.created_at).await
-}
-
-/// Records that `rule` weighed event `event_id`; false if it already had (so nothing runs twice).
-async fn first_run(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    rule: &str,
-    event_id: i64,
-) -> Result<bool> {
-    leads::first_run_in(conn, shop, rule, event_id).await
 }
 
 /// Whether events of `kind` can change a lead (others skip the CRM entirely).
@@ -379,14 +365,14 @@ pub async fn apply(
         return Ok(Effects::default());
     };
     let shop = event.shop_uid.as_str();
-    ensure_lead(conn, shop, &phone, event.created_at).await?;
+    leads::ensure_in(conn, shop, &phone, event.created_at).await?;
     let mut effects = Effects::default();
     for rule in rules_in(conn, shop).await? {
         if rule.on != trigger {
             continue;
         }
         let (stage, tags) = stage_and_tags(conn, shop, &phone).await?;
-        if !first_run(conn, shop, &rule.id, event.id).await? {
+        if !leads::first_run_in(conn, shop, &rule.id, event.id).await? {
             continue; // this rule was already weighed for this event
         }
         if let Some(c) = &rule.when {
@@ -627,7 +613,7 @@ async fn lead_changed(
 ) -> Result<()> {
     let phone = changed.phone.as_str();
     let shop = event.shop_uid.as_str();
-    ensure_lead(conn, shop, phone, event.created_at).await?;
+    leads::ensure_in(conn, shop, phone, event.created_at).await?;
     let mut done = Vec::new();
     for (value, change, verb) in [
         (&changed.stage, leads::Change::Stage, "stage"),
@@ -660,10 +646,10 @@ async fn order_moved(
         return Ok(());
     };
     let shop = event.shop_uid.as_str();
-    if !first_run(conn, shop, "board", event.id).await? {
+    if !leads::first_run_in(conn, shop, "board", event.id).await? {
         return Ok(());
     }
-    ensure_lead(conn, shop, &phone, event.created_at).await?;
+    leads::ensure_in(conn, shop, &phone, event.created_at).await?;
     leads::change_in(
         conn,
         leads::Change::Stage,

@@ -200,12 +200,6 @@ pub async fn buckets(
     Ok(out.into_values().collect())
 }
 
-/// When the shop's first invoice was sent, if any (the metrics' default period starts there
-/// when that is more than 30 days back).
-pub async fn first_sent_at(db: &Db, shop: &str) -> Result<Option<i64>> {
-    crate::storage::metrics::first_sent_at(db, shop).await
-}
-
 /// The days a metrics view covers, in the shop's time zone, both ends included: `from` and
 /// `to` as `YYYY-MM-DD`, and the instants `[start, end)` they span (midnight to midnight
 /// there, so a day with a DST change is 23 or 25 hours long).

@@ -153,7 +153,8 @@ async fn outcome(db: &Db, shop: &str, id: Value, phone: &str) -> anyhow::Result<
         .map(|(_, body, _)| body)
         .collect();
     let mut conn = db.pool().acquire().await?;
-    let handoff = conversations::bot_enabled_in(&mut conn, shop, phone).await? == Some(false);
+    let reach = conversations::reach_in(&mut conn, shop, phone).await?;
+    let handoff = reach.is_some_and(|r| !r.bot_enabled);
     drop(conn);
     let invoice = ziflow_core::storage::invoices::latest_of(db, shop, phone).await?;
     let (order, sent) = match invoice {

@@ -29,7 +29,7 @@ pub async fn metrics_view(
     to: Option<String>,
     weekly: bool,
 ) -> Result<dto::MetricsSummary> {
-    let first = ziflow_core::metrics::first_sent_at(db, &shop.uid).await?;
+    let first = ziflow_core::storage::metrics::first_sent_at(db, &shop.uid).await?;
     let period = ziflow_core::metrics::period(
         &shop.timezone,
         super::time_now(),

@@ -38,12 +38,12 @@ pub async fn on_paid(
     let Some(inv) = crate::storage::invoices::get_in(conn, shop, invoice_id).await? else {
         return Ok(None);
     };
-    if !crate::storage::invoices::notify_customer_in(conn, invoice_id).await? {
+    if !inv.notify_customer {
         return Ok(None);
     }
     let (phone, number) = (inv.customer_phone, inv.number);
     let reach = crate::storage::conversations::reach_in(conn, shop, &phone).await?;
-    if reach.is_some_and(|(_, opted_out)| opted_out) {
+    if reach.is_some_and(|r| r.opted_out) {
         return Ok(None); // STOP holds until the customer writes again
     }
     let lang = customer_lang(conn, shop, &phone).await?;
@@ -104,7 +104,8 @@ async fn state_of(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Resul
 
 /// Whether the bot is off in the conversation with `phone` (a person has it).
 async fn bot_off(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<bool> {
-    Ok(crate::storage::conversations::bot_enabled_in(conn, shop, phone).await? == Some(false))
+    let reach = crate::storage::conversations::reach_in(conn, shop, phone).await?;
+    Ok(reach.is_some_and(|r| !r.bot_enabled))
 }
 
 /// Runs the agent on the inbound `whatsapp.message` `event` inside the engine's transaction.

@@ -162,8 +162,9 @@ pub async fn prepare_in(
         message.text.as_str(),
         message.by.as_str(),
     );
-    let conv = crate::storage::conversations::reach_in(conn, shop, to).await?;
-    let (last_inbound, opted_out) = conv.unwrap_or((None, false));
+    let reach = crate::storage::conversations::reach_in(conn, shop, to).await?;
+    let (last_inbound, opted_out) =
+        reach.map_or((None, false), |r| (r.last_inbound_at, r.opted_out));
     if opted_out && by != "rep" {
         return Ok(Outgoing::Skip(
             "not sent: the customer opted out (STOP) and has not written since".into(),

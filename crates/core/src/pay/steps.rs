@@ -39,8 +39,7 @@ pub async fn link_created(
     });
     let id = record(conn, shop, &sent, now).await?;
     let mut ids = vec![id];
-    let notify = invoices::notify_customer_in(conn, req.invoice_id).await?;
-    if notify {
+    if invoice.notify_customer {
         // The bot's invoice: its message, with the link, goes to the customer now.
         let text = invoice_message(conn, shop, req.invoice_id, &link.url).await?;
         let message = ev::MessageSent {

@@ -43,7 +43,7 @@ pub async fn remind_in(
     let last = step + 1 == hours.len();
     let opted_out = crate::storage::conversations::reach_in(conn, shop, &inv.customer_phone)
         .await?
-        .is_some_and(|(_, opted_out)| opted_out);
+        .is_some_and(|r| r.opted_out);
     let link_live = inv.link_expires_at.is_none_or(|e| now < e);
     let mut ids = Vec::new();
     let why_not = match (&inv.pay_link, opted_out, link_live) {

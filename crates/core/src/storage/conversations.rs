@@ -382,15 +382,25 @@ pub async fn set_bot_in(
     Ok(())
 }
 
-/// How the shop can reach `phone`: when they last wrote (the 24-hour window) and whether they
-/// opted out; `None` when there is no conversation with them.
+/// How the shop can reach a customer (see [`reach_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow)]
+pub struct Reach {
+    /// When they last wrote (the 24-hour window), if ever.
+    pub last_inbound_at: Option<i64>,
+    /// They wrote STOP and not since.
+    pub opted_out: bool,
+    /// The bot talks in the conversation (no person took it over).
+    pub bot_enabled: bool,
+}
+
+/// How the shop can reach `phone`; `None` when there is no conversation with them.
 pub async fn reach_in(
     conn: &mut sqlx::SqliteConnection,
     shop: &str,
     phone: &str,
-) -> Result<Option<(Option<i64>, bool)>> {
+) -> Result<Option<Reach>> {
     Ok(sqlx::query_as(
-        "SELECT last_inbound_at, opted_out FROM conversations
+        "SELECT last_inbound_at, opted_out, bot_enabled FROM conversations
          WHERE shop_uid = ? AND customer_phone = ?",
     )
     .bind(shop)
@@ -464,21 +474,6 @@ pub async fn agent_state_in(
 ) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
         "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
-    )
-    .bind(shop)
-    .bind(phone)
-    .fetch_optional(&mut *conn)
-    .await?)
-}
-
-/// Whether the bot talks in the conversation with `phone`; `None` without a conversation.
-pub async fn bot_enabled_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    phone: &str,
-) -> Result<Option<bool>> {
-    Ok(sqlx::query_scalar(
-        "SELECT bot_enabled FROM conversations WHERE shop_uid = ? AND customer_phone = ?",
     )
     .bind(shop)
     .bind(phone)

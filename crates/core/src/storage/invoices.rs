@@ -128,6 +128,8 @@ pub struct InvoiceRow {
     pub reminders_sent: i64,
     /// When the last reminder passed unpaid.
     pub abandoned_at: Option<i64>,
+    /// The customer is sent the invoice's message with its link (the bot's invoices).
+    pub notify_customer: bool,
 }
 
 impl InvoiceRow {
@@ -154,7 +156,7 @@ macro_rules! select_invoices {
                 status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
                 pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
                 first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor,
-                subscription_ref, send_error, reminders_sent, abandoned_at
+                subscription_ref, send_error, reminders_sent, abandoned_at, notify_customer
          FROM invoices"
     };
 }
@@ -810,16 +812,6 @@ pub async fn move_on_board_in(
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Whether the customer is sent invoice `id`'s message with its link (the bot's invoices).
-pub async fn notify_customer_in(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar("SELECT notify_customer FROM invoices WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
 }
 
 /// The customer is sent invoice `id`'s message with its link (the bot's invoices).
