@@ -2,9 +2,12 @@
 //!
 //! - `cargo xtask run`  — installs what is missing, builds the UI and the app, opens the
 //!   ZiFlow window in its demo configuration.
-//! - `cargo xtask test` — installs what is missing, checks formatting and lints, builds
-//!   everything, and runs unit, integration and end-to-end tests (the end-to-end harness
-//!   starts its own Xvfb, D-Bus session and tauri-driver and stops them afterwards).
+//! - `cargo xtask test` — installs what is missing, checks formatting, checks the stored SQL
+//!   query data against the schema (`cargo sqlx prepare --check`), lints, builds everything,
+//!   and runs unit, integration and end-to-end tests (the end-to-end harness starts its own
+//!   Xvfb, D-Bus session and tauri-driver and stops them afterwards).
+//! - `cargo xtask sql-prepare` — rewrites `crates/core/.sqlx` after a query or a migration
+//!   changed.
 //!
 //! Every install step first checks whether the thing is already there at the right version,
 //! so a second run spends no time on setup. No dependencies beyond std: this crate must build
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
         Some("run") => run(),
         Some("test") => test(&args[1..]),
         Some("setup") => setup::all(&root()).map(|_| ()),
+        Some("sql-prepare") => setup::all(&root()).and_then(|tools| sql(&root(), &tools, false)),
         Some("bench") => bench(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         _ => {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
                 "usage:\n  cargo xtask run     open the ZiFlow demo window\n  \
                  cargo xtask test    run every test (unit, integration, end-to-end)\n  \
                  cargo xtask setup   only install what is missing\n  \
+                 cargo xtask sql-prepare  rewrite the query data after SQL or a migration changed\n  \
                  cargo xtask bench   benchmarks (relay, replica, memory, agent, signature)\n  \
                  cargo xtask fuzz    a million cases per fuzz target (or: fuzz CASES [TARGET])"
             );
@@ -103,7 +108,11 @@ fn cargo() -> Command {
 /// makes goes through here so they share one set of compiled crates.
 fn linted() -> Command {
     let mut cmd = cargo();
-    cmd.env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
+    // The query macros read the committed `.sqlx` data, never a database a developer's
+    // shell happens to point at (the SQL is checked against the schema by `sql`).
+    cmd.env("SQLX_OFFLINE", "true")
+        .env_remove("DATABASE_URL")
+        .env("RUSTC_WORKSPACE_WRAPPER", "clippy-driver")
         // `cargo clippy -- -D warnings` hands its arguments to clippy-driver this way.
         .env(
             "CLIPPY_ARGS",
@@ -161,6 +170,8 @@ fn test(extra: &[String]) -> Result {
         .current_dir(&root)
         .args(["fmt", "--all", "--", "--check"]))?;
     done(t);
+
+    sql(&root, &tools, true)?;
 
     // Every build below lints as it compiles (see `linted`): no second pass for clippy.
     build_ui(&root, &tools)?;
@@ -261,6 +272,81 @@ fn fuzz(args: &[String]) -> Result {
         ]))?;
     done(t);
     Ok(())
+}
+
+/// Checks (`check`) or rewrites the compile-time data of the `sqlx::query!` statements in
+/// `crates/core/.sqlx` with `cargo sqlx prepare`, against a database freshly migrated from
+/// `crates/core/migrations`. A statement whose SQL, parameters or result columns no longer
+/// match the schema fails here, before anything else is built.
+fn sql(root: &Path, tools: &setup::Tools, check: bool) -> Result {
+    let t = step(if check {
+        "Checking the SQL against the schema (cargo sqlx prepare --check)"
+    } else {
+        "Rewriting the SQL query data in crates/core/.sqlx (cargo sqlx prepare)"
+    });
+    let dir = target_dir(root).join("sqlx");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let url = format!("sqlite://{}", dir.join("schema.db").display());
+    let core = root.join("crates/core");
+    sh(Command::new(tools.sqlx())
+        .current_dir(&core)
+        .env("DATABASE_URL", &url)
+        .args(["database", "setup", "--source", "migrations"]))?;
+    // `prepare` marks the crate's sources as changed so its macros run again; put the times
+    // back afterwards, or the release build would recompile the crate and everything above it
+    // for nothing.
+    let sources: Vec<PathBuf> = files_under(&core)?
+        .into_iter()
+        .filter(|p| !p.starts_with(core.join(".sqlx")))
+        .collect();
+    let times: Vec<_> = sources
+        .iter()
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .collect();
+    let mut prepare = cargo();
+    prepare
+        .current_dir(&core)
+        .env("PATH", tools.path())
+        .env("DATABASE_URL", &url)
+        .args(["sqlx", "prepare"]);
+    if check {
+        prepare.arg("--check");
+    }
+    let result = sh(prepare.args(["--", "--release", "--lib"]));
+    for (path, time) in sources.iter().zip(times) {
+        if let (Some(time), Ok(file)) = (time, std::fs::File::options().write(true).open(path)) {
+            let _ = file.set_modified(time);
+        }
+    }
+    result.map_err(|e| {
+        if check {
+            format!(
+                "{e}\nThe query data in crates/core/.sqlx is stale: run `cargo xtask sql-prepare`."
+            )
+        } else {
+            e
+        }
+    })?;
+    done(t);
+    Ok(())
+}
+
+/// Every file below `dir`.
+fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| format!("reading {}: {e}", d.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    Ok(files)
 }
 
 fn has_display() -> bool {

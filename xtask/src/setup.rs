@@ -1,6 +1,6 @@
 //! Installing what the build and the tests need, only when it is missing: Debian packages,
-//! clippy and rustfmt, the wasm32 target, and pinned tools (wasm-bindgen CLI, tauri-driver)
-//! under a tools folder outside the repository so they survive a fresh clone.
+//! clippy and rustfmt, the wasm32 target, and pinned tools (wasm-bindgen CLI, tauri-driver,
+//! sqlx-cli) under a tools folder outside the repository so they survive a fresh clone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,6 +74,20 @@ impl Tools {
         self.bin().join("tauri-driver")
     }
 
+    /// sqlx-cli's `sqlx` (migrations) and the folder holding its `cargo-sqlx`.
+    pub fn sqlx(&self) -> PathBuf {
+        self.bin().join("sqlx")
+    }
+
+    /// `PATH` with the tools first (so `cargo sqlx` finds `cargo-sqlx`).
+    pub fn path(&self) -> std::ffi::OsString {
+        let mut dirs = vec![self.bin()];
+        dirs.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        std::env::join_paths(dirs).unwrap_or_default()
+    }
+
     /// The Python of the tools' virtualenv (with [`PYTHON_PACKAGES`]).
     pub fn python(&self) -> PathBuf {
         self.root.join("py/bin/python")
@@ -92,8 +106,16 @@ pub fn all(root: &Path) -> Result<Tools> {
     wasm_target()?;
     let tools = Tools { root: tools_dir() };
     let wasm_bindgen = locked_version(root, "wasm-bindgen")?;
-    cargo_tool(&tools, "wasm-bindgen-cli", &wasm_bindgen, false)?;
-    cargo_tool(&tools, "tauri-driver", TAURI_DRIVER_VERSION, true)?;
+    cargo_tool(&tools, "wasm-bindgen-cli", &wasm_bindgen, &[])?;
+    cargo_tool(&tools, "tauri-driver", TAURI_DRIVER_VERSION, &["--locked"])?;
+    // The SQL check: only SQLite, no TLS (it talks to a local file).
+    let sqlx = locked_version(root, "sqlx")?;
+    cargo_tool(
+        &tools,
+        "sqlx-cli",
+        &sqlx,
+        &["--locked", "--no-default-features", "--features", "sqlite"],
+    )?;
     python_packages(&tools)?;
     npm_packages(&tools)?;
     Ok(tools)
@@ -290,7 +312,9 @@ fn locked_version(root: &Path, package: &str) -> Result<String> {
 }
 
 /// Installs `krate` at exactly `version` into the tools folder unless it is already there.
-fn cargo_tool(tools: &Tools, krate: &str, version: &str, locked: bool) -> Result {
+/// wasm-bindgen-cli's own lock file pins a crate version the registry no longer has, so it
+/// installs without `--locked`; the others install with their lock files.
+fn cargo_tool(tools: &Tools, krate: &str, version: &str, flags: &[&str]) -> Result {
     let listing = Command::new("cargo")
         .args(["install", "--list", "--root"])
         .arg(&tools.root)
@@ -309,12 +333,8 @@ fn cargo_tool(tools: &Tools, krate: &str, version: &str, locked: bool) -> Result
     ));
     let mut cmd = Command::new("cargo");
     cmd.args(["install", krate, "--version", version, "--root"])
-        .arg(&tools.root);
-    // wasm-bindgen-cli's own lock file pins a crate version the registry no longer has,
-    // so it installs without --locked; tauri-driver installs with its lock file.
-    if locked {
-        cmd.arg("--locked");
-    }
+        .arg(&tools.root)
+        .args(flags);
     sh(&mut cmd)?;
     done(t);
     Ok(())

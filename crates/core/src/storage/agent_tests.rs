@@ -29,16 +29,16 @@ pub async fn insert_in(
     expect: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO agent_tests (id, shop_uid, name, messages, expect, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        id,
+        shop,
+        name,
+        messages,
+        expect,
+        at
     )
-    .bind(id)
-    .bind(shop)
-    .bind(name)
-    .bind(messages)
-    .bind(expect)
-    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -46,35 +46,36 @@ pub async fn insert_in(
 
 /// Whether the shop has test `id`.
 pub async fn exists_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("SELECT 1 FROM agent_tests WHERE shop_uid = ? AND id = ?")
-            .bind(shop)
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some(),
+    Ok(sqlx::query_scalar!(
+        "SELECT 1 FROM agent_tests WHERE shop_uid = ? AND id = ?",
+        shop,
+        id
     )
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
 }
 
 /// Removes a test. Returns whether there was one.
 pub async fn delete_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<bool> {
-    Ok(
-        sqlx::query("DELETE FROM agent_tests WHERE shop_uid = ? AND id = ?")
-            .bind(shop)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "DELETE FROM agent_tests WHERE shop_uid = ? AND id = ?",
+        shop,
+        id
     )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// The shop's tests, oldest first.
 pub async fn list_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<TestRow>> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query_as!(
+        TestRow,
         "SELECT id, name, messages, expect FROM agent_tests WHERE shop_uid = ? ORDER BY id",
+        shop
     )
-    .bind(shop)
     .fetch_all(&mut *conn)
     .await?)
 }

@@ -8,46 +8,44 @@ use crate::Result;
 /// Replaces the shop's catalog and zones (in the caller's transaction).
 pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) -> Result<()> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    sqlx::query("DELETE FROM products WHERE shop_uid = ?")
-        .bind(shop)
+    sqlx::query!("DELETE FROM products WHERE shop_uid = ?", shop)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM shipping_zones WHERE shop_uid = ?")
-        .bind(shop)
+    sqlx::query!("DELETE FROM shipping_zones WHERE shop_uid = ?", shop)
         .execute(&mut *conn)
         .await?;
     for (n, p) in c.catalog.iter().enumerate() {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO products (shop_uid, sku, name, aliases, price_minor, variants,
                                    deposit_minor, service, position)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            shop,
+            &p.sku,
+            &p.name,
+            json(&p.aliases),
+            p.price_cents,
+            json(&p.variants),
+            p.deposit_cents,
+            p.service,
+            i64::try_from(n).unwrap_or(i64::MAX)
         )
-        .bind(shop)
-        .bind(&p.sku)
-        .bind(&p.name)
-        .bind(json(&p.aliases))
-        .bind(p.price_cents)
-        .bind(json(&p.variants))
-        .bind(p.deposit_cents)
-        .bind(p.service)
-        .bind(i64::try_from(n).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await?;
     }
     for (n, z) in c.shipping.iter().enumerate() {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO shipping_zones (shop_uid, position, name, price_minor, cities, states,
                                          zip_prefixes, is_default)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            shop,
+            i64::try_from(n).unwrap_or(i64::MAX),
+            &z.zone,
+            z.price_cents,
+            json(&z.cities),
+            json(&z.states),
+            json(&z.zip_prefixes),
+            z.default
         )
-        .bind(shop)
-        .bind(i64::try_from(n).unwrap_or(i64::MAX))
-        .bind(&z.zone)
-        .bind(z.price_cents)
-        .bind(json(&z.cities))
-        .bind(json(&z.states))
-        .bind(json(&z.zip_prefixes))
-        .bind(z.default)
         .execute(&mut *conn)
         .await?;
     }
@@ -56,47 +54,44 @@ pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) ->
 
 /// The shop's catalog and zones (inside the caller's transaction).
 pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Catalog> {
-    type ProductRow = (String, String, String, i64, String, Option<i64>, bool);
     let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
-    let products: Vec<ProductRow> = sqlx::query_as(
-        "SELECT sku, name, aliases, price_minor, variants, deposit_minor, service
-         FROM products WHERE shop_uid = ? ORDER BY position",
+    let products = sqlx::query!(
+        r#"SELECT sku, name, aliases, price_minor, variants, deposit_minor,
+                  service AS "service: bool"
+           FROM products WHERE shop_uid = ? ORDER BY position"#,
+        shop
     )
-    .bind(shop)
     .fetch_all(&mut *conn)
     .await?;
-    type ZoneRow = (String, i64, String, String, String, bool);
-    let zones: Vec<ZoneRow> = sqlx::query_as(
-        "SELECT name, price_minor, cities, states, zip_prefixes, is_default
-         FROM shipping_zones WHERE shop_uid = ? ORDER BY position",
+    let zones = sqlx::query!(
+        r#"SELECT name, price_minor, cities, states, zip_prefixes, is_default AS "default: bool"
+           FROM shipping_zones WHERE shop_uid = ? ORDER BY position"#,
+        shop
     )
-    .bind(shop)
     .fetch_all(&mut *conn)
     .await?;
     Ok(Catalog {
         catalog: products
             .into_iter()
-            .map(
-                |(sku, name, aliases, price, variants, deposit, service)| Product {
-                    sku,
-                    name,
-                    aliases: list(&aliases),
-                    price_cents: price,
-                    variants: list(&variants),
-                    deposit_cents: deposit,
-                    service,
-                },
-            )
+            .map(|p| Product {
+                aliases: list(&p.aliases),
+                variants: list(&p.variants),
+                sku: p.sku,
+                name: p.name,
+                price_cents: p.price_minor,
+                deposit_cents: p.deposit_minor,
+                service: p.service,
+            })
             .collect(),
         shipping: zones
             .into_iter()
-            .map(|(zone, price, cities, states, zips, default)| Zone {
-                zone,
-                price_cents: price,
-                cities: list(&cities),
-                states: list(&states),
-                zip_prefixes: list(&zips),
-                default,
+            .map(|z| Zone {
+                cities: list(&z.cities),
+                states: list(&z.states),
+                zip_prefixes: list(&z.zip_prefixes),
+                zone: z.name,
+                price_cents: z.price_minor,
+                default: z.default,
             })
             .collect(),
     })

@@ -16,16 +16,16 @@ pub struct Stored {
 
 /// The stored answer for `key`, if any.
 pub async fn get(conn: &mut SqliteConnection, shop: &str, key: &str) -> Result<Option<Stored>> {
-    let row: Option<(i64, String)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT status, body FROM command_results WHERE shop_uid = ? AND idempotency_key = ?",
+        shop,
+        key
     )
-    .bind(shop)
-    .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(status, body)| Stored {
-        status: u16::try_from(status).unwrap_or(500),
-        body,
+    Ok(row.map(|r| Stored {
+        status: u16::try_from(r.status).unwrap_or(500),
+        body: r.body,
     }))
 }
 
@@ -38,17 +38,17 @@ pub async fn put(
     stored: &Stored,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO command_results (shop_uid, idempotency_key, status, body, created_at)
          VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (shop_uid, idempotency_key) DO UPDATE
             SET status = excluded.status, body = excluded.body",
+        shop,
+        key,
+        i64::from(stored.status),
+        &stored.body,
+        now
     )
-    .bind(shop)
-    .bind(key)
-    .bind(i64::from(stored.status))
-    .bind(&stored.body)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(())

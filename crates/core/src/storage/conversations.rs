@@ -98,7 +98,7 @@ pub async fn record_message_in(
         )));
     }
     let inbound = direction == Direction::Inbound;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar!(
         "INSERT INTO conversations (shop_uid, customer_phone, customer_name, unread,
                                     last_inbound_at)
          VALUES (?, ?, ?, ?, ?)
@@ -109,28 +109,28 @@ pub async fn record_message_in(
                                    COALESCE(excluded.last_inbound_at, 0)),
              opted_out = CASE WHEN excluded.unread > 0 THEN 0 ELSE conversations.opted_out END
          RETURNING id",
+        shop,
+        customer_phone,
+        customer_name,
+        i64::from(inbound),
+        inbound.then_some(at)
     )
-    .bind(shop)
-    .bind(customer_phone)
-    .bind(customer_name)
-    .bind(i64::from(inbound))
-    .bind(inbound.then_some(at))
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO messages (conversation_id, direction, body, sent_at, event_id, wamid, author)
          VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        id,
+        match direction {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        },
+        body,
+        at,
+        meta.event_id,
+        meta.wamid,
+        meta.author
     )
-    .bind(id)
-    .bind(match direction {
-        Direction::Inbound => "in",
-        Direction::Outbound => "out",
-    })
-    .bind(body)
-    .bind(at)
-    .bind(meta.event_id)
-    .bind(meta.wamid)
-    .bind(meta.author)
     .execute(&mut *tx)
     .await?;
     Ok(id)
@@ -138,9 +138,10 @@ pub async fn record_message_in(
 
 /// The shop's conversations, most recent activity first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
-    Ok(sqlx::query_as::<_, ConversationRow>(
-        "SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
-                m.sent_at AS last_message_at, c.bot_enabled, c.unread, c.handoff_reason,
+    Ok(sqlx::query_as!(
+        ConversationRow,
+        r#"SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
+                m.sent_at AS last_message_at, c.bot_enabled AS "bot_enabled: bool", c.unread, c.handoff_reason,
                 COALESCE((SELECT l.stage FROM leads l WHERE l.shop_uid = c.shop_uid
                           AND l.phone = c.customer_phone AND l.stage <> 'New'),
                 CASE (SELECT CASE WHEN i.abandoned_at IS NOT NULL AND i.paid_at IS NULL
@@ -156,16 +157,16 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
                     WHEN 'expired' THEN 'Link expired'
                     WHEN 'refunded' THEN 'Refunded'
                     ELSE 'New' END) AS stage,
-                c.opted_out,
+                c.opted_out AS "opted_out: bool",
                 COALESCE((SELECT l.tags FROM leads l WHERE l.shop_uid = c.shop_uid
                           AND l.phone = c.customer_phone), '[]') AS tags
          FROM conversations c
          JOIN messages m ON m.id = (
              SELECT id FROM messages WHERE conversation_id = c.id ORDER BY sent_at DESC, id DESC LIMIT 1)
          WHERE c.shop_uid = ?
-         ORDER BY m.sent_at DESC, c.id DESC",
+         ORDER BY m.sent_at DESC, c.id DESC"#,
+        shop
     )
-    .bind(shop)
     .fetch_all(db.pool())
     .await?)
 }
@@ -194,8 +195,9 @@ pub async fn search(db: &Db, shop: &str, query: &str) -> Result<Vec<SearchHit>> 
     if words.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_as::<_, SearchHit>(
-        "WITH hits AS MATERIALIZED (
+    Ok(sqlx::query_as!(
+        SearchHit,
+        r#"WITH hits AS MATERIALIZED (
              SELECT c.id AS cid, c.customer_phone,
                     snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet,
                     m.sent_at, m.id AS mid
@@ -203,13 +205,14 @@ pub async fn search(db: &Db, shop: &str, query: &str) -> Result<Vec<SearchHit>> 
              JOIN messages m ON m.id = messages_fts.rowid
              JOIN conversations c ON c.id = m.conversation_id
              WHERE messages_fts MATCH ? AND c.shop_uid = ?)
-         SELECT customer_phone, snippet, sent_at FROM (
+         SELECT customer_phone AS "customer_phone!", snippet AS "snippet!: String",
+                sent_at AS "sent_at!" FROM (
              SELECT *, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY sent_at DESC, mid DESC) AS n
              FROM hits)
-         WHERE n = 1 ORDER BY sent_at DESC LIMIT 50",
+         WHERE n = 1 ORDER BY sent_at DESC LIMIT 50"#,
+        words.join(" "),
+        shop
     )
-    .bind(words.join(" "))
-    .bind(shop)
     .fetch_all(db.pool())
     .await?)
 }
@@ -237,7 +240,8 @@ pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessag
     // Delivery status: the furthest status WhatsApp reported (failed wins), `failed` when
     // sending was refused, `queued` while a WhatsApp send is pending, none for inbound and
     // sandbox messages.
-    Ok(sqlx::query_as::<_, ThreadMessage>(
+    Ok(sqlx::query_as!(
+        ThreadMessage,
         "SELECT m.direction, m.body, m.sent_at, m.author,
             CASE
             WHEN m.direction = 'in' THEN NULL
@@ -257,9 +261,9 @@ pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessag
          FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
          WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.sent_at, m.id",
+        shop,
+        phone
     )
-    .bind(shop)
-    .bind(phone)
     .fetch_all(db.pool())
         .await?)
 }
@@ -283,18 +287,22 @@ pub async fn recent(
     upto: i64,
     limit: i64,
 ) -> Result<Vec<(bool, String)>> {
-    let mut rows: Vec<(bool, String)> = sqlx::query_as(
-        "SELECT m.direction = 'in', m.body FROM messages m
-         JOIN conversations c ON c.id = m.conversation_id
-         WHERE c.shop_uid = ? AND c.customer_phone = ? AND m.sent_at <= ?
-         ORDER BY m.sent_at DESC, m.id DESC LIMIT ?",
+    let limit = limit.clamp(1, 100);
+    let mut rows: Vec<(bool, String)> = sqlx::query!(
+        r#"SELECT m.direction = 'in' AS "inbound!: bool", m.body FROM messages m
+           JOIN conversations c ON c.id = m.conversation_id
+           WHERE c.shop_uid = ? AND c.customer_phone = ? AND m.sent_at <= ?
+           ORDER BY m.sent_at DESC, m.id DESC LIMIT ?"#,
+        shop,
+        phone,
+        upto,
+        limit
     )
-    .bind(shop)
-    .bind(phone)
-    .bind(upto)
-    .bind(limit.clamp(1, 100))
     .fetch_all(db.pool())
-    .await?;
+    .await?
+    .into_iter()
+    .map(|r| (r.inbound, r.body))
+    .collect();
     rows.reverse();
     Ok(rows)
 }
@@ -308,14 +316,14 @@ pub async fn delivery_in(
     wamid: Option<&str>,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE messages SET wamid = COALESCE(?, wamid), send_error = ? WHERE event_id = ?
          AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = ?)",
+        wamid,
+        error,
+        event_id,
+        shop
     )
-    .bind(wamid)
-    .bind(error)
-    .bind(event_id)
-    .bind(shop)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -323,11 +331,13 @@ pub async fn delivery_in(
 
 /// The customer wrote STOP (`conversation.opted_out`).
 pub async fn opt_out_in(conn: &mut sqlx::SqliteConnection, shop: &str, phone: &str) -> Result<()> {
-    sqlx::query("UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?")
-        .bind(shop)
-        .bind(phone)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?",
+        shop,
+        phone
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -338,13 +348,13 @@ pub async fn hand_off_in(
     phone: &str,
     reason: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE conversations SET bot_enabled = 0, handoff_reason = ?
          WHERE shop_uid = ? AND customer_phone = ?",
+        reason,
+        shop,
+        phone
     )
-    .bind(reason)
-    .bind(shop)
-    .bind(phone)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -358,24 +368,24 @@ pub async fn set_bot_in(
     phone: &str,
     enabled: bool,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE conversations SET bot_enabled = ?,
                 handoff_reason = CASE WHEN ? THEN NULL ELSE handoff_reason END
          WHERE shop_uid = ? AND customer_phone = ?",
+        enabled,
+        enabled,
+        shop,
+        phone
     )
-    .bind(enabled)
-    .bind(enabled)
-    .bind(shop)
-    .bind(phone)
     .execute(&mut *conn)
     .await?;
     if enabled {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
              WHERE shop_uid = ? AND customer_phone = ?",
+            shop,
+            phone
         )
-        .bind(shop)
-        .bind(phone)
         .execute(&mut *conn)
         .await?;
     }
@@ -399,12 +409,14 @@ pub async fn reach_in(
     shop: &str,
     phone: &str,
 ) -> Result<Option<Reach>> {
-    Ok(sqlx::query_as(
-        "SELECT last_inbound_at, opted_out, bot_enabled FROM conversations
-         WHERE shop_uid = ? AND customer_phone = ?",
+    Ok(sqlx::query_as!(
+        Reach,
+        r#"SELECT last_inbound_at, opted_out AS "opted_out: bool",
+                  bot_enabled AS "bot_enabled: bool"
+           FROM conversations WHERE shop_uid = ? AND customer_phone = ?"#,
+        shop,
+        phone
     )
-    .bind(shop)
-    .bind(phone)
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -415,12 +427,12 @@ pub async fn is_customer_in(
     shop: &str,
     phone: &str,
 ) -> Result<bool> {
-    let known: Option<i64> = sqlx::query_scalar(
+    let known: Option<i64> = sqlx::query_scalar!(
         "SELECT 1 FROM leads WHERE shop_uid = ?1 AND phone = ?2
          UNION SELECT 1 FROM conversations WHERE shop_uid = ?1 AND customer_phone = ?2",
+        shop,
+        phone
     )
-    .bind(shop)
-    .bind(phone)
     .fetch_optional(&mut *conn)
     .await?;
     Ok(known.is_some())
@@ -432,15 +444,16 @@ pub async fn names_in(
     shop: &str,
     phone: &str,
 ) -> Result<(String, Option<String>)> {
-    Ok(sqlx::query_as(
-        "SELECT s.name, c.customer_name FROM shops s
-         LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = ?
-         WHERE s.uid = ?",
+    let row = sqlx::query!(
+        r#"SELECT s.name, c.customer_name AS "customer_name?" FROM shops s
+           LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = ?
+           WHERE s.uid = ?"#,
+        phone,
+        shop
     )
-    .bind(phone)
-    .bind(shop)
     .fetch_one(&mut *conn)
-    .await?)
+    .await?;
+    Ok((row.name, row.customer_name))
 }
 
 /// A status WhatsApp reported for the shop's message `wamid` (each status once).
@@ -452,15 +465,15 @@ pub async fn record_status_in(
     at: i64,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING",
+        shop,
+        wamid,
+        status,
+        at,
+        error
     )
-    .bind(shop)
-    .bind(wamid)
-    .bind(status)
-    .bind(at)
-    .bind(error)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -472,11 +485,11 @@ pub async fn agent_state_in(
     shop: &str,
     phone: &str,
 ) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+        shop,
+        phone
     )
-    .bind(shop)
-    .bind(phone)
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -489,15 +502,15 @@ pub async fn agent_state_set_in(
     state: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET state = excluded.state,
              updated_at = excluded.updated_at",
+        shop,
+        phone,
+        state,
+        now
     )
-    .bind(shop)
-    .bind(phone)
-    .bind(state)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -506,15 +519,18 @@ pub async fn agent_state_set_in(
 /// The thread with `phone` as the customer sees it: direction, text and time of each
 /// message, oldest first.
 pub async fn plain_thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<(String, String, i64)>> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query!(
         "SELECT m.direction, m.body, m.sent_at FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
          WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.id",
+        shop,
+        phone
     )
-    .bind(shop)
-    .bind(phone)
     .fetch_all(db.pool())
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.direction, r.body, r.sent_at))
+    .collect())
 }
 
 #[cfg(test)]

@@ -120,27 +120,28 @@ pub async fn add(
         return Err(Error::InvalidInput("a device needs a name".into()));
     }
     super::shops::get(db, shop).await?;
-    Ok(sqlx::query_scalar(
-        "INSERT INTO devices (shop_uid, name, role, can, token_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    Ok(sqlx::query_scalar!(
+        r#"INSERT INTO devices (shop_uid, name, role, can, token_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+        shop,
+        name.trim(),
+        role.as_str(),
+        Permission::join(can),
+        token_hash(token),
+        now
     )
-    .bind(shop)
-    .bind(name.trim())
-    .bind(role.as_str())
-    .bind(Permission::join(can))
-    .bind(token_hash(token))
-    .bind(now)
     .fetch_one(db.pool())
     .await?)
 }
 
 /// The device a bearer token belongs to, if it exists and is not revoked.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Device>> {
-    Ok(sqlx::query_as::<_, Device>(
+    Ok(sqlx::query_as!(
+        Device,
         "SELECT id, shop_uid, name, role, can FROM devices
          WHERE token_hash = ? AND revoked_at IS NULL",
+        token_hash(token)
     )
-    .bind(token_hash(token))
     .fetch_optional(db.pool())
     .await?)
 }
@@ -152,13 +153,15 @@ pub async fn set_permissions(
     device_id: i64,
     can: &[Permission],
 ) -> Result<()> {
-    let n = sqlx::query("UPDATE devices SET can = ? WHERE shop_uid = ? AND id = ?")
-        .bind(Permission::join(can))
-        .bind(shop)
-        .bind(device_id)
-        .execute(db.pool())
-        .await?
-        .rows_affected();
+    let n = sqlx::query!(
+        "UPDATE devices SET can = ? WHERE shop_uid = ? AND id = ?",
+        Permission::join(can),
+        shop,
+        device_id
+    )
+    .execute(db.pool())
+    .await?
+    .rows_affected();
     if n == 0 {
         return Err(Error::NotFound(format!(
             "device {device_id} of shop {shop}"
@@ -186,33 +189,35 @@ pub struct Listed {
 
 /// The shop's devices, oldest first (revoked ones included, marked).
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<Listed>> {
-    Ok(sqlx::query_as::<_, Listed>(
+    Ok(sqlx::query_as!(
+        Listed,
         "SELECT id, name, role, can, created_at, revoked_at FROM devices
          WHERE shop_uid = ? ORDER BY id",
+        shop
     )
-    .bind(shop)
     .fetch_all(db.pool())
     .await?)
 }
 
 /// Revokes a device of the shop. Returns whether a device was revoked now.
 pub async fn revoke(db: &Db, shop: &str, device_id: i64, now: i64) -> Result<bool> {
-    let n = sqlx::query(
+    let n = sqlx::query!(
         "UPDATE devices SET revoked_at = ? WHERE shop_uid = ? AND id = ? AND revoked_at IS NULL",
+        now,
+        shop,
+        device_id
     )
-    .bind(now)
-    .bind(shop)
-    .bind(device_id)
     .execute(db.pool())
     .await?
     .rows_affected();
     if n == 0 {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM devices WHERE shop_uid = ? AND id = ?")
-                .bind(shop)
-                .bind(device_id)
-                .fetch_optional(db.pool())
-                .await?;
+        let exists: Option<i64> = sqlx::query_scalar!(
+            "SELECT id FROM devices WHERE shop_uid = ? AND id = ?",
+            shop,
+            device_id
+        )
+        .fetch_optional(db.pool())
+        .await?;
         if exists.is_none() {
             return Err(Error::NotFound(format!(
                 "device {device_id} of shop {shop}"

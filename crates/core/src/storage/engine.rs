@@ -10,8 +10,7 @@ pub const PROJECTION: &str = "projection";
 /// The cursor `name`, 0 if it was never moved.
 pub async fn cursor(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
     Ok(
-        sqlx::query_scalar::<_, i64>("SELECT last_id FROM engine_cursor WHERE name = ?")
-            .bind(name)
+        sqlx::query_scalar!("SELECT last_id FROM engine_cursor WHERE name = ?", name)
             .fetch_optional(&mut *conn)
             .await?
             .unwrap_or(0),
@@ -20,12 +19,12 @@ pub async fn cursor(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
 
 /// Moves the cursor `name` to `last_id`.
 pub async fn set_cursor(conn: &mut SqliteConnection, name: &str, last_id: i64) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO engine_cursor (name, last_id) VALUES (?, ?)
          ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
+        name,
+        last_id
     )
-    .bind(name)
-    .bind(last_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -34,12 +33,15 @@ pub async fn set_cursor(conn: &mut SqliteConnection, name: &str, last_id: i64) -
 /// How far the engine and the jobs are: the projection cursor, the newest event id (if any)
 /// and how many pending jobs are due by `due_by` (a tool waits for the relay to settle).
 pub async fn backlog(db: &crate::Db, due_by: i64) -> Result<(i64, Option<i64>, i64)> {
-    Ok(sqlx::query_as(
-        "SELECT (SELECT last_id FROM engine_cursor WHERE name = 'projection'),
-                (SELECT MAX(id) FROM events),
-                (SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?)",
+    let row = sqlx::query!(
+        r#"SELECT COALESCE((SELECT last_id FROM engine_cursor WHERE name = 'projection'), 0)
+                      AS "applied!: i64",
+                  (SELECT MAX(id) FROM events) AS "newest: i64",
+                  (SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?)
+                      AS "due!: i64""#,
+        due_by
     )
-    .bind(due_by)
     .fetch_one(db.pool())
-    .await?)
+    .await?;
+    Ok((row.applied, row.newest, row.due))
 }

@@ -111,17 +111,17 @@ pub async fn append(
             "event kind must look like `noun.verb`, got {kind:?}"
         )));
     }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
+    Ok(sqlx::query_scalar!(
+        r#"INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
          VALUES (?, ?, ?, ?, ?)
          ON CONFLICT DO NOTHING
-         RETURNING id",
+         RETURNING id AS "id!""#,
+        shop,
+        kind,
+        payload.to_string(),
+        provider_id,
+        now
     )
-    .bind(shop)
-    .bind(kind)
-    .bind(payload.to_string())
-    .bind(provider_id)
-    .bind(now)
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -129,16 +129,16 @@ pub async fn append(
 /// Stores an event pulled from the relay under its relay id (the desktop replica). Returns
 /// `false` if that id is already stored (a repeated pull), so it is applied only once.
 pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO events (id, shop_uid, kind, payload, provider_id, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        event.id,
+        &event.shop_uid,
+        &event.kind,
+        &event.payload,
+        &event.provider_id,
+        event.created_at
     )
-    .bind(event.id)
-    .bind(&event.shop_uid)
-    .bind(&event.kind)
-    .bind(&event.payload)
-    .bind(&event.provider_id)
-    .bind(event.created_at)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -147,31 +147,29 @@ pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Resul
 
 /// Every shop's events after `cursor`, oldest first, at most `limit` (the relay's engine).
 pub async fn after_all(conn: &mut SqliteConnection, cursor: i64, limit: i64) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as::<_, Event>(
+    Ok(sqlx::query_as!(
+        Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE id > ? ORDER BY id LIMIT ?",
+        cursor,
+        limit
     )
-    .bind(cursor)
-    .bind(limit)
     .fetch_all(&mut *conn)
     .await?)
 }
 
 /// The newest event id of any shop, 0 if the log is empty.
 pub async fn newest_any(db: &Db) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
-            .fetch_one(db.pool())
-            .await?
-            .unwrap_or(0),
-    )
+    Ok(sqlx::query_scalar!("SELECT MAX(id) FROM events")
+        .fetch_one(db.pool())
+        .await?
+        .unwrap_or(0))
 }
 
 /// The newest event id stored for the shop (the desktop's sync cursor), 0 if none.
 pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
     Ok(
-        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events WHERE shop_uid = ?")
-            .bind(shop)
+        sqlx::query_scalar!("SELECT MAX(id) FROM events WHERE shop_uid = ?", shop)
             .fetch_one(db.pool())
             .await?
             .unwrap_or(0),
@@ -180,25 +178,27 @@ pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
 
 /// The shop's event `id`.
 pub async fn get(db: &Db, shop: &str, id: i64) -> Result<Option<Event>> {
-    Ok(sqlx::query_as::<_, Event>(
+    Ok(sqlx::query_as!(
+        Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = ? AND id = ?",
+        shop,
+        id
     )
-    .bind(shop)
-    .bind(id)
     .fetch_optional(db.pool())
     .await?)
 }
 
 /// The shop's events after `cursor`, oldest first, at most `limit`.
 pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as::<_, Event>(
+    Ok(sqlx::query_as!(
+        Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = ? AND id > ? ORDER BY id LIMIT ?",
+        shop,
+        cursor,
+        limit.clamp(1, 1000)
     )
-    .bind(shop)
-    .bind(cursor)
-    .bind(limit.clamp(1, 1000))
     .fetch_all(db.pool())
     .await?)
 }
@@ -211,15 +211,16 @@ pub async fn of_subscription_in(
     subscription_ref: &str,
     before: i64,
 ) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as::<_, Event>(
+    Ok(sqlx::query_as!(
+        Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = ? AND id < ? AND kind LIKE 'stripe.%'
            AND json_extract(payload, '$.data.object.subscription') = ?
          ORDER BY id",
+        shop,
+        before,
+        subscription_ref
     )
-    .bind(shop)
-    .bind(before)
-    .bind(subscription_ref)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -230,12 +231,12 @@ pub async fn payload_of_in(
     id: i64,
     kind: &str,
 ) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT payload FROM events WHERE id = ? AND shop_uid = ? AND kind = ?")
-            .bind(id)
-            .bind(shop)
-            .bind(kind)
-            .fetch_optional(&mut *conn)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT payload FROM events WHERE id = ? AND shop_uid = ? AND kind = ?",
+        id,
+        shop,
+        kind
     )
+    .fetch_optional(&mut *conn)
+    .await?)
 }

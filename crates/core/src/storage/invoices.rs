@@ -149,15 +149,20 @@ impl InvoiceRow {
     }
 }
 
-/// The invoice columns, as a literal so queries stay static strings (`concat!`).
-macro_rules! select_invoices {
-    () => {
-        "SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
-                status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
-                pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
-                first_charge_at, link_ref, payment_ref, failed_at, expired_at, refunded_minor,
-                subscription_ref, send_error, reminders_sent, abandoned_at, notify_customer
-         FROM invoices"
+/// `query_as!` over the invoice columns, with the rest of the statement and its arguments.
+macro_rules! query_invoices {
+    ($rest:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            InvoiceRow,
+            r#"SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
+                      status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
+                      pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
+                      first_charge_at, link_ref, payment_ref, failed_at, expired_at,
+                      refunded_minor, subscription_ref, send_error, reminders_sent, abandoned_at,
+                      notify_customer AS "notify_customer: bool"
+               FROM invoices "# + $rest
+            $(, $arg)*
+        )
     };
 }
 
@@ -224,30 +229,31 @@ pub async fn create_in(
     now: i64,
 ) -> Result<(i64, i64)> {
     let total = check(new)?;
-    let number: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(number) + 1, ?) FROM invoices WHERE shop_uid = ?")
-            .bind(FIRST_NUMBER)
-            .bind(shop)
-            .fetch_one(&mut *conn)
-            .await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
+    let number: i64 = sqlx::query_scalar!(
+        r#"SELECT COALESCE(MAX(number) + 1, ?) AS "n!: i64" FROM invoices WHERE shop_uid = ?"#,
+        FIRST_NUMBER,
+        shop
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let id: i64 = sqlx::query_scalar!(
+        r#"INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at, kind, every_unit, every_count,
                                first_charge_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+        shop,
+        number,
+        &new.customer_phone,
+        &new.currency,
+        new.shipping_minor,
+        total,
+        &new.address,
+        now,
+        kind_of(new),
+        new.recurrence.map(|r| r.unit.as_str()),
+        new.recurrence.map(|r| i64::from(r.count)),
+        new.recurrence.map(|r| r.first_charge_at)
     )
-    .bind(shop)
-    .bind(number)
-    .bind(&new.customer_phone)
-    .bind(&new.currency)
-    .bind(new.shipping_minor)
-    .bind(total)
-    .bind(&new.address)
-    .bind(now)
-    .bind(kind_of(new))
-    .bind(new.recurrence.map(|r| r.unit.as_str()))
-    .bind(new.recurrence.map(|r| i64::from(r.count)))
-    .bind(new.recurrence.map(|r| r.first_charge_at))
     .fetch_one(&mut *conn)
     .await?;
     insert_items(conn, id, &new.items).await?;
@@ -265,25 +271,25 @@ pub async fn insert_replica_in(
     created_at: i64,
 ) -> Result<bool> {
     let total = check(new)?;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO invoices (id, shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at, kind, every_unit, every_count,
                                first_charge_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        id,
+        shop,
+        number,
+        &new.customer_phone,
+        &new.currency,
+        new.shipping_minor,
+        total,
+        &new.address,
+        created_at,
+        kind_of(new),
+        new.recurrence.map(|r| r.unit.as_str()),
+        new.recurrence.map(|r| i64::from(r.count)),
+        new.recurrence.map(|r| r.first_charge_at)
     )
-    .bind(id)
-    .bind(shop)
-    .bind(number)
-    .bind(&new.customer_phone)
-    .bind(&new.currency)
-    .bind(new.shipping_minor)
-    .bind(total)
-    .bind(&new.address)
-    .bind(created_at)
-    .bind(kind_of(new))
-    .bind(new.recurrence.map(|r| r.unit.as_str()))
-    .bind(new.recurrence.map(|r| i64::from(r.count)))
-    .bind(new.recurrence.map(|r| r.first_charge_at))
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -304,16 +310,16 @@ fn kind_of(new: &NewInvoice) -> &'static str {
 
 async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) -> Result<()> {
     for item in items {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO invoice_items (invoice_id, sku, name, variant, qty, unit_minor)
              VALUES (?, ?, ?, ?, ?, ?)",
+            id,
+            &item.sku,
+            &item.name,
+            &item.variant,
+            item.qty,
+            item.unit_minor
         )
-        .bind(id)
-        .bind(&item.sku)
-        .bind(&item.name)
-        .bind(&item.variant)
-        .bind(item.qty)
-        .bind(item.unit_minor)
         .execute(&mut *conn)
         .await?;
     }
@@ -322,15 +328,10 @@ async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) 
 
 /// The invoice with this id in this shop.
 pub async fn get(db: &Db, shop: &str, id: i64) -> Result<InvoiceRow> {
-    sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND id = ?"
-    ))
-    .bind(shop)
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
+    query_invoices!("WHERE shop_uid = ? AND id = ?", shop, id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
 }
 
 /// The invoice with this id in this shop, inside the caller's transaction; `None` if absent.
@@ -339,24 +340,19 @@ pub async fn get_in(
     shop: &str,
     id: i64,
 ) -> Result<Option<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND id = ?"
-    ))
-    .bind(shop)
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?)
+    Ok(query_invoices!("WHERE shop_uid = ? AND id = ?", shop, id)
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 /// Marks a draft invoice sent.
 pub async fn mark_sent(db: &Db, shop: &str, id: i64, now: i64) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE invoices SET status = 'sent', sent_at = ? WHERE shop_uid = ? AND id = ? AND status = 'draft'",
+        now,
+        shop,
+        id
     )
-    .bind(now)
-    .bind(shop)
-    .bind(id)
     .execute(db.pool())
     .await?
     .rows_affected();
@@ -366,15 +362,13 @@ pub async fn mark_sent(db: &Db, shop: &str, id: i64, now: i64) -> Result<bool> {
 /// The invoice whose sandbox pay page has this token, with its shop.
 pub async fn by_pay_token(db: &Db, token: &str) -> Result<Option<(String, InvoiceRow)>> {
     let shop: Option<String> =
-        sqlx::query_scalar("SELECT shop_uid FROM invoices WHERE pay_token = ?")
-            .bind(token)
+        sqlx::query_scalar!("SELECT shop_uid FROM invoices WHERE pay_token = ?", token)
             .fetch_optional(db.pool())
             .await?;
     let Some(shop) = shop else {
         return Ok(None);
     };
-    let row = sqlx::query_as::<_, InvoiceRow>(concat!(select_invoices!(), " WHERE pay_token = ?"))
-        .bind(token)
+    let row = query_invoices!("WHERE pay_token = ?", token)
         .fetch_optional(db.pool())
         .await?;
     Ok(row.map(|r| (shop, r)))
@@ -387,12 +381,11 @@ pub async fn open_links_in(
     shop: &str,
     provider: &str,
 ) -> Result<Vec<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND pay_provider = ? AND status IN ('sent', 'failed') ORDER BY id"
-    ))
-    .bind(shop)
-    .bind(provider)
+    Ok(query_invoices!(
+        "WHERE shop_uid = ? AND pay_provider = ? AND status IN ('sent', 'failed') ORDER BY id",
+        shop,
+        provider
+    )
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -421,19 +414,19 @@ pub async fn send_in(
     link: &PayLink,
     now: i64,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE invoices SET sent_at = ?, pay_provider = ?, pay_link = ?,
                              pay_token = ?, link_ref = ?, link_expires_at = ?, send_error = NULL
          WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
+        now,
+        &link.provider,
+        &link.url,
+        &link.token,
+        &link.reference,
+        link.expires_at,
+        shop,
+        id
     )
-    .bind(now)
-    .bind(&link.provider)
-    .bind(&link.url)
-    .bind(&link.token)
-    .bind(&link.reference)
-    .bind(link.expires_at)
-    .bind(shop)
-    .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -447,14 +440,11 @@ pub async fn by_payment_ref_in(
     shop: &str,
     payment_ref: &str,
 ) -> Result<Option<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND payment_ref = ?"
-    ))
-    .bind(shop)
-    .bind(payment_ref)
-    .fetch_optional(&mut *conn)
-    .await?)
+    Ok(
+        query_invoices!("WHERE shop_uid = ? AND payment_ref = ?", shop, payment_ref)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
 }
 
 /// The invoice whose provider subscription is `subscription_ref`.
@@ -463,12 +453,11 @@ pub async fn by_subscription_ref_in(
     shop: &str,
     subscription_ref: &str,
 ) -> Result<Option<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND subscription_ref = ?"
-    ))
-    .bind(shop)
-    .bind(subscription_ref)
+    Ok(query_invoices!(
+        "WHERE shop_uid = ? AND subscription_ref = ?",
+        shop,
+        subscription_ref
+    )
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -480,11 +469,11 @@ pub async fn bind_subscription_in(
     id: i64,
     subscription_ref: &str,
 ) -> Result<bool> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE invoices SET subscription_ref = ? WHERE id = ? AND subscription_ref IS NULL",
+        subscription_ref,
+        id
     )
-    .bind(subscription_ref)
-    .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -498,12 +487,12 @@ pub async fn send_failed_in(
     id: i64,
     reason: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET send_error = ? WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
+        reason,
+        shop,
+        id
     )
-    .bind(reason)
-    .bind(shop)
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -599,20 +588,20 @@ pub async fn record_fact_in(
         return Ok(None);
     };
     let mark_paid = |via: PaidVia, payment_ref: Option<String>| {
-        sqlx::query(
+        sqlx::query!(
             "UPDATE invoices SET paid_at = COALESCE(paid_at, ?),
                     paid_via = COALESCE(paid_via, ?),
                     payment_ref = COALESCE(payment_ref, ?),
                     fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
              WHERE id = ?",
+            at,
+            match via {
+                PaidVia::Webhook => "webhook",
+                PaidVia::Manual => "manual",
+            },
+            payment_ref,
+            id
         )
-        .bind(at)
-        .bind(match via {
-            PaidVia::Webhook => "webhook",
-            PaidVia::Manual => "manual",
-        })
-        .bind(payment_ref)
-        .bind(id)
     };
     match fact {
         Fact::Paid { via, payment_ref } => {
@@ -627,25 +616,31 @@ pub async fn record_fact_in(
             mark_paid(PaidVia::Webhook, payment_ref.clone())
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query("UPDATE invoices SET refunded_minor = MAX(refunded_minor, ?) WHERE id = ?")
-                .bind(cumulative_minor.max(&0))
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query!(
+                "UPDATE invoices SET refunded_minor = MAX(refunded_minor, ?) WHERE id = ?",
+                cumulative_minor.max(&0),
+                id
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Fact::Failed => {
-            sqlx::query("UPDATE invoices SET failed_at = COALESCE(failed_at, ?) WHERE id = ?")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query!(
+                "UPDATE invoices SET failed_at = COALESCE(failed_at, ?) WHERE id = ?",
+                at,
+                id
+            )
+            .execute(&mut *conn)
+            .await?;
         }
         Fact::Expired => {
-            sqlx::query("UPDATE invoices SET expired_at = COALESCE(expired_at, ?) WHERE id = ?")
-                .bind(at)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query!(
+                "UPDATE invoices SET expired_at = COALESCE(expired_at, ?) WHERE id = ?",
+                at,
+                id
+            )
+            .execute(&mut *conn)
+            .await?;
         }
     }
     settle_in(conn, shop, id).await?;
@@ -662,7 +657,7 @@ pub async fn record_fact_in(
 
 /// Recomputes the stored status from the facts.
 async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET status = CASE
             WHEN paid_at IS NOT NULL AND refunded_minor > 0 AND refunded_minor >= total_minor
                 THEN 'refunded'
@@ -673,9 +668,9 @@ async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<(
             WHEN sent_at IS NOT NULL THEN 'sent'
             ELSE 'draft' END
          WHERE shop_uid = ? AND id = ?",
+        shop,
+        id
     )
-    .bind(shop)
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -683,13 +678,11 @@ async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<(
 
 /// The shop's invoices, newest first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(shop)
-    .fetch_all(db.pool())
-    .await?)
+    Ok(
+        query_invoices!("WHERE shop_uid = ? ORDER BY created_at DESC, id DESC", shop)
+            .fetch_all(db.pool())
+            .await?,
+    )
 }
 
 /// The line items of an invoice, in the order they were added.
@@ -705,25 +698,25 @@ pub async fn items_by_invoice(
     shop: &str,
     board_only: bool,
 ) -> Result<std::collections::HashMap<i64, Vec<LineItem>>> {
-    let rows: Vec<(i64, String, String, Option<String>, i64, i64)> = sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT ii.invoice_id, ii.sku, ii.name, ii.variant, ii.qty, ii.unit_minor
          FROM invoice_items ii JOIN invoices i ON i.id = ii.invoice_id
          WHERE i.shop_uid = ? AND (? = 0 OR i.fulfilment_stage IS NOT NULL)
          ORDER BY ii.invoice_id, ii.id",
+        shop,
+        board_only
     )
-    .bind(shop)
-    .bind(board_only)
     .fetch_all(db.pool())
     .await?;
     let mut by_invoice: std::collections::HashMap<i64, Vec<LineItem>> =
         std::collections::HashMap::new();
-    for (invoice_id, sku, name, variant, qty, unit_minor) in rows {
-        by_invoice.entry(invoice_id).or_default().push(LineItem {
-            sku,
-            name,
-            variant,
-            qty,
-            unit_minor,
+    for r in rows {
+        by_invoice.entry(r.invoice_id).or_default().push(LineItem {
+            sku: r.sku,
+            name: r.name,
+            variant: r.variant,
+            qty: r.qty,
+            unit_minor: r.unit_minor,
         });
     }
     Ok(by_invoice)
@@ -731,32 +724,23 @@ pub async fn items_by_invoice(
 
 /// [`items`] inside the caller's transaction.
 pub async fn items_in(conn: &mut SqliteConnection, invoice_id: i64) -> Result<Vec<LineItem>> {
-    let rows: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
-        "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = ? ORDER BY id",
+    Ok(sqlx::query_as!(
+        LineItem,
+        "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = ?
+         ORDER BY id",
+        invoice_id
     )
-    .bind(invoice_id)
     .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(sku, name, variant, qty, unit_minor)| LineItem {
-            sku,
-            name,
-            variant,
-            qty,
-            unit_minor,
-        })
-        .collect())
+    .await?)
 }
 
 /// Paid invoices on the fulfilment board (any column), oldest payment first.
 pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL AND status != 'refunded'
-          ORDER BY paid_at, id"
-    ))
-    .bind(shop)
+    Ok(query_invoices!(
+        "WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL AND status != 'refunded'
+          ORDER BY paid_at, id",
+        shop
+    )
     .fetch_all(db.pool())
     .await?)
 }
@@ -769,12 +753,12 @@ pub async fn reminded_in(
     id: i64,
     reminder: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?) WHERE shop_uid = ? AND id = ?",
+        reminder,
+        shop,
+        id
     )
-    .bind(reminder)
-    .bind(shop)
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -783,12 +767,12 @@ pub async fn reminded_in(
 /// The last reminder of invoice `id` passed unpaid at `at` (`invoice.abandoned`; the first
 /// time counts).
 pub async fn abandoned_in(conn: &mut SqliteConnection, shop: &str, id: i64, at: i64) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?) WHERE shop_uid = ? AND id = ?",
+        at,
+        shop,
+        id
     )
-    .bind(at)
-    .bind(shop)
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -802,13 +786,13 @@ pub async fn move_on_board_in(
     id: i64,
     stage: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE invoices SET fulfilment_stage = ?
          WHERE shop_uid = ? AND id = ? AND fulfilment_stage IS NOT NULL",
+        stage,
+        shop,
+        id
     )
-    .bind(stage)
-    .bind(shop)
-    .bind(id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -816,8 +800,7 @@ pub async fn move_on_board_in(
 
 /// The customer is sent invoice `id`'s message with its link (the bot's invoices).
 pub async fn notify_customer_set_in(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query("UPDATE invoices SET notify_customer = 1 WHERE id = ?")
-        .bind(id)
+    sqlx::query!("UPDATE invoices SET notify_customer = 1 WHERE id = ?", id)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -825,12 +808,11 @@ pub async fn notify_customer_set_in(conn: &mut SqliteConnection, id: i64) -> Res
 
 /// The customer's newest invoice, if any.
 pub async fn latest_of(db: &Db, shop: &str, phone: &str) -> Result<Option<InvoiceRow>> {
-    Ok(sqlx::query_as::<_, InvoiceRow>(concat!(
-        select_invoices!(),
-        " WHERE shop_uid = ? AND customer_phone = ? ORDER BY id DESC LIMIT 1"
-    ))
-    .bind(shop)
-    .bind(phone)
+    Ok(query_invoices!(
+        "WHERE shop_uid = ? AND customer_phone = ? ORDER BY id DESC LIMIT 1",
+        shop,
+        phone
+    )
     .fetch_optional(db.pool())
     .await?)
 }

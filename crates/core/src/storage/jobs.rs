@@ -57,40 +57,45 @@ pub async fn enqueue_in(
     run_at: i64,
     now: i64,
 ) -> Result<i64> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO jobs (shop_uid, kind, idempotency_key, payload, run_at, created_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+        shop,
+        kind,
+        key,
+        payload.to_string(),
+        run_at,
+        now
     )
-    .bind(shop)
-    .bind(kind)
-    .bind(key)
-    .bind(payload.to_string())
-    .bind(run_at)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(
-        sqlx::query_scalar("SELECT id FROM jobs WHERE idempotency_key = ?")
-            .bind(key)
+        sqlx::query_scalar!("SELECT id FROM jobs WHERE idempotency_key = ?", key)
             .fetch_one(&mut *conn)
             .await?,
     )
 }
 
-macro_rules! select_jobs {
-    () => {
-        "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state, last_error FROM jobs"
+/// `query_as!` over the job columns, with the rest of the statement and its arguments.
+macro_rules! query_jobs {
+    ($rest:tt $(, $arg:expr)* $(,)?) => {
+        sqlx::query_as!(
+            Job,
+            "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state,
+                    last_error FROM jobs " + $rest
+            $(, $arg)*
+        )
     };
 }
 
 /// How many jobs wait for their turn at `now`: pending and due, not claimed by a runner.
 pub async fn due_count(db: &Db, now: i64) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?")
-            .bind(now)
-            .fetch_one(db.pool())
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?",
+        now
     )
+    .fetch_one(db.pool())
+    .await?)
 }
 
 /// Claims due jobs for `now`: at most one per shop and lane (see [`lane`]) — the oldest due
@@ -106,33 +111,38 @@ pub async fn claim_in(
     only: Option<i64>,
     busy: &[(String, &'static str)],
 ) -> Result<Vec<Job>> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE jobs SET state = 'failed', finished_at = ?,
                 last_error = 'gave up after ' || attempts || ' attempts: ' ||
                              COALESCE(last_error, 'its result could not be recorded')
          WHERE state = 'pending' AND run_at <= ? AND attempts >= ?",
+        now,
+        now,
+        MAX_ATTEMPTS
     )
-    .bind(now)
-    .bind(now)
-    .bind(MAX_ATTEMPTS)
     .execute(&mut *conn)
     .await?;
-    let candidates: Vec<Job> = sqlx::query_as(
-        "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state, last_error
-         FROM (SELECT j.*, ROW_NUMBER() OVER (
-                   PARTITION BY shop_uid,
-                       CASE kind WHEN ? THEN 'notify' WHEN ? THEN 'agent' ELSE 'main' END
-                   ORDER BY run_at, id) AS nth
-               FROM jobs j
-               WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?))
-         WHERE nth = 1 ORDER BY run_at, id LIMIT ?",
+    let notify_kind = crate::notify::KIND;
+    let wanted = limit.saturating_add(i64::try_from(busy.len()).unwrap_or(i64::MAX));
+    let candidates = sqlx::query_as!(
+        Job,
+        r#"SELECT id AS "id!", shop_uid AS "shop_uid!", kind AS "kind!",
+                  idempotency_key AS "idempotency_key!", payload AS "payload!",
+                  run_at AS "run_at!", attempts AS "attempts!", state AS "state!", last_error
+           FROM (SELECT j.*, ROW_NUMBER() OVER (
+                     PARTITION BY shop_uid,
+                         CASE kind WHEN ? THEN 'notify' WHEN ? THEN 'agent' ELSE 'main' END
+                     ORDER BY run_at, id) AS nth
+                 FROM jobs j
+                 WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?))
+           WHERE nth = 1 ORDER BY run_at, id LIMIT ?"#,
+        notify_kind,
+        READ_KIND,
+        now,
+        only,
+        only,
+        wanted
     )
-    .bind(crate::notify::KIND)
-    .bind(READ_KIND)
-    .bind(now)
-    .bind(only)
-    .bind(only)
-    .bind(limit.saturating_add(i64::try_from(busy.len()).unwrap_or(i64::MAX)))
     .fetch_all(&mut *conn)
     .await?;
     let mut jobs = Vec::new();
@@ -146,11 +156,13 @@ pub async fn claim_in(
         if i64::try_from(jobs.len()).unwrap_or(i64::MAX) >= limit {
             break;
         }
-        sqlx::query("UPDATE jobs SET attempts = attempts + 1, run_at = ? WHERE id = ?")
-            .bind(now + LEASE_SECS)
-            .bind(job.id)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query!(
+            "UPDATE jobs SET attempts = attempts + 1, run_at = ? WHERE id = ?",
+            now + LEASE_SECS,
+            job.id
+        )
+        .execute(&mut *conn)
+        .await?;
         jobs.push(Job {
             attempts: job.attempts + 1,
             ..job
@@ -179,26 +191,29 @@ pub fn lane(kind: &str) -> &'static str {
 /// Whether a job of `kind` older than job `id`, with a key starting `prefix`, is still to run
 /// (the same conversation's earlier message, answered first).
 pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE shop_uid = ? AND kind = ? AND id < ?
-                AND state = 'pending' AND substr(idempotency_key, 1, length(?)) = ?)",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM jobs WHERE shop_uid = ? AND kind = ? AND id < ?
+                AND state = 'pending' AND substr(idempotency_key, 1, length(?)) = ?)
+                AS "open!: bool""#,
+        shop,
+        kind,
+        id,
+        prefix,
+        prefix
     )
-    .bind(shop)
-    .bind(kind)
-    .bind(id)
-    .bind(prefix)
-    .bind(prefix)
     .fetch_one(db.pool())
     .await?)
 }
 
 /// Records a job as done.
 pub async fn done_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL WHERE id = ?")
-        .bind(now)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL WHERE id = ?",
+        now,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -215,16 +230,16 @@ pub async fn failed_in(
     let again = retry && job.attempts < MAX_ATTEMPTS;
     // Only the attempt that is still out: a job that was meanwhile done (its result recorded
     // just before a timeout or a panic was noticed) stays done.
-    let changed = sqlx::query(
+    let changed = sqlx::query!(
         "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, finished_at = ?
          WHERE id = ? AND state = 'pending' AND attempts = ?",
+        if again { "pending" } else { "failed" },
+        now + backoff(job.attempts),
+        error,
+        (!again).then_some(now),
+        job.id,
+        job.attempts
     )
-    .bind(if again { "pending" } else { "failed" })
-    .bind(now + backoff(job.attempts))
-    .bind(error)
-    .bind((!again).then_some(now))
-    .bind(job.id)
-    .bind(job.attempts)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -235,12 +250,12 @@ pub async fn failed_in(
 /// Gives a failed job another run now (a person asked again, e.g. after fixing the key).
 /// Returns whether it was failed.
 pub async fn revive_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<bool> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, finished_at = NULL
          WHERE id = ? AND state = 'failed'",
+        now,
+        id
     )
-    .bind(now)
-    .bind(id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -249,27 +264,22 @@ pub async fn revive_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result
 
 /// A job by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<Job>> {
-    Ok(sqlx::query_as(concat!(select_jobs!(), " WHERE id = ?"))
-        .bind(id)
+    Ok(query_jobs!("WHERE id = ?", id)
         .fetch_optional(db.pool())
         .await?)
 }
 
 /// A shop's jobs, newest first (for the operator and tests).
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<Job>> {
-    Ok(sqlx::query_as(concat!(
-        select_jobs!(),
-        " WHERE shop_uid = ? ORDER BY id DESC"
-    ))
-    .bind(shop)
-    .fetch_all(db.pool())
-    .await?)
+    Ok(query_jobs!("WHERE shop_uid = ? ORDER BY id DESC", shop)
+        .fetch_all(db.pool())
+        .await?)
 }
 
 /// The earliest `run_at` of a pending job, to sleep until.
 pub async fn next_due(db: &Db) -> Result<Option<i64>> {
     Ok(
-        sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'pending'")
+        sqlx::query_scalar!("SELECT MIN(run_at) FROM jobs WHERE state = 'pending'")
             .fetch_one(db.pool())
             .await?,
     )
@@ -281,12 +291,12 @@ pub async fn refund_states_in(
     shop: &str,
     invoice_id: i64,
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT state FROM jobs WHERE shop_uid = ? AND kind = 'pay.refund'
            AND json_extract(payload, '$.request.invoice_id') = ? ORDER BY id",
+        shop,
+        invoice_id
     )
-    .bind(shop)
-    .bind(invoice_id)
     .fetch_all(&mut *conn)
     .await?)
 }
@@ -297,31 +307,34 @@ pub async fn pending_of_kind_in(
     shop: &str,
     kind: &str,
 ) -> Result<Vec<(i64, String)>> {
-    Ok(sqlx::query_as(
+    Ok(sqlx::query!(
         "SELECT id, payload FROM jobs WHERE shop_uid = ? AND kind = ? AND state = 'pending'",
+        shop,
+        kind
     )
-    .bind(shop)
-    .bind(kind)
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.payload))
+    .collect())
 }
 
 /// Ends job `id` without running it, saying `why`.
 pub async fn end_in(conn: &mut SqliteConnection, id: i64, why: &str, now: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET state = 'done', finished_at = ?, last_error = ? WHERE id = ?")
-        .bind(now)
-        .bind(why)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE jobs SET state = 'done', finished_at = ?, last_error = ? WHERE id = ?",
+        now,
+        why,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 /// Moves job `id` to run at `run_at`.
 pub async fn move_in(conn: &mut SqliteConnection, id: i64, run_at: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET run_at = ? WHERE id = ?")
-        .bind(run_at)
-        .bind(id)
+    sqlx::query!("UPDATE jobs SET run_at = ? WHERE id = ?", run_at, id)
         .execute(&mut *conn)
         .await?;
     Ok(())

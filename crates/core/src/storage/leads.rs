@@ -17,25 +17,6 @@ pub enum Change {
     RemoveTag,
 }
 
-impl Change {
-    fn sql(self) -> &'static str {
-        match self {
-            Self::Stage => {
-                "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4"
-            }
-            Self::AddTag => {
-                "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
-                     THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
-                 WHERE shop_uid = ?3 AND phone = ?4"
-            }
-            Self::RemoveTag => {
-                "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
-                     WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4"
-            }
-        }
-    }
-}
-
 /// Makes the lead of `phone` if there is none.
 pub async fn ensure_in(
     conn: &mut SqliteConnection,
@@ -43,14 +24,14 @@ pub async fn ensure_in(
     phone: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO leads (shop_uid, phone, created_at, updated_at) VALUES (?, ?, ?, ?)
          ON CONFLICT DO NOTHING",
+        shop,
+        phone,
+        at,
+        at
     )
-    .bind(shop)
-    .bind(phone)
-    .bind(at)
-    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -65,13 +46,34 @@ pub async fn change_in(
     shop: &str,
     phone: &str,
 ) -> Result<()> {
-    sqlx::query(change.sql())
-        .bind(value)
-        .bind(at)
-        .bind(shop)
-        .bind(phone)
-        .execute(&mut *conn)
-        .await?;
+    match change {
+        Change::Stage => sqlx::query!(
+            "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4",
+            value,
+            at,
+            shop,
+            phone
+        ),
+        Change::AddTag => sqlx::query!(
+            "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
+                 THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
+             WHERE shop_uid = ?3 AND phone = ?4",
+            value,
+            at,
+            shop,
+            phone
+        ),
+        Change::RemoveTag => sqlx::query!(
+            "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
+                 WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4",
+            value,
+            at,
+            shop,
+            phone
+        ),
+    }
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -84,15 +86,15 @@ pub async fn set_field_in(
     value: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json(?2)), updated_at = ?3
          WHERE shop_uid = ?4 AND phone = ?5",
+        name,
+        value,
+        at,
+        shop,
+        phone
     )
-    .bind(name)
-    .bind(value)
-    .bind(at)
-    .bind(shop)
-    .bind(phone)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -108,18 +110,18 @@ pub async fn add_to_field_in(
     currency: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json_object(
              'minor', COALESCE(json_extract(fields, '$.' || ?1 || '.minor'), 0) + ?2,
              'currency', ?3)), updated_at = ?4
          WHERE shop_uid = ?5 AND phone = ?6",
+        name,
+        minor,
+        currency,
+        at,
+        shop,
+        phone
     )
-    .bind(name)
-    .bind(minor)
-    .bind(currency)
-    .bind(at)
-    .bind(shop)
-    .bind(phone)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -135,16 +137,16 @@ pub async fn history_in(
     what: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO lead_history (shop_uid, phone, event_id, rule, what, at)
          VALUES (?, ?, ?, ?, ?, ?)",
+        shop,
+        phone,
+        event_id,
+        rule,
+        what,
+        at
     )
-    .bind(shop)
-    .bind(phone)
-    .bind(event_id)
-    .bind(rule)
-    .bind(what)
-    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -157,13 +159,13 @@ pub async fn first_run_in(
     rule: &str,
     event_id: i64,
 ) -> Result<bool> {
-    Ok(sqlx::query(
+    Ok(sqlx::query!(
         "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
          ON CONFLICT DO NOTHING",
+        shop,
+        rule,
+        event_id
     )
-    .bind(shop)
-    .bind(rule)
-    .bind(event_id)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -176,13 +178,14 @@ pub async fn stage_and_tags_in(
     shop: &str,
     phone: &str,
 ) -> Result<(String, String)> {
-    Ok(
-        sqlx::query_as("SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?")
-            .bind(shop)
-            .bind(phone)
-            .fetch_one(&mut *conn)
-            .await?,
+    let row = sqlx::query!(
+        "SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?",
+        shop,
+        phone
     )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.stage, row.tags))
 }
 
 /// How many leads are in each stage.
@@ -190,12 +193,15 @@ pub async fn stage_counts_in(
     conn: &mut SqliteConnection,
     shop: &str,
 ) -> Result<Vec<(String, i64)>> {
-    Ok(
-        sqlx::query_as("SELECT stage, count(*) FROM leads WHERE shop_uid = ? GROUP BY stage")
-            .bind(shop)
-            .fetch_all(&mut *conn)
-            .await?,
+    Ok(sqlx::query!(
+        r#"SELECT stage, count(*) AS "n!: i64" FROM leads WHERE shop_uid = ? GROUP BY stage"#,
+        shop
     )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.stage, r.n))
+    .collect())
 }
 
 /// A lead in the list as stored: phone, the customer's name, stage, tags (JSON), fields
@@ -204,15 +210,28 @@ pub type ListRow = (String, Option<String>, String, String, String, i64);
 
 /// The shop's leads, most recently changed first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<ListRow>> {
-    Ok(sqlx::query_as(
-        "SELECT l.phone, c.customer_name, l.stage, l.tags, l.fields, l.updated_at
-         FROM leads l LEFT JOIN conversations c
-           ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
-         WHERE l.shop_uid = ? ORDER BY l.updated_at DESC, l.phone",
+    Ok(sqlx::query!(
+        r#"SELECT l.phone, c.customer_name AS "customer_name?", l.stage, l.tags, l.fields,
+                  l.updated_at
+           FROM leads l LEFT JOIN conversations c
+             ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
+           WHERE l.shop_uid = ? ORDER BY l.updated_at DESC, l.phone"#,
+        shop
     )
-    .bind(shop)
     .fetch_all(db.pool())
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| {
+        (
+            r.phone,
+            r.customer_name,
+            r.stage,
+            r.tags,
+            r.fields,
+            r.updated_at,
+        )
+    })
+    .collect())
 }
 
 /// The lead of `phone` as stored — stage, tags (JSON), fields (JSON) — and its history
@@ -222,21 +241,25 @@ pub async fn get(
     shop: &str,
     phone: &str,
 ) -> Result<Option<((String, String, String), Vec<(i64, String)>)>> {
-    let row: Option<(String, String, String)> =
-        sqlx::query_as("SELECT stage, tags, fields FROM leads WHERE shop_uid = ? AND phone = ?")
-            .bind(shop)
-            .bind(phone)
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query!(
+        "SELECT stage, tags, fields FROM leads WHERE shop_uid = ? AND phone = ?",
+        shop,
+        phone
+    )
+    .fetch_optional(db.pool())
+    .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let history = sqlx::query_as(
+    let history = sqlx::query!(
         "SELECT at, what FROM lead_history WHERE shop_uid = ? AND phone = ? ORDER BY id",
+        shop,
+        phone
     )
-    .bind(shop)
-    .bind(phone)
     .fetch_all(db.pool())
-    .await?;
-    Ok(Some((row, history)))
+    .await?
+    .into_iter()
+    .map(|r| (r.at, r.what))
+    .collect();
+    Ok(Some(((row.stage, row.tags, row.fields), history)))
 }

@@ -5,33 +5,33 @@ use crate::{Db, Result};
 /// Customers who wrote in `[from, to)`, and how many of them paid an invoice sent after their
 /// first message in the range (chat → payment).
 pub async fn chats_to_payment(db: &Db, shop: &str, from: i64, to: i64) -> Result<(i64, i64)> {
-    let row: (i64, i64) = sqlx::query_as(
-        "WITH chats AS (
+    let row = sqlx::query!(
+        r#"WITH chats AS (
              SELECT c.customer_phone AS phone, MIN(m.sent_at) AS first_at
              FROM conversations c JOIN messages m ON m.conversation_id = c.id
              WHERE c.shop_uid = ? AND m.direction = 'in' AND m.sent_at >= ? AND m.sent_at < ?
              GROUP BY c.customer_phone)
-         SELECT COUNT(*), COUNT(*) FILTER (WHERE EXISTS (
+         SELECT COUNT(*) AS "chats!: i64", COUNT(*) FILTER (WHERE EXISTS (
              SELECT 1 FROM invoices i WHERE i.shop_uid = ? AND i.customer_phone = chats.phone
-             AND i.paid_at IS NOT NULL AND i.created_at >= chats.first_at))
-         FROM chats",
+             AND i.paid_at IS NOT NULL AND i.created_at >= chats.first_at)) AS "paid!: i64"
+         FROM chats"#,
+        shop,
+        from,
+        to,
+        shop
     )
-    .bind(shop)
-    .bind(from)
-    .bind(to)
-    .bind(shop)
     .fetch_one(db.pool())
     .await?;
-    Ok(row)
+    Ok((row.chats, row.paid))
 }
 
 /// When the shop's first invoice was sent, if any (the metrics' default period starts there
 /// when that is more than 30 days back).
 pub async fn first_sent_at(db: &Db, shop: &str) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT MIN(sent_at) FROM invoices WHERE shop_uid = ?")
-            .bind(shop)
-            .fetch_one(db.pool())
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT MIN(sent_at) AS "first: i64" FROM invoices WHERE shop_uid = ?"#,
+        shop
     )
+    .fetch_one(db.pool())
+    .await?)
 }

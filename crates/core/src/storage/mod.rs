@@ -3,6 +3,11 @@
 //!
 //! Functions take the [`Db`](crate::Db) handle; functions that must be part of a larger
 //! transaction take a `&mut SqliteConnection` instead.
+//!
+//! Statements are `sqlx::query!` and friends, checked at compile time against the schema the
+//! migrations make (offline data in `crates/core/.sqlx/`, rewritten by
+//! `cargo xtask sql-prepare`). The exception is the multi-row insert of [`multi_row_sql`],
+//! whose number of rows varies.
 
 pub mod agent_tests;
 pub mod catalog;
@@ -47,7 +52,7 @@ pub(crate) fn multi_row_sql(
 /// A savepoint inside the caller's transaction: [`release_in`] keeps what was done since,
 /// [`rollback_to_in`] undoes it. Not nested.
 pub async fn savepoint_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> {
-    sqlx::query("SAVEPOINT ziflow_one")
+    sqlx::query!("SAVEPOINT ziflow_one")
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -55,7 +60,7 @@ pub async fn savepoint_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()
 
 /// Keeps the work since [`savepoint_in`].
 pub async fn release_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> {
-    sqlx::query("RELEASE ziflow_one")
+    sqlx::query!("RELEASE ziflow_one")
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -63,7 +68,7 @@ pub async fn release_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> 
 
 /// Undoes the work since [`savepoint_in`] and ends the savepoint.
 pub async fn rollback_to_in(conn: &mut sqlx::SqliteConnection) -> crate::Result<()> {
-    sqlx::query("ROLLBACK TO ziflow_one")
+    sqlx::query!("ROLLBACK TO ziflow_one")
         .execute(&mut *conn)
         .await?;
     release_in(conn).await

@@ -13,20 +13,20 @@ pub async fn record_in(
     n: &NotificationResult,
     at: i64,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (shop_uid, key) DO UPDATE SET state = ?6, attempts = ?7, answer = ?8, at = ?9",
+        shop,
+        &n.key,
+        &n.channel,
+        &n.text,
+        n.phone.as_deref(),
+        &n.state,
+        n.attempts,
+        &n.answer,
+        at
     )
-    .bind(shop)
-    .bind(&n.key)
-    .bind(&n.channel)
-    .bind(&n.text)
-    .bind(n.phone.as_deref())
-    .bind(&n.state)
-    .bind(n.attempts)
-    .bind(&n.answer)
-    .bind(at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -38,27 +38,13 @@ pub async fn recent(
     shop: &str,
     limit: i64,
 ) -> Result<Vec<ziflow_protocol::automation::NotificationRow>> {
-    type Row = (String, String, Option<String>, String, i64, String, i64);
-    let rows: Vec<Row> = sqlx::query_as(
+    Ok(sqlx::query_as!(
+        ziflow_protocol::automation::NotificationRow,
         "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
          WHERE shop_uid = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+        shop,
+        limit
     )
-    .bind(shop)
-    .bind(limit)
     .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(channel, text, phone, state, attempts, answer, at)| {
-            ziflow_protocol::automation::NotificationRow {
-                channel,
-                text,
-                phone,
-                state,
-                attempts,
-                answer,
-                at,
-            }
-        })
-        .collect())
+    .await?)
 }

@@ -105,24 +105,25 @@ pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
 
 /// [`record`] inside the caller's transaction.
 pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    Ok(sqlx::query_scalar!(
+        r#"INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+        p.shop,
+        p.invoice_id,
+        p.provider,
+        p.outcome,
+        p.amount_minor,
+        p.currency,
+        p.occurred_at
     )
-    .bind(p.shop)
-    .bind(p.invoice_id)
-    .bind(p.provider)
-    .bind(p.outcome)
-    .bind(p.amount_minor)
-    .bind(p.currency)
-    .bind(p.occurred_at)
     .fetch_one(&mut *conn)
     .await?)
 }
 
 /// The shop's payments, newest first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
-    Ok(sqlx::query_as::<_, PaymentRow>(
+    Ok(sqlx::query_as!(
+        PaymentRow,
         "SELECT p.id, p.provider, p.outcome, p.amount_minor, p.currency,
                 i.number AS invoice_number, i.customer_phone, p.occurred_at,
                 i.total_minor AS invoice_total_minor, i.currency AS invoice_currency,
@@ -130,8 +131,8 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
          FROM payments p LEFT JOIN invoices i ON i.id = p.invoice_id
          WHERE p.shop_uid = ?
          ORDER BY p.occurred_at DESC, p.id DESC",
+        shop
     )
-    .bind(shop)
     .fetch_all(db.pool())
     .await?)
 }
@@ -141,12 +142,12 @@ pub async fn unmatched_of_event_in(
     conn: &mut sqlx::SqliteConnection,
     event_id: i64,
 ) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM payments WHERE source_event = ? AND invoice_id IS NULL")
-            .bind(event_id)
-            .fetch_optional(&mut *conn)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM payments WHERE source_event = ? AND invoice_id IS NULL",
+        event_id
     )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Matches a payment row to its invoice, with the amount the invoice's rules give it.
@@ -157,20 +158,21 @@ pub async fn match_in(
     outcome: &str,
     amount_minor: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE payments SET invoice_id = ?, outcome = ?, amount_minor = ? WHERE id = ?")
-        .bind(invoice_id)
-        .bind(outcome)
-        .bind(amount_minor)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "UPDATE payments SET invoice_id = ?, outcome = ?, amount_minor = ? WHERE id = ?",
+        invoice_id,
+        outcome,
+        amount_minor,
+        id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 /// Deletes a payment row that turned out to repeat one already recorded.
 pub async fn delete_in(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM payments WHERE id = ?")
-        .bind(id)
+    sqlx::query!("DELETE FROM payments WHERE id = ?", id)
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -32,16 +32,16 @@ pub async fn add_in(
     tries: u32,
     now: i64,
 ) -> Result<Option<i64>> {
-    let added = sqlx::query(
+    let added = sqlx::query!(
         "INSERT INTO quarantined_events (event_id, shop_uid, kind, reason, tries, quarantined_at)
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        event.id,
+        &event.shop_uid,
+        &event.kind,
+        reason,
+        i64::from(tries),
+        now
     )
-    .bind(event.id)
-    .bind(&event.shop_uid)
-    .bind(&event.kind)
-    .bind(reason)
-    .bind(i64::from(tries))
-    .bind(now)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -62,12 +62,13 @@ pub async fn add_in(
 
 /// The shop's quarantined events, newest first (all shops' with `None`).
 pub async fn list(db: &Db, shop: Option<&str>) -> Result<Vec<Quarantined>> {
-    Ok(sqlx::query_as::<_, Quarantined>(
+    Ok(sqlx::query_as!(
+        Quarantined,
         "SELECT event_id, shop_uid, kind, reason, tries, quarantined_at FROM quarantined_events
          WHERE ? IS NULL OR shop_uid = ? ORDER BY event_id DESC",
+        shop,
+        shop
     )
-    .bind(shop)
-    .bind(shop)
     .fetch_all(db.pool())
     .await?)
 }
@@ -78,12 +79,13 @@ pub async fn get_in(
     shop: &str,
     event_id: i64,
 ) -> Result<Option<Quarantined>> {
-    Ok(sqlx::query_as::<_, Quarantined>(
+    Ok(sqlx::query_as!(
+        Quarantined,
         "SELECT event_id, shop_uid, kind, reason, tries, quarantined_at FROM quarantined_events
          WHERE shop_uid = ? AND event_id = ?",
+        shop,
+        event_id
     )
-    .bind(shop)
-    .bind(event_id)
     .fetch_optional(&mut *conn)
     .await?)
 }
@@ -95,10 +97,12 @@ pub async fn release_in(
     event: &Event,
     now: i64,
 ) -> Result<Option<i64>> {
-    sqlx::query("DELETE FROM quarantined_events WHERE event_id = ?")
-        .bind(event.id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM quarantined_events WHERE event_id = ?",
+        event.id
+    )
+    .execute(&mut *conn)
+    .await?;
     let notice = ziflow_protocol::Event::EngineReleased(ziflow_protocol::event::EngineReleased {
         event_id: event.id,
         kind: event.kind.clone(),
@@ -110,11 +114,13 @@ pub async fn release_in(
 
 /// Records that applying a quarantined event again failed, with the new reason.
 pub async fn failed_again(db: &Db, event_id: i64, reason: &str) -> Result<()> {
-    sqlx::query("UPDATE quarantined_events SET reason = ?, tries = tries + 1 WHERE event_id = ?")
-        .bind(reason)
-        .bind(event_id)
-        .execute(db.pool())
-        .await?;
+    sqlx::query!(
+        "UPDATE quarantined_events SET reason = ?, tries = tries + 1 WHERE event_id = ?",
+        reason,
+        event_id
+    )
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
@@ -134,10 +140,11 @@ pub struct Notice {
 /// The shop's events that are set aside now, read from its log (`engine.quarantined`
 /// without a later `engine.released`): what a desk's replica can show the owner. Newest first.
 pub async fn open_notices(db: &Db, shop: &str) -> Result<Vec<Notice>> {
-    Ok(sqlx::query_as::<_, Notice>(
-        "SELECT json_extract(q.payload, '$.event_id') AS event_id,
-                COALESCE(json_extract(q.payload, '$.kind'), '') AS kind,
-                COALESCE(json_extract(q.payload, '$.reason'), '') AS reason,
+    Ok(sqlx::query_as!(
+        Notice,
+        r#"SELECT json_extract(q.payload, '$.event_id') AS "event_id!: i64",
+                COALESCE(json_extract(q.payload, '$.kind'), '') AS "kind!: String",
+                COALESCE(json_extract(q.payload, '$.reason'), '') AS "reason!: String",
                 q.created_at AS at
          FROM events q
          WHERE q.shop_uid = ? AND q.kind = 'engine.quarantined'
@@ -145,9 +152,9 @@ pub async fn open_notices(db: &Db, shop: &str) -> Result<Vec<Notice>> {
                SELECT 1 FROM events r
                WHERE r.shop_uid = q.shop_uid AND r.kind = 'engine.released' AND r.id > q.id
                  AND json_extract(r.payload, '$.event_id') = json_extract(q.payload, '$.event_id'))
-         ORDER BY q.id DESC LIMIT 200",
+         ORDER BY q.id DESC LIMIT 200"#,
+        shop
     )
-    .bind(shop)
     .fetch_all(db.pool())
     .await?)
 }
@@ -155,7 +162,7 @@ pub async fn open_notices(db: &Db, shop: &str) -> Result<Vec<Notice>> {
 /// How many events are quarantined (for `/metrics`).
 pub async fn count(db: &Db) -> Result<i64> {
     Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM quarantined_events")
+        sqlx::query_scalar!("SELECT COUNT(*) FROM quarantined_events")
             .fetch_one(db.pool())
             .await?,
     )

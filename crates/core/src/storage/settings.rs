@@ -4,13 +4,13 @@ use crate::{Db, Result};
 
 /// The value of `key` for the shop, if set.
 pub async fn get(db: &Db, shop: &str, key: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
-            .bind(shop)
-            .bind(key)
-            .fetch_optional(db.pool())
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT value FROM settings WHERE shop_uid = ? AND key = ?",
+        shop,
+        key
     )
+    .fetch_optional(db.pool())
+    .await?)
 }
 
 /// [`get`] inside the caller's transaction.
@@ -19,13 +19,13 @@ pub async fn get_in(
     shop: &str,
     key: &str,
 ) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT value FROM settings WHERE shop_uid = ? AND key = ?")
-            .bind(shop)
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT value FROM settings WHERE shop_uid = ? AND key = ?",
+        shop,
+        key
     )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Sets `key` for the shop, replacing any previous value.
@@ -41,13 +41,13 @@ pub async fn set_in(
     key: &str,
     value: &str,
 ) -> Result<()> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO settings (shop_uid, key, value) VALUES (?, ?, ?)
          ON CONFLICT (shop_uid, key) DO UPDATE SET value = excluded.value",
+        shop,
+        key,
+        value
     )
-    .bind(shop)
-    .bind(key)
-    .bind(value)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -59,13 +59,16 @@ pub async fn own_replies_in(
     conn: &mut sqlx::SqliteConnection,
     shop: &str,
 ) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT substr(key, 7), value FROM settings
-         WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''",
+    Ok(sqlx::query!(
+        r#"SELECT substr(key, 7) AS "key!: String", value FROM settings
+           WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''"#,
+        shop
     )
-    .bind(shop)
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.key, r.value))
+    .collect())
 }
 
 /// The shop's settings among `keys` that are set: `(key, value)`.
@@ -75,12 +78,15 @@ pub async fn many_in(
     keys: &[&str],
 ) -> Result<Vec<(String, String)>> {
     let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
-    Ok(sqlx::query_as(
+    Ok(sqlx::query!(
         "SELECT key, value FROM settings
          WHERE shop_uid = ? AND key IN (SELECT value FROM json_each(?))",
+        shop,
+        keys
     )
-    .bind(shop)
-    .bind(keys)
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| (r.key, r.value))
+    .collect())
 }

@@ -64,13 +64,13 @@ pub async fn set(
     }
     super::shops::get(db, shop).await?;
     let sealed = key.seal(shop, name.as_str(), value)?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO shop_secrets (shop_uid, name, sealed) VALUES (?, ?, ?)
          ON CONFLICT (shop_uid, name) DO UPDATE SET sealed = excluded.sealed",
+        shop,
+        name.as_str(),
+        sealed
     )
-    .bind(shop)
-    .bind(name.as_str())
-    .bind(sealed)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -89,12 +89,13 @@ pub async fn get_in(
     shop: &str,
     name: SecretName,
 ) -> Result<Option<Secret>> {
-    let sealed: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT sealed FROM shop_secrets WHERE shop_uid = ? AND name = ?")
-            .bind(shop)
-            .bind(name.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let sealed: Option<Vec<u8>> = sqlx::query_scalar!(
+        "SELECT sealed FROM shop_secrets WHERE shop_uid = ? AND name = ?",
+        shop,
+        name.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
     sealed
         .map(|s| key.open(shop, name.as_str(), &s))
         .transpose()
@@ -106,25 +107,25 @@ pub async fn exists_in(
     shop: &str,
     name: SecretName,
 ) -> Result<bool> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("SELECT 1 FROM shop_secrets WHERE shop_uid = ? AND name = ?")
-            .bind(shop)
-            .bind(name.as_str())
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some(),
+    Ok(sqlx::query_scalar!(
+        "SELECT 1 FROM shop_secrets WHERE shop_uid = ? AND name = ?",
+        shop,
+        name.as_str()
     )
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
 }
 
 /// Deletes a shop's secret. Returns whether there was one.
 pub async fn delete(db: &Db, shop: &str, name: SecretName) -> Result<bool> {
-    Ok(
-        sqlx::query("DELETE FROM shop_secrets WHERE shop_uid = ? AND name = ?")
-            .bind(shop)
-            .bind(name.as_str())
-            .execute(db.pool())
-            .await?
-            .rows_affected()
-            == 1,
+    Ok(sqlx::query!(
+        "DELETE FROM shop_secrets WHERE shop_uid = ? AND name = ?",
+        shop,
+        name.as_str()
     )
+    .execute(db.pool())
+    .await?
+    .rows_affected()
+        == 1)
 }

@@ -36,14 +36,14 @@ pub async fn create(
             "currency must be an ISO 4217 code like USD, not {currency:?}"
         )));
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO shops (uid, name, currency, timezone, created_at) VALUES (?, ?, ?, ?, ?)",
+        uid,
+        name.trim(),
+        currency,
+        timezone,
+        now
     )
-    .bind(uid)
-    .bind(name.trim())
-    .bind(currency)
-    .bind(timezone)
-    .bind(now)
     .execute(db.pool())
     .await?;
     get(db, uid).await
@@ -51,10 +51,11 @@ pub async fn create(
 
 /// The shop with this uid.
 pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
-    sqlx::query_as::<_, Shop>(
+    sqlx::query_as!(
+        Shop,
         "SELECT uid, name, currency, timezone, created_at FROM shops WHERE uid = ?",
+        uid
     )
-    .bind(uid)
     .fetch_optional(db.pool())
     .await?
     .ok_or_else(|| Error::NotFound(format!("shop {uid}")))
@@ -62,12 +63,14 @@ pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
 
 /// Sets the token Meta must echo when subscribing the WhatsApp webhook.
 pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Result<()> {
-    let n = sqlx::query("UPDATE shops SET whatsapp_verify_token = ? WHERE uid = ?")
-        .bind(token)
-        .bind(uid)
-        .execute(db.pool())
-        .await?
-        .rows_affected();
+    let n = sqlx::query!(
+        "UPDATE shops SET whatsapp_verify_token = ? WHERE uid = ?",
+        token,
+        uid
+    )
+    .execute(db.pool())
+    .await?
+    .rows_affected();
     if n == 0 {
         return Err(Error::NotFound(format!("shop {uid}")));
     }
@@ -76,19 +79,19 @@ pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Resul
 
 /// The shop's WhatsApp verify token, if the shop exists and has one.
 pub async fn whatsapp_verify_token(db: &Db, uid: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar::<_, Option<String>>(
-        "SELECT whatsapp_verify_token FROM shops WHERE uid = ?",
+    Ok(
+        sqlx::query_scalar!("SELECT whatsapp_verify_token FROM shops WHERE uid = ?", uid)
+            .fetch_optional(db.pool())
+            .await?
+            .flatten(),
     )
-    .bind(uid)
-    .fetch_optional(db.pool())
-    .await?
-    .flatten())
 }
 
 /// The first shop of this database, if any (a desktop replica holds exactly one).
 pub async fn first(db: &Db) -> Result<Option<Shop>> {
-    Ok(sqlx::query_as::<_, Shop>(
-        "SELECT uid, name, currency, timezone, created_at FROM shops ORDER BY created_at, uid LIMIT 1",
+    Ok(sqlx::query_as!(
+        Shop,
+        "SELECT uid, name, currency, timezone, created_at FROM shops ORDER BY created_at, uid LIMIT 1"
     )
     .fetch_optional(db.pool())
     .await?)
@@ -98,8 +101,7 @@ pub async fn first(db: &Db) -> Result<Option<Shop>> {
 /// shop it syncs: event and invoice ids come from that shop's relay, so two relays' rows
 /// cannot share the tables). Returns how many shops went.
 pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM shops WHERE uid != ?")
-        .bind(keep)
+    Ok(sqlx::query!("DELETE FROM shops WHERE uid != ?", keep)
         .execute(db.pool())
         .await?
         .rows_affected())
@@ -108,8 +110,7 @@ pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
 /// The shop's time zone (IANA name).
 pub async fn timezone_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
     Ok(
-        sqlx::query_scalar("SELECT timezone FROM shops WHERE uid = ?")
-            .bind(uid)
+        sqlx::query_scalar!("SELECT timezone FROM shops WHERE uid = ?", uid)
             .fetch_one(&mut *conn)
             .await?,
     )
@@ -118,8 +119,7 @@ pub async fn timezone_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result
 /// The shop's currency (ISO 4217).
 pub async fn currency_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
     Ok(
-        sqlx::query_scalar("SELECT currency FROM shops WHERE uid = ?")
-            .bind(uid)
+        sqlx::query_scalar!("SELECT currency FROM shops WHERE uid = ?", uid)
             .fetch_one(&mut *conn)
             .await?,
     )
