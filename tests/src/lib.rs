@@ -30,11 +30,11 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// The built app: `$ZIFLOW_APP_BIN` or `target/release/ziflow-app`.
+/// The built app: `$ZIFLOW_APP_BIN` or `target/debug/ziflow-app`.
 pub fn app_binary() -> Result<PathBuf> {
     let path = std::env::var_os("ZIFLOW_APP_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/release/ziflow-app"));
+        .unwrap_or_else(|| workspace_root().join("target/debug/ziflow-app"));
     if !path.exists() {
         bail!(
             "the ZiFlow app is not built at {}; run `cargo xtask test`, which builds it first",

@@ -123,11 +123,12 @@ fn linted() -> Command {
 
 /// The UI's unit tests (pure logic: amounts, dates) run on the host; the screens themselves
 /// are tested in the real window by the end-to-end tests.
-const UI_HOST_TESTS: [&str; 5] = ["test", "-p", "ziflow-ui", "--release", "--bins"];
+const UI_HOST_TESTS: [&str; 4] = ["test", "-p", "ziflow-ui", "--bins"];
 
 /// The host crates: everything but the wasm UI. Always built with the same selection so the
-/// app build, clippy and the tests share one set of compiled dependencies.
-const HOST: [&str; 4] = ["--workspace", "--exclude", "ziflow-ui", "--release"];
+/// app build, clippy and the tests share one set of compiled dependencies. The tests build
+/// them in the dev profile (`target/debug`), `run` and the benchmarks with `--release`.
+const HOST: [&str; 3] = ["--workspace", "--exclude", "ziflow-ui"];
 
 fn run() -> Result {
     let root = root();
@@ -142,7 +143,11 @@ fn run() -> Result {
     let tools = setup::all(&root)?;
     build_ui(&root, &tools)?;
     let t = step("Building the ZiFlow app (release)");
-    sh(linted().current_dir(&root).arg("build").args(HOST))?;
+    sh(linted()
+        .current_dir(&root)
+        .arg("build")
+        .args(HOST)
+        .arg("--release"))?;
     done(t);
     let target = target_dir(&root);
     let data = target.join("demo");
@@ -176,8 +181,9 @@ fn test(extra: &[String]) -> Result {
     // Every build below lints as it compiles (see `linted`): no second pass for clippy.
     build_ui(&root, &tools)?;
 
-    let t =
-        step("Building and linting the app, the relay and the tests (release, clippy -D warnings)");
+    let t = step(
+        "Building and linting the app, the relay and the tests (dev profile, clippy -D warnings)",
+    );
     sh(linted().current_dir(&root).arg("build").args(HOST))?;
     sh(linted()
         .current_dir(&root)
@@ -197,7 +203,7 @@ fn test(extra: &[String]) -> Result {
         .current_dir(&root)
         .arg("test")
         .args(HOST)
-        .env("ZIFLOW_APP_BIN", target.join("release/ziflow-app"))
+        .env("ZIFLOW_APP_BIN", target.join("debug/ziflow-app"))
         .env("ZIFLOW_TAURI_DRIVER", tools.tauri_driver())
         .env("ZIFLOW_PYTHON", tools.python())
         .env("ZIFLOW_NODE_DIR", tools.node_dir())
@@ -225,7 +231,11 @@ fn bench(what: &[String]) -> Result {
         }
     };
     let t = step("Building the relay and the benchmarks (release)");
-    sh(linted().current_dir(&root).arg("build").args(HOST))?;
+    sh(linted()
+        .current_dir(&root)
+        .arg("build")
+        .args(HOST)
+        .arg("--release"))?;
     done(t);
     for name in chosen {
         let t = step(match name {
@@ -261,6 +271,7 @@ fn fuzz(args: &[String]) -> Result {
         .env("ZIFLOW_FUZZ_CASES", cases.to_string())
         .arg("test")
         .args(HOST)
+        .arg("--release")
         .args([
             "-p",
             "ziflow-core",
@@ -313,7 +324,7 @@ fn sql(root: &Path, tools: &setup::Tools, check: bool) -> Result {
     if check {
         prepare.arg("--check");
     }
-    let result = sh(prepare.args(["--", "--release", "--lib"]));
+    let result = sh(prepare.args(["--", "--lib"]));
     for (path, time) in sources.iter().zip(times) {
         if let (Some(time), Ok(file)) = (time, std::fs::File::options().write(true).open(path)) {
             let _ = file.set_modified(time);
