@@ -101,7 +101,7 @@ impl AppState {
         ziflow_relay::install_crypto_provider();
         let data_dir = config::data_dir(|| app.path().app_data_dir().ok())?;
         let config = config::load(&data_dir)?;
-        let db = Db::open(data_dir.join("ziflow.db")).await?;
+        let db = Db::open_replica(data_dir.join("ziflow.db")).await?;
         let focus = Arc::new(std::sync::Mutex::new((0, None)));
         let live = Live::new(app.clone());
         let on_click = focus_on_click(app.clone(), focus.clone(), live.clone());

@@ -88,7 +88,7 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
 /// Fills a data folder the way the engine will: a conversation, a paid invoice with a
 /// payment, and a second invoice still waiting.
 async fn seed(dir: &std::path::Path) {
-    let db = Db::open(dir.join("ziflow.db")).await.unwrap();
+    let db = Db::open_replica(dir.join("ziflow.db")).await.unwrap();
     let now = 1_790_001_000; // after the story invoice was sent
     shops::create(
         &db,
@@ -926,7 +926,7 @@ async fn the_invoice_template_is_checked_while_typed_and_saved_through_the_relay
         Some(wanted),
         "the relay holds the template"
     );
-    let replica = Db::open(app.data_path().join("ziflow.db")).await.unwrap();
+    let replica = Db::open_replica(app.data_path().join("ziflow.db")).await.unwrap();
     let mut in_replica = None;
     for _ in 0..100 {
         in_replica = ziflow_core::storage::settings::get(&replica, "local", "template.invoice")

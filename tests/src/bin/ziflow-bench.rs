@@ -593,7 +593,7 @@ async fn bench_replica() -> Result<()> {
     ziflow_relay::install_crypto_provider();
     let relay = BenchRelay::start().await?;
     let replica_dir = tempfile::tempdir()?;
-    let replica = ziflow_core::Db::open(replica_dir.path().join("replica.db")).await?;
+    let replica = ziflow_core::Db::open_replica(replica_dir.path().join("replica.db")).await?;
     let client =
         ziflow_app::sync::SyncClient::new(&relay.base, &relay.device_token, replica.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -750,7 +750,7 @@ async fn bench_memory() -> Result<()> {
 
     eprintln!("memory: one device syncs the whole log…");
     let replica_dir = tempfile::tempdir()?;
-    let replica = ziflow_core::Db::open(replica_dir.path().join("replica.db")).await?;
+    let replica = ziflow_core::Db::open_replica(replica_dir.path().join("replica.db")).await?;
     let client = ziflow_app::sync::SyncClient::new(&relay.base, &relay.device_token, replica)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let shop = client

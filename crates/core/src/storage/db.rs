@@ -1,14 +1,26 @@
 //! Opening the database. One SQLite file per install (relay or desktop), in WAL mode with
 //! foreign keys enforced, migrated to the current schema before anything reads it.
+//!
+//! Two schemas: a relay's (`migrations/`, every table) and a desktop replica's (the same
+//! history, then `migrations-replica/`, which drops the tables only a relay uses: devices,
+//! secrets, command answers, the engine cursor, jobs, quarantine). Migration numbers are
+//! unique across both folders, so one `_sqlx_migrations` table records either.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
 use crate::Result;
+
+/// The relay's schema: every table.
+static RELAY: Migrator = sqlx::migrate!("./migrations");
+
+/// What a desktop replica applies after [`RELAY`]'s history.
+static REPLICA_ONLY: Migrator = sqlx::migrate!("./migrations-replica");
 
 /// A handle to the migrated database. Cheap to clone (it wraps a pool).
 #[derive(Debug, Clone)]
@@ -18,21 +30,40 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens (creating if needed) the SQLite file at `path` and runs pending migrations.
-    /// Commits survive a crash of the process (WAL, `synchronous=NORMAL`): right for the
-    /// desktop replica, which can always pull again.
+    /// Opens (creating if needed) the SQLite file at `path` with the relay's schema and runs
+    /// pending migrations. Commits survive a crash of the process (WAL,
+    /// `synchronous=NORMAL`).
     pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, SqliteSynchronous::Normal).await
+        Self::open_with(path, SqliteSynchronous::Normal, &RELAY).await
     }
 
     /// Like [`Db::open`], but every commit is fsynced (`synchronous=FULL`), so a commit that
     /// returned survives power loss too: what the relay needs before it acknowledges a
     /// webhook.
     pub async fn open_durable(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, SqliteSynchronous::Full).await
+        Self::open_with(path, SqliteSynchronous::Full, &RELAY).await
     }
 
-    async fn open_with(path: impl AsRef<Path>, synchronous: SqliteSynchronous) -> Result<Self> {
+    /// Opens a desktop replica: the relay's shared history, then the replica's own
+    /// migrations (see the module comment), `synchronous=NORMAL` (a replica can always pull
+    /// again). Refuses a file that holds relay state (a device, a secret or a job), leaving
+    /// it untouched.
+    pub async fn open_replica(path: impl AsRef<Path>) -> Result<Self> {
+        let replica = Migrator::with_migrations(
+            RELAY
+                .iter()
+                .chain(REPLICA_ONLY.iter())
+                .cloned()
+                .collect(),
+        );
+        Self::open_with(path, SqliteSynchronous::Normal, &replica).await
+    }
+
+    async fn open_with(
+        path: impl AsRef<Path>,
+        synchronous: SqliteSynchronous,
+        migrator: &Migrator,
+    ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
@@ -74,9 +105,9 @@ impl Db {
         // A second attempt reads the winner's bookkeeping and finds nothing left to do.
         let mut attempt = 0;
         loop {
-            match sqlx::migrate!("./migrations").run(&pool).await {
+            match migrator.run(&pool).await {
                 Ok(()) => break,
-                Err(e) if attempt < 8 => {
+                Err(e) if attempt < 8 && lost_a_race(&e) => {
                     attempt += 1;
                     tracing::debug!("migration attempt {attempt} failed, retrying: {e}");
                     tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
@@ -107,6 +138,16 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether a migration failed because another opener was migrating the same fresh file at
+/// that moment (worth another try), rather than because of the file itself (a guard, a
+/// migration this build does not know).
+fn lost_a_race(e: &sqlx::migrate::MigrateError) -> bool {
+    let text = e.to_string();
+    ["already exists", "locked", "busy", "_sqlx_migrations"]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 #[cfg(test)]
@@ -153,5 +194,82 @@ mod tests {
         let db = Db::open(&path).await.unwrap();
         let shop = crate::storage::shops::get(&db, "s1").await.unwrap();
         assert_eq!(shop.name, "Shop", "data survives a reopen");
+    }
+
+    /// The tables of the file, by name.
+    async fn tables(db: &Db) -> Vec<String> {
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+    }
+
+    const RELAY_ONLY: [&str; 6] = [
+        "command_results",
+        "devices",
+        "engine_cursor",
+        "jobs",
+        "quarantined_events",
+        "shop_secrets",
+    ];
+
+    #[tokio::test]
+    async fn a_replica_carries_no_relay_tables_and_an_old_replica_loses_them_keeping_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = Db::open_replica(dir.path().join("fresh.db")).await.unwrap();
+        let have = tables(&fresh).await;
+        for t in RELAY_ONLY {
+            assert!(!have.contains(&t.to_string()), "{t} is on a fresh replica: {have:?}");
+        }
+        assert!(have.contains(&"invoices".to_string()), "{have:?}");
+
+        // A replica written before the split was migrated like a relay.
+        let path = dir.path().join("old.db");
+        let old = Db::open(&path).await.unwrap();
+        crate::storage::shops::create(&old, "s1", "Shop", "USD", "America/Chicago", 1)
+            .await
+            .unwrap();
+        old.close().await;
+        let db = Db::open_replica(&path).await.unwrap();
+        let have = tables(&db).await;
+        for t in RELAY_ONLY {
+            assert!(!have.contains(&t.to_string()), "{t} survived the upgrade: {have:?}");
+        }
+        let shop = crate::storage::shops::get(&db, "s1").await.unwrap();
+        assert_eq!(shop.name, "Shop", "the replica's data survives the upgrade");
+    }
+
+    #[tokio::test]
+    async fn a_relay_database_is_never_opened_as_a_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("relay.db");
+        let relay = Db::open_durable(&path).await.unwrap();
+        crate::storage::shops::create(&relay, "s1", "Shop", "USD", "America/Chicago", 1)
+            .await
+            .unwrap();
+        crate::storage::devices::add(
+            &relay,
+            "s1",
+            "Front desk",
+            crate::storage::devices::Role::Owner,
+            &[],
+            "token",
+            1,
+        )
+        .await
+        .unwrap();
+        relay.close().await;
+        let err = Db::open_replica(&path).await.unwrap_err();
+        assert!(err.to_string().contains("CHECK"), "refused by the guard: {err}");
+        let relay = Db::open_durable(&path).await.unwrap();
+        let have = tables(&relay).await;
+        for t in RELAY_ONLY {
+            assert!(have.contains(&t.to_string()), "{t} was dropped from a relay: {have:?}");
+        }
+
+        // And a replica is never opened as a relay: it has a migration the relay lacks.
+        let replica = dir.path().join("replica.db");
+        Db::open_replica(&replica).await.unwrap().close().await;
+        assert!(Db::open(&replica).await.is_err(), "a relay refuses a replica file");
     }
 }

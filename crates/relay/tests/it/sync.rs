@@ -235,7 +235,7 @@ pub async fn desk_applying(
     times: usize,
 ) -> (tempfile::TempDir, ziflow_core::Db) {
     let dir = tempfile::tempdir().unwrap();
-    let replica = ziflow_core::Db::open(dir.path().join("r.db"))
+    let replica = ziflow_core::Db::open_replica(dir.path().join("r.db"))
         .await
         .unwrap();
     ziflow_core::storage::shops::create(&replica, uid, "Glow Bar", "USD", "UTC", 0)
