@@ -926,7 +926,9 @@ async fn the_invoice_template_is_checked_while_typed_and_saved_through_the_relay
         Some(wanted),
         "the relay holds the template"
     );
-    let replica = Db::open_replica(app.data_path().join("ziflow.db")).await.unwrap();
+    let replica = Db::open_replica(app.data_path().join("ziflow.db"))
+        .await
+        .unwrap();
     let mut in_replica = None;
     for _ in 0..100 {
         in_replica = ziflow_core::storage::settings::get(&replica, "local", "template.invoice")

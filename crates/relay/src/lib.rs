@@ -17,6 +17,9 @@
 //!     sends), [`phrase`] and [`reader`] (the shop's optional model), [`notify`] (owner
 //!     notifications, the rules' jobs), [`reminders`] (payment reminders). [`attempts`]
 //!     records a failed attempt; [`lanes`] keeps one job per shop and lane running.
+//!   - [`commands`]: a device's command, run once per idempotency key (billing and channel
+//!     commands, the owner's device and event commands, then `ziflow_core::command` and the
+//!     jobs it enqueued).
 //!   - [`provision`]: shops, secrets and devices, for the command line; [`replay`]: `agent
 //!     replay`.
 //! - **State and parts.** [`state`]: what every service shares ([`state::AppState`]).
@@ -30,6 +33,7 @@
 
 pub mod attempts;
 pub mod channel;
+pub mod commands;
 pub mod config;
 pub mod engine;
 pub mod error;

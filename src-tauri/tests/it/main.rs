@@ -98,7 +98,9 @@ async fn deliver(relay: &Relay, uid: &str, from: usize, n: usize) {
 
 async fn replica() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_replica(dir.path().join("ziflow.db")).await.unwrap();
+    let db = Db::open_replica(dir.path().join("ziflow.db"))
+        .await
+        .unwrap();
     (dir, db)
 }
 
@@ -170,7 +172,9 @@ async fn a_client_restarted_mid_stream_resumes_without_gaps_or_duplicates() {
     db.close().await;
 
     // The app restarts: a new client on the same database file.
-    let db = Db::open_replica(dir.path().join("ziflow.db")).await.unwrap();
+    let db = Db::open_replica(dir.path().join("ziflow.db"))
+        .await
+        .unwrap();
     deliver(&relay, &shop.uid, 40, 10).await;
     let second = SyncClient::new(&relay.base, &shop.device_token, db.clone()).unwrap();
     let pulled = second.catch_up(&uid).await.unwrap();

@@ -49,13 +49,8 @@ impl Db {
     /// again). Refuses a file that holds relay state (a device, a secret or a job), leaving
     /// it untouched.
     pub async fn open_replica(path: impl AsRef<Path>) -> Result<Self> {
-        let replica = Migrator::with_migrations(
-            RELAY
-                .iter()
-                .chain(REPLICA_ONLY.iter())
-                .cloned()
-                .collect(),
-        );
+        let replica =
+            Migrator::with_migrations(RELAY.iter().chain(REPLICA_ONLY.iter()).cloned().collect());
         Self::open_with(path, SqliteSynchronous::Normal, &replica).await
     }
 
@@ -219,7 +214,10 @@ mod tests {
         let fresh = Db::open_replica(dir.path().join("fresh.db")).await.unwrap();
         let have = tables(&fresh).await;
         for t in RELAY_ONLY {
-            assert!(!have.contains(&t.to_string()), "{t} is on a fresh replica: {have:?}");
+            assert!(
+                !have.contains(&t.to_string()),
+                "{t} is on a fresh replica: {have:?}"
+            );
         }
         assert!(have.contains(&"invoices".to_string()), "{have:?}");
 
@@ -233,7 +231,10 @@ mod tests {
         let db = Db::open_replica(&path).await.unwrap();
         let have = tables(&db).await;
         for t in RELAY_ONLY {
-            assert!(!have.contains(&t.to_string()), "{t} survived the upgrade: {have:?}");
+            assert!(
+                !have.contains(&t.to_string()),
+                "{t} survived the upgrade: {have:?}"
+            );
         }
         let shop = crate::storage::shops::get(&db, "s1").await.unwrap();
         assert_eq!(shop.name, "Shop", "the replica's data survives the upgrade");
@@ -260,16 +261,25 @@ mod tests {
         .unwrap();
         relay.close().await;
         let err = Db::open_replica(&path).await.unwrap_err();
-        assert!(err.to_string().contains("CHECK"), "refused by the guard: {err}");
+        assert!(
+            err.to_string().contains("CHECK"),
+            "refused by the guard: {err}"
+        );
         let relay = Db::open_durable(&path).await.unwrap();
         let have = tables(&relay).await;
         for t in RELAY_ONLY {
-            assert!(have.contains(&t.to_string()), "{t} was dropped from a relay: {have:?}");
+            assert!(
+                have.contains(&t.to_string()),
+                "{t} was dropped from a relay: {have:?}"
+            );
         }
 
         // And a replica is never opened as a relay: it has a migration the relay lacks.
         let replica = dir.path().join("replica.db");
         Db::open_replica(&replica).await.unwrap().close().await;
-        assert!(Db::open(&replica).await.is_err(), "a relay refuses a replica file");
+        assert!(
+            Db::open(&replica).await.is_err(),
+            "a relay refuses a replica file"
+        );
     }
 }

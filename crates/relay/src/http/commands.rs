@@ -1,21 +1,17 @@
-//! `POST /api/v1/commands`: a device asks the relay to act. The `Idempotency-Key` header is
-//! required; the first answer for a key is stored with the command's effects in one
-//! transaction, and a retry with the same key gets that answer back without running again
-//! (marked `Idempotent-Replayed: true`). Commands run one at a time per relay, in a
-//! transaction holding SQLite's write lock, so two concurrent retries cannot both execute.
+//! `POST /api/v1/commands`: a device asks the relay to act. The handler reads the
+//! `Idempotency-Key` header (required) and the command, checks that this device may run it,
+//! and hands it to `crate::commands`, which runs it once per key; a retry's answer is marked
+//! `Idempotent-Replayed: true`.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
-use serde_json::json;
-use ziflow_core::storage::command_results::{self, Stored};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use ziflow_protocol::Command;
 
-use super::stored::{refusal, reply};
 use super::sync::Authed;
 use super::{AppState, HttpError};
-use ziflow_core::storage::jobs;
 
 /// Longest idempotency key accepted.
 const MAX_KEY: usize = 200;
@@ -60,114 +56,18 @@ pub async fn commands(
             )));
         }
     }
-    if let Some(res) = super::billing::run(&state, &shop, &key, &command).await? {
-        return Ok(res);
-    }
-    if let Some(res) = super::admin::run(&state, &shop, auth.device.id, &key, &command).await? {
-        return Ok(res);
-    }
-    let provider = crate::pay::current_provider(&state, &shop).await?;
-
-    let mut log = state.log().await?;
-    if let Some(stored) = command_results::get(&mut log.tx, &shop, &key).await? {
-        return Ok(reply(&stored, true));
-    }
-    let now = state.clock.now();
-    // Links the relay makes carry its configured address, never one a client's Host or
-    // X-Forwarded-Host header named (that would let anyone mint links to their own site).
-    let public = state.engine_ctx.public_url.clone();
-    let (stored, event_ids, jobs) = match ziflow_core::command::execute(
-        &mut log.tx,
-        &shop,
-        &command,
-        now,
-        &ziflow_core::command::Context {
-            public_url: &public,
-            provider,
-        },
+    let answer = crate::commands::run(&state, &shop, auth.device.id, &key, &command).await?;
+    let status =
+        StatusCode::from_u16(answer.stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer.stored.body,
     )
-    .await
-    {
-        Ok(outcome) => (
-            Stored {
-                status: 200,
-                body: outcome.answer.to_string(),
-            },
-            outcome.event_ids,
-            outcome.jobs,
-        ),
-        Err(e @ (ziflow_core::Error::NotFound(_) | ziflow_core::Error::InvalidInput(_))) => {
-            (refusal(&e), Vec::new(), Vec::new())
-        }
-        Err(e) => return Err(e.into()),
-    };
-    command_results::put(&mut log.tx, &shop, &key, &stored, now).await?;
-    log.commit(&shop, &event_ids).await?;
-    if jobs.is_empty() {
-        return Ok(reply(&stored, false));
+        .into_response();
+    if answer.replayed {
+        res.headers_mut()
+            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
     }
-    // The answer waits for the provider (bounded by its timeout); if it has not answered,
-    // the job is retried in the background and the answer says the link is on its way.
-    for job in &jobs {
-        crate::jobs::run_due(&state, Some(*job)).await?;
-    }
-    let stored = after_jobs(&state, &shop, &command, &jobs, stored).await?;
-    let mut tx = state
-        .db
-        .pool()
-        .begin()
-        .await
-        .map_err(ziflow_core::Error::from)?;
-    command_results::put(&mut tx, &shop, &key, &stored, now).await?;
-    tx.commit().await.map_err(ziflow_core::Error::from)?;
-    Ok(reply(&stored, false))
-}
-
-/// The answer once the command's jobs ran: the link (or the refund) if the provider
-/// answered, its refusal if it refused, else that it is being retried.
-async fn after_jobs(
-    state: &AppState,
-    shop: &str,
-    command: &Command,
-    jobs: &[i64],
-    first: Stored,
-) -> Result<Stored, HttpError> {
-    for id in jobs {
-        let Some(job) = jobs::get(&state.db, *id).await? else {
-            continue;
-        };
-        let error = job.last_error.clone().unwrap_or_default();
-        if job.state == "failed" {
-            return Ok(Stored {
-                status: 502,
-                body: json!({ "error": "provider_refused", "message": error }).to_string(),
-            });
-        }
-        if job.state == "pending" {
-            let mut body: serde_json::Value =
-                serde_json::from_str(&first.body).unwrap_or_else(|_| json!({}));
-            body["pending"] = json!(true);
-            body["message"] = json!(format!(
-                "{error}. ZiFlow keeps trying and the rep's screen updates when it is done."
-            ));
-            return Ok(Stored {
-                status: 202,
-                body: body.to_string(),
-            });
-        }
-    }
-    if let Command::InvoiceSend { invoice_id } = command {
-        let invoice = ziflow_core::storage::invoices::get(&state.db, shop, *invoice_id).await?;
-        return Ok(Stored {
-            status: 200,
-            body: ziflow_core::command::sent_answer(&invoice, true).to_string(),
-        });
-    }
-    let mut body: serde_json::Value =
-        serde_json::from_str(&first.body).unwrap_or_else(|_| json!({}));
-    body["pending"] = json!(false);
-    Ok(Stored {
-        status: 200,
-        body: body.to_string(),
-    })
+    Ok(res)
 }

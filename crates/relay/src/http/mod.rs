@@ -5,18 +5,16 @@
 //! WhatsApp webhooks 4 MiB (Cloud API payloads reach 3 MB), sync commands 64 KiB.
 //!
 //! Routes by module: `webhooks` (Stripe and WhatsApp), `sync` (devices pull and stream
-//! the log), `commands` (devices act; billing and channel commands in `billing`, the
-//! owner's device and event commands in `admin`, their stored answers in `stored`),
+//! the log), `commands` (devices act; the command runs in `crate::commands`), `admin` (the
+//! owner's device list),
 //! `sandbox` (the pay page) and `sandbox_chat` (the customer's phone), `limits`
 //! (per-source rate limits).
 
 mod admin;
-mod billing;
 mod commands;
 pub mod limits;
 mod sandbox;
 mod sandbox_chat;
-mod stored;
 mod sync;
 mod webhooks;
 

@@ -4,7 +4,6 @@
 //! the sandbox chat. Keys are sealed in `shop_secrets`; the log and the desks only ever
 //! see a hint (`sk_test_…4242`).
 
-use axum::response::Response;
 use serde_json::json;
 use ziflow_core::pay::stripe::{self, Stripe};
 use ziflow_core::secrets::Secret;
@@ -13,8 +12,9 @@ use ziflow_core::storage::shop_secrets::{self, SecretName};
 use ziflow_protocol::event as ev;
 use ziflow_protocol::{Command, Event};
 
-use super::stored::{refusal, reply};
-use super::{AppState, HttpError};
+use super::{refusal, replayed, Answer};
+use crate::error::Error;
+use crate::state::AppState;
 
 /// Runs `command` if it is a billing command (`None` otherwise), once per idempotency key.
 pub async fn run(
@@ -22,7 +22,7 @@ pub async fn run(
     shop: &str,
     key: &str,
     command: &Command,
-) -> Result<Option<Response>, HttpError> {
+) -> Result<Option<Answer>, Error> {
     if !matches!(
         command,
         Command::BillingConnect { .. }
@@ -36,8 +36,8 @@ pub async fn run(
     ) {
         return Ok(None);
     }
-    if let Some(res) = super::stored::replayed(state, shop, key).await? {
-        return Ok(Some(res));
+    if let Some(answer) = replayed(state, shop, key).await? {
+        return Ok(Some(answer));
     }
     let (stored, event) = match command {
         Command::BillingConnect { key: api_key } => connect(state, shop, key, api_key).await?,
@@ -201,7 +201,10 @@ pub async fn run(
     }
     command_results::put(&mut log.tx, shop, key, &stored, now).await?;
     log.commit(shop, &events).await?;
-    Ok(Some(reply(&stored, false)))
+    Ok(Some(Answer {
+        stored,
+        replayed: false,
+    }))
 }
 
 /// Checks `api_key` with Stripe and stores it only if every step passed.
@@ -210,7 +213,7 @@ async fn connect(
     shop: &str,
     idempotency_key: &str,
     api_key: &str,
-) -> Result<(Stored, Option<Event>), HttpError> {
+) -> Result<(Stored, Option<Event>), Error> {
     let api_key = api_key.trim();
     let mode = match stripe::key_mode(api_key) {
         Ok(m) => m,
@@ -235,7 +238,7 @@ async fn connect(
         Secret::new(api_key),
         state.providers.stripe_timeout,
     )
-    .map_err(|e| HttpError::Internal(e.to_string()))?;
+    .map_err(|e| Error::Internal(e.to_string()))?;
     let steps = client
         .check_key(mode, &format!("ziflow-{shop}-connect-{idempotency_key}"))
         .await;
@@ -284,7 +287,7 @@ const DEACTIVATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(
 /// those Stripe does not confirm in time are named in the answer, for the owner to switch
 /// off in Stripe's dashboard), and `billing.disconnected` expires those invoices' links in
 /// the log. New invoices then use the sandbox where this relay runs one, else none.
-async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Event>), HttpError> {
+async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Event>), Error> {
     use ziflow_core::pay::PaymentProvider;
     // The key first, held here for switching links off; then it and the signing secret are
     // deleted — before the open links are read, so a link job that made a link with the old
@@ -312,7 +315,7 @@ async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Even
                 key,
                 state.providers.stripe_timeout,
             )
-            .map_err(|e| HttpError::Internal(e.to_string()))?,
+            .map_err(|e| Error::Internal(e.to_string()))?,
         ),
         _ => None,
     };
