@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::watch;
-use ziflow_core::projection::{self, PaymentApplied};
+use ziflow_core::projection;
 use ziflow_core::storage::{events, shops};
 use ziflow_core::{Clock, Db, SystemClock};
 
@@ -43,20 +43,7 @@ pub struct SyncStatus {
     pub last_synced_at: Option<i64>,
 }
 
-/// What one catch-up pulled.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Pulled {
-    /// Events newly stored.
-    pub events: usize,
-    /// Payments those events recorded (for notifications).
-    pub payments: Vec<PaymentApplied>,
-    /// Desktop notifications the automation rules asked for.
-    pub notes: Vec<ziflow_core::notify::DesktopNote>,
-    /// What those events changed, by screen area (told to the window).
-    pub areas: std::collections::BTreeSet<ziflow_protocol::Area>,
-    /// The newest event stored.
-    pub newest: i64,
-}
+pub use ziflow_core::projection::Pulled;
 
 /// Why sync failed.
 #[derive(Debug, thiserror::Error)]
@@ -317,37 +304,25 @@ impl SyncClient {
             .json()
             .await
             .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let mut pulled = Pulled::default();
-        let mut tx = self
-            .db
-            .pool()
-            .begin()
-            .await
-            .map_err(ziflow_core::Error::from)?;
-        for e in page.events {
-            let event = events::Event {
+        let events: Vec<events::Event> = page
+            .events
+            .into_iter()
+            .map(|e| events::Event {
                 id: e.id,
                 shop_uid: shop.to_string(),
                 kind: e.kind,
                 payload: e.payload.get().to_string(),
                 provider_id: e.provider_id,
                 created_at: e.created_at,
-            };
-            if events::insert_replica(&mut tx, &event).await? {
-                // One this replica cannot apply (the relay quarantines such events too) is
-                // kept and skipped, and the sync goes on instead of stopping on it forever.
-                if let Some(applied) = projection::apply_or_skip(&mut tx, &event).await? {
-                    pulled.payments.extend(applied.payment);
-                    pulled.notes.extend(applied.notes);
-                    pulled.areas.extend(applied.areas);
-                } else {
-                    // Set aside: listed in Settings.
-                    pulled.areas.insert(ziflow_protocol::Area::Settings);
-                }
-                pulled.events += 1;
-                pulled.newest = pulled.newest.max(event.id);
-            }
-        }
+            })
+            .collect();
+        let mut tx = self
+            .db
+            .pool()
+            .begin()
+            .await
+            .map_err(ziflow_core::Error::from)?;
+        let pulled = projection::apply_pulled(&mut tx, &events).await?;
         tx.commit().await.map_err(ziflow_core::Error::from)?;
         Ok((pulled, page.more))
     }
@@ -357,11 +332,7 @@ impl SyncClient {
         let mut total = Pulled::default();
         loop {
             let (pulled, more) = self.pull_page(shop, PAGE).await?;
-            total.events += pulled.events;
-            total.payments.extend(pulled.payments);
-            total.notes.extend(pulled.notes);
-            total.areas.extend(pulled.areas);
-            total.newest = total.newest.max(pulled.newest);
+            total.add(pulled);
             if !more {
                 break;
             }

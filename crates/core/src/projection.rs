@@ -85,6 +85,56 @@ pub async fn apply_or_skip(conn: &mut SqliteConnection, event: &Event) -> Result
     }
 }
 
+/// What a replica stored and applied from a page of its relay's log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pulled {
+    /// Events newly stored.
+    pub events: usize,
+    /// Payments those events recorded (for notifications).
+    pub payments: Vec<PaymentApplied>,
+    /// Desktop notifications the automation rules asked for.
+    pub notes: Vec<crate::notify::DesktopNote>,
+    /// What those events changed, by screen area (told to the window).
+    pub areas: std::collections::BTreeSet<ziflow_protocol::Area>,
+    /// The newest event stored.
+    pub newest: i64,
+}
+
+impl Pulled {
+    /// Adds a later page's result.
+    pub fn add(&mut self, later: Pulled) {
+        self.events += later.events;
+        self.payments.extend(later.payments);
+        self.notes.extend(later.notes);
+        self.areas.extend(later.areas);
+        self.newest = self.newest.max(later.newest);
+    }
+}
+
+/// A desktop replica takes in `events`, a page of its relay's log (oldest first), inside the
+/// caller's transaction: each event not stored yet is stored under the relay's id and
+/// applied. One the replica cannot apply (the relay quarantines such events too) is kept and
+/// skipped, listed in Settings, and the sync goes on instead of stopping on it forever. Only
+/// the projections run: the effects (jobs, derived events) are the relay's.
+pub async fn apply_pulled(conn: &mut SqliteConnection, events: &[Event]) -> Result<Pulled> {
+    let mut pulled = Pulled::default();
+    for event in events {
+        if !crate::storage::events::insert_replica(conn, event).await? {
+            continue;
+        }
+        if let Some(applied) = apply_or_skip(conn, event).await? {
+            pulled.payments.extend(applied.payment);
+            pulled.notes.extend(applied.notes);
+            pulled.areas.extend(applied.areas);
+        } else {
+            pulled.areas.insert(ziflow_protocol::Area::Settings);
+        }
+        pulled.events += 1;
+        pulled.newest = pulled.newest.max(event.id);
+    }
+    Ok(pulled)
+}
+
 /// Applies many events in log order inside the caller's transaction. Plain inserts nothing
 /// else reads back while applying (payments) are held and written as one multi-row statement
 /// before the next statement of any other kind, and at [`Applier::finish`] — the tables end

@@ -227,8 +227,9 @@ pub async fn command(
     req.send().await.unwrap()
 }
 
-/// A fresh desk replica of shop `uid` that applied `events` with the projection code desks
-/// run — `times` over, to show that applying an event again changes nothing.
+/// A fresh desk replica of shop `uid` that took in `events` as a desk's sync does
+/// (`projection::apply_pulled`, one transaction per page) — `times` over, to show that
+/// pulling an event again changes nothing.
 pub async fn desk_applying(
     uid: &str,
     events: &[ziflow_core::storage::events::Event],
@@ -243,12 +244,9 @@ pub async fn desk_applying(
         .unwrap();
     for _ in 0..times {
         let mut tx = replica.pool().begin().await.unwrap();
-        for e in events {
-            ziflow_core::storage::events::insert_replica(&mut tx, e)
-                .await
-                .unwrap();
-            ziflow_core::projection::apply(&mut tx, e).await.unwrap();
-        }
+        ziflow_core::projection::apply_pulled(&mut tx, events)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
     (dir, replica)
