@@ -259,6 +259,88 @@ fn wait_for_port(port: u16, within: Duration, what: &str) -> Result<()> {
     bail!("{what} did not listen on port {port} within {within:?}")
 }
 
+/// The app in its window as a rep's machine runs it: its own Xvfb display and D-Bus session,
+/// no WebDriver, its standard error written to a file. For measuring the window, not driving
+/// it (`ziflow-bench desktop`).
+pub struct BareApp {
+    app: Guard,
+    _dbus: Guard,
+    _xvfb: Guard,
+}
+
+impl BareApp {
+    /// Starts the app on `data_dir` with `env`, its standard error appended to `log`.
+    pub fn launch(data_dir: &Path, env: &[(&str, &str)], log: &Path) -> Result<Self> {
+        let (xvfb, display) = start_xvfb()?;
+        let (dbus, bus) = start_dbus()?;
+        let log =
+            std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let mut cmd = Command::new(app_binary()?);
+        cmd.env("DISPLAY", &display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("ZIFLOW_DATA_DIR", data_dir)
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let app = Guard::spawn("the ZiFlow app", &mut cmd)?;
+        Ok(Self {
+            app,
+            _dbus: dbus,
+            _xvfb: xvfb,
+        })
+    }
+
+    /// The app's process id.
+    pub fn pid(&self) -> u32 {
+        self.app.child.id()
+    }
+
+    /// CPU time (user + system, in clock ticks) the app and every process under it (WebKit's
+    /// web and network processes) have used so far, and how many processes that was.
+    pub fn cpu_ticks(&self) -> Result<(u64, usize)> {
+        let mut parent = std::collections::HashMap::new();
+        let mut ticks = std::collections::HashMap::new();
+        for entry in std::fs::read_dir("/proc")? {
+            let entry = entry?;
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the command name (which may hold spaces) in `(…)`.
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+                continue;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            parent.insert(pid, u32::try_from(num(1)).unwrap_or(0));
+            ticks.insert(pid, num(11) + num(12));
+        }
+        let root = self.pid();
+        let mut total = 0;
+        let mut count = 0;
+        for (&pid, &t) in &ticks {
+            let mut p = pid;
+            while p != 0 && p != root {
+                p = parent.get(&p).copied().unwrap_or(0);
+            }
+            if p == root {
+                total += t;
+                count += 1;
+            }
+        }
+        Ok((total, count))
+    }
+}
+
 /// How to launch the app.
 #[derive(Debug, Default)]
 pub struct Launch {

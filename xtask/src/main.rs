@@ -34,7 +34,7 @@ fn main() -> ExitCode {
                  cargo xtask test    run every test (unit, integration, end-to-end)\n  \
                  cargo xtask setup   only install what is missing\n  \
                  cargo xtask sql-prepare  rewrite the query data after SQL or a migration changed\n  \
-                 cargo xtask bench   benchmarks (relay, replica, memory, agent, signature)\n  \
+                 cargo xtask bench   benchmarks (relay, replica, memory, agent, signature, desktop)\n  \
                  cargo xtask fuzz    a million cases per fuzz target (or: fuzz CASES [TARGET])"
             );
             return ExitCode::from(2);
@@ -220,17 +220,30 @@ fn test(extra: &[String]) -> Result {
 
 fn bench(what: &[String]) -> Result {
     let root = root();
-    let all = ["relay", "replica", "memory", "agent", "signature"];
+    let all = [
+        "relay",
+        "replica",
+        "memory",
+        "agent",
+        "signature",
+        "desktop",
+    ];
     let chosen: Vec<&str> = match what.first().map(String::as_str) {
         None | Some("all") => all.to_vec(),
         Some(one) if all.contains(&one) => vec![one],
         Some(_) => {
             return Err(
-                "usage: cargo xtask bench [relay|replica|memory|agent|signature|all]".into(),
+                "usage: cargo xtask bench [relay|replica|memory|agent|signature|desktop|all]"
+                    .into(),
             )
         }
     };
-    let t = step("Building the relay and the benchmarks (release)");
+    if chosen.contains(&"desktop") {
+        // The window's benchmark runs the app, which embeds the built UI.
+        let tools = setup::all(&root)?;
+        build_ui(&root, &tools)?;
+    }
+    let t = step("Building the relay, the app and the benchmarks (release)");
     sh(linted()
         .current_dir(&root)
         .arg("build")
@@ -243,9 +256,19 @@ fn bench(what: &[String]) -> Result {
             "replica" => "Benchmarking webhook → desktop replica at 200 webhooks/s",
             "agent" => "Benchmarking the agent: decision per message, yes + address → pay link",
             "signature" => "Benchmarking the worst Stripe-Signature header against an honest one",
+            "desktop" => "Benchmarking the idle window: 10,000 conversations against an empty shop",
             _ => "Benchmarking relay memory after 1,000,000 webhooks",
         });
-        sh(Command::new(target_dir(&root).join("release/ziflow-bench")).arg(name))?;
+        sh(Command::new(target_dir(&root).join("release/ziflow-bench"))
+            .arg(name)
+            .env(
+                "ZIFLOW_APP_BIN",
+                target_dir(&root).join("release/ziflow-app"),
+            )
+            .env(
+                "ZIFLOW_E2E_ARTIFACTS",
+                target_dir(&root).join("bench-artifacts"),
+            ))?;
         done(t);
     }
     Ok(())

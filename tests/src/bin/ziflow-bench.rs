@@ -18,6 +18,9 @@
 //! - `signature`: the worst `Stripe-Signature` header an outsider can send (the most `v1`
 //!   candidates accepted, none right; 50,000 empty ones) over a 1 MiB body, against an honest
 //!   header's check of the same body — in process, and through the relay binary.
+//! - `desktop`: the desktop window left alone for 60 s once its replica holds a shop of
+//!   10,000 conversations: CPU of the app and its WebKit processes, and the SQL statements it
+//!   ran meanwhile; baseline: the same window on an empty shop, in the same run.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,13 +50,219 @@ fn main() -> Result<()> {
         Some("memory") => rt.block_on(bench_memory()),
         Some("agent") => rt.block_on(bench_agent()),
         Some("signature") => rt.block_on(bench_signature()),
+        Some("desktop") => rt.block_on(bench_desktop()),
         Some("reference-server") => {
             let listen = args.get(1).context("reference-server LISTEN DIR")?.clone();
             let dir = args.get(2).context("reference-server LISTEN DIR")?.clone();
             rt.block_on(reference_server(&listen, &dir))
         }
-        _ => bail!("usage: ziflow-bench relay|replica|memory|agent|signature"),
+        _ => bail!("usage: ziflow-bench relay|replica|memory|agent|signature|desktop"),
     }
+}
+
+// ---- desktop: the idle window ----
+
+/// Conversations in the big shop.
+const DESKTOP_CONVERSATIONS: usize = 10_000;
+/// How long the window is left alone.
+const IDLE: Duration = Duration::from_secs(60);
+
+async fn bench_desktop() -> Result<()> {
+    let empty = idle_window("empty shop", 0).await?;
+    let big = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS).await?;
+    println!(
+        "idle for {} s, CPU of the app and its WebKit processes, % of one core: empty shop {:.2}, \
+         10,000 conversations {:.2} (ratio {:.2}); SQL statements meanwhile: {} and {}",
+        IDLE.as_secs(),
+        empty.cpu_percent,
+        big.cpu_percent,
+        big.cpu_percent / empty.cpu_percent.max(0.01),
+        empty.statements,
+        big.statements,
+    );
+    Ok(())
+}
+
+/// What the window cost while nobody touched it.
+struct Idle {
+    cpu_percent: f64,
+    statements: usize,
+}
+
+/// Fills the local relay of a fresh data folder with `conversations` conversations (three
+/// messages each, through the log and the projections the relay's engine runs), opens the
+/// window on it, waits until its replica has pulled the whole log, lets it settle, then
+/// measures `IDLE`.
+async fn idle_window(label: &str, conversations: usize) -> Result<Idle> {
+    use ziflow_core::storage::{engine, events};
+    let dir = tempfile::Builder::new()
+        .prefix("ziflow-bench-desktop-")
+        .tempdir()?;
+    let relay_dir = dir.path().join("relay");
+    std::fs::create_dir_all(&relay_dir)?;
+    let head = {
+        let db = ziflow_relay::open_db(&relay_dir).await?;
+        ziflow_relay::provision::create_shop_with_uid(
+            &db,
+            "local",
+            "Glow Bar",
+            "USD",
+            "America/Chicago",
+        )
+        .await?;
+        let start = SystemClock.now() - 86_400 * 30;
+        let mut head = 0;
+        for chunk in (0..conversations).collect::<Vec<_>>().chunks(500) {
+            let mut tx = db.pool().begin().await?;
+            for &n in chunk {
+                let at = start + i64::try_from(n)?;
+                let from = format!("1512{:07}", n);
+                let text = |t: &str, m: usize| {
+                    serde_json::json!({
+                        "phone_number_id": "bench", "from": from,
+                        "profile_name": format!("Customer {n}"),
+                        "message": {"from": from, "id": format!("wamid.bench.{n}.{m}"),
+                            "timestamp": (at + i64::try_from(m).unwrap_or(0) * 60).to_string(),
+                            "type": "text", "text": {"body": t}},
+                    })
+                    .to_string()
+                };
+                let reply = serde_json::json!({
+                    "to": format!("+{from}"), "text": "Hi! The gel cleanser is $34.", "by": "bot",
+                })
+                .to_string();
+                for (kind, payload) in [
+                    ("whatsapp.message", text("how much is the gel cleanser?", 0)),
+                    ("message.sent", reply),
+                    ("whatsapp.message", text("thanks, I'll think about it", 2)),
+                ] {
+                    let event = ziflow_protocol::Event::parse(kind, &payload)
+                        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                    let row = events::append_event(&mut tx, "local", &event, at)
+                        .await?
+                        .context("appending a seed event")?;
+                    ziflow_core::projection::apply(&mut tx, &row).await?;
+                    head = row.id;
+                }
+            }
+            engine::set_cursor(&mut tx, engine::PROJECTION, head).await?;
+            tx.commit().await?;
+        }
+        db.close().await;
+        head
+    };
+
+    let log = ziflow_tests::artifacts_dir().join(format!("bench-desktop-{conversations}.log"));
+    std::fs::create_dir_all(ziflow_tests::artifacts_dir())?;
+    let app = ziflow_tests::BareApp::launch(
+        dir.path(),
+        &[("RUST_LOG", "warn,sqlx::query=debug"), ("NO_COLOR", "1")],
+        &log,
+    )?;
+    // The replica has the whole log (read from this process, not the app's).
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let replica = dir.path().join("ziflow.db");
+    while !replica.exists() {
+        if Instant::now() > deadline {
+            bail!("{label}: the app made no replica within 15 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pool = sqlx::SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&replica)
+            .read_only(true),
+    )
+    .await?;
+    loop {
+        if Instant::now() > deadline {
+            bail!("{label}: the replica did not reach event {head} within 15 minutes");
+        }
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(None);
+        if newest.unwrap_or(0) >= head {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    pool.close().await;
+    // Let the window finish painting what it pulled.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let tick = clock_ticks_per_second();
+    let (t0, processes) = app.cpu_ticks()?;
+    let from = std::fs::metadata(&log)?.len();
+    tokio::time::sleep(IDLE).await;
+    let (t1, _) = app.cpu_ticks()?;
+    let to = std::fs::metadata(&log)?.len();
+    let bytes = std::fs::read(&log)?;
+    let window = String::from_utf8_lossy(
+        &bytes[usize::try_from(from)?..usize::try_from(to)?.min(bytes.len())],
+    )
+    .into_owned();
+    let statements: Vec<&str> = window
+        .lines()
+        .filter(|l| l.contains("sqlx::query"))
+        .collect();
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for line in &statements {
+        let line = without_colours(line);
+        let summary = line
+            .split("summary=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or("?");
+        *kinds.entry(summary.to_string()).or_default() += 1;
+    }
+    let cpu_percent = (t1 - t0) as f64 / tick / IDLE.as_secs_f64() * 100.0;
+    println!(
+        "{label}: replica at event {head}; idle {} s: {} processes, {:.2} s of CPU ({cpu_percent:.2} % of one core), {} SQL statements{}",
+        IDLE.as_secs(),
+        processes,
+        (t1 - t0) as f64 / tick,
+        statements.len(),
+        if kinds.is_empty() { String::new() } else { format!(": {kinds:?}") },
+    );
+    drop(app);
+    Ok(Idle {
+        cpu_percent,
+        statements: statements.len(),
+    })
+}
+
+/// `line` without terminal colour codes (`ESC [ … m`).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0)
 }
 
 // ---- signature: the worst header against an honest one ----
