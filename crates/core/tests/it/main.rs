@@ -33,19 +33,39 @@ fn cream_order(phone: &str) -> NewInvoice {
     }
 }
 
-/// Marks the invoice sent with a link of `provider`'s (only that provider's events pay it).
+/// Sends the invoice with a link of `provider`'s (only that provider's events pay it) the way
+/// the relay does once the provider made the link: its pay job records the result
+/// (`pay::steps::link_created` → `invoice.sent`), and the engine applies what was recorded.
 async fn sent_with(db: &Db, id: i64, provider: &str) {
-    let mut conn = db.pool().acquire().await.unwrap();
-    let link = invoices::PayLink {
-        provider: provider.into(),
-        url: format!("https://pay.example/{provider}/{id}"),
-        token: None,
-        reference: Some(format!("plink_{id}")),
+    use ziflow_core::pay::{steps, CreatedLink, LinkRequest};
+    let mut tx = db.pool().begin().await.unwrap();
+    let invoice = invoices::get_in(&mut tx, "s1", id).await.unwrap().unwrap();
+    let request = LinkRequest {
+        shop: "s1".into(),
+        invoice_id: id,
+        number: invoice.number,
+        currency: invoice.currency.clone(),
+        lines: Vec::new(),
+        shipping_minor: invoice.shipping_minor,
         expires_at: 2_000 + 48 * 3600,
+        created_at: invoice.created_at,
+        recurrence: None,
+        public_url: "https://relay.example".into(),
     };
-    assert!(invoices::send_in(&mut conn, "s1", id, &link, 2_500)
+    let link = CreatedLink {
+        url: format!("https://pay.example/{provider}/{id}"),
+        reference: format!("plink_{id}"),
+    };
+    let recorded = steps::link_created(&mut tx, "s1", provider, &request, &link, 2_500)
         .await
-        .unwrap());
+        .unwrap();
+    let first = *recorded.first().expect("the link is recorded as invoice.sent");
+    for event in events::after_all(&mut tx, first - 1, 100).await.unwrap() {
+        ziflow_core::projection::apply(&mut tx, &event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let sent = invoices::get(db, "s1", id).await.unwrap();
+    assert_eq!(sent.pay_provider.as_deref(), Some(provider), "{sent:?}");
 }
 
 /// Appends a provider event of `kind` with `payload` and applies it.
