@@ -269,13 +269,14 @@ pub struct BareApp {
 }
 
 impl BareApp {
-    /// Starts the app on `data_dir` with `env`, its standard error appended to `log`.
-    pub fn launch(data_dir: &Path, env: &[(&str, &str)], log: &Path) -> Result<Self> {
+    /// Starts the app binary `app` on `data_dir` with `env`, its standard error written to
+    /// `log`.
+    pub fn launch(app: &Path, data_dir: &Path, env: &[(&str, &str)], log: &Path) -> Result<Self> {
         let (xvfb, display) = start_xvfb()?;
         let (dbus, bus) = start_dbus()?;
         let log =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut cmd = Command::new(app_binary()?);
+        let mut cmd = Command::new(app);
         cmd.env("DISPLAY", &display)
             .env("DBUS_SESSION_BUS_ADDRESS", &bus)
             .env("ZIFLOW_DATA_DIR", data_dir)

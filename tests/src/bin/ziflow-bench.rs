@@ -68,8 +68,29 @@ const DESKTOP_CONVERSATIONS: usize = 10_000;
 const IDLE: Duration = Duration::from_secs(60);
 
 async fn bench_desktop() -> Result<()> {
-    let empty = idle_window("empty shop", 0).await?;
-    let big = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS).await?;
+    let app = ziflow_tests::app_binary()?;
+    // An earlier build of the window, measured on the same shop in the same run, if given.
+    if let Some(before) = std::env::var_os("ZIFLOW_BENCH_BEFORE_APP") {
+        let before = idle_window(
+            "10,000 conversations, the earlier build",
+            DESKTOP_CONVERSATIONS,
+            std::path::Path::new(&before),
+        )
+        .await?;
+        let now = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS, &app).await?;
+        println!(
+            "idle for {} s on 10,000 conversations, % of one core: earlier build {:.2}, this \
+             build {:.2} (ratio {:.3}); SQL statements meanwhile: {} and {}",
+            IDLE.as_secs(),
+            before.cpu_percent,
+            now.cpu_percent,
+            now.cpu_percent / before.cpu_percent.max(0.01),
+            before.statements,
+            now.statements,
+        );
+    }
+    let empty = idle_window("empty shop", 0, &app).await?;
+    let big = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS, &app).await?;
     println!(
         "idle for {} s, CPU of the app and its WebKit processes, % of one core: empty shop {:.2}, \
          10,000 conversations {:.2} (ratio {:.2}); SQL statements meanwhile: {} and {}",
@@ -92,8 +113,8 @@ struct Idle {
 /// Fills the local relay of a fresh data folder with `conversations` conversations (three
 /// messages each, through the log and the projections the relay's engine runs), opens the
 /// window on it, waits until its replica has pulled the whole log, lets it settle, then
-/// measures `IDLE`.
-async fn idle_window(label: &str, conversations: usize) -> Result<Idle> {
+/// measures `IDLE`. `app` is the app binary to open.
+async fn idle_window(label: &str, conversations: usize, app: &std::path::Path) -> Result<Idle> {
     use ziflow_core::storage::{engine, events};
     let dir = tempfile::Builder::new()
         .prefix("ziflow-bench-desktop-")
@@ -148,13 +169,30 @@ async fn idle_window(label: &str, conversations: usize) -> Result<Idle> {
             engine::set_cursor(&mut tx, engine::PROJECTION, head).await?;
             tx.commit().await?;
         }
+        if app != ziflow_tests::app_binary()? {
+            // The earlier build predates migration 19 (an index): take it out again, or that
+            // build would refuse a database newer than itself.
+            sqlx::query("DROP INDEX IF EXISTS invoice_items_invoice")
+                .execute(db.pool())
+                .await?;
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 19")
+                .execute(db.pool())
+                .await?;
+        }
         db.close().await;
         head
     };
 
-    let log = ziflow_tests::artifacts_dir().join(format!("bench-desktop-{conversations}.log"));
+    let log = ziflow_tests::artifacts_dir().join(format!(
+        "bench-desktop-{}.log",
+        label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+    ));
     std::fs::create_dir_all(ziflow_tests::artifacts_dir())?;
     let app = ziflow_tests::BareApp::launch(
+        app,
         dir.path(),
         &[("RUST_LOG", "warn,sqlx::query=debug"), ("NO_COLOR", "1")],
         &log,

@@ -59,9 +59,13 @@ async fn sent_with(db: &Db, id: i64, provider: &str) {
     let recorded = steps::link_created(&mut tx, "s1", provider, &request, &link, 2_500)
         .await
         .unwrap();
-    let first = *recorded.first().expect("the link is recorded as invoice.sent");
+    let first = *recorded
+        .first()
+        .expect("the link is recorded as invoice.sent");
     for event in events::after_all(&mut tx, first - 1, 100).await.unwrap() {
-        ziflow_core::projection::apply(&mut tx, &event).await.unwrap();
+        ziflow_core::projection::apply(&mut tx, &event)
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let sent = invoices::get(db, "s1", id).await.unwrap();
