@@ -69,28 +69,8 @@ const IDLE: Duration = Duration::from_secs(60);
 
 async fn bench_desktop() -> Result<()> {
     let app = ziflow_tests::app_binary()?;
-    // An earlier build of the window, measured on the same shop in the same run, if given.
-    if let Some(before) = std::env::var_os("ZIFLOW_BENCH_BEFORE_APP") {
-        let before = idle_window(
-            "10,000 conversations, the earlier build",
-            DESKTOP_CONVERSATIONS,
-            std::path::Path::new(&before),
-        )
-        .await?;
-        let now = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS, &app).await?;
-        println!(
-            "idle for {} s on 10,000 conversations, % of one core: earlier build {:.2}, this \
-             build {:.2} (ratio {:.3}); SQL statements meanwhile: {} and {}",
-            IDLE.as_secs(),
-            before.cpu_percent,
-            now.cpu_percent,
-            now.cpu_percent / before.cpu_percent.max(0.01),
-            before.statements,
-            now.statements,
-        );
-    }
-    let empty = idle_window("empty shop", 0, &app).await?;
-    let big = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS, &app).await?;
+    let empty = idle_window("empty shop", 0, &app, false).await?;
+    let big = idle_window("10,000 conversations", DESKTOP_CONVERSATIONS, &app, false).await?;
     println!(
         "idle for {} s, CPU of the app and its WebKit processes, % of one core: empty shop {:.2}, \
          10,000 conversations {:.2} (ratio {:.2}); SQL statements meanwhile: {} and {}",
@@ -101,6 +81,26 @@ async fn bench_desktop() -> Result<()> {
         empty.statements,
         big.statements,
     );
+    // An earlier build of the window, measured on the same shop in the same run, if given.
+    if let Some(before) = std::env::var_os("ZIFLOW_BENCH_BEFORE_APP") {
+        let before = idle_window(
+            "10,000 conversations, the earlier build",
+            DESKTOP_CONVERSATIONS,
+            std::path::Path::new(&before),
+            true,
+        )
+        .await?;
+        println!(
+            "idle for {} s on 10,000 conversations, % of one core: earlier build {:.2}, this \
+             build {:.2} (ratio {:.3}); SQL statements meanwhile: {} and {}",
+            IDLE.as_secs(),
+            before.cpu_percent,
+            big.cpu_percent,
+            big.cpu_percent / before.cpu_percent.max(0.01),
+            before.statements,
+            big.statements,
+        );
+    }
     Ok(())
 }
 
@@ -113,8 +113,13 @@ struct Idle {
 /// Fills the local relay of a fresh data folder with `conversations` conversations (three
 /// messages each, through the log and the projections the relay's engine runs), opens the
 /// window on it, waits until its replica has pulled the whole log, lets it settle, then
-/// measures `IDLE`. `app` is the app binary to open.
-async fn idle_window(label: &str, conversations: usize, app: &std::path::Path) -> Result<Idle> {
+/// measures `IDLE`. `app` is the app binary to open; `earlier` says it predates migration 19.
+async fn idle_window(
+    label: &str,
+    conversations: usize,
+    app: &std::path::Path,
+    earlier: bool,
+) -> Result<Idle> {
     use ziflow_core::storage::{engine, events};
     let dir = tempfile::Builder::new()
         .prefix("ziflow-bench-desktop-")
@@ -169,7 +174,7 @@ async fn idle_window(label: &str, conversations: usize, app: &std::path::Path) -
             engine::set_cursor(&mut tx, engine::PROJECTION, head).await?;
             tx.commit().await?;
         }
-        if app != ziflow_tests::app_binary()? {
+        if earlier {
             // The earlier build predates migration 19 (an index): take it out again, or that
             // build would refuse a database newer than itself.
             sqlx::query("DROP INDEX IF EXISTS invoice_items_invoice")
@@ -246,7 +251,6 @@ async fn idle_window(label: &str, conversations: usize, app: &std::path::Path) -
         .collect();
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for line in &statements {
-        let line = without_colours(line);
         let summary = line
             .split("summary=\"")
             .nth(1)
@@ -268,24 +272,6 @@ async fn idle_window(label: &str, conversations: usize, app: &std::path::Path) -
         cpu_percent,
         statements: statements.len(),
     })
-}
-
-/// `line` without terminal colour codes (`ESC [ … m`).
-fn without_colours(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The kernel's clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
