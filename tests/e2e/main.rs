@@ -4,9 +4,6 @@
 use std::io::Cursor;
 
 use base64::Engine;
-use ziflow_core::storage::conversations::{self, Direction};
-use ziflow_core::storage::invoices::{self, LineItem, NewInvoice, PaidVia};
-use ziflow_core::storage::{payments, shops};
 use ziflow_core::Db;
 use ziflow_tests::tls::HttpsServer;
 use ziflow_tests::{AppSession, Launch};
@@ -85,77 +82,289 @@ async fn a_fresh_install_opens_the_window_and_every_screen_explains_its_empty_st
     app.close().await.unwrap();
 }
 
-/// Fills a data folder the way the engine will: a conversation, a paid invoice with a
-/// payment, and a second invoice still waiting.
-async fn seed(dir: &std::path::Path) {
-    let db = Db::open_replica(dir.join("ziflow.db")).await.unwrap();
-    let now = 1_790_001_000; // after the story invoice was sent
-    shops::create(
-        &db,
-        "local",
-        "Glow Bar",
-        "USD",
-        "America/Denver",
-        now - 86_400,
-    )
-    .await
-    .unwrap();
-    conversations::record_message(
-        &db,
-        "local",
-        "+15125550123",
-        Some("Maria"),
-        Direction::Inbound,
-        "yes, 123 Oak St.",
-        now - 600,
-    )
-    .await
-    .unwrap();
-    let paid_id = story_invoice(&db).await;
-    assert!(
-        invoices::mark_paid(&db, "local", paid_id, PaidVia::Webhook, now - 460)
+/// A local install's relay folder (`<data>/relay`), made before the app's first start the
+/// way the app makes it: the shop `local`, its sandbox webhook secrets, and this desk's
+/// device token. The app then runs this relay and syncs its window from it.
+struct LocalShop {
+    dir: std::path::PathBuf,
+    key: ziflow_core::secrets::MasterKey,
+    /// The secret its Cloud-API-format (WhatsApp) webhooks are signed with.
+    whatsapp_secret: String,
+    token: String,
+}
+
+impl LocalShop {
+    async fn provision(data: &std::path::Path, name: &str, timezone: &str) -> Self {
+        use ziflow_core::secrets::MasterKey;
+        use ziflow_core::storage::shop_secrets::{self, SecretName};
+        let dir = data.join("relay");
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_hex = "5a".repeat(32);
+        ziflow_relay::config::write_private(&dir.join("master.key"), &key_hex).unwrap();
+        let key = MasterKey::parse(&key_hex).unwrap();
+        let db = ziflow_relay::open_db(&dir).await.unwrap();
+        ziflow_relay::provision::create_shop_with_uid(&db, "local", name, "USD", timezone)
+            .await
+            .unwrap();
+        let whatsapp_secret = "e2e_local_app_secret".to_string();
+        for (which, secret) in [
+            (SecretName::StripeWebhook, "whsec_e2e_local"),
+            (SecretName::WhatsAppApp, whatsapp_secret.as_str()),
+        ] {
+            shop_secrets::set(&db, &key, "local", which, secret)
+                .await
+                .unwrap();
+        }
+        let device =
+            ziflow_relay::provision::add_device(&db, "local", "This computer", "owner", "")
+                .await
+                .unwrap();
+        ziflow_relay::config::write_private(&dir.join("desktop.token"), &device.device_token)
+            .unwrap();
+        db.close().await;
+        Self {
+            dir,
+            key,
+            whatsapp_secret,
+            token: device.device_token,
+        }
+    }
+}
+
+/// The local shop's relay running in the test, on a clock the test sets: how a fixture
+/// gives a shop a history (commands, signed webhooks, the sandbox pay page) before the app
+/// opens it.
+struct HistoryRelay {
+    base: String,
+    token: String,
+    whatsapp_secret: String,
+    clock: ziflow_core::ManualClock,
+    http: reqwest::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl HistoryRelay {
+    async fn start(shop: &LocalShop, now: i64) -> Self {
+        let clock = ziflow_core::ManualClock::new(now);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let config = ziflow_relay::Config {
+            data_dir: shop.dir.clone(),
+            master_key: shop.key.clone(),
+            providers: ziflow_relay::config::ProviderConfig::sandboxed(),
+        };
+        let running = tokio::spawn(ziflow_relay::run_with_clock(
+            config,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+            std::sync::Arc::new(clock.clone()),
+        ));
+        Self {
+            base,
+            token: shop.token.clone(),
+            whatsapp_secret: shop.whatsapp_secret.clone(),
+            clock,
+            http: reqwest::Client::new(),
+            stop,
+            running,
+        }
+    }
+
+    /// Runs a desk command; panics with the relay's answer unless it succeeds.
+    async fn command(&self, key: &str, command: serde_json::Value) -> serde_json::Value {
+        let answer = self
+            .http
+            .post(format!("{}/api/v1/commands", self.base))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(&command)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(
+            status.is_success(),
+            "{command} was refused: {status} {body}"
+        );
+        body
+    }
+
+    /// The customer `from` (E.164, shown as `name`) writes `text`: the Cloud API webhook
+    /// WhatsApp would deliver, signed with the shop's app secret.
+    async fn inbound(&self, from: &str, name: &str, text: &str) {
+        let digits = from.trim_start_matches('+');
+        let now = ziflow_core::Clock::now(&self.clock);
+        let body = serde_json::json!({"object": "whatsapp_business_account", "entry": [{
+            "id": "e2e", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": "e2e"},
+                "contacts": [{"wa_id": digits, "profile": {"name": name}}],
+                "messages": [{"from": digits, "id": format!("wamid.e2e.{now}"),
+                    "timestamp": now.to_string(), "type": "text", "text": {"body": text}}]}}]}]})
+        .to_string();
+        let status = self
+            .http
+            .post(format!("{}/api/whatsapp/webhook/local", self.base))
+            .header(
+                ziflow_core::webhook::whatsapp::HEADER,
+                ziflow_core::webhook::whatsapp::sign(&self.whatsapp_secret, body.as_bytes()),
+            )
+            .body(body)
+            .send()
             .await
             .unwrap()
-    );
-    payments::record(
-        &db,
-        &payments::NewPayment {
-            shop: "local",
-            invoice_id: Some(paid_id),
-            provider: "sandbox",
-            outcome: "succeeded",
-            amount_minor: 12_800,
-            currency: "USD",
-            occurred_at: now - 460,
-        },
-    )
-    .await
-    .unwrap();
-    let waiting = invoices::create(
-        &db,
-        "local",
-        &NewInvoice {
-            customer_phone: "+447700900123".into(),
-            currency: "USD".into(),
-            items: vec![LineItem {
-                sku: "JKT".into(),
-                name: "Denim jacket".into(),
-                variant: Some("M".into()),
-                qty: 1,
-                unit_minor: 124_050,
-            }],
-            shipping_minor: 0,
-            address: None,
-            recurrence: None,
-        },
-        now - 100,
-    )
-    .await
-    .unwrap();
-    invoices::mark_sent(&db, "local", waiting.id, now - 100)
+            .status();
+        assert_eq!(status, 200, "the relay takes the signed message");
+    }
+
+    /// The shop's log, as its desk pulls it.
+    async fn log(&self) -> Vec<ziflow_protocol::Event> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page: serde_json::Value = self
+                .http
+                .get(format!("{}/api/v1/events", self.base))
+                .query(&[("after", after), ("limit", 1000)])
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for e in page["events"].as_array().into_iter().flatten() {
+                let kind = e["kind"].as_str().unwrap_or_default();
+                out.push(ziflow_protocol::Event::parse(kind, &e["payload"].to_string()).unwrap());
+            }
+            after = page["next_cursor"].as_i64().unwrap_or_default();
+            if page["more"] != true {
+                return out;
+            }
+        }
+    }
+
+    /// Waits (up to 30 s) until the log holds an event that `matches`.
+    async fn logged(&self, what: &str, matches: impl Fn(&ziflow_protocol::Event) -> bool) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log().await;
+            if log.iter().any(&matches) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what} never reached the log: {log:#?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running.await.unwrap().unwrap();
+    }
+}
+
+/// Gives the local shop the history of the story, through the relay the app will run: a
+/// rep invoices Maria, writes her the link and keeps the conversation (the bot stays out);
+/// she confirms her address and pays on the (sandbox) pay page; a second invoice is sent to
+/// another customer and not paid.
+async fn seed(dir: &std::path::Path) {
+    use ziflow_protocol::Event;
+    let shop = LocalShop::provision(dir, "Glow Bar", "America/Denver").await;
+    let sent_at = 1_790_000_000;
+    let relay = HistoryRelay::start(&shop, sent_at).await;
+
+    let made = relay
+        .command(
+            "seed-story-invoice",
+            serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+            "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
+            "variant": "50ml", "qty": 1, "unit_minor": 12000}],
+            "shipping_minor": 800, "address": "123 Oak St."}),
+        )
+        .await;
+    assert_eq!(made["number"], 1001, "{made}");
+    let sent = relay
+        .command(
+            "seed-story-send",
+            serde_json::json!({"type": "invoice.send", "invoice_id": made["invoice_id"]}),
+        )
+        .await;
+    let link = sent["link"].as_str().unwrap_or_default().to_string();
+    assert!(link.contains("/sandbox/pay/"), "{sent}");
+    relay
+        .command(
+            "seed-story-link",
+            serde_json::json!({"type": "message.send", "to": "+15125550123",
+            "text": format!("Hi Maria! Your order #1001 is $128, pay here: {link}")}),
+        )
+        .await;
+    relay
+        .logged(
+            "the link's message to Maria",
+            |e| matches!(e, Event::MessageSent(m) if m.to == "+15125550123"),
+        )
+        .await;
+    relay
+        .command(
+            "seed-story-takeover",
+            serde_json::json!({"type": "conversation.bot", "phone": "+15125550123",
+            "enabled": false}),
+        )
+        .await;
+
+    relay.clock.set(sent_at + 400);
+    relay
+        .inbound("+15125550123", "Maria", "yes, 123 Oak St.")
+        .await;
+    relay.clock.set(sent_at + 540);
+    let paid = relay
+        .http
+        .post(&link)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("outcome=card")
+        .send()
         .await
         .unwrap();
-    db.close().await;
+    assert!(
+        paid.status().is_success() || paid.status().is_redirection(),
+        "the pay page takes the payment: {}",
+        paid.status()
+    );
+    relay
+        .logged("invoice #1001 paid", |e| {
+            matches!(e, Event::InvoicePaid(p) if Some(p.invoice_id) == made["invoice_id"].as_i64())
+        })
+        .await;
+
+    relay.clock.set(sent_at + 900);
+    let waiting = relay
+        .command(
+            "seed-waiting-invoice",
+            serde_json::json!({"type": "invoice.create", "customer_phone": "+447700900123",
+            "currency": "USD", "items": [{"sku": "JKT", "name": "Denim jacket",
+            "variant": "M", "qty": 1, "unit_minor": 124050}], "shipping_minor": 0}),
+        )
+        .await;
+    relay
+        .command(
+            "seed-waiting-send",
+            serde_json::json!({"type": "invoice.send", "invoice_id": waiting["invoice_id"]}),
+        )
+        .await;
+    relay
+        .logged("invoice #1002 sent", |e| {
+            matches!(e, Event::InvoiceSent(s) if Some(s.invoice_id) == waiting["invoice_id"].as_i64())
+        })
+        .await;
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,6 +408,9 @@ async fn every_screen_shows_what_is_in_the_database() {
         list.contains("#1002") && list.contains("$1,240.50"),
         "second invoice: {list:?}"
     );
+    // Its link was sent in September: the app's relay, catching up on today's clock,
+    // expires it (nobody can pay a link that old).
+    app.wait_for_text("#invoice-list", "Expired").await.unwrap();
     assert!(
         list.contains("+44 770 090 0123"),
         "phones are grouped for reading: {list:?}"
@@ -429,67 +641,11 @@ async fn the_updater_accepts_a_signed_newer_version_and_refuses_a_bad_signature(
     app.close().await.unwrap();
 }
 
-/// The invoice of the seed's story, as both the in-app relay and the desktop replica hold it
-/// (until invoices travel as events — the payments issue — the test writes it on both sides).
-async fn story_invoice(db: &Db) -> i64 {
-    let inv = invoices::create(
-        db,
-        "local",
-        &NewInvoice {
-            customer_phone: "+15125550123".into(),
-            currency: "USD".into(),
-            items: vec![LineItem {
-                sku: "HC-50".into(),
-                name: "Hydrating cream".into(),
-                variant: Some("50ml".into()),
-                qty: 1,
-                unit_minor: 12_000,
-            }],
-            shipping_minor: 800,
-            address: Some("123 Oak St.".into()),
-            recurrence: None,
-        },
-        1_790_000_000,
-    )
-    .await
-    .unwrap();
-    invoices::mark_sent(db, "local", inv.id, 1_790_000_000)
-        .await
-        .unwrap();
-    inv.id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifications() {
-    use ziflow_core::secrets::MasterKey;
-    use ziflow_core::storage::shop_secrets::{self, SecretName};
     ziflow_relay::install_crypto_provider();
     let dir = AppSession::data_dir().unwrap();
-    let relay_dir = dir.path().join("relay");
-    std::fs::create_dir_all(&relay_dir).unwrap();
-    let key_hex = "5a".repeat(32);
-    ziflow_relay::config::write_private(&relay_dir.join("master.key"), &key_hex).unwrap();
-    let key = MasterKey::parse(&key_hex).unwrap();
-    let rdb = ziflow_relay::open_db(&relay_dir).await.unwrap();
-    ziflow_relay::provision::create_shop_with_uid(
-        &rdb,
-        "local",
-        "Glow Bar",
-        "USD",
-        "America/Chicago",
-    )
-    .await
-    .unwrap();
-    shop_secrets::set(
-        &rdb,
-        &key,
-        "local",
-        SecretName::StripeWebhook,
-        "whsec_e2e_local",
-    )
-    .await
-    .unwrap();
-    rdb.close().await;
+    LocalShop::provision(dir.path(), "Glow Bar", "America/Chicago").await;
     let port = ziflow_tests::free_port().unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
