@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use ziflow_protocol::sync::ShopInfo;
 
 /// The keyring service under which device tokens are stored.
 pub const KEYRING_SERVICE: &str = "app.ziflow.desktop";
@@ -22,15 +23,6 @@ pub struct Pairing {
     pub relay_url: String,
     /// The shop the token belongs to (so the app starts offline on the replica).
     pub shop_uid: String,
-}
-
-/// What the relay said about the token.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct RemoteShop {
-    /// The shop's uid.
-    pub uid: String,
-    /// The shop's name.
-    pub name: String,
 }
 
 /// Why pairing failed. Each message is shown as is.
@@ -105,7 +97,7 @@ pub fn normalize_url(input: &str) -> Result<String, PairError> {
 }
 
 /// Asks the relay who the token belongs to.
-pub async fn check(url: &str, token: &str) -> Result<RemoteShop, PairError> {
+pub async fn check(url: &str, token: &str) -> Result<ShopInfo, PairError> {
     if token.is_empty() || token.chars().any(char::is_whitespace) {
         return Err(PairError::BadToken);
     }

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::sync::watch;
 use ziflow_core::projection;
 use ziflow_core::storage::{events, shops};
 use ziflow_core::{Clock, Db, SystemClock};
+use ziflow_protocol::sync::{stream as names, EventsPage, ShopInfo};
 
 /// Events per pull request.
 pub const PAGE: i64 = 1000;
@@ -66,43 +66,6 @@ pub enum SyncError {
     /// The local database failed.
     #[error(transparent)]
     Storage(#[from] ziflow_core::Error),
-}
-
-#[derive(Debug, Deserialize)]
-struct Page {
-    events: Vec<RemoteEvent>,
-    more: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct RemoteEvent {
-    id: i64,
-    kind: String,
-    /// Kept as the relay sent it: stored as text, parsed once by the projection.
-    payload: Box<serde_json::value::RawValue>,
-    provider_id: Option<String>,
-    created_at: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct RemoteShop {
-    uid: String,
-    name: String,
-    currency: String,
-    timezone: String,
-    created_at: i64,
-    #[serde(default)]
-    device: RemoteDevice,
-    /// The relay runs the sandbox provider (shops without Stripe get sandbox links).
-    #[serde(default)]
-    sandbox: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RemoteDevice {
-    /// `owner` or `rep`.
-    #[serde(default)]
-    role: String,
 }
 
 /// A client for one relay, one device token and one local replica.
@@ -251,7 +214,7 @@ impl SyncClient {
 
     /// Makes sure the local replica has this device's shop; returns its uid.
     pub async fn ensure_shop(&self) -> Result<String, SyncError> {
-        let shop: RemoteShop = self
+        let shop: ShopInfo = self
             .get("/api/v1/shop")
             .await?
             .json()
@@ -298,7 +261,7 @@ impl SyncClient {
     /// Returns what it stored and whether the relay has more.
     pub async fn pull_page(&self, shop: &str, limit: i64) -> Result<(Pulled, bool), SyncError> {
         let cursor = events::newest_id(&self.db, shop).await?;
-        let page: Page = self
+        let page: EventsPage = self
             .get(&format!("/api/v1/events?after={cursor}&limit={limit}"))
             .await?
             .json()
@@ -408,8 +371,8 @@ impl SyncClient {
                     .map(str::trim)
                     .unwrap_or_default();
                 match event {
-                    "events" => on_pulled(self.catch_up(&shop).await?),
-                    "revoked" => return Err(SyncError::Unauthorized),
+                    names::EVENTS => on_pulled(self.catch_up(&shop).await?),
+                    names::REVOKED => return Err(SyncError::Unauthorized),
                     _ => {}
                 }
             }

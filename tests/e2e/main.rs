@@ -227,7 +227,7 @@ impl HistoryRelay {
         let mut out = Vec::new();
         let mut after = 0;
         loop {
-            let page: serde_json::Value = self
+            let page: ziflow_protocol::sync::EventsPage = self
                 .http
                 .get(format!("{}/api/v1/events", self.base))
                 .query(&[("after", after), ("limit", 1000)])
@@ -238,12 +238,11 @@ impl HistoryRelay {
                 .json()
                 .await
                 .unwrap();
-            for e in page["events"].as_array().into_iter().flatten() {
-                let kind = e["kind"].as_str().unwrap_or_default();
-                out.push(ziflow_protocol::Event::parse(kind, &e["payload"].to_string()).unwrap());
+            for e in &page.events {
+                out.push(e.event().unwrap());
             }
-            after = page["next_cursor"].as_i64().unwrap_or_default();
-            if page["more"] != true {
+            after = page.next_cursor;
+            if !page.more {
                 return out;
             }
         }

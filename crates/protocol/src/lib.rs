@@ -1,5 +1,12 @@
 //! Serde types that cross a boundary: relay ⇄ desktop and Rust ⇄ the wasm UI.
 //!
+//! Layout:
+//! - `lib.rs` (this file): [`Money`], the device [`Command`]s and their typed answers, and
+//!   the screens' views (what each Tauri command returns to the UI).
+//! - [`event`]: the event log's vocabulary, one typed payload per kind.
+//! - [`sync`]: the sync API's pages and push-stream names (relay → desktop).
+//! - [`automation`]: the CRM's automation rules.
+//!
 //! Invariants:
 //! - Nothing here depends on tokio, sqlx, tauri or wasm-bindgen, so the crate builds for
 //!   `wasm32-unknown-unknown` as well as for the host.
@@ -12,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod automation;
 pub mod event;
+pub mod sync;
 
 pub use event::Event;
 

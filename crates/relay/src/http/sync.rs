@@ -10,12 +10,12 @@ use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures_util::stream::{self, Stream};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use ziflow_core::storage::devices::{self, Device};
 use ziflow_core::storage::events;
+use ziflow_protocol::sync::{stream as names, DeviceRef, EventsPage, ShopInfo, WireEvent};
 
 use super::{AppState, HttpError};
 use crate::streams::{StreamSlot, MAX_STREAMS_PER_DEVICE};
@@ -63,17 +63,24 @@ impl Authed {
 }
 
 /// `GET /api/v1/shop`: the device's shop and role, what a desktop needs to set up its replica.
-pub async fn shop(State(state): State<AppState>, auth: Authed) -> Result<Json<Value>, HttpError> {
+pub async fn shop(
+    State(state): State<AppState>,
+    auth: Authed,
+) -> Result<Json<ShopInfo>, HttpError> {
     let shop = ziflow_core::storage::shops::get(&state.db, &auth.device.shop_uid).await?;
-    Ok(Json(json!({
-        "uid": shop.uid,
-        "name": shop.name,
-        "currency": shop.currency,
-        "timezone": shop.timezone,
-        "created_at": shop.created_at,
-        "device": { "id": auth.device.id, "name": auth.device.name, "role": auth.device.role },
-        "sandbox": state.sandbox_key.is_some(),
-    })))
+    Ok(Json(ShopInfo {
+        uid: shop.uid,
+        name: shop.name,
+        currency: shop.currency,
+        timezone: shop.timezone,
+        created_at: shop.created_at,
+        device: DeviceRef {
+            id: auth.device.id,
+            name: auth.device.name.clone(),
+            role: auth.device.role.clone(),
+        },
+        sandbox: state.sandbox_key.is_some(),
+    }))
 }
 
 /// Query of `GET /api/v1/events`.
@@ -129,24 +136,6 @@ pub async fn events(
     }))
 }
 
-/// One page of `GET /api/v1/events`.
-#[derive(Debug, Serialize)]
-pub struct EventsPage {
-    events: Vec<WireEvent>,
-    next_cursor: i64,
-    more: bool,
-}
-
-/// An event as devices receive it.
-#[derive(Debug, Serialize)]
-struct WireEvent {
-    id: i64,
-    kind: String,
-    payload: Box<RawValue>,
-    provider_id: Option<String>,
-    created_at: i64,
-}
-
 /// `GET /api/v1/stream`: server-sent events. Sends `ready` at once, then `events` with the
 /// newest id whenever the shop's log grows; the device pulls `/api/v1/events` after it.
 /// Ends when the token is revoked.
@@ -193,7 +182,7 @@ pub async fn stream(
         if !s.started {
             s.started = true;
             let ev = Event::default()
-                .event("ready")
+                .event(names::READY)
                 .data(s.auth.device.shop_uid.clone());
             return Some((Ok(ev), s));
         }
@@ -206,13 +195,13 @@ pub async fn stream(
                 _ = s.stop.changed() => return None,
                 msg = s.rx.recv() => match msg {
                     Ok(c) if c.shop_uid == s.auth.device.shop_uid => {
-                        let ev = Event::default().event("events").data(c.id.to_string());
+                        let ev = Event::default().event(names::EVENTS).data(c.id.to_string());
                         return Some((Ok(ev), s));
                     }
                     Ok(_) => {}
                     // Fell behind: tell the device to pull; it will catch up from its cursor.
                     Err(RecvError::Lagged(_)) => {
-                        return Some((Ok(Event::default().event("events").data("lagged")), s));
+                        return Some((Ok(Event::default().event(names::EVENTS).data(names::LAGGED)), s));
                     }
                     Err(RecvError::Closed) => return None,
                 },
@@ -220,7 +209,7 @@ pub async fn stream(
                     let still = devices::authenticate(&s.state.db, &s.auth.token).await;
                     if !matches!(still, Ok(Some(_))) {
                         s.done = true;
-                        let ev = Event::default().event("revoked").data("this device token was revoked");
+                        let ev = Event::default().event(names::REVOKED).data("this device token was revoked");
                         return Some((Ok(ev), s));
                     }
                 }
