@@ -8,6 +8,10 @@
 //! `target/e2e-artifacts`), never into the repository.
 //!
 //! A missing app binary or tauri-driver is a test failure with instructions, never a skip.
+//!
+//! Layout: this file (the window harness, [`BareApp`] for benchmarks without WebDriver);
+//! [`tls`]: an HTTPS peer on 127.0.0.1 with a throw-away CA. The e2e tests are in
+//! `e2e/main.rs`, the benchmarks in `src/bin/ziflow-bench.rs`.
 
 pub mod tls;
 

@@ -6,6 +6,9 @@
 //! - [`app`]: the shell (sidebar navigation) and which screen is showing; [`nav`]: the
 //!   screens and the contexts that move between them.
 //! - `pages/`: one file per screen. `components/`: pieces the screens share.
+//! - [`live`]: what the backend tells the window (the replica changed, the sync status);
+//!   screens refetch on it instead of polling.
+//! - [`format`]: times in the rep's time zone, phones grouped for reading.
 
 mod api;
 mod app;

@@ -9,6 +9,9 @@
 //! - `cargo xtask sql-prepare` — rewrites `crates/core/.sqlx` after a query or a migration
 //!   changed.
 //!
+//! Layout: `main.rs` (this file) holds the commands and their steps; `setup` installs what
+//! they need (Debian packages, the wasm target, pinned tools) only when it is missing.
+//!
 //! Every install step first checks whether the thing is already there at the right version,
 //! so a second run spends no time on setup. No dependencies beyond std: this crate must build
 //! in seconds on a fresh machine.

@@ -3,15 +3,36 @@
 //! crate; it knows neither.
 //!
 //! # Layout
-//! - [`storage::db`]: opening the SQLite database (WAL, foreign keys on) and running
-//!   migrations ([`Db`]).
-//! - [`storage`]: all SQL, one module per table family.
-//! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
-//! - [`metrics`]: the owner's figures, computed from stored facts.
-//! - [`crm`], [`notify`]: leads, automation rules and the notifications they send.
+//! The log and what reads it:
+//! - [`log`]: the one primitive — record an event, apply it, enqueue the work it calls for.
+//! - [`projection`]: how each event changes the tables the screens read (relay and desktop
+//!   run the same code).
+//! - [`command`]: a device's command against the shop's state, by domain; it records events
+//!   through [`log`].
+//! - [`task`]: every kind of durable job, typed, for the relay's runner.
+//! - [`redact`]: what a rep's device may see of the log.
+//!
+//! The domains:
+//! - [`agent`]: the sales bot (reads a message, decides the answer, EN/ES).
+//! - [`catalog`]: products, variants and shipping zones.
+//! - [`scenario`]: the payment scenario (auto-invoice, link wording, delivery cut-off).
 //! - [`template`]: customer message templates, checked while they are edited.
+//! - [`channel`]: the customer channel (WhatsApp sends, the sandbox chat).
+//! - [`pay`]: payment providers (Stripe, the sandbox) and the pay job's steps.
+//! - [`reminders`]: payment reminders on the shop's schedule.
+//! - [`crm`], [`notify`]: leads, automation rules and the notifications they send.
+//! - [`metrics`]: the owner's figures and periods, computed from stored facts.
+//!
+//! Plumbing:
+//! - [`storage`]: all SQL, one module per table family; [`storage::db`] opens the SQLite
+//!   database (WAL, foreign keys on) and runs migrations ([`Db`]).
 //! - [`webhook`]: provider signature checks over raw bodies; only a [`webhook::Verified`]
 //!   body can be stored.
+//! - [`secrets`]: sealed secrets at rest and bearer tokens.
+//! - [`net`]: which outbound addresses ZiFlow may call (no private networks on a hosted
+//!   relay).
+//! - [`clock`]: time is passed in, never read ad hoc, so tests can move it.
+//! - `error`: the one [`Error`] type, mapped to a transport's shape at each front door.
 //!
 //! # Invariants
 //! - Money is `i64` minor units plus an ISO 4217 code ([`Money`]); never a float.

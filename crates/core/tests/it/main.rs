@@ -614,19 +614,35 @@ async fn a_generated_month_gives_the_known_figures() {
 #[tokio::test]
 async fn settings_are_per_shop_and_overwrite() {
     let (_d, db) = db_with_shop().await;
+    shops::create(&db, "s2", "Other shop", "EUR", "Europe/Madrid", 1)
+        .await
+        .unwrap();
     assert_eq!(settings::get(&db, "s1", "channel").await.unwrap(), None);
     settings::set(&db, "s1", "channel", "sandbox")
+        .await
+        .unwrap();
+    settings::set(&db, "s2", "channel", "sandbox")
         .await
         .unwrap();
     settings::set(&db, "s1", "channel", "whatsapp")
         .await
         .unwrap();
+    let s1 = settings::get(&db, "s1", "channel").await.unwrap();
     assert_eq!(
-        settings::get(&db, "s1", "channel")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("whatsapp")
+        s1.as_deref(),
+        Some("whatsapp"),
+        "the second write to s1 replaced the first"
+    );
+    let s2 = settings::get(&db, "s2", "channel").await.unwrap();
+    assert_eq!(
+        s2.as_deref(),
+        Some("sandbox"),
+        "s1's change left s2's setting as it was"
+    );
+    assert_eq!(
+        settings::get(&db, "s3", "channel").await.unwrap(),
+        None,
+        "a shop that set nothing has nothing"
     );
 }
 
@@ -634,12 +650,16 @@ async fn settings_are_per_shop_and_overwrite() {
 async fn a_shop_needs_a_name_and_an_iso_currency() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path().join("z.db")).await.unwrap();
-    assert!(shops::create(&db, "a", "  ", "USD", "UTC", 1)
-        .await
-        .is_err());
-    assert!(shops::create(&db, "a", "Shop", "dollars", "UTC", 1)
-        .await
-        .is_err());
+    let nameless = shops::create(&db, "a", "  ", "USD", "UTC", 1).await;
+    assert!(
+        matches!(&nameless, Err(Error::InvalidInput(m)) if m.contains("needs a name")),
+        "a blank name is refused as bad input that says why: {nameless:?}"
+    );
+    let dollars = shops::create(&db, "a", "Shop", "dollars", "UTC", 1).await;
+    assert!(
+        matches!(&dollars, Err(Error::InvalidInput(m)) if m.contains("ISO 4217") && m.contains("dollars")),
+        "a currency that is not an ISO code is refused, naming it: {dollars:?}"
+    );
     assert!(
         shops::first(&db).await.unwrap().is_none(),
         "nothing was created"
