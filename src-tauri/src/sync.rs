@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use ziflow_core::projection;
 use ziflow_core::storage::{events, shops};
 use ziflow_core::{Clock, Db, SystemClock};
+use ziflow_protocol::answer::Refusal;
 use ziflow_protocol::sync::{stream as names, EventsPage, ShopInfo};
 
 /// Events per pull request.
@@ -128,31 +129,28 @@ impl SyncClient {
     }
 
     /// Asks the relay to run `command` once (a fresh idempotency key, reused if the request
-    /// is retried). A refusal (4xx, or a provider's refusal relayed as 502) comes back as
-    /// [`SyncError::Refused`] with the relay's words.
-    pub async fn command(
+    /// is retried) and reads its typed answer (`ziflow_protocol::answer`). A refusal (4xx,
+    /// or a provider's refusal relayed as 502) comes back as [`SyncError::Refused`] with the
+    /// relay's words.
+    pub async fn command<T: serde::de::DeserializeOwned>(
         &self,
         command: &ziflow_protocol::Command,
-    ) -> Result<serde_json::Value, SyncError> {
-        let (status, body) = self.command_answer(command).await?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(SyncError::Refused(
-                body["message"]
-                    .as_str()
-                    .unwrap_or("the relay refused the change")
-                    .to_string(),
-            ))
+    ) -> Result<T, SyncError> {
+        match self.command_answer(command).await? {
+            Ok(answer) => Ok(answer),
+            Err(refusal) if refusal.message.is_empty() => {
+                Err(SyncError::Refused("the relay refused the change".into()))
+            }
+            Err(refusal) => Err(SyncError::Refused(refusal.message)),
         }
     }
 
-    /// [`command`](Self::command), returning the relay's status and whole answer for any
-    /// decided outcome (2xx, 4xx, a provider's refusal), so a screen can show its details.
-    pub async fn command_answer(
+    /// [`command`](Self::command), with a decided refusal as `Ok(Err(refusal))` (its code
+    /// and, for a Stripe key, the checks that ran), so a screen can show its details.
+    pub async fn command_answer<T: serde::de::DeserializeOwned>(
         &self,
         command: &ziflow_protocol::Command,
-    ) -> Result<(u16, serde_json::Value), SyncError> {
+    ) -> Result<Result<T, Refusal>, SyncError> {
         let key =
             ziflow_core::secrets::new_token("cmd").map_err(|e| SyncError::Setup(e.to_string()))?;
         let url = format!("{}/api/v1/commands", self.base);
@@ -177,11 +175,17 @@ impl SyncClient {
                 }
             };
             let status = res.status().as_u16();
-            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            let body = res.bytes().await.unwrap_or_default();
+            let refusal = || serde_json::from_slice::<Refusal>(&body).unwrap_or_default();
             match status {
                 401 => return Err(SyncError::Unauthorized),
-                200..=499 => return Ok((status, body)),
-                502 if body["error"] == "provider_refused" => return Ok((status, body)),
+                200..=299 => {
+                    return serde_json::from_slice(&body)
+                        .map(Ok)
+                        .map_err(|e| SyncError::Protocol(format!("the relay's answer: {e}")))
+                }
+                300..=499 => return Ok(Err(refusal())),
+                502 if refusal().error == "provider_refused" => return Ok(Err(refusal())),
                 _ => last = format!("HTTP {status} from the relay"),
             }
         }

@@ -6,7 +6,6 @@
 //! tolerant — an event whose payload this version cannot read is kept in the log and left
 //! unprojected (logged), never a reason to refuse the transaction.
 
-use serde_json::Value;
 use sqlx::SqliteConnection;
 use ziflow_protocol::event as ev;
 
@@ -752,20 +751,6 @@ async fn invoice_fact(
     Ok(Applied::default())
 }
 
-/// The metadata a Stripe object carries for ZiFlow: on the object itself (payment links,
-/// payment intents, checkout sessions, charges of those), or on the subscription an invoice
-/// belongs to (several places, by API version).
-fn ziflow_metadata(obj: &Value) -> Option<&Value> {
-    [
-        &obj["metadata"],
-        &obj["subscription_details"]["metadata"],
-        &obj["parent"]["subscription_details"]["metadata"],
-        &obj["lines"]["data"][0]["metadata"],
-    ]
-    .into_iter()
-    .find(|m| m.get("ziflow_invoice").is_some())
-}
-
 /// How a provider event bears on an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
@@ -797,74 +782,63 @@ struct Reading<'a> {
 }
 
 /// Reads a Stripe-format event; `None` for kinds that do not bear on invoices.
-fn read<'a>(event: &'a Event, body: &Value) -> Result<Option<Reading<'a>>> {
-    let obj = &body["data"]["object"];
+fn read<'a>(event: &'a Event, body: &ev::StripeEvent) -> Result<Option<Reading<'a>>> {
+    let obj = &body.data.object;
     let (provider, kind) = match event.kind.split_once('.') {
         Some(("sandbox", kind)) => ("sandbox", kind),
         Some(("stripe", kind)) => ("stripe", kind),
         _ => return Ok(None),
     };
-    let (effect, amount_key) = match kind {
-        "checkout.session.completed" if obj["payment_status"] == "paid" => {
-            (Effect::Paid, "amount_total")
+    let (effect, amount, amount_key) = match kind {
+        "checkout.session.completed" if obj.payment_status.as_deref() == Some("paid") => {
+            (Effect::Paid, obj.amount_total, "amount_total")
         }
-        "checkout.session.async_payment_succeeded" => (Effect::Paid, "amount_total"),
-        "checkout.session.async_payment_failed" => (Effect::Failed, "amount_total"),
-        "checkout.session.expired" => (Effect::SessionExpired, "amount_total"),
-        "payment_intent.succeeded" => (Effect::Paid, "amount"),
-        "payment_intent.payment_failed" => (Effect::Failed, "amount"),
-        "invoice.paid" | "invoice.payment_succeeded" => (Effect::Paid, "amount_paid"),
-        "invoice.payment_failed" => (Effect::Failed, "amount_due"),
+        "checkout.session.async_payment_succeeded" => {
+            (Effect::Paid, obj.amount_total, "amount_total")
+        }
+        "checkout.session.async_payment_failed" => {
+            (Effect::Failed, obj.amount_total, "amount_total")
+        }
+        "checkout.session.expired" => (Effect::SessionExpired, obj.amount_total, "amount_total"),
+        "payment_intent.succeeded" => (Effect::Paid, obj.amount, "amount"),
+        "payment_intent.payment_failed" => (Effect::Failed, obj.amount, "amount"),
+        "invoice.paid" | "invoice.payment_succeeded" => {
+            (Effect::Paid, obj.amount_paid, "amount_paid")
+        }
+        "invoice.payment_failed" => (Effect::Failed, obj.amount_due, "amount_due"),
         "customer.subscription.created" | "customer.subscription.updated" => {
-            (Effect::Subscribed, "")
+            (Effect::Subscribed, Some(0), "")
         }
         "charge.refunded" => {
-            let refunded = obj["amount_refunded"].as_i64().ok_or_else(|| {
+            let refunded = obj.amount_refunded.ok_or_else(|| {
                 Error::InvalidInput("charge.refunded without an integer amount_refunded".into())
             })?;
-            (Effect::Refunded(refunded), "amount")
+            (Effect::Refunded(refunded), obj.amount, "amount")
         }
         _ => return Ok(None),
     };
-    let amount = if effect == Effect::Subscribed {
-        0
-    } else {
-        obj[amount_key]
-            .as_i64()
-            .ok_or_else(|| Error::InvalidInput(format!("{kind} without an integer {amount_key}")))?
-    };
-    let currency = obj["currency"]
-        .as_str()
+    let amount = amount
+        .ok_or_else(|| Error::InvalidInput(format!("{kind} without an integer {amount_key}")))?;
+    let currency = obj
+        .currency
+        .as_deref()
         .filter(|c| c.len() == 3)
         .map(str::to_ascii_uppercase)
         .or_else(|| (effect == Effect::Subscribed).then(String::new))
         .ok_or_else(|| Error::InvalidInput(format!("{kind} without a currency")))?;
     let payment_ref = match kind {
-        k if k.starts_with("payment_intent.") => obj["id"].as_str(),
-        _ => obj["payment_intent"].as_str(),
-    }
-    .map(str::to_string);
+        k if k.starts_with("payment_intent.") => obj.id.clone(),
+        _ => obj.payment_intent.clone(),
+    };
     let subscription_ref = match effect {
-        Effect::Subscribed => obj["id"].as_str(),
-        _ => obj["subscription"].as_str(),
-    }
-    .map(str::to_string);
+        Effect::Subscribed => obj.id.clone(),
+        _ => obj.subscription.clone(),
+    };
     // Only metadata naming this shop (or no shop) counts: never another shop's invoice.
-    let invoice_id = ziflow_metadata(obj)
-        .filter(|m| {
-            m["ziflow_shop"]
-                .as_str()
-                .is_none_or(|s| s == event.shop_uid)
-        })
-        .and_then(|m| {
-            m["ziflow_invoice"]
-                .as_str()
-                .and_then(|s| s.parse::<i64>().ok())
-                .or_else(|| m["ziflow_invoice"].as_i64())
-        });
+    let invoice_id = obj.ziflow().and_then(|m| m.invoice_of(&event.shop_uid));
     Ok(Some(Reading {
         provider,
-        livemode: body["livemode"].as_bool(),
+        livemode: body.livemode,
         kind,
         effect,
         amount,
@@ -873,6 +847,11 @@ fn read<'a>(event: &'a Event, body: &Value) -> Result<Option<Reading<'a>>> {
         subscription_ref,
         invoice_id,
     }))
+}
+
+/// Whether the event is a subscription's renewal invoice.
+fn renewal(body: &ev::StripeEvent) -> bool {
+    body.data.object.billing_reason.as_deref() == Some("subscription_cycle")
 }
 
 /// Provider events, Stripe's format (the sandbox speaks it too). Each is a fact about its
@@ -890,7 +869,8 @@ async fn stripe_event(
     event: &Event,
     provider_event: &ev::ProviderEvent,
 ) -> Result<Applied> {
-    let body: Value = serde_json::from_str(provider_event.body.get())
+    let body = provider_event
+        .stripe()
         .map_err(|e| Error::InvalidInput(format!("a provider event that does not read: {e}")))?;
     let Some(r) = read(event, &body)? else {
         return Ok(Applied::default());
@@ -968,7 +948,7 @@ async fn stripe_event(
                 crate::storage::events::of_subscription_in(a.conn().await?, shop, sub, event.id)
                     .await?;
             for e in earlier {
-                let Ok(earlier_body) = serde_json::from_str::<Value>(&e.payload) else {
+                let Ok(earlier_body) = ev::StripeEvent::read(&e.payload) else {
                     continue;
                 };
                 let Some(er) = read(&e, &earlier_body)? else {
@@ -1013,7 +993,7 @@ async fn live_shop(a: &mut Applier<'_>, shop: &str) -> Result<bool> {
 fn refusal(
     r: &Reading<'_>,
     inv: &invoices::InvoiceRow,
-    body: &Value,
+    body: &ev::StripeEvent,
     at: i64,
 ) -> Option<&'static str> {
     if inv.pay_provider.as_deref() != Some(r.provider) {
@@ -1046,12 +1026,11 @@ fn refusal(
 /// subscription, the total (its first period and shipping) when it starts charging at once,
 /// only the one-time part (shipping) when it starts with a trial, and the recurring part
 /// alone for a renewal (`billing_reason: subscription_cycle`).
-fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, body: &Value, at: i64) -> i64 {
+fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, body: &ev::StripeEvent, at: i64) -> i64 {
     if inv.kind != "subscription" {
         return inv.total_minor;
     }
-    let renewal = body["data"]["object"]["billing_reason"] == "subscription_cycle";
-    if renewal && r.kind.starts_with("invoice.") {
+    if renewal(body) && r.kind.starts_with("invoice.") {
         return inv.total_minor - inv.shipping_minor;
     }
     match inv.first_charge_at {
@@ -1067,7 +1046,7 @@ fn amount_due(r: &Reading<'_>, inv: &invoices::InvoiceRow, body: &Value, at: i64
 async fn settle(
     a: &mut Applier<'_>,
     event: &Event,
-    body: &Value,
+    body: &ev::StripeEvent,
     r: &Reading<'_>,
     inv: &invoices::InvoiceRow,
     late: Option<Option<i64>>,
@@ -1085,7 +1064,7 @@ async fn settle(
         Effect::SessionExpired => {
             // Payment links outlive their checkout sessions: only a session that ended after
             // the link's own expiry means the link is over.
-            let at = body["created"].as_i64().unwrap_or(event.created_at);
+            let at = body.created.unwrap_or(event.created_at);
             if inv.link_expires_at.is_some_and(|exp| at >= exp) {
                 Fact::Expired
             } else {
@@ -1131,8 +1110,7 @@ async fn settle(
             _ => {}
         }
     }
-    let renewal = r.kind == "invoice.paid"
-        && body["data"]["object"]["billing_reason"] == "subscription_cycle";
+    let renewal = r.kind == "invoice.paid" && renewal(body);
     let mut rows = Vec::new();
     if let (Effect::Refunded(_), true) = (r.effect, settled.newly_paid) {
         // The refund came before the payment's own event: the payment is recorded now, so

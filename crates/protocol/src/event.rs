@@ -460,6 +460,193 @@ impl PartialEq for ProviderEvent {
     }
 }
 
+impl ProviderEvent {
+    /// The parts of the body ZiFlow reads (a body that is not a JSON object is refused).
+    pub fn stripe(&self) -> Result<StripeEvent, EventError> {
+        StripeEvent::read(self.body.get()).map_err(|why| EventError {
+            kind: format!("{}.{}", self.provider.as_str(), self.kind),
+            why,
+        })
+    }
+}
+
+/// What ZiFlow reads of a Stripe-format event; the rest of the body stays in the log as it
+/// came. A field of an unexpected type reads as absent, so the caller can say which one
+/// is missing (`charge.refunded without an integer amount_refunded`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StripeEvent {
+    /// `livemode`, when the event says.
+    #[serde(default, deserialize_with = "lenient")]
+    pub livemode: Option<bool>,
+    /// When Stripe made the event (Unix seconds).
+    #[serde(default, deserialize_with = "lenient")]
+    pub created: Option<i64>,
+    /// `data`.
+    #[serde(default)]
+    pub data: StripeData,
+}
+
+impl StripeEvent {
+    /// Reads a body's text.
+    pub fn read(body: &str) -> Result<Self, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+}
+
+/// `data` of a Stripe event.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StripeData {
+    /// The object the event is about (a checkout session, payment intent, invoice, charge,
+    /// subscription).
+    #[serde(default)]
+    pub object: StripeObject,
+}
+
+/// The fields ZiFlow reads of the object a Stripe event is about.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StripeObject {
+    /// The object's id (`pi_…`, `sub_…`, `cs_…`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub id: Option<String>,
+    /// A checkout session's `paid` / `unpaid` / `no_payment_required`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub payment_status: Option<String>,
+    /// An invoice's reason (`subscription_cycle` for a renewal).
+    #[serde(default, deserialize_with = "lenient")]
+    pub billing_reason: Option<String>,
+    /// A checkout session's total.
+    #[serde(default, deserialize_with = "lenient")]
+    pub amount_total: Option<i64>,
+    /// A payment intent's or charge's amount.
+    #[serde(default, deserialize_with = "lenient")]
+    pub amount: Option<i64>,
+    /// What an invoice collected.
+    #[serde(default, deserialize_with = "lenient")]
+    pub amount_paid: Option<i64>,
+    /// What an invoice asks.
+    #[serde(default, deserialize_with = "lenient")]
+    pub amount_due: Option<i64>,
+    /// A charge's refunds so far, in total.
+    #[serde(default, deserialize_with = "lenient")]
+    pub amount_refunded: Option<i64>,
+    /// ISO 4217, lower case as Stripe writes it.
+    #[serde(default, deserialize_with = "lenient")]
+    pub currency: Option<String>,
+    /// The payment intent (its id, or the expanded object's).
+    #[serde(default, deserialize_with = "id_of")]
+    pub payment_intent: Option<String>,
+    /// The subscription (its id, or the expanded object's).
+    #[serde(default, deserialize_with = "id_of")]
+    pub subscription: Option<String>,
+    /// The object's own metadata.
+    #[serde(default, deserialize_with = "lenient")]
+    pub metadata: Option<ZiflowMetadata>,
+    /// An invoice's subscription details (older API versions).
+    #[serde(default, deserialize_with = "lenient")]
+    pub subscription_details: Option<SubscriptionDetails>,
+    /// An invoice's parent (newer API versions: `parent.subscription_details`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub parent: Option<InvoiceParent>,
+    /// An invoice's lines (their metadata).
+    #[serde(default, deserialize_with = "lenient")]
+    pub lines: Option<Lines>,
+}
+
+impl StripeObject {
+    /// The ZiFlow metadata the object carries: its own, its subscription details' (either
+    /// API version), or its first line's — the first that names an invoice.
+    pub fn ziflow(&self) -> Option<&ZiflowMetadata> {
+        fn details(d: Option<&SubscriptionDetails>) -> Option<&ZiflowMetadata> {
+            d.and_then(|d| d.metadata.as_ref())
+        }
+        [
+            self.metadata.as_ref(),
+            details(self.subscription_details.as_ref()),
+            self.parent
+                .as_ref()
+                .and_then(|p| details(p.subscription_details.as_ref())),
+            self.lines
+                .as_ref()
+                .and_then(|l| l.data.first())
+                .and_then(|l| l.metadata.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|m| m.ziflow_invoice.is_some())
+    }
+}
+
+/// The metadata every ZiFlow link puts on what Stripe makes for it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ZiflowMetadata {
+    /// `Some` when the key is there; its invoice id if it reads as one (text or a number).
+    #[serde(default, deserialize_with = "invoice_ref")]
+    pub ziflow_invoice: Option<Option<i64>>,
+    /// The shop that made the link.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ziflow_shop: Option<String>,
+}
+
+impl ZiflowMetadata {
+    /// The invoice named, if the metadata names this `shop` or no shop: never another
+    /// shop's invoice.
+    pub fn invoice_of(&self, shop: &str) -> Option<i64> {
+        if self.ziflow_shop.as_deref().is_some_and(|s| s != shop) {
+            return None;
+        }
+        self.ziflow_invoice.flatten()
+    }
+}
+
+/// `subscription_details`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SubscriptionDetails {
+    /// The subscription's metadata.
+    #[serde(default, deserialize_with = "lenient")]
+    pub metadata: Option<ZiflowMetadata>,
+}
+
+/// An invoice's `parent`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct InvoiceParent {
+    /// `parent.subscription_details`.
+    #[serde(default, deserialize_with = "lenient")]
+    pub subscription_details: Option<SubscriptionDetails>,
+}
+
+/// An invoice's `lines`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Lines {
+    /// The lines.
+    #[serde(default)]
+    pub data: Vec<Line>,
+}
+
+/// One invoice line.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Line {
+    /// Its metadata.
+    #[serde(default, deserialize_with = "lenient")]
+    pub metadata: Option<ZiflowMetadata>,
+}
+
+/// An id, or an expanded object's id.
+fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(id) => Some(id),
+        Value::Object(o) => o.get("id").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    })
+}
+
+/// `ziflow_invoice`: present (`Some`), and its id when it is text of digits or an integer.
+fn invoice_ref<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Ok(Some(match Value::deserialize(d)? {
+        Value::String(s) => s.parse().ok(),
+        v => v.as_i64(),
+    }))
+}
+
 /// `message.sent`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSent {
@@ -751,7 +938,7 @@ pub struct BillingDisconnected {
 }
 
 /// `channel.connected`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelConnected {
     /// The Cloud API's id of the number.
     #[serde(default)]
@@ -881,4 +1068,51 @@ pub struct EngineReleased {
     pub event_id: i64,
     /// Its kind.
     pub kind: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stripe_body_reads_what_ziflow_needs_wherever_stripe_puts_it() {
+        // A renewal invoice of a newer API version: the metadata under
+        // parent.subscription_details, the subscription expanded, the amount an integer.
+        let renewal = StripeEvent::read(
+            r#"{"id":"evt_1","livemode":true,"created":7,"data":{"object":{"id":"in_1",
+            "billing_reason":"subscription_cycle","amount_paid":4000,"currency":"usd",
+            "subscription":{"id":"sub_9","object":"subscription"},
+            "parent":{"subscription_details":{"metadata":{"ziflow_invoice":"12","ziflow_shop":"s1"}}},
+            "metadata":{}}}}"#,
+        )
+        .expect("reads");
+        let obj = &renewal.data.object;
+        assert_eq!(renewal.livemode, Some(true));
+        assert_eq!(renewal.created, Some(7));
+        assert_eq!(
+            obj.subscription.as_deref(),
+            Some("sub_9"),
+            "an expanded object's id"
+        );
+        assert_eq!(obj.amount_paid, Some(4000));
+        let meta = obj
+            .ziflow()
+            .expect("the parent's metadata names the invoice");
+        assert_eq!(meta.invoice_of("s1"), Some(12));
+        assert_eq!(meta.invoice_of("s2"), None, "never another shop's invoice");
+
+        // A float amount and a numeric currency read as absent (the caller says which);
+        // an integer invoice id in the first line's metadata still counts.
+        let odd = StripeEvent::read(
+            r#"{"data":{"object":{"amount":12.5,"currency":840,"payment_intent":"pi_1",
+            "lines":{"data":[{"metadata":{"ziflow_invoice":3}}]}}}}"#,
+        )
+        .expect("reads");
+        let obj = &odd.data.object;
+        assert_eq!(obj.amount, None);
+        assert_eq!(obj.currency, None);
+        assert_eq!(obj.payment_intent.as_deref(), Some("pi_1"));
+        assert_eq!(obj.ziflow().and_then(|m| m.invoice_of("any")), Some(3));
+        assert!(StripeEvent::read("{\"data\": ").is_err(), "a cut-off body");
+    }
 }

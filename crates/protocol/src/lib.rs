@@ -1,8 +1,9 @@
 //! Serde types that cross a boundary: relay ⇄ desktop and Rust ⇄ the wasm UI.
 //!
 //! Layout:
-//! - `lib.rs` (this file): [`Money`], the device [`Command`]s and their typed answers, and
-//!   the screens' views (what each Tauri command returns to the UI).
+//! - `lib.rs` (this file): [`Money`], the device [`Command`]s, and the screens' views (what
+//!   each Tauri command returns to the UI).
+//! - [`answer`]: the relay's typed answer to each command, and its refusals.
 //! - [`event`]: the event log's vocabulary, one typed payload per kind.
 //! - [`sync`]: the sync API's pages and push-stream names (relay → desktop).
 //! - [`automation`]: the CRM's automation rules.
@@ -17,6 +18,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod answer;
 pub mod automation;
 pub mod event;
 pub mod sync;

@@ -13,7 +13,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde_json::{json, Value};
+use serde_json::Value;
 use ziflow_core::notify::{self, NotifyWork, Outcome};
 use ziflow_core::storage::jobs::{self, Job};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
@@ -283,7 +283,11 @@ fn build_message(s: &EmailSettings, subject: &str, text: &str) -> Result<Message
 }
 
 /// `notify.test`: one test notification on `channel`, answered with the provider's words.
-pub async fn test(state: &AppState, shop: &str, channel: &str) -> Value {
+pub async fn test(
+    state: &AppState,
+    shop: &str,
+    channel: &str,
+) -> ziflow_protocol::answer::NotifyTest {
     let name = ziflow_core::storage::shops::get(&state.db, shop)
         .await
         .map(|s| s.name)
@@ -293,7 +297,11 @@ pub async fn test(state: &AppState, shop: &str, channel: &str) -> Value {
         Outcome::Sent(a) => (true, a),
         Outcome::Retry(a) | Outcome::Refused(a) => (false, a),
     };
-    json!({ "channel": channel, "ok": ok, "answer": answer })
+    ziflow_protocol::answer::NotifyTest {
+        channel: channel.to_string(),
+        ok,
+        answer,
+    }
 }
 
 /// A command's fields for one channel.

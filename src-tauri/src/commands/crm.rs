@@ -6,7 +6,7 @@ use ziflow_protocol as dto;
 use ziflow_protocol::automation::{self as auto, Trigger};
 use ziflow_protocol::ErrorCode;
 
-use crate::commands::relay;
+use crate::commands::{relay, relay_for};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -179,16 +179,14 @@ pub async fn test_notify(state: State<'_, AppState>, channel: String) -> Result<
     if channel == "desktop" {
         return Ok(crate::notify::test().await);
     }
-    let answer = relay(
+    let tried: dto::answer::NotifyTest = relay_for(
         &state,
-        dto::Command::NotifyTest { channel },
+        &dto::Command::NotifyTest { channel },
         ErrorCode::NotifyRefused,
+        "not tried",
     )
     .await?;
-    Ok((
-        answer["ok"].as_bool().unwrap_or(false),
-        answer["answer"].as_str().unwrap_or_default().to_string(),
-    ))
+    Ok((tried.ok, tried.answer))
 }
 
 /// Saves an event's notification text (empty: the built-in one).

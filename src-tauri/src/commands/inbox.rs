@@ -3,9 +3,11 @@
 use tauri::State;
 use ziflow_core::storage::conversations;
 use ziflow_protocol as dto;
+use ziflow_protocol::answer;
 use ziflow_protocol::ErrorCode;
 
-use crate::error::{Error, Result};
+use crate::commands::relay_for;
+use crate::error::Result;
 use crate::state::AppState;
 
 /// The inbox: conversations with their newest message.
@@ -55,24 +57,26 @@ pub async fn conversation_thread(
 /// Sends a rep's message to a customer through the relay.
 #[tauri::command]
 pub async fn send_message(state: State<'_, AppState>, phone: String, text: String) -> Result<()> {
-    state
-        .session()
-        .client
-        .command(&ziflow_protocol::Command::MessageSend { to: phone, text })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::MessageRefused, "not sent"))?;
+    let _: answer::MessageSend = relay_for(
+        &state,
+        &ziflow_protocol::Command::MessageSend { to: phone, text },
+        ErrorCode::MessageRefused,
+        "not sent",
+    )
+    .await?;
     Ok(())
 }
 
 /// Takes a conversation over from the bot, or gives it back.
 #[tauri::command]
 pub async fn set_bot(state: State<'_, AppState>, phone: String, enabled: bool) -> Result<()> {
-    state
-        .session()
-        .client
-        .command(&ziflow_protocol::Command::ConversationBot { phone, enabled })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "not changed"))?;
+    let _: answer::ConversationBot = relay_for(
+        &state,
+        &ziflow_protocol::Command::ConversationBot { phone, enabled },
+        ErrorCode::Refused,
+        "not changed",
+    )
+    .await?;
     Ok(())
 }
 

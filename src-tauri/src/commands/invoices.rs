@@ -4,10 +4,11 @@
 use tauri::State;
 use ziflow_core::storage::{conversations, invoices, payments, settings};
 use ziflow_protocol as dto;
+use ziflow_protocol::answer;
 use ziflow_protocol::ErrorCode;
 use ziflow_protocol::Money;
 
-use crate::commands::time_now;
+use crate::commands::{relay_answer, relay_for, time_now};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -188,9 +189,13 @@ pub async fn save_invoice_template(
         name: "invoice".into(),
         text: text.clone(),
     };
-    session.client.command(&command).await.map_err(|e| {
-        Error::from_relay(e, ErrorCode::TemplateInvalid, "the template was not saved")
-    })?;
+    let _: answer::Saved = relay_for(
+        &state,
+        &command,
+        ErrorCode::TemplateInvalid,
+        "the template was not saved",
+    )
+    .await?;
     Ok(view)
 }
 
@@ -388,10 +393,6 @@ pub async fn send_invoice(
     let new = draft_invoice(&state, &draft)
         .await
         .map_err(|why| Error::new(ErrorCode::InvoiceInvalid, why))?;
-    let session = state.session();
-    let refused = |e: crate::sync::SyncError| {
-        Error::from_relay(e, ErrorCode::InvoiceInvalid, "the invoice was not sent")
-    };
     let create = ziflow_protocol::Command::InvoiceCreate {
         customer_phone: new.customer_phone.clone(),
         currency: new.currency.clone(),
@@ -400,43 +401,42 @@ pub async fn send_invoice(
         address: new.address.clone(),
         subscription: draft.subscription.clone(),
     };
-    let made = session.client.command(&create).await.map_err(refused)?;
-    let (Some(id), Some(number)) = (made["invoice_id"].as_i64(), made["number"].as_i64()) else {
-        return Err(Error::new(
-            ErrorCode::RelayUnreachable,
-            "the relay did not number the invoice",
-        ));
+    let made: answer::InvoiceCreate = relay_for(
+        &state,
+        &create,
+        ErrorCode::InvoiceInvalid,
+        "the invoice was not sent",
+    )
+    .await?;
+    let number = made.number;
+    let send = ziflow_protocol::Command::InvoiceSend {
+        invoice_id: made.invoice_id,
     };
-    let send = ziflow_protocol::Command::InvoiceSend { invoice_id: id };
-    let (status, sent) = session
-        .client
-        .command_answer(&send)
-        .await
-        .map_err(refused)?;
-    if status >= 400 {
-        return Err(Error::new(
-            ErrorCode::ProviderRefused,
-            format!(
-                "invoice #{number} was created but not sent: {}",
-                sent["message"].as_str().unwrap_or("the provider refused")
-            ),
-        ));
-    }
-    let link = sent["link"].as_str().map(str::to_string);
-    let message = match &link {
+    let sent: answer::InvoiceSend = relay_answer(&state, &send, "the invoice was not sent")
+        .await?
+        .map_err(|refusal| {
+            Error::new(
+                ErrorCode::ProviderRefused,
+                format!(
+                    "invoice #{number} was created but not sent: {}",
+                    Some(refusal.message)
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| "the provider refused".into())
+                ),
+            )
+        })?;
+    let message = match &sent.link {
         Some(l) => Some(invoice_message(&state, &new, number, l, cadence_of(&draft)).await?),
         None => None,
     };
     Ok(dto::InvoiceSent {
-        invoice_id: id,
+        invoice_id: made.invoice_id,
         number,
-        link,
+        link: sent.link,
         message,
-        pending: sent["pending"].as_bool().filter(|p| *p).map(|_| {
-            sent["message"]
-                .as_str()
-                .unwrap_or("the link is on its way")
-                .to_string()
+        pending: sent.pending.then(|| {
+            sent.message
+                .unwrap_or_else(|| "the link is on its way".to_string())
         }),
     })
 }
@@ -453,21 +453,14 @@ pub async fn refund_invoice(
         invoice_id,
         amount_minor,
     };
-    let (status, answer) = session
-        .client
-        .command_answer(&command)
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "no refund was made"))?;
-    if status >= 400 {
-        return Err(Error::new(
-            ErrorCode::RefundRefused,
-            answer["message"]
-                .as_str()
-                .unwrap_or("the refund was refused")
-                .to_string(),
-        ));
-    }
-    let amount = answer["refund_minor"].as_i64().unwrap_or_default();
+    let refund: answer::InvoiceRefund = relay_for(
+        &state,
+        &command,
+        ErrorCode::RefundRefused,
+        "no refund was made",
+    )
+    .await?;
+    let amount = refund.refund_minor;
     let currency = invoices::get(&state.db, &session.shop.uid, invoice_id)
         .await
         .map(|i| i.currency)

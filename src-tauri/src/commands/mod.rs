@@ -27,18 +27,47 @@ use ziflow_protocol as dto;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// Sends `command` to the relay; a refusal comes back as `code` with the relay's words.
+/// Sends `command` to the relay for its effect; a refusal comes back as `code` with the
+/// relay's words, any other failure says the change was not saved.
 pub(crate) async fn relay(
     state: &AppState,
     command: dto::Command,
     code: dto::ErrorCode,
-) -> Result<serde_json::Value> {
+) -> Result<()> {
+    let _: serde::de::IgnoredAny = relay_for(state, &command, code, "not saved").await?;
+    Ok(())
+}
+
+/// The one way a command calls the relay: `command`'s typed answer
+/// (`ziflow_protocol::answer`), or [`Error::from_relay`] with `code` for a refusal and
+/// `not_done` (what did not happen) for anything else.
+pub(crate) async fn relay_for<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    command: &dto::Command,
+    code: dto::ErrorCode,
+    not_done: &str,
+) -> Result<T> {
     state
         .session()
         .client
-        .command(&command)
+        .command(command)
         .await
-        .map_err(|e| Error::from_relay(e, code, "not saved"))
+        .map_err(|e| Error::from_relay(e, code, not_done))
+}
+
+/// [`relay_for`] with a decided refusal kept whole (its code, a Stripe key's checks) for the
+/// screen to show: `Ok(Err(refusal))`.
+pub(crate) async fn relay_answer<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    command: &dto::Command,
+    not_done: &str,
+) -> Result<std::result::Result<T, dto::answer::Refusal>> {
+    state
+        .session()
+        .client
+        .command_answer(command)
+        .await
+        .map_err(|e| Error::from_relay(e, dto::ErrorCode::Refused, not_done))
 }
 
 /// The time now, in Unix seconds.

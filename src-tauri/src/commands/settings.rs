@@ -4,10 +4,11 @@
 use tauri::{AppHandle, Runtime, State};
 use ziflow_core::storage::settings;
 use ziflow_protocol as dto;
+use ziflow_protocol::answer;
 use ziflow_protocol::ErrorCode;
 
 use crate::commands::invoices::payment_provider;
-use crate::commands::relay;
+use crate::commands::{relay, relay_answer, relay_for};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -135,15 +136,16 @@ pub async fn permit_device(
     device_id: i64,
     can: Vec<String>,
 ) -> Result<String> {
-    state
-        .session()
-        .client
-        .command(&ziflow_protocol::Command::DevicePermit {
+    let _: answer::DevicePermit = relay_for(
+        &state,
+        &dto::Command::DevicePermit {
             device_id,
             can: can.clone(),
-        })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "nothing changed"))?;
+        },
+        ErrorCode::Refused,
+        "nothing changed",
+    )
+    .await?;
     Ok(if can.is_empty() {
         "Saved: this device may no longer refund or mark invoices paid.".into()
     } else {
@@ -157,12 +159,13 @@ pub async fn permit_device(
 /// Signs a device out of the shop for good (its token stops working at once).
 #[tauri::command]
 pub async fn revoke_device(state: State<'_, AppState>, device_id: i64) -> Result<String> {
-    state
-        .session()
-        .client
-        .command(&ziflow_protocol::Command::DeviceRevoke { device_id })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "nothing changed"))?;
+    let _: answer::DeviceRevoke = relay_for(
+        &state,
+        &dto::Command::DeviceRevoke { device_id },
+        ErrorCode::Refused,
+        "nothing changed",
+    )
+    .await?;
     Ok("Revoked: that device is signed out and can no longer reach the shop.".into())
 }
 
@@ -186,21 +189,17 @@ pub async fn list_set_aside(state: State<'_, AppState>) -> Result<Vec<dto::SetAs
 /// Has the relay apply a set-aside event again.
 #[tauri::command]
 pub async fn retry_event(state: State<'_, AppState>, event_id: i64) -> Result<String> {
-    let (status, answer) = state
-        .session()
-        .client
-        .command_answer(&ziflow_protocol::Command::EventRetry { event_id })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "not tried"))?;
-    if status != 200 {
-        return Err(Error::new(
-            ErrorCode::FailedAgain,
-            answer["message"]
-                .as_str()
-                .unwrap_or("the relay could not apply it")
-                .to_string(),
-        ));
-    }
+    let _: answer::EventRetry =
+        relay_answer(&state, &dto::Command::EventRetry { event_id }, "not tried")
+            .await?
+            .map_err(|refusal| {
+                Error::new(
+                    ErrorCode::FailedAgain,
+                    Some(refusal.message)
+                        .filter(|m| !m.is_empty())
+                        .unwrap_or_else(|| "the relay could not apply it".into()),
+                )
+            })?;
     Ok(format!(
         "Event {event_id} applied; it is no longer set aside."
     ))
@@ -225,75 +224,67 @@ pub async fn billing_status(state: State<'_, AppState>) -> Result<dto::BillingVi
 /// Connects Stripe with a pasted key; the relay checks it with Stripe first.
 #[tauri::command]
 pub async fn connect_stripe(state: State<'_, AppState>, key: String) -> Result<dto::ConnectResult> {
-    let session = state.session();
-    let (status, answer) = session
-        .client
-        .command_answer(&ziflow_protocol::Command::BillingConnect { key })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "the key was not checked"))?;
-    let steps: Vec<dto::ConnectStep> =
-        serde_json::from_value(answer["steps"].clone()).unwrap_or_default();
-    let connected = status == 200 && answer["connected"] == true;
-    Ok(dto::ConnectResult {
-        connected,
-        mode: answer["mode"].as_str().map(str::to_string),
-        message: if connected {
-            format!(
+    let answer: std::result::Result<answer::BillingConnect, _> = relay_answer(
+        &state,
+        &dto::Command::BillingConnect { key },
+        "the key was not checked",
+    )
+    .await?;
+    Ok(match answer {
+        Ok(connected) => dto::ConnectResult {
+            connected: connected.connected,
+            message: format!(
                 "Connected: new invoices get Stripe pay links ({} mode).",
-                answer["mode"].as_str().unwrap_or("test")
-            )
-        } else {
-            answer["message"]
-                .as_str()
-                .unwrap_or("Stripe refused the key")
-                .to_string()
+                connected.mode
+            ),
+            mode: Some(connected.mode),
+            steps: connected.steps,
         },
-        steps,
+        Err(refusal) => dto::ConnectResult {
+            connected: false,
+            mode: None,
+            message: Some(refusal.message)
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "Stripe refused the key".into()),
+            steps: refusal.steps,
+        },
     })
 }
 
 /// Stores the signing secret Stripe shows for the webhook endpoint.
 #[tauri::command]
 pub async fn save_webhook_secret(state: State<'_, AppState>, secret: String) -> Result<String> {
-    let session = state.session();
-    session
-        .client
-        .command(&ziflow_protocol::Command::BillingWebhookSecret { secret })
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::SecretInvalid, "not saved"))?;
+    let _: answer::SecretSaved = relay_for(
+        &state,
+        &dto::Command::BillingWebhookSecret { secret },
+        ErrorCode::SecretInvalid,
+        "not saved",
+    )
+    .await?;
     Ok("Saved: Stripe's events for this shop are verified with it.".into())
 }
 
 /// Disconnects Stripe: key and signing secret go, open Stripe links are deactivated.
 #[tauri::command]
 pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
-    let (status, answer) = state
-        .session()
-        .client
-        .command_answer(&ziflow_protocol::Command::BillingDisconnect {})
-        .await
-        .map_err(|e| Error::from_relay(e, ErrorCode::Refused, "still connected"))?;
-    if status != 200 {
-        return Err(Error::new(
-            ErrorCode::Refused,
-            answer["message"]
-                .as_str()
-                .unwrap_or("the relay refused")
-                .to_string(),
-        ));
-    }
+    let answer: answer::BillingDisconnect = relay_for(
+        &state,
+        &dto::Command::BillingDisconnect {},
+        ErrorCode::Refused,
+        "still connected",
+    )
+    .await?;
     let mut text = String::from("Disconnected: Stripe's key and signing secret are removed");
-    let expired = answer["links_expired"].as_u64().unwrap_or(0);
+    let expired = answer.links_expired;
     if expired > 0 {
         text.push_str(&format!(
             "; {expired} open Stripe link(s) deactivated (customers ask for a new one)"
         ));
     }
-    let left: Vec<String> = answer["not_deactivated"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|l| l["number"].as_i64().map(|n| format!("#{n}")))
+    let left: Vec<String> = answer
+        .not_deactivated
+        .iter()
+        .map(|l| format!("#{}", l.number))
         .collect();
     if !left.is_empty() {
         text.push_str(&format!(
@@ -301,7 +292,7 @@ pub async fn disconnect_stripe(state: State<'_, AppState>) -> Result<String> {
             left.join(", ")
         ));
     }
-    text.push_str(if answer["provider"] == "sandbox" {
+    text.push_str(if answer.provider == "sandbox" {
         ". New invoices use the sandbox pay page."
     } else {
         ". New invoices get no pay link until a payment provider is connected."
@@ -332,24 +323,21 @@ pub async fn connect_whatsapp(
     access_token: String,
     app_secret: String,
 ) -> Result<String> {
-    let answer = relay(
+    let answer: answer::Channel = relay_for(
         &state,
-        dto::Command::WhatsappConnect {
+        &dto::Command::WhatsappConnect {
             phone_number_id,
             access_token,
             app_secret: Some(app_secret).filter(|s| !s.trim().is_empty()),
         },
         ErrorCode::WhatsappRefused,
+        "not connected",
     )
     .await?;
+    let number = answer.number.unwrap_or_default();
     Ok(format!(
         "Connected {} ({}): the bot now answers customers on WhatsApp.",
-        answer["number"]["display_phone_number"]
-            .as_str()
-            .unwrap_or_default(),
-        answer["number"]["verified_name"]
-            .as_str()
-            .unwrap_or_default()
+        number.display_phone_number, number.verified_name
     ))
 }
 

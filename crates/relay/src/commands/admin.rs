@@ -3,12 +3,12 @@
 //! are owner-only; neither is in the shop's replicated state beyond the `engine.released`
 //! notice.
 
-use serde_json::json;
-use ziflow_core::storage::command_results::{self, Stored};
+use ziflow_core::storage::command_results;
 use ziflow_core::storage::devices::{self, Permission};
+use ziflow_protocol::answer::{self, Refusal};
 use ziflow_protocol::Command;
 
-use super::{refusal, replayed, Answer};
+use super::{answered, refusal, refused, replayed, Answer};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -36,14 +36,13 @@ pub async fn run(
             match parsed {
                 Ok(list) => {
                     match devices::set_permissions(&state.db, shop, *device_id, &list).await {
-                        Ok(()) => Stored {
-                            status: 200,
-                            body: json!({
-                                "device_id": device_id,
-                                "can": list.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                            })
-                            .to_string(),
-                        },
+                        Ok(()) => answered(
+                            200,
+                            &answer::DevicePermit {
+                                device_id: *device_id,
+                                can: list.iter().map(|p| p.as_str().to_string()).collect(),
+                            },
+                        ),
                         Err(e @ ziflow_core::Error::NotFound(_)) => refusal(&e),
                         Err(e) => return Err(e.into()),
                     }
@@ -51,14 +50,13 @@ pub async fn run(
                 Err(e) => refusal(&e),
             }
         }
-        Command::DeviceRevoke { device_id } if *device_id == me => Stored {
-            status: 400,
-            body: json!({
-                "error": "bad_request",
-                "message": "this is the device you are using: revoke it from another owner's device, or with `ziflow-relay device revoke` on the relay",
-            })
-            .to_string(),
-        },
+        Command::DeviceRevoke { device_id } if *device_id == me => refused(
+            400,
+            &Refusal::new(
+                "bad_request",
+                "this is the device you are using: revoke it from another owner's device, or with `ziflow-relay device revoke` on the relay",
+            ),
+        ),
         Command::DeviceRevoke { device_id } => {
             let known = devices::list(&state.db, shop)
                 .await?
@@ -67,11 +65,14 @@ pub async fn run(
             if known {
                 let now = state.clock.now();
                 let revoked_now = devices::revoke(&state.db, shop, *device_id, now).await?;
-                Stored {
-                    status: 200,
-                    body: json!({ "device_id": device_id, "revoked": true, "revoked_now": revoked_now })
-                        .to_string(),
-                }
+                answered(
+                    200,
+                    &answer::DeviceRevoke {
+                        device_id: *device_id,
+                        revoked: true,
+                        revoked_now,
+                    },
+                )
             } else {
                 refusal(&ziflow_core::Error::NotFound(format!(
                     "device {device_id} of this shop"
@@ -89,18 +90,20 @@ pub async fn run(
             )
             .await
             {
-                Ok(Ok(())) => Stored {
-                    status: 200,
-                    body: json!({ "event_id": event_id, "applied": true }).to_string(),
-                },
-                Ok(Err(reason)) => Stored {
-                    status: 409,
-                    body: json!({
-                        "error": "failed_again",
-                        "message": format!("event {event_id} failed again: {reason}"),
-                    })
-                    .to_string(),
-                },
+                Ok(Ok(())) => answered(
+                    200,
+                    &answer::EventRetry {
+                        event_id: *event_id,
+                        applied: true,
+                    },
+                ),
+                Ok(Err(reason)) => refused(
+                    409,
+                    &Refusal::new(
+                        "failed_again",
+                        format!("event {event_id} failed again: {reason}"),
+                    ),
+                ),
                 Err(e @ ziflow_core::Error::NotFound(_)) => refusal(&e),
                 Err(e) => return Err(e.into()),
             }

@@ -4,15 +4,15 @@
 //! the sandbox chat. Keys are sealed in `shop_secrets`; the log and the desks only ever
 //! see a hint (`sk_test_…4242`).
 
-use serde_json::json;
 use ziflow_core::pay::stripe::{self, Stripe};
 use ziflow_core::secrets::Secret;
 use ziflow_core::storage::command_results::{self, Stored};
 use ziflow_core::storage::shop_secrets::{self, SecretName};
+use ziflow_protocol::answer::{self, Refusal};
 use ziflow_protocol::event as ev;
 use ziflow_protocol::{Command, Event};
 
-use super::{refusal, replayed, Answer};
+use super::{answered, refusal, refused, replayed, Answer};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -55,20 +55,17 @@ pub async fn run(
         .await
         {
             Ok(info) => (
-                Stored {
-                    status: 200,
-                    body: json!({ "connected": true, "channel": "whatsapp", "number": info })
-                        .to_string(),
-                },
+                answered(
+                    200,
+                    &answer::Channel {
+                        connected: true,
+                        channel: "whatsapp".into(),
+                        number: Some(info.clone()),
+                    },
+                ),
                 Some(Event::ChannelConnected(info)),
             ),
-            Err(why) => (
-                Stored {
-                    status: 400,
-                    body: json!({ "error": "whatsapp_refused", "message": why }).to_string(),
-                },
-                None,
-            ),
+            Err(why) => (refused(400, &Refusal::new("whatsapp_refused", why)), None),
         },
         Command::LlmSet {
             enabled,
@@ -89,26 +86,11 @@ pub async fn run(
         )
         .await
         {
-            Ok(event) => (
-                Stored {
-                    status: 200,
-                    body: json!(event).to_string(),
-                },
-                Some(Event::LlmChanged(event)),
-            ),
-            Err(why) => (
-                Stored {
-                    status: 400,
-                    body: json!({ "error": "llm_refused", "message": why }).to_string(),
-                },
-                None,
-            ),
+            Ok(event) => (answered(200, &event), Some(Event::LlmChanged(event))),
+            Err(why) => (refused(400, &Refusal::new("llm_refused", why)), None),
         },
         Command::NotifyTest { channel } => (
-            Stored {
-                status: 200,
-                body: crate::notify::test(state, shop, channel).await.to_string(),
-            },
+            answered(200, &crate::notify::test(state, shop, channel).await),
             None,
         ),
         Command::NotifySet {
@@ -135,29 +117,31 @@ pub async fn run(
             };
             match crate::notify::set(state, shop, &set).await {
                 Ok(event) => (
-                    Stored {
-                        status: 200,
-                        body: json!({ "saved": true, "channel": channel }).to_string(),
-                    },
+                    answered(
+                        200,
+                        &answer::SecretSaved {
+                            saved: true,
+                            hint: None,
+                            channel: Some(channel.clone()),
+                        },
+                    ),
                     Some(event),
                 ),
-                Err(why) => (
-                    Stored {
-                        status: 400,
-                        body: json!({ "error": "notify_refused", "message": why }).to_string(),
-                    },
-                    None,
-                ),
+                Err(why) => (refused(400, &Refusal::new("notify_refused", why)), None),
             }
         }
         Command::WhatsappDisconnect {} => {
             shop_secrets::delete(&state.db, shop, SecretName::WhatsAppAccessToken).await?;
             state.secrets.forget(shop, SecretName::WhatsAppAccessToken);
             (
-                Stored {
-                    status: 200,
-                    body: json!({ "connected": false, "channel": "sandbox" }).to_string(),
-                },
+                answered(
+                    200,
+                    &answer::Channel {
+                        connected: false,
+                        channel: "sandbox".into(),
+                        number: None,
+                    },
+                ),
                 Some(Event::ChannelDisconnected(ev::ChannelDisconnected {
                     channel: Some("sandbox".into()),
                 })),
@@ -177,10 +161,14 @@ pub async fn run(
                     state.secrets.forget(shop, SecretName::StripeWebhook);
                     let hint = stripe::key_hint(secret);
                     (
-                        Stored {
-                            status: 200,
-                            body: json!({ "saved": true, "hint": hint }).to_string(),
-                        },
+                        answered(
+                            200,
+                            &answer::SecretSaved {
+                                saved: true,
+                                hint: Some(hint.clone()),
+                                channel: None,
+                            },
+                        ),
                         Some(Event::SettingsChanged(ev::SettingChanged {
                             key: "billing.webhook_secret_hint".into(),
                             value: hint,
@@ -224,11 +212,13 @@ async fn connect(
                 detail: why.clone(),
             }];
             return Ok((
-                Stored {
-                    status: 400,
-                    body: json!({ "error": "bad_request", "message": why, "steps": steps })
-                        .to_string(),
-                },
+                refused(
+                    400,
+                    &Refusal {
+                        steps: steps.to_vec(),
+                        ..Refusal::new("bad_request", why)
+                    },
+                ),
                 None,
             ));
         }
@@ -244,12 +234,13 @@ async fn connect(
         .await;
     if let Some(failed) = steps.iter().find(|s| !s.ok) {
         return Ok((
-            Stored {
-                status: 400,
-                body:
-                    json!({ "error": "stripe_refused", "message": failed.detail, "steps": steps })
-                        .to_string(),
-            },
+            refused(
+                400,
+                &Refusal {
+                    steps: steps.clone(),
+                    ..Refusal::new("stripe_refused", failed.detail.clone())
+                },
+            ),
             None,
         ));
     }
@@ -264,12 +255,16 @@ async fn connect(
     state.secrets.forget(shop, SecretName::StripeApiKey);
     let hint = stripe::key_hint(api_key);
     Ok((
-        Stored {
-            status: 200,
-            body: json!({ "connected": true, "provider": "stripe", "mode": mode.as_str(),
-                          "key_hint": hint, "steps": steps })
-            .to_string(),
-        },
+        answered(
+            200,
+            &answer::BillingConnect {
+                connected: true,
+                provider: "stripe".into(),
+                mode: mode.as_str().into(),
+                key_hint: hint.clone(),
+                steps: steps.clone(),
+            },
+        ),
         Some(Event::BillingConnected(ev::BillingConnected {
             provider: "stripe".into(),
             mode: mode.as_str().into(),
@@ -333,7 +328,10 @@ async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Even
             _ => false,
         };
         if !done {
-            not_deactivated.push(json!({ "number": inv.number, "link": inv.pay_link }));
+            not_deactivated.push(answer::LinkLeftOpen {
+                number: inv.number,
+                link: inv.pay_link.clone(),
+            });
         }
     }
     let next = if state.sandbox_key.is_some() {
@@ -341,15 +339,14 @@ async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Even
     } else {
         "none"
     };
-    let answer = json!({
-        "connected": false, "provider": next, "links_expired": open.len(),
-        "not_deactivated": not_deactivated,
-    });
+    let answer = answer::BillingDisconnect {
+        connected: false,
+        provider: next.into(),
+        links_expired: open.len(),
+        not_deactivated,
+    };
     Ok((
-        Stored {
-            status: 200,
-            body: answer.to_string(),
-        },
+        answered(200, &answer),
         Some(Event::BillingDisconnected(ev::BillingDisconnected {
             provider: next.to_string(),
             links_expired: i64::try_from(open.len()).ok(),

@@ -12,9 +12,9 @@
 mod admin;
 mod billing;
 
-use serde_json::json;
 use ziflow_core::storage::command_results::{self, Stored};
 use ziflow_core::storage::jobs;
+use ziflow_protocol::answer::{self, Refusal};
 use ziflow_protocol::Command;
 
 use crate::error::Error;
@@ -119,44 +119,55 @@ async fn after_jobs(
     jobs: &[i64],
     first: Stored,
 ) -> Result<Stored, Error> {
+    let mut pending = None;
     for id in jobs {
         let Some(job) = jobs::get(&state.db, *id).await? else {
             continue;
         };
         let error = job.last_error.clone().unwrap_or_default();
         if job.state == "failed" {
-            return Ok(Stored {
-                status: 502,
-                body: json!({ "error": "provider_refused", "message": error }).to_string(),
-            });
+            return Ok(refused(502, &Refusal::new("provider_refused", error)));
         }
         if job.state == "pending" {
-            let mut body: serde_json::Value =
-                serde_json::from_str(&first.body).unwrap_or_else(|_| json!({}));
-            body["pending"] = json!(true);
-            body["message"] = json!(format!(
+            pending = Some(format!(
                 "{error}. ZiFlow keeps trying and the rep's screen updates when it is done."
             ));
-            return Ok(Stored {
-                status: 202,
-                body: body.to_string(),
-            });
+            break;
         }
     }
-    if let Command::InvoiceSend { invoice_id } = command {
-        let invoice = ziflow_core::storage::invoices::get(&state.db, shop, *invoice_id).await?;
-        return Ok(Stored {
-            status: 200,
-            body: ziflow_core::command::sent_answer(&invoice, true).to_string(),
-        });
-    }
-    let mut body: serde_json::Value =
-        serde_json::from_str(&first.body).unwrap_or_else(|_| json!({}));
-    body["pending"] = json!(false);
-    Ok(Stored {
-        status: 200,
-        body: body.to_string(),
+    let status = if pending.is_some() { 202 } else { 200 };
+    Ok(match command {
+        Command::InvoiceSend { invoice_id } => {
+            let invoice = ziflow_core::storage::invoices::get(&state.db, shop, *invoice_id).await?;
+            let mut sent = ziflow_core::command::invoices::sent_answer(&invoice, true);
+            if let Some(why) = pending {
+                sent.pending = true;
+                sent.message = Some(why);
+            }
+            answered(status, &sent)
+        }
+        Command::InvoiceRefund { .. } => {
+            let mut refund: answer::InvoiceRefund = serde_json::from_str(&first.body)
+                .map_err(|e| Error::Internal(format!("the refund's answer: {e}")))?;
+            refund.pending = pending.is_some();
+            refund.message = pending;
+            answered(status, &refund)
+        }
+        _ => first,
     })
+}
+
+/// `answer` as a stored answer with `status`.
+pub(crate) fn answered(status: u16, answer: &impl serde::Serialize) -> Stored {
+    Stored {
+        status,
+        body: ziflow_core::command::answer(answer).to_string(),
+    }
+}
+
+/// A refusal as a stored answer with `status`.
+pub(crate) fn refused(status: u16, refusal: &Refusal) -> Stored {
+    answered(status, refusal)
 }
 
 /// The first answer to `key` if the command already ran (a retry gets it again).
@@ -181,8 +192,5 @@ fn refusal(e: &ziflow_core::Error) -> Stored {
         ziflow_core::Error::NotFound(_) => (404, "not_found"),
         _ => (400, "bad_request"),
     };
-    Stored {
-        status,
-        body: json!({ "error": code, "message": e.to_string() }).to_string(),
-    }
+    refused(status, &Refusal::new(code, e.to_string()))
 }
