@@ -8,6 +8,12 @@ use ziflow_core::Db;
 use ziflow_tests::tls::HttpsServer;
 use ziflow_tests::{AppSession, Launch};
 
+/// The relay tests' Stripe stand-in (Prices and Payment Links, which localstripe lacks),
+/// the same file: a remote shop connects Stripe and gets real-shaped pay links from it.
+#[allow(dead_code)]
+#[path = "../../crates/relay/tests/it/fake_stripe.rs"]
+mod fake_stripe;
+
 /// Every screen, what its empty state must say, and the element that carries it.
 const EMPTY_SCREENS: [(&str, &str, &str); 6] = [
     ("inbox", "#empty-inbox", "No conversations yet"),
@@ -779,13 +785,17 @@ async fn post_paid_checkout(
 }
 
 /// A relay elsewhere (here: another process's worth of relay on 127.0.0.1) with a shop of its
-/// own and a device token for this desk.
+/// own and a device token for this desk; its Stripe is the stand-in.
 struct RemoteRelay {
     base: String,
     uid: String,
+    /// The rep's device this desk pairs as.
     token: String,
+    /// The owner's, who connects Stripe.
+    owner_token: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    _stripe: fake_stripe::FakeStripe,
 }
 
 impl RemoteRelay {
@@ -804,14 +814,22 @@ impl RemoteRelay {
         let device = ziflow_relay::provision::add_device(&db, &shop.uid, "Front desk", "rep", "")
             .await
             .unwrap();
+        let owner = ziflow_relay::provision::add_device(&db, &shop.uid, "Owner", "owner", "")
+            .await
+            .unwrap();
         db.close().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let stripe = fake_stripe::FakeStripe::start().await;
         let config = ziflow_relay::Config {
             data_dir: dir.path().to_path_buf(),
             master_key: key,
-            providers: ziflow_relay::config::ProviderConfig::default(),
+            providers: ziflow_relay::config::ProviderConfig {
+                stripe_api_base: stripe.base.clone(),
+                allow_loopback_outbound: true,
+                ..ziflow_relay::config::ProviderConfig::default()
+            },
         };
         tokio::spawn(ziflow_relay::run(config, listener, async move {
             let _ = stopped.await;
@@ -820,8 +838,10 @@ impl RemoteRelay {
             base,
             uid: shop.uid,
             token: device.device_token,
+            owner_token: owner.device_token,
             stop: Some(stop),
-            dir,
+            _dir: dir,
+            _stripe: stripe,
         }
     }
 }
@@ -941,43 +961,57 @@ async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_it
     app.screenshot("no-provider").await.unwrap();
     app.click("#new-invoice").await.unwrap();
 
-    // A signed payment of the wrong amount for an invoice Stripe's link was sent for: not
-    // paid, shown with both figures, and the rep is told.
-    let made: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/api/v1/commands", remote.base))
-        .bearer_auth(&remote.token)
-        .header("Idempotency-Key", "e2e-remote-invoice")
-        .json(
-            &serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+    // The owner connects Stripe (the relay checks the key with it), and an invoice is sent
+    // with a Stripe pay link; then a signed payment of the wrong amount for it: not paid,
+    // shown with both figures, and the rep is told.
+    let command = |key: &'static str, body: serde_json::Value| {
+        let (base, token) = (remote.base.clone(), remote.owner_token.clone());
+        async move {
+            let res = reqwest::Client::new()
+                .post(format!("{base}/api/v1/commands"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                res.status().is_success(),
+                "{body} refused: {}",
+                res.status()
+            );
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let connected: ziflow_protocol::answer::BillingConnect = serde_json::from_value(
+        command(
+            "e2e-remote-stripe",
+            serde_json::json!({"type": "billing.connect", "key": "sk_test_51HzFakeKeyForZiFlow"}),
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(connected.mode, "test");
+    let made: ziflow_protocol::answer::InvoiceCreate = serde_json::from_value(
+        command(
+            "e2e-remote-invoice",
+            serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
             "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
             "qty": 1, "unit_minor": 12000}], "shipping_minor": 800, "address": "123 Oak St."}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let invoice_id = made["invoice_id"].as_i64().unwrap();
-    {
-        // Stripe's link, as its link job records it (no Stripe here to make one).
-        let db = ziflow_relay::open_db(remote.dir.path()).await.unwrap();
-        let mut tx = db.begin_immediate().await.unwrap();
-        ziflow_core::storage::events::append(
-            &mut tx,
-            &remote.uid,
-            "invoice.sent",
-            &serde_json::json!({"invoice_id": invoice_id, "provider": "stripe",
-                "link": "https://buy.stripe.com/test_e2e", "reference": "plink_e2e",
-                "expires_at": 4_000_000_000_i64}),
-            None,
-            1_800_000_000,
+        .await,
+    )
+    .unwrap();
+    let invoice_id = made.invoice_id;
+    let sent: ziflow_protocol::answer::InvoiceSend = serde_json::from_value(
+        command(
+            "e2e-remote-send",
+            serde_json::json!({"type": "invoice.send", "invoice_id": invoice_id}),
         )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        db.close().await;
-    }
+        .await,
+    )
+    .unwrap();
+    assert_eq!(sent.provider.as_deref(), Some("stripe"), "{sent:?}");
     app.open_screen("invoices").await.unwrap();
     app.wait_for_text("#invoice-list", "#1001").await.unwrap();
     let status = post_paid_checkout(
