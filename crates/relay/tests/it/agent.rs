@@ -1,7 +1,9 @@
 //! The sales agent through the real relay: `agent replay` on the sample conversations (each
 //! message a signed WhatsApp webhook, the engine's agent answering, sandbox pay links).
 
-use serde_json::Value;
+use serde_json::{json, Value};
+
+use crate::support::Relay;
 
 fn fixture_path() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/agent-samples.json")
@@ -820,49 +822,85 @@ async fn the_model_reader_is_grounded_and_recorded_hostile_answers_never_move_a_
 
 #[test]
 fn the_metrics_command_prints_the_shops_figures_as_json() {
-    use ziflow_core::storage::invoices::{self, PaidVia};
-    let dir = tempfile::tempdir().unwrap();
-    let relay = |args: &[&str]| relay_cli(dir.path(), args);
-    let made = relay(&["shop", "create", "--name", "Glow Bar", "--json"]);
-    let shop: Value = serde_json::from_slice(&made.stdout).unwrap();
-    let uid = shop["uid"].as_str().unwrap().to_string();
+    // Four invoices made the way a shop makes them, on the relay's clock: created and sent
+    // by a desk (sandbox links), three paid — one marked by hand, two on the pay page —
+    // 2 minutes, 10 minutes and 25 hours after sending; one never.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let db = ziflow_relay::open_db(dir.path()).await.unwrap();
+    let (dir, uid) = rt.block_on(async {
         let t0 = 1_790_000_000;
+        let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(t0));
+        let relay = crate::support::Relay::start_with(
+            tempfile::tempdir().unwrap(),
+            ziflow_core::secrets::MasterKey::generate().unwrap(),
+            crate::support::local_providers(),
+            clock.clone(),
+        )
+        .await;
+        let shop = relay.shop("Glow Bar").await;
+        let token = &shop.device_token;
+        let pay_page = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
         for (i, paid_after) in [Some(120), Some(600), Some(90_000), None]
             .into_iter()
             .enumerate()
         {
-            let order = invoices::NewInvoice {
-                customer_phone: "+15125550123".into(),
-                currency: "USD".into(),
-                items: vec![invoices::LineItem {
-                    sku: "CLN-GEL".into(),
-                    name: "Gel cleanser".into(),
-                    variant: None,
-                    qty: 1,
-                    unit_minor: 2800,
-                }],
-                shipping_minor: 600,
-                address: Some("18 Maple St.".into()),
-                recurrence: None,
-            };
-            let inv = invoices::create(&db, &uid, &order, t0).await.unwrap();
-            invoices::mark_sent(&db, &uid, inv.id, t0).await.unwrap();
-            if let Some(after) = paid_after {
-                let via = if i == 1 {
-                    PaidVia::Manual
-                } else {
-                    PaidVia::Webhook
-                };
-                invoices::mark_paid(&db, &uid, inv.id, via, t0 + after)
+            clock.set(t0);
+            let (status, made) = command(
+                &relay.base,
+                token,
+                &format!("create-{i}"),
+                json!({
+                "type": "invoice.create", "customer_phone": "+15125550123", "currency": "USD",
+                "items": [{"sku": "CLN-GEL", "name": "Gel cleanser", "qty": 1, "unit_minor": 2800}],
+                "shipping_minor": 600, "address": "18 Maple St."}),
+            )
+            .await;
+            assert_eq!(status, 200, "{made}");
+            let id = made["invoice_id"].clone();
+            let (status, sent) = command(
+                &relay.base,
+                token,
+                &format!("send-{i}"),
+                json!({"type": "invoice.send", "invoice_id": id}),
+            )
+            .await;
+            assert_eq!(status, 200, "{sent}");
+            let Some(after) = paid_after else { continue };
+            clock.set(t0 + after);
+            if i == 1 {
+                let (status, marked) = command(
+                    &relay.base,
+                    token,
+                    &format!("mark-{i}"),
+                    json!({"type": "invoice.mark_paid", "invoice_id": id}),
+                )
+                .await;
+                assert_eq!(status, 200, "{marked}");
+            } else {
+                let link = sent["link"].as_str().unwrap();
+                let paid = pay_page
+                    .post(link)
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .body("outcome=card")
+                    .send()
                     .await
                     .unwrap();
+                assert_eq!(paid.status(), 303, "the pay page takes the payment");
             }
+            crate::support::settled(&relay.base).await;
         }
-        db.close().await;
+        let Relay {
+            dir, stop, task, ..
+        } = relay;
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        task.await.unwrap().unwrap();
+        (dir, shop.uid)
     });
+    let relay = |args: &[&str]| relay_cli(dir.path(), args);
     let out = relay(&["metrics", "--uid", &uid, "--json"]);
     assert!(
         out.status.success(),

@@ -373,6 +373,7 @@ pub struct LocalStripe {
 
 impl LocalStripe {
     pub async fn start() -> LocalStripe {
+        ziflow_relay::install_crypto_provider();
         let port = free_port();
         let child = Command::new(python())
             .args([

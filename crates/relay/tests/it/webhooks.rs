@@ -276,46 +276,41 @@ async fn whatsapp_subscription_echoes_the_challenge_only_for_the_shops_verify_to
 
 #[tokio::test]
 async fn verified_events_update_the_shops_tables_once_through_the_engine() {
+    use crate::payments::{run, story_invoice, stripe_relay, TEST_KEY};
     use ziflow_core::storage::{conversations, invoices, payments};
-    let relay = Relay::start().await;
+    // A shop on Stripe (the stand-in) sends an invoice with a Stripe link: only Stripe's
+    // events can pay it.
+    let fake = crate::fake_stripe::FakeStripe::start().await;
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(now()));
+    let relay = stripe_relay(&fake, clock, std::time::Duration::from_secs(5)).await;
     let shop = relay.shop("Glow Bar").await;
-    let db = relay.db().await;
-    let inv = invoices::create(
-        &db,
-        &shop.uid,
-        &invoices::NewInvoice {
-            customer_phone: "+15125550123".into(),
-            currency: "USD".into(),
-            items: vec![invoices::LineItem {
-                sku: "HC".into(),
-                name: "Hydrating cream".into(),
-                variant: None,
-                qty: 1,
-                unit_minor: 12_000,
-            }],
-            shipping_minor: 800,
-            address: None,
-            recurrence: None,
-        },
-        now(),
+    let token = &shop.device_token;
+    let (status, connected) = run(
+        &relay,
+        token,
+        "c1",
+        serde_json::json!({"type": "billing.connect", "key": TEST_KEY}),
     )
-    .await
-    .unwrap();
-    // Sent with a Stripe link: only Stripe's events can pay it.
-    let mut conn = db.pool().acquire().await.unwrap();
-    let link = invoices::PayLink {
-        provider: "stripe".into(),
-        url: "https://buy.stripe.com/test_1".into(),
-        token: None,
-        reference: Some("plink_1".into()),
-        expires_at: now() + 48 * 3600,
-    };
-    assert!(
-        invoices::send_in(&mut conn, &shop.uid, inv.id, &link, now())
-            .await
-            .unwrap()
+    .await;
+    assert_eq!(status, 200, "{connected}");
+    let (_, made) = run(&relay, token, "i1", story_invoice()).await;
+    let (status, sent) = run(
+        &relay,
+        token,
+        "s1",
+        serde_json::json!({"type": "invoice.send", "invoice_id": made["invoice_id"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, &sent["provider"]),
+        (200, &serde_json::json!("stripe")),
+        "{sent}"
     );
-    drop(conn);
+    let db = relay.db().await;
+    engine_caught_up(&db).await;
+    let inv = invoices::get(&db, &shop.uid, made["invoice_id"].as_i64().unwrap())
+        .await
+        .unwrap();
     let url = format!("{}/api/payment/webhook/{}", relay.base, shop.uid);
     let body = checkout_completed("evt_paid_1").replace("\"1001\"", &format!("\"{}\"", inv.id));
     let sig = stripe::sign(STRIPE_SECRET, body.as_bytes(), now());
