@@ -2,7 +2,7 @@
 //!
 //! Invariants: numbers are per shop and never reused; `total_minor` is the sum of the line
 //! items plus shipping, computed here with checked arithmetic; an invoice becomes paid at
-//! most once (`mark_paid` reports whether this call was the one that did it).
+//! most once (`mark_paid_in` reports whether this call was the one that did it).
 
 use sqlx::{FromRow, SqliteConnection};
 
@@ -191,14 +191,6 @@ pub fn total_minor(items: &[LineItem], shipping_minor: i64) -> Result<i64> {
     })
 }
 
-/// Creates a draft invoice with the next number of the shop.
-pub async fn create(db: &Db, shop: &str, new: &NewInvoice, now: i64) -> Result<InvoiceRow> {
-    let mut tx = db.pool().begin().await?;
-    let (id, _) = create_in(&mut tx, shop, new, now).await?;
-    tx.commit().await?;
-    get(db, shop, id).await
-}
-
 /// Checks a new invoice; returns its total in minor units.
 pub fn check(new: &NewInvoice) -> Result<i64> {
     if new.items.is_empty() {
@@ -221,7 +213,8 @@ pub fn check(new: &NewInvoice) -> Result<i64> {
     total_minor(&new.items, new.shipping_minor)
 }
 
-/// [`create`] inside the caller's transaction; returns the new id and number.
+/// Creates a draft invoice with the next number of the shop, inside the caller's
+/// transaction; returns the new id and number.
 pub async fn create_in(
     conn: &mut SqliteConnection,
     shop: &str,
@@ -343,20 +336,6 @@ pub async fn get_in(
     Ok(query_invoices!("WHERE shop_uid = ? AND id = ?", shop, id)
         .fetch_optional(&mut *conn)
         .await?)
-}
-
-/// Marks a draft invoice sent.
-pub async fn mark_sent(db: &Db, shop: &str, id: i64, now: i64) -> Result<bool> {
-    let done = sqlx::query!(
-        "UPDATE invoices SET status = 'sent', sent_at = ? WHERE shop_uid = ? AND id = ? AND status = 'draft'",
-        now,
-        shop,
-        id
-    )
-    .execute(db.pool())
-    .await?
-    .rows_affected();
-    Ok(done == 1)
 }
 
 /// The invoice whose sandbox pay page has this token, with its shop.
@@ -507,14 +486,9 @@ pub enum PaidVia {
     Manual,
 }
 
-/// Marks the invoice paid and puts it on the board. Returns `true` only for the call that
-/// changed it; an invoice already paid (or refunded) is left as it is.
-pub async fn mark_paid(db: &Db, shop: &str, id: i64, via: PaidVia, at: i64) -> Result<bool> {
-    let mut conn = db.pool().acquire().await?;
-    mark_paid_in(&mut conn, shop, id, via, at).await
-}
-
-/// [`mark_paid`] inside the caller's transaction.
+/// Marks the invoice paid and puts it on the board, inside the caller's transaction.
+/// Returns `true` only for the call that changed it; an invoice already paid (or refunded)
+/// is left as it is.
 pub async fn mark_paid_in(
     conn: &mut sqlx::SqliteConnection,
     shop: &str,

@@ -19,7 +19,7 @@ use proptest::test_runner::{Config, TestRunner};
 use ziflow_core::catalog::{csv_form, Catalog};
 use ziflow_core::crm::{self, Rule};
 use ziflow_core::storage::conversations::{self, Direction};
-use ziflow_core::storage::invoices::{self, LineItem};
+use ziflow_core::storage::invoices::LineItem;
 use ziflow_core::storage::{events, settings, shops};
 use ziflow_core::template::{self, InvoiceMessage, Template};
 use ziflow_core::webhook::{stripe, whatsapp};
@@ -648,7 +648,7 @@ fn fuzz_automation_rules() {
         shops::create(&db, "s1", "Glow Bar", "USD", "America/Denver", 1_000)
             .await
             .unwrap();
-        let inv = invoices::create(&db, "s1", &crate::cream_order("+15125550123"), 1_000)
+        let inv = crate::ordered(&db, "s1", &crate::cream_order("+15125550123"), 1_000)
             .await
             .unwrap();
         (db, inv.id)

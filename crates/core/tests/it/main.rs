@@ -33,21 +33,59 @@ fn cream_order(phone: &str) -> NewInvoice {
     }
 }
 
-/// Sends the invoice with a link of `provider`'s (only that provider's events pay it) the way
-/// the relay does once the provider made the link: its pay job records the result
-/// (`pay::steps::link_created` → `invoice.sent`), and the engine applies what was recorded.
-async fn sent_with(db: &Db, id: i64, provider: &str) {
+/// A desk's `invoice.create`, run the way the relay runs it: the command records
+/// `invoice.created` and the projection makes the draft.
+async fn ordered(
+    db: &Db,
+    shop: &str,
+    new: &NewInvoice,
+    at: i64,
+) -> ziflow_core::Result<invoices::InvoiceRow> {
+    let command = ziflow_protocol::Command::InvoiceCreate {
+        customer_phone: new.customer_phone.clone(),
+        currency: new.currency.clone(),
+        items: new
+            .items
+            .iter()
+            .map(ziflow_protocol::InvoiceItem::from)
+            .collect(),
+        shipping_minor: new.shipping_minor,
+        address: new.address.clone(),
+        subscription: None,
+    };
+    let mut tx = db.begin_immediate().await?;
+    let outcome = ziflow_core::command::execute(
+        &mut tx,
+        shop,
+        &command,
+        at,
+        &ziflow_core::command::Context {
+            public_url: "https://relay.example",
+            provider: Some("sandbox"),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(ziflow_core::Error::from)?;
+    let made: ziflow_protocol::answer::InvoiceCreate =
+        serde_json::from_value(outcome.answer).expect("invoice.create answers with its id");
+    invoices::get(db, shop, made.invoice_id).await
+}
+
+/// Sends the invoice with a link of `provider`'s (only that provider's events pay it) at
+/// `at`, the way the relay does once the provider made the link: its pay job records the
+/// result (`pay::steps::link_created` → `invoice.sent`), and the engine applies it.
+async fn sent_at(db: &Db, shop: &str, id: i64, provider: &str, at: i64) {
     use ziflow_core::pay::{steps, CreatedLink, LinkRequest};
     let mut tx = db.pool().begin().await.unwrap();
-    let invoice = invoices::get_in(&mut tx, "s1", id).await.unwrap().unwrap();
+    let invoice = invoices::get_in(&mut tx, shop, id).await.unwrap().unwrap();
     let request = LinkRequest {
-        shop: "s1".into(),
+        shop: shop.into(),
         invoice_id: id,
         number: invoice.number,
         currency: invoice.currency.clone(),
         lines: Vec::new(),
         shipping_minor: invoice.shipping_minor,
-        expires_at: 2_000 + 48 * 3600,
+        expires_at: at + 48 * 3600,
         created_at: invoice.created_at,
         recurrence: None,
         public_url: "https://relay.example".into(),
@@ -56,7 +94,7 @@ async fn sent_with(db: &Db, id: i64, provider: &str) {
         url: format!("https://pay.example/{provider}/{id}"),
         reference: format!("plink_{id}"),
     };
-    let recorded = steps::link_created(&mut tx, "s1", provider, &request, &link, 2_500)
+    let recorded = steps::link_created(&mut tx, shop, provider, &request, &link, at)
         .await
         .unwrap();
     let first = *recorded
@@ -68,29 +106,86 @@ async fn sent_with(db: &Db, id: i64, provider: &str) {
             .unwrap();
     }
     tx.commit().await.unwrap();
-    let sent = invoices::get(db, "s1", id).await.unwrap();
+    let sent = invoices::get(db, shop, id).await.unwrap();
     assert_eq!(sent.pay_provider.as_deref(), Some(provider), "{sent:?}");
 }
 
-/// Appends a provider event of `kind` with `payload` and applies it.
+/// [`sent_at`] for shop `s1`, before any test's payment.
+async fn sent_with(db: &Db, id: i64, provider: &str) {
+    sent_at(db, "s1", id, provider, 2_500).await;
+}
+
+/// The invoice is paid at `at`: by the provider's signed event (the sandbox's checkout,
+/// of the invoice's amount; the invoice must have been sent with a sandbox link), or by a
+/// person's `invoice.mark_paid`. Returns whether this changed it.
+async fn paid(db: &Db, shop: &str, id: i64, via: PaidVia, at: i64) -> bool {
+    let before = invoices::get(db, shop, id).await.unwrap();
+    match via {
+        PaidVia::Manual => {
+            let mut tx = db.begin_immediate().await.unwrap();
+            let outcome = ziflow_core::command::execute(
+                &mut tx,
+                shop,
+                &ziflow_protocol::Command::InvoiceMarkPaid { invoice_id: id },
+                at,
+                &ziflow_core::command::Context {
+                    public_url: "https://relay.example",
+                    provider: Some("sandbox"),
+                },
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            let marked: ziflow_protocol::answer::InvoiceMarkPaid =
+                serde_json::from_value(outcome.answer).unwrap();
+            marked.changed
+        }
+        PaidVia::Webhook => {
+            let payload = serde_json::json!({
+                "id": format!("evt_paid_{id}_{at}"), "type": "checkout.session.completed",
+                "data": {"object": {"payment_status": "paid",
+                    "amount_total": before.total_minor,
+                    "currency": before.currency.to_ascii_lowercase(),
+                    "metadata": {"ziflow_invoice": id.to_string(), "ziflow_shop": shop}}}
+            });
+            provider_event_at(db, shop, "sandbox.checkout.session.completed", &payload, at).await;
+            let after = invoices::get(db, shop, id).await.unwrap();
+            before.paid_at.is_none() && after.paid_at.is_some()
+        }
+    }
+}
+
+/// Appends a provider event of `kind` with `payload` to `s1`'s log and applies it.
 async fn apply_provider_event(
     db: &Db,
     kind: &str,
     payload: &serde_json::Value,
 ) -> ziflow_core::projection::Applied {
+    provider_event_at(db, "s1", kind, payload, 3_000).await
+}
+
+/// Appends a provider event of `kind` with `payload` to `shop`'s log at `at`, as the intake
+/// stores a verified webhook, and applies it as the engine does.
+async fn provider_event_at(
+    db: &Db,
+    shop: &str,
+    kind: &str,
+    payload: &serde_json::Value,
+    at: i64,
+) -> ziflow_core::projection::Applied {
     let provider_id = payload["id"].as_str().unwrap().to_string();
     let mut tx = db.pool().begin().await.unwrap();
-    let id = events::append(&mut tx, "s1", kind, payload, Some(&provider_id), 3_000)
+    let id = events::append(&mut tx, shop, kind, payload, Some(&provider_id), at)
         .await
         .unwrap()
         .unwrap();
     let event = events::Event {
         id,
-        shop_uid: "s1".into(),
+        shop_uid: shop.into(),
         kind: kind.into(),
         payload: payload.to_string(),
         provider_id: Some(provider_id),
-        created_at: 3_000,
+        created_at: at,
     };
     let applied = ziflow_core::projection::apply(&mut tx, &event)
         .await
@@ -111,15 +206,15 @@ fn paid_checkout(id: &str, amount: i64, currency: &str, invoice: i64) -> serde_j
 async fn only_the_links_provider_with_the_invoices_amount_and_currency_can_pay_it() {
     use ziflow_core::storage::payments;
     let (_d, db) = db_with_shop().await;
-    let stripe_inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+    let stripe_inv = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
     sent_with(&db, stripe_inv.id, "stripe").await;
-    let sandbox_inv = invoices::create(&db, "s1", &cream_order("+15125550124"), 2_000)
+    let sandbox_inv = ordered(&db, "s1", &cream_order("+15125550124"), 2_000)
         .await
         .unwrap();
     sent_with(&db, sandbox_inv.id, "sandbox").await;
-    let unsent = invoices::create(&db, "s1", &cream_order("+15125550125"), 2_000)
+    let unsent = ordered(&db, "s1", &cream_order("+15125550125"), 2_000)
         .await
         .unwrap();
     let status = |id: i64| {
@@ -210,7 +305,7 @@ async fn only_the_links_provider_with_the_invoices_amount_and_currency_can_pay_i
 #[tokio::test]
 async fn a_refunded_wrong_payment_pays_nothing_and_a_free_invoice_is_no_payment() {
     let (_d, db) = db_with_shop().await;
-    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+    let inv = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
     sent_with(&db, inv.id, "stripe").await;
@@ -252,7 +347,7 @@ async fn a_live_shop_ignores_test_mode_events_but_shows_them() {
     settings::set(&db, "s1", "billing.mode", "live")
         .await
         .unwrap();
-    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+    let inv = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
     sent_with(&db, inv.id, "stripe").await;
@@ -284,13 +379,13 @@ async fn invoices_are_numbered_per_shop_and_totalled_in_minor_units() {
     shops::create(&db, "s2", "Other", "EUR", "Europe/Madrid", 1_000)
         .await
         .unwrap();
-    let a = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+    let a = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
-    let b = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_001)
+    let b = ordered(&db, "s1", &cream_order("+15125550123"), 2_001)
         .await
         .unwrap();
-    let c = invoices::create(&db, "s2", &cream_order("+34600000000"), 2_002)
+    let c = ordered(&db, "s2", &cream_order("+34600000000"), 2_002)
         .await
         .unwrap();
     assert_eq!(
@@ -309,12 +404,12 @@ async fn bad_invoice_input_is_refused_and_nothing_is_written() {
     let mut no_items = cream_order("+15125550123");
     no_items.items.clear();
     assert!(matches!(
-        invoices::create(&db, "s1", &no_items, 1).await,
+        ordered(&db, "s1", &no_items, 1).await,
         Err(Error::InvalidInput(_))
     ));
     let bad_phone = cream_order("512-555-0123");
     assert!(matches!(
-        invoices::create(&db, "s1", &bad_phone, 1).await,
+        ordered(&db, "s1", &bad_phone, 1).await,
         Err(Error::InvalidInput(_))
     ));
     assert!(
@@ -326,23 +421,20 @@ async fn bad_invoice_input_is_refused_and_nothing_is_written() {
 #[tokio::test]
 async fn an_invoice_becomes_paid_exactly_once_and_lands_on_the_board() {
     let (_d, db) = db_with_shop().await;
-    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+    let inv = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
-    assert!(invoices::mark_sent(&db, "s1", inv.id, 2_010).await.unwrap());
+    sent_at(&db, "s1", inv.id, "sandbox", 2_010).await;
     assert!(
         invoices::on_board(&db, "s1").await.unwrap().is_empty(),
         "unpaid: not on the board"
     );
     assert!(
-        invoices::mark_paid(&db, "s1", inv.id, PaidVia::Webhook, 2_050)
-            .await
-            .unwrap()
+        paid(&db, "s1", inv.id, PaidVia::Webhook, 2_050).await,
+        "the provider's payment pays it"
     );
     assert!(
-        !invoices::mark_paid(&db, "s1", inv.id, PaidVia::Manual, 2_060)
-            .await
-            .unwrap(),
+        !paid(&db, "s1", inv.id, PaidVia::Manual, 2_060).await,
         "a second payment signal changes nothing"
     );
     let row = invoices::get(&db, "s1", inv.id).await.unwrap();
@@ -528,21 +620,15 @@ async fn metrics_count_24h_conversion_revenue_and_manual_reconciliations() {
     let t0 = 1_000_000;
     let mut ids = Vec::new();
     for i in 0..4 {
-        let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), t0 + i)
+        let inv = ordered(&db, "s1", &cream_order("+15125550123"), t0 + i)
             .await
             .unwrap();
-        invoices::mark_sent(&db, "s1", inv.id, t0).await.unwrap();
+        sent_at(&db, "s1", inv.id, "sandbox", t0).await;
         ids.push(inv.id);
     }
-    invoices::mark_paid(&db, "s1", ids[0], PaidVia::Webhook, t0 + 300)
-        .await
-        .unwrap();
-    invoices::mark_paid(&db, "s1", ids[1], PaidVia::Manual, t0 + metrics::DAY)
-        .await
-        .unwrap();
-    invoices::mark_paid(&db, "s1", ids[2], PaidVia::Webhook, t0 + metrics::DAY + 1)
-        .await
-        .unwrap();
+    assert!(paid(&db, "s1", ids[0], PaidVia::Webhook, t0 + 300).await);
+    assert!(paid(&db, "s1", ids[1], PaidVia::Manual, t0 + metrics::DAY).await);
+    assert!(paid(&db, "s1", ids[2], PaidVia::Webhook, t0 + metrics::DAY + 1).await);
     let m = metrics::summary(&db, "s1").await.unwrap();
     assert_eq!(m.invoices, 4);
     assert_eq!(
@@ -572,11 +658,11 @@ async fn a_generated_month_gives_the_known_figures() {
     // after two days, 15 never; every fifth of the quick ones marked paid by hand.
     for i in 0..100_i64 {
         let sent = t0 + i * (30 * metrics::DAY / 100);
-        let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), sent)
+        let inv = ordered(&db, "s1", &cream_order("+15125550123"), sent)
             .await
             .unwrap();
-        invoices::mark_sent(&db, "s1", inv.id, sent).await.unwrap();
-        let (paid, via) = match i {
+        sent_at(&db, "s1", inv.id, "sandbox", sent).await;
+        let (paid_at, via) = match i {
             0..=72 => (
                 Some(sent + 600 * (i % 5 + 1)),
                 if i % 5 == 0 {
@@ -588,10 +674,8 @@ async fn a_generated_month_gives_the_known_figures() {
             73..=84 => (Some(sent + 2 * metrics::DAY), PaidVia::Webhook),
             _ => (None, PaidVia::Webhook),
         };
-        if let Some(at) = paid {
-            invoices::mark_paid(&db, "s1", inv.id, via, at)
-                .await
-                .unwrap();
+        if let Some(at) = paid_at {
+            assert!(paid(&db, "s1", inv.id, via, at).await);
         }
     }
     let m = metrics::summary(&db, "s1").await.unwrap();
@@ -670,7 +754,7 @@ async fn a_shop_needs_a_name_and_an_iso_currency() {
 async fn a_paid_checkout_event_records_the_payment_and_pays_its_invoice() {
     use ziflow_core::storage::payments;
     let (_d, db) = db_with_shop().await;
-    let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+    let inv = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
         .await
         .unwrap();
     sent_with(&db, inv.id, "stripe").await;
@@ -729,7 +813,7 @@ async fn applying_a_run_of_events_at_once_equals_applying_them_one_by_one() {
     let mut states = Vec::new();
     for at_once in [false, true] {
         let (_d, db) = db_with_shop().await;
-        let inv = invoices::create(&db, "s1", &cream_order("+15125550123"), 2_000)
+        let inv = ordered(&db, "s1", &cream_order("+15125550123"), 2_000)
             .await
             .unwrap();
         sent_with(&db, inv.id, "stripe").await;
@@ -873,9 +957,7 @@ async fn automation_rules_run_in_order_only_when_their_condition_holds_and_once_
     let phone = "+15125550123";
     let mut conn = db.pool().acquire().await.unwrap();
     for (n, id) in [(1_i64, 1_i64), (2, 2)] {
-        let inv = invoices::create(&db, "s1", &cream_order(phone), 1000)
-            .await
-            .unwrap();
+        let inv = ordered(&db, "s1", &cream_order(phone), 1000).await.unwrap();
         assert_eq!(inv.id, id);
         let event = events::Event {
             id: 100 + n,
