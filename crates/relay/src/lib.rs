@@ -20,6 +20,8 @@
 //!   - [`commands`]: a device's command, run once per idempotency key (billing and channel
 //!     commands, the owner's device and event commands, then `ziflow_core::command` and the
 //!     jobs it enqueued).
+//!   - [`sandbox`]: the sandbox pay page's buttons and the sandbox chat's messages, made
+//!     into the deliveries a real provider would send and handed to [`ingest`].
 //!   - [`provision`]: shops, secrets and devices, for the command line; [`replay`]: `agent
 //!     replay`.
 //! - **State and parts.** [`state`]: what every service shares ([`state::AppState`]).
@@ -52,6 +54,7 @@ pub mod provision;
 pub mod reader;
 pub mod reminders;
 pub mod replay;
+pub mod sandbox;
 pub mod secret_cache;
 pub mod server;
 pub mod state;

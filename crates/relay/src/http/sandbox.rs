@@ -4,41 +4,25 @@
 //! payment would produce, signs it with the relay's sandbox-only key, and hands it to the
 //! same verification Stripe's deliveries go through; it is logged as `sandbox.*`, so it can
 //! pay only invoices whose link the sandbox made. No money moves. Mounted only on a relay
-//! started with the sandbox on (local mode, the demo, `serve --sandbox`).
+//! started with the sandbox on (local mode, the demo, `serve --sandbox`). The press itself is
+//! [`crate::sandbox::press`]; this module is the page.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use serde_json::json;
 use ziflow_core::storage::{invoices, shops};
 use ziflow_protocol::Money;
 
 use super::{AppState, HttpError};
+use crate::sandbox::{Press, Pressed};
 
-/// What the buttons post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Card,
-    ApplePay,
-    Decline,
-    Later,
-}
-
-impl Outcome {
-    fn parse(form: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(form).ok()?;
-        let value = text
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("outcome="))?;
-        match value {
-            "card" => Some(Self::Card),
-            "apple_pay" => Some(Self::ApplePay),
-            "decline" => Some(Self::Decline),
-            "later" => Some(Self::Later),
-            _ => None,
-        }
-    }
+/// The `outcome` the buttons post.
+fn outcome(form: &[u8]) -> Option<Press> {
+    let text = std::str::from_utf8(form).ok()?;
+    text.split('&')
+        .find_map(|pair| pair.strip_prefix("outcome="))
+        .and_then(Press::parse)
 }
 
 pub(super) fn escape(text: &str) -> String {
@@ -181,66 +165,20 @@ fn button(outcome: &str, label: &str, class: &str) -> String {
     )
 }
 
-/// `POST /sandbox/pay/{token}` with `outcome=card|apple_pay|decline|later`.
+/// `POST /sandbox/pay/{token}` with `outcome=card|apple_pay|decline|later`: the press is
+/// delivered ([`crate::sandbox::press`]) and the page shows what became of it.
 pub async fn act(
     State(state): State<AppState>,
     Path(token): Path<String>,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let outcome = Outcome::parse(&body).ok_or_else(|| {
+    let press = outcome(&body).ok_or_else(|| {
         HttpError::BadRequest("outcome must be card, apple_pay, decline or later".into())
     })?;
-    let Some((shop_uid, inv)) = invoices::by_pay_token(&state.db, &token).await? else {
-        return Ok(not_found());
-    };
-    let back = Redirect::to(&format!("/sandbox/pay/{token}")).into_response();
-    if !matches!(inv.status.as_str(), "sent" | "failed")
-        || inv.link_expires_at.is_some_and(|at| state.clock.now() > at)
-    {
-        // Nothing to pay (paid, expired, …): the page says why.
-        return Ok(back);
-    }
-    let object = |payment_status: &str| {
-        json!({
-            "object": "checkout.session",
-            "payment_status": payment_status,
-            "amount_total": inv.total_minor,
-            "currency": inv.currency.to_ascii_lowercase(),
-            "payment_method_types": [if outcome == Outcome::ApplePay { "apple_pay" } else { "card" }],
-            "payment_intent": ziflow_core::pay::sandbox::payment_ref(inv.id),
-            "metadata": { "ziflow_shop": shop_uid, "ziflow_invoice": inv.id.to_string() },
-        })
-    };
-    let events = match outcome {
-        Outcome::Card | Outcome::ApplePay => {
-            vec![("checkout.session.completed", object("paid"))]
+    Ok(match crate::sandbox::press(&state, &token, press).await? {
+        Pressed::UnknownLink => not_found(),
+        Pressed::NothingToPay | Pressed::Delivered => {
+            Redirect::to(&format!("/sandbox/pay/{token}")).into_response()
         }
-        Outcome::Later => vec![
-            ("checkout.session.completed", object("unpaid")),
-            ("checkout.session.async_payment_succeeded", object("paid")),
-        ],
-        Outcome::Decline => vec![(
-            "payment_intent.payment_failed",
-            json!({
-                "object": "payment_intent",
-                "id": format!("{}_declined", ziflow_core::pay::sandbox::payment_ref(inv.id)),
-                "amount": inv.total_minor,
-                "currency": inv.currency.to_ascii_lowercase(),
-                "metadata": { "ziflow_shop": shop_uid, "ziflow_invoice": inv.id.to_string() },
-            }),
-        )],
-    };
-    if outcome != Outcome::Decline {
-        if let Ok(mut p) = state.sandbox_pending.lock() {
-            p.insert(inv.id);
-        }
-    }
-    for (n, (kind, object)) in events.into_iter().enumerate() {
-        if n > 0 {
-            // An asynchronous method (a bank debit) settles a moment later.
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        }
-        crate::ingest::sandbox_event(&state, &shop_uid, kind, object).await?;
-    }
-    Ok(back)
+    })
 }

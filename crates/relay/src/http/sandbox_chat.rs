@@ -2,7 +2,8 @@
 //! the customer. Each message becomes the Cloud API webhook WhatsApp would send, signed with
 //! the relay's sandbox-only key (never the shop's app secret) and verified like Meta's; the
 //! page shows what the shop sends back, with pay links as buttons ("Pay $128") that open the
-//! sandbox pay page. No WhatsApp account is involved.
+//! sandbox pay page. No WhatsApp account is involved. The message itself is delivered by
+//! [`crate::sandbox::customer_writes`]; this module is the page.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -11,7 +12,6 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use ziflow_core::storage::{invoices, settings, shops};
-use ziflow_core::webhook::whatsapp;
 use ziflow_protocol::Money;
 
 use super::{AppState, HttpError};
@@ -219,23 +219,7 @@ pub async fn send(
             "text: WhatsApp messages are at most 4096 characters".into(),
         ));
     }
-    let now = state.clock.now();
-    let wamid = ziflow_core::secrets::new_token("wamid.sandbox")
-        .map_err(|e| HttpError::Internal(e.to_string()))?;
-    let payload = whatsapp::meta_json(
-        &json!({"object": "whatsapp_business_account", "entry": [{"id": "sandbox",
-        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "sandbox", "phone_number_id": "sandbox"},
-        "contacts": [{"wa_id": phone, "profile": {"name": null}}],
-        "messages": [{"from": phone, "id": wamid, "timestamp": now.to_string(), "type": "text",
-            "text": {"body": text}}]}}]}]}),
-    );
-    let key = state
-        .sandbox_key
-        .clone()
-        .ok_or_else(|| HttpError::NotFound("the sandbox on this relay".into()))?;
-    let signature = whatsapp::sign(key.expose(), payload.as_bytes());
-    crate::ingest::sandbox_chat(&state, &uid, signature, Bytes::from(payload))
+    crate::sandbox::customer_writes(&state, &uid, &phone, &text)
         .await
         .map(Json)
 }
