@@ -1,12 +1,13 @@
 //! Telling the window what changed, instead of the window asking every second: after sync
-//! stored events, `replica-changed` with the areas they changed (each screen refetches only
-//! its own); when the sync status or the notification focus changed, `status-changed`. While
-//! nothing syncs, the window runs no query at all.
+//! stored events, `replica-changed` with the areas, kinds and customers they changed (each
+//! screen refetches only its own, an open thread only its customer's); when the sync status
+//! or the notification focus changed, `status-changed`. While nothing syncs, the window runs
+//! no query at all.
 
 use std::sync::Arc;
 
 use tauri::{AppHandle, Emitter, Runtime};
-use ziflow_protocol::{Area, ReplicaChanged, REPLICA_CHANGED, STATUS_CHANGED};
+use ziflow_protocol::{ReplicaChanged, REPLICA_CHANGED, STATUS_CHANGED};
 
 type Send_ = dyn Fn(&'static str, Option<ReplicaChanged>) + Send + Sync;
 
@@ -34,13 +35,12 @@ impl Live {
         }))
     }
 
-    /// Tells `areas` changed (nothing when there are none).
-    pub fn replica_changed(&self, areas: impl IntoIterator<Item = Area>, newest: i64) {
-        let mut areas: Vec<Area> = areas.into_iter().collect();
-        areas.sort();
-        areas.dedup();
-        if !areas.is_empty() {
-            (self.0)(REPLICA_CHANGED, Some(ReplicaChanged { areas, newest }));
+    /// Tells what changed (nothing when no area did).
+    pub fn replica_changed(&self, mut changed: ReplicaChanged) {
+        changed.areas.sort();
+        changed.areas.dedup();
+        if !changed.areas.is_empty() {
+            (self.0)(REPLICA_CHANGED, Some(changed));
         }
     }
 

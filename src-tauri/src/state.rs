@@ -186,7 +186,8 @@ impl AppState {
         old.stop();
         // Another shop or relay: every screen reads again.
         self.live.status_changed();
-        self.live.replica_changed(ziflow_protocol::Area::ALL, 0);
+        self.live
+            .replica_changed(ziflow_protocol::ReplicaChanged::everything());
         new
     }
 
@@ -262,7 +263,7 @@ async fn start_session(
     tauri::async_runtime::spawn(crate::live::follow_status(live.clone(), sync.clone()));
     let live = live.clone();
     tauri::async_runtime::spawn(client.clone().run(stop, move |pulled| {
-        live.replica_changed(pulled.areas.iter().copied(), pulled.newest);
+        live.replica_changed(pulled.changed());
         crate::notify::show(
             crate::notify::notes(&pulled.payments, &pulled.notes),
             on_click.clone(),

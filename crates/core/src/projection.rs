@@ -95,6 +95,13 @@ pub struct Pulled {
     pub notes: Vec<crate::notify::DesktopNote>,
     /// What those events changed, by screen area (told to the window).
     pub areas: std::collections::BTreeSet<ziflow_protocol::Area>,
+    /// The kinds of the events stored.
+    pub kinds: std::collections::BTreeSet<String>,
+    /// The customers whose conversation those events changed, as far as they say
+    /// ([`customer`]).
+    pub customers: std::collections::BTreeSet<String>,
+    /// A conversation changed without its event naming the customer (a delivery tick).
+    pub some_customer: bool,
     /// The newest event stored.
     pub newest: i64,
 }
@@ -106,7 +113,20 @@ impl Pulled {
         self.payments.extend(later.payments);
         self.notes.extend(later.notes);
         self.areas.extend(later.areas);
+        self.kinds.extend(later.kinds);
+        self.customers.extend(later.customers);
+        self.some_customer |= later.some_customer;
         self.newest = self.newest.max(later.newest);
+    }
+
+    /// What the window is told.
+    pub fn changed(&self) -> ziflow_protocol::ReplicaChanged {
+        ziflow_protocol::ReplicaChanged {
+            areas: self.areas.iter().copied().collect(),
+            newest: self.newest,
+            kinds: self.kinds.iter().cloned().collect(),
+            customers: (!self.some_customer).then(|| self.customers.iter().cloned().collect()),
+        }
     }
 }
 
@@ -124,10 +144,25 @@ pub async fn apply_pulled(conn: &mut SqliteConnection, events: &[Event]) -> Resu
         if let Some(applied) = apply_or_skip(conn, event).await? {
             pulled.payments.extend(applied.payment);
             pulled.notes.extend(applied.notes);
+            if applied
+                .areas
+                .contains(&ziflow_protocol::Area::Conversations)
+            {
+                match ev::Event::parse(&event.kind, &event.payload)
+                    .ok()
+                    .and_then(|e| customer(&e))
+                {
+                    Some(phone) => {
+                        pulled.customers.insert(phone);
+                    }
+                    None => pulled.some_customer = true,
+                }
+            }
             pulled.areas.extend(applied.areas);
         } else {
             pulled.areas.insert(ziflow_protocol::Area::Settings);
         }
+        pulled.kinds.insert(event.kind.clone());
         pulled.events += 1;
         pulled.newest = pulled.newest.max(event.id);
     }
@@ -141,6 +176,22 @@ pub async fn apply_pulled(conn: &mut SqliteConnection, events: &[Event]) -> Resu
 pub struct Applier<'c> {
     conn: &'c mut SqliteConnection,
     payments: Vec<payments::Payment>,
+}
+
+/// The customer (E.164) whose conversation `event` changes, when the event names them: a
+/// message in or out, an opt-out, a hand-off, the bot switch. A delivery tick or a status
+/// names only its message: `None`.
+pub fn customer(event: &ev::Event) -> Option<String> {
+    use ev::Event as E;
+    match event {
+        // As the projection keys the conversation.
+        E::WhatsappMessage(m) => Some(format!("+{}", m.from)),
+        E::MessageSent(m) => Some(m.to.clone()),
+        E::ConversationOptedOut(p) => Some(p.phone.clone()),
+        E::ConversationHandoff(p) => Some(p.phone.clone()),
+        E::ConversationBotSet(p) => Some(p.phone.clone()),
+        _ => None,
+    }
 }
 
 /// The parts of the replica applying `event` may change (the desktop tells the window, whose

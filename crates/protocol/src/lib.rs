@@ -676,6 +676,35 @@ pub struct ReplicaChanged {
     pub areas: Vec<Area>,
     /// The newest event the replica now holds.
     pub newest: i64,
+    /// The kinds of the events stored (`message.sent`, `invoice.paid`, …), each once.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// The customers (E.164) whose conversation changed; `None` when that is not known (a
+    /// delivery tick names only its message, a new shop changes everything): an open thread
+    /// then reads again.
+    #[serde(default)]
+    pub customers: Option<Vec<String>>,
+}
+
+impl ReplicaChanged {
+    /// Everything may have changed (another shop, the window's first read).
+    pub fn everything() -> Self {
+        Self {
+            areas: Area::ALL.to_vec(),
+            newest: 0,
+            kinds: Vec::new(),
+            customers: None,
+        }
+    }
+
+    /// Whether `phone`'s conversation may have changed.
+    pub fn touches_customer(&self, phone: &str) -> bool {
+        self.areas.contains(&Area::Conversations)
+            && self
+                .customers
+                .as_ref()
+                .is_none_or(|c| c.iter().any(|p| p == phone))
+    }
 }
 
 /// How this desktop's sync with the relay is doing (shown in the sidebar).
@@ -1337,6 +1366,37 @@ pub struct ConnectStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_thread_reads_again_only_for_its_customer_or_when_unknown() {
+        let mut changed = ReplicaChanged {
+            areas: vec![Area::Conversations],
+            newest: 9,
+            kinds: vec!["message.sent".into()],
+            customers: Some(vec!["+15125550123".into()]),
+        };
+        assert!(changed.touches_customer("+15125550123"));
+        assert!(
+            !changed.touches_customer("+447700900123"),
+            "another customer's message"
+        );
+        changed.customers = None;
+        assert!(
+            changed.touches_customer("+447700900123"),
+            "not known which: read again"
+        );
+        changed.areas = vec![Area::Invoices];
+        assert!(
+            !changed.touches_customer("+15125550123"),
+            "no conversation changed"
+        );
+        let older: ReplicaChanged =
+            serde_json::from_str(r#"{"areas":["conversations"],"newest":3}"#).expect("reads");
+        assert!(
+            older.touches_customer("+1"),
+            "an older desktop's news: read again"
+        );
+    }
 
     #[test]
     fn money_reads_as_the_customer_expects() {

@@ -259,3 +259,47 @@ async fn running_sync_follows_the_push_stream_and_reports_revocation() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_window_is_told_which_customers_conversations_changed() {
+    use ziflow_protocol::{answer, Area, Command};
+    let (relay, shop) = relay().await;
+    let (_d, db) = replica().await;
+    let client = SyncClient::new(&relay.base, &shop.device_token, db.clone()).unwrap();
+    let uid = client.ensure_shop().await.unwrap();
+    client.catch_up(&uid).await.unwrap();
+
+    // A rep writes to two customers (typed answers through the desktop's client).
+    for to in ["+15125550123", "+447700900123"] {
+        let sent: answer::MessageSend = client
+            .command(&Command::MessageSend {
+                to: to.into(),
+                text: "Your order ships today".into(),
+            })
+            .await
+            .unwrap();
+        assert!(sent.sent, "the relay took the message to {to}");
+    }
+    let changed = client.catch_up(&uid).await.unwrap().changed();
+    assert!(changed.areas.contains(&Area::Conversations), "{changed:?}");
+    assert!(
+        changed.kinds.iter().any(|k| k == "message.sent"),
+        "{changed:?}"
+    );
+    assert_eq!(
+        changed.customers.as_deref(),
+        Some(&["+15125550123".to_string(), "+447700900123".to_string()][..]),
+        "the two customers written to, and only they"
+    );
+    assert!(changed.touches_customer("+15125550123"));
+    assert!(
+        !changed.touches_customer("+5215512345678"),
+        "a third customer's open thread does not read again"
+    );
+
+    // A payment changes no conversation: no open thread reads again.
+    deliver(&relay, &shop.uid, 0, 1).await;
+    let changed = client.catch_up(&uid).await.unwrap().changed();
+    assert!(changed.areas.contains(&Area::Payments), "{changed:?}");
+    assert!(!changed.touches_customer("+15125550123"), "{changed:?}");
+}

@@ -232,7 +232,7 @@ fn Thread(phone: String, on_changed: impl Fn() + Copy + Send + Sync + 'static) -
     let who = StoredValue::new(phone);
     let messages =
         LocalResource::new(move || async move { api::conversation_thread(&who.get_value()).await });
-    crate::live::refetch_on(messages, &[Area::Conversations]);
+    crate::live::refetch_on_customer(messages, who.get_value());
     let list = LocalResource::new(api::list_conversations);
     crate::live::refetch_on(list, &[Area::Conversations]);
     let lead = LocalResource::new(move || async move { api::lead_view(&who.get_value()).await });
