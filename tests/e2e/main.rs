@@ -276,6 +276,14 @@ impl HistoryRelay {
     }
 }
 
+/// The story's order as a desk sends it: Maria's hydrating cream, $120 + $8 shipping.
+fn story_invoice() -> serde_json::Value {
+    serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
+        "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
+        "variant": "50ml", "qty": 1, "unit_minor": 12000}],
+        "shipping_minor": 800, "address": "123 Oak St."})
+}
+
 /// Gives the local shop the history of the story, through the relay the app will run: a
 /// rep invoices Maria, writes her the link and keeps the conversation (the bot stays out);
 /// she confirms her address and pays on the (sandbox) pay page; a second invoice is sent to
@@ -286,15 +294,7 @@ async fn seed(dir: &std::path::Path) {
     let sent_at = 1_790_000_000;
     let relay = HistoryRelay::start(&shop, sent_at).await;
 
-    let made = relay
-        .command(
-            "seed-story-invoice",
-            serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
-            "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
-            "variant": "50ml", "qty": 1, "unit_minor": 12000}],
-            "shipping_minor": 800, "address": "123 Oak St."}),
-        )
-        .await;
+    let made = relay.command("seed-story-invoice", story_invoice()).await;
     assert_eq!(made["number"], 1001, "{made}");
     let sent = relay
         .command(
@@ -678,12 +678,7 @@ async fn a_signed_payment_reaches_the_open_payment_feed_and_the_desktop_notifica
         .post(format!("http://127.0.0.1:{port}/api/v1/commands"))
         .bearer_auth(token.trim())
         .header("Idempotency-Key", "e2e-story-invoice")
-        .json(
-            &serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
-            "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
-            "variant": "50ml", "qty": 1, "unit_minor": 12000}],
-            "shipping_minor": 800, "address": "123 Oak St."}),
-        )
+        .json(&story_invoice())
         .send()
         .await
         .unwrap()
@@ -992,16 +987,8 @@ async fn pairing_with_a_remote_relay_keeps_the_token_in_the_keyring_and_syncs_it
     )
     .unwrap();
     assert_eq!(connected.mode, "test");
-    let made: ziflow_protocol::answer::InvoiceCreate = serde_json::from_value(
-        command(
-            "e2e-remote-invoice",
-            serde_json::json!({"type": "invoice.create", "customer_phone": "+15125550123",
-            "currency": "USD", "items": [{"sku": "HC-50", "name": "Hydrating cream",
-            "qty": 1, "unit_minor": 12000}], "shipping_minor": 800, "address": "123 Oak St."}),
-        )
-        .await,
-    )
-    .unwrap();
+    let made: ziflow_protocol::answer::InvoiceCreate =
+        serde_json::from_value(command("e2e-remote-invoice", story_invoice()).await).unwrap();
     let invoice_id = made.invoice_id;
     let sent: ziflow_protocol::answer::InvoiceSend = serde_json::from_value(
         command(

@@ -10,6 +10,7 @@ use ziflow_core::pay::stripe::API_VERSION;
 use ziflow_core::storage::{events, invoices, payments};
 use ziflow_core::ManualClock;
 use ziflow_relay::config::ProviderConfig;
+use ziflow_relay::provision::CreatedShop;
 
 use crate::fake_stripe::{FakeStripe, Trouble};
 use crate::support::{engine_caught_up, now, settled, Relay, STRIPE_SECRET};
@@ -35,6 +36,20 @@ pub(crate) async fn stripe_relay(
         clock,
     )
     .await
+}
+
+/// A shop on `relay` that has connected Stripe (the stand-in checks the key).
+pub(crate) async fn stripe_shop(relay: &Relay) -> CreatedShop {
+    let shop = relay.shop("Glow Bar").await;
+    let (status, connected) = run(
+        relay,
+        &shop.device_token,
+        "connect-stripe",
+        json!({"type": "billing.connect", "key": TEST_KEY}),
+    )
+    .await;
+    assert_eq!(status, 200, "Stripe takes the test key: {connected}");
+    shop
 }
 
 pub(crate) async fn run(relay: &Relay, token: &str, key: &str, body: Value) -> (u16, Value) {
@@ -246,16 +261,8 @@ async fn a_stripe_that_answers_500_or_429_or_hangs_never_yields_two_links() {
     let clock = Arc::new(ManualClock::new(T0));
     let timeout = Duration::from_millis(800);
     let relay = stripe_relay(&fake, clock.clone(), timeout).await;
-    let shop = relay.shop("Glow Bar").await;
+    let shop = stripe_shop(&relay).await;
     let token = shop.device_token.clone();
-    let (status, _) = run(
-        &relay,
-        &token,
-        "c1",
-        json!({"type": "billing.connect", "key": TEST_KEY}),
-    )
-    .await;
-    assert_eq!(status, 200);
     let (_, made) = run(&relay, &token, "i1", story_invoice()).await;
     let id = made["invoice_id"].as_i64().unwrap();
 
@@ -714,15 +721,8 @@ async fn a_subscription_link_uses_recurring_prices_and_a_trial_until_the_first_c
     let fake = FakeStripe::start().await;
     let clock = Arc::new(ManualClock::new(T0));
     let relay = stripe_relay(&fake, clock.clone(), Duration::from_secs(5)).await;
-    let shop = relay.shop("Glow Bar").await;
+    let shop = stripe_shop(&relay).await;
     let token = &shop.device_token;
-    run(
-        &relay,
-        token,
-        "c1",
-        json!({"type": "billing.connect", "key": TEST_KEY}),
-    )
-    .await;
 
     let mut every_14_days = story_invoice();
     every_14_days["subscription"] =
@@ -887,16 +887,8 @@ async fn localstripes_signed_subscription_webhooks_pay_the_invoice_once() {
         Duration::from_secs(5),
     )
     .await;
-    let shop = relay.shop("Glow Bar").await;
+    let shop = stripe_shop(&relay).await;
     let token = &shop.device_token;
-    let (status, connected) = run(
-        &relay,
-        token,
-        "c1",
-        json!({"type": "billing.connect", "key": TEST_KEY}),
-    )
-    .await;
-    assert_eq!(status, 200, "{connected}");
     let mut body = story_invoice();
     body["items"] = json!([{"sku": "FAC", "name": "Facial", "qty": 1, "unit_minor": 2000}]);
     body["shipping_minor"] = json!(0);
@@ -1021,15 +1013,8 @@ async fn a_link_stripe_refuses_is_reported_on_the_invoice_and_sent_when_asked_ag
         .push_back(Trouble::Status(400));
     let clock = Arc::new(ManualClock::new(T0));
     let relay = stripe_relay(&fake, clock, Duration::from_secs(5)).await;
-    let shop = relay.shop("Glow Bar").await;
+    let shop = stripe_shop(&relay).await;
     let token = &shop.device_token;
-    run(
-        &relay,
-        token,
-        "c1",
-        json!({"type": "billing.connect", "key": TEST_KEY}),
-    )
-    .await;
     let (_, made) = run(&relay, token, "i1", story_invoice()).await;
     let id = made["invoice_id"].as_i64().unwrap();
 

@@ -276,23 +276,15 @@ async fn whatsapp_subscription_echoes_the_challenge_only_for_the_shops_verify_to
 
 #[tokio::test]
 async fn verified_events_update_the_shops_tables_once_through_the_engine() {
-    use crate::payments::{run, story_invoice, stripe_relay, TEST_KEY};
+    use crate::payments::{run, story_invoice, stripe_relay, stripe_shop};
     use ziflow_core::storage::{conversations, invoices, payments};
     // A shop on Stripe (the stand-in) sends an invoice with a Stripe link: only Stripe's
     // events can pay it.
     let fake = crate::fake_stripe::FakeStripe::start().await;
     let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(now()));
     let relay = stripe_relay(&fake, clock, std::time::Duration::from_secs(5)).await;
-    let shop = relay.shop("Glow Bar").await;
+    let shop = stripe_shop(&relay).await;
     let token = &shop.device_token;
-    let (status, connected) = run(
-        &relay,
-        token,
-        "c1",
-        serde_json::json!({"type": "billing.connect", "key": TEST_KEY}),
-    )
-    .await;
-    assert_eq!(status, 200, "{connected}");
     let (_, made) = run(&relay, token, "i1", story_invoice()).await;
     let (status, sent) = run(
         &relay,
