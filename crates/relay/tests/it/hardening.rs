@@ -961,14 +961,16 @@ async fn a_link_made_while_stripe_is_disconnected_is_switched_off_not_sent() {
     let db = ziflow_relay::open_db(relay.dir.path()).await.unwrap();
     let started = Instant::now();
     let reason = loop {
-        let r: Option<String> = sqlx::query_scalar(
-            "SELECT json_extract(payload, '$.reason') FROM events
-             WHERE shop_uid = ? AND kind = 'invoice.send_failed'",
-        )
-        .bind(&relay.a.uid)
-        .fetch_optional(db.pool())
-        .await
-        .unwrap();
+        let r = ziflow_core::storage::events::after(&db, &relay.a.uid, 0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .find_map(
+                |e| match ziflow_protocol::Event::parse(&e.kind, &e.payload) {
+                    Ok(ziflow_protocol::Event::InvoiceSendFailed(f)) => f.reason,
+                    _ => None,
+                },
+            );
         if r.is_some() || started.elapsed() > Duration::from_secs(30) {
             break r;
         }
@@ -1305,13 +1307,13 @@ async fn a_job_that_panics_is_a_failed_attempt_and_the_work_goes_on() {
         "{metrics}"
     );
     let db = relay.db().await;
-    let (state, attempts): (String, i64) = sqlx::query_as(
-        "SELECT state, attempts FROM jobs WHERE shop_uid = ? AND kind = 'pay.create_link'",
-    )
-    .bind(&a.uid)
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
+    let job = ziflow_core::storage::jobs::list(&db, &a.uid)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.kind == "pay.create_link")
+        .expect("the pay link's job");
+    let (state, attempts) = (job.state, job.attempts);
     db.close().await;
     assert_eq!(
         (state.as_str(), attempts),

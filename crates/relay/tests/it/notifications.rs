@@ -443,15 +443,14 @@ async fn a_failing_notification_is_retried_shown_and_sent_once_across_restarts()
     .await;
     assert!(!lines.contains(&"Telegram notified".to_string()));
     let db = relay.db().await;
-    let row: (String, i64, String) = sqlx::query_as(
-        "SELECT state, attempts, answer FROM notifications WHERE shop_uid = ? AND channel = 'telegram'",
-    )
-    .bind(&shop.uid)
-    .fetch_one(db.pool())
-    .await
-    .unwrap();
+    let telegram = ziflow_core::storage::notifications::recent(&db, &shop.uid, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.channel == "telegram")
+        .expect("the Telegram notification is listed");
     assert_eq!(
-        row,
+        (telegram.state, telegram.attempts, telegram.answer),
         ("retrying".into(), 1, "HTTP 502: upstream trouble".into())
     );
     db.close().await;
@@ -659,13 +658,12 @@ async fn owner_rules_message_hand_off_and_notify_and_bad_rules_are_refused() {
     let mut handed: Option<Option<String>> = None;
     for _ in 0..200 {
         engine_caught_up(&db).await;
-        handed = sqlx::query_scalar(
-            "SELECT handoff_reason FROM conversations WHERE shop_uid = ? AND bot_enabled = 0",
-        )
-        .bind(&shop.uid)
-        .fetch_optional(db.pool())
-        .await
-        .unwrap();
+        handed = ziflow_core::storage::conversations::list(&db, &shop.uid)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| !c.bot_enabled)
+            .map(|c| c.handoff_reason);
         if handed.is_some() {
             break;
         }

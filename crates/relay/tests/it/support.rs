@@ -157,14 +157,11 @@ pub async fn engine_caught_up(db: &Db) {
     for _ in 0..400 {
         let mut conn = db.pool().acquire().await.unwrap();
         let applied = engine::cursor(&mut conn, engine::PROJECTION).await.unwrap();
-        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap();
-        if applied >= newest.unwrap_or(0) {
+        drop(conn);
+        let newest = ziflow_core::storage::events::newest_any(db).await.unwrap();
+        if applied >= newest {
             return;
         }
-        drop(conn);
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("the engine did not apply the log within 10 s");
