@@ -524,7 +524,14 @@ pub async fn press(link: &str, outcome: &str) -> reqwest::Response {
 #[tokio::test]
 async fn the_sandbox_pay_page_pays_through_the_signed_webhook_path() {
     use ziflow_core::storage::{invoices, payments};
-    let relay = Relay::start().await;
+    let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(now()));
+    let relay = Relay::start_with(
+        tempfile::tempdir().unwrap(),
+        ziflow_core::secrets::MasterKey::generate().unwrap(),
+        crate::support::local_providers(),
+        clock.clone(),
+    )
+    .await;
     let shop = relay.shop("Glow Bar").await;
     let (id, link) = sent_story_invoice(&relay, &shop.device_token, "a").await;
 
@@ -635,13 +642,9 @@ async fn the_sandbox_pay_page_pays_through_the_signed_webhook_path() {
     );
     assert_eq!(paid_events(id2), 0, "declined");
 
-    // An expired link takes nothing.
-    let (id4, link4) = sent_story_invoice(&relay, &shop.device_token, "d").await;
-    sqlx::query("UPDATE invoices SET link_expires_at = 1 WHERE id = ?")
-        .bind(id4)
-        .execute(db.pool())
-        .await
-        .unwrap();
+    // An expired link takes nothing: 48 hours and a second after it was sent.
+    let (_, link4) = sent_story_invoice(&relay, &shop.device_token, "d").await;
+    clock.advance(48 * 3600 + 1);
     let page = reqwest::get(&link4).await.unwrap().text().await.unwrap();
     assert!(page.contains("This link has expired"), "{page}");
     assert!(!page.contains("Pay with card"));
