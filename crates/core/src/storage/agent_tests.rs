@@ -31,7 +31,7 @@ pub async fn insert_in(
 ) -> Result<()> {
     sqlx::query!(
         "INSERT INTO agent_tests (id, shop_uid, name, messages, expect, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         id,
         shop,
         name,
@@ -47,7 +47,7 @@ pub async fn insert_in(
 /// Whether the shop has test `id`.
 pub async fn exists_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<bool> {
     Ok(sqlx::query_scalar!(
-        "SELECT 1 FROM agent_tests WHERE shop_uid = ? AND id = ?",
+        "SELECT 1 FROM agent_tests WHERE shop_uid = $1 AND id = $2",
         shop,
         id
     )
@@ -59,7 +59,7 @@ pub async fn exists_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Resu
 /// Removes a test. Returns whether there was one.
 pub async fn delete_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<bool> {
     Ok(sqlx::query!(
-        "DELETE FROM agent_tests WHERE shop_uid = ? AND id = ?",
+        "DELETE FROM agent_tests WHERE shop_uid = $1 AND id = $2",
         shop,
         id
     )
@@ -73,7 +73,7 @@ pub async fn delete_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Resu
 pub async fn list_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<TestRow>> {
     Ok(sqlx::query_as!(
         TestRow,
-        "SELECT id, name, messages, expect FROM agent_tests WHERE shop_uid = ? ORDER BY id",
+        "SELECT id, name, messages, expect FROM agent_tests WHERE shop_uid = $1 ORDER BY id",
         shop
     )
     .fetch_all(&mut *conn)

@@ -8,17 +8,17 @@ use crate::Result;
 /// Replaces the shop's catalog and zones (in the caller's transaction).
 pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) -> Result<()> {
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
-    sqlx::query!("DELETE FROM products WHERE shop_uid = ?", shop)
+    sqlx::query!("DELETE FROM products WHERE shop_uid = $1", shop)
         .execute(&mut *conn)
         .await?;
-    sqlx::query!("DELETE FROM shipping_zones WHERE shop_uid = ?", shop)
+    sqlx::query!("DELETE FROM shipping_zones WHERE shop_uid = $1", shop)
         .execute(&mut *conn)
         .await?;
     for (n, p) in c.catalog.iter().enumerate() {
         sqlx::query!(
             "INSERT INTO products (shop_uid, sku, name, aliases, price_minor, variants,
                                    deposit_minor, service, position)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             shop,
             &p.sku,
             &p.name,
@@ -36,7 +36,7 @@ pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) ->
         sqlx::query!(
             "INSERT INTO shipping_zones (shop_uid, position, name, price_minor, cities, states,
                                          zip_prefixes, is_default)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             shop,
             i64::try_from(n).unwrap_or(i64::MAX),
             &z.zone,
@@ -58,14 +58,14 @@ pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Catalog>
     let products = sqlx::query!(
         r#"SELECT sku, name, aliases, price_minor, variants, deposit_minor,
                   service AS "service: bool"
-           FROM products WHERE shop_uid = ? ORDER BY position"#,
+           FROM products WHERE shop_uid = $1 ORDER BY position"#,
         shop
     )
     .fetch_all(&mut *conn)
     .await?;
     let zones = sqlx::query!(
         r#"SELECT name, price_minor, cities, states, zip_prefixes, is_default AS "default: bool"
-           FROM shipping_zones WHERE shop_uid = ? ORDER BY position"#,
+           FROM shipping_zones WHERE shop_uid = $1 ORDER BY position"#,
         shop
     )
     .fetch_all(&mut *conn)

@@ -17,7 +17,7 @@ pub struct Stored {
 /// The stored answer for `key`, if any.
 pub async fn get(conn: &mut SqliteConnection, shop: &str, key: &str) -> Result<Option<Stored>> {
     let row = sqlx::query!(
-        "SELECT status, body FROM command_results WHERE shop_uid = ? AND idempotency_key = ?",
+        "SELECT status, body FROM command_results WHERE shop_uid = $1 AND idempotency_key = $2",
         shop,
         key
     )
@@ -40,7 +40,7 @@ pub async fn put(
 ) -> Result<()> {
     sqlx::query!(
         "INSERT INTO command_results (shop_uid, idempotency_key, status, body, created_at)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (shop_uid, idempotency_key) DO UPDATE
             SET status = excluded.status, body = excluded.body",
         shop,

@@ -101,7 +101,7 @@ pub async fn record_message_in(
     let id: i64 = sqlx::query_scalar!(
         "INSERT INTO conversations (shop_uid, customer_phone, customer_name, unread,
                                     last_inbound_at)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET
              customer_name = COALESCE(excluded.customer_name, conversations.customer_name),
              unread = conversations.unread + excluded.unread,
@@ -119,7 +119,7 @@ pub async fn record_message_in(
     .await?;
     sqlx::query!(
         "INSERT INTO messages (conversation_id, direction, body, sent_at, event_id, wamid, author)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         id,
         match direction {
             Direction::Inbound => "in",
@@ -163,7 +163,7 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
          FROM conversations c
          JOIN messages m ON m.id = (
              SELECT id FROM messages WHERE conversation_id = c.id ORDER BY sent_at DESC, id DESC LIMIT 1)
-         WHERE c.shop_uid = ?
+         WHERE c.shop_uid = $1
          ORDER BY m.sent_at DESC, c.id DESC"#,
         shop
     )
@@ -204,7 +204,7 @@ pub async fn search(db: &Db, shop: &str, query: &str) -> Result<Vec<SearchHit>> 
              FROM messages_fts
              JOIN messages m ON m.id = messages_fts.rowid
              JOIN conversations c ON c.id = m.conversation_id
-             WHERE messages_fts MATCH ? AND c.shop_uid = ?)
+             WHERE messages_fts MATCH $1 AND c.shop_uid = $2)
          SELECT customer_phone AS "customer_phone!", snippet AS "snippet!: String",
                 sent_at AS "sent_at!" FROM (
              SELECT *, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY sent_at DESC, mid DESC) AS n
@@ -260,7 +260,7 @@ pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessag
                 AS error
          FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
-         WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.sent_at, m.id",
+         WHERE c.shop_uid = $1 AND c.customer_phone = $2 ORDER BY m.sent_at, m.id",
         shop,
         phone
     )
@@ -291,8 +291,8 @@ pub async fn recent(
     let mut rows: Vec<(bool, String)> = sqlx::query!(
         r#"SELECT m.direction = 'in' AS "inbound!: bool", m.body FROM messages m
            JOIN conversations c ON c.id = m.conversation_id
-           WHERE c.shop_uid = ? AND c.customer_phone = ? AND m.sent_at <= ?
-           ORDER BY m.sent_at DESC, m.id DESC LIMIT ?"#,
+           WHERE c.shop_uid = $1 AND c.customer_phone = $2 AND m.sent_at <= $3
+           ORDER BY m.sent_at DESC, m.id DESC LIMIT $4"#,
         shop,
         phone,
         upto,
@@ -317,8 +317,8 @@ pub async fn delivery_in(
     error: Option<&str>,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE messages SET wamid = COALESCE(?, wamid), send_error = ? WHERE event_id = ?
-         AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = ?)",
+        "UPDATE messages SET wamid = COALESCE($1, wamid), send_error = $2 WHERE event_id = $3
+         AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = $4)",
         wamid,
         error,
         event_id,
@@ -332,7 +332,7 @@ pub async fn delivery_in(
 /// The customer wrote STOP (`conversation.opted_out`).
 pub async fn opt_out_in(conn: &mut sqlx::SqliteConnection, shop: &str, phone: &str) -> Result<()> {
     sqlx::query!(
-        "UPDATE conversations SET opted_out = 1 WHERE shop_uid = ? AND customer_phone = ?",
+        "UPDATE conversations SET opted_out = 1 WHERE shop_uid = $1 AND customer_phone = $2",
         shop,
         phone
     )
@@ -349,8 +349,8 @@ pub async fn hand_off_in(
     reason: Option<&str>,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE conversations SET bot_enabled = 0, handoff_reason = ?
-         WHERE shop_uid = ? AND customer_phone = ?",
+        "UPDATE conversations SET bot_enabled = 0, handoff_reason = $1
+         WHERE shop_uid = $2 AND customer_phone = $3",
         reason,
         shop,
         phone
@@ -369,9 +369,9 @@ pub async fn set_bot_in(
     enabled: bool,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE conversations SET bot_enabled = ?,
-                handoff_reason = CASE WHEN ? THEN NULL ELSE handoff_reason END
-         WHERE shop_uid = ? AND customer_phone = ?",
+        "UPDATE conversations SET bot_enabled = $1,
+                handoff_reason = CASE WHEN $2 THEN NULL ELSE handoff_reason END
+         WHERE shop_uid = $3 AND customer_phone = $4",
         enabled,
         enabled,
         shop,
@@ -382,7 +382,7 @@ pub async fn set_bot_in(
     if enabled {
         sqlx::query!(
             "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
-             WHERE shop_uid = ? AND customer_phone = ?",
+             WHERE shop_uid = $1 AND customer_phone = $2",
             shop,
             phone
         )
@@ -413,7 +413,7 @@ pub async fn reach_in(
         Reach,
         r#"SELECT last_inbound_at, opted_out AS "opted_out: bool",
                   bot_enabled AS "bot_enabled: bool"
-           FROM conversations WHERE shop_uid = ? AND customer_phone = ?"#,
+           FROM conversations WHERE shop_uid = $1 AND customer_phone = $2"#,
         shop,
         phone
     )
@@ -428,8 +428,8 @@ pub async fn is_customer_in(
     phone: &str,
 ) -> Result<bool> {
     let known: Option<i64> = sqlx::query_scalar!(
-        "SELECT 1 FROM leads WHERE shop_uid = ?1 AND phone = ?2
-         UNION SELECT 1 FROM conversations WHERE shop_uid = ?1 AND customer_phone = ?2",
+        "SELECT 1 FROM leads WHERE shop_uid = $1 AND phone = $2
+         UNION SELECT 1 FROM conversations WHERE shop_uid = $1 AND customer_phone = $2",
         shop,
         phone
     )
@@ -446,8 +446,8 @@ pub async fn names_in(
 ) -> Result<(String, Option<String>)> {
     let row = sqlx::query!(
         r#"SELECT s.name, c.customer_name AS "customer_name?" FROM shops s
-           LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = ?
-           WHERE s.uid = ?"#,
+           LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = $1
+           WHERE s.uid = $2"#,
         phone,
         shop
     )
@@ -466,7 +466,7 @@ pub async fn record_status_in(
     error: Option<&str>,
 ) -> Result<()> {
     sqlx::query!(
-        "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING",
         shop,
         wamid,
@@ -486,7 +486,7 @@ pub async fn agent_state_in(
     phone: &str,
 ) -> Result<Option<String>> {
     Ok(sqlx::query_scalar!(
-        "SELECT state FROM agent_states WHERE shop_uid = ? AND customer_phone = ?",
+        "SELECT state FROM agent_states WHERE shop_uid = $1 AND customer_phone = $2",
         shop,
         phone
     )
@@ -503,7 +503,7 @@ pub async fn agent_state_set_in(
     now: i64,
 ) -> Result<()> {
     sqlx::query!(
-        "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET state = excluded.state,
              updated_at = excluded.updated_at",
         shop,
@@ -522,7 +522,7 @@ pub async fn plain_thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<(Strin
     Ok(sqlx::query!(
         "SELECT m.direction, m.body, m.sent_at FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
-         WHERE c.shop_uid = ? AND c.customer_phone = ? ORDER BY m.id",
+         WHERE c.shop_uid = $1 AND c.customer_phone = $2 ORDER BY m.id",
         shop,
         phone
     )

@@ -122,7 +122,7 @@ pub async fn add(
     super::shops::get(db, shop).await?;
     Ok(sqlx::query_scalar!(
         r#"INSERT INTO devices (shop_uid, name, role, can, token_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id AS "id!""#,
         shop,
         name.trim(),
         role.as_str(),
@@ -139,7 +139,7 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Device>> {
     Ok(sqlx::query_as!(
         Device,
         "SELECT id, shop_uid, name, role, can FROM devices
-         WHERE token_hash = ? AND revoked_at IS NULL",
+         WHERE token_hash = $1 AND revoked_at IS NULL",
         token_hash(token)
     )
     .fetch_optional(db.pool())
@@ -154,7 +154,7 @@ pub async fn set_permissions(
     can: &[Permission],
 ) -> Result<()> {
     let n = sqlx::query!(
-        "UPDATE devices SET can = ? WHERE shop_uid = ? AND id = ?",
+        "UPDATE devices SET can = $1 WHERE shop_uid = $2 AND id = $3",
         Permission::join(can),
         shop,
         device_id
@@ -192,7 +192,7 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<Listed>> {
     Ok(sqlx::query_as!(
         Listed,
         "SELECT id, name, role, can, created_at, revoked_at FROM devices
-         WHERE shop_uid = ? ORDER BY id",
+         WHERE shop_uid = $1 ORDER BY id",
         shop
     )
     .fetch_all(db.pool())
@@ -202,7 +202,7 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<Listed>> {
 /// Revokes a device of the shop. Returns whether a device was revoked now.
 pub async fn revoke(db: &Db, shop: &str, device_id: i64, now: i64) -> Result<bool> {
     let n = sqlx::query!(
-        "UPDATE devices SET revoked_at = ? WHERE shop_uid = ? AND id = ? AND revoked_at IS NULL",
+        "UPDATE devices SET revoked_at = $1 WHERE shop_uid = $2 AND id = $3 AND revoked_at IS NULL",
         now,
         shop,
         device_id
@@ -212,7 +212,7 @@ pub async fn revoke(db: &Db, shop: &str, device_id: i64, now: i64) -> Result<boo
     .rows_affected();
     if n == 0 {
         let exists: Option<i64> = sqlx::query_scalar!(
-            "SELECT id FROM devices WHERE shop_uid = ? AND id = ?",
+            "SELECT id FROM devices WHERE shop_uid = $1 AND id = $2",
             shop,
             device_id
         )

@@ -113,7 +113,7 @@ pub async fn append(
     }
     Ok(sqlx::query_scalar!(
         r#"INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING
          RETURNING id AS "id!""#,
         shop,
@@ -131,7 +131,7 @@ pub async fn append(
 pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Result<bool> {
     let done = sqlx::query!(
         "INSERT INTO events (id, shop_uid, kind, payload, provider_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         event.id,
         &event.shop_uid,
         &event.kind,
@@ -150,7 +150,7 @@ pub async fn after_all(conn: &mut SqliteConnection, cursor: i64, limit: i64) -> 
     Ok(sqlx::query_as!(
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
-         WHERE id > ? ORDER BY id LIMIT ?",
+         WHERE id > $1 ORDER BY id LIMIT $2",
         cursor,
         limit
     )
@@ -169,7 +169,7 @@ pub async fn newest_any(db: &Db) -> Result<i64> {
 /// The newest event id stored for the shop (the desktop's sync cursor), 0 if none.
 pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
     Ok(
-        sqlx::query_scalar!("SELECT MAX(id) FROM events WHERE shop_uid = ?", shop)
+        sqlx::query_scalar!("SELECT MAX(id) FROM events WHERE shop_uid = $1", shop)
             .fetch_one(db.pool())
             .await?
             .unwrap_or(0),
@@ -181,7 +181,7 @@ pub async fn get(db: &Db, shop: &str, id: i64) -> Result<Option<Event>> {
     Ok(sqlx::query_as!(
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
-         WHERE shop_uid = ? AND id = ?",
+         WHERE shop_uid = $1 AND id = $2",
         shop,
         id
     )
@@ -194,7 +194,7 @@ pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<E
     Ok(sqlx::query_as!(
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
-         WHERE shop_uid = ? AND id > ? ORDER BY id LIMIT ?",
+         WHERE shop_uid = $1 AND id > $2 ORDER BY id LIMIT $3",
         shop,
         cursor,
         limit.clamp(1, 1000)
@@ -214,8 +214,8 @@ pub async fn of_subscription_in(
     Ok(sqlx::query_as!(
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
-         WHERE shop_uid = ? AND id < ? AND kind LIKE 'stripe.%'
-           AND json_extract(payload, '$.data.object.subscription') = ?
+         WHERE shop_uid = $1 AND id < $2 AND kind LIKE 'stripe.%'
+           AND json_extract(payload, '$.data.object.subscription') = $3
          ORDER BY id",
         shop,
         before,
@@ -232,7 +232,7 @@ pub async fn payload_of_in(
     kind: &str,
 ) -> Result<Option<String>> {
     Ok(sqlx::query_scalar!(
-        "SELECT payload FROM events WHERE id = ? AND shop_uid = ? AND kind = ?",
+        "SELECT payload FROM events WHERE id = $1 AND shop_uid = $2 AND kind = $3",
         id,
         shop,
         kind

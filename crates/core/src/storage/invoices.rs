@@ -223,7 +223,7 @@ pub async fn create_in(
 ) -> Result<(i64, i64)> {
     let total = check(new)?;
     let number: i64 = sqlx::query_scalar!(
-        r#"SELECT COALESCE(MAX(number) + 1, ?) AS "n!: i64" FROM invoices WHERE shop_uid = ?"#,
+        r#"SELECT COALESCE(MAX(number) + 1, $1) AS "n!: i64" FROM invoices WHERE shop_uid = $2"#,
         FIRST_NUMBER,
         shop
     )
@@ -233,7 +233,7 @@ pub async fn create_in(
         r#"INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at, kind, every_unit, every_count,
                                first_charge_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id AS "id!""#,
         shop,
         number,
         &new.customer_phone,
@@ -268,7 +268,7 @@ pub async fn insert_replica_in(
         "INSERT INTO invoices (id, shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at, kind, every_unit, every_count,
                                first_charge_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
         id,
         shop,
         number,
@@ -305,7 +305,7 @@ async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) 
     for item in items {
         sqlx::query!(
             "INSERT INTO invoice_items (invoice_id, sku, name, variant, qty, unit_minor)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
             id,
             &item.sku,
             &item.name,
@@ -321,7 +321,7 @@ async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) 
 
 /// The invoice with this id in this shop.
 pub async fn get(db: &Db, shop: &str, id: i64) -> Result<InvoiceRow> {
-    query_invoices!("WHERE shop_uid = ? AND id = ?", shop, id)
+    query_invoices!("WHERE shop_uid = $1 AND id = $2", shop, id)
         .fetch_optional(db.pool())
         .await?
         .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
@@ -333,7 +333,7 @@ pub async fn get_in(
     shop: &str,
     id: i64,
 ) -> Result<Option<InvoiceRow>> {
-    Ok(query_invoices!("WHERE shop_uid = ? AND id = ?", shop, id)
+    Ok(query_invoices!("WHERE shop_uid = $1 AND id = $2", shop, id)
         .fetch_optional(&mut *conn)
         .await?)
 }
@@ -341,13 +341,13 @@ pub async fn get_in(
 /// The invoice whose sandbox pay page has this token, with its shop.
 pub async fn by_pay_token(db: &Db, token: &str) -> Result<Option<(String, InvoiceRow)>> {
     let shop: Option<String> =
-        sqlx::query_scalar!("SELECT shop_uid FROM invoices WHERE pay_token = ?", token)
+        sqlx::query_scalar!("SELECT shop_uid FROM invoices WHERE pay_token = $1", token)
             .fetch_optional(db.pool())
             .await?;
     let Some(shop) = shop else {
         return Ok(None);
     };
-    let row = query_invoices!("WHERE pay_token = ?", token)
+    let row = query_invoices!("WHERE pay_token = $1", token)
         .fetch_optional(db.pool())
         .await?;
     Ok(row.map(|r| (shop, r)))
@@ -361,7 +361,7 @@ pub async fn open_links_in(
     provider: &str,
 ) -> Result<Vec<InvoiceRow>> {
     Ok(query_invoices!(
-        "WHERE shop_uid = ? AND pay_provider = ? AND status IN ('sent', 'failed') ORDER BY id",
+        "WHERE shop_uid = $1 AND pay_provider = $2 AND status IN ('sent', 'failed') ORDER BY id",
         shop,
         provider
     )
@@ -394,9 +394,9 @@ pub async fn send_in(
     now: i64,
 ) -> Result<bool> {
     let done = sqlx::query!(
-        "UPDATE invoices SET sent_at = ?, pay_provider = ?, pay_link = ?,
-                             pay_token = ?, link_ref = ?, link_expires_at = ?, send_error = NULL
-         WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
+        "UPDATE invoices SET sent_at = $1, pay_provider = $2, pay_link = $3,
+                             pay_token = $4, link_ref = $5, link_expires_at = $6, send_error = NULL
+         WHERE shop_uid = $7 AND id = $8 AND pay_link IS NULL",
         now,
         &link.provider,
         &link.url,
@@ -419,11 +419,13 @@ pub async fn by_payment_ref_in(
     shop: &str,
     payment_ref: &str,
 ) -> Result<Option<InvoiceRow>> {
-    Ok(
-        query_invoices!("WHERE shop_uid = ? AND payment_ref = ?", shop, payment_ref)
-            .fetch_optional(&mut *conn)
-            .await?,
+    Ok(query_invoices!(
+        "WHERE shop_uid = $1 AND payment_ref = $2",
+        shop,
+        payment_ref
     )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// The invoice whose provider subscription is `subscription_ref`.
@@ -433,7 +435,7 @@ pub async fn by_subscription_ref_in(
     subscription_ref: &str,
 ) -> Result<Option<InvoiceRow>> {
     Ok(query_invoices!(
-        "WHERE shop_uid = ? AND subscription_ref = ?",
+        "WHERE shop_uid = $1 AND subscription_ref = $2",
         shop,
         subscription_ref
     )
@@ -449,7 +451,7 @@ pub async fn bind_subscription_in(
     subscription_ref: &str,
 ) -> Result<bool> {
     Ok(sqlx::query!(
-        "UPDATE invoices SET subscription_ref = ? WHERE id = ? AND subscription_ref IS NULL",
+        "UPDATE invoices SET subscription_ref = $1 WHERE id = $2 AND subscription_ref IS NULL",
         subscription_ref,
         id
     )
@@ -467,7 +469,7 @@ pub async fn send_failed_in(
     reason: &str,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE invoices SET send_error = ? WHERE shop_uid = ? AND id = ? AND pay_link IS NULL",
+        "UPDATE invoices SET send_error = $1 WHERE shop_uid = $2 AND id = $3 AND pay_link IS NULL",
         reason,
         shop,
         id
@@ -563,11 +565,11 @@ pub async fn record_fact_in(
     };
     let mark_paid = |via: PaidVia, payment_ref: Option<String>| {
         sqlx::query!(
-            "UPDATE invoices SET paid_at = COALESCE(paid_at, ?),
-                    paid_via = COALESCE(paid_via, ?),
-                    payment_ref = COALESCE(payment_ref, ?),
+            "UPDATE invoices SET paid_at = COALESCE(paid_at, $1),
+                    paid_via = COALESCE(paid_via, $2),
+                    payment_ref = COALESCE(payment_ref, $3),
                     fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
-             WHERE id = ?",
+             WHERE id = $4",
             at,
             match via {
                 PaidVia::Webhook => "webhook",
@@ -591,7 +593,7 @@ pub async fn record_fact_in(
                 .execute(&mut *conn)
                 .await?;
             sqlx::query!(
-                "UPDATE invoices SET refunded_minor = MAX(refunded_minor, ?) WHERE id = ?",
+                "UPDATE invoices SET refunded_minor = MAX(refunded_minor, $1) WHERE id = $2",
                 cumulative_minor.max(&0),
                 id
             )
@@ -600,7 +602,7 @@ pub async fn record_fact_in(
         }
         Fact::Failed => {
             sqlx::query!(
-                "UPDATE invoices SET failed_at = COALESCE(failed_at, ?) WHERE id = ?",
+                "UPDATE invoices SET failed_at = COALESCE(failed_at, $1) WHERE id = $2",
                 at,
                 id
             )
@@ -609,7 +611,7 @@ pub async fn record_fact_in(
         }
         Fact::Expired => {
             sqlx::query!(
-                "UPDATE invoices SET expired_at = COALESCE(expired_at, ?) WHERE id = ?",
+                "UPDATE invoices SET expired_at = COALESCE(expired_at, $1) WHERE id = $2",
                 at,
                 id
             )
@@ -641,7 +643,7 @@ async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<(
             WHEN failed_at IS NOT NULL THEN 'failed'
             WHEN sent_at IS NOT NULL THEN 'sent'
             ELSE 'draft' END
-         WHERE shop_uid = ? AND id = ?",
+         WHERE shop_uid = $1 AND id = $2",
         shop,
         id
     )
@@ -652,11 +654,12 @@ async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<(
 
 /// The shop's invoices, newest first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
-    Ok(
-        query_invoices!("WHERE shop_uid = ? ORDER BY created_at DESC, id DESC", shop)
-            .fetch_all(db.pool())
-            .await?,
+    Ok(query_invoices!(
+        "WHERE shop_uid = $1 ORDER BY created_at DESC, id DESC",
+        shop
     )
+    .fetch_all(db.pool())
+    .await?)
 }
 
 /// The line items of an invoice, in the order they were added.
@@ -675,7 +678,7 @@ pub async fn items_by_invoice(
     let rows = sqlx::query!(
         "SELECT ii.invoice_id, ii.sku, ii.name, ii.variant, ii.qty, ii.unit_minor
          FROM invoice_items ii JOIN invoices i ON i.id = ii.invoice_id
-         WHERE i.shop_uid = ? AND (? = 0 OR i.fulfilment_stage IS NOT NULL)
+         WHERE i.shop_uid = $1 AND ($2 = 0 OR i.fulfilment_stage IS NOT NULL)
          ORDER BY ii.invoice_id, ii.id",
         shop,
         board_only
@@ -700,7 +703,7 @@ pub async fn items_by_invoice(
 pub async fn items_in(conn: &mut SqliteConnection, invoice_id: i64) -> Result<Vec<LineItem>> {
     Ok(sqlx::query_as!(
         LineItem,
-        "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = ?
+        "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = $1
          ORDER BY id",
         invoice_id
     )
@@ -711,7 +714,7 @@ pub async fn items_in(conn: &mut SqliteConnection, invoice_id: i64) -> Result<Ve
 /// Paid invoices on the fulfilment board (any column), oldest payment first.
 pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
     Ok(query_invoices!(
-        "WHERE shop_uid = ? AND fulfilment_stage IS NOT NULL AND status != 'refunded'
+        "WHERE shop_uid = $1 AND fulfilment_stage IS NOT NULL AND status != 'refunded'
           ORDER BY paid_at, id",
         shop
     )
@@ -728,7 +731,7 @@ pub async fn reminded_in(
     reminder: i64,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE invoices SET reminders_sent = MAX(reminders_sent, ?) WHERE shop_uid = ? AND id = ?",
+        "UPDATE invoices SET reminders_sent = MAX(reminders_sent, $1) WHERE shop_uid = $2 AND id = $3",
         reminder,
         shop,
         id
@@ -742,7 +745,7 @@ pub async fn reminded_in(
 /// time counts).
 pub async fn abandoned_in(conn: &mut SqliteConnection, shop: &str, id: i64, at: i64) -> Result<()> {
     sqlx::query!(
-        "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, ?) WHERE shop_uid = ? AND id = ?",
+        "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, $1) WHERE shop_uid = $2 AND id = $3",
         at,
         shop,
         id
@@ -761,8 +764,8 @@ pub async fn move_on_board_in(
     stage: &str,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE invoices SET fulfilment_stage = ?
-         WHERE shop_uid = ? AND id = ? AND fulfilment_stage IS NOT NULL",
+        "UPDATE invoices SET fulfilment_stage = $1
+         WHERE shop_uid = $2 AND id = $3 AND fulfilment_stage IS NOT NULL",
         stage,
         shop,
         id
@@ -774,7 +777,7 @@ pub async fn move_on_board_in(
 
 /// The customer is sent invoice `id`'s message with its link (the bot's invoices).
 pub async fn notify_customer_set_in(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query!("UPDATE invoices SET notify_customer = 1 WHERE id = ?", id)
+    sqlx::query!("UPDATE invoices SET notify_customer = 1 WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -783,7 +786,7 @@ pub async fn notify_customer_set_in(conn: &mut SqliteConnection, id: i64) -> Res
 /// The customer's newest invoice, if any.
 pub async fn latest_of(db: &Db, shop: &str, phone: &str) -> Result<Option<InvoiceRow>> {
     Ok(query_invoices!(
-        "WHERE shop_uid = ? AND customer_phone = ? ORDER BY id DESC LIMIT 1",
+        "WHERE shop_uid = $1 AND customer_phone = $2 ORDER BY id DESC LIMIT 1",
         shop,
         phone
     )

@@ -59,7 +59,7 @@ pub async fn enqueue_in(
 ) -> Result<i64> {
     sqlx::query!(
         "INSERT INTO jobs (shop_uid, kind, idempotency_key, payload, run_at, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
         shop,
         kind,
         key,
@@ -70,7 +70,7 @@ pub async fn enqueue_in(
     .execute(&mut *conn)
     .await?;
     Ok(
-        sqlx::query_scalar!("SELECT id FROM jobs WHERE idempotency_key = ?", key)
+        sqlx::query_scalar!("SELECT id FROM jobs WHERE idempotency_key = $1", key)
             .fetch_one(&mut *conn)
             .await?,
     )
@@ -91,7 +91,7 @@ macro_rules! query_jobs {
 /// How many jobs wait for their turn at `now`: pending and due, not claimed by a runner.
 pub async fn due_count(db: &Db, now: i64) -> Result<i64> {
     Ok(sqlx::query_scalar!(
-        "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= ?",
+        "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= $1",
         now
     )
     .fetch_one(db.pool())
@@ -112,10 +112,10 @@ pub async fn claim_in(
     busy: &[(String, &'static str)],
 ) -> Result<Vec<Job>> {
     sqlx::query!(
-        "UPDATE jobs SET state = 'failed', finished_at = ?,
+        "UPDATE jobs SET state = 'failed', finished_at = $1,
                 last_error = 'gave up after ' || attempts || ' attempts: ' ||
                              COALESCE(last_error, 'its result could not be recorded')
-         WHERE state = 'pending' AND run_at <= ? AND attempts >= ?",
+         WHERE state = 'pending' AND run_at <= $2 AND attempts >= $3",
         now,
         now,
         MAX_ATTEMPTS
@@ -131,11 +131,11 @@ pub async fn claim_in(
                   run_at AS "run_at!", attempts AS "attempts!", state AS "state!", last_error
            FROM (SELECT j.*, ROW_NUMBER() OVER (
                      PARTITION BY shop_uid,
-                         CASE kind WHEN ? THEN 'notify' WHEN ? THEN 'agent' ELSE 'main' END
+                         CASE kind WHEN $1 THEN 'notify' WHEN $2 THEN 'agent' ELSE 'main' END
                      ORDER BY run_at, id) AS nth
                  FROM jobs j
-                 WHERE state = 'pending' AND run_at <= ? AND (? IS NULL OR id = ?))
-           WHERE nth = 1 ORDER BY run_at, id LIMIT ?"#,
+                 WHERE state = 'pending' AND run_at <= $3 AND ($4 IS NULL OR id = $5))
+           WHERE nth = 1 ORDER BY run_at, id LIMIT $6"#,
         notify_kind,
         READ_KIND,
         now,
@@ -157,7 +157,7 @@ pub async fn claim_in(
             break;
         }
         sqlx::query!(
-            "UPDATE jobs SET attempts = attempts + 1, run_at = ? WHERE id = ?",
+            "UPDATE jobs SET attempts = attempts + 1, run_at = $1 WHERE id = $2",
             now + LEASE_SECS,
             job.id
         )
@@ -192,8 +192,8 @@ pub fn lane(kind: &str) -> &'static str {
 /// (the same conversation's earlier message, answered first).
 pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64) -> Result<bool> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT EXISTS (SELECT 1 FROM jobs WHERE shop_uid = ? AND kind = ? AND id < ?
-                AND state = 'pending' AND substr(idempotency_key, 1, length(?)) = ?)
+        r#"SELECT EXISTS (SELECT 1 FROM jobs WHERE shop_uid = $1 AND kind = $2 AND id < $3
+                AND state = 'pending' AND substr(idempotency_key, 1, length($4)) = $5)
                 AS "open!: bool""#,
         shop,
         kind,
@@ -208,7 +208,7 @@ pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64
 /// Records a job as done.
 pub async fn done_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
     sqlx::query!(
-        "UPDATE jobs SET state = 'done', finished_at = ?, last_error = NULL WHERE id = ?",
+        "UPDATE jobs SET state = 'done', finished_at = $1, last_error = NULL WHERE id = $2",
         now,
         id
     )
@@ -231,8 +231,8 @@ pub async fn failed_in(
     // Only the attempt that is still out: a job that was meanwhile done (its result recorded
     // just before a timeout or a panic was noticed) stays done.
     let changed = sqlx::query!(
-        "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, finished_at = ?
-         WHERE id = ? AND state = 'pending' AND attempts = ?",
+        "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, finished_at = $4
+         WHERE id = $5 AND state = 'pending' AND attempts = $6",
         if again { "pending" } else { "failed" },
         now + backoff(job.attempts),
         error,
@@ -251,8 +251,8 @@ pub async fn failed_in(
 /// Returns whether it was failed.
 pub async fn revive_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<bool> {
     Ok(sqlx::query!(
-        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = ?, finished_at = NULL
-         WHERE id = ? AND state = 'failed'",
+        "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $1, finished_at = NULL
+         WHERE id = $2 AND state = 'failed'",
         now,
         id
     )
@@ -264,14 +264,14 @@ pub async fn revive_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result
 
 /// A job by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<Job>> {
-    Ok(query_jobs!("WHERE id = ?", id)
+    Ok(query_jobs!("WHERE id = $1", id)
         .fetch_optional(db.pool())
         .await?)
 }
 
 /// A shop's jobs, newest first (for the operator and tests).
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<Job>> {
-    Ok(query_jobs!("WHERE shop_uid = ? ORDER BY id DESC", shop)
+    Ok(query_jobs!("WHERE shop_uid = $1 ORDER BY id DESC", shop)
         .fetch_all(db.pool())
         .await?)
 }
@@ -292,8 +292,8 @@ pub async fn refund_states_in(
     invoice_id: i64,
 ) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar!(
-        "SELECT state FROM jobs WHERE shop_uid = ? AND kind = 'pay.refund'
-           AND json_extract(payload, '$.request.invoice_id') = ? ORDER BY id",
+        "SELECT state FROM jobs WHERE shop_uid = $1 AND kind = 'pay.refund'
+           AND json_extract(payload, '$.request.invoice_id') = $2 ORDER BY id",
         shop,
         invoice_id
     )
@@ -308,7 +308,7 @@ pub async fn pending_of_kind_in(
     kind: &str,
 ) -> Result<Vec<(i64, String)>> {
     Ok(sqlx::query!(
-        "SELECT id, payload FROM jobs WHERE shop_uid = ? AND kind = ? AND state = 'pending'",
+        "SELECT id, payload FROM jobs WHERE shop_uid = $1 AND kind = $2 AND state = 'pending'",
         shop,
         kind
     )
@@ -322,7 +322,7 @@ pub async fn pending_of_kind_in(
 /// Ends job `id` without running it, saying `why`.
 pub async fn end_in(conn: &mut SqliteConnection, id: i64, why: &str, now: i64) -> Result<()> {
     sqlx::query!(
-        "UPDATE jobs SET state = 'done', finished_at = ?, last_error = ? WHERE id = ?",
+        "UPDATE jobs SET state = 'done', finished_at = $1, last_error = $2 WHERE id = $3",
         now,
         why,
         id
@@ -334,7 +334,7 @@ pub async fn end_in(conn: &mut SqliteConnection, id: i64, why: &str, now: i64) -
 
 /// Moves job `id` to run at `run_at`.
 pub async fn move_in(conn: &mut SqliteConnection, id: i64, run_at: i64) -> Result<()> {
-    sqlx::query!("UPDATE jobs SET run_at = ? WHERE id = ?", run_at, id)
+    sqlx::query!("UPDATE jobs SET run_at = $1 WHERE id = $2", run_at, id)
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -25,7 +25,7 @@ pub async fn ensure_in(
     at: i64,
 ) -> Result<()> {
     sqlx::query!(
-        "INSERT INTO leads (shop_uid, phone, created_at, updated_at) VALUES (?, ?, ?, ?)
+        "INSERT INTO leads (shop_uid, phone, created_at, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
         shop,
         phone,
@@ -48,16 +48,16 @@ pub async fn change_in(
 ) -> Result<()> {
     match change {
         Change::Stage => sqlx::query!(
-            "UPDATE leads SET stage = ?1, updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4",
+            "UPDATE leads SET stage = $1, updated_at = $2 WHERE shop_uid = $3 AND phone = $4",
             value,
             at,
             shop,
             phone
         ),
         Change::AddTag => sqlx::query!(
-            "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = ?1)
-                 THEN tags ELSE json_insert(tags, '$[#]', ?1) END, updated_at = ?2
-             WHERE shop_uid = ?3 AND phone = ?4",
+            "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = $1)
+                 THEN tags ELSE json_insert(tags, '$[#]', $1) END, updated_at = $2
+             WHERE shop_uid = $3 AND phone = $4",
             value,
             at,
             shop,
@@ -65,7 +65,7 @@ pub async fn change_in(
         ),
         Change::RemoveTag => sqlx::query!(
             "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
-                 WHERE value <> ?1), updated_at = ?2 WHERE shop_uid = ?3 AND phone = ?4",
+                 WHERE value <> $1), updated_at = $2 WHERE shop_uid = $3 AND phone = $4",
             value,
             at,
             shop,
@@ -87,8 +87,8 @@ pub async fn set_field_in(
     at: i64,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json(?2)), updated_at = ?3
-         WHERE shop_uid = ?4 AND phone = ?5",
+        "UPDATE leads SET fields = json_set(fields, '$.' || $1, json($2)), updated_at = $3
+         WHERE shop_uid = $4 AND phone = $5",
         name,
         value,
         at,
@@ -111,10 +111,10 @@ pub async fn add_to_field_in(
     at: i64,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE leads SET fields = json_set(fields, '$.' || ?1, json_object(
-             'minor', COALESCE(json_extract(fields, '$.' || ?1 || '.minor'), 0) + ?2,
-             'currency', ?3)), updated_at = ?4
-         WHERE shop_uid = ?5 AND phone = ?6",
+        "UPDATE leads SET fields = json_set(fields, '$.' || $1, json_object(
+             'minor', COALESCE(json_extract(fields, '$.' || $1 || '.minor'), 0) + $2,
+             'currency', $3)), updated_at = $4
+         WHERE shop_uid = $5 AND phone = $6",
         name,
         minor,
         currency,
@@ -139,7 +139,7 @@ pub async fn history_in(
 ) -> Result<()> {
     sqlx::query!(
         "INSERT INTO lead_history (shop_uid, phone, event_id, rule, what, at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
         shop,
         phone,
         event_id,
@@ -160,7 +160,7 @@ pub async fn first_run_in(
     event_id: i64,
 ) -> Result<bool> {
     Ok(sqlx::query!(
-        "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES (?, ?, ?)
+        "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
         shop,
         rule,
@@ -179,7 +179,7 @@ pub async fn stage_and_tags_in(
     phone: &str,
 ) -> Result<(String, String)> {
     let row = sqlx::query!(
-        "SELECT stage, tags FROM leads WHERE shop_uid = ? AND phone = ?",
+        "SELECT stage, tags FROM leads WHERE shop_uid = $1 AND phone = $2",
         shop,
         phone
     )
@@ -194,7 +194,7 @@ pub async fn stage_counts_in(
     shop: &str,
 ) -> Result<Vec<(String, i64)>> {
     Ok(sqlx::query!(
-        r#"SELECT stage, count(*) AS "n!: i64" FROM leads WHERE shop_uid = ? GROUP BY stage"#,
+        r#"SELECT stage, count(*) AS "n!: i64" FROM leads WHERE shop_uid = $1 GROUP BY stage"#,
         shop
     )
     .fetch_all(&mut *conn)
@@ -215,7 +215,7 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ListRow>> {
                   l.updated_at
            FROM leads l LEFT JOIN conversations c
              ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
-           WHERE l.shop_uid = ? ORDER BY l.updated_at DESC, l.phone"#,
+           WHERE l.shop_uid = $1 ORDER BY l.updated_at DESC, l.phone"#,
         shop
     )
     .fetch_all(db.pool())
@@ -242,7 +242,7 @@ pub async fn get(
     phone: &str,
 ) -> Result<Option<((String, String, String), Vec<(i64, String)>)>> {
     let row = sqlx::query!(
-        "SELECT stage, tags, fields FROM leads WHERE shop_uid = ? AND phone = ?",
+        "SELECT stage, tags, fields FROM leads WHERE shop_uid = $1 AND phone = $2",
         shop,
         phone
     )
@@ -252,7 +252,7 @@ pub async fn get(
         return Ok(None);
     };
     let history = sqlx::query!(
-        "SELECT at, what FROM lead_history WHERE shop_uid = ? AND phone = ? ORDER BY id",
+        "SELECT at, what FROM lead_history WHERE shop_uid = $1 AND phone = $2 ORDER BY id",
         shop,
         phone
     )

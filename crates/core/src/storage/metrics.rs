@@ -9,10 +9,10 @@ pub async fn chats_to_payment(db: &Db, shop: &str, from: i64, to: i64) -> Result
         r#"WITH chats AS (
              SELECT c.customer_phone AS phone, MIN(m.sent_at) AS first_at
              FROM conversations c JOIN messages m ON m.conversation_id = c.id
-             WHERE c.shop_uid = ? AND m.direction = 'in' AND m.sent_at >= ? AND m.sent_at < ?
+             WHERE c.shop_uid = $1 AND m.direction = 'in' AND m.sent_at >= $2 AND m.sent_at < $3
              GROUP BY c.customer_phone)
          SELECT COUNT(*) AS "chats!: i64", COUNT(*) FILTER (WHERE EXISTS (
-             SELECT 1 FROM invoices i WHERE i.shop_uid = ? AND i.customer_phone = chats.phone
+             SELECT 1 FROM invoices i WHERE i.shop_uid = $4 AND i.customer_phone = chats.phone
              AND i.paid_at IS NOT NULL AND i.created_at >= chats.first_at)) AS "paid!: i64"
          FROM chats"#,
         shop,
@@ -29,7 +29,7 @@ pub async fn chats_to_payment(db: &Db, shop: &str, from: i64, to: i64) -> Result
 /// when that is more than 30 days back).
 pub async fn first_sent_at(db: &Db, shop: &str) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar!(
-        r#"SELECT MIN(sent_at) AS "first: i64" FROM invoices WHERE shop_uid = ?"#,
+        r#"SELECT MIN(sent_at) AS "first: i64" FROM invoices WHERE shop_uid = $1"#,
         shop
     )
     .fetch_one(db.pool())

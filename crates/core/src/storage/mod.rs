@@ -7,7 +7,8 @@
 //! Statements are `sqlx::query!` and friends, checked at compile time against the schema the
 //! migrations make (offline data in `crates/core/.sqlx/`, rewritten by
 //! `cargo xtask sql-prepare`). The exception is the multi-row insert of [`multi_row_sql`],
-//! whose number of rows varies.
+//! whose number of rows varies. Placeholders are numbered (`$1`, `$2`, …), which SQLite
+//! binds as well as PostgreSQL does: one SQL text per statement for both backends.
 
 pub mod agent_tests;
 pub mod catalog;
@@ -41,10 +42,15 @@ pub(crate) fn multi_row_sql(
     cols: usize,
     tail: &str,
 ) -> sqlx::AssertSqlSafe<String> {
-    let group = format!("({})", vec!["?"; cols].join(", "));
+    let groups: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=cols).map(|c| format!("${}", row * cols + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
     let mut sql = String::from(head);
     sql.push_str(" VALUES ");
-    sql.push_str(&vec![group.as_str(); rows].join(","));
+    sql.push_str(&groups.join(","));
     sql.push_str(tail);
     sqlx::AssertSqlSafe(sql)
 }

@@ -15,8 +15,8 @@ pub async fn record_in(
 ) -> Result<()> {
     sqlx::query!(
         "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-         ON CONFLICT (shop_uid, key) DO UPDATE SET state = ?6, attempts = ?7, answer = ?8, at = ?9",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT (shop_uid, key) DO UPDATE SET state = $6, attempts = $7, answer = $8, at = $9",
         shop,
         &n.key,
         &n.channel,
@@ -41,7 +41,7 @@ pub async fn recent(
     Ok(sqlx::query_as!(
         ziflow_protocol::automation::NotificationRow,
         "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
-         WHERE shop_uid = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+         WHERE shop_uid = $1 ORDER BY at DESC, rowid DESC LIMIT $2",
         shop,
         limit
     )

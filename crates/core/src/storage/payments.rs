@@ -107,7 +107,7 @@ pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
 pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) -> Result<i64> {
     Ok(sqlx::query_scalar!(
         r#"INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id AS "id!""#,
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id AS "id!""#,
         p.shop,
         p.invoice_id,
         p.provider,
@@ -129,7 +129,7 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
                 i.total_minor AS invoice_total_minor, i.currency AS invoice_currency,
                 i.pay_provider AS invoice_provider
          FROM payments p LEFT JOIN invoices i ON i.id = p.invoice_id
-         WHERE p.shop_uid = ?
+         WHERE p.shop_uid = $1
          ORDER BY p.occurred_at DESC, p.id DESC",
         shop
     )
@@ -143,7 +143,7 @@ pub async fn unmatched_of_event_in(
     event_id: i64,
 ) -> Result<Option<i64>> {
     Ok(sqlx::query_scalar!(
-        "SELECT id FROM payments WHERE source_event = ? AND invoice_id IS NULL",
+        "SELECT id FROM payments WHERE source_event = $1 AND invoice_id IS NULL",
         event_id
     )
     .fetch_optional(&mut *conn)
@@ -159,7 +159,7 @@ pub async fn match_in(
     amount_minor: i64,
 ) -> Result<()> {
     sqlx::query!(
-        "UPDATE payments SET invoice_id = ?, outcome = ?, amount_minor = ? WHERE id = ?",
+        "UPDATE payments SET invoice_id = $1, outcome = $2, amount_minor = $3 WHERE id = $4",
         invoice_id,
         outcome,
         amount_minor,
@@ -172,7 +172,7 @@ pub async fn match_in(
 
 /// Deletes a payment row that turned out to repeat one already recorded.
 pub async fn delete_in(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query!("DELETE FROM payments WHERE id = ?", id)
+    sqlx::query!("DELETE FROM payments WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(())

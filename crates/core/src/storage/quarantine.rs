@@ -34,7 +34,7 @@ pub async fn add_in(
 ) -> Result<Option<i64>> {
     let added = sqlx::query!(
         "INSERT INTO quarantined_events (event_id, shop_uid, kind, reason, tries, quarantined_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
         event.id,
         &event.shop_uid,
         &event.kind,
@@ -65,7 +65,7 @@ pub async fn list(db: &Db, shop: Option<&str>) -> Result<Vec<Quarantined>> {
     Ok(sqlx::query_as!(
         Quarantined,
         "SELECT event_id, shop_uid, kind, reason, tries, quarantined_at FROM quarantined_events
-         WHERE ? IS NULL OR shop_uid = ? ORDER BY event_id DESC",
+         WHERE $1 IS NULL OR shop_uid = $2 ORDER BY event_id DESC",
         shop,
         shop
     )
@@ -82,7 +82,7 @@ pub async fn get_in(
     Ok(sqlx::query_as!(
         Quarantined,
         "SELECT event_id, shop_uid, kind, reason, tries, quarantined_at FROM quarantined_events
-         WHERE shop_uid = ? AND event_id = ?",
+         WHERE shop_uid = $1 AND event_id = $2",
         shop,
         event_id
     )
@@ -98,7 +98,7 @@ pub async fn release_in(
     now: i64,
 ) -> Result<Option<i64>> {
     sqlx::query!(
-        "DELETE FROM quarantined_events WHERE event_id = ?",
+        "DELETE FROM quarantined_events WHERE event_id = $1",
         event.id
     )
     .execute(&mut *conn)
@@ -115,7 +115,7 @@ pub async fn release_in(
 /// Records that applying a quarantined event again failed, with the new reason.
 pub async fn failed_again(db: &Db, event_id: i64, reason: &str) -> Result<()> {
     sqlx::query!(
-        "UPDATE quarantined_events SET reason = ?, tries = tries + 1 WHERE event_id = ?",
+        "UPDATE quarantined_events SET reason = $1, tries = tries + 1 WHERE event_id = $2",
         reason,
         event_id
     )
@@ -147,7 +147,7 @@ pub async fn open_notices(db: &Db, shop: &str) -> Result<Vec<Notice>> {
                 COALESCE(json_extract(q.payload, '$.reason'), '') AS "reason!: String",
                 q.created_at AS at
          FROM events q
-         WHERE q.shop_uid = ? AND q.kind = 'engine.quarantined'
+         WHERE q.shop_uid = $1 AND q.kind = 'engine.quarantined'
            AND NOT EXISTS (
                SELECT 1 FROM events r
                WHERE r.shop_uid = q.shop_uid AND r.kind = 'engine.released' AND r.id > q.id

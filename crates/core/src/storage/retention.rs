@@ -19,12 +19,12 @@ pub struct Pruned {
 
 /// Removes what is older than `before` (Unix seconds).
 pub async fn prune_in(conn: &mut SqliteConnection, before: i64) -> Result<Pruned> {
-    let command_results = sqlx::query!("DELETE FROM command_results WHERE created_at < ?", before)
+    let command_results = sqlx::query!("DELETE FROM command_results WHERE created_at < $1", before)
         .execute(&mut *conn)
         .await?
         .rows_affected();
     let statuses = sqlx::query!(
-        "DELETE FROM message_statuses WHERE at < ? AND status <> 'failed'",
+        "DELETE FROM message_statuses WHERE at < $1 AND status <> 'failed'",
         before
     )
     .execute(&mut *conn)
@@ -32,7 +32,7 @@ pub async fn prune_in(conn: &mut SqliteConnection, before: i64) -> Result<Pruned
     .rows_affected();
     let jobs = sqlx::query!(
         "DELETE FROM jobs WHERE state IN ('done', 'failed') AND finished_at IS NOT NULL
-         AND finished_at < ?",
+         AND finished_at < $1",
         before
     )
     .execute(&mut *conn)

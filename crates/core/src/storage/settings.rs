@@ -5,7 +5,7 @@ use crate::{Db, Result};
 /// The value of `key` for the shop, if set.
 pub async fn get(db: &Db, shop: &str, key: &str) -> Result<Option<String>> {
     Ok(sqlx::query_scalar!(
-        "SELECT value FROM settings WHERE shop_uid = ? AND key = ?",
+        "SELECT value FROM settings WHERE shop_uid = $1 AND key = $2",
         shop,
         key
     )
@@ -20,7 +20,7 @@ pub async fn get_in(
     key: &str,
 ) -> Result<Option<String>> {
     Ok(sqlx::query_scalar!(
-        "SELECT value FROM settings WHERE shop_uid = ? AND key = ?",
+        "SELECT value FROM settings WHERE shop_uid = $1 AND key = $2",
         shop,
         key
     )
@@ -42,7 +42,7 @@ pub async fn set_in(
     value: &str,
 ) -> Result<()> {
     sqlx::query!(
-        "INSERT INTO settings (shop_uid, key, value) VALUES (?, ?, ?)
+        "INSERT INTO settings (shop_uid, key, value) VALUES ($1, $2, $3)
          ON CONFLICT (shop_uid, key) DO UPDATE SET value = excluded.value",
         shop,
         key,
@@ -61,7 +61,7 @@ pub async fn own_replies_in(
 ) -> Result<Vec<(String, String)>> {
     Ok(sqlx::query!(
         r#"SELECT substr(key, 7) AS "key!: String", value FROM settings
-           WHERE shop_uid = ? AND key LIKE 'reply.%' AND value <> ''"#,
+           WHERE shop_uid = $1 AND key LIKE 'reply.%' AND value <> ''"#,
         shop
     )
     .fetch_all(&mut *conn)
@@ -80,7 +80,7 @@ pub async fn many_in(
     let keys = serde_json::to_string(keys).unwrap_or_else(|_| "[]".into());
     Ok(sqlx::query!(
         "SELECT key, value FROM settings
-         WHERE shop_uid = ? AND key IN (SELECT value FROM json_each(?))",
+         WHERE shop_uid = $1 AND key IN (SELECT value FROM json_each($2))",
         shop,
         keys
     )

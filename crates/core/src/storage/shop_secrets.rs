@@ -65,7 +65,7 @@ pub async fn set(
     super::shops::get(db, shop).await?;
     let sealed = key.seal(shop, name.as_str(), value)?;
     sqlx::query!(
-        "INSERT INTO shop_secrets (shop_uid, name, sealed) VALUES (?, ?, ?)
+        "INSERT INTO shop_secrets (shop_uid, name, sealed) VALUES ($1, $2, $3)
          ON CONFLICT (shop_uid, name) DO UPDATE SET sealed = excluded.sealed",
         shop,
         name.as_str(),
@@ -90,7 +90,7 @@ pub async fn get_in(
     name: SecretName,
 ) -> Result<Option<Secret>> {
     let sealed: Option<Vec<u8>> = sqlx::query_scalar!(
-        "SELECT sealed FROM shop_secrets WHERE shop_uid = ? AND name = ?",
+        "SELECT sealed FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
         shop,
         name.as_str()
     )
@@ -108,7 +108,7 @@ pub async fn exists_in(
     name: SecretName,
 ) -> Result<bool> {
     Ok(sqlx::query_scalar!(
-        "SELECT 1 FROM shop_secrets WHERE shop_uid = ? AND name = ?",
+        "SELECT 1 FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
         shop,
         name.as_str()
     )
@@ -120,7 +120,7 @@ pub async fn exists_in(
 /// Deletes a shop's secret. Returns whether there was one.
 pub async fn delete(db: &Db, shop: &str, name: SecretName) -> Result<bool> {
     Ok(sqlx::query!(
-        "DELETE FROM shop_secrets WHERE shop_uid = ? AND name = ?",
+        "DELETE FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
         shop,
         name.as_str()
     )

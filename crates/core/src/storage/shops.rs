@@ -37,7 +37,7 @@ pub async fn create(
         )));
     }
     sqlx::query!(
-        "INSERT INTO shops (uid, name, currency, timezone, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO shops (uid, name, currency, timezone, created_at) VALUES ($1, $2, $3, $4, $5)",
         uid,
         name.trim(),
         currency,
@@ -53,7 +53,7 @@ pub async fn create(
 pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
     sqlx::query_as!(
         Shop,
-        "SELECT uid, name, currency, timezone, created_at FROM shops WHERE uid = ?",
+        "SELECT uid, name, currency, timezone, created_at FROM shops WHERE uid = $1",
         uid
     )
     .fetch_optional(db.pool())
@@ -64,7 +64,7 @@ pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
 /// Sets the token Meta must echo when subscribing the WhatsApp webhook.
 pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Result<()> {
     let n = sqlx::query!(
-        "UPDATE shops SET whatsapp_verify_token = ? WHERE uid = ?",
+        "UPDATE shops SET whatsapp_verify_token = $1 WHERE uid = $2",
         token,
         uid
     )
@@ -79,12 +79,13 @@ pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Resul
 
 /// The shop's WhatsApp verify token, if the shop exists and has one.
 pub async fn whatsapp_verify_token(db: &Db, uid: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar!("SELECT whatsapp_verify_token FROM shops WHERE uid = ?", uid)
-            .fetch_optional(db.pool())
-            .await?
-            .flatten(),
+    Ok(sqlx::query_scalar!(
+        "SELECT whatsapp_verify_token FROM shops WHERE uid = $1",
+        uid
     )
+    .fetch_optional(db.pool())
+    .await?
+    .flatten())
 }
 
 /// The first shop of this database, if any (a desktop replica holds exactly one).
@@ -101,7 +102,7 @@ pub async fn first(db: &Db) -> Result<Option<Shop>> {
 /// shop it syncs: event and invoice ids come from that shop's relay, so two relays' rows
 /// cannot share the tables). Returns how many shops went.
 pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
-    Ok(sqlx::query!("DELETE FROM shops WHERE uid != ?", keep)
+    Ok(sqlx::query!("DELETE FROM shops WHERE uid != $1", keep)
         .execute(db.pool())
         .await?
         .rows_affected())
@@ -110,7 +111,7 @@ pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
 /// The shop's time zone (IANA name).
 pub async fn timezone_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
     Ok(
-        sqlx::query_scalar!("SELECT timezone FROM shops WHERE uid = ?", uid)
+        sqlx::query_scalar!("SELECT timezone FROM shops WHERE uid = $1", uid)
             .fetch_one(&mut *conn)
             .await?,
     )
@@ -119,7 +120,7 @@ pub async fn timezone_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result
 /// The shop's currency (ISO 4217).
 pub async fn currency_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
     Ok(
-        sqlx::query_scalar!("SELECT currency FROM shops WHERE uid = ?", uid)
+        sqlx::query_scalar!("SELECT currency FROM shops WHERE uid = $1", uid)
             .fetch_one(&mut *conn)
             .await?,
     )
