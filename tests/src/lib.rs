@@ -10,9 +10,11 @@
 //! A missing app binary or tauri-driver is a test failure with instructions, never a skip.
 //!
 //! Layout: this file (the window harness, [`BareApp`] for benchmarks without WebDriver);
-//! [`tls`]: an HTTPS peer on 127.0.0.1 with a throw-away CA. The e2e tests are in
+//! [`tls`]: an HTTPS peer on 127.0.0.1 with a throw-away CA; [`pg`]: a throw-away PostgreSQL
+//! cluster. The e2e tests are in
 //! `e2e/main.rs`, the benchmarks in `src/bin/ziflow-bench.rs`.
 
+pub mod pg;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};

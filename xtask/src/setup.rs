@@ -29,6 +29,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     // Secret Service for the paired relay's device token (keyring crate; e2e tests).
     "libdbus-1-dev",
     "gnome-keyring",
+    // The relay's scale-out backend: tests start throw-away clusters (`ziflow_tests::pg`).
+    "postgresql",
 ];
 
 /// Python packages the tests use as real peers: Stripe's official SDK is the signature
