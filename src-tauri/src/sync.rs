@@ -175,7 +175,14 @@ impl SyncClient {
                 }
             };
             let status = res.status().as_u16();
-            let body = res.bytes().await.unwrap_or_default();
+            let body = match res.bytes().await {
+                Ok(body) => body,
+                Err(e) => {
+                    // The answer was cut off: the same key gets the stored answer again.
+                    last = e.to_string();
+                    continue;
+                }
+            };
             let refusal = || serde_json::from_slice::<Refusal>(&body).unwrap_or_default();
             match status {
                 401 => return Err(SyncError::Unauthorized),
