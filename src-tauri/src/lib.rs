@@ -49,7 +49,7 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_updater::Builder::new().build())
         .setup(|app| {
             let state = tauri::async_runtime::block_on(state::AppState::load(app.handle()))?;
-            tracing::info!(db = %state.db.path().display(), shop = %state.session().shop.name, "ZiFlow ready");
+            tracing::info!(db = %state.db.path().map(|p| p.display().to_string()).unwrap_or_default(), shop = %state.session().shop.name, "ZiFlow ready");
             let session = state.session();
             app.manage(state);
             if std::env::var("ZIFLOW_CUSTOMER_WINDOW").is_ok_and(|v| v == "1")

@@ -155,6 +155,7 @@ pub async fn start(
     let (stop, mut stopped) = watch::channel(false);
     let config = ziflow_relay::Config {
         data_dir: dir,
+        postgres: None,
         master_key: key,
         providers: providers(),
     };

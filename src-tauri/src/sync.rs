@@ -290,14 +290,9 @@ impl SyncClient {
                 created_at: e.created_at,
             })
             .collect();
-        let mut tx = self
-            .db
-            .pool()
-            .begin()
-            .await
-            .map_err(ziflow_core::Error::from)?;
+        let mut tx = self.db.begin().await?;
         let pulled = projection::apply_pulled(&mut tx, &events).await?;
-        tx.commit().await.map_err(ziflow_core::Error::from)?;
+        tx.commit().await?;
         Ok((pulled, page.more))
     }
 

@@ -158,6 +158,7 @@ impl HistoryRelay {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let config = ziflow_relay::Config {
             data_dir: shop.dir.clone(),
+            postgres: None,
             master_key: shop.key.clone(),
             providers: ziflow_relay::config::ProviderConfig::sandboxed(),
         };
@@ -819,6 +820,7 @@ impl RemoteRelay {
         let stripe = fake_stripe::FakeStripe::start().await;
         let config = ziflow_relay::Config {
             data_dir: dir.path().to_path_buf(),
+            postgres: None,
             master_key: key,
             providers: ziflow_relay::config::ProviderConfig {
                 stripe_api_base: stripe.base.clone(),

@@ -14,7 +14,7 @@
 //! cluster. The e2e tests are in
 //! `e2e/main.rs`, the benchmarks in `src/bin/ziflow-bench.rs`.
 
-pub mod pg;
+pub use ziflow_pg_harness as pg;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};

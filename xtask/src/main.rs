@@ -214,11 +214,68 @@ fn test(extra: &[String]) -> Result {
         .arg("--")
         .args(extra))?;
     done(t);
+
+    // The same binaries, no build: the suites that run on either database, again on a
+    // throw-away PostgreSQL cluster.
+    let t = step("Running the storage suites again on PostgreSQL (a throw-away cluster)");
+    let suites = [
+        ("ziflow-core", "it", "crates/core"),
+        ("ziflow-relay", "it", "crates/relay"),
+    ];
+    let wanted: Vec<(&str, &str)> = suites.iter().map(|(p, t, _)| (*p, *t)).collect();
+    for (exe, (_, _, dir)) in test_binaries(&root, &wanted)?.iter().zip(suites) {
+        sh(Command::new(exe)
+            .current_dir(root.join(dir))
+            .env("ZIFLOW_TEST_DATABASE", "postgres")
+            .args(extra))?;
+    }
+    done(t);
     eprintln!(
         "\nAll tests passed. Screenshots of the window: {}",
         artifacts.display()
     );
     Ok(())
+}
+
+/// The already built test executables of `(package, test target)`, from cargo's own
+/// account of the build (`--no-run --message-format=json`), so running one again costs no
+/// build.
+fn test_binaries(root: &Path, wanted: &[(&str, &str)]) -> Result<Vec<PathBuf>> {
+    let out = linted()
+        .current_dir(root)
+        .arg("test")
+        .args(HOST)
+        .args(["--no-run", "--message-format=json"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo test --no-run: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |line: &str, name: &str| -> Option<String> {
+        let key = format!("\"{name}\":\"");
+        let start = line.find(&key)? + key.len();
+        let end = line[start..].find('"')?;
+        Some(line[start..start + end].to_string())
+    };
+    let mut found = Vec::new();
+    for (package, target) in wanted {
+        let exe = text
+            .lines()
+            .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+            .filter(|l| {
+                field(l, "package_id").is_some_and(|id| {
+                    id.contains(&format!("/{package}#")) || id.contains(&format!("#{package}@"))
+                })
+            })
+            .filter(|l| {
+                l.contains(&format!(
+                    "\"kind\":[\"test\"],\"crate_types\":[\"bin\"],\"name\":\"{target}\""
+                ))
+            })
+            .find_map(|l| field(l, "executable"))
+            .ok_or_else(|| format!("no built test `{target}` of {package} in cargo's output"))?;
+        found.push(PathBuf::from(exe));
+    }
+    Ok(found)
 }
 
 fn bench(what: &[String]) -> Result {

@@ -16,8 +16,8 @@
 //! event. Moving an order on the Ready-to-ship board moves its lead to Ready to ship, Shipped
 //! or Delivered; a rep may move a lead or tag it by hand (`lead.changed`).
 
+use crate::storage::Conn;
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 use ziflow_protocol::automation::CHANNELS;
 
 use crate::notify::{self, DesktopNote, NotifyWork};
@@ -146,6 +146,12 @@ pub fn check_rules(rules: &[Rule], stages: &[String]) -> Result<()> {
                 r.id
             ));
         }
+        if r.id.chars().any(char::is_control) {
+            return refuse(format!(
+                "a rule's id is one line of text, without control characters: {:?}",
+                r.id
+            ));
+        }
         let name = format!("rule \"{}\" ({})", r.id, r.on.label());
         if r.actions.is_empty() {
             return refuse(format!("{name} does nothing: add an action"));
@@ -165,9 +171,11 @@ pub fn check_rules(rules: &[Rule], stages: &[String]) -> Result<()> {
         if r.when
             .as_ref()
             .and_then(|c| c.has_tag.as_deref())
-            .is_some_and(|t| t.trim().is_empty())
+            .is_some_and(|t| t.trim().is_empty() || t.chars().any(char::is_control))
         {
-            return refuse(format!("{name}: the condition's tag is empty"));
+            return refuse(format!(
+                "{name}: the condition's tag is empty or has control characters"
+            ));
         }
         for a in &r.actions {
             match a {
@@ -181,6 +189,13 @@ pub fn check_rules(rules: &[Rule], stages: &[String]) -> Result<()> {
                     if tag.trim().is_empty() =>
                 {
                     return refuse(format!("{name}: an empty tag"))
+                }
+                RuleAction::AddTag { tag } | RuleAction::RemoveTag { tag }
+                    if tag.chars().any(char::is_control) =>
+                {
+                    return refuse(format!(
+                        "{name}: a tag is one line of text, without control characters: {tag:?}"
+                    ))
                 }
                 RuleAction::SetField { name: field, .. } | RuleAction::AddToField { name: field }
                     if field.is_empty()
@@ -219,7 +234,7 @@ pub fn check_rules(rules: &[Rule], stages: &[String]) -> Result<()> {
 }
 
 /// The shop's rules (its own, else the shipped ones).
-pub async fn rules_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<Rule>> {
+pub async fn rules_in(conn: &mut Conn, shop: &str) -> Result<Vec<Rule>> {
     Ok(crate::storage::settings::get_in(conn, shop, "automations")
         .await?
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -227,7 +242,7 @@ pub async fn rules_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<Rul
 }
 
 /// The shop's pipeline (its own, else [`STAGES`]).
-pub async fn stages_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<String>> {
+pub async fn stages_in(conn: &mut Conn, shop: &str) -> Result<Vec<String>> {
     Ok(crate::storage::settings::get_in(conn, shop, "pipeline")
         .await?
         .and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
@@ -237,11 +252,7 @@ pub async fn stages_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<St
 
 /// Checks a pipeline the owner saves: named stages, none twice, the flow's own stages kept,
 /// and no stage dropped that a rule or a lead still uses.
-pub async fn check_pipeline(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    stages: &[String],
-) -> Result<()> {
+pub async fn check_pipeline(conn: &mut Conn, shop: &str, stages: &[String]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for s in stages {
         let t = s.trim();
@@ -295,7 +306,7 @@ type InvoiceFacts = (i64, i64, String, Option<String>);
 
 /// The customer an event is about, and its invoice, if any.
 async fn subject(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     body: &ziflow_protocol::Event,
 ) -> Result<Option<(String, Option<InvoiceFacts>)>> {
@@ -315,7 +326,7 @@ async fn subject(
 
 /// Adds a line to a lead's history.
 pub async fn history(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
     event: &Event,
@@ -331,18 +342,14 @@ pub fn listens_to(kind: &str) -> bool {
 }
 
 /// The lead's stage and tags.
-async fn stage_and_tags(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    phone: &str,
-) -> Result<(String, Vec<String>)> {
+async fn stage_and_tags(conn: &mut Conn, shop: &str, phone: &str) -> Result<(String, Vec<String>)> {
     let (stage, tags) = leads::stage_and_tags_in(conn, shop, phone).await?;
     Ok((stage, serde_json::from_str(&tags).unwrap_or_default()))
 }
 
 /// Runs the rules `event` triggers (the projection calls this after applying it).
 pub async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     body: &ziflow_protocol::Event,
 ) -> Result<Effects> {
@@ -417,7 +424,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// The variables a notification or a message may use, as of now.
-    async fn vars(&self, conn: &mut SqliteConnection) -> Result<Vec<(&'static str, String)>> {
+    async fn vars(&self, conn: &mut Conn) -> Result<Vec<(&'static str, String)>> {
         let (shop_name, name) =
             crate::storage::conversations::names_in(conn, self.shop, self.phone).await?;
         let (stage, _) = stage_and_tags(conn, self.shop, self.phone).await?;
@@ -464,7 +471,7 @@ impl Run<'_> {
 }
 
 async fn run_action(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     run: &Run<'_>,
     index: usize,
     action: &RuleAction,
@@ -607,7 +614,7 @@ async fn run_action(
 
 /// A rep moved a lead or tagged it by hand.
 async fn lead_changed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     changed: &ziflow_protocol::event::LeadChanged,
 ) -> Result<()> {
@@ -631,7 +638,7 @@ async fn lead_changed(
 
 /// The board moved an order: its lead follows (Ready to ship, Shipped, Delivered).
 async fn order_moved(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     body: &ziflow_protocol::Event,
     moved: &ziflow_protocol::event::OrderStageChanged,

@@ -3,7 +3,7 @@
 //! transaction, for commands, jobs and the agent alike. The relay's engine applies provider
 //! events with the same [`enqueue_effects`].
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use crate::projection::{self, Applied};
 use crate::storage::{events, jobs};
@@ -12,12 +12,7 @@ use ziflow_protocol::Event;
 
 /// Appends `event` to `shop`'s log at `now`, applies it and enqueues what it calls for, in
 /// the caller's transaction. Returns its id.
-pub async fn record(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    event: &Event,
-    now: i64,
-) -> Result<i64> {
+pub async fn record(conn: &mut Conn, shop: &str, event: &Event, now: i64) -> Result<i64> {
     let row = events::append_event(conn, shop, event, now)
         .await?
         // Only provider events (with a provider id) can be refused as redeliveries.
@@ -31,12 +26,7 @@ pub async fn record(
 
 /// Appends `event` to `shop`'s log at `now` without applying it (the relay's engine applies
 /// it in log order). Returns its id.
-pub async fn append(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    event: &Event,
-    now: i64,
-) -> Result<Option<i64>> {
+pub async fn append(conn: &mut Conn, shop: &str, event: &Event, now: i64) -> Result<Option<i64>> {
     Ok(events::append_event(conn, shop, event, now)
         .await?
         .map(|row| row.id))
@@ -46,7 +36,7 @@ pub async fn append(
 /// sends and read marks, the CRM rules' jobs, and provider work (under its step name).
 /// Returns whether anything was enqueued (the caller wakes the job runner).
 pub async fn enqueue_effects(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     applied: &Applied,
     at: i64,

@@ -8,9 +8,9 @@
 //! answer in Settings → Notifications and in the lead's history. Timeouts, 429 and 5xx come
 //! back with backoff; a refusal (a wrong token) is shown and not retried.
 
+use crate::storage::Conn;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 use ziflow_protocol::automation::{channel_label, NotifySettings, Trigger};
 
 use crate::storage::settings;
@@ -57,11 +57,7 @@ pub fn template_key(trigger: Trigger) -> String {
 }
 
 /// The shop's notification text for `trigger` (its own, else the built-in one).
-pub async fn template_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    trigger: Trigger,
-) -> Result<String> {
+pub async fn template_in(conn: &mut Conn, shop: &str, trigger: Trigger) -> Result<String> {
     Ok(settings::get_in(conn, shop, &template_key(trigger))
         .await?
         .filter(|t| !t.trim().is_empty())
@@ -69,7 +65,7 @@ pub async fn template_in(
 }
 
 /// The shop's channels.
-pub async fn settings_in(conn: &mut SqliteConnection, shop: &str) -> Result<NotifySettings> {
+pub async fn settings_in(conn: &mut Conn, shop: &str) -> Result<NotifySettings> {
     Ok(settings::get_in(conn, shop, SETTINGS_KEY)
         .await?
         .and_then(|s| serde_json::from_str(&s).ok())

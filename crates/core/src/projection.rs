@@ -6,7 +6,7 @@
 //! tolerant — an event whose payload this version cannot read is kept in the log and left
 //! unprojected (logged), never a reason to refuse the transaction.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 use ziflow_protocol::event as ev;
 
 use crate::storage::conversations::{self, Direction};
@@ -55,7 +55,7 @@ pub struct PaymentApplied {
 }
 
 /// Applies `event` to the projection tables inside the caller's transaction.
-pub async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<Applied> {
+pub async fn apply(conn: &mut Conn, event: &Event) -> Result<Applied> {
     let mut applier = Applier::new(conn);
     let applied = applier.apply(event).await?;
     applier.finish().await?;
@@ -65,7 +65,7 @@ pub async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<Applied
 /// [`apply`] for a replica: an event whose failure is lasting (see [`Error::lasting`]) is
 /// undone and skipped (`Ok(None)`), so one such event never stops the rest of the log; other
 /// failures are returned. The relay's engine quarantines the same events.
-pub async fn apply_or_skip(conn: &mut SqliteConnection, event: &Event) -> Result<Option<Applied>> {
+pub async fn apply_or_skip(conn: &mut Conn, event: &Event) -> Result<Option<Applied>> {
     crate::storage::savepoint_in(conn).await?;
     match apply(conn, event).await {
         Ok(applied) => {
@@ -135,7 +135,7 @@ impl Pulled {
 /// applied. One the replica cannot apply (the relay quarantines such events too) is kept and
 /// skipped, listed in Settings, and the sync goes on instead of stopping on it forever. Only
 /// the projections run: the effects (jobs, derived events) are the relay's.
-pub async fn apply_pulled(conn: &mut SqliteConnection, events: &[Event]) -> Result<Pulled> {
+pub async fn apply_pulled(conn: &mut Conn, events: &[Event]) -> Result<Pulled> {
     let mut pulled = Pulled::default();
     for event in events {
         if !crate::storage::events::insert_replica(conn, event).await? {
@@ -174,7 +174,7 @@ pub async fn apply_pulled(conn: &mut SqliteConnection, events: &[Event]) -> Resu
 /// before the next statement of any other kind, and at [`Applier::finish`] — the tables end
 /// up exactly as with one [`apply`] per event, with far fewer round trips to SQLite.
 pub struct Applier<'c> {
-    conn: &'c mut SqliteConnection,
+    conn: &'c mut Conn,
     payments: Vec<payments::Payment>,
 }
 
@@ -245,7 +245,7 @@ pub fn areas(event: &ev::Event) -> Vec<ziflow_protocol::Area> {
 
 impl<'c> Applier<'c> {
     /// An applier writing through `conn`.
-    pub fn new(conn: &'c mut SqliteConnection) -> Self {
+    pub fn new(conn: &'c mut Conn) -> Self {
         Self {
             conn,
             payments: Vec::new(),
@@ -355,7 +355,7 @@ impl<'c> Applier<'c> {
     }
 
     /// The connection, with everything held written first (so reads see it).
-    pub async fn conn(&mut self) -> Result<&mut SqliteConnection> {
+    pub async fn conn(&mut self) -> Result<&mut Conn> {
         self.flush().await?;
         Ok(&mut *self.conn)
     }
@@ -370,7 +370,7 @@ impl<'c> Applier<'c> {
 }
 
 async fn inbound_message(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::WhatsappMessage,
 ) -> Result<Applied> {
@@ -414,7 +414,7 @@ async fn inbound_message(
 }
 
 async fn invoice_created(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::InvoiceCreated,
 ) -> Result<Applied> {
@@ -447,11 +447,7 @@ async fn invoice_created(
     Ok(Applied::default())
 }
 
-async fn invoice_sent(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::InvoiceSent,
-) -> Result<Applied> {
+async fn invoice_sent(conn: &mut Conn, event: &Event, p: &ev::InvoiceSent) -> Result<Applied> {
     let link = invoices::PayLink {
         provider: p.provider.clone(),
         url: p.link.clone(),
@@ -471,7 +467,7 @@ async fn invoice_sent(
 /// expires the open Stripe links (the relay deactivated them at Stripe first and no longer
 /// holds the secret that would verify their payments). Customers ask for a new link.
 async fn billing_connected(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::BillingConnected,
 ) -> Result<Applied> {
@@ -485,7 +481,7 @@ async fn billing_connected(
 
 /// See [`billing_connected`].
 async fn billing_disconnected(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::BillingDisconnected,
 ) -> Result<Applied> {
@@ -499,11 +495,7 @@ async fn billing_disconnected(
 }
 
 /// Expires the open links of the provider the shop `left`.
-async fn expire_links_of(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    left: &str,
-) -> Result<Applied> {
+async fn expire_links_of(conn: &mut Conn, event: &Event, left: &str) -> Result<Applied> {
     let shop = &event.shop_uid;
     for inv in invoices::open_links_in(conn, shop, left).await? {
         invoices::record_fact_in(conn, shop, inv.id, &Fact::Expired, event.created_at).await?;
@@ -512,7 +504,7 @@ async fn expire_links_of(
 }
 
 async fn catalog_replaced(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::CatalogReplaced,
 ) -> Result<Applied> {
@@ -522,11 +514,7 @@ async fn catalog_replaced(
 }
 
 /// A message the shop sent (the bot or a rep): the conversation's thread shows it.
-async fn message_sent(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::MessageSent,
-) -> Result<Applied> {
+async fn message_sent(conn: &mut Conn, event: &Event, p: &ev::MessageSent) -> Result<Applied> {
     conversations::record_message_in(
         conn,
         &event.shop_uid,
@@ -553,7 +541,7 @@ async fn message_sent(
 
 /// What became of a sent message: WhatsApp's id (status `accepted`) or why it did not go.
 async fn message_delivery(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::MessageDelivery,
 ) -> Result<Applied> {
@@ -575,11 +563,7 @@ async fn message_delivery(
 }
 
 /// A status webhook: sent, delivered, read or failed, for a message the shop sent.
-async fn message_status(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::WhatsappStatus,
-) -> Result<Applied> {
+async fn message_status(conn: &mut Conn, event: &Event, p: &ev::WhatsappStatus) -> Result<Applied> {
     let st = p.read().map_err(Error::InvalidInput)?;
     let at = st.at().unwrap_or(event.created_at);
     let error = st.error();
@@ -597,7 +581,7 @@ async fn message_status(
 
 /// The reminder schedule changed (older logs).
 async fn reminders_changed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::RemindersChanged,
 ) -> Result<Applied> {
@@ -612,11 +596,7 @@ async fn reminders_changed(
 }
 
 /// A reminder went out (or its step passed).
-async fn reminded(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::InvoiceReminded,
-) -> Result<Applied> {
+async fn reminded(conn: &mut Conn, event: &Event, p: &ev::InvoiceReminded) -> Result<Applied> {
     if let (true, Some(id)) = (p.sent, p.invoice_id) {
         invoices::reminded_in(conn, &event.shop_uid, id, p.reminder).await?;
     }
@@ -624,31 +604,19 @@ async fn reminded(
 }
 
 /// The last reminder passed unpaid.
-async fn abandoned(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::InvoiceAbandoned,
-) -> Result<Applied> {
+async fn abandoned(conn: &mut Conn, event: &Event, p: &ev::InvoiceAbandoned) -> Result<Applied> {
     invoices::abandoned_in(conn, &event.shop_uid, p.invoice_id, event.created_at).await?;
     Ok(Applied::default())
 }
 
 /// A paid order moved on the Ready-to-ship board.
-async fn order_moved(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::OrderStageChanged,
-) -> Result<Applied> {
+async fn order_moved(conn: &mut Conn, event: &Event, p: &ev::OrderStageChanged) -> Result<Applied> {
     invoices::move_on_board_in(conn, &event.shop_uid, p.invoice_id, &p.to).await?;
     Ok(Applied::default())
 }
 
 /// The owner turned the model's rewording or reading on or off.
-async fn llm_changed(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::LlmChanged,
-) -> Result<Applied> {
+async fn llm_changed(conn: &mut Conn, event: &Event, p: &ev::LlmChanged) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
     let flag = |on: bool| if on { "true" } else { "false" };
@@ -662,7 +630,7 @@ async fn llm_changed(
 
 /// A bot test saved (its event id is its id).
 async fn agent_test_saved(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::AgentTestSaved,
 ) -> Result<Applied> {
@@ -684,7 +652,7 @@ async fn agent_test_saved(
 
 /// The owner saved the payment scenario.
 async fn scenario_changed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     scenario: &ziflow_protocol::Scenario,
 ) -> Result<Applied> {
@@ -695,18 +663,14 @@ async fn scenario_changed(
 }
 
 /// The customer wrote STOP: no bot or reminder messages until they write again.
-async fn opted_out(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::OptedOut,
-) -> Result<Applied> {
+async fn opted_out(conn: &mut Conn, event: &Event, p: &ev::OptedOut) -> Result<Applied> {
     conversations::opt_out_in(conn, &event.shop_uid, &p.phone).await?;
     Ok(Applied::default())
 }
 
 /// The shop's customer channel: the WhatsApp Cloud API number.
 async fn channel_connected(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::ChannelConnected,
 ) -> Result<Applied> {
@@ -726,7 +690,7 @@ async fn channel_connected(
 }
 
 /// Back to the sandbox chat.
-async fn channel_disconnected(conn: &mut SqliteConnection, event: &Event) -> Result<Applied> {
+async fn channel_disconnected(conn: &mut Conn, event: &Event) -> Result<Applied> {
     use crate::storage::settings::set_in;
     let shop = &event.shop_uid;
     set_in(conn, shop, "channel", "sandbox").await?;
@@ -736,7 +700,7 @@ async fn channel_disconnected(conn: &mut SqliteConnection, event: &Event) -> Res
 }
 
 /// A person takes the conversation over: the bot stops talking in it.
-async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &ev::Handoff) -> Result<Applied> {
+async fn handoff(conn: &mut Conn, event: &Event, p: &ev::Handoff) -> Result<Applied> {
     conversations::hand_off_in(conn, &event.shop_uid, &p.phone, p.reason.as_deref()).await?;
     Ok(Applied::default())
 }
@@ -744,7 +708,7 @@ async fn handoff(conn: &mut SqliteConnection, event: &Event, p: &ev::Handoff) ->
 /// An attempt to post a notification ended: the latest state per notification, and a line
 /// in the lead's history.
 async fn notification_result(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     p: &ev::NotificationResult,
 ) -> Result<Applied> {
@@ -757,16 +721,12 @@ async fn notification_result(
 }
 
 /// A rep switches the bot off (takes over) or back on (the bot starts afresh).
-async fn bot_set(conn: &mut SqliteConnection, event: &Event, p: &ev::BotSet) -> Result<Applied> {
+async fn bot_set(conn: &mut Conn, event: &Event, p: &ev::BotSet) -> Result<Applied> {
     conversations::set_bot_in(conn, &event.shop_uid, &p.phone, p.enabled).await?;
     Ok(Applied::default())
 }
 
-async fn send_failed(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::InvoiceSendFailed,
-) -> Result<Applied> {
+async fn send_failed(conn: &mut Conn, event: &Event, p: &ev::InvoiceSendFailed) -> Result<Applied> {
     let reason = p
         .reason
         .as_deref()
@@ -775,11 +735,7 @@ async fn send_failed(
     Ok(Applied::default())
 }
 
-async fn invoice_paid(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    p: &ev::InvoicePaid,
-) -> Result<Applied> {
+async fn invoice_paid(conn: &mut Conn, event: &Event, p: &ev::InvoicePaid) -> Result<Applied> {
     let via = if p.manual() {
         PaidVia::Manual
     } else {
@@ -793,7 +749,7 @@ async fn invoice_paid(
 /// by the relay or a job: the same fact the provider event recorded, so applying it after
 /// that event changes nothing, and a desk that only has this event gets the same state.
 async fn invoice_fact(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     invoice_id: i64,
     fact: Fact,

@@ -2,9 +2,9 @@
 //! shown, the delivery promise's cut-off, the template for closed windows. Stored as shop
 //! settings through `scenario.changed`; read here with their defaults.
 
+use crate::storage::Conn;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use sqlx::SqliteConnection;
 use ziflow_protocol::Scenario;
 
 use crate::channel::{LinkStyle, DEFAULT_TEMPLATE};
@@ -88,7 +88,7 @@ pub fn as_settings(s: &Scenario) -> Vec<(&'static str, String)> {
 }
 
 /// The shop's scenario (defaults for what was never set).
-pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Scenario> {
+pub async fn load_in(conn: &mut Conn, shop: &str) -> Result<Scenario> {
     let rows = crate::storage::settings::many_in(
         conn,
         shop,

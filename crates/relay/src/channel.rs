@@ -60,7 +60,6 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
                 let prepared = {
                     let mut conn = state
                         .db
-                        .pool()
                         .acquire()
                         .await
                         .map_err(|e| ProviderError::Retry(format!("database: {e}")))?;

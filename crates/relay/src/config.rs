@@ -102,6 +102,8 @@ impl ProviderConfig {
 /// ```toml
 /// listen = "127.0.0.1:8787"
 /// data_dir = "/var/lib/ziflow-relay"
+/// database_url = "postgres://ziflow@db.internal/ziflow"
+/// database_pool = 16
 /// master_key_file = "/etc/ziflow/master.key"
 /// local = false
 /// stripe_api_base = "https://api.stripe.com"
@@ -123,6 +125,10 @@ pub struct FileConfig {
     pub listen: Option<String>,
     /// Folder for relay.db.
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database instead of relay.db (several relays may share it).
+    pub database_url: Option<String>,
+    /// Connections this relay keeps to PostgreSQL.
+    pub database_pool: Option<u32>,
     /// File holding the master key.
     pub master_key_file: Option<PathBuf>,
     /// Local mode.

@@ -21,8 +21,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, watch};
+use ziflow_core::storage::Conn;
 use ziflow_core::storage::{engine, events};
 use ziflow_core::{projection, Db};
 
@@ -87,7 +87,7 @@ impl Brake {
 /// `invoice.failed`, `invoice.expired` or `invoice.refunded` in the log. Returns the new
 /// cursor, whether the batch was full, and the events recorded.
 async fn apply_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     start: i64,
     ctx: &Ctx,
     limit: i64,
@@ -172,10 +172,7 @@ async fn apply_one(
 
 /// Applies every event after the projection cursor inside the caller's transaction and
 /// moves the cursor. Returns the events it recorded (to announce after the commit).
-pub async fn catch_up_in(
-    conn: &mut SqliteConnection,
-    ctx: &Ctx,
-) -> ziflow_core::Result<Vec<Committed>> {
+pub async fn catch_up_in(conn: &mut Conn, ctx: &Ctx) -> ziflow_core::Result<Vec<Committed>> {
     let start = engine::cursor(conn, engine::PROJECTION).await?;
     let mut cursor = start;
     let mut recorded = Vec::new();
@@ -195,7 +192,7 @@ pub async fn catch_up_in(
 }
 
 /// Marks events up to `id` (appended and applied by the caller's transaction) as applied.
-pub async fn applied_through(conn: &mut SqliteConnection, id: i64) -> ziflow_core::Result<()> {
+pub async fn applied_through(conn: &mut Conn, id: i64) -> ziflow_core::Result<()> {
     engine::set_cursor(conn, engine::PROJECTION, id).await
 }
 
@@ -391,7 +388,7 @@ async fn supervised_step(
 
 /// The next event the engine will apply, if any.
 async fn next_event(db: &Db) -> Option<events::Event> {
-    let mut conn = db.pool().acquire().await.ok()?;
+    let mut conn = db.acquire().await.ok()?;
     let cursor = engine::cursor(&mut conn, engine::PROJECTION).await.ok()?;
     events::after_all(&mut conn, cursor, 1)
         .await
@@ -462,7 +459,7 @@ async fn step(
 pub struct LogTx {
     _one_writer: tokio::sync::OwnedMutexGuard<()>,
     /// The transaction.
-    pub tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    pub tx: Conn,
     recorded: Vec<Committed>,
     intake: Intake,
     jobs_wake: std::sync::Arc<tokio::sync::Notify>,
@@ -525,7 +522,7 @@ pub async fn retry(
     use ziflow_core::storage::quarantine;
     let now = ctx.clock.now();
     let event = {
-        let mut conn = db.pool().acquire().await?;
+        let mut conn = db.acquire().await?;
         if quarantine::get_in(&mut conn, shop, event_id)
             .await?
             .is_none()

@@ -29,6 +29,10 @@ pub type Writes = Arc<Mutex<()>>;
 const MAX_BATCH: usize = 512;
 
 /// A committed event id announced to push subscribers.
+/// The shop of a [`Committed`] that stands for every shop: listeners may have missed
+/// commits (another relay's, while the notifications were down) and pull from their cursors.
+pub const EVERY_SHOP: &str = "*";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// The shop whose log grew.
@@ -48,6 +52,8 @@ struct Job {
 pub struct Intake {
     jobs: mpsc::Sender<Job>,
     committed: broadcast::Sender<Committed>,
+    /// Where commits go to reach the other relays on the same database (see `cluster`).
+    forward: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Committed>>>,
     /// Appends from their start until their caller has its answer.
     in_flight: Arc<AtomicUsize>,
     /// When the last append started, in microseconds since `epoch`.
@@ -85,6 +91,7 @@ impl Intake {
         Self {
             jobs,
             committed,
+            forward: Arc::default(),
             in_flight: Arc::default(),
             last_start: Arc::default(),
             epoch: std::time::Instant::now(),
@@ -129,10 +136,22 @@ impl Intake {
 
     /// Announces events committed outside the intake (by commands).
     pub fn announce(&self, committed: Committed) {
+        if let Some(forward) = self.forward.get() {
+            let _ = forward.send(committed.clone());
+        }
         let _ = self.committed.send(committed);
     }
 
-    /// Subscribes to commit announcements.
+    /// Tells this relay's own listeners only (a commit another relay announced).
+    pub fn announce_here(&self, committed: Committed) {
+        let _ = self.committed.send(committed);
+    }
+
+    /// From now on every announced commit is also sent to `to` (the other relays).
+    pub fn forward_to(&self, to: mpsc::UnboundedSender<Committed>) {
+        let _ = self.forward.set(to);
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.committed.subscribe()
     }
@@ -202,7 +221,7 @@ async fn commit(
         .collect();
     let ids = {
         let _one_writer = writes.lock().await;
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin().await?;
         let ids = storage::events::append_provider_events(&mut tx, &rows, now).await?;
         tx.commit().await?;
         ids

@@ -106,7 +106,7 @@ async fn claim(state: &AppState, limit: i64, only: Option<i64>) -> ziflow_core::
         for job in &claimed {
             state.lanes.leave(job);
         }
-        return Err(e.into());
+        return Err(e);
     }
     Ok(claimed)
 }

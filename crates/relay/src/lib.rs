@@ -35,6 +35,8 @@
 
 pub mod attempts;
 pub mod channel;
+#[cfg(feature = "postgres")]
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod engine;
@@ -72,8 +74,10 @@ use ziflow_core::{Clock, Db, SystemClock};
 /// What the relay needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Folder for `relay.db`.
+    /// Folder for `relay.db` (and `master.key` in local mode).
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to serve from instead of `relay.db` (`--database-url`).
+    pub postgres: Option<Postgres>,
     /// Seals and opens the shops' provider secrets.
     pub master_key: MasterKey,
     /// Where the payment providers are.
@@ -93,6 +97,63 @@ pub async fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
         .with_context(|| format!("opening {}", path.display()))
 }
 
+/// A PostgreSQL database several relays share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postgres {
+    /// `postgres://user[:password]@host[:port]/database`.
+    pub url: String,
+    /// Connections this relay keeps open ([`Postgres::DEFAULT_POOL`] unless told).
+    pub pool: u32,
+}
+
+impl Postgres {
+    /// Connections a relay keeps to PostgreSQL unless told otherwise (`--database-pool`).
+    pub const DEFAULT_POOL: u32 = 16;
+}
+
+/// Opens the relay's database: the PostgreSQL database if there is one (migrated to this
+/// version's schema; any number of relays may do this at once), else `relay.db` in
+/// `data_dir`.
+pub async fn open_store(
+    data_dir: &std::path::Path,
+    postgres: Option<&Postgres>,
+) -> anyhow::Result<Db> {
+    match postgres {
+        None => open_db(data_dir).await,
+        Some(pg) => open_postgres(&pg.url, pg.pool).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres(url: &str, pool: u32) -> anyhow::Result<Db> {
+    Db::open_postgres(url, pool)
+        .await
+        .with_context(|| format!("opening the PostgreSQL database {}", without_password(url)))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_url: &str, _pool: u32) -> anyhow::Result<Db> {
+    anyhow::bail!(
+        "this ziflow-relay was built without PostgreSQL support (the `postgres` feature); \
+         build it with default features, or leave out --database-url to use relay.db"
+    )
+}
+
+/// A database URL fit for a log line: the password, if any, replaced by `***`.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+    let hidden = if user_info.contains(':') { ":***" } else { "" };
+    let slash = if rest.contains('/') { "/" } else { "" };
+    format!("{scheme}://{user}{hidden}@{host}{slash}{path}")
+}
+
 /// Serves the relay on `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -110,18 +171,35 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<()> {
     install_crypto_provider();
-    let db = open_db(&config.data_dir).await?;
+    let db = open_store(&config.data_dir, config.postgres.as_ref()).await?;
     let addr = listener
         .local_addr()
         .context("reading the listen address")?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "ziflow-relay listening");
+    match &config.postgres {
+        Some(pg) => {
+            let database = without_password(&pg.url);
+            tracing::info!(%addr, %database, "ziflow-relay listening")
+        }
+        None => {
+            tracing::info!(%addr, data_dir = %config.data_dir.display(), "ziflow-relay listening")
+        }
+    }
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let writes = intake::Writes::default();
     let intake = intake::Intake::start(db.clone(), writes.clone(), clock.clone());
-    // The engine's own handle: its commits need not reach the disk at once (see `engine`).
-    let engine_db = Db::open(db_path(&config.data_dir))
+    // Relays sharing a PostgreSQL database wake each other's streams and engines.
+    #[cfg(feature = "postgres")]
+    cluster::start(&db, &intake, stopping.clone())
         .await
-        .context("opening the engine's database handle")?;
+        .context("listening for the other relays' events")?;
+    // The engine's own handle: its commits need not reach the disk at once (see `engine`).
+    // On PostgreSQL it shares the pool.
+    let engine_db = match db.backend() {
+        ziflow_core::storage::Backend::Sqlite => Db::open(db_path(&config.data_dir))
+            .await
+            .context("opening the engine's database handle")?,
+        ziflow_core::storage::Backend::Postgres => db.clone(),
+    };
     let jobs_wake: Arc<tokio::sync::Notify> = Arc::default();
     let engine_ctx = engine::Ctx {
         public_url: config

@@ -23,7 +23,14 @@ struct Cli {
     /// Folder holding relay.db (and master.key in local mode) [default: ./ziflow-relay-data].
     #[arg(long, global = true, env = "ZIFLOW_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Optional TOML file with listen, data_dir, master_key_file, local.
+    /// A PostgreSQL database to use instead of relay.db in the data folder
+    /// (postgres://user[:password]@host[:port]/database); several relays may share it.
+    #[arg(long, global = true, env = "ZIFLOW_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Connections this relay keeps to PostgreSQL [default: 16].
+    #[arg(long, global = true, env = "ZIFLOW_DATABASE_POOL")]
+    database_pool: Option<u32>,
+    /// Optional TOML file with listen, data_dir, database_url, master_key_file, local, ….
     #[arg(long, global = true, env = "ZIFLOW_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -326,6 +333,20 @@ async fn main() -> anyhow::Result<()> {
         .data_dir
         .or_else(|| file.data_dir.clone())
         .unwrap_or_else(|| PathBuf::from("./ziflow-relay-data"));
+    let postgres = match cli.database_url.or_else(|| file.database_url.clone()) {
+        Some(url) => {
+            let pool = cli
+                .database_pool
+                .or(file.database_pool)
+                .unwrap_or(ziflow_relay::Postgres::DEFAULT_POOL);
+            anyhow::ensure!(
+                pool >= 2,
+                "the database pool is at least 2 connections, not {pool}"
+            );
+            Some(ziflow_relay::Postgres { url, pool })
+        }
+        None => None,
+    };
     match cli.command {
         Command::Serve {
             listen,
@@ -390,13 +411,14 @@ async fn main() -> anyhow::Result<()> {
             };
             let config = ziflow_relay::Config {
                 data_dir,
+                postgres,
                 master_key,
                 providers,
             };
             ziflow_relay::run(config, listener, ziflow_relay::shutdown_signal()).await
         }
         Command::Shop { command } => {
-            let db = ziflow_relay::open_db(&data_dir).await?;
+            let db = ziflow_relay::open_store(&data_dir, postgres.as_ref()).await?;
             match command {
                 ShopCommand::Create {
                     name,
@@ -432,7 +454,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Device { command } => {
-            let db = ziflow_relay::open_db(&data_dir).await?;
+            let db = ziflow_relay::open_store(&data_dir, postgres.as_ref()).await?;
             match command {
                 DeviceCommand::Add {
                     uid,
@@ -465,7 +487,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let db = ziflow_relay::open_db(&data_dir).await?;
+            let db = ziflow_relay::open_store(&data_dir, postgres.as_ref()).await?;
             let shop = ziflow_core::storage::shops::get(&db, &uid).await?;
             let catalog = if text.trim_start().starts_with('{') {
                 let doc: serde_json::Value = serde_json::from_str(&text)
@@ -494,7 +516,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
             .with_context(|| format!("importing {}", file.display()))?;
-            tx.commit().await.map_err(ziflow_core::Error::from)?;
+            tx.commit().await?;
             db.close().await;
             print(&outcome.answer, json)
         }
@@ -502,7 +524,7 @@ async fn main() -> anyhow::Result<()> {
             command: CatalogCommand::Export { uid, format },
         } => {
             use ziflow_core::catalog::csv_form;
-            let db = ziflow_relay::open_db(&data_dir).await?;
+            let db = ziflow_relay::open_store(&data_dir, postgres.as_ref()).await?;
             let shop = ziflow_core::storage::shops::get(&db, &uid).await?;
             let c = ziflow_core::catalog::load(&db, &uid).await?;
             db.close().await;
@@ -519,7 +541,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Metrics { uid, json } => {
-            let db = ziflow_relay::open_db(&data_dir).await?;
+            let db = ziflow_relay::open_store(&data_dir, postgres.as_ref()).await?;
             let shop = ziflow_core::storage::shops::get(&db, &uid).await?;
             let m = ziflow_core::metrics::summary(&db, &uid).await?;
             db.close().await;
@@ -528,7 +550,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Agent {
             command: AgentCommand::Test { uid, json },
         } => {
-            let db = ziflow_relay::open_db(&data_dir).await?;
+            let db = ziflow_relay::open_store(&data_dir, postgres.as_ref()).await?;
             let runs = ziflow_relay::provision::run_bot_tests(&db, &uid).await?;
             db.close().await;
             let failed = runs.iter().filter(|r| !r.passed).count();

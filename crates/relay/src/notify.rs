@@ -103,7 +103,6 @@ async fn record_rule_job(state: &AppState, job: Job, fact: Event) -> ziflow_core
 async fn settings_of(state: &AppState, shop: &str) -> Result<NotifySettings, String> {
     let mut conn = state
         .db
-        .pool()
         .acquire()
         .await
         .map_err(|e| format!("database: {e}"))?;

@@ -8,6 +8,7 @@
 //! the provider's words.
 
 use std::sync::Arc;
+use ziflow_core::storage::Conn;
 
 use ziflow_core::pay::sandbox::{Deliver, Sandbox};
 use ziflow_core::pay::stripe::Stripe;
@@ -121,7 +122,6 @@ pub async fn run(state: &AppState, job: Job, work: Work) -> ziflow_core::Result<
             } => {
                 let mut conn = state
                     .db
-                    .pool()
                     .acquire()
                     .await
                     .map_err(|e| ProviderError::Retry(format!("database: {e}")))?;
@@ -212,7 +212,7 @@ pub async fn run(state: &AppState, job: Job, work: Work) -> ziflow_core::Result<
 /// recorded link among those it switches off.
 async fn still_connected(
     state: &AppState,
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Conn,
     shop: &str,
     used: Option<&Secret>,
 ) -> ziflow_core::Result<bool> {

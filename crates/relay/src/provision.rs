@@ -189,7 +189,7 @@ pub async fn run_bot_tests(
     uid: &str,
 ) -> anyhow::Result<Vec<ziflow_core::agent::bottests::Run>> {
     ziflow_core::storage::shops::get(db, uid).await?;
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     let setup = ziflow_core::agent::run::Setup::load_in(&mut conn, uid).await?;
     let tests = ziflow_core::agent::bottests::load_in(&mut conn, uid).await?;
     Ok(ziflow_core::agent::bottests::run_all(&setup, &tests))

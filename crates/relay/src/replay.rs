@@ -48,6 +48,7 @@ pub async fn run(file: &Path) -> anyhow::Result<Vec<Value>> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = crate::Config {
         data_dir: dir.path().to_path_buf(),
+        postgres: None,
         master_key: key,
         providers: ProviderConfig::sandboxed(),
     };
@@ -152,7 +153,7 @@ async fn outcome(db: &Db, shop: &str, id: Value, phone: &str) -> anyhow::Result<
         .filter(|(direction, _, _)| direction == "out")
         .map(|(_, body, _)| body)
         .collect();
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     let reach = conversations::reach_in(&mut conn, shop, phone).await?;
     let handoff = reach.is_some_and(|r| !r.bot_enabled);
     drop(conn);

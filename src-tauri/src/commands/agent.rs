@@ -15,12 +15,7 @@ use crate::state::AppState;
 /// The payment scenario.
 #[tauri::command]
 pub async fn get_scenario(state: State<'_, AppState>) -> Result<dto::Scenario> {
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let mut conn = state.db.acquire().await?;
     Ok(ziflow_core::scenario::load_in(&mut conn, &state.session().shop.uid).await?)
 }
 

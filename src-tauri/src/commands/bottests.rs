@@ -21,12 +21,7 @@ pub(crate) async fn setup_and_tests(
     tests: bool,
 ) -> Result<(Setup, Vec<bottests::BotTest>)> {
     let uid = state.session().shop.uid.clone();
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let mut conn = state.db.acquire().await?;
     let setup = Setup::load_in(&mut conn, &uid).await?;
     let tests = if tests {
         bottests::load_in(&mut conn, &uid).await?

@@ -85,12 +85,7 @@ pub async fn update_lead(
 #[tauri::command]
 pub async fn get_automations(state: State<'_, AppState>) -> Result<auto::AutomationsView> {
     let uid = state.session().shop.uid.clone();
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let mut conn = state.db.acquire().await?;
     Ok(auto::AutomationsView {
         rules: crm::rules_in(&mut conn, &uid).await?,
         stages: crm::stages_in(&mut conn, &uid).await?,
@@ -132,12 +127,7 @@ pub async fn save_pipeline(state: State<'_, AppState>, stages: Vec<String>) -> R
 #[tauri::command]
 pub async fn get_notifications(state: State<'_, AppState>) -> Result<auto::NotificationsView> {
     let uid = state.session().shop.uid.clone();
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let mut conn = state.db.acquire().await?;
     let mut templates = Vec::new();
     for t in Trigger::ALL {
         templates.push(auto::NotifyTemplateView {

@@ -22,7 +22,11 @@ pub async fn app_info(state: State<'_, AppState>) -> Result<dto::AppInfo> {
         mode: state.session().mode().into(),
         sandbox: provider == "sandbox",
         payment_provider: provider,
-        database_path: state.db.path().display().to_string(),
+        database_path: state
+            .db
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         role: settings::get(&state.db, &state.session().shop.uid, "device.role")
             .await?
             .unwrap_or_else(|| "owner".into()),

@@ -37,6 +37,7 @@ async fn relay() -> (Relay, CreatedShop) {
     let (tx, rx) = oneshot::channel::<()>();
     let config = ziflow_relay::Config {
         data_dir: dir.path().to_path_buf(),
+        postgres: None,
         master_key: key,
         providers: ziflow_relay::config::ProviderConfig::sandboxed(),
     };

@@ -139,7 +139,7 @@ async fn idle_window(
         let start = SystemClock.now() - 86_400 * 30;
         let mut head = 0;
         for chunk in (0..conversations).collect::<Vec<_>>().chunks(500) {
-            let mut tx = db.pool().begin().await?;
+            let mut tx = db.begin().await?;
             for &n in chunk {
                 let at = start + i64::try_from(n)?;
                 let from = format!("1512{:07}", n);
@@ -174,14 +174,14 @@ async fn idle_window(
             engine::set_cursor(&mut tx, engine::PROJECTION, head).await?;
             tx.commit().await?;
         }
-        if earlier {
+        if let (true, Some(pool)) = (earlier, db.sqlite_pool()) {
             // The earlier build predates migration 19 (an index): take it out again, or that
             // build would refuse a database newer than itself.
             sqlx::query("DROP INDEX IF EXISTS invoice_items_invoice")
-                .execute(db.pool())
+                .execute(pool)
                 .await?;
             sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 19")
-                .execute(db.pool())
+                .execute(pool)
                 .await?;
         }
         db.close().await;

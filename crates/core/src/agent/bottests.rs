@@ -11,6 +11,7 @@
 //!
 //! Playing a test is pure and offline: no event is recorded, no message sent, no link made.
 
+use crate::storage::Conn;
 use serde::{Deserialize, Serialize};
 
 use super::setup::Setup;
@@ -112,7 +113,7 @@ impl Ending {
 }
 
 /// The shop's saved tests, oldest first (from `agent_tests`).
-pub async fn load_in(conn: &mut sqlx::SqliteConnection, shop: &str) -> crate::Result<Vec<BotTest>> {
+pub async fn load_in(conn: &mut Conn, shop: &str) -> crate::Result<Vec<BotTest>> {
     crate::storage::agent_tests::list_in(conn, shop)
         .await?
         .into_iter()

@@ -7,7 +7,7 @@
 //! The replies and the handoff are appended for the engine to apply in log order (so each is
 //! applied exactly once); the invoice goes through the same commands a desk sends.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use super::wording::{customer_lang, shop_reply};
 use super::{Action, Lang, State};
@@ -29,12 +29,7 @@ pub use super::setup::Setup;
 
 /// After a provider event paid an invoice the bot sent: thanks the customer (appended for
 /// the engine to apply). Returns the event's id, if one was recorded.
-pub async fn on_paid(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    invoice_id: i64,
-    at: i64,
-) -> Result<Option<i64>> {
+pub async fn on_paid(conn: &mut Conn, shop: &str, invoice_id: i64, at: i64) -> Result<Option<i64>> {
     let Some(inv) = crate::storage::invoices::get_in(conn, shop, invoice_id).await? else {
         return Ok(None);
     };
@@ -93,7 +88,7 @@ pub enum Record {
 }
 
 /// What the agent remembers of the conversation with `phone`.
-async fn state_of(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<State> {
+async fn state_of(conn: &mut Conn, shop: &str, phone: &str) -> Result<State> {
     Ok(
         crate::storage::conversations::agent_state_in(conn, shop, phone)
             .await?
@@ -103,7 +98,7 @@ async fn state_of(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Resul
 }
 
 /// Whether the bot is off in the conversation with `phone` (a person has it).
-async fn bot_off(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<bool> {
+async fn bot_off(conn: &mut Conn, shop: &str, phone: &str) -> Result<bool> {
     let reach = crate::storage::conversations::reach_in(conn, shop, phone).await?;
     Ok(reach.is_some_and(|r| !r.bot_enabled))
 }
@@ -112,11 +107,7 @@ async fn bot_off(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result
 /// With the shop's model reader on (setting `llm.reader`), the message is left for an
 /// `agent.read` job instead (the model is called outside any transaction, and that job
 /// answers with [`answer`]). Returns the ids of the events it appended.
-pub async fn on_message(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    ctx: &Context<'_>,
-) -> Result<Vec<i64>> {
+pub async fn on_message(conn: &mut Conn, event: &Event, ctx: &Context<'_>) -> Result<Vec<i64>> {
     let shop = event.shop_uid.as_str();
     let Some((phone, _)) = inbound(event) else {
         return Ok(Vec::new());
@@ -155,7 +146,7 @@ pub async fn on_message(
 /// [`super::reader`]) — inside the caller's transaction. Returns the ids of the events it
 /// recorded.
 pub async fn answer(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     event: &Event,
     ctx: &Context<'_>,
     reading: Option<&super::reader::Grounded>,

@@ -2,7 +2,7 @@
 //! catalog and zones, currency, local city, own reply wordings, quantity limit, whether the
 //! bot invoices by itself. The engine, bot tests and the desktop's previews share it.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use super::{Replies, Shop};
 use crate::{catalog, Result};
@@ -27,7 +27,7 @@ pub struct Setup {
 
 impl Setup {
     /// Reads the shop's setup inside the caller's transaction.
-    pub async fn load_in(conn: &mut SqliteConnection, shop_uid: &str) -> Result<Self> {
+    pub async fn load_in(conn: &mut Conn, shop_uid: &str) -> Result<Self> {
         let catalog = catalog::load_in(conn, shop_uid).await?;
         let currency = crate::storage::shops::currency_in(conn, shop_uid).await?;
         let city = catalog

@@ -2,13 +2,13 @@
 //! of a reply (the settings `reply.<lang>.<key>`) with the defaults behind it. Used by the
 //! agent, reminders and the channel; it reads, it never records.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use super::{Lang, State};
 use crate::Result;
 
 /// The language the agent talks with this customer in (English until it knows).
-pub async fn customer_lang(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<Lang> {
+pub async fn customer_lang(conn: &mut Conn, shop: &str, phone: &str) -> Result<Lang> {
     let state = crate::storage::conversations::agent_state_in(conn, shop, phone).await?;
     Ok(state
         .and_then(|s| serde_json::from_str::<State>(&s).ok())
@@ -19,7 +19,7 @@ pub async fn customer_lang(conn: &mut SqliteConnection, shop: &str, phone: &str)
 /// One of the shop's messages in `lang`: its own wording of reply `key` (setting
 /// `reply.<lang>.<key>`) or `default`, with `variables` filled by `fill`.
 pub async fn shop_reply(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     lang: Lang,
     key: &str,

@@ -12,7 +12,7 @@ pub use model::{Catalog, Product, Zone};
 
 use std::collections::HashSet;
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use crate::{Db, Error, Result};
 
@@ -112,18 +112,18 @@ impl Catalog {
 }
 
 /// Replaces the shop's catalog and zones (in the caller's transaction).
-pub async fn replace_in(conn: &mut SqliteConnection, shop: &str, c: &Catalog) -> Result<()> {
+pub async fn replace_in(conn: &mut Conn, shop: &str, c: &Catalog) -> Result<()> {
     crate::storage::catalog::replace_in(conn, shop, c).await
 }
 
 /// The shop's catalog and zones.
 pub async fn load(db: &Db, shop: &str) -> Result<Catalog> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     load_in(&mut conn, shop).await
 }
 
 /// [`load`] inside the caller's transaction.
-pub async fn load_in(conn: &mut SqliteConnection, shop: &str) -> Result<Catalog> {
+pub async fn load_in(conn: &mut Conn, shop: &str) -> Result<Catalog> {
     crate::storage::catalog::load_in(conn, shop).await
 }
 

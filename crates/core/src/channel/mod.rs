@@ -31,9 +31,9 @@ mod tests {
     }
 }
 
+use crate::storage::Conn;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::SqliteConnection;
 
 use crate::storage::{invoices, jobs, settings};
 use crate::{Error, Result};
@@ -80,19 +80,14 @@ impl ChannelWork {
 }
 
 /// Enqueues `work` (once per key), due now.
-pub async fn enqueue_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    work: &ChannelWork,
-    now: i64,
-) -> Result<i64> {
+pub async fn enqueue_in(conn: &mut Conn, shop: &str, work: &ChannelWork, now: i64) -> Result<i64> {
     let payload =
         serde_json::to_value(work).map_err(|e| Error::InvalidInput(format!("job payload: {e}")))?;
     jobs::enqueue_in(conn, shop, work.kind(), &work.key(shop), &payload, now, now).await
 }
 
 /// Whether the shop talks to customers over the real WhatsApp Cloud API.
-pub async fn is_whatsapp_in(conn: &mut SqliteConnection, shop: &str) -> Result<bool> {
+pub async fn is_whatsapp_in(conn: &mut Conn, shop: &str) -> Result<bool> {
     Ok(settings::get_in(conn, shop, "channel").await?.as_deref() == Some("whatsapp"))
 }
 
@@ -139,12 +134,7 @@ pub enum Outgoing {
 }
 
 /// Decides what the `message.sent` event `event_id` becomes at `now`.
-pub async fn prepare_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    event_id: i64,
-    now: i64,
-) -> Result<Outgoing> {
+pub async fn prepare_in(conn: &mut Conn, shop: &str, event_id: i64, now: i64) -> Result<Outgoing> {
     let payload =
         crate::storage::events::payload_of_in(conn, shop, event_id, "message.sent").await?;
     let Some(payload) = payload else {
@@ -243,7 +233,7 @@ fn pay_word(lang: &str) -> &'static str {
 }
 
 /// The template language for a customer: the agent's idea of their language.
-async fn language_in(conn: &mut SqliteConnection, shop: &str, phone: &str) -> Result<String> {
+async fn language_in(conn: &mut Conn, shop: &str, phone: &str) -> Result<String> {
     Ok(
         if crate::agent::wording::customer_lang(conn, shop, phone).await? == crate::agent::Lang::Es
         {
@@ -270,7 +260,7 @@ pub fn delivery(event_id: i64, outcome: std::result::Result<&str, &str>) -> zifl
 
 /// A status of a sent message, from a webhook or the send's own answer.
 pub async fn status_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     wamid: &str,
     status: &str,

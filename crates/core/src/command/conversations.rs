@@ -1,7 +1,7 @@
 //! Conversation commands: a rep's message, taking a conversation over from the bot (or
 //! giving it back), and a lead's stage and tags.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 use ziflow_protocol::answer as A;
 use ziflow_protocol::event as ev;
 use ziflow_protocol::{Command, Event};
@@ -12,7 +12,7 @@ use crate::{Error, Result};
 
 /// Runs one of the conversation commands ([`super::execute`] routes them here).
 pub(super) async fn execute(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     cmd: &Command,
     now: i64,

@@ -1,7 +1,7 @@
 //! Invoice and order commands: create, send (the pay job makes the link), refund, mark
 //! paid by hand, and moving a paid order on the board.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 use ziflow_protocol::answer as A;
 use ziflow_protocol::event as ev;
 use ziflow_protocol::{Command, Event};
@@ -14,7 +14,7 @@ use crate::{Error, InvoiceStatus, Money, Result};
 
 /// Runs one of the invoice commands ([`super::execute`] routes them here).
 pub(super) async fn execute(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     cmd: &Command,
     now: i64,

@@ -11,8 +11,8 @@ mod conversations;
 pub mod invoices;
 mod setup;
 
+use crate::storage::Conn;
 use serde_json::Value;
-use sqlx::SqliteConnection;
 use ziflow_protocol::Command;
 
 use crate::{Error, Result};
@@ -47,7 +47,7 @@ pub struct Context<'a> {
 
 /// Executes `cmd` for `shop` at `now`.
 pub async fn execute(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     cmd: &Command,
     now: i64,

@@ -2,7 +2,7 @@
 //! pipeline, and the bot's saved tests. Each is a `settings.changed` (or its own event)
 //! checked before it is recorded.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 use ziflow_protocol::answer as A;
 use ziflow_protocol::event as ev;
 use ziflow_protocol::{Command, Event};
@@ -13,7 +13,7 @@ use crate::{Error, Result};
 
 /// Runs one of the setup commands ([`super::execute`] routes them here).
 pub(super) async fn execute(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     cmd: &Command,
     now: i64,
@@ -154,7 +154,7 @@ pub(super) async fn execute(
 
 /// Records a `settings.changed` of `key` to `value` (already checked).
 async fn settings_event(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     key: &str,
     value: &str,

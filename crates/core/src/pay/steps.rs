@@ -3,7 +3,7 @@
 //! (`invoice.expired`). The relay's `pay.*` jobs call these inside their recording
 //! transaction.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use super::work::{enqueue_in, Work};
 use super::{CreatedLink, LinkRequest};
@@ -16,7 +16,7 @@ use ziflow_protocol::Event;
 /// The provider made the link: record `invoice.sent` (once) and schedule the expiry.
 /// Returns the events appended.
 pub async fn link_created(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     provider: &str,
     req: &LinkRequest,
@@ -63,7 +63,7 @@ pub async fn link_created(
 
 /// The invoice's message from the shop's template (Templates → Invoice).
 async fn invoice_message(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     invoice_id: i64,
     link: &str,
@@ -96,11 +96,7 @@ async fn invoice_message(
 }
 
 /// Whether an expiry still has work: an invoice paid meanwhile keeps its state.
-pub async fn still_unpaid(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    invoice_id: i64,
-) -> Result<bool> {
+pub async fn still_unpaid(conn: &mut Conn, shop: &str, invoice_id: i64) -> Result<bool> {
     Ok(invoices::get_in(conn, shop, invoice_id)
         .await?
         .is_some_and(|i| i.paid_at.is_none() && i.expired_at.is_none()))
@@ -108,7 +104,7 @@ pub async fn still_unpaid(
 
 /// The link is deactivated: record `invoice.expired` unless the invoice was paid meanwhile.
 pub async fn link_expired(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     invoice_id: i64,
     now: i64,

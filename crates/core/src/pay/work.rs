@@ -2,8 +2,8 @@
 //! relay's job runner makes the provider call outside any transaction; what its answer
 //! records is in [`super::steps`].
 
+use crate::storage::Conn;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use super::{step_key, LinkRequest, RefundRequest};
 use crate::storage::jobs;
@@ -85,7 +85,7 @@ impl Work {
 /// Enqueues `work` for `shop`, due at `run_at`, under the step key of its invoice. Enqueueing
 /// the same step again is a no-op. Returns the job id.
 pub async fn enqueue_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     work: &Work,
     step: &str,

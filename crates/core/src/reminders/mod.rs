@@ -14,8 +14,8 @@
 
 pub mod send;
 
+use crate::storage::Conn;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::pay::step_key;
 use crate::storage::{invoices, jobs};
@@ -88,7 +88,7 @@ pub fn check_hours(hours: &[i64]) -> Result<()> {
 }
 
 /// The shop's schedule.
-pub async fn hours_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<i64>> {
+pub async fn hours_in(conn: &mut Conn, shop: &str) -> Result<Vec<i64>> {
     Ok(
         crate::storage::settings::get_in(conn, shop, "reminders.hours")
             .await?
@@ -114,7 +114,7 @@ pub fn step_time(sent_at: i64, hours: i64, expires_at: Option<i64>) -> i64 {
 
 /// Enqueues `step` of `invoice_id` (sent at `sent_at`), if the schedule has it.
 pub(crate) async fn enqueue_step(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     invoice_id: i64,
     step: usize,
@@ -139,7 +139,7 @@ pub(crate) async fn enqueue_step(
 
 /// Starts the reminders of an invoice just sent.
 pub async fn start_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     invoice_id: i64,
     sent_at: i64,
@@ -151,7 +151,7 @@ pub async fn start_in(
 
 /// A new schedule applies to invoices already waiting: their pending step moves to the new
 /// time of that step (or ends, if the schedule has fewer steps now).
-pub async fn reschedule_in(conn: &mut SqliteConnection, shop: &str, now: i64) -> Result<()> {
+pub async fn reschedule_in(conn: &mut Conn, shop: &str, now: i64) -> Result<()> {
     let hours = hours_in(conn, shop).await?;
     let pending = jobs::pending_of_kind_in(conn, shop, KIND).await?;
     for (job, payload) in pending {

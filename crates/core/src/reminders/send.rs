@@ -2,7 +2,7 @@
 //! paid, opted out or expired), `invoice.reminded`, and after the last step the abandonment
 //! and the hand-off. Also the "shipped" message's wording.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use super::{
     default_shipped, default_text, enqueue_step, hours_in, step_time, RemindWork, REPLY,
@@ -18,7 +18,7 @@ use ziflow_protocol::Event;
 
 /// Runs a due step at `now` inside the caller's transaction; returns the events recorded.
 pub async fn remind_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     work: &RemindWork,
     now: i64,
@@ -106,7 +106,7 @@ pub async fn remind_in(
 }
 
 async fn reminder_text(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     inv: &invoices::InvoiceRow,
     link: &str,
@@ -131,7 +131,7 @@ async fn reminder_text(
 
 /// The "shipped" message for `inv`, in the customer's language and the shop's wording.
 pub async fn shipped_text(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     inv: &invoices::InvoiceRow,
 ) -> Result<String> {

@@ -2,7 +2,7 @@
 //! messages and the ending are kept as the JSON they were saved as; `agent::bottests` reads
 //! them.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use crate::{Db, Result};
 
@@ -21,7 +21,7 @@ pub struct TestRow {
 
 /// Stores a saved test under the id of the event that saved it.
 pub async fn insert_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     id: i64,
     name: &str,
@@ -29,7 +29,8 @@ pub async fn insert_in(
     expect: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query!(
+    execute!(
+        &mut *conn,
         "INSERT INTO agent_tests (id, shop_uid, name, messages, expect, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         id,
@@ -38,50 +39,45 @@ pub async fn insert_in(
         messages,
         expect,
         at
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Whether the shop has test `id`.
-pub async fn exists_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
-        "SELECT 1 FROM agent_tests WHERE shop_uid = $1 AND id = $2",
+pub async fn exists_in(conn: &mut Conn, shop: &str, id: i64) -> Result<bool> {
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut *conn,
+        "SELECT CAST(1 AS BIGINT) FROM agent_tests WHERE shop_uid = $1 AND id = $2",
         shop,
         id
-    )
-    .fetch_optional(&mut *conn)
-    .await?
+    )?
     .is_some())
 }
 
 /// Removes a test. Returns whether there was one.
-pub async fn delete_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<bool> {
-    Ok(sqlx::query!(
+pub async fn delete_in(conn: &mut Conn, shop: &str, id: i64) -> Result<bool> {
+    Ok(execute!(
+        &mut *conn,
         "DELETE FROM agent_tests WHERE shop_uid = $1 AND id = $2",
         shop,
         id
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1)
+    )? == 1)
 }
 
 /// The shop's tests, oldest first.
-pub async fn list_in(conn: &mut SqliteConnection, shop: &str) -> Result<Vec<TestRow>> {
-    Ok(sqlx::query_as!(
+pub async fn list_in(conn: &mut Conn, shop: &str) -> Result<Vec<TestRow>> {
+    Ok(query_as!(
+        fetch_all,
+        &mut *conn,
         TestRow,
         "SELECT id, name, messages, expect FROM agent_tests WHERE shop_uid = $1 ORDER BY id",
         shop
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// [`list_in`] on a pooled connection.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<TestRow>> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     list_in(&mut conn, shop).await
 }

@@ -1,5 +1,6 @@
 //! Conversations (one per customer phone per shop) and their messages.
 
+use crate::storage::Conn;
 use sqlx::FromRow;
 
 use crate::{Db, Error, Result};
@@ -52,7 +53,7 @@ pub async fn record_message(
     body: &str,
     at: i64,
 ) -> Result<i64> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin().await?;
     let id = record_message_in(
         &mut tx,
         shop,
@@ -79,11 +80,21 @@ pub struct MessageMeta<'a> {
     pub author: Option<&'a str>,
 }
 
+/// `text` without NUL characters (which a customer can send, and PostgreSQL cannot store in
+/// text), borrowed when it has none.
+fn without_nul(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// [`record_message`] inside the caller's transaction. An inbound message opens the 24-hour
 /// window and ends an opt-out (the customer wrote again).
 #[allow(clippy::too_many_arguments)]
 pub async fn record_message_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut Conn,
     shop: &str,
     customer_phone: &str,
     customer_name: Option<&str>,
@@ -92,32 +103,40 @@ pub async fn record_message_in(
     at: i64,
     meta: &MessageMeta<'_>,
 ) -> Result<i64> {
+    // A NUL cannot be stored as text by PostgreSQL: a customer's message keeps the rest.
+    let body = without_nul(body);
+    let customer_name = customer_name.map(without_nul);
+    let (body, customer_name) = (body.as_ref(), customer_name.as_deref());
     if !is_e164(customer_phone) {
         return Err(Error::InvalidInput(format!(
             "customer phone must be E.164 like +15125550123, got {customer_phone:?}"
         )));
     }
     let inbound = direction == Direction::Inbound;
-    let id: i64 = sqlx::query_scalar!(
+    let id: i64 = query_scalar!(
+        fetch_one,
+        &mut *tx,
         "INSERT INTO conversations (shop_uid, customer_phone, customer_name, unread,
                                     last_inbound_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET
              customer_name = COALESCE(excluded.customer_name, conversations.customer_name),
              unread = conversations.unread + excluded.unread,
-             last_inbound_at = MAX(COALESCE(conversations.last_inbound_at, 0),
-                                   COALESCE(excluded.last_inbound_at, 0)),
-             opted_out = CASE WHEN excluded.unread > 0 THEN 0 ELSE conversations.opted_out END
+             last_inbound_at = CASE
+                 WHEN COALESCE(conversations.last_inbound_at, 0)
+                      > COALESCE(excluded.last_inbound_at, 0)
+                 THEN COALESCE(conversations.last_inbound_at, 0)
+                 ELSE COALESCE(excluded.last_inbound_at, 0) END,
+             opted_out = CASE WHEN excluded.unread > 0 THEN FALSE ELSE conversations.opted_out END
          RETURNING id",
         shop,
         customer_phone,
         customer_name,
         i64::from(inbound),
         inbound.then_some(at)
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query!(
+    )?;
+    execute!(
+        &mut *tx,
         "INSERT INTO messages (conversation_id, direction, body, sent_at, event_id, wamid, author)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         id,
@@ -130,15 +149,15 @@ pub async fn record_message_in(
         meta.event_id,
         meta.wamid,
         meta.author
-    )
-    .execute(&mut *tx)
-    .await?;
+    )?;
     Ok(id)
 }
 
 /// The shop's conversations, most recent activity first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
         ConversationRow,
         r#"SELECT c.id, c.customer_phone, c.customer_name, m.body AS last_message,
                 m.sent_at AS last_message_at, c.bot_enabled AS "bot_enabled: bool", c.unread, c.handoff_reason,
@@ -166,9 +185,7 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<ConversationRow>> {
          WHERE c.shop_uid = $1
          ORDER BY m.sent_at DESC, c.id DESC"#,
         shop
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// A conversation a search found.
@@ -186,18 +203,34 @@ pub struct SearchHit {
 /// case are ignored), the best match per conversation, newest first. The query's words are
 /// quoted, so FTS5 syntax in it is read as text.
 pub async fn search(db: &Db, shop: &str, query: &str) -> Result<Vec<SearchHit>> {
-    let words: Vec<String> = query
+    let words: Vec<&str> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(8)
-        .map(|w| format!("\"{w}\"*"))
         .collect();
     if words.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(sqlx::query_as!(
+    let mut conn = db.acquire().await?;
+    // Every word as a prefix: FTS5's `"w"*` on SQLite, a `w:*` text-search query on
+    // PostgreSQL (the words are letters and digits only, so neither syntax can be injected).
+    let matching = match conn.backend() {
+        super::Backend::Sqlite => words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        super::Backend::Postgres => words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & "),
+    };
+    Ok(query_as!(
+        fetch_all,
+        &mut conn,
         SearchHit,
-        r#"WITH hits AS MATERIALIZED (
+        sqlite: r#"WITH hits AS MATERIALIZED (
              SELECT c.id AS cid, c.customer_phone,
                     snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet,
                     m.sent_at, m.id AS mid
@@ -210,11 +243,22 @@ pub async fn search(db: &Db, shop: &str, query: &str) -> Result<Vec<SearchHit>> 
              SELECT *, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY sent_at DESC, mid DESC) AS n
              FROM hits)
          WHERE n = 1 ORDER BY sent_at DESC LIMIT 50"#,
-        words.join(" "),
+        postgres: r#"WITH hits AS MATERIALIZED (
+             SELECT c.id AS cid, c.customer_phone,
+                    ts_headline('ziflow_search', m.body, to_tsquery('ziflow_search', $1),
+                                'StartSel=[, StopSel=], MaxWords=12, MinWords=3') AS snippet,
+                    m.sent_at, m.id AS mid
+             FROM messages m
+             JOIN conversations c ON c.id = m.conversation_id
+             WHERE to_tsvector('ziflow_search', m.body) @@ to_tsquery('ziflow_search', $1)
+               AND c.shop_uid = $2)
+         SELECT customer_phone, snippet, sent_at FROM (
+             SELECT *, ROW_NUMBER() OVER (PARTITION BY cid ORDER BY sent_at DESC, mid DESC) AS n
+             FROM hits) AS best
+         WHERE n = 1 ORDER BY sent_at DESC LIMIT 50"#,
+        matching,
         shop
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// One message of a thread.
@@ -240,8 +284,7 @@ pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessag
     // Delivery status: the furthest status WhatsApp reported (failed wins), `failed` when
     // sending was refused, `queued` while a WhatsApp send is pending, none for inbound and
     // sandbox messages.
-    Ok(sqlx::query_as!(
-        ThreadMessage,
+    Ok(query_as!(fetch_all, &mut db.acquire().await?, ThreadMessage,
         "SELECT m.direction, m.body, m.sent_at, m.author,
             CASE
             WHEN m.direction = 'in' THEN NULL
@@ -262,10 +305,7 @@ pub async fn thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<ThreadMessag
          JOIN conversations c ON c.id = m.conversation_id
          WHERE c.shop_uid = $1 AND c.customer_phone = $2 ORDER BY m.sent_at, m.id",
         shop,
-        phone
-    )
-    .fetch_all(db.pool())
-        .await?)
+        phone)?)
 }
 
 /// `+` followed by 8 to 15 digits, the first not zero.
@@ -288,7 +328,10 @@ pub async fn recent(
     limit: i64,
 ) -> Result<Vec<(bool, String)>> {
     let limit = limit.clamp(1, 100);
-    let mut rows: Vec<(bool, String)> = sqlx::query!(
+    let mut rows: Vec<(bool, String)> = query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
+        RecentLine,
         r#"SELECT m.direction = 'in' AS "inbound!: bool", m.body FROM messages m
            JOIN conversations c ON c.id = m.conversation_id
            WHERE c.shop_uid = $1 AND c.customer_phone = $2 AND m.sent_at <= $3
@@ -297,9 +340,7 @@ pub async fn recent(
         phone,
         upto,
         limit
-    )
-    .fetch_all(db.pool())
-    .await?
+    )?
     .into_iter()
     .map(|r| (r.inbound, r.body))
     .collect();
@@ -310,65 +351,58 @@ pub async fn recent(
 /// What became of the shop's message of event `event_id`: WhatsApp's id, or why it was not
 /// sent (`message.delivery`).
 pub async fn delivery_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     event_id: i64,
     wamid: Option<&str>,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query!(
+    execute!(
+        &mut *conn,
         "UPDATE messages SET wamid = COALESCE($1, wamid), send_error = $2 WHERE event_id = $3
          AND conversation_id IN (SELECT id FROM conversations WHERE shop_uid = $4)",
         wamid,
         error,
         event_id,
         shop
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// The customer wrote STOP (`conversation.opted_out`).
-pub async fn opt_out_in(conn: &mut sqlx::SqliteConnection, shop: &str, phone: &str) -> Result<()> {
-    sqlx::query!(
-        "UPDATE conversations SET opted_out = 1 WHERE shop_uid = $1 AND customer_phone = $2",
+pub async fn opt_out_in(conn: &mut Conn, shop: &str, phone: &str) -> Result<()> {
+    execute!(
+        &mut *conn,
+        "UPDATE conversations SET opted_out = TRUE WHERE shop_uid = $1 AND customer_phone = $2",
         shop,
         phone
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// A person takes the conversation over, for `reason` (`conversation.handoff`).
 pub async fn hand_off_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
     reason: Option<&str>,
 ) -> Result<()> {
-    sqlx::query!(
-        "UPDATE conversations SET bot_enabled = 0, handoff_reason = $1
+    execute!(
+        &mut *conn,
+        "UPDATE conversations SET bot_enabled = FALSE, handoff_reason = $1
          WHERE shop_uid = $2 AND customer_phone = $3",
         reason,
         shop,
         phone
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Switches the bot off or on in a conversation (`conversation.bot_set`); switched on, the
 /// hand-off reason goes and the agent starts the conversation afresh.
-pub async fn set_bot_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    phone: &str,
-    enabled: bool,
-) -> Result<()> {
-    sqlx::query!(
+pub async fn set_bot_in(conn: &mut Conn, shop: &str, phone: &str, enabled: bool) -> Result<()> {
+    execute!(
+        &mut *conn,
         "UPDATE conversations SET bot_enabled = $1,
                 handoff_reason = CASE WHEN $2 THEN NULL ELSE handoff_reason END
          WHERE shop_uid = $3 AND customer_phone = $4",
@@ -376,18 +410,15 @@ pub async fn set_bot_in(
         enabled,
         shop,
         phone
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     if enabled {
-        sqlx::query!(
+        execute!(
+            &mut *conn,
             "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
              WHERE shop_uid = $1 AND customer_phone = $2",
             shop,
             phone
-        )
-        .execute(&mut *conn)
-        .await?;
+        )?;
     }
     Ok(())
 }
@@ -404,133 +435,134 @@ pub struct Reach {
 }
 
 /// How the shop can reach `phone`; `None` when there is no conversation with them.
-pub async fn reach_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    phone: &str,
-) -> Result<Option<Reach>> {
-    Ok(sqlx::query_as!(
+pub async fn reach_in(conn: &mut Conn, shop: &str, phone: &str) -> Result<Option<Reach>> {
+    Ok(query_as!(
+        fetch_optional,
+        &mut *conn,
         Reach,
         r#"SELECT last_inbound_at, opted_out AS "opted_out: bool",
                   bot_enabled AS "bot_enabled: bool"
            FROM conversations WHERE shop_uid = $1 AND customer_phone = $2"#,
         shop,
         phone
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// Whether `phone` is a customer of the shop: a lead or a conversation.
-pub async fn is_customer_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    phone: &str,
-) -> Result<bool> {
-    let known: Option<i64> = sqlx::query_scalar!(
-        "SELECT 1 FROM leads WHERE shop_uid = $1 AND phone = $2
-         UNION SELECT 1 FROM conversations WHERE shop_uid = $1 AND customer_phone = $2",
+pub async fn is_customer_in(conn: &mut Conn, shop: &str, phone: &str) -> Result<bool> {
+    let known: Option<i64> = query_scalar!(
+        fetch_optional,
+        &mut *conn,
+        "SELECT CAST(1 AS BIGINT) FROM leads WHERE shop_uid = $1 AND phone = $2
+         UNION SELECT CAST(1 AS BIGINT) FROM conversations WHERE shop_uid = $1 AND customer_phone = $2",
         shop,
         phone
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    )?;
     Ok(known.is_some())
 }
 
 /// The shop's name and the customer's profile name, if they have one.
 pub async fn names_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
 ) -> Result<(String, Option<String>)> {
-    let row = sqlx::query!(
+    let row = query_as!(
+        fetch_one,
+        conn,
+        Names,
         r#"SELECT s.name, c.customer_name AS "customer_name?" FROM shops s
            LEFT JOIN conversations c ON c.shop_uid = s.uid AND c.customer_phone = $1
            WHERE s.uid = $2"#,
         phone,
         shop
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    )?;
     Ok((row.name, row.customer_name))
 }
 
 /// A status WhatsApp reported for the shop's message `wamid` (each status once).
 pub async fn record_status_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     wamid: &str,
     status: &str,
     at: i64,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES ($1, $2, $3, $4, $5)
+    execute!(&mut *conn, "INSERT INTO message_statuses (shop_uid, wamid, status, at, error) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING",
         shop,
         wamid,
         status,
         at,
-        error
-    )
-    .execute(&mut *conn)
-    .await?;
+        error)?;
     Ok(())
 }
 
 /// The agent's state of its conversation with `phone` (JSON), if it has one.
-pub async fn agent_state_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    phone: &str,
-) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar!(
+pub async fn agent_state_in(conn: &mut Conn, shop: &str, phone: &str) -> Result<Option<String>> {
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut *conn,
         "SELECT state FROM agent_states WHERE shop_uid = $1 AND customer_phone = $2",
         shop,
         phone
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// Keeps the agent's state (JSON) of its conversation with `phone`.
 pub async fn agent_state_set_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
     state: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES ($1, $2, $3, $4)
+    execute!(&mut *conn, "INSERT INTO agent_states (shop_uid, customer_phone, state, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (shop_uid, customer_phone) DO UPDATE SET state = excluded.state,
              updated_at = excluded.updated_at",
         shop,
         phone,
         state,
-        now
-    )
-    .execute(&mut *conn)
-    .await?;
+        now)?;
     Ok(())
 }
 
 /// The thread with `phone` as the customer sees it: direction, text and time of each
 /// message, oldest first.
 pub async fn plain_thread(db: &Db, shop: &str, phone: &str) -> Result<Vec<(String, String, i64)>> {
-    Ok(sqlx::query!(
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
+        PlainLine,
         "SELECT m.direction, m.body, m.sent_at FROM messages m
          JOIN conversations c ON c.id = m.conversation_id
          WHERE c.shop_uid = $1 AND c.customer_phone = $2 ORDER BY m.id",
         shop,
         phone
-    )
-    .fetch_all(db.pool())
-    .await?
+    )?
     .into_iter()
     .map(|r| (r.direction, r.body, r.sent_at))
     .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct RecentLine {
+    inbound: bool,
+    body: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Names {
+    name: String,
+    customer_name: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PlainLine {
+    direction: String,
+    body: String,
+    sent_at: i64,
 }
 
 #[cfg(test)]

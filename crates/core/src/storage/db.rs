@@ -11,8 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 
 use crate::Result;
 
@@ -22,11 +23,133 @@ static RELAY: Migrator = sqlx::migrate!("./migrations");
 /// What a desktop replica applies after [`RELAY`]'s history.
 static REPLICA_ONLY: Migrator = sqlx::migrate!("./migrations-replica");
 
+/// The relay's schema on PostgreSQL: the same tables, in PostgreSQL's types.
+#[cfg(feature = "postgres")]
+static RELAY_POSTGRES: Migrator = sqlx::migrate!("./migrations-postgres");
+
 /// A handle to the migrated database. Cheap to clone (it wraps a pool).
 #[derive(Debug, Clone)]
 pub struct Db {
-    pool: SqlitePool,
-    path: PathBuf,
+    pool: Pool,
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+}
+
+/// Which database a [`Db`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file (the desktop, a single relay).
+    Sqlite,
+    /// A PostgreSQL database shared by any number of relays.
+    Postgres,
+}
+
+/// One connection taken from a [`Db`], possibly inside a transaction ([`Db::begin`]). Every
+/// storage function that must share the caller's transaction takes `&mut Conn`; the
+/// transaction ends with [`Conn::commit`] (dropping it uncommitted rolls it back).
+#[derive(Debug)]
+pub struct Conn(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    Sqlite(PoolConnection<Sqlite>),
+    SqliteTx(Transaction<'static, Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(PoolConnection<sqlx::Postgres>),
+    #[cfg(feature = "postgres")]
+    PostgresTx(Transaction<'static, sqlx::Postgres>),
+}
+
+/// A [`Conn`]'s driver connection, for the storage modules' query macros.
+pub(crate) enum Driver<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    #[cfg(feature = "postgres")]
+    Postgres(&'c mut sqlx::PgConnection),
+}
+
+/// The PostgreSQL advisory lock every transaction that writes takes first (see
+/// [`Conn::serialize_writes`]).
+pub const WRITE_LOCK: i64 = 0x5a49_464c_4f57; // "ZIFLOW"
+
+/// How long a writer waits for the write lock before it fails (and is retried), like
+/// SQLite's busy timeout.
+#[cfg(feature = "postgres")]
+const WRITE_LOCK_WAIT_MS: &str = "5000";
+
+impl Conn {
+    /// Makes this transaction the only one writing until it ends, as SQLite's file lock does
+    /// (already held there by `BEGIN IMMEDIATE` or the first write): on PostgreSQL a
+    /// transaction-scoped advisory lock, which every relay sharing the database takes before
+    /// it writes. So the log's ids are drawn in commit order — a reader following
+    /// `after=ID` never sees a higher id before a lower one commits — and a read-then-write
+    /// (an invoice's next number, a job's claim) sees no other writer's work in between.
+    /// Taking it again in the same transaction is free.
+    pub async fn serialize_writes(&mut self) -> Result<()> {
+        match self.driver() {
+            Driver::Sqlite(_) => Ok(()),
+            #[cfg(feature = "postgres")]
+            Driver::Postgres(c) => {
+                sqlx::query(
+                    "SELECT set_config('lock_timeout', $1, true), pg_advisory_xact_lock($2)",
+                )
+                .bind(WRITE_LOCK_WAIT_MS)
+                .bind(WRITE_LOCK)
+                .execute(c)
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The driver connection underneath.
+    pub(crate) fn driver(&mut self) -> Driver<'_> {
+        match &mut self.0 {
+            Inner::Sqlite(c) => Driver::Sqlite(c),
+            Inner::SqliteTx(t) => Driver::Sqlite(t),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(c) => Driver::Postgres(c),
+            #[cfg(feature = "postgres")]
+            Inner::PostgresTx(t) => Driver::Postgres(t),
+        }
+    }
+
+    /// Which database this connection is to.
+    pub fn backend(&self) -> Backend {
+        match &self.0 {
+            Inner::Sqlite(_) | Inner::SqliteTx(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) | Inner::PostgresTx(_) => Backend::Postgres,
+        }
+    }
+
+    /// Commits the transaction begun by [`Db::begin`] (nothing to do outside one).
+    pub async fn commit(self) -> Result<()> {
+        match self.0 {
+            Inner::SqliteTx(t) => t.commit().await?,
+            #[cfg(feature = "postgres")]
+            Inner::PostgresTx(t) => t.commit().await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Undoes the transaction begun by [`Db::begin`] (what dropping it does too, but
+    /// waiting for it).
+    pub async fn rollback(self) -> Result<()> {
+        match self.0 {
+            Inner::SqliteTx(t) => t.rollback().await?,
+            #[cfg(feature = "postgres")]
+            Inner::PostgresTx(t) => t.rollback().await?,
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 impl Db {
@@ -52,6 +175,25 @@ impl Db {
         let replica =
             Migrator::with_migrations(RELAY.iter().chain(REPLICA_ONLY.iter()).cloned().collect());
         Self::open_with(path, SqliteSynchronous::Normal, &replica).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://user@host/db`) with a pool of
+    /// at most `connections`, and brings its schema to the relay's current one. Any number of
+    /// relays may do this at the same moment: the migrations take a database-wide advisory
+    /// lock, so one instance runs them and the others find nothing left to do.
+    #[cfg(feature = "postgres")]
+    pub async fn open_postgres(url: &str, connections: u32) -> Result<Self> {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        RELAY_POSTGRES.run(&pool).await?;
+        Ok(Self {
+            pool: Pool::Postgres(pool),
+            path: None,
+        })
     }
 
     async fn open_with(
@@ -110,28 +252,85 @@ impl Db {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Self { pool, path })
+        Ok(Self {
+            pool: Pool::Sqlite(pool),
+            path: Some(path),
+        })
     }
 
-    /// The connection pool, for the storage modules.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match &self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => Backend::Postgres,
+        }
     }
 
-    /// Begins a transaction that takes the write lock at once (`BEGIN IMMEDIATE`): what it
-    /// reads cannot be changed by another writer before it commits.
-    pub async fn begin_immediate(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    /// The SQLite pool underneath, if this is SQLite: for a test's own bookkeeping queries
+    /// and SQLite-only maintenance (the online backup). Domain code goes through the storage
+    /// modules.
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => None,
+        }
     }
 
-    /// Where the database file lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The PostgreSQL pool underneath, if this is PostgreSQL: the push notifications' own
+    /// connections, and a test's own bookkeeping queries.
+    #[cfg(feature = "postgres")]
+    pub fn postgres_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.pool {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// A connection from the pool, outside any transaction.
+    pub async fn acquire(&self) -> Result<Conn> {
+        Ok(Conn(match &self.pool {
+            Pool::Sqlite(p) => Inner::Sqlite(p.acquire().await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => Inner::Postgres(p.acquire().await?),
+        }))
+    }
+
+    /// Begins a transaction (SQLite: deferred, taking the write lock at its first write).
+    pub async fn begin(&self) -> Result<Conn> {
+        Ok(Conn(match &self.pool {
+            Pool::Sqlite(p) => Inner::SqliteTx(p.begin().await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => Inner::PostgresTx(p.begin().await?),
+        }))
+    }
+
+    /// Begins a transaction that writes, taking the write lock at once: what it reads cannot
+    /// be changed by another writer before it commits. SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+    /// [`Conn::serialize_writes`], for every relay sharing the database.
+    pub async fn begin_immediate(&self) -> Result<Conn> {
+        let mut conn = Conn(match &self.pool {
+            Pool::Sqlite(p) => Inner::SqliteTx(p.begin_with("BEGIN IMMEDIATE").await?),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => Inner::PostgresTx(p.begin().await?),
+        });
+        conn.serialize_writes().await?;
+        Ok(conn)
+    }
+
+    /// Where the database file lives (`None` on PostgreSQL).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     /// Closes every connection; pending writes are flushed.
     pub async fn close(&self) {
-        self.pool.close().await;
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => p.close().await,
+        }
     }
 }
 
@@ -156,12 +355,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path().join("nested/ziflow.db")).await.unwrap();
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(db.pool())
+            .fetch_one(db.sqlite_pool().unwrap())
             .await
             .unwrap();
         assert_eq!(mode, "wal", "concurrent readers need WAL");
         let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-            .fetch_one(db.pool())
+            .fetch_one(db.sqlite_pool().unwrap())
             .await
             .unwrap();
         assert_eq!(fk, 1, "foreign keys must be enforced on every connection");
@@ -196,7 +395,7 @@ mod tests {
     /// The tables of the file, by name.
     async fn tables(db: &Db) -> Vec<String> {
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .fetch_all(db.pool())
+            .fetch_all(db.sqlite_pool().unwrap())
             .await
             .unwrap()
     }

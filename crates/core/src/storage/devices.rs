@@ -120,7 +120,9 @@ pub async fn add(
         return Err(Error::InvalidInput("a device needs a name".into()));
     }
     super::shops::get(db, shop).await?;
-    Ok(sqlx::query_scalar!(
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
         r#"INSERT INTO devices (shop_uid, name, role, can, token_hash, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id AS "id!""#,
         shop,
@@ -129,21 +131,19 @@ pub async fn add(
         Permission::join(can),
         token_hash(token),
         now
-    )
-    .fetch_one(db.pool())
-    .await?)
+    )?)
 }
 
 /// The device a bearer token belongs to, if it exists and is not revoked.
 pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Device>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_optional,
+        &mut db.acquire().await?,
         Device,
         "SELECT id, shop_uid, name, role, can FROM devices
          WHERE token_hash = $1 AND revoked_at IS NULL",
         token_hash(token)
-    )
-    .fetch_optional(db.pool())
-    .await?)
+    )?)
 }
 
 /// Replaces what a device of the shop is allowed beyond its role. Returns whether it exists.
@@ -153,15 +153,13 @@ pub async fn set_permissions(
     device_id: i64,
     can: &[Permission],
 ) -> Result<()> {
-    let n = sqlx::query!(
+    let n = execute!(
+        &mut db.acquire().await?,
         "UPDATE devices SET can = $1 WHERE shop_uid = $2 AND id = $3",
         Permission::join(can),
         shop,
         device_id
-    )
-    .execute(db.pool())
-    .await?
-    .rows_affected();
+    )?;
     if n == 0 {
         return Err(Error::NotFound(format!(
             "device {device_id} of shop {shop}"
@@ -189,35 +187,33 @@ pub struct Listed {
 
 /// The shop's devices, oldest first (revoked ones included, marked).
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<Listed>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
         Listed,
         "SELECT id, name, role, can, created_at, revoked_at FROM devices
          WHERE shop_uid = $1 ORDER BY id",
         shop
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// Revokes a device of the shop. Returns whether a device was revoked now.
 pub async fn revoke(db: &Db, shop: &str, device_id: i64, now: i64) -> Result<bool> {
-    let n = sqlx::query!(
+    let n = execute!(
+        &mut db.acquire().await?,
         "UPDATE devices SET revoked_at = $1 WHERE shop_uid = $2 AND id = $3 AND revoked_at IS NULL",
         now,
         shop,
         device_id
-    )
-    .execute(db.pool())
-    .await?
-    .rows_affected();
+    )?;
     if n == 0 {
-        let exists: Option<i64> = sqlx::query_scalar!(
+        let exists: Option<i64> = query_scalar!(
+            fetch_optional,
+            &mut db.acquire().await?,
             "SELECT id FROM devices WHERE shop_uid = $1 AND id = $2",
             shop,
             device_id
-        )
-        .fetch_optional(db.pool())
-        .await?;
+        )?;
         if exists.is_none() {
             return Err(Error::NotFound(format!(
                 "device {device_id} of shop {shop}"

@@ -1,7 +1,9 @@
 //! The append-only event log. An event's `id` is the sync cursor; a provider event carries
 //! the provider's own id under a unique index so a redelivery is stored once.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use crate::storage::Conn;
 
 use crate::{Db, Error, Result};
 
@@ -39,11 +41,13 @@ pub struct NewProviderEvent<'a> {
 /// Returns, in input order, each event's new id, or `None` for a redelivery: an event whose
 /// (shop, provider id) is already stored, or appears earlier in `events`.
 pub async fn append_provider_events(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     events: &[NewProviderEvent<'_>],
     now: i64,
 ) -> Result<Vec<Option<i64>>> {
     let mut ids = vec![None; events.len()];
+    // Ids in commit order across writers (a no-op on SQLite).
+    conn.serialize_writes().await?;
     for (n, chunk) in events.chunks(super::ROWS_PER_INSERT).enumerate() {
         let sql = super::multi_row_sql(
             "INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)",
@@ -51,16 +55,19 @@ pub async fn append_provider_events(
             5,
             " ON CONFLICT DO NOTHING RETURNING id, shop_uid, provider_id",
         );
-        let mut query = sqlx::query_as::<_, (i64, String, String)>(sql);
-        for e in chunk {
-            query = query
-                .bind(e.shop)
-                .bind(e.kind)
-                .bind(e.payload)
-                .bind(e.provider_id)
-                .bind(now);
-        }
-        for (id, shop, provider_id) in query.fetch_all(&mut *conn).await? {
+        let stored: Vec<(i64, String, String)> = on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query_as(sql);
+            for e in chunk {
+                query = query
+                    .bind(e.shop)
+                    .bind(e.kind)
+                    .bind(e.payload)
+                    .bind(e.provider_id)
+                    .bind(now);
+            }
+            query.fetch_all(c).await
+        })?;
+        for (id, shop, provider_id) in stored {
             // The first occurrence is the one stored; a later copy in the chunk conflicted.
             if let Some(i) = chunk
                 .iter()
@@ -76,7 +83,7 @@ pub async fn append_provider_events(
 /// Appends one of ZiFlow's own events (no provider id) to `shop`'s log at `now`; returns the
 /// stored row. A kind this version does not know is never written.
 pub async fn append_event(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     event: &ziflow_protocol::Event,
     now: i64,
@@ -99,7 +106,7 @@ pub async fn append_event(
 /// Appends an event inside the caller's transaction. Returns `None` when an event with the
 /// same `provider_id` is already stored for the shop (a redelivery): nothing is written.
 pub async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     kind: &str,
     payload: &serde_json::Value,
@@ -111,7 +118,11 @@ pub async fn append(
             "event kind must look like `noun.verb`, got {kind:?}"
         )));
     }
-    Ok(sqlx::query_scalar!(
+    // Ids in commit order across writers (a no-op on SQLite).
+    conn.serialize_writes().await?;
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut *conn,
         r#"INSERT INTO events (shop_uid, kind, payload, provider_id, created_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT DO NOTHING
@@ -121,15 +132,14 @@ pub async fn append(
         payload.to_string(),
         provider_id,
         now
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// Stores an event pulled from the relay under its relay id (the desktop replica). Returns
 /// `false` if that id is already stored (a repeated pull), so it is applied only once.
-pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Result<bool> {
-    let done = sqlx::query!(
+pub async fn insert_replica(conn: &mut Conn, event: &Event) -> Result<bool> {
+    let done = execute!(
+        &mut *conn,
         "INSERT INTO events (id, shop_uid, kind, payload, provider_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         event.id,
@@ -138,105 +148,109 @@ pub async fn insert_replica(conn: &mut SqliteConnection, event: &Event) -> Resul
         &event.payload,
         &event.provider_id,
         event.created_at
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    )?;
     Ok(done == 1)
 }
 
 /// Every shop's events after `cursor`, oldest first, at most `limit` (the relay's engine).
-pub async fn after_all(conn: &mut SqliteConnection, cursor: i64, limit: i64) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as!(
+pub async fn after_all(conn: &mut Conn, cursor: i64, limit: i64) -> Result<Vec<Event>> {
+    Ok(query_as!(
+        fetch_all,
+        &mut *conn,
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE id > $1 ORDER BY id LIMIT $2",
         cursor,
         limit
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// The newest event id of any shop, 0 if the log is empty.
 pub async fn newest_any(db: &Db) -> Result<i64> {
-    Ok(sqlx::query_scalar!("SELECT MAX(id) FROM events")
-        .fetch_one(db.pool())
-        .await?
-        .unwrap_or(0))
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
+        "SELECT MAX(id) FROM events"
+    )?
+    .unwrap_or(0))
 }
 
 /// The newest event id stored for the shop (the desktop's sync cursor), 0 if none.
 pub async fn newest_id(db: &Db, shop: &str) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar!("SELECT MAX(id) FROM events WHERE shop_uid = $1", shop)
-            .fetch_one(db.pool())
-            .await?
-            .unwrap_or(0),
-    )
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
+        "SELECT MAX(id) FROM events WHERE shop_uid = $1",
+        shop
+    )?
+    .unwrap_or(0))
 }
 
 /// The shop's event `id`.
 pub async fn get(db: &Db, shop: &str, id: i64) -> Result<Option<Event>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_optional,
+        &mut db.acquire().await?,
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = $1 AND id = $2",
         shop,
         id
-    )
-    .fetch_optional(db.pool())
-    .await?)
+    )?)
 }
 
 /// The shop's events after `cursor`, oldest first, at most `limit`.
 pub async fn after(db: &Db, shop: &str, cursor: i64, limit: i64) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
         Event,
         "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = $1 AND id > $2 ORDER BY id LIMIT $3",
         shop,
         cursor,
         limit.clamp(1, 1000)
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// A shop's provider events before `before` whose object belongs to the provider
 /// subscription `subscription_ref` (to match them once the subscription's invoice is known).
 pub async fn of_subscription_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     subscription_ref: &str,
     before: i64,
 ) -> Result<Vec<Event>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_all,
+        &mut *conn,
         Event,
-        "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
+        sqlite: "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = $1 AND id < $2 AND kind LIKE 'stripe.%'
            AND json_extract(payload, '$.data.object.subscription') = $3
+         ORDER BY id",
+        postgres: "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
+         WHERE shop_uid = $1 AND id < $2 AND kind LIKE 'stripe.%'
+           AND payload::jsonb #>> '{data,object,subscription}' = $3
          ORDER BY id",
         shop,
         before,
         subscription_ref
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    )?)
 }
 /// The payload of the shop's event `id` if it is of `kind`.
 pub async fn payload_of_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     id: i64,
     kind: &str,
 ) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar!(
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut *conn,
         "SELECT payload FROM events WHERE id = $1 AND shop_uid = $2 AND kind = $3",
         id,
         shop,
         kind
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }

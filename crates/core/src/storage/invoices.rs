@@ -4,7 +4,9 @@
 //! items plus shipping, computed here with checked arithmetic; an invoice becomes paid at
 //! most once (`mark_paid_in` reports whether this call was the one that did it).
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use crate::storage::Conn;
 
 use crate::{Db, Error, InvoiceStatus, Result};
 
@@ -12,7 +14,7 @@ use crate::{Db, Error, InvoiceStatus, Result};
 pub const FIRST_NUMBER: i64 = 1001;
 
 /// A line item to put on an invoice.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct LineItem {
     /// Catalog SKU.
     pub sku: String,
@@ -149,20 +151,35 @@ impl InvoiceRow {
     }
 }
 
-/// `query_as!` over the invoice columns, with the rest of the statement and its arguments.
+/// [`query_as!`] of [`InvoiceRow`]s: the invoice columns, then the rest of the statement and
+/// its arguments.
 macro_rules! query_invoices {
-    ($rest:tt $(, $arg:expr)* $(,)?) => {
-        sqlx::query_as!(
-            InvoiceRow,
-            r#"SELECT id, number, customer_phone, currency, shipping_minor, total_minor, address,
-                      status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
-                      pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
-                      first_charge_at, link_ref, payment_ref, failed_at, expired_at,
-                      refunded_minor, subscription_ref, send_error, reminders_sent, abandoned_at,
-                      notify_customer AS "notify_customer: bool"
-               FROM invoices "# + $rest
-            $(, $arg)*
+    ($fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)* $(,)?) => {
+        query_invoices!(
+            @columns r#"SELECT id, number, customer_phone, currency, shipping_minor, total_minor,
+                  address, status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
+                  pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
+                  first_charge_at, link_ref, payment_ref, failed_at, expired_at,
+                  refunded_minor, subscription_ref, send_error, reminders_sent, abandoned_at,
+                  notify_customer AS "notify_customer: bool"
+               FROM invoices "#,
+            $fetch, $conn, $rest $(, $arg)*
         )
+    };
+    // SQLite's checked macro takes `"…" + "…"`; PostgreSQL gets the same text joined.
+    (@columns $columns:literal, $fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)*) => {
+        match $crate::storage::Conn::driver($conn) {
+            $crate::storage::db::Driver::Sqlite(c) => {
+                sqlx::query_as!(InvoiceRow, $columns + $rest $(, $arg)*).$fetch(c).await
+            }
+            #[cfg(feature = "postgres")]
+            $crate::storage::db::Driver::Postgres(c) => {
+                sqlx::query_as::<_, InvoiceRow>($crate::storage::plain(concat!($columns, $rest)))
+                    $(.bind($arg))*
+                    .$fetch(c)
+                    .await
+            }
+        }
     };
 }
 
@@ -216,20 +233,22 @@ pub fn check(new: &NewInvoice) -> Result<i64> {
 /// Creates a draft invoice with the next number of the shop, inside the caller's
 /// transaction; returns the new id and number.
 pub async fn create_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     new: &NewInvoice,
     now: i64,
 ) -> Result<(i64, i64)> {
     let total = check(new)?;
-    let number: i64 = sqlx::query_scalar!(
+    let number: i64 = query_scalar!(
+        fetch_one,
+        &mut *conn,
         r#"SELECT COALESCE(MAX(number) + 1, $1) AS "n!: i64" FROM invoices WHERE shop_uid = $2"#,
         FIRST_NUMBER,
         shop
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let id: i64 = sqlx::query_scalar!(
+    )?;
+    let id: i64 = query_scalar!(
+        fetch_one,
+        &mut *conn,
         r#"INSERT INTO invoices (shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at, kind, every_unit, every_count,
                                first_charge_at)
@@ -246,9 +265,7 @@ pub async fn create_in(
         new.recurrence.map(|r| r.unit.as_str()),
         new.recurrence.map(|r| i64::from(r.count)),
         new.recurrence.map(|r| r.first_charge_at)
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    )?;
     insert_items(conn, id, &new.items).await?;
     Ok((id, number))
 }
@@ -256,7 +273,7 @@ pub async fn create_in(
 /// Stores an invoice created on the relay under its relay id and number (a desk applying
 /// `invoice.created`). Returns `false` if it is already stored.
 pub async fn insert_replica_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     id: i64,
     number: i64,
@@ -264,7 +281,8 @@ pub async fn insert_replica_in(
     created_at: i64,
 ) -> Result<bool> {
     let total = check(new)?;
-    let inserted = sqlx::query!(
+    let inserted = execute!(
+        &mut *conn,
         "INSERT INTO invoices (id, shop_uid, number, customer_phone, currency, shipping_minor,
                                total_minor, address, created_at, kind, every_unit, every_count,
                                first_charge_at)
@@ -282,11 +300,7 @@ pub async fn insert_replica_in(
         new.recurrence.map(|r| r.unit.as_str()),
         new.recurrence.map(|r| i64::from(r.count)),
         new.recurrence.map(|r| r.first_charge_at)
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
+    )? == 1;
     if inserted {
         insert_items(conn, id, &new.items).await?;
     }
@@ -301,9 +315,10 @@ fn kind_of(new: &NewInvoice) -> &'static str {
     }
 }
 
-async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) -> Result<()> {
+async fn insert_items(conn: &mut Conn, id: i64, items: &[LineItem]) -> Result<()> {
     for item in items {
-        sqlx::query!(
+        execute!(
+            &mut *conn,
             "INSERT INTO invoice_items (invoice_id, sku, name, variant, qty, unit_minor)
              VALUES ($1, $2, $3, $4, $5, $6)",
             id,
@@ -312,61 +327,64 @@ async fn insert_items(conn: &mut SqliteConnection, id: i64, items: &[LineItem]) 
             &item.variant,
             item.qty,
             item.unit_minor
-        )
-        .execute(&mut *conn)
-        .await?;
+        )?;
     }
     Ok(())
 }
 
 /// The invoice with this id in this shop.
 pub async fn get(db: &Db, shop: &str, id: i64) -> Result<InvoiceRow> {
-    query_invoices!("WHERE shop_uid = $1 AND id = $2", shop, id)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
+    query_invoices!(
+        fetch_optional,
+        &mut db.acquire().await?,
+        "WHERE shop_uid = $1 AND id = $2",
+        shop,
+        id
+    )?
+    .ok_or_else(|| Error::NotFound(format!("invoice {id}")))
 }
 
 /// The invoice with this id in this shop, inside the caller's transaction; `None` if absent.
-pub async fn get_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    id: i64,
-) -> Result<Option<InvoiceRow>> {
-    Ok(query_invoices!("WHERE shop_uid = $1 AND id = $2", shop, id)
-        .fetch_optional(&mut *conn)
-        .await?)
+pub async fn get_in(conn: &mut Conn, shop: &str, id: i64) -> Result<Option<InvoiceRow>> {
+    Ok(query_invoices!(
+        fetch_optional,
+        &mut *conn,
+        "WHERE shop_uid = $1 AND id = $2",
+        shop,
+        id
+    )?)
 }
 
 /// The invoice whose sandbox pay page has this token, with its shop.
 pub async fn by_pay_token(db: &Db, token: &str) -> Result<Option<(String, InvoiceRow)>> {
-    let shop: Option<String> =
-        sqlx::query_scalar!("SELECT shop_uid FROM invoices WHERE pay_token = $1", token)
-            .fetch_optional(db.pool())
-            .await?;
+    let shop: Option<String> = query_scalar!(
+        fetch_optional,
+        &mut db.acquire().await?,
+        "SELECT shop_uid FROM invoices WHERE pay_token = $1",
+        token
+    )?;
     let Some(shop) = shop else {
         return Ok(None);
     };
-    let row = query_invoices!("WHERE pay_token = $1", token)
-        .fetch_optional(db.pool())
-        .await?;
+    let row = query_invoices!(
+        fetch_optional,
+        &mut db.acquire().await?,
+        "WHERE pay_token = $1",
+        token
+    )?;
     Ok(row.map(|r| (shop, r)))
 }
 
 /// The shop's invoices whose `provider` link can still take a payment (sent or failed, not
 /// paid or expired).
-pub async fn open_links_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    provider: &str,
-) -> Result<Vec<InvoiceRow>> {
+pub async fn open_links_in(conn: &mut Conn, shop: &str, provider: &str) -> Result<Vec<InvoiceRow>> {
     Ok(query_invoices!(
+        fetch_all,
+        &mut *conn,
         "WHERE shop_uid = $1 AND pay_provider = $2 AND status IN ('sent', 'failed') ORDER BY id",
         shop,
         provider
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// A pay link an invoice is sent with.
@@ -387,13 +405,14 @@ pub struct PayLink {
 /// Marks a draft invoice sent with `link`. Returns `false` (and changes nothing) if it was
 /// not a draft: an invoice gets one link, ever.
 pub async fn send_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     id: i64,
     link: &PayLink,
     now: i64,
 ) -> Result<bool> {
-    let done = sqlx::query!(
+    let done = execute!(
+        &mut *conn,
         "UPDATE invoices SET sent_at = $1, pay_provider = $2, pay_link = $3,
                              pay_token = $4, link_ref = $5, link_expires_at = $6, send_error = NULL
          WHERE shop_uid = $7 AND id = $8 AND pay_link IS NULL",
@@ -405,77 +424,65 @@ pub async fn send_in(
         link.expires_at,
         shop,
         id
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    )?;
     settle_in(conn, shop, id).await?;
     Ok(done == 1)
 }
 
 /// The invoice whose payment has this provider id (`pi_…`).
 pub async fn by_payment_ref_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     payment_ref: &str,
 ) -> Result<Option<InvoiceRow>> {
     Ok(query_invoices!(
+        fetch_optional,
+        &mut *conn,
         "WHERE shop_uid = $1 AND payment_ref = $2",
         shop,
         payment_ref
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// The invoice whose provider subscription is `subscription_ref`.
 pub async fn by_subscription_ref_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     subscription_ref: &str,
 ) -> Result<Option<InvoiceRow>> {
     Ok(query_invoices!(
+        fetch_optional,
+        &mut *conn,
         "WHERE shop_uid = $1 AND subscription_ref = $2",
         shop,
         subscription_ref
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// Links the invoice to its provider subscription. Returns `true` if this call did (it was
 /// not linked before).
 pub async fn bind_subscription_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     subscription_ref: &str,
 ) -> Result<bool> {
-    Ok(sqlx::query!(
+    Ok(execute!(
+        &mut *conn,
         "UPDATE invoices SET subscription_ref = $1 WHERE id = $2 AND subscription_ref IS NULL",
         subscription_ref,
         id
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1)
+    )? == 1)
 }
 
 /// Records why the invoice's pay link could not be made (kept until a link is).
-pub async fn send_failed_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    id: i64,
-    reason: &str,
-) -> Result<()> {
-    sqlx::query!(
+pub async fn send_failed_in(conn: &mut Conn, shop: &str, id: i64, reason: &str) -> Result<()> {
+    execute!(
+        &mut *conn,
         "UPDATE invoices SET send_error = $1 WHERE shop_uid = $2 AND id = $3 AND pay_link IS NULL",
         reason,
         shop,
         id
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
@@ -492,7 +499,7 @@ pub enum PaidVia {
 /// Returns `true` only for the call that changed it; an invoice already paid (or refunded)
 /// is left as it is.
 pub async fn mark_paid_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     id: i64,
     via: PaidVia,
@@ -554,7 +561,7 @@ pub struct Settled {
 /// Records `fact` for the invoice and recomputes its status. `None` if there is no such
 /// invoice in the shop. Recording the same fact again changes nothing.
 pub async fn record_fact_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     id: i64,
     fact: &Fact,
@@ -563,60 +570,38 @@ pub async fn record_fact_in(
     let Some(before) = get_in(conn, shop, id).await? else {
         return Ok(None);
     };
-    let mark_paid = |via: PaidVia, payment_ref: Option<String>| {
-        sqlx::query!(
-            "UPDATE invoices SET paid_at = COALESCE(paid_at, $1),
-                    paid_via = COALESCE(paid_via, $2),
-                    payment_ref = COALESCE(payment_ref, $3),
-                    fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
-             WHERE id = $4",
-            at,
-            match via {
-                PaidVia::Webhook => "webhook",
-                PaidVia::Manual => "manual",
-            },
-            payment_ref,
-            id
-        )
-    };
     match fact {
         Fact::Paid { via, payment_ref } => {
-            mark_paid(*via, payment_ref.clone())
-                .execute(&mut *conn)
-                .await?;
+            set_paid_in(conn, id, *via, payment_ref.as_deref(), at).await?;
         }
         Fact::Refunded {
             cumulative_minor,
             payment_ref,
         } => {
-            mark_paid(PaidVia::Webhook, payment_ref.clone())
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query!(
-                "UPDATE invoices SET refunded_minor = MAX(refunded_minor, $1) WHERE id = $2",
+            set_paid_in(conn, id, PaidVia::Webhook, payment_ref.as_deref(), at).await?;
+            execute!(
+                &mut *conn,
+                sqlite: "UPDATE invoices SET refunded_minor = MAX(refunded_minor, $1) WHERE id = $2",
+                postgres: "UPDATE invoices SET refunded_minor = GREATEST(refunded_minor, $1) WHERE id = $2",
                 cumulative_minor.max(&0),
                 id
-            )
-            .execute(&mut *conn)
-            .await?;
+            )?;
         }
         Fact::Failed => {
-            sqlx::query!(
+            execute!(
+                &mut *conn,
                 "UPDATE invoices SET failed_at = COALESCE(failed_at, $1) WHERE id = $2",
                 at,
                 id
-            )
-            .execute(&mut *conn)
-            .await?;
+            )?;
         }
         Fact::Expired => {
-            sqlx::query!(
+            execute!(
+                &mut *conn,
                 "UPDATE invoices SET expired_at = COALESCE(expired_at, $1) WHERE id = $2",
                 at,
                 id
-            )
-            .execute(&mut *conn)
-            .await?;
+            )?;
         }
     }
     settle_in(conn, shop, id).await?;
@@ -631,9 +616,37 @@ pub async fn record_fact_in(
     }))
 }
 
+/// Marks the invoice paid (the first payment's time, way and reference stay) and puts it on
+/// the board.
+async fn set_paid_in(
+    conn: &mut Conn,
+    id: i64,
+    via: PaidVia,
+    payment_ref: Option<&str>,
+    at: i64,
+) -> Result<()> {
+    execute!(
+        conn,
+        "UPDATE invoices SET paid_at = COALESCE(paid_at, $1),
+                paid_via = COALESCE(paid_via, $2),
+                payment_ref = COALESCE(payment_ref, $3),
+                fulfilment_stage = COALESCE(fulfilment_stage, 'ready_to_ship')
+         WHERE id = $4",
+        at,
+        match via {
+            PaidVia::Webhook => "webhook",
+            PaidVia::Manual => "manual",
+        },
+        payment_ref,
+        id
+    )?;
+    Ok(())
+}
+
 /// Recomputes the stored status from the facts.
-async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<()> {
-    sqlx::query!(
+async fn settle_in(conn: &mut Conn, shop: &str, id: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
         "UPDATE invoices SET status = CASE
             WHEN paid_at IS NOT NULL AND refunded_minor > 0 AND refunded_minor >= total_minor
                 THEN 'refunded'
@@ -646,26 +659,34 @@ async fn settle_in(conn: &mut SqliteConnection, shop: &str, id: i64) -> Result<(
          WHERE shop_uid = $1 AND id = $2",
         shop,
         id
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// The shop's invoices, newest first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
     Ok(query_invoices!(
+        fetch_all,
+        &mut db.acquire().await?,
         "WHERE shop_uid = $1 ORDER BY created_at DESC, id DESC",
         shop
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// The line items of an invoice, in the order they were added.
 pub async fn items(db: &Db, invoice_id: i64) -> Result<Vec<LineItem>> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     items_in(&mut conn, invoice_id).await
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemOf {
+    invoice_id: i64,
+    sku: String,
+    name: String,
+    variant: Option<String>,
+    qty: i64,
+    unit_minor: i64,
 }
 
 /// The line items of every invoice of `shop` (only the orders on the board with
@@ -675,16 +696,17 @@ pub async fn items_by_invoice(
     shop: &str,
     board_only: bool,
 ) -> Result<std::collections::HashMap<i64, Vec<LineItem>>> {
-    let rows = sqlx::query!(
+    let rows = query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
+        ItemOf,
         "SELECT ii.invoice_id, ii.sku, ii.name, ii.variant, ii.qty, ii.unit_minor
          FROM invoice_items ii JOIN invoices i ON i.id = ii.invoice_id
-         WHERE i.shop_uid = $1 AND ($2 = 0 OR i.fulfilment_stage IS NOT NULL)
+         WHERE i.shop_uid = $1 AND (NOT $2 OR i.fulfilment_stage IS NOT NULL)
          ORDER BY ii.invoice_id, ii.id",
         shop,
         board_only
-    )
-    .fetch_all(db.pool())
-    .await?;
+    )?;
     let mut by_invoice: std::collections::HashMap<i64, Vec<LineItem>> =
         std::collections::HashMap::new();
     for r in rows {
@@ -700,98 +722,84 @@ pub async fn items_by_invoice(
 }
 
 /// [`items`] inside the caller's transaction.
-pub async fn items_in(conn: &mut SqliteConnection, invoice_id: i64) -> Result<Vec<LineItem>> {
-    Ok(sqlx::query_as!(
+pub async fn items_in(conn: &mut Conn, invoice_id: i64) -> Result<Vec<LineItem>> {
+    Ok(query_as!(
+        fetch_all,
+        &mut *conn,
         LineItem,
         "SELECT sku, name, variant, qty, unit_minor FROM invoice_items WHERE invoice_id = $1
          ORDER BY id",
         invoice_id
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// Paid invoices on the fulfilment board (any column), oldest payment first.
 pub async fn on_board(db: &Db, shop: &str) -> Result<Vec<InvoiceRow>> {
     Ok(query_invoices!(
+        fetch_all,
+        &mut db.acquire().await?,
         "WHERE shop_uid = $1 AND fulfilment_stage IS NOT NULL AND status != 'refunded'
           ORDER BY paid_at, id",
         shop
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// Reminder `reminder` of invoice `id` went out (`invoice.reminded`); the count never goes
 /// back.
-pub async fn reminded_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    id: i64,
-    reminder: i64,
-) -> Result<()> {
-    sqlx::query!(
-        "UPDATE invoices SET reminders_sent = MAX(reminders_sent, $1) WHERE shop_uid = $2 AND id = $3",
+pub async fn reminded_in(conn: &mut Conn, shop: &str, id: i64, reminder: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
+        sqlite: "UPDATE invoices SET reminders_sent = MAX(reminders_sent, $1) WHERE shop_uid = $2 AND id = $3",
+        postgres: "UPDATE invoices SET reminders_sent = GREATEST(reminders_sent, $1) WHERE shop_uid = $2 AND id = $3",
         reminder,
         shop,
-        id
-    )
-    .execute(&mut *conn)
-    .await?;
+        id)?;
     Ok(())
 }
 
 /// The last reminder of invoice `id` passed unpaid at `at` (`invoice.abandoned`; the first
 /// time counts).
-pub async fn abandoned_in(conn: &mut SqliteConnection, shop: &str, id: i64, at: i64) -> Result<()> {
-    sqlx::query!(
-        "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, $1) WHERE shop_uid = $2 AND id = $3",
+pub async fn abandoned_in(conn: &mut Conn, shop: &str, id: i64, at: i64) -> Result<()> {
+    execute!(&mut *conn, "UPDATE invoices SET abandoned_at = COALESCE(abandoned_at, $1) WHERE shop_uid = $2 AND id = $3",
         at,
         shop,
-        id
-    )
-    .execute(&mut *conn)
-    .await?;
+        id)?;
     Ok(())
 }
 
 /// Moves the paid order of invoice `id` to `stage` on the board (`order.stage_changed`); an
 /// invoice not on the board stays off it.
-pub async fn move_on_board_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    id: i64,
-    stage: &str,
-) -> Result<()> {
-    sqlx::query!(
+pub async fn move_on_board_in(conn: &mut Conn, shop: &str, id: i64, stage: &str) -> Result<()> {
+    execute!(
+        &mut *conn,
         "UPDATE invoices SET fulfilment_stage = $1
          WHERE shop_uid = $2 AND id = $3 AND fulfilment_stage IS NOT NULL",
         stage,
         shop,
         id
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// The customer is sent invoice `id`'s message with its link (the bot's invoices).
-pub async fn notify_customer_set_in(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query!("UPDATE invoices SET notify_customer = 1 WHERE id = $1", id)
-        .execute(&mut *conn)
-        .await?;
+pub async fn notify_customer_set_in(conn: &mut Conn, id: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
+        "UPDATE invoices SET notify_customer = TRUE WHERE id = $1",
+        id
+    )?;
     Ok(())
 }
 
 /// The customer's newest invoice, if any.
 pub async fn latest_of(db: &Db, shop: &str, phone: &str) -> Result<Option<InvoiceRow>> {
     Ok(query_invoices!(
+        fetch_optional,
+        &mut db.acquire().await?,
         "WHERE shop_uid = $1 AND customer_phone = $2 ORDER BY id DESC LIMIT 1",
         shop,
         phone
-    )
-    .fetch_optional(db.pool())
-    .await?)
+    )?)
 }
 
 #[cfg(test)]

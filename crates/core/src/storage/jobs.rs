@@ -7,7 +7,9 @@
 //! whose runner died is picked up again when the lease ends, not while it may still run.
 
 use serde_json::Value;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use crate::storage::Conn;
 
 use crate::{Db, Result};
 
@@ -49,7 +51,7 @@ pub fn backoff(attempts: i64) -> i64 {
 
 /// Enqueues a job unless one with `key` exists. Returns its id either way.
 pub async fn enqueue_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     kind: &str,
     key: &str,
@@ -57,7 +59,8 @@ pub async fn enqueue_in(
     run_at: i64,
     now: i64,
 ) -> Result<i64> {
-    sqlx::query!(
+    execute!(
+        &mut *conn,
         "INSERT INTO jobs (shop_uid, kind, idempotency_key, payload, run_at, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
         shop,
@@ -66,36 +69,50 @@ pub async fn enqueue_in(
         payload.to_string(),
         run_at,
         now
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(
-        sqlx::query_scalar!("SELECT id FROM jobs WHERE idempotency_key = $1", key)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+    )?;
+    Ok(query_scalar!(
+        fetch_one,
+        &mut *conn,
+        "SELECT id FROM jobs WHERE idempotency_key = $1",
+        key
+    )?)
 }
 
-/// `query_as!` over the job columns, with the rest of the statement and its arguments.
+/// [`query_as!`] of [`Job`]s: the job columns, then the rest of the statement and its
+/// arguments.
 macro_rules! query_jobs {
-    ($rest:tt $(, $arg:expr)* $(,)?) => {
-        sqlx::query_as!(
-            Job,
-            "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state,
-                    last_error FROM jobs " + $rest
-            $(, $arg)*
+    ($fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)* $(,)?) => {
+        query_jobs!(
+            @columns "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state,
+                    last_error FROM jobs ",
+            $fetch, $conn, $rest $(, $arg)*
         )
+    };
+    // SQLite's checked macro takes `"…" + "…"`; PostgreSQL gets the same text joined.
+    (@columns $columns:literal, $fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)*) => {
+        match $crate::storage::Conn::driver($conn) {
+            $crate::storage::db::Driver::Sqlite(c) => {
+                sqlx::query_as!(Job, $columns + $rest $(, $arg)*).$fetch(c).await
+            }
+            #[cfg(feature = "postgres")]
+            $crate::storage::db::Driver::Postgres(c) => {
+                sqlx::query_as::<_, Job>(concat!($columns, $rest))
+                    $(.bind($arg))*
+                    .$fetch(c)
+                    .await
+            }
+        }
     };
 }
 
 /// How many jobs wait for their turn at `now`: pending and due, not claimed by a runner.
 pub async fn due_count(db: &Db, now: i64) -> Result<i64> {
-    Ok(sqlx::query_scalar!(
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
         "SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND run_at <= $1",
         now
-    )
-    .fetch_one(db.pool())
-    .await?)
+    )?)
 }
 
 /// Claims due jobs for `now`: at most one per shop and lane (see [`lane`]) — the oldest due
@@ -105,13 +122,14 @@ pub async fn due_count(db: &Db, now: i64) -> Result<i64> {
 /// A job whose lease ran out [`MAX_ATTEMPTS`] times (its result could never be recorded)
 /// gives up here. With `only`, just that job, if due.
 pub async fn claim_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     now: i64,
     limit: i64,
     only: Option<i64>,
     busy: &[(String, &'static str)],
 ) -> Result<Vec<Job>> {
-    sqlx::query!(
+    execute!(
+        &mut *conn,
         "UPDATE jobs SET state = 'failed', finished_at = $1,
                 last_error = 'gave up after ' || attempts || ' attempts: ' ||
                              COALESCE(last_error, 'its result could not be recorded')
@@ -119,12 +137,12 @@ pub async fn claim_in(
         now,
         now,
         MAX_ATTEMPTS
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     let notify_kind = crate::notify::KIND;
     let wanted = limit.saturating_add(i64::try_from(busy.len()).unwrap_or(i64::MAX));
-    let candidates = sqlx::query_as!(
+    let candidates = query_as!(
+        fetch_all,
+        &mut *conn,
         Job,
         r#"SELECT id AS "id!", shop_uid AS "shop_uid!", kind AS "kind!",
                   idempotency_key AS "idempotency_key!", payload AS "payload!",
@@ -135,6 +153,7 @@ pub async fn claim_in(
                      ORDER BY run_at, id) AS nth
                  FROM jobs j
                  WHERE state = 'pending' AND run_at <= $3 AND ($4 IS NULL OR id = $5))
+                 AS due
            WHERE nth = 1 ORDER BY run_at, id LIMIT $6"#,
         notify_kind,
         READ_KIND,
@@ -142,9 +161,7 @@ pub async fn claim_in(
         only,
         only,
         wanted
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    )?;
     let mut jobs = Vec::new();
     for job in candidates {
         if busy
@@ -156,13 +173,12 @@ pub async fn claim_in(
         if i64::try_from(jobs.len()).unwrap_or(i64::MAX) >= limit {
             break;
         }
-        sqlx::query!(
+        execute!(
+            &mut *conn,
             "UPDATE jobs SET attempts = attempts + 1, run_at = $1 WHERE id = $2",
             now + LEASE_SECS,
             job.id
-        )
-        .execute(&mut *conn)
-        .await?;
+        )?;
         jobs.push(Job {
             attempts: job.attempts + 1,
             ..job
@@ -191,7 +207,9 @@ pub fn lane(kind: &str) -> &'static str {
 /// Whether a job of `kind` older than job `id`, with a key starting `prefix`, is still to run
 /// (the same conversation's earlier message, answered first).
 pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
         r#"SELECT EXISTS (SELECT 1 FROM jobs WHERE shop_uid = $1 AND kind = $2 AND id < $3
                 AND state = 'pending' AND substr(idempotency_key, 1, length($4)) = $5)
                 AS "open!: bool""#,
@@ -200,20 +218,17 @@ pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64
         id,
         prefix,
         prefix
-    )
-    .fetch_one(db.pool())
-    .await?)
+    )?)
 }
 
 /// Records a job as done.
-pub async fn done_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<()> {
-    sqlx::query!(
+pub async fn done_in(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
         "UPDATE jobs SET state = 'done', finished_at = $1, last_error = NULL WHERE id = $2",
         now,
         id
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
@@ -221,7 +236,7 @@ pub async fn done_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<(
 /// of attempts). Returns whether it will be retried — or `true` if the attempt was no
 /// longer out (the job was done meanwhile), so nobody reports it as given up.
 pub async fn failed_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     job: &Job,
     error: &str,
     retry: bool,
@@ -230,7 +245,8 @@ pub async fn failed_in(
     let again = retry && job.attempts < MAX_ATTEMPTS;
     // Only the attempt that is still out: a job that was meanwhile done (its result recorded
     // just before a timeout or a panic was noticed) stays done.
-    let changed = sqlx::query!(
+    let changed = execute!(
+        &mut *conn,
         "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, finished_at = $4
          WHERE id = $5 AND state = 'pending' AND attempts = $6",
         if again { "pending" } else { "failed" },
@@ -239,104 +255,111 @@ pub async fn failed_in(
         (!again).then_some(now),
         job.id,
         job.attempts
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    )?;
     // A job no longer out (done meanwhile) was not given up by this attempt.
     Ok(again || changed == 0)
 }
 
 /// Gives a failed job another run now (a person asked again, e.g. after fixing the key).
 /// Returns whether it was failed.
-pub async fn revive_in(conn: &mut SqliteConnection, id: i64, now: i64) -> Result<bool> {
-    Ok(sqlx::query!(
+pub async fn revive_in(conn: &mut Conn, id: i64, now: i64) -> Result<bool> {
+    Ok(execute!(
+        &mut *conn,
         "UPDATE jobs SET state = 'pending', attempts = 0, run_at = $1, finished_at = NULL
          WHERE id = $2 AND state = 'failed'",
         now,
         id
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1)
+    )? == 1)
 }
 
 /// A job by id.
 pub async fn get(db: &Db, id: i64) -> Result<Option<Job>> {
-    Ok(query_jobs!("WHERE id = $1", id)
-        .fetch_optional(db.pool())
-        .await?)
+    Ok(query_jobs!(
+        fetch_optional,
+        &mut db.acquire().await?,
+        "WHERE id = $1",
+        id
+    )?)
 }
 
 /// A shop's jobs, newest first (for the operator and tests).
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<Job>> {
-    Ok(query_jobs!("WHERE shop_uid = $1 ORDER BY id DESC", shop)
-        .fetch_all(db.pool())
-        .await?)
+    Ok(query_jobs!(
+        fetch_all,
+        &mut db.acquire().await?,
+        "WHERE shop_uid = $1 ORDER BY id DESC",
+        shop
+    )?)
 }
 
 /// The earliest `run_at` of a pending job, to sleep until.
 pub async fn next_due(db: &Db) -> Result<Option<i64>> {
-    Ok(
-        sqlx::query_scalar!("SELECT MIN(run_at) FROM jobs WHERE state = 'pending'")
-            .fetch_one(db.pool())
-            .await?,
-    )
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'pending'"
+    )?)
 }
 
 /// The states of the refund jobs (`pay.refund`) of invoice `invoice_id`, oldest first.
-pub async fn refund_states_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    invoice_id: i64,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar!(
-        "SELECT state FROM jobs WHERE shop_uid = $1 AND kind = 'pay.refund'
+pub async fn refund_states_in(conn: &mut Conn, shop: &str, invoice_id: i64) -> Result<Vec<String>> {
+    Ok(query_scalar!(
+        fetch_all,
+        &mut *conn,
+        sqlite: "SELECT state FROM jobs WHERE shop_uid = $1 AND kind = 'pay.refund'
            AND json_extract(payload, '$.request.invoice_id') = $2 ORDER BY id",
+        postgres: "SELECT state FROM jobs WHERE shop_uid = $1 AND kind = 'pay.refund'
+           AND (payload::jsonb #>> '{request,invoice_id}')::bigint = $2 ORDER BY id",
         shop,
         invoice_id
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// The shop's pending jobs of `kind`: id and payload.
 pub async fn pending_of_kind_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     kind: &str,
 ) -> Result<Vec<(i64, String)>> {
-    Ok(sqlx::query!(
+    Ok(query_as!(
+        fetch_all,
+        conn,
+        IdPayload,
         "SELECT id, payload FROM jobs WHERE shop_uid = $1 AND kind = $2 AND state = 'pending'",
         shop,
         kind
-    )
-    .fetch_all(&mut *conn)
-    .await?
+    )?
     .into_iter()
     .map(|r| (r.id, r.payload))
     .collect())
 }
 
+#[derive(sqlx::FromRow)]
+struct IdPayload {
+    id: i64,
+    payload: String,
+}
+
 /// Ends job `id` without running it, saying `why`.
-pub async fn end_in(conn: &mut SqliteConnection, id: i64, why: &str, now: i64) -> Result<()> {
-    sqlx::query!(
+pub async fn end_in(conn: &mut Conn, id: i64, why: &str, now: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
         "UPDATE jobs SET state = 'done', finished_at = $1, last_error = $2 WHERE id = $3",
         now,
         why,
         id
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Moves job `id` to run at `run_at`.
-pub async fn move_in(conn: &mut SqliteConnection, id: i64, run_at: i64) -> Result<()> {
-    sqlx::query!("UPDATE jobs SET run_at = $1 WHERE id = $2", run_at, id)
-        .execute(&mut *conn)
-        .await?;
+pub async fn move_in(conn: &mut Conn, id: i64, run_at: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
+        "UPDATE jobs SET run_at = $1 WHERE id = $2",
+        run_at,
+        id
+    )?;
     Ok(())
 }
 

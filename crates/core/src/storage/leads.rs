@@ -2,7 +2,7 @@
 //! `lead_history` (what happened to a lead, one line each) and `automation_runs` (which rule
 //! weighed which event, so nothing runs twice).
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use crate::{Db, Result};
 
@@ -18,28 +18,22 @@ pub enum Change {
 }
 
 /// Makes the lead of `phone` if there is none.
-pub async fn ensure_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    phone: &str,
-    at: i64,
-) -> Result<()> {
-    sqlx::query!(
+pub async fn ensure_in(conn: &mut Conn, shop: &str, phone: &str, at: i64) -> Result<()> {
+    execute!(
+        &mut *conn,
         "INSERT INTO leads (shop_uid, phone, created_at, updated_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING",
         shop,
         phone,
         at,
         at
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Changes the lead's stage or tags to `value` at `at`.
 pub async fn change_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     change: Change,
     value: &str,
     at: i64,
@@ -47,62 +41,70 @@ pub async fn change_in(
     phone: &str,
 ) -> Result<()> {
     match change {
-        Change::Stage => sqlx::query!(
+        Change::Stage => execute!(
+            conn,
             "UPDATE leads SET stage = $1, updated_at = $2 WHERE shop_uid = $3 AND phone = $4",
             value,
             at,
             shop,
             phone
-        ),
-        Change::AddTag => sqlx::query!(
-            "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = $1)
+        )?,
+        Change::AddTag => execute!(
+            conn,
+            sqlite: "UPDATE leads SET tags = CASE WHEN EXISTS (SELECT 1 FROM json_each(tags) WHERE value = $1)
                  THEN tags ELSE json_insert(tags, '$[#]', $1) END, updated_at = $2
+             WHERE shop_uid = $3 AND phone = $4",
+            postgres: "UPDATE leads SET tags = CASE WHEN tags::jsonb ? $1 THEN tags
+                 ELSE (tags::jsonb || to_jsonb($1::text))::text END, updated_at = $2
              WHERE shop_uid = $3 AND phone = $4",
             value,
             at,
             shop,
             phone
-        ),
-        Change::RemoveTag => sqlx::query!(
-            "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
+        )?,
+        Change::RemoveTag => execute!(
+            conn,
+            sqlite: "UPDATE leads SET tags = (SELECT json_group_array(value) FROM json_each(tags)
                  WHERE value <> $1), updated_at = $2 WHERE shop_uid = $3 AND phone = $4",
+            postgres: "UPDATE leads SET tags = (SELECT COALESCE(jsonb_agg(t), '[]'::jsonb)::text
+                 FROM jsonb_array_elements_text(tags::jsonb) t WHERE t <> $1), updated_at = $2
+             WHERE shop_uid = $3 AND phone = $4",
             value,
             at,
             shop,
             phone
-        ),
-    }
-    .execute(&mut *conn)
-    .await?;
+        )?,
+    };
     Ok(())
 }
 
 /// Sets custom field `name` to `value` (JSON text).
 pub async fn set_field_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
     name: &str,
     value: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query!(
-        "UPDATE leads SET fields = json_set(fields, '$.' || $1, json($2)), updated_at = $3
+    execute!(
+        &mut *conn,
+        sqlite: "UPDATE leads SET fields = json_set(fields, '$.' || $1, json($2)), updated_at = $3
          WHERE shop_uid = $4 AND phone = $5",
+        postgres: "UPDATE leads SET fields = jsonb_set(fields::jsonb, ARRAY[$1::text], $2::jsonb)::text,
+             updated_at = $3 WHERE shop_uid = $4 AND phone = $5",
         name,
         value,
         at,
         shop,
         phone
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Adds `minor` of `currency` to the amount in custom field `name`.
 pub async fn add_to_field_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
     name: &str,
@@ -110,10 +112,15 @@ pub async fn add_to_field_in(
     currency: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query!(
-        "UPDATE leads SET fields = json_set(fields, '$.' || $1, json_object(
+    execute!(
+        &mut *conn,
+        sqlite: "UPDATE leads SET fields = json_set(fields, '$.' || $1, json_object(
              'minor', COALESCE(json_extract(fields, '$.' || $1 || '.minor'), 0) + $2,
              'currency', $3)), updated_at = $4
+         WHERE shop_uid = $5 AND phone = $6",
+        postgres: "UPDATE leads SET fields = jsonb_set(fields::jsonb, ARRAY[$1::text], jsonb_build_object(
+             'minor', COALESCE((fields::jsonb -> $1::text ->> 'minor')::bigint, 0) + $2,
+             'currency', $3::text))::text, updated_at = $4
          WHERE shop_uid = $5 AND phone = $6",
         name,
         minor,
@@ -121,15 +128,13 @@ pub async fn add_to_field_in(
         at,
         shop,
         phone
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Adds a line to the lead's history: `what` happened at `at` (by `rule`, from `event_id`).
 pub async fn history_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
     event_id: i64,
@@ -137,7 +142,8 @@ pub async fn history_in(
     what: &str,
     at: i64,
 ) -> Result<()> {
-    sqlx::query!(
+    execute!(
+        &mut *conn,
         "INSERT INTO lead_history (shop_uid, phone, event_id, rule, what, at)
          VALUES ($1, $2, $3, $4, $5, $6)",
         shop,
@@ -146,59 +152,48 @@ pub async fn history_in(
         rule,
         what,
         at
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Records that `rule` weighed event `event_id`; false if it already had.
-pub async fn first_run_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    rule: &str,
-    event_id: i64,
-) -> Result<bool> {
-    Ok(sqlx::query!(
+pub async fn first_run_in(conn: &mut Conn, shop: &str, rule: &str, event_id: i64) -> Result<bool> {
+    Ok(execute!(
+        &mut *conn,
         "INSERT INTO automation_runs (shop_uid, rule, event_id) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
         shop,
         rule,
         event_id
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1)
+    )? == 1)
 }
 
 /// The lead's stage and tags (a JSON array).
 pub async fn stage_and_tags_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     shop: &str,
     phone: &str,
 ) -> Result<(String, String)> {
-    let row = sqlx::query!(
+    let row = query_as!(
+        fetch_one,
+        conn,
+        StageTags,
         "SELECT stage, tags FROM leads WHERE shop_uid = $1 AND phone = $2",
         shop,
         phone
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    )?;
     Ok((row.stage, row.tags))
 }
 
 /// How many leads are in each stage.
-pub async fn stage_counts_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query!(
+pub async fn stage_counts_in(conn: &mut Conn, shop: &str) -> Result<Vec<(String, i64)>> {
+    Ok(query_as!(
+        fetch_all,
+        conn,
+        StageCount,
         r#"SELECT stage, count(*) AS "n!: i64" FROM leads WHERE shop_uid = $1 GROUP BY stage"#,
         shop
-    )
-    .fetch_all(&mut *conn)
-    .await?
+    )?
     .into_iter()
     .map(|r| (r.stage, r.n))
     .collect())
@@ -210,16 +205,17 @@ pub type ListRow = (String, Option<String>, String, String, String, i64);
 
 /// The shop's leads, most recently changed first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<ListRow>> {
-    Ok(sqlx::query!(
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
+        LeadLine,
         r#"SELECT l.phone, c.customer_name AS "customer_name?", l.stage, l.tags, l.fields,
                   l.updated_at
            FROM leads l LEFT JOIN conversations c
              ON c.shop_uid = l.shop_uid AND c.customer_phone = l.phone
            WHERE l.shop_uid = $1 ORDER BY l.updated_at DESC, l.phone"#,
         shop
-    )
-    .fetch_all(db.pool())
-    .await?
+    )?
     .into_iter()
     .map(|r| {
         (
@@ -241,25 +237,63 @@ pub async fn get(
     shop: &str,
     phone: &str,
 ) -> Result<Option<((String, String, String), Vec<(i64, String)>)>> {
-    let row = sqlx::query!(
+    let mut conn = db.acquire().await?;
+    let row = query_as!(
+        fetch_optional,
+        &mut conn,
+        LeadState,
         "SELECT stage, tags, fields FROM leads WHERE shop_uid = $1 AND phone = $2",
         shop,
         phone
-    )
-    .fetch_optional(db.pool())
-    .await?;
+    )?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let history = sqlx::query!(
+    let history = query_as!(
+        fetch_all,
+        &mut conn,
+        HistoryLine,
         "SELECT at, what FROM lead_history WHERE shop_uid = $1 AND phone = $2 ORDER BY id",
         shop,
         phone
-    )
-    .fetch_all(db.pool())
-    .await?
+    )?
     .into_iter()
     .map(|r| (r.at, r.what))
     .collect();
     Ok(Some(((row.stage, row.tags, row.fields), history)))
+}
+
+#[derive(sqlx::FromRow)]
+struct StageTags {
+    stage: String,
+    tags: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct StageCount {
+    stage: String,
+    n: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LeadLine {
+    phone: String,
+    customer_name: Option<String>,
+    stage: String,
+    tags: String,
+    fields: String,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LeadState {
+    stage: String,
+    tags: String,
+    fields: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct HistoryLine {
+    at: i64,
+    what: String,
 }

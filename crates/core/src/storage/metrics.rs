@@ -5,7 +5,10 @@ use crate::{Db, Result};
 /// Customers who wrote in `[from, to)`, and how many of them paid an invoice sent after their
 /// first message in the range (chat → payment).
 pub async fn chats_to_payment(db: &Db, shop: &str, from: i64, to: i64) -> Result<(i64, i64)> {
-    let row = sqlx::query!(
+    let row = query_as!(
+        fetch_one,
+        &mut db.acquire().await?,
+        ChatsPaid,
         r#"WITH chats AS (
              SELECT c.customer_phone AS phone, MIN(m.sent_at) AS first_at
              FROM conversations c JOIN messages m ON m.conversation_id = c.id
@@ -19,19 +22,23 @@ pub async fn chats_to_payment(db: &Db, shop: &str, from: i64, to: i64) -> Result
         from,
         to,
         shop
-    )
-    .fetch_one(db.pool())
-    .await?;
+    )?;
     Ok((row.chats, row.paid))
 }
 
 /// When the shop's first invoice was sent, if any (the metrics' default period starts there
 /// when that is more than 30 days back).
 pub async fn first_sent_at(db: &Db, shop: &str) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar!(
+    Ok(query_scalar!(
+        fetch_one,
+        &mut db.acquire().await?,
         r#"SELECT MIN(sent_at) AS "first: i64" FROM invoices WHERE shop_uid = $1"#,
         shop
-    )
-    .fetch_one(db.pool())
-    .await?)
+    )?)
+}
+
+#[derive(sqlx::FromRow)]
+struct ChatsPaid {
+    chats: i64,
+    paid: i64,
 }

@@ -1,20 +1,14 @@
 //! The `notifications` table: the latest state of each owner notification (one row per
 //! notification key), projected from `notification.result`.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 use ziflow_protocol::event::NotificationResult;
 
 use crate::Result;
 
 /// Records the outcome of an attempt to post notification `n.key` (its latest state wins).
-pub async fn record_in(
-    conn: &mut SqliteConnection,
-    shop: &str,
-    n: &NotificationResult,
-    at: i64,
-) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
+pub async fn record_in(conn: &mut Conn, shop: &str, n: &NotificationResult, at: i64) -> Result<()> {
+    execute!(&mut *conn, "INSERT INTO notifications (shop_uid, key, channel, text, phone, state, attempts, answer, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (shop_uid, key) DO UPDATE SET state = $6, attempts = $7, answer = $8, at = $9",
         shop,
@@ -25,10 +19,7 @@ pub async fn record_in(
         &n.state,
         n.attempts,
         &n.answer,
-        at
-    )
-    .execute(&mut *conn)
-    .await?;
+        at)?;
     Ok(())
 }
 
@@ -38,13 +29,39 @@ pub async fn recent(
     shop: &str,
     limit: i64,
 ) -> Result<Vec<ziflow_protocol::automation::NotificationRow>> {
-    Ok(sqlx::query_as!(
-        ziflow_protocol::automation::NotificationRow,
-        "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
+        Notification,
+        // Newest first; among notifications of one second, the latest written first (SQLite's
+        // rowid, PostgreSQL's serial id).
+        sqlite: "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
          WHERE shop_uid = $1 ORDER BY at DESC, rowid DESC LIMIT $2",
+        postgres: "SELECT channel, text, phone, state, attempts, answer, at FROM notifications
+         WHERE shop_uid = $1 ORDER BY at DESC, id DESC LIMIT $2",
         shop,
         limit
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?
+    .into_iter()
+    .map(|n| ziflow_protocol::automation::NotificationRow {
+        channel: n.channel,
+        text: n.text,
+        phone: n.phone,
+        state: n.state,
+        attempts: n.attempts,
+        answer: n.answer,
+        at: n.at,
+    })
+    .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct Notification {
+    channel: String,
+    text: String,
+    phone: Option<String>,
+    state: String,
+    attempts: i64,
+    answer: String,
+    at: i64,
 }

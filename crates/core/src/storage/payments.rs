@@ -1,5 +1,6 @@
 //! The payment feed: what providers reported, matched to an invoice when possible.
 
+use crate::storage::Conn;
 use sqlx::FromRow;
 
 use crate::{Db, Result};
@@ -73,39 +74,43 @@ pub struct Payment {
 }
 
 /// Records many payment outcomes, in order, with a few multi-row statements.
-pub async fn record_many_in(conn: &mut sqlx::SqliteConnection, all: &[Payment]) -> Result<()> {
+pub async fn record_many_in(conn: &mut Conn, all: &[Payment]) -> Result<()> {
     for chunk in all.chunks(super::ROWS_PER_INSERT) {
-        let mut query = sqlx::query(super::multi_row_sql(
-            "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at, source_event)",
-            chunk.len(),
-            8,
-            "",
-        ));
-        for p in chunk {
-            query = query
-                .bind(&p.shop)
-                .bind(p.invoice_id)
-                .bind(p.provider)
-                .bind(p.outcome)
-                .bind(p.amount_minor)
-                .bind(&p.currency)
-                .bind(p.occurred_at)
-                .bind(p.source_event);
-        }
-        query.execute(&mut *conn).await?;
+        on_conn!(&mut *conn, |c| {
+            let mut query = sqlx::query(super::multi_row_sql(
+                "INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at, source_event)",
+                chunk.len(),
+                8,
+                "",
+            ));
+            for p in chunk {
+                query = query
+                    .bind(&p.shop)
+                    .bind(p.invoice_id)
+                    .bind(p.provider)
+                    .bind(p.outcome)
+                    .bind(p.amount_minor)
+                    .bind(&p.currency)
+                    .bind(p.occurred_at)
+                    .bind(p.source_event);
+            }
+            query.execute(c).await.map(|_| ())
+        })?;
     }
     Ok(())
 }
 
 /// Records a payment outcome; returns its id.
 pub async fn record(db: &Db, p: &NewPayment<'_>) -> Result<i64> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     record_in(&mut conn, p).await
 }
 
 /// [`record`] inside the caller's transaction.
-pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) -> Result<i64> {
-    Ok(sqlx::query_scalar!(
+pub async fn record_in(conn: &mut Conn, p: &NewPayment<'_>) -> Result<i64> {
+    Ok(query_scalar!(
+        fetch_one,
+        &mut *conn,
         r#"INSERT INTO payments (shop_uid, invoice_id, provider, outcome, amount_minor, currency, occurred_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id AS "id!""#,
         p.shop,
@@ -115,14 +120,14 @@ pub async fn record_in(conn: &mut sqlx::SqliteConnection, p: &NewPayment<'_>) ->
         p.amount_minor,
         p.currency,
         p.occurred_at
-    )
-    .fetch_one(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// The shop's payments, newest first.
 pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
-    Ok(sqlx::query_as!(
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
         PaymentRow,
         "SELECT p.id, p.provider, p.outcome, p.amount_minor, p.currency,
                 i.number AS invoice_number, i.customer_phone, p.occurred_at,
@@ -132,48 +137,40 @@ pub async fn list(db: &Db, shop: &str) -> Result<Vec<PaymentRow>> {
          WHERE p.shop_uid = $1
          ORDER BY p.occurred_at DESC, p.id DESC",
         shop
-    )
-    .fetch_all(db.pool())
-    .await?)
+    )?)
 }
 
 /// The unmatched payment row an event caused, if any.
-pub async fn unmatched_of_event_in(
-    conn: &mut sqlx::SqliteConnection,
-    event_id: i64,
-) -> Result<Option<i64>> {
-    Ok(sqlx::query_scalar!(
+pub async fn unmatched_of_event_in(conn: &mut Conn, event_id: i64) -> Result<Option<i64>> {
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut *conn,
         "SELECT id FROM payments WHERE source_event = $1 AND invoice_id IS NULL",
         event_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?)
+    )?)
 }
 
 /// Matches a payment row to its invoice, with the amount the invoice's rules give it.
 pub async fn match_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     invoice_id: i64,
     outcome: &str,
     amount_minor: i64,
 ) -> Result<()> {
-    sqlx::query!(
+    execute!(
+        &mut *conn,
         "UPDATE payments SET invoice_id = $1, outcome = $2, amount_minor = $3 WHERE id = $4",
         invoice_id,
         outcome,
         amount_minor,
         id
-    )
-    .execute(&mut *conn)
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Deletes a payment row that turned out to repeat one already recorded.
-pub async fn delete_in(conn: &mut sqlx::SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query!("DELETE FROM payments WHERE id = $1", id)
-        .execute(&mut *conn)
-        .await?;
+pub async fn delete_in(conn: &mut Conn, id: i64) -> Result<()> {
+    execute!(&mut *conn, "DELETE FROM payments WHERE id = $1", id)?;
     Ok(())
 }

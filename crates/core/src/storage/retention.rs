@@ -2,7 +2,7 @@
 //! idempotency keys can no longer be replayed), delivery ticks other than failures, and
 //! finished jobs. The event log is kept whole: everything else can be derived from it.
 
-use sqlx::SqliteConnection;
+use crate::storage::Conn;
 
 use crate::Result;
 
@@ -18,26 +18,23 @@ pub struct Pruned {
 }
 
 /// Removes what is older than `before` (Unix seconds).
-pub async fn prune_in(conn: &mut SqliteConnection, before: i64) -> Result<Pruned> {
-    let command_results = sqlx::query!("DELETE FROM command_results WHERE created_at < $1", before)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    let statuses = sqlx::query!(
+pub async fn prune_in(conn: &mut Conn, before: i64) -> Result<Pruned> {
+    let command_results = execute!(
+        &mut *conn,
+        "DELETE FROM command_results WHERE created_at < $1",
+        before
+    )?;
+    let statuses = execute!(
+        &mut *conn,
         "DELETE FROM message_statuses WHERE at < $1 AND status <> 'failed'",
         before
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let jobs = sqlx::query!(
+    )?;
+    let jobs = execute!(
+        &mut *conn,
         "DELETE FROM jobs WHERE state IN ('done', 'failed') AND finished_at IS NOT NULL
          AND finished_at < $1",
         before
-    )
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    )?;
     Ok(Pruned {
         command_results,
         statuses,

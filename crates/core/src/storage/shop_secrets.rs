@@ -1,6 +1,7 @@
 //! A shop's provider secrets, sealed with the master key (see [`crate::secrets`]).
 
 use crate::secrets::{MasterKey, Secret};
+use crate::storage::Conn;
 use crate::{Db, Error, Result};
 
 /// Which secret.
@@ -64,68 +65,60 @@ pub async fn set(
     }
     super::shops::get(db, shop).await?;
     let sealed = key.seal(shop, name.as_str(), value)?;
-    sqlx::query!(
+    execute!(
+        &mut db.acquire().await?,
         "INSERT INTO shop_secrets (shop_uid, name, sealed) VALUES ($1, $2, $3)
          ON CONFLICT (shop_uid, name) DO UPDATE SET sealed = excluded.sealed",
         shop,
         name.as_str(),
         sealed
-    )
-    .execute(db.pool())
-    .await?;
+    )?;
     Ok(())
 }
 
 /// Opens a shop's secret, if set.
 pub async fn get(db: &Db, key: &MasterKey, shop: &str, name: SecretName) -> Result<Option<Secret>> {
-    let mut conn = db.pool().acquire().await?;
+    let mut conn = db.acquire().await?;
     get_in(&mut conn, key, shop, name).await
 }
 
 /// [`get`] inside the caller's transaction (what is stored as the transaction sees it).
 pub async fn get_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn,
     key: &MasterKey,
     shop: &str,
     name: SecretName,
 ) -> Result<Option<Secret>> {
-    let sealed: Option<Vec<u8>> = sqlx::query_scalar!(
+    let sealed: Option<Vec<u8>> = query_scalar!(
+        fetch_optional,
+        &mut *conn,
         "SELECT sealed FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
         shop,
         name.as_str()
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
+    )?;
     sealed
         .map(|s| key.open(shop, name.as_str(), &s))
         .transpose()
 }
 
 /// Whether the shop has the secret (without opening it), inside the caller's transaction.
-pub async fn exists_in(
-    conn: &mut sqlx::SqliteConnection,
-    shop: &str,
-    name: SecretName,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar!(
-        "SELECT 1 FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
+pub async fn exists_in(conn: &mut Conn, shop: &str, name: SecretName) -> Result<bool> {
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut *conn,
+        "SELECT CAST(1 AS BIGINT) FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
         shop,
         name.as_str()
-    )
-    .fetch_optional(&mut *conn)
-    .await?
+    )?
     .is_some())
 }
 
 /// Deletes a shop's secret. Returns whether there was one.
 pub async fn delete(db: &Db, shop: &str, name: SecretName) -> Result<bool> {
-    Ok(sqlx::query!(
+    Ok(execute!(
+        &mut db.acquire().await?,
         "DELETE FROM shop_secrets WHERE shop_uid = $1 AND name = $2",
         shop,
         name.as_str()
-    )
-    .execute(db.pool())
-    .await?
-    .rows_affected()
-        == 1)
+    )? == 1)
 }

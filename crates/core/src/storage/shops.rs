@@ -1,5 +1,6 @@
 //! Shops: the tenant every other row belongs to.
 
+use crate::storage::Conn;
 use sqlx::FromRow;
 
 use crate::{Db, Error, Result};
@@ -36,41 +37,38 @@ pub async fn create(
             "currency must be an ISO 4217 code like USD, not {currency:?}"
         )));
     }
-    sqlx::query!(
+    execute!(
+        &mut db.acquire().await?,
         "INSERT INTO shops (uid, name, currency, timezone, created_at) VALUES ($1, $2, $3, $4, $5)",
         uid,
         name.trim(),
         currency,
         timezone,
         now
-    )
-    .execute(db.pool())
-    .await?;
+    )?;
     get(db, uid).await
 }
 
 /// The shop with this uid.
 pub async fn get(db: &Db, uid: &str) -> Result<Shop> {
-    sqlx::query_as!(
+    query_as!(
+        fetch_optional,
+        &mut db.acquire().await?,
         Shop,
         "SELECT uid, name, currency, timezone, created_at FROM shops WHERE uid = $1",
         uid
-    )
-    .fetch_optional(db.pool())
-    .await?
+    )?
     .ok_or_else(|| Error::NotFound(format!("shop {uid}")))
 }
 
 /// Sets the token Meta must echo when subscribing the WhatsApp webhook.
 pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Result<()> {
-    let n = sqlx::query!(
+    let n = execute!(
+        &mut db.acquire().await?,
         "UPDATE shops SET whatsapp_verify_token = $1 WHERE uid = $2",
         token,
         uid
-    )
-    .execute(db.pool())
-    .await?
-    .rows_affected();
+    )?;
     if n == 0 {
         return Err(Error::NotFound(format!("shop {uid}")));
     }
@@ -79,49 +77,48 @@ pub async fn set_whatsapp_verify_token(db: &Db, uid: &str, token: &str) -> Resul
 
 /// The shop's WhatsApp verify token, if the shop exists and has one.
 pub async fn whatsapp_verify_token(db: &Db, uid: &str) -> Result<Option<String>> {
-    Ok(sqlx::query_scalar!(
+    Ok(query_scalar!(
+        fetch_optional,
+        &mut db.acquire().await?,
         "SELECT whatsapp_verify_token FROM shops WHERE uid = $1",
         uid
-    )
-    .fetch_optional(db.pool())
-    .await?
+    )?
     .flatten())
 }
 
 /// The first shop of this database, if any (a desktop replica holds exactly one).
 pub async fn first(db: &Db) -> Result<Option<Shop>> {
-    Ok(sqlx::query_as!(
-        Shop,
-        "SELECT uid, name, currency, timezone, created_at FROM shops ORDER BY created_at, uid LIMIT 1"
-    )
-    .fetch_optional(db.pool())
-    .await?)
+    Ok(query_as!(fetch_optional, &mut db.acquire().await?, Shop,
+        "SELECT uid, name, currency, timezone, created_at FROM shops ORDER BY created_at, uid LIMIT 1")?)
 }
 
 /// Deletes every shop but `keep`, with everything of theirs (a desk's replica holds the one
 /// shop it syncs: event and invoice ids come from that shop's relay, so two relays' rows
 /// cannot share the tables). Returns how many shops went.
 pub async fn delete_others(db: &Db, keep: &str) -> Result<u64> {
-    Ok(sqlx::query!("DELETE FROM shops WHERE uid != $1", keep)
-        .execute(db.pool())
-        .await?
-        .rows_affected())
+    Ok(execute!(
+        &mut db.acquire().await?,
+        "DELETE FROM shops WHERE uid != $1",
+        keep
+    )?)
 }
 
 /// The shop's time zone (IANA name).
-pub async fn timezone_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
-    Ok(
-        sqlx::query_scalar!("SELECT timezone FROM shops WHERE uid = $1", uid)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+pub async fn timezone_in(conn: &mut Conn, uid: &str) -> Result<String> {
+    Ok(query_scalar!(
+        fetch_one,
+        &mut *conn,
+        "SELECT timezone FROM shops WHERE uid = $1",
+        uid
+    )?)
 }
 
 /// The shop's currency (ISO 4217).
-pub async fn currency_in(conn: &mut sqlx::SqliteConnection, uid: &str) -> Result<String> {
-    Ok(
-        sqlx::query_scalar!("SELECT currency FROM shops WHERE uid = $1", uid)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+pub async fn currency_in(conn: &mut Conn, uid: &str) -> Result<String> {
+    Ok(query_scalar!(
+        fetch_one,
+        &mut *conn,
+        "SELECT currency FROM shops WHERE uid = $1",
+        uid
+    )?)
 }

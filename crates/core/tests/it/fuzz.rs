@@ -23,7 +23,6 @@ use ziflow_core::storage::invoices::LineItem;
 use ziflow_core::storage::{events, settings, shops};
 use ziflow_core::template::{self, InvoiceMessage, Template};
 use ziflow_core::webhook::{stripe, whatsapp};
-use ziflow_core::Db;
 
 /// Cases per target in the test command's short round.
 const DEFAULT_CASES: u32 = 3_000;
@@ -549,7 +548,7 @@ fn fuzz_search_query() {
         .build()
         .unwrap();
     let db = rt.block_on(async {
-        let db = Db::open(dir.path().join("z.db")).await.unwrap();
+        let db = super::fresh_db(&dir).await;
         shops::create(&db, "s1", "Glow Bar", "USD", "America/Denver", 1_000)
             .await
             .unwrap();
@@ -644,7 +643,7 @@ fn fuzz_automation_rules() {
         .build()
         .unwrap();
     let (db, invoice) = rt.block_on(async {
-        let db = Db::open(dir.path().join("z.db")).await.unwrap();
+        let db = super::fresh_db(&dir).await;
         shops::create(&db, "s1", "Glow Bar", "USD", "America/Denver", 1_000)
             .await
             .unwrap();

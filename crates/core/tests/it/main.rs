@@ -1,4 +1,6 @@
-//! Core integration tests against real SQLite files.
+//! Core integration tests against real databases: SQLite files, or with
+//! `ZIFLOW_TEST_DATABASE=postgres` a database of its own per test on a throw-away PostgreSQL
+//! cluster (`cargo xtask test` runs this suite both ways).
 
 mod fuzz;
 
@@ -7,9 +9,26 @@ use ziflow_core::storage::invoices::{self, LineItem, NewInvoice, PaidVia};
 use ziflow_core::storage::{events, settings, shops};
 use ziflow_core::{metrics, Db, Error, InvoiceStatus, Money};
 
+/// A fresh relay database: a SQLite file in `dir`, or a PostgreSQL database when the suite
+/// runs on PostgreSQL.
+pub async fn fresh_db(dir: &tempfile::TempDir) -> Db {
+    if std::env::var("ZIFLOW_TEST_DATABASE").as_deref() == Ok("postgres") {
+        #[cfg(feature = "postgres")]
+        {
+            let url = ziflow_pg_harness::shared()
+                .fresh_database()
+                .expect("a test database");
+            return Db::open_postgres(&url, 4).await.unwrap();
+        }
+        #[cfg(not(feature = "postgres"))]
+        panic!("ZIFLOW_TEST_DATABASE=postgres needs the `postgres` feature");
+    }
+    Db::open(dir.path().join("z.db")).await.unwrap()
+}
+
 async fn db_with_shop() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("z.db")).await.unwrap();
+    let db = fresh_db(&dir).await;
     shops::create(&db, "s1", "Glow Bar", "USD", "America/Denver", 1_000)
         .await
         .unwrap();
@@ -65,7 +84,7 @@ async fn ordered(
         },
     )
     .await?;
-    tx.commit().await.map_err(ziflow_core::Error::from)?;
+    tx.commit().await?;
     let made: ziflow_protocol::answer::InvoiceCreate =
         serde_json::from_value(outcome.answer).expect("invoice.create answers with its id");
     invoices::get(db, shop, made.invoice_id).await
@@ -76,7 +95,7 @@ async fn ordered(
 /// result (`pay::steps::link_created` → `invoice.sent`), and the engine applies it.
 async fn sent_at(db: &Db, shop: &str, id: i64, provider: &str, at: i64) {
     use ziflow_core::pay::{steps, CreatedLink, LinkRequest};
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     let invoice = invoices::get_in(&mut tx, shop, id).await.unwrap().unwrap();
     let request = LinkRequest {
         shop: shop.into(),
@@ -174,7 +193,7 @@ async fn provider_event_at(
     at: i64,
 ) -> ziflow_core::projection::Applied {
     let provider_id = payload["id"].as_str().unwrap().to_string();
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     let id = events::append(&mut tx, shop, kind, payload, Some(&provider_id), at)
         .await
         .unwrap()
@@ -450,7 +469,7 @@ async fn an_invoice_becomes_paid_exactly_once_and_lands_on_the_board() {
 async fn a_redelivered_provider_event_is_stored_once() {
     let (_d, db) = db_with_shop().await;
     let payload = serde_json::json!({"invoice_id": 1});
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.acquire().await.unwrap();
     let first = events::append(
         &mut conn,
         "s1",
@@ -511,7 +530,7 @@ async fn a_group_append_stores_each_provider_event_once_in_input_order() {
         shop: "s2",
         ..batch[3]
     });
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.acquire().await.unwrap();
     let first = events::append_provider_events(&mut conn, &batch, 5)
         .await
         .unwrap();
@@ -537,7 +556,7 @@ async fn a_group_append_stores_each_provider_event_once_in_input_order() {
 #[tokio::test]
 async fn events_belong_to_an_existing_shop() {
     let (_d, db) = db_with_shop().await;
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.acquire().await.unwrap();
     let res = events::append(&mut conn, "nope", "x.y", &serde_json::json!({}), None, 1).await;
     assert!(
         matches!(res, Err(Error::Storage(_))),
@@ -733,7 +752,7 @@ async fn settings_are_per_shop_and_overwrite() {
 #[tokio::test]
 async fn a_shop_needs_a_name_and_an_iso_currency() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path().join("z.db")).await.unwrap();
+    let db = fresh_db(&dir).await;
     let nameless = shops::create(&db, "a", "  ", "USD", "UTC", 1).await;
     assert!(
         matches!(&nameless, Err(Error::InvalidInput(m)) if m.contains("needs a name")),
@@ -763,7 +782,7 @@ async fn a_paid_checkout_event_records_the_payment_and_pays_its_invoice() {
         "data": {"object": {"payment_status": "paid", "amount_total": 12800, "currency": "usd",
                              "metadata": {"ziflow_invoice": inv.id.to_string()}}}
     });
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     let id = events::append(
         &mut tx,
         "s1",
@@ -838,7 +857,7 @@ async fn applying_a_run_of_events_at_once_equals_applying_them_one_by_one() {
                 serde_json::json!({"id": "evt_bad"}),
             ),
         ];
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin().await.unwrap();
         let mut stored = Vec::new();
         for (n, (kind, payload)) in payloads.iter().enumerate() {
             let id = events::append(
@@ -955,7 +974,7 @@ async fn automation_rules_run_in_order_only_when_their_condition_holds_and_once_
     .await
     .unwrap();
     let phone = "+15125550123";
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.acquire().await.unwrap();
     for (n, id) in [(1_i64, 1_i64), (2, 2)] {
         let inv = ordered(&db, "s1", &cream_order(phone), 1000).await.unwrap();
         assert_eq!(inv.id, id);

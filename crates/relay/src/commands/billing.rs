@@ -294,12 +294,7 @@ async fn disconnect(state: &AppState, shop: &str) -> Result<(Stored, Option<Even
     state.secrets.forget(shop, SecretName::StripeApiKey);
     state.secrets.forget(shop, SecretName::StripeWebhook);
     let open = {
-        let mut conn = state
-            .db
-            .pool()
-            .acquire()
-            .await
-            .map_err(ziflow_core::Error::from)?;
+        let mut conn = state.db.acquire().await?;
         ziflow_core::storage::invoices::open_links_in(&mut conn, shop, "stripe").await?
     };
     let mut not_deactivated = Vec::new();

@@ -96,14 +96,9 @@ pub async fn run(
         crate::jobs::run_due(state, Some(*job)).await?;
     }
     let stored = after_jobs(state, shop, command, &jobs, stored).await?;
-    let mut tx = state
-        .db
-        .pool()
-        .begin()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let mut tx = state.db.begin().await?;
     command_results::put(&mut tx, shop, key, &stored, now).await?;
-    tx.commit().await.map_err(ziflow_core::Error::from)?;
+    tx.commit().await?;
     Ok(Answer {
         stored,
         replayed: false,
@@ -172,12 +167,7 @@ pub(crate) fn refused(status: u16, refusal: &Refusal) -> Stored {
 
 /// The first answer to `key` if the command already ran (a retry gets it again).
 async fn replayed(state: &AppState, shop: &str, key: &str) -> Result<Option<Answer>, Error> {
-    let mut conn = state
-        .db
-        .pool()
-        .acquire()
-        .await
-        .map_err(ziflow_core::Error::from)?;
+    let mut conn = state.db.acquire().await?;
     Ok(command_results::get(&mut conn, shop, key)
         .await?
         .map(|stored| Answer {

@@ -198,6 +198,11 @@ pub async fn stream(
                         let ev = Event::default().event(names::EVENTS).data(c.id.to_string());
                         return Some((Ok(ev), s));
                     }
+                    // Commits may have been missed (another relay's, while the notifications
+                    // were down): the device pulls from its cursor.
+                    Ok(c) if c.shop_uid == crate::intake::EVERY_SHOP => {
+                        return Some((Ok(Event::default().event(names::EVENTS).data(names::LAGGED)), s));
+                    }
                     Ok(_) => {}
                     // Fell behind: tell the device to pull; it will catch up from its cursor.
                     Err(RecvError::Lagged(_)) => {

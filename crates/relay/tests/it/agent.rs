@@ -227,13 +227,24 @@ async fn the_sandbox_chat_refuses_bad_phones_and_unknown_shops() {
 
 /// Runs the `ziflow-relay` binary with `args` on the data folder `dir`.
 fn relay_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
-        .args(args)
+    relay_cli_on(dir, None, args)
+}
+
+/// [`relay_cli`] on the relay's PostgreSQL database, if it has one.
+fn relay_cli_on(
+    dir: &std::path::Path,
+    postgres: Option<&ziflow_relay::Postgres>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"));
+    cmd.args(args)
         .arg("--data-dir")
         .arg(dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+        .env("RUST_LOG", "warn");
+    if let Some(pg) = postgres {
+        cmd.env("ZIFLOW_DATABASE_URL", &pg.url);
+    }
+    cmd.output().unwrap()
 }
 
 #[test]
@@ -826,7 +837,7 @@ fn the_metrics_command_prints_the_shops_figures_as_json() {
     // by a desk (sandbox links), three paid — one marked by hand, two on the pay page —
     // 2 minutes, 10 minutes and 25 hours after sending; one never.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (dir, uid) = rt.block_on(async {
+    let (dir, postgres, uid) = rt.block_on(async {
         let t0 = 1_790_000_000;
         let clock = std::sync::Arc::new(ziflow_core::ManualClock::new(t0));
         let relay = crate::support::Relay::start_with(
@@ -892,15 +903,19 @@ fn the_metrics_command_prints_the_shops_figures_as_json() {
             crate::support::settled(&relay.base).await;
         }
         let Relay {
-            dir, stop, task, ..
+            dir,
+            postgres,
+            stop,
+            task,
+            ..
         } = relay;
         if let Some(stop) = stop {
             let _ = stop.send(());
         }
         task.await.unwrap().unwrap();
-        (dir, shop.uid)
+        (dir, postgres, shop.uid)
     });
-    let relay = |args: &[&str]| relay_cli(dir.path(), args);
+    let relay = |args: &[&str]| relay_cli_on(dir.path(), postgres.as_ref(), args);
     let out = relay(&["metrics", "--uid", &uid, "--json"]);
     assert!(
         out.status.success(),
@@ -934,6 +949,9 @@ fn agent_test(relay: &crate::support::Relay, uid: &str, json: bool) -> (bool, St
     cmd.args(["agent", "test", "--uid", uid, "--data-dir"])
         .arg(relay.dir.path())
         .env("RUST_LOG", "warn");
+    if let Some(pg) = &relay.postgres {
+        cmd.env("ZIFLOW_DATABASE_URL", &pg.url);
+    }
     if json {
         cmd.arg("--json");
     }

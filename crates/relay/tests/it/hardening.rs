@@ -1102,7 +1102,10 @@ async fn a_poison_event_is_quarantined_and_every_shop_goes_on() {
         "DELETE FROM sqlite_sequence WHERE name = 'invoices'",
         "INSERT INTO sqlite_sequence (name, seq) VALUES ('invoices', 987653)",
     ] {
-        sqlx::query(sql).execute(db.pool()).await.unwrap();
+        sqlx::query(sql)
+            .execute(db.sqlite_pool().unwrap())
+            .await
+            .unwrap();
     }
     let (status, made) = relay.command(&owner, "inv", story_invoice()).await;
     assert_eq!(status, 200, "{made}");
@@ -1422,10 +1425,14 @@ async fn past_the_retention_period_answers_ticks_and_finished_jobs_go_and_the_lo
         let n = |sql: &'static str| {
             let db = db.clone();
             async move {
-                sqlx::query_scalar::<_, i64>(sql)
-                    .fetch_one(db.pool())
-                    .await
-                    .unwrap()
+                match db.sqlite_pool() {
+                    Some(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await,
+                    None => {
+                        let pool = db.postgres_pool().expect("SQLite or PostgreSQL");
+                        sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
+                    }
+                }
+                .unwrap()
             }
         };
         let c = (

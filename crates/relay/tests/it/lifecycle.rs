@@ -13,10 +13,17 @@ async fn healthz_answers_ok_from_the_real_server() {
     assert_eq!(res.status(), 200, "a healthy relay answers 200");
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["status"], "ok");
-    assert!(
-        relay.dir.path().join("relay.db").exists(),
-        "the relay keeps its state in a real SQLite file"
-    );
+    if relay.postgres.is_none() {
+        assert!(
+            relay.dir.path().join("relay.db").exists(),
+            "the relay keeps its state in a real SQLite file"
+        );
+    } else {
+        assert!(
+            !relay.dir.path().join("relay.db").exists(),
+            "a relay on PostgreSQL keeps no SQLite file beside it"
+        );
+    }
 }
 
 #[tokio::test]

@@ -298,6 +298,7 @@ async fn a_stripe_that_answers_500_or_429_or_hangs_never_yields_two_links() {
     // Restart the relay while the job is waiting for its retry.
     let Relay {
         dir,
+        postgres,
         mut stop,
         task,
         key,
@@ -310,7 +311,7 @@ async fn a_stripe_that_answers_500_or_429_or_hangs_never_yields_two_links() {
         stripe_timeout: timeout,
         ..crate::support::local_providers()
     };
-    let relay = Relay::start_with(dir, key, providers, clock.clone()).await;
+    let relay = Relay::start_on(dir, postgres, key, providers, clock.clone()).await;
 
     let mut linked = None;
     for _ in 0..120 {

@@ -69,6 +69,7 @@ async fn abandoned(relay: &Relay, uid: &str) -> Vec<i64> {
 async fn down_until(relay: Relay, clock: &Arc<ManualClock>, back: i64) -> Relay {
     let Relay {
         dir,
+        postgres,
         mut stop,
         task,
         key,
@@ -77,7 +78,14 @@ async fn down_until(relay: Relay, clock: &Arc<ManualClock>, back: i64) -> Relay 
     stop.take().unwrap().send(()).unwrap();
     task.await.unwrap().unwrap();
     clock.set(back);
-    Relay::start_with(dir, key, crate::support::local_providers(), clock.clone()).await
+    Relay::start_on(
+        dir,
+        postgres,
+        key,
+        crate::support::local_providers(),
+        clock.clone(),
+    )
+    .await
 }
 
 /// Moves the clock to `at` and waits until the relay did everything due by then.

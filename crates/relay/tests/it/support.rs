@@ -15,9 +15,29 @@ pub const WHATSAPP_SECRET: &str = "meta-app-secret-for-tests";
 pub struct Relay {
     pub base: String,
     pub dir: tempfile::TempDir,
+    /// The relay's PostgreSQL database when the suite runs on PostgreSQL
+    /// (`ZIFLOW_TEST_DATABASE=postgres`); `relay.db` in `dir` otherwise.
+    pub postgres: Option<ziflow_relay::Postgres>,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub key: MasterKey,
+}
+
+/// Whether this run of the suite is on PostgreSQL (`ZIFLOW_TEST_DATABASE=postgres`, as
+/// `cargo xtask test`'s second round sets it).
+pub fn on_postgres() -> bool {
+    std::env::var("ZIFLOW_TEST_DATABASE").as_deref() == Ok("postgres")
+}
+
+/// A new, empty PostgreSQL database on the test process's cluster, when the suite runs on
+/// PostgreSQL.
+pub fn test_postgres() -> Option<ziflow_relay::Postgres> {
+    on_postgres().then(|| ziflow_relay::Postgres {
+        url: ziflow_pg_harness::shared()
+            .fresh_database()
+            .expect("a test database"),
+        pool: 8,
+    })
 }
 
 /// What the tests' relays run with: the sandbox on (most tests pay on its page) and
@@ -56,12 +76,32 @@ impl Relay {
         providers: ziflow_relay::config::ProviderConfig,
         clock: std::sync::Arc<dyn ziflow_core::Clock>,
     ) -> Relay {
+        Self::start_on(dir, test_postgres(), key, providers, clock).await
+    }
+
+    /// [`Relay::start_with`] on a given database (a restart keeps its own).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        postgres: Option<ziflow_relay::Postgres>,
+        key: MasterKey,
+        providers: ziflow_relay::config::ProviderConfig,
+        clock: std::sync::Arc<dyn ziflow_core::Clock>,
+    ) -> Relay {
         ziflow_relay::install_crypto_provider();
+        // The relay's warnings and errors, shown with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         let config = ziflow_relay::Config {
             data_dir: dir.path().to_path_buf(),
+            postgres: postgres.clone(),
             master_key: key.clone(),
             providers,
         };
@@ -76,6 +116,7 @@ impl Relay {
         let relay = Relay {
             base,
             dir,
+            postgres,
             stop: Some(tx),
             task,
             key,
@@ -92,6 +133,7 @@ impl Relay {
     ) -> Relay {
         let Relay {
             dir,
+            postgres,
             mut stop,
             task,
             key,
@@ -101,7 +143,7 @@ impl Relay {
             let _ = stop.send(());
         }
         task.await.unwrap().unwrap();
-        Relay::start_with(dir, key, providers, clock).await
+        Relay::start_on(dir, postgres, key, providers, clock).await
     }
 
     /// Returns once `/healthz` answers; fails with the relay's own error if it stopped.
@@ -116,7 +158,9 @@ impl Relay {
 
     /// Opens the relay's database beside the running server (WAL allows it).
     pub async fn db(&self) -> Db {
-        ziflow_relay::open_db(self.dir.path()).await.unwrap()
+        ziflow_relay::open_store(self.dir.path(), self.postgres.as_ref())
+            .await
+            .unwrap()
     }
 
     /// Creates a shop with both provider secrets set.
@@ -155,7 +199,7 @@ impl Relay {
 pub async fn engine_caught_up(db: &Db) {
     use ziflow_core::storage::engine;
     for _ in 0..400 {
-        let mut conn = db.pool().acquire().await.unwrap();
+        let mut conn = db.acquire().await.unwrap();
         let applied = engine::cursor(&mut conn, engine::PROJECTION).await.unwrap();
         drop(conn);
         let newest = ziflow_core::storage::events::newest_any(db).await.unwrap();

@@ -243,7 +243,7 @@ pub async fn desk_applying(
         .await
         .unwrap();
     for _ in 0..times {
-        let mut tx = replica.pool().begin().await.unwrap();
+        let mut tx = replica.begin().await.unwrap();
         ziflow_core::projection::apply_pulled(&mut tx, events)
             .await
             .unwrap();

@@ -145,7 +145,7 @@ async fn connecting_checks_the_number_and_token_with_meta_and_stores_nothing_whe
         .await
         .unwrap();
     assert_ne!(channel.as_deref(), Some("whatsapp"));
-    let mut conn = db.pool().acquire().await.unwrap();
+    let mut conn = db.acquire().await.unwrap();
     assert!(!ziflow_core::storage::shop_secrets::exists_in(
         &mut conn,
         &shop.uid,

@@ -4,9 +4,14 @@
 //! with `pg_ctl` on a free port with its socket in that folder, trust authentication for the
 //! role `ziflow`, and `fsync=off` (tests measure behaviour, not durability). Stopped and
 //! removed when dropped. `cargo xtask test` installs the `postgresql` package when missing.
+//!
+//! [`shared`] is one cluster for the whole test process, each test taking its own database
+//! ([`Cluster::fresh_database`]); a watchdog stops it when the process ends, however it ends.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +24,26 @@ pub struct Cluster {
     /// The port on 127.0.0.1.
     pub port: u16,
     _dir: tempfile::TempDir,
+}
+
+/// A port on 127.0.0.1 nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The test process's cluster, started on first use. Fails the calling test with the
+/// server's words if it cannot start.
+pub fn shared() -> &'static Cluster {
+    static SHARED: OnceLock<Cluster> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let cluster = Cluster::start().expect("a PostgreSQL cluster for the tests starts");
+        if let Err(e) = cluster.stop_when_process_ends() {
+            eprintln!("the test cluster will outlive this process: {e}");
+        }
+        cluster
+    })
 }
 
 /// The newest installed server's `bin` folder.
@@ -70,7 +95,7 @@ impl Cluster {
                 );
             }
         }
-        let port = crate::free_port()?;
+        let port = free_port()?;
         let mut cluster = Self {
             bin,
             data,
@@ -138,6 +163,41 @@ impl Cluster {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// A new, empty database with a name no other test of this process uses; its URL.
+    pub fn fresh_database(&self) -> Result<String> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        self.create_database(&format!("t{}_{n}", std::process::id()))
+    }
+
+    /// A statics' cluster is never dropped: a shell waits for this process to end, then
+    /// stops the server and removes its folder.
+    fn stop_when_process_ends(&self) -> Result<()> {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let stop = format!(
+            "{}{} -D {} -m immediate -w stop",
+            if self.as_postgres {
+                "runuser -u postgres -- "
+            } else {
+                ""
+            },
+            pg_ctl.display(),
+            self.data.display()
+        );
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
+            pid = std::process::id(),
+            dir = self._dir.path().display()
+        );
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        Ok(())
     }
 
     /// A new, empty database.
