@@ -57,6 +57,7 @@ impl From<ziflow_core::Error> for Error {
             ziflow_core::Error::Storage(_) | ziflow_core::Error::Migrate(_) => ErrorCode::Storage,
             ziflow_core::Error::NotFound(_) => ErrorCode::NotFound,
             ziflow_core::Error::InvalidInput(_) => ErrorCode::InvalidInput,
+            ziflow_core::Error::Stale(_) => ErrorCode::Refused,
         };
         Self::new(code, message)
     }

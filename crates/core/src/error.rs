@@ -16,6 +16,10 @@ pub enum Error {
     /// The caller's input was refused; nothing was changed.
     #[error("{0}")]
     InvalidInput(String),
+    /// The work was taken over: a job's lease ran out and a newer attempt (on this relay or
+    /// another) owns its result, so this attempt's result is dropped.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl Error {
@@ -25,7 +29,7 @@ impl Error {
     /// failure is lasting; a desk skips it.)
     pub fn lasting(&self) -> bool {
         match self {
-            Self::NotFound(_) | Self::InvalidInput(_) => true,
+            Self::NotFound(_) | Self::InvalidInput(_) | Self::Stale(_) => true,
             Self::Storage(e) => match e {
                 sqlx::Error::Database(db) => !matches!(db.kind(), sqlx::error::ErrorKind::Other),
                 sqlx::Error::RowNotFound
@@ -45,6 +49,7 @@ impl Error {
             Self::Storage(_) | Self::Migrate(_) => "storage",
             Self::NotFound(_) => "not_found",
             Self::InvalidInput(_) => "invalid_input",
+            Self::Stale(_) => "stale",
         }
     }
 }

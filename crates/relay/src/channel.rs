@@ -87,13 +87,13 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
             let mut log = state.log().await?;
             let delivered = channel::delivery(*event_id, Ok(&wamid));
             let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &delivered, now).await?;
-            jobs::done_in(&mut log.tx, job.id, now).await?;
+            jobs::done_in(&mut log.tx, &job, now).await?;
             log.commit(&job.shop_uid, &[id]).await?;
         }
         (_, Ok(_)) => {
             let _one_writer = state.writes.lock().await;
             let mut tx = state.db.begin_immediate().await?;
-            jobs::done_in(&mut tx, job.id, now).await?;
+            jobs::done_in(&mut tx, &job, now).await?;
             tx.commit().await?;
         }
         (work, Err(e)) => {

@@ -51,9 +51,7 @@ struct Job {
 #[derive(Clone)]
 pub struct Intake {
     jobs: mpsc::Sender<Job>,
-    committed: broadcast::Sender<Committed>,
-    /// Where commits go to reach the other relays on the same database (see `cluster`).
-    forward: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Committed>>>,
+    announcer: Announcer,
     /// Appends from their start until their caller has its answer.
     in_flight: Arc<AtomicUsize>,
     /// When the last append started, in microseconds since `epoch`.
@@ -87,11 +85,14 @@ impl Intake {
     pub fn start(db: Db, writes: Writes, clock: Arc<dyn Clock>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let (committed, _) = broadcast::channel(1024);
-        tokio::spawn(writer(db, writes, clock, rx, committed.clone()));
-        Self {
-            jobs,
+        let announcer = Announcer {
             committed,
             forward: Arc::default(),
+        };
+        tokio::spawn(writer(db, writes, clock, rx, announcer.clone()));
+        Self {
+            jobs,
+            announcer,
             in_flight: Arc::default(),
             last_start: Arc::default(),
             epoch: std::time::Instant::now(),
@@ -136,24 +137,39 @@ impl Intake {
 
     /// Announces events committed outside the intake (by commands).
     pub fn announce(&self, committed: Committed) {
-        if let Some(forward) = self.forward.get() {
-            let _ = forward.send(committed.clone());
-        }
-        let _ = self.committed.send(committed);
+        self.announcer.announce(committed);
     }
 
     /// Tells this relay's own listeners only (a commit another relay announced).
     pub fn announce_here(&self, committed: Committed) {
-        let _ = self.committed.send(committed);
+        let _ = self.announcer.committed.send(committed);
     }
 
     /// From now on every announced commit is also sent to `to` (the other relays).
     pub fn forward_to(&self, to: mpsc::UnboundedSender<Committed>) {
-        let _ = self.forward.set(to);
+        let _ = self.announcer.forward.set(to);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
-        self.committed.subscribe()
+        self.announcer.committed.subscribe()
+    }
+}
+
+/// Tells this relay's listeners (push streams, the engine) about a commit, and the other
+/// relays on the same database once `cluster` set `forward`.
+#[derive(Clone)]
+struct Announcer {
+    committed: broadcast::Sender<Committed>,
+    /// Where commits go to reach the other relays (see `cluster`).
+    forward: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Committed>>>,
+}
+
+impl Announcer {
+    fn announce(&self, committed: Committed) {
+        if let Some(forward) = self.forward.get() {
+            let _ = forward.send(committed.clone());
+        }
+        let _ = self.committed.send(committed);
     }
 }
 
@@ -162,7 +178,7 @@ async fn writer(
     writes: Writes,
     clock: Arc<dyn Clock>,
     mut rx: mpsc::Receiver<Job>,
-    committed: broadcast::Sender<Committed>,
+    announcer: Announcer,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
@@ -189,7 +205,7 @@ async fn writer(
                     let _ = job.reply.send(Ok(ids));
                 }
                 for c in newest {
-                    let _ = committed.send(c);
+                    announcer.announce(c);
                 }
             }
             Err(e) => {

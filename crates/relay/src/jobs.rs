@@ -168,6 +168,8 @@ async fn run_one(state: &AppState, job: Job) {
     match outcome {
         Ok(Ok(Ok(()))) => {}
         // The lease brings it back (and the attempts cap ends it).
+        // Another runner owns the job now: nothing of this attempt was recorded.
+        Ok(Ok(Err(ziflow_core::Error::Stale(why)))) => tracing::warn!(job = id, %kind, "{why}"),
         Ok(Ok(Err(e))) => {
             tracing::error!(job = id, %kind, "recording a job's result failed: {e}")
         }

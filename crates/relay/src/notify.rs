@@ -37,7 +37,7 @@ pub async fn run(state: &AppState, job: Job, work: NotifyWork) -> ziflow_core::R
     let mut log = state.log().await?;
     let (result, answer) = match outcome {
         Outcome::Sent(a) => {
-            jobs::done_in(&mut log.tx, job.id, now).await?;
+            jobs::done_in(&mut log.tx, &job, now).await?;
             ("sent", a)
         }
         Outcome::Retry(a) => {
@@ -96,7 +96,7 @@ async fn record_rule_job(state: &AppState, job: Job, fact: Event) -> ziflow_core
     let now = state.clock.now();
     let mut log = state.log().await?;
     let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &fact, now).await?;
-    jobs::done_in(&mut log.tx, job.id, now).await?;
+    jobs::done_in(&mut log.tx, &job, now).await?;
     log.commit(&job.shop_uid, &[id]).await
 }
 

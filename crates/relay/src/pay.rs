@@ -197,7 +197,7 @@ pub async fn run(state: &AppState, job: Job, work: Work) -> ziflow_core::Result<
                 }
                 _ => Vec::new(),
             };
-            jobs::done_in(&mut log.tx, job.id, now).await?;
+            jobs::done_in(&mut log.tx, &job, now).await?;
             log.commit(&job.shop_uid, &events).await?;
             tracing::info!(job = job.id, kind = %job.kind, "job done");
             Ok(())
@@ -264,7 +264,7 @@ async fn send_failed(
         });
     let id = ziflow_core::log::record(&mut log.tx, &job.shop_uid, &failed, now).await?;
     if done {
-        jobs::done_in(&mut log.tx, job.id, now).await?;
+        jobs::done_in(&mut log.tx, job, now).await?;
     }
     log.commit(&job.shop_uid, &[id]).await
 }

@@ -66,7 +66,7 @@ pub async fn run(state: &AppState, job: Job, work: PhraseWork) -> ziflow_core::R
     let sent = ziflow_protocol::Event::MessageSent(message);
     let mut log = state.log().await?;
     let id = ziflow_core::log::record(&mut log.tx, shop, &sent, now).await?;
-    jobs::done_in(&mut log.tx, job.id, now).await?;
+    jobs::done_in(&mut log.tx, &job, now).await?;
     log.commit(shop, &[id]).await?;
     Ok(())
 }

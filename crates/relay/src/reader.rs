@@ -59,7 +59,7 @@ pub async fn run(state: &AppState, job: Job, work: ReadWork) -> ziflow_core::Res
         }
         Err(e) => return Err(e),
     };
-    jobs::done_in(&mut log.tx, job.id, state.clock.now()).await?;
+    jobs::done_in(&mut log.tx, &job, state.clock.now()).await?;
     log.commit(shop, &ids).await?;
     Ok(())
 }

@@ -16,7 +16,7 @@ pub async fn run(
     let mut log = state.log().await?;
     let events =
         ziflow_core::reminders::send::remind_in(&mut log.tx, &job.shop_uid, &work, now).await?;
-    jobs::done_in(&mut log.tx, job.id, now).await?;
+    jobs::done_in(&mut log.tx, &job, now).await?;
     log.commit(&job.shop_uid, &events).await?;
     Ok(())
 }

@@ -414,7 +414,10 @@ pub async fn set_bot_in(conn: &mut Conn, shop: &str, phone: &str, enabled: bool)
     if enabled {
         execute!(
             &mut *conn,
-            "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
+            sqlite: "UPDATE agent_states SET state = json_set(state, '$.stage', 'Open')
+             WHERE shop_uid = $1 AND customer_phone = $2",
+            postgres: "UPDATE agent_states
+             SET state = jsonb_set(state::jsonb, '{stage}', to_jsonb('Open'::text))::text
              WHERE shop_uid = $1 AND customer_phone = $2",
             shop,
             phone

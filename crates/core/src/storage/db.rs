@@ -89,8 +89,17 @@ impl Conn {
     /// it writes. So the log's ids are drawn in commit order — a reader following
     /// `after=ID` never sees a higher id before a lower one commits — and a read-then-write
     /// (an invoice's next number, a job's claim) sees no other writer's work in between.
-    /// Taking it again in the same transaction is free.
+    /// Taking it again in the same transaction is free. On PostgreSQL it lasts until the
+    /// transaction ends, and so does its 5 s `lock_timeout` (a later row lock in the same
+    /// transaction waits as long at most).
     pub async fn serialize_writes(&mut self) -> Result<()> {
+        #[cfg(feature = "postgres")]
+        if matches!(self.0, Inner::Postgres(_)) {
+            // Outside a transaction the lock would end with this very statement.
+            return Err(crate::Error::InvalidInput(
+                "a write to the log on PostgreSQL must be inside a transaction (Db::begin)".into(),
+            ));
+        }
         match self.driver() {
             Driver::Sqlite(_) => Ok(()),
             #[cfg(feature = "postgres")]
@@ -285,6 +294,23 @@ impl Db {
         match &self.pool {
             Pool::Postgres(p) => Some(p),
             Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// How many transactions wait for the write lock right now ([`Conn::serialize_writes`]):
+    /// PostgreSQL's own account (`pg_locks`); always 0 on SQLite, whose writers wait inside
+    /// the driver.
+    pub async fn write_lock_waiters(&self) -> Result<i64> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(0),
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(p) => Ok(sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                 WHERE l.locktype = 'advisory' AND NOT l.granted
+                   AND d.datname = current_database()",
+            )
+            .fetch_one(p)
+            .await?),
         }
     }
 

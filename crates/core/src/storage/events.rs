@@ -231,7 +231,7 @@ pub async fn of_subscription_in(
          ORDER BY id",
         postgres: "SELECT id, shop_uid, kind, payload, provider_id, created_at FROM events
          WHERE shop_uid = $1 AND id < $2 AND kind LIKE 'stripe.%'
-           AND payload::jsonb #>> '{data,object,subscription}' = $3
+           AND payload::json #>> '{data,object,subscription}' = $3
          ORDER BY id",
         shop,
         before,

@@ -11,7 +11,7 @@ use sqlx::FromRow;
 
 use crate::storage::Conn;
 
-use crate::{Db, Result};
+use crate::{Db, Error, Result};
 
 /// A job row.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -221,14 +221,25 @@ pub async fn earlier_open(db: &Db, shop: &str, kind: &str, prefix: &str, id: i64
     )?)
 }
 
-/// Records a job as done.
-pub async fn done_in(conn: &mut Conn, id: i64, now: i64) -> Result<()> {
-    execute!(
+/// Records a job as done by the attempt that claimed it (`job` as `claim_in` returned it).
+/// [`Error::Stale`] if that attempt no longer owns the job — its lease ran out and a newer
+/// attempt claimed it — so the caller's transaction, with the attempt's result, is dropped.
+pub async fn done_in(conn: &mut Conn, job: &Job, now: i64) -> Result<()> {
+    let counted = execute!(
         &mut *conn,
-        "UPDATE jobs SET state = 'done', finished_at = $1, last_error = NULL WHERE id = $2",
+        "UPDATE jobs SET state = 'done', finished_at = $1, last_error = NULL
+         WHERE id = $2 AND attempts = $3 AND state = 'pending'",
         now,
-        id
+        job.id,
+        job.attempts
     )?;
+    if counted == 0 {
+        return Err(Error::Stale(format!(
+            "job {} ({}): attempt {} no longer owns it (its lease ran out and it was taken over, \
+             or it ended meanwhile); this attempt's result is dropped",
+            job.id, job.kind, job.attempts
+        )));
+    }
     Ok(())
 }
 
@@ -309,7 +320,7 @@ pub async fn refund_states_in(conn: &mut Conn, shop: &str, invoice_id: i64) -> R
         sqlite: "SELECT state FROM jobs WHERE shop_uid = $1 AND kind = 'pay.refund'
            AND json_extract(payload, '$.request.invoice_id') = $2 ORDER BY id",
         postgres: "SELECT state FROM jobs WHERE shop_uid = $1 AND kind = 'pay.refund'
-           AND (payload::jsonb #>> '{request,invoice_id}')::bigint = $2 ORDER BY id",
+           AND (payload::json #>> '{request,invoice_id}')::bigint = $2 ORDER BY id",
         shop,
         invoice_id
     )?)

@@ -49,7 +49,11 @@ impl Listener {
         let Some(pool) = db.postgres_pool() else {
             return Ok(None);
         };
-        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        // A connection of its own, outside the relay's pool (which it would hold forever).
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
         listener.listen(CHANNEL).await?;
         Ok(Some(Self(listener)))
     }

@@ -145,16 +145,16 @@ pub async fn open_notices(db: &Db, shop: &str) -> Result<Vec<Notice>> {
                WHERE r.shop_uid = q.shop_uid AND r.kind = 'engine.released' AND r.id > q.id
                  AND json_extract(r.payload, '$.event_id') = json_extract(q.payload, '$.event_id'))
          ORDER BY q.id DESC LIMIT 200"#,
-        postgres: r#"SELECT (q.payload::jsonb ->> 'event_id')::bigint AS event_id,
-                COALESCE(q.payload::jsonb ->> 'kind', '') AS kind,
-                COALESCE(q.payload::jsonb ->> 'reason', '') AS reason,
+        postgres: r#"SELECT (q.payload::json ->> 'event_id')::bigint AS event_id,
+                COALESCE(q.payload::json ->> 'kind', '') AS kind,
+                COALESCE(q.payload::json ->> 'reason', '') AS reason,
                 q.created_at AS at
          FROM events q
          WHERE q.shop_uid = $1 AND q.kind = 'engine.quarantined'
            AND NOT EXISTS (
                SELECT 1 FROM events r
                WHERE r.shop_uid = q.shop_uid AND r.kind = 'engine.released' AND r.id > q.id
-                 AND r.payload::jsonb -> 'event_id' = q.payload::jsonb -> 'event_id')
+                 AND r.payload::json ->> 'event_id' = q.payload::json ->> 'event_id')
          ORDER BY q.id DESC LIMIT 200"#,
         shop
     )?)

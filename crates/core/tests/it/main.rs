@@ -3,6 +3,8 @@
 //! cluster (`cargo xtask test` runs this suite both ways).
 
 mod fuzz;
+#[cfg(feature = "postgres")]
+mod postgres;
 
 use ziflow_core::storage::conversations::{self, Direction};
 use ziflow_core::storage::invoices::{self, LineItem, NewInvoice, PaidVia};
@@ -469,7 +471,7 @@ async fn an_invoice_becomes_paid_exactly_once_and_lands_on_the_board() {
 async fn a_redelivered_provider_event_is_stored_once() {
     let (_d, db) = db_with_shop().await;
     let payload = serde_json::json!({"invoice_id": 1});
-    let mut conn = db.acquire().await.unwrap();
+    let mut conn = db.begin().await.unwrap();
     let first = events::append(
         &mut conn,
         "s1",
@@ -493,7 +495,7 @@ async fn a_redelivered_provider_event_is_stored_once() {
     let other = events::append(&mut conn, "s1", "message.received", &payload, None, 7)
         .await
         .unwrap();
-    drop(conn);
+    conn.commit().await.unwrap();
     assert!(first.is_some() && other.is_some());
     assert_eq!(again, None, "the same provider id is not stored twice");
     let all = events::after(&db, "s1", 0, 100).await.unwrap();
@@ -530,14 +532,14 @@ async fn a_group_append_stores_each_provider_event_once_in_input_order() {
         shop: "s2",
         ..batch[3]
     });
-    let mut conn = db.acquire().await.unwrap();
+    let mut conn = db.begin().await.unwrap();
     let first = events::append_provider_events(&mut conn, &batch, 5)
         .await
         .unwrap();
     let again = events::append_provider_events(&mut conn, &batch[..2], 6)
         .await
         .unwrap();
-    drop(conn);
+    conn.commit().await.unwrap();
     assert_eq!(first.len(), 72);
     assert!(first[..70].iter().all(Option::is_some));
     assert!(
@@ -556,7 +558,7 @@ async fn a_group_append_stores_each_provider_event_once_in_input_order() {
 #[tokio::test]
 async fn events_belong_to_an_existing_shop() {
     let (_d, db) = db_with_shop().await;
-    let mut conn = db.acquire().await.unwrap();
+    let mut conn = db.begin().await.unwrap();
     let res = events::append(&mut conn, "nope", "x.y", &serde_json::json!({}), None, 1).await;
     assert!(
         matches!(res, Err(Error::Storage(_))),
@@ -1074,4 +1076,53 @@ async fn a_log_written_before_typed_events_still_applies_to_the_same_replica() {
             "setting {key}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_ran_out_and_was_claimed_again_keeps_only_the_new_attempts_result() {
+    use ziflow_core::storage::jobs;
+    let (_d, db) = db_with_shop().await;
+    let mut tx = db.begin_immediate().await.unwrap();
+    jobs::enqueue_in(
+        &mut tx,
+        "s1",
+        "test.work",
+        "k1",
+        &serde_json::json!({}),
+        100,
+        100,
+    )
+    .await
+    .unwrap();
+    let first = jobs::claim_in(&mut tx, 100, 8, None, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    tx.commit().await.unwrap();
+    // The first runner hangs past its lease; a runner (here or on another relay) claims the
+    // job again.
+    let later = 100 + jobs::LEASE_SECS;
+    let mut tx = db.begin_immediate().await.unwrap();
+    let second = jobs::claim_in(&mut tx, later, 8, None, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    tx.commit().await.unwrap();
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.attempts, first.attempts + 1);
+    // The first runner finishes now: its result is refused and changes nothing.
+    let mut tx = db.begin_immediate().await.unwrap();
+    let stale = jobs::done_in(&mut tx, &first, later + 1).await;
+    assert!(matches!(stale, Err(Error::Stale(_))), "{stale:?}");
+    drop(tx);
+    let job = jobs::get(&db, first.id).await.unwrap().unwrap();
+    assert_eq!(job.state, "pending", "still the second attempt's");
+    // The second attempt's result counts.
+    let mut tx = db.begin_immediate().await.unwrap();
+    jobs::done_in(&mut tx, &second, later + 2).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        jobs::get(&db, first.id).await.unwrap().unwrap().state,
+        "done"
+    );
 }

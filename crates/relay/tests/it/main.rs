@@ -12,6 +12,7 @@
 //! - `whatsapp`: the Cloud API channel. `agent`: the sales bot through the relay.
 
 mod agent;
+mod cluster;
 mod durability;
 mod fake_graph;
 mod fake_stripe;

@@ -7,7 +7,7 @@ use ziflow_core::webhook::stripe;
 
 use crate::support::{checkout_completed, engine_caught_up, now, Relay, STRIPE_SECRET};
 
-async fn deliver(relay: &Relay, uid: &str, event_id: &str) {
+pub(crate) async fn deliver(relay: &Relay, uid: &str, event_id: &str) {
     let body = checkout_completed(event_id);
     let h = stripe::sign(STRIPE_SECRET, body.as_bytes(), now());
     let res = reqwest::Client::new()
@@ -20,7 +20,7 @@ async fn deliver(relay: &Relay, uid: &str, event_id: &str) {
     assert_eq!(res.status(), 200);
 }
 
-async fn pull(relay: &Relay, token: &str, after: i64, limit: i64) -> reqwest::Response {
+pub(crate) async fn pull(relay: &Relay, token: &str, after: i64, limit: i64) -> reqwest::Response {
     reqwest::Client::new()
         .get(format!(
             "{}/api/v1/events?after={after}&limit={limit}",
@@ -106,7 +106,7 @@ async fn one_shops_token_never_sees_another_shops_events() {
     );
 }
 
-async fn next_sse_event(
+pub(crate) async fn next_sse_event(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     buf: &mut String,
 ) -> (String, String) {

@@ -1,0 +1,72 @@
+//! PostgreSQL only: the log's ids follow commit order across writers, so a reader following
+//! `after=ID` never skips an event that commits later with a lower id.
+
+use ziflow_core::storage::{events, shops};
+use ziflow_core::Db;
+
+#[tokio::test]
+async fn a_lower_id_never_commits_after_a_higher_one_is_visible() {
+    let url = ziflow_pg_harness::shared()
+        .fresh_database()
+        .expect("a test database");
+    // Two relays' handles and a follower's.
+    let first = Db::open_postgres(&url, 2).await.unwrap();
+    let second = Db::open_postgres(&url, 2).await.unwrap();
+    let follower = Db::open_postgres(&url, 2).await.unwrap();
+    shops::create(&first, "s1", "Glow Bar", "USD", "UTC", 1)
+        .await
+        .unwrap();
+    let payload = serde_json::json!({"n": 1});
+
+    // The first writer draws its id and has not committed yet.
+    let mut tx = first.begin_immediate().await.unwrap();
+    let lower = events::append(&mut tx, "s1", "test.first", &payload, None, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    // The second writer starts meanwhile.
+    let racing = tokio::spawn(async move {
+        let mut tx2 = second.begin().await.unwrap();
+        let id = events::append(&mut tx2, "s1", "test.second", &payload, None, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        tx2.commit().await.unwrap();
+        id
+    });
+    // It waits for the first to commit (PostgreSQL says it is waiting on the write lock),
+    // so nothing after the follower's cursor is visible yet.
+    let mut waiting = 0;
+    for _ in 0..500 {
+        waiting = follower.write_lock_waiters().await.unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(waiting, 1, "the second writer waits for the first");
+    assert!(
+        events::after(&follower, "s1", 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no higher id is visible while a lower one is uncommitted"
+    );
+    tx.commit().await.unwrap();
+    let higher = racing.await.unwrap();
+    assert!(
+        higher > lower,
+        "drawn after the first commit: {higher} > {lower}"
+    );
+    let seen: Vec<i64> = events::after(&follower, "s1", 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        seen,
+        vec![lower, higher],
+        "in commit order, nothing skipped"
+    );
+}
