@@ -52,7 +52,7 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
                 let (client, number) = graph(state, &job.shop_uid).await?;
                 state
                     .limiter
-                    .wait(&number, state.providers.whatsapp_rate)
+                    .wait_in(&state.db, &number, state.providers.whatsapp_rate)
                     .await;
                 client.mark_read(wamid).await.map(|()| None)
             }
@@ -73,7 +73,7 @@ pub async fn run(state: &AppState, job: Job, work: ChannelWork) -> ziflow_core::
                         let (client, number) = graph(state, &job.shop_uid).await?;
                         state
                             .limiter
-                            .wait(&number, state.providers.whatsapp_rate)
+                            .wait_in(&state.db, &number, state.providers.whatsapp_rate)
                             .await;
                         client.send(&body).await.map(Some)
                     }

@@ -1,4 +1,6 @@
-//! Spacing of WhatsApp sends per business number (Meta's per-number throughput limit).
+//! Spacing of WhatsApp sends per business number (Meta's per-number throughput limit): for
+//! the whole cluster on PostgreSQL (a slot row per number, `storage::send_slots`), in memory
+//! on SQLite (one relay per file).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +14,25 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// Waits until `number` may send one more message at `rate` per second.
+    /// Waits until `number` may send one more message at `rate` per second, counting every
+    /// relay that shares `db`'s PostgreSQL database.
+    pub async fn wait_in(&self, db: &ziflow_core::Db, number: &str, rate: u32) {
+        match ziflow_core::storage::send_slots::take(db, number, rate).await {
+            Ok(Some(delay)) => {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+            Ok(None) => self.wait(number, rate).await,
+            Err(e) => {
+                // Sending at this relay's own rate is better than not sending.
+                tracing::warn!("the cluster's send rate could not be read: {e}");
+                self.wait(number, rate).await;
+            }
+        }
+    }
+
+    /// Waits until `number` may send one more message at `rate` per second (this process).
     pub async fn wait(&self, number: &str, rate: u32) {
         let rate = f64::from(rate.max(1));
         let delay = {

@@ -145,6 +145,7 @@ pub mod payments;
 pub mod push;
 pub mod quarantine;
 pub mod retention;
+pub mod send_slots;
 pub mod settings;
 pub mod shop_secrets;
 pub mod shops;

@@ -70,3 +70,36 @@ async fn a_lower_id_never_commits_after_a_higher_one_is_visible() {
         "in commit order, nothing skipped"
     );
 }
+
+#[tokio::test]
+async fn relays_on_one_database_share_a_numbers_send_rate() {
+    use ziflow_core::storage::send_slots;
+    let url = ziflow_pg_harness::shared()
+        .fresh_database()
+        .expect("a test database");
+    let a = Db::open_postgres(&url, 2).await.unwrap();
+    let b = Db::open_postgres(&url, 2).await.unwrap();
+    // Twenty messages from one number at 10 a second, taken in turn by two relays: a
+    // second's worth goes at once, the other ten are spread 0.1 s apart whoever sends them.
+    let mut waits = Vec::new();
+    for n in 0..20 {
+        let relay = if n % 2 == 0 { &a } else { &b };
+        let wait = send_slots::take(relay, "15550001111", 10)
+            .await
+            .unwrap()
+            .expect("a slot on PostgreSQL");
+        waits.push(wait.as_millis());
+    }
+    assert!(waits[..10].iter().all(|w| *w == 0), "{waits:?}");
+    for (n, w) in waits[10..].iter().enumerate() {
+        let due = 100 * (u128::try_from(n).unwrap() + 1);
+        assert!(
+            *w + 60 >= due && *w <= due,
+            "message {} waits about {due} ms: {waits:?}",
+            n + 10
+        );
+    }
+    // Another number has its own rate.
+    let other = send_slots::take(&a, "15550002222", 10).await.unwrap().unwrap();
+    assert!(other.is_zero());
+}
