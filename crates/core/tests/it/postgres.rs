@@ -100,6 +100,9 @@ async fn relays_on_one_database_share_a_numbers_send_rate() {
         );
     }
     // Another number has its own rate.
-    let other = send_slots::take(&a, "15550002222", 10).await.unwrap().unwrap();
+    let other = send_slots::take(&a, "15550002222", 10)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(other.is_zero());
 }
