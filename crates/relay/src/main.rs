@@ -149,6 +149,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Move a relay from its SQLite file to an empty PostgreSQL database, keeping every id,
+    /// cursor, job, command answer and sealed secret (the same master key opens them). Stop
+    /// the relay first; then serve with --database-url and the desktops sync on.
+    Migrate {
+        /// The SQLite relay's data folder (the one holding relay.db).
+        #[arg(long)]
+        from_data_dir: PathBuf,
+        /// The empty PostgreSQL database (postgres://user[:password]@host[:port]/database).
+        #[arg(long)]
+        to_database_url: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -578,6 +592,14 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+        Command::Migrate {
+            from_data_dir,
+            to_database_url,
+            json,
+        } => {
+            let moved = ziflow_relay::provision::migrate(&from_data_dir, &to_database_url).await?;
+            print(&moved, json)
         }
         Command::Agent {
             command: AgentCommand::Replay { file },

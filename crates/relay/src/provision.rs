@@ -194,3 +194,56 @@ pub async fn run_bot_tests(
     let tests = ziflow_core::agent::bottests::load_in(&mut conn, uid).await?;
     Ok(ziflow_core::agent::bottests::run_all(&setup, &tests))
 }
+
+/// What `ziflow-relay migrate` moved: rows per table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Moved {
+    /// The PostgreSQL database, without its password.
+    pub to: String,
+    /// Rows copied, per table.
+    pub rows: std::collections::BTreeMap<String, u64>,
+}
+
+/// Copies the SQLite relay in `from_data_dir` into the empty PostgreSQL database at `to_url`
+/// (see `ziflow_core::storage::copy`). Refuses a folder without `relay.db` and a database
+/// that already holds a relay.
+pub async fn migrate(from_data_dir: &std::path::Path, to_url: &str) -> anyhow::Result<Moved> {
+    let file = crate::db_path(from_data_dir);
+    anyhow::ensure!(
+        file.exists(),
+        "{} holds no relay.db: name the data folder of the relay to move",
+        from_data_dir.display()
+    );
+    copy_to_postgres(&file, to_url).await
+}
+
+#[cfg(feature = "postgres")]
+async fn copy_to_postgres(file: &std::path::Path, to_url: &str) -> anyhow::Result<Moved> {
+    use anyhow::Context;
+    let from = Db::open_durable(file)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let to = crate::open_store(
+        std::path::Path::new(""),
+        Some(&crate::Postgres {
+            url: to_url.to_string(),
+            pool: 2,
+        }),
+    )
+    .await?;
+    let rows = ziflow_core::storage::copy::sqlite_to_postgres(&from, &to).await?;
+    from.close().await;
+    to.close().await;
+    Ok(Moved {
+        to: crate::without_password(to_url),
+        rows: rows
+            .into_iter()
+            .map(|(table, n)| (table.to_string(), n))
+            .collect(),
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn copy_to_postgres(_file: &std::path::Path, _to_url: &str) -> anyhow::Result<Moved> {
+    anyhow::bail!("this ziflow-relay was built without PostgreSQL support (the `postgres` feature)")
+}

@@ -132,6 +132,8 @@ pub mod agent_tests;
 pub mod catalog;
 pub mod command_results;
 pub mod conversations;
+#[cfg(feature = "postgres")]
+pub mod copy;
 pub mod db;
 pub mod devices;
 pub mod engine;

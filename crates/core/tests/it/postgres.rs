@@ -106,3 +106,18 @@ async fn relays_on_one_database_share_a_numbers_send_rate() {
         .unwrap();
     assert!(other.is_zero());
 }
+
+#[tokio::test]
+async fn moving_a_relay_to_postgres_carries_every_column_of_the_schema() {
+    let url = ziflow_pg_harness::shared()
+        .fresh_database()
+        .expect("a test database");
+    let db = Db::open_postgres(&url, 2).await.unwrap();
+    assert_eq!(
+        ziflow_core::storage::copy::uncopied_columns(&db)
+            .await
+            .unwrap(),
+        Vec::<String>::new(),
+        "a column the move would leave behind: add it to storage::copy"
+    );
+}

@@ -88,3 +88,92 @@ async fn a_device_streaming_from_one_relay_is_woken_by_an_event_another_relay_st
     assert!(end.is_none(), "and then closed");
     db.close().await;
 }
+
+/// The event ids of the shop's log a device pulls after `after`, through `relay`.
+async fn pulled(relay: &Relay, token: &str, after: i64) -> Vec<i64> {
+    let res = pull(relay, token, after, 1000).await;
+    assert_eq!(res.status(), 200);
+    let page: serde_json::Value = res.json().await.unwrap();
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sqlite_relay_moves_to_postgres_and_its_desktops_sync_on_from_their_cursors() {
+    let key = MasterKey::generate().unwrap();
+    let clock = Arc::new(ziflow_core::SystemClock);
+    let mut before = Relay::start_on(
+        tempfile::tempdir().unwrap(),
+        None,
+        key.clone(),
+        local_providers(),
+        clock.clone(),
+    )
+    .await;
+    let shop = before.shop("Glow Bar").await;
+    let (_, link) = crate::sync::sent_story_invoice(&before, &shop.device_token, "inv-1").await;
+    assert_eq!(crate::sync::press(&link, "card").await.status(), 303);
+    crate::support::settled(&before.base).await;
+    let log = pulled(&before, &shop.device_token, 0).await;
+    let cursor = *log.last().expect("the shop has a log");
+    before.stop.take().unwrap().send(()).unwrap();
+    (&mut before.task).await.unwrap().unwrap();
+
+    // The operator moves it with the real command.
+    let url = ziflow_pg_harness::shared()
+        .fresh_database()
+        .expect("a test database");
+    let migrate = |url: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ziflow-relay"))
+            .args(["migrate", "--json", "--from-data-dir"])
+            .arg(before.dir.path())
+            .args(["--to-database-url", url])
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let moved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(moved["rows"]["events"], log.len(), "{moved}");
+    assert!(moved["rows"]["jobs"].as_u64().unwrap() > 0, "{moved}");
+    assert_eq!(moved["rows"]["shop_secrets"], 2, "{moved}");
+    let again = migrate(&url);
+    assert!(!again.status.success(), "a second move into it is refused");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("empty database only"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let after = Relay::start_on(
+        tempfile::tempdir().unwrap(),
+        Some(ziflow_relay::Postgres { url, pool: 8 }),
+        key,
+        local_providers(),
+        clock,
+    )
+    .await;
+    assert_eq!(
+        pulled(&after, &shop.device_token, 0).await,
+        log,
+        "the same log under the same ids, and the device's token still works"
+    );
+    assert!(
+        pulled(&after, &shop.device_token, cursor).await.is_empty(),
+        "nothing new after its cursor"
+    );
+    // A signed webhook verifies with the moved (still sealed) secret; it is the next id.
+    deliver(&after, &shop.uid, "evt_after_the_move").await;
+    let next = pulled(&after, &shop.device_token, cursor).await;
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert!(next[0] > cursor);
+}
