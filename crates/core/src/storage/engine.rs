@@ -53,3 +53,25 @@ struct Backlog {
     newest: Option<i64>,
     due: i64,
 }
+
+/// The events not yet applied, per shop (at most 1,000 shops, those with the most first):
+/// where the engine's lag is, for `/metrics`.
+pub async fn lag_by_shop(db: &crate::Db) -> Result<Vec<(String, i64)>> {
+    Ok(query_as!(
+        fetch_all,
+        &mut db.acquire().await?,
+        ShopLag,
+        r#"SELECT shop_uid, COUNT(*) AS "behind!: i64" FROM events
+           WHERE id > COALESCE((SELECT last_id FROM engine_cursor WHERE name = 'projection'), 0)
+           GROUP BY shop_uid ORDER BY 2 DESC, shop_uid LIMIT 1000"#
+    )?
+    .into_iter()
+    .map(|l| (l.shop_uid, l.behind))
+    .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ShopLag {
+    shop_uid: String,
+    behind: i64,
+}

@@ -1126,3 +1126,33 @@ async fn a_job_whose_lease_ran_out_and_was_claimed_again_keeps_only_the_new_atte
         "done"
     );
 }
+
+#[tokio::test]
+async fn the_engines_lag_is_told_per_shop() {
+    use ziflow_core::storage::engine;
+    let (_d, db) = db_with_shop().await;
+    shops::create(&db, "s2", "Other", "USD", "UTC", 1)
+        .await
+        .unwrap();
+    let mut tx = db.begin_immediate().await.unwrap();
+    let payload = serde_json::json!({});
+    let mut last = 0;
+    for shop in ["s1", "s2", "s1"] {
+        last = events::append(&mut tx, shop, "test.thing", &payload, None, 5)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(
+        engine::lag_by_shop(&db).await.unwrap(),
+        vec![("s1".to_string(), 2), ("s2".to_string(), 1)],
+        "the shop furthest behind first"
+    );
+    let mut tx = db.begin_immediate().await.unwrap();
+    engine::set_cursor(&mut tx, engine::PROJECTION, last)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(engine::lag_by_shop(&db).await.unwrap().is_empty());
+}

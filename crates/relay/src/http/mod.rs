@@ -97,12 +97,24 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
     let quarantined = ziflow_core::storage::quarantine::count(&state.db)
         .await
         .unwrap_or_default();
+    // This process's view: its engine and job runner, its connection to the database, and
+    // (on PostgreSQL) how many writers of the whole cluster wait for the write lock.
+    let writers_waiting = state.db.write_lock_waiters().await.unwrap_or_default();
     Ok(Json(json!({
         "status": if reasons.is_empty() { "ok" } else { "degraded" },
         "reasons": reasons,
         "quarantined_events": quarantined,
+        "database": database_name(&state.db),
+        "writers_waiting": writers_waiting,
         "version": env!("CARGO_PKG_VERSION"),
     })))
+}
+
+fn database_name(db: &ziflow_core::Db) -> &'static str {
+    match db.backend() {
+        ziflow_core::storage::Backend::Sqlite => "sqlite",
+        ziflow_core::storage::Backend::Postgres => "postgres",
+    }
 }
 
 /// `GET /metrics`: Prometheus text exposition, plus how far the engine is behind the log.
@@ -137,6 +149,20 @@ async fn metrics(
         return Err(HttpError::NotFound("/metrics".into()));
     }
     let mut text = state.metrics.render();
+    // Which relay this is, for a cluster's dashboards (Prometheus adds the scraped address
+    // as `instance`; these say what runs there).
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_relay_info This relay process: its database, version and process id."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_relay_info gauge");
+    let _ = writeln!(
+        text,
+        "ziflow_relay_info{{database=\"{}\",version=\"{}\",pid=\"{}\"}} 1",
+        database_name(&state.db),
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    );
     // Due, then running, then the engine: a job moves from due to running to recorded, so
     // reading in this order never misses one in between.
     let due = ziflow_core::storage::jobs::due_count(&state.db, state.clock.now())
@@ -152,7 +178,16 @@ async fn metrics(
     let _ = writeln!(text, "# HELP ziflow_jobs_running Jobs running now.");
     let _ = writeln!(text, "# TYPE ziflow_jobs_running gauge");
     let _ = writeln!(text, "ziflow_jobs_running {running}");
-    let applied = state.engine.applied();
+    // The cursor in the database: on a cluster any relay's engine may have moved it.
+    let applied = match state.db.acquire().await {
+        Ok(mut conn) => ziflow_core::storage::engine::cursor(
+            &mut conn,
+            ziflow_core::storage::engine::PROJECTION,
+        )
+        .await
+        .unwrap_or_else(|_| state.engine.applied()),
+        Err(_) => state.engine.applied(),
+    };
     let newest = ziflow_core::storage::events::newest_any(&state.db)
         .await
         .unwrap_or(applied);
@@ -166,6 +201,21 @@ async fn metrics(
         "ziflow_engine_lag_events {}",
         newest.saturating_sub(applied).max(0)
     );
+    let _ = writeln!(
+        text,
+        "# HELP ziflow_engine_lag_events_by_shop Events not yet applied, per shop (only shops \
+         with some; at most 1,000)."
+    );
+    let _ = writeln!(text, "# TYPE ziflow_engine_lag_events_by_shop gauge");
+    for (shop, behind) in ziflow_core::storage::engine::lag_by_shop(&state.db)
+        .await
+        .unwrap_or_default()
+    {
+        let _ = writeln!(
+            text,
+            "ziflow_engine_lag_events_by_shop{{shop=\"{shop}\"}} {behind}"
+        );
+    }
     let health = &state.engine_ctx.health;
     let quarantined = ziflow_core::storage::quarantine::count(&state.db)
         .await

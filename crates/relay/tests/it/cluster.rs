@@ -59,6 +59,28 @@ async fn a_device_streaming_from_one_relay_is_woken_by_an_event_another_relay_st
         .unwrap();
     assert_eq!(data, log[0].id.to_string(), "the wake-up names its id");
 
+    // Each relay reports itself.
+    for relay in [&a, &b] {
+        let health: serde_json::Value = reqwest::get(format!("{}/healthz", relay.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok", "{health}");
+        assert_eq!(health["database"], "postgres", "{health}");
+        let metrics = reqwest::get(format!("{}/metrics", relay.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("ziflow_relay_info{database=\"postgres\""),
+            "{metrics}"
+        );
+    }
+
     // Either relay serves the same log; a redelivery to the other is stored once.
     deliver(&a, &shop.uid, "evt_on_b").await;
     for relay in [&a, &b] {
