@@ -13,6 +13,7 @@
 
 mod agent;
 mod cluster;
+mod crash;
 mod durability;
 mod fake_graph;
 mod fake_stripe;
