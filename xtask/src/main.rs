@@ -287,16 +287,15 @@ fn bench(what: &[String]) -> Result {
         "agent",
         "signature",
         "desktop",
+        "cluster",
     ];
     let chosen: Vec<&str> = match what.first().map(String::as_str) {
         None | Some("all") => all.to_vec(),
         Some(one) if all.contains(&one) => vec![one],
-        Some(_) => {
-            return Err(
-                "usage: cargo xtask bench [relay|replica|memory|agent|signature|desktop|all]"
-                    .into(),
-            )
-        }
+        Some(_) => return Err(
+            "usage: cargo xtask bench [relay|replica|memory|agent|signature|desktop|cluster|all]"
+                .into(),
+        ),
     };
     if chosen.contains(&"desktop") {
         // The window's benchmark runs the app, which embeds the built UI.

@@ -74,6 +74,16 @@ fn server_bin() -> Result<PathBuf> {
 impl Cluster {
     /// Makes and starts a cluster; fails with the server's own words if it cannot.
     pub fn start() -> Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`Cluster::start`], but every commit reaches the disk (`fsync` on, the server's
+    /// defaults): for benchmarks, which measure what a real deployment pays.
+    pub fn start_durable() -> Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Result<Self> {
         let bin = server_bin()?;
         let dir = tempfile::Builder::new().prefix("ziflow-pg-").tempdir()?;
         let data = dir.path().join("data");
@@ -118,9 +128,13 @@ impl Cluster {
             ],
         )?;
         let socket_dir = cluster._dir.path().display().to_string();
+        let speed = if durable {
+            ""
+        } else {
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-k {socket_dir} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off"
+            "-k {socket_dir} -p {port} -c listen_addresses=127.0.0.1 -c max_connections=200{speed}"
         );
         cluster.run(
             "pg_ctl",
@@ -198,6 +212,34 @@ impl Cluster {
             .stderr(std::process::Stdio::null())
             .spawn()?;
         Ok(())
+    }
+
+    /// The server's processes (the postmaster and its children), for CPU accounting.
+    pub fn server_pids(&self) -> Vec<u32> {
+        let Some(main) = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next()?.trim().parse::<u32>().ok())
+        else {
+            return Vec::new();
+        };
+        let mut pids = vec![main];
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for e in entries.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let parent = std::fs::read_to_string(e.path().join("stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        let rest = stat.rsplit_once(')')?.1.to_string();
+                        rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                    });
+                if parent == Some(main) {
+                    pids.push(pid);
+                }
+            }
+        }
+        pids
     }
 
     /// A new, empty database.

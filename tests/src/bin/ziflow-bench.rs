@@ -18,6 +18,12 @@
 //! - `signature`: the worst `Stripe-Signature` header an outsider can send (the most `v1`
 //!   candidates accepted, none right; 50,000 empty ones) over a 1 MiB body, against an honest
 //!   header's check of the same body — in process, and through the relay binary.
+//! - `cluster`: the cost of coordination when relays share one PostgreSQL database. This
+//!   machine's cores cannot grow with the relays, so it measures webhook intake at constant
+//!   CPU: one SQLite relay, then one, two and three PostgreSQL relays on one database (the
+//!   server with `fsync` on), the same 64 connections spread over them and over many shops,
+//!   and all on one shop; requests/s, p50/p99, CPU per 1,000 events (relays + PostgreSQL);
+//!   and the webhook → applied lag at a steady 200 webhooks/s on three relays.
 //! - `desktop`: the desktop window left alone for 60 s once its replica holds a shop of
 //!   10,000 conversations: CPU of the app and its WebKit processes, and the SQL statements it
 //!   ran meanwhile; baseline: the same window on an empty shop, in the same run.
@@ -51,12 +57,13 @@ fn main() -> Result<()> {
         Some("agent") => rt.block_on(bench_agent()),
         Some("signature") => rt.block_on(bench_signature()),
         Some("desktop") => rt.block_on(bench_desktop()),
+        Some("cluster") => rt.block_on(bench_cluster()),
         Some("reference-server") => {
             let listen = args.get(1).context("reference-server LISTEN DIR")?.clone();
             let dir = args.get(2).context("reference-server LISTEN DIR")?.clone();
             rt.block_on(reference_server(&listen, &dir))
         }
-        _ => bail!("usage: ziflow-bench relay|replica|memory|agent|signature|desktop"),
+        _ => bail!("usage: ziflow-bench relay|replica|memory|agent|signature|desktop|cluster"),
     }
 }
 
@@ -448,6 +455,8 @@ async fn reference_hook(
 // ---- the load generator ----
 
 struct Run {
+    /// Requests sent in all, warm-up included (for CPU per request).
+    sent: u64,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -455,6 +464,16 @@ struct Run {
 }
 
 async fn load(url: &str, prefix: &str, warmup: Duration, measure: Duration) -> Result<Run> {
+    load_spread(&[url.to_string()], prefix, warmup, measure).await
+}
+
+/// [`load`] with connection `k` posting to `urls[k % urls.len()]`.
+async fn load_spread(
+    urls: &[String],
+    prefix: &str,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<Run> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONNECTIONS)
         .build()?;
@@ -463,8 +482,12 @@ async fn load(url: &str, prefix: &str, warmup: Duration, measure: Duration) -> R
     let measuring = Arc::new(AtomicBool::new(false));
     let running = Arc::new(AtomicBool::new(true));
     let mut tasks = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (client, url, prefix) = (client.clone(), url.to_string(), prefix.to_string());
+    for k in 0..CONNECTIONS {
+        let (client, url, prefix) = (
+            client.clone(),
+            urls[k % urls.len()].clone(),
+            prefix.to_string(),
+        );
         let (counter, errors, measuring, running) = (
             counter.clone(),
             errors.clone(),
@@ -517,6 +540,7 @@ async fn load(url: &str, prefix: &str, warmup: Duration, measure: Duration) -> R
     };
     #[allow(clippy::cast_precision_loss)]
     Ok(Run {
+        sent: counter.load(Ordering::Relaxed),
         rps: all.len() as f64 / elapsed.as_secs_f64(),
         p50_ms: f64::from(pct(50)) / 1000.0,
         p99_ms: f64::from(pct(99)) / 1000.0,
@@ -674,22 +698,25 @@ const ROUNDS: usize = 5;
 const ROUND_WARMUP: Duration = Duration::from_secs(1);
 const ROUND_MEASURE: Duration = Duration::from_secs(4);
 
+/// CPU time (clock ticks) the processes `pids` have used so far.
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // utime and stime: fields 14 and 15, counted after the parenthesised name.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse::<u64>().ok())
+                .sum::<u64>()
+        })
+        .sum()
+}
+
 /// Waits until the processes `pids` use no CPU for a moment (at most a minute).
 async fn idle(pids: &[u32]) -> Result<()> {
-    let ticks = || -> u64 {
-        pids.iter()
-            .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-            .map(|stat| {
-                // utime and stime: fields 14 and 15, counted after the parenthesised name.
-                let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-                rest.split_whitespace()
-                    .skip(11)
-                    .take(2)
-                    .filter_map(|f| f.parse::<u64>().ok())
-                    .sum::<u64>()
-            })
-            .sum()
-    };
+    let ticks = || cpu_ticks(pids);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = ticks();
     let mut still = 0;
@@ -1270,4 +1297,302 @@ async fn bench_agent() -> Result<()> {
         met(percentile(&pay, 99) < 100.0)
     );
     Ok(())
+}
+
+// ---- cluster: relays sharing one PostgreSQL database ----
+
+const CLUSTER_SHOPS: usize = 50;
+const CLUSTER_WARMUP: Duration = Duration::from_secs(1);
+const CLUSTER_MEASURE: Duration = Duration::from_secs(5);
+const LAG_RATE: u64 = 200;
+const LAG_SECONDS: u64 = 10;
+
+/// Relay processes serving one store.
+struct Relays {
+    _procs: Vec<Kill>,
+    pids: Vec<u32>,
+    bases: Vec<String>,
+}
+
+async fn start_relays(
+    bin: &std::path::Path,
+    n: usize,
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    key_hex: &str,
+) -> Result<Relays> {
+    let mut relays = Relays {
+        _procs: Vec::new(),
+        pids: Vec::new(),
+        bases: Vec::new(),
+    };
+    for _ in 0..n {
+        let port = ziflow_tests::free_port()?;
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("ZIFLOW_MASTER_KEY", key_hex)
+        .env("RUST_LOG", "error");
+        if let Some(url) = database_url {
+            cmd.env("ZIFLOW_DATABASE_URL", url)
+                .env("ZIFLOW_DATABASE_POOL", "16");
+        }
+        let child = cmd.spawn().context("starting ziflow-relay")?;
+        relays.pids.push(child.id());
+        relays._procs.push(Kill(child));
+        wait_port(port).await?;
+        relays.bases.push(format!("http://127.0.0.1:{port}"));
+    }
+    Ok(relays)
+}
+
+/// `shops` shops with the bench's Stripe secret; their uids.
+async fn provision_shops(db: &ziflow_core::Db, key_hex: &str, shops: usize) -> Result<Vec<String>> {
+    let key = ziflow_core::secrets::MasterKey::parse(key_hex)?;
+    let mut uids = Vec::new();
+    for n in 0..shops {
+        let shop =
+            ziflow_relay::provision::create_shop(db, &format!("Bench {n}"), "USD", "UTC").await?;
+        ziflow_relay::provision::set_secrets(db, &key, &shop.uid, Some(SECRET), None).await?;
+        uids.push(shop.uid);
+    }
+    Ok(uids)
+}
+
+/// One configuration's figures.
+struct ClusterRow {
+    label: String,
+    spread: Run,
+    spread_cpu: f64,
+    one_shop: Run,
+}
+
+/// Measures `relays`: the load over every shop, then all on the first shop. CPU counts the
+/// relays and `server` (PostgreSQL's processes).
+async fn measure_relays(
+    label: &str,
+    relays: &Relays,
+    uids: &[String],
+    server: &[u32],
+) -> Result<ClusterRow> {
+    let n = relays.bases.len();
+    let url = |k: usize, shop: &str| format!("{}/api/payment/webhook/{shop}", relays.bases[k % n]);
+    let spread: Vec<String> = (0..CONNECTIONS)
+        .map(|k| url(k, &uids[(k / n) % uids.len()]))
+        .collect();
+    let one: Vec<String> = (0..CONNECTIONS).map(|k| url(k, &uids[0])).collect();
+    let mut pids = relays.pids.clone();
+    pids.extend_from_slice(server);
+    idle(&pids).await?;
+    let before = cpu_ticks(&pids);
+    let spread_run = load_spread(
+        &spread,
+        &format!("{label}-spread"),
+        CLUSTER_WARMUP,
+        CLUSTER_MEASURE,
+    )
+    .await?;
+    let ticks = cpu_ticks(&pids).saturating_sub(before);
+    #[allow(clippy::cast_precision_loss)]
+    let spread_cpu =
+        ticks as f64 / clock_ticks_per_second() / (spread_run.sent.max(1) as f64) * 1000.0;
+    idle(&pids).await?;
+    let one_run = load_spread(
+        &one,
+        &format!("{label}-one"),
+        CLUSTER_WARMUP,
+        CLUSTER_MEASURE,
+    )
+    .await?;
+    Ok(ClusterRow {
+        label: label.to_string(),
+        spread: spread_run,
+        spread_cpu,
+        one_shop: one_run,
+    })
+}
+
+async fn bench_cluster() -> Result<()> {
+    ziflow_relay::install_crypto_provider();
+    let me = std::env::current_exe()?;
+    let bin = me
+        .parent()
+        .context("bench binary folder")?
+        .join("ziflow-relay");
+    let key_hex = "cd".repeat(32);
+    let pg = ziflow_tests::pg::Cluster::start_durable()?;
+    let server = pg.server_pids();
+    let mut rows = Vec::new();
+
+    eprintln!("SQLite relay…");
+    let dir = tempfile::tempdir()?;
+    let db = ziflow_relay::open_db(dir.path()).await?;
+    let uids = provision_shops(&db, &key_hex, CLUSTER_SHOPS).await?;
+    db.close().await;
+    let relays = start_relays(&bin, 1, dir.path(), None, &key_hex).await?;
+    rows.push(measure_relays("SQLite, 1 relay", &relays, &uids, &[]).await?);
+    drop(relays);
+
+    for n in 1..=3 {
+        eprintln!("PostgreSQL, {n} relay(s)…");
+        let dir = tempfile::tempdir()?;
+        let url = pg.fresh_database()?;
+        let store = ziflow_relay::Postgres {
+            url: url.clone(),
+            pool: 4,
+        };
+        let db = ziflow_relay::open_store(dir.path(), Some(&store)).await?;
+        let uids = provision_shops(&db, &key_hex, CLUSTER_SHOPS).await?;
+        db.close().await;
+        let relays = start_relays(&bin, n, dir.path(), Some(&url), &key_hex).await?;
+        rows.push(
+            measure_relays(
+                &format!("PostgreSQL, {n} relay{}", if n == 1 { "" } else { "s" }),
+                &relays,
+                &uids,
+                &server,
+            )
+            .await?,
+        );
+    }
+
+    eprintln!("lag at {LAG_RATE} webhooks/s on three PostgreSQL relays…");
+    let (lag_p50, lag_p99, lag_missing) = cluster_lag(&bin, &pg, &key_hex).await?;
+
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!(
+        "cluster benchmark ({cores} cores, {CONNECTIONS} connections, {} s per run, PostgreSQL with fsync on, {CLUSTER_SHOPS} shops)",
+        CLUSTER_MEASURE.as_secs()
+    );
+    println!("| relays | requests/s | p50 ms | p99 ms | CPU s per 1,000 | one shop requests/s | one shop p99 ms | errors |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.3} | {:.0} | {:.2} | {} |",
+            r.label,
+            r.spread.rps,
+            r.spread.p50_ms,
+            r.spread.p99_ms,
+            r.spread_cpu,
+            r.one_shop.rps,
+            r.one_shop.p99_ms,
+            r.spread.errors + r.one_shop.errors
+        );
+    }
+    let (sqlite, one, three) = (&rows[0], &rows[1], &rows[3]);
+    println!(
+        "one PostgreSQL relay / SQLite relay: {:.2} (target ≥ 0.6)",
+        one.spread.rps / sqlite.spread.rps
+    );
+    println!(
+        "three relays / one relay: {:.2} (target ≥ 0.85); two / one: {:.2}; CPU per event three / one: {:.2} (target ≤ 1.25)",
+        three.spread.rps / one.spread.rps,
+        rows[2].spread.rps / one.spread.rps,
+        three.spread_cpu / one.spread_cpu
+    );
+    println!(
+        "all load on one shop, three relays / one relay: {:.2}",
+        three.one_shop.rps / one.one_shop.rps
+    );
+    println!(
+        "webhook → applied at {LAG_RATE}/s on three relays: p50 {lag_p50:.1} ms, p99 {lag_p99:.1} ms (target p99 < 1000 ms); never applied: {lag_missing}"
+    );
+    Ok(())
+}
+
+/// Webhooks at a steady rate to three relays on one database; for each, the time from its
+/// 2xx to the engine's cursor passing its id (read from the database every 2 ms).
+async fn cluster_lag(
+    bin: &std::path::Path,
+    pg: &ziflow_tests::pg::Cluster,
+    key_hex: &str,
+) -> Result<(f64, f64, usize)> {
+    use ziflow_core::storage::{engine, events};
+    let dir = tempfile::tempdir()?;
+    let url = pg.fresh_database()?;
+    let store = ziflow_relay::Postgres {
+        url: url.clone(),
+        pool: 4,
+    };
+    let db = ziflow_relay::open_store(dir.path(), Some(&store)).await?;
+    let uids = provision_shops(&db, key_hex, 10).await?;
+    let relays = start_relays(bin, 3, dir.path(), Some(&url), key_hex).await?;
+    let watching = Arc::new(AtomicBool::new(true));
+    let timeline = {
+        let (db, watching) = (db.clone(), watching.clone());
+        tokio::spawn(async move {
+            let mut points: Vec<(Instant, i64)> = Vec::new();
+            while watching.load(Ordering::Relaxed) {
+                if let Ok(mut conn) = db.acquire().await {
+                    if let Ok(c) = engine::cursor(&mut conn, engine::PROJECTION).await {
+                        points.push((Instant::now(), c));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            points
+        })
+    };
+    let client = reqwest::Client::new();
+    let acks: Arc<std::sync::Mutex<Vec<(String, String, Instant)>>> = Arc::default();
+    let start = Instant::now();
+    let mut sends = Vec::new();
+    for i in 0..LAG_RATE * LAG_SECONDS {
+        let due = start + Duration::from_micros(i * 1_000_000 / LAG_RATE);
+        tokio::time::sleep_until(due.into()).await;
+        let n = usize::try_from(i)?;
+        let shop = uids[n % uids.len()].clone();
+        let url = format!("{}/api/payment/webhook/{shop}", relays.bases[n % 3]);
+        let (client, acks) = (client.clone(), acks.clone());
+        sends.push(tokio::spawn(async move {
+            let evt = format!("evt_lag_{i}");
+            let body = format!(
+                r#"{{"id":"{evt}","object":"event","type":"checkout.session.completed","data":{{"object":{{"object":"checkout.session","payment_status":"paid","amount_total":12800,"currency":"usd","metadata":{{}}}}}}}}"#
+            );
+            if post_signed(&client, &url, body).await {
+                if let Ok(mut a) = acks.lock() {
+                    a.push((shop, evt, Instant::now()));
+                }
+            }
+        }));
+    }
+    for s in sends {
+        s.await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    watching.store(false, Ordering::Relaxed);
+    let points = timeline.await?;
+    let acks = acks
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let mut ids = std::collections::HashMap::new();
+    for shop in &uids {
+        for e in events::after(&db, shop, 0, 100_000).await? {
+            if let Some(p) = e.provider_id {
+                ids.insert(p, e.id);
+            }
+        }
+    }
+    let mut lags = Vec::new();
+    let mut missing = 0;
+    for (_, evt, acked) in &acks {
+        let Some(id) = ids.get(evt) else {
+            missing += 1;
+            continue;
+        };
+        match points.iter().find(|(_, c)| c >= id) {
+            Some((at, _)) => lags.push(micros(at.saturating_duration_since(*acked))),
+            None => missing += 1,
+        }
+    }
+    lags.sort_unstable();
+    db.close().await;
+    drop(relays);
+    Ok((percentile(&lags, 50), percentile(&lags, 99), missing))
 }
