@@ -24,8 +24,11 @@
 //! - [`metrics`]: the owner's figures and periods, computed from stored facts.
 //!
 //! Plumbing:
-//! - [`storage`]: all SQL, one module per table family; [`storage::db`] opens the SQLite
-//!   database (WAL, foreign keys on) and runs migrations ([`Db`]).
+//! - [`storage`]: all SQL, one module per table family, one text per statement for SQLite and
+//!   (with the `postgres` feature) PostgreSQL; [`storage::db`] opens either database and runs
+//!   its migrations ([`Db`], and [`storage::Conn`] for a caller's transaction);
+//!   `storage::push` and `storage::send_slots` are what relays sharing a PostgreSQL database
+//!   coordinate through, `storage::copy` moves a SQLite relay there.
 //! - [`webhook`]: provider signature checks over raw bodies; only a [`webhook::Verified`]
 //!   body can be stored.
 //! - [`secrets`]: sealed secrets at rest and bearer tokens.

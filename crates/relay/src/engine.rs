@@ -229,7 +229,7 @@ impl Engine {
         mut stopping: watch::Receiver<bool>,
     ) -> Self {
         let (applied_tx, applied) = watch::channel(0);
-        let mut committed = intake.subscribe();
+        let mut committed = intake.subscribe_local();
         tokio::spawn(async move {
             // While an event fails: its id and how many times it failed the same way.
             let mut failing: Option<(i64, u32)> = None;
@@ -314,7 +314,8 @@ impl Engine {
                 let woken = tokio::select! {
                     r = committed.recv() => !matches!(r, Err(broadcast::error::RecvError::Closed)),
                     _ = stopping.wait_for(|s| *s) => false,
-                    // Commits by other processes on the same file are not announced.
+                    // Commits by other processes on the same file, and other relays' commits
+                    // their engines did not apply (a relay that died first): the sweep.
                     () = tokio::time::sleep(Duration::from_secs(5)) => true,
                 };
                 if !woken {

@@ -85,8 +85,10 @@ impl Intake {
     pub fn start(db: Db, writes: Writes, clock: Arc<dyn Clock>) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let (committed, _) = broadcast::channel(1024);
+        let (local, _) = broadcast::channel(1024);
         let announcer = Announcer {
             committed,
+            local,
             forward: Arc::default(),
         };
         tokio::spawn(writer(db, writes, clock, rx, announcer.clone()));
@@ -153,6 +155,13 @@ impl Intake {
     pub fn subscribe(&self) -> broadcast::Receiver<Committed> {
         self.announcer.committed.subscribe()
     }
+
+    /// Like [`Intake::subscribe`], but only this relay's own commits: the engine's wake-up
+    /// (another relay's engine applies that relay's commits; the sweep covers a relay that
+    /// died first).
+    pub fn subscribe_local(&self) -> broadcast::Receiver<Committed> {
+        self.announcer.local.subscribe()
+    }
 }
 
 /// Tells this relay's listeners (push streams, the engine) about a commit, and the other
@@ -160,6 +169,8 @@ impl Intake {
 #[derive(Clone)]
 struct Announcer {
     committed: broadcast::Sender<Committed>,
+    /// This relay's own commits only.
+    local: broadcast::Sender<Committed>,
     /// Where commits go to reach the other relays (see `cluster`).
     forward: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Committed>>>,
 }
@@ -169,6 +180,7 @@ impl Announcer {
         if let Some(forward) = self.forward.get() {
             let _ = forward.send(committed.clone());
         }
+        let _ = self.local.send(committed.clone());
         let _ = self.committed.send(committed);
     }
 }

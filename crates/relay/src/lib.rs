@@ -29,6 +29,8 @@
 //!   type. [`health`], [`metrics`]: how background work is doing and the operator's
 //!   counters. [`secret_cache`], [`limiter`] (WhatsApp sends per number), [`streams`] (push
 //!   streams per device), [`server`] (serving with connection limits and shutdown).
+//!   `cluster` (with the `postgres` feature): relays on one PostgreSQL database wake each
+//!   other's push streams and engines.
 //! - [`run`]: opens the database, starts the intake, engine, job runner and pruning, serves
 //!   HTTP until `shutdown` resolves, then ends push streams, lets in-flight requests finish
 //!   and closes the database.
