@@ -199,6 +199,20 @@ impl Db {
             .connect_with(options)
             .await?;
         RELAY_POSTGRES.run(&pool).await?;
+        // Each connection caching a run of ids would hand them out out of order across
+        // relays; the log's order rests on one counter.
+        let cache: i64 = sqlx::query_scalar(
+            "SELECT seqcache FROM pg_sequence WHERE seqrelid = 'events_id_seq'::regclass",
+        )
+        .fetch_one(&pool)
+        .await?;
+        if cache != 1 {
+            pool.close().await;
+            return Err(crate::Error::InvalidInput(format!(
+                "the events id sequence caches {cache} ids per connection; the log needs \
+                 CACHE 1 (ALTER SEQUENCE events_id_seq CACHE 1)"
+            )));
+        }
         Ok(Self {
             pool: Pool::Postgres(pool),
             path: None,

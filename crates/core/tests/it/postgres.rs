@@ -121,3 +121,21 @@ async fn moving_a_relay_to_postgres_carries_every_column_of_the_schema() {
         "a column the move would leave behind: add it to storage::copy"
     );
 }
+
+#[tokio::test]
+async fn a_relay_refuses_an_events_sequence_that_caches_ids() {
+    let url = ziflow_pg_harness::shared()
+        .fresh_database()
+        .expect("a test database");
+    let db = Db::open_postgres(&url, 2).await.unwrap();
+    sqlx::query("ALTER SEQUENCE events_id_seq CACHE 10")
+        .execute(db.postgres_pool().unwrap())
+        .await
+        .unwrap();
+    db.close().await;
+    let refused = Db::open_postgres(&url, 2).await;
+    assert!(
+        matches!(&refused, Err(ziflow_core::Error::InvalidInput(m)) if m.contains("CACHE 1")),
+        "{refused:?}"
+    );
+}
