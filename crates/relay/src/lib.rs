@@ -195,12 +195,13 @@ pub async fn run_with_clock(
         .await
         .context("listening for the other relays' events")?;
     // The engine's own handle: its commits need not reach the disk at once (see `engine`).
-    // On PostgreSQL it shares the pool.
+    // On PostgreSQL it shares the pool, its transactions committing without waiting for the
+    // flush.
     let engine_db = match db.backend() {
         ziflow_core::storage::Backend::Sqlite => Db::open(db_path(&config.data_dir))
             .await
             .context("opening the engine's database handle")?,
-        ziflow_core::storage::Backend::Postgres => db.clone(),
+        ziflow_core::storage::Backend::Postgres => db.without_waiting_for_flush(),
     };
     let jobs_wake: Arc<tokio::sync::Notify> = Arc::default();
     let engine_ctx = engine::Ctx {
