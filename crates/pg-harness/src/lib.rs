@@ -46,6 +46,21 @@ pub fn shared() -> &'static Cluster {
     })
 }
 
+/// Whether this run of a suite is on PostgreSQL (`ZIFLOW_TEST_DATABASE=postgres`, as
+/// `cargo xtask test`'s second round sets it).
+pub fn suite_on_postgres() -> bool {
+    std::env::var("ZIFLOW_TEST_DATABASE").as_deref() == Ok("postgres")
+}
+
+/// A new database on [`shared`] when the suite runs on PostgreSQL; `None` when on SQLite.
+pub fn suite_database() -> Option<String> {
+    suite_on_postgres().then(|| {
+        shared()
+            .fresh_database()
+            .expect("a test database on the shared cluster")
+    })
+}
+
 /// The newest installed server's `bin` folder.
 fn server_bin() -> Result<PathBuf> {
     let root = Path::new("/usr/lib/postgresql");

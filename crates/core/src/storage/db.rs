@@ -53,11 +53,28 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `sqlite` or `postgres`, as `/healthz` and `/metrics` name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
 /// One connection taken from a [`Db`], possibly inside a transaction ([`Db::begin`]). Every
 /// storage function that must share the caller's transaction takes `&mut Conn`; the
 /// transaction ends with [`Conn::commit`] (dropping it uncommitted rolls it back).
 #[derive(Debug)]
-pub struct Conn(Inner);
+pub struct Conn {
+    inner: Inner,
+    /// This transaction holds the write lock ([`Conn::serialize_writes`]).
+    writing: bool,
+    /// Its commit need not wait for the flush ([`Db::without_waiting_for_flush`]).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    relaxed: bool,
+}
 
 #[derive(Debug)]
 enum Inner {
@@ -92,36 +109,49 @@ impl Conn {
     /// it writes. So the log's ids are drawn in commit order — a reader following
     /// `after=ID` never sees a higher id before a lower one commits — and a read-then-write
     /// (an invoice's next number, a job's claim) sees no other writer's work in between.
-    /// Taking it again in the same transaction is free. On PostgreSQL it lasts until the
-    /// transaction ends, and so does its 5 s `lock_timeout` (a later row lock in the same
-    /// transaction waits as long at most).
+    /// Taking it again in the same transaction costs nothing (no statement). On PostgreSQL it
+    /// lasts until the transaction ends, and so does its 5 s `lock_timeout` (a later row lock
+    /// in the same transaction waits as long at most); a relaxed handle's transaction also
+    /// commits without waiting for the flush.
     pub async fn serialize_writes(&mut self) -> Result<()> {
+        if self.writing {
+            return Ok(());
+        }
         #[cfg(feature = "postgres")]
-        if matches!(self.0, Inner::Postgres(_)) {
+        if matches!(self.inner, Inner::Postgres(_)) {
             // Outside a transaction the lock would end with this very statement.
             return Err(crate::Error::InvalidInput(
                 "a write to the log on PostgreSQL must be inside a transaction (Db::begin)".into(),
             ));
         }
+        #[cfg(feature = "postgres")]
+        let relaxed = self.relaxed;
         match self.driver() {
-            Driver::Sqlite(_) => Ok(()),
+            Driver::Sqlite(_) => {}
             #[cfg(feature = "postgres")]
             Driver::Postgres(c) => {
                 sqlx::query(
-                    "SELECT set_config('lock_timeout', $1, true), pg_advisory_xact_lock($2)",
+                    "SELECT set_config('lock_timeout', $1, true),
+                            set_config('synchronous_commit',
+                                       CASE WHEN $2 THEN 'off'
+                                            ELSE current_setting('synchronous_commit') END,
+                                       true),
+                            pg_advisory_xact_lock($3)",
                 )
                 .bind(WRITE_LOCK_WAIT_MS)
+                .bind(relaxed)
                 .bind(WRITE_LOCK)
                 .execute(c)
                 .await?;
-                Ok(())
             }
         }
+        self.writing = true;
+        Ok(())
     }
 
     /// The driver connection underneath.
     pub(crate) fn driver(&mut self) -> Driver<'_> {
-        match &mut self.0 {
+        match &mut self.inner {
             Inner::Sqlite(c) => Driver::Sqlite(c),
             Inner::SqliteTx(t) => Driver::Sqlite(t),
             #[cfg(feature = "postgres")]
@@ -133,7 +163,7 @@ impl Conn {
 
     /// Which database this connection is to.
     pub fn backend(&self) -> Backend {
-        match &self.0 {
+        match &self.inner {
             Inner::Sqlite(_) | Inner::SqliteTx(_) => Backend::Sqlite,
             #[cfg(feature = "postgres")]
             Inner::Postgres(_) | Inner::PostgresTx(_) => Backend::Postgres,
@@ -142,7 +172,7 @@ impl Conn {
 
     /// Commits the transaction begun by [`Db::begin`] (nothing to do outside one).
     pub async fn commit(self) -> Result<()> {
-        match self.0 {
+        match self.inner {
             Inner::SqliteTx(t) => t.commit().await?,
             #[cfg(feature = "postgres")]
             Inner::PostgresTx(t) => t.commit().await?,
@@ -154,7 +184,7 @@ impl Conn {
     /// Undoes the transaction begun by [`Db::begin`] (what dropping it does too, but
     /// waiting for it).
     pub async fn rollback(self) -> Result<()> {
-        match self.0 {
+        match self.inner {
             Inner::SqliteTx(t) => t.rollback().await?,
             #[cfg(feature = "postgres")]
             Inner::PostgresTx(t) => t.rollback().await?,
@@ -347,16 +377,24 @@ impl Db {
 
     /// A connection from the pool, outside any transaction.
     pub async fn acquire(&self) -> Result<Conn> {
-        Ok(Conn(match &self.pool {
+        Ok(self.conn(match &self.pool {
             Pool::Sqlite(p) => Inner::Sqlite(p.acquire().await?),
             #[cfg(feature = "postgres")]
             Pool::Postgres(p) => Inner::Postgres(p.acquire().await?),
         }))
     }
 
+    fn conn(&self, inner: Inner) -> Conn {
+        Conn {
+            inner,
+            writing: false,
+            relaxed: self.relaxed,
+        }
+    }
+
     /// Begins a transaction (SQLite: deferred, taking the write lock at its first write).
     pub async fn begin(&self) -> Result<Conn> {
-        Ok(Conn(match &self.pool {
+        Ok(self.conn(match &self.pool {
             Pool::Sqlite(p) => Inner::SqliteTx(p.begin().await?),
             #[cfg(feature = "postgres")]
             Pool::Postgres(p) => Inner::PostgresTx(p.begin().await?),
@@ -367,18 +405,12 @@ impl Db {
     /// be changed by another writer before it commits. SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
     /// [`Conn::serialize_writes`], for every relay sharing the database.
     pub async fn begin_immediate(&self) -> Result<Conn> {
-        let mut conn = Conn(match &self.pool {
+        let mut conn = self.conn(match &self.pool {
             Pool::Sqlite(p) => Inner::SqliteTx(p.begin_with("BEGIN IMMEDIATE").await?),
             #[cfg(feature = "postgres")]
             Pool::Postgres(p) => Inner::PostgresTx(p.begin().await?),
         });
         conn.serialize_writes().await?;
-        #[cfg(feature = "postgres")]
-        if let (true, Driver::Postgres(c)) = (self.relaxed, conn.driver()) {
-            sqlx::query("SELECT set_config('synchronous_commit', 'off', true)")
-                .execute(c)
-                .await?;
-        }
         Ok(conn)
     }
 

@@ -155,31 +155,19 @@ impl InvoiceRow {
 /// its arguments.
 macro_rules! query_invoices {
     ($fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)* $(,)?) => {
-        query_invoices!(
-            @columns r#"SELECT id, number, customer_phone, currency, shipping_minor, total_minor,
+        query_as!(
+            $fetch,
+            $conn,
+            InvoiceRow,
+            r#"SELECT id, number, customer_phone, currency, shipping_minor, total_minor,
                   address, status, paid_via, fulfilment_stage, created_at, sent_at, paid_at,
                   pay_provider, pay_link, link_expires_at, kind, every_unit, every_count,
                   first_charge_at, link_ref, payment_ref, failed_at, expired_at,
                   refunded_minor, subscription_ref, send_error, reminders_sent, abandoned_at,
                   notify_customer AS "notify_customer: bool"
-               FROM invoices "#,
-            $fetch, $conn, $rest $(, $arg)*
+               FROM invoices "# + $rest
+            $(, $arg)*
         )
-    };
-    // SQLite's checked macro takes `"…" + "…"`; PostgreSQL gets the same text joined.
-    (@columns $columns:literal, $fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)*) => {
-        match $crate::storage::Conn::driver($conn) {
-            $crate::storage::db::Driver::Sqlite(c) => {
-                sqlx::query_as!(InvoiceRow, $columns + $rest $(, $arg)*).$fetch(c).await
-            }
-            #[cfg(feature = "postgres")]
-            $crate::storage::db::Driver::Postgres(c) => {
-                sqlx::query_as::<_, InvoiceRow>($crate::storage::plain(concat!($columns, $rest)))
-                    $(.bind($arg))*
-                    .$fetch(c)
-                    .await
-            }
-        }
     };
 }
 

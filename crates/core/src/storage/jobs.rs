@@ -82,26 +82,14 @@ pub async fn enqueue_in(
 /// arguments.
 macro_rules! query_jobs {
     ($fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)* $(,)?) => {
-        query_jobs!(
-            @columns "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state,
-                    last_error FROM jobs ",
-            $fetch, $conn, $rest $(, $arg)*
+        query_as!(
+            $fetch,
+            $conn,
+            Job,
+            "SELECT id, shop_uid, kind, idempotency_key, payload, run_at, attempts, state,
+                    last_error FROM jobs " + $rest
+            $(, $arg)*
         )
-    };
-    // SQLite's checked macro takes `"…" + "…"`; PostgreSQL gets the same text joined.
-    (@columns $columns:literal, $fetch:ident, $conn:expr, $rest:literal $(, $arg:expr)*) => {
-        match $crate::storage::Conn::driver($conn) {
-            $crate::storage::db::Driver::Sqlite(c) => {
-                sqlx::query_as!(Job, $columns + $rest $(, $arg)*).$fetch(c).await
-            }
-            #[cfg(feature = "postgres")]
-            $crate::storage::db::Driver::Postgres(c) => {
-                sqlx::query_as::<_, Job>(concat!($columns, $rest))
-                    $(.bind($arg))*
-                    .$fetch(c)
-                    .await
-            }
-        }
     };
 }
 

@@ -47,6 +47,22 @@ macro_rules! query_as {
             }
         }
     };
+    // A statement in two parts (a table's column list, then the rest): SQLite's checked macro
+    // takes `"…" + "…"`, PostgreSQL the same text joined.
+    ($fetch:ident, $conn:expr, $T:path, $head:literal + $rest:literal $(, $arg:expr)* $(,)?) => {
+        match $crate::storage::Conn::driver($conn) {
+            $crate::storage::db::Driver::Sqlite(c) => {
+                sqlx::query_as!($T, $head + $rest $(, $arg)*).$fetch(c).await
+            }
+            #[cfg(feature = "postgres")]
+            $crate::storage::db::Driver::Postgres(c) => {
+                sqlx::query_as::<_, $T>($crate::storage::plain(concat!($head, $rest)))
+                    $(.bind($arg))*
+                    .$fetch(c)
+                    .await
+            }
+        }
+    };
     ($fetch:ident, $conn:expr, $T:path, $sql:literal $(, $arg:expr)* $(,)?) => {
         $crate::storage::query_as!($fetch, $conn, $T, sqlite: $sql, postgres: $sql $(, $arg)*)
     };

@@ -14,16 +14,11 @@ use ziflow_core::{metrics, Db, Error, InvoiceStatus, Money};
 /// A fresh relay database: a SQLite file in `dir`, or a PostgreSQL database when the suite
 /// runs on PostgreSQL.
 pub async fn fresh_db(dir: &tempfile::TempDir) -> Db {
-    if std::env::var("ZIFLOW_TEST_DATABASE").as_deref() == Ok("postgres") {
+    if let Some(url) = ziflow_pg_harness::suite_database() {
         #[cfg(feature = "postgres")]
-        {
-            let url = ziflow_pg_harness::shared()
-                .fresh_database()
-                .expect("a test database");
-            return Db::open_postgres(&url, 4).await.unwrap();
-        }
+        return Db::open_postgres(&url, 4).await.unwrap();
         #[cfg(not(feature = "postgres"))]
-        panic!("ZIFLOW_TEST_DATABASE=postgres needs the `postgres` feature");
+        panic!("ZIFLOW_TEST_DATABASE=postgres needs the `postgres` feature ({url})");
     }
     Db::open(dir.path().join("z.db")).await.unwrap()
 }

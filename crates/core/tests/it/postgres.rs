@@ -81,6 +81,10 @@ async fn relays_on_one_database_share_a_numbers_send_rate() {
     let b = Db::open_postgres(&url, 2).await.unwrap();
     // Twenty messages from one number at 10 a second, taken in turn by two relays: a
     // second's worth goes at once, the other ten are spread 0.1 s apart whoever sends them.
+    // Each wait is read with the time already gone since the first message (the calls
+    // themselves take time, more so on a busy machine): together they are the message's turn.
+    let started = std::time::Instant::now();
+    let mut turns = Vec::new();
     let mut waits = Vec::new();
     for n in 0..20 {
         let relay = if n % 2 == 0 { &a } else { &b };
@@ -89,13 +93,14 @@ async fn relays_on_one_database_share_a_numbers_send_rate() {
             .unwrap()
             .expect("a slot on PostgreSQL");
         waits.push(wait.as_millis());
+        turns.push((wait + started.elapsed()).as_millis());
     }
     assert!(waits[..10].iter().all(|w| *w == 0), "{waits:?}");
-    for (n, w) in waits[10..].iter().enumerate() {
+    for (n, turn) in turns[10..].iter().enumerate() {
         let due = 100 * (u128::try_from(n).unwrap() + 1);
         assert!(
-            *w + 60 >= due && *w <= due,
-            "message {} waits about {due} ms: {waits:?}",
+            *turn + 5 >= due && *turn <= due + 150,
+            "message {}'s turn comes about {due} ms after the first: {turns:?}",
             n + 10
         );
     }

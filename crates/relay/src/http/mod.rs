@@ -104,17 +104,10 @@ async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value
         "status": if reasons.is_empty() { "ok" } else { "degraded" },
         "reasons": reasons,
         "quarantined_events": quarantined,
-        "database": database_name(&state.db),
+        "database": state.db.backend().name(),
         "writers_waiting": writers_waiting,
         "version": env!("CARGO_PKG_VERSION"),
     })))
-}
-
-fn database_name(db: &ziflow_core::Db) -> &'static str {
-    match db.backend() {
-        ziflow_core::storage::Backend::Sqlite => "sqlite",
-        ziflow_core::storage::Backend::Postgres => "postgres",
-    }
 }
 
 /// `GET /metrics`: Prometheus text exposition, plus how far the engine is behind the log.
@@ -159,7 +152,7 @@ async fn metrics(
     let _ = writeln!(
         text,
         "ziflow_relay_info{{database=\"{}\",version=\"{}\",pid=\"{}\"}} 1",
-        database_name(&state.db),
+        state.db.backend().name(),
         env!("CARGO_PKG_VERSION"),
         std::process::id()
     );

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use ziflow_core::secrets::MasterKey;
 
 use crate::support::{local_providers, Relay};
-use crate::sync::{deliver, next_sse_event, pull};
+use crate::sync::{deliver, next_sse_event, open_stream, pull};
 
 /// Two relays on one fresh PostgreSQL database (whatever database the suite runs on).
 async fn two_relays() -> (Relay, Relay) {
@@ -38,16 +38,7 @@ async fn two_relays() -> (Relay, Relay) {
 async fn a_device_streaming_from_one_relay_is_woken_by_an_event_another_relay_stores() {
     let (a, b) = two_relays().await;
     let shop = a.shop("Glow Bar").await;
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/stream", a.base))
-        .bearer_auth(&shop.device_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut stream = res.bytes_stream();
-    let mut buf = String::new();
-    assert_eq!(next_sse_event(&mut stream, &mut buf).await.0, "ready");
+    let (mut stream, mut buf) = open_stream(&a, &shop.device_token).await;
 
     // The payment's webhook reaches the other relay.
     deliver(&b, &shop.uid, "evt_on_b").await;

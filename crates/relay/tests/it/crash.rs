@@ -14,11 +14,8 @@ use std::time::{Duration, Instant};
 use ziflow_core::secrets::MasterKey;
 use ziflow_core::storage::{events, invoices};
 use ziflow_core::webhook::stripe;
-use ziflow_relay::provision;
 
-use crate::support::{
-    checkout_completed, free_port, healthy_within, now, STRIPE_SECRET, WHATSAPP_SECRET,
-};
+use crate::support::{checkout_completed, free_port, healthy_within, now, STRIPE_SECRET};
 
 const KEY_HEX: &str = "6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b6b";
 /// Webhooks per shop.
@@ -108,19 +105,7 @@ async fn three_relays_on_one_database_lose_and_repeat_nothing_when_one_is_killed
     .unwrap();
     let mut shops = Vec::new();
     for n in 0..SHOPS {
-        let shop = provision::create_shop(&db, &format!("Shop {n}"), "USD", "America/Chicago")
-            .await
-            .unwrap();
-        provision::set_secrets(
-            &db,
-            &key,
-            &shop.uid,
-            Some(STRIPE_SECRET),
-            Some(WHATSAPP_SECRET),
-        )
-        .await
-        .unwrap();
-        shops.push(shop);
+        shops.push(crate::support::provisioned_shop(&db, &key, &format!("Shop {n}")).await);
     }
     let mut nodes = Vec::new();
     for _ in 0..3 {

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ziflow_core::webhook::stripe;
-use ziflow_relay::provision::{self, CreatedShop};
+use ziflow_relay::provision::CreatedShop;
 
 use crate::fake_stripe::FakeStripe;
-use crate::support::{free_port, healthy_within, now, STRIPE_SECRET, WHATSAPP_SECRET};
+use crate::support::{free_port, healthy_within, now, STRIPE_SECRET};
 
 const KEY_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
@@ -33,19 +33,7 @@ impl Served {
         let db = ziflow_relay::open_db(dir.path()).await.unwrap();
         let mut shops = Vec::new();
         for name in ["Shop A", "Shop B"] {
-            let shop = provision::create_shop(&db, name, "USD", "America/Chicago")
-                .await
-                .unwrap();
-            provision::set_secrets(
-                &db,
-                &key,
-                &shop.uid,
-                Some(STRIPE_SECRET),
-                Some(WHATSAPP_SECRET),
-            )
-            .await
-            .unwrap();
-            shops.push(shop);
+            shops.push(crate::support::provisioned_shop(&db, &key, name).await);
         }
         db.close().await;
         let port = free_port();

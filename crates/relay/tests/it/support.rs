@@ -23,21 +23,10 @@ pub struct Relay {
     pub key: MasterKey,
 }
 
-/// Whether this run of the suite is on PostgreSQL (`ZIFLOW_TEST_DATABASE=postgres`, as
-/// `cargo xtask test`'s second round sets it).
-pub fn on_postgres() -> bool {
-    std::env::var("ZIFLOW_TEST_DATABASE").as_deref() == Ok("postgres")
-}
-
 /// A new, empty PostgreSQL database on the test process's cluster, when the suite runs on
 /// PostgreSQL.
 pub fn test_postgres() -> Option<ziflow_relay::Postgres> {
-    on_postgres().then(|| ziflow_relay::Postgres {
-        url: ziflow_pg_harness::shared()
-            .fresh_database()
-            .expect("a test database"),
-        pool: 8,
-    })
+    ziflow_pg_harness::suite_database().map(|url| ziflow_relay::Postgres { url, pool: 8 })
 }
 
 /// What the tests' relays run with: the sandbox on (most tests pay on its page) and
@@ -166,18 +155,7 @@ impl Relay {
     /// Creates a shop with both provider secrets set.
     pub async fn shop(&self, name: &str) -> CreatedShop {
         let db = self.db().await;
-        let shop = provision::create_shop(&db, name, "USD", "America/Chicago")
-            .await
-            .unwrap();
-        provision::set_secrets(
-            &db,
-            &self.key,
-            &shop.uid,
-            Some(STRIPE_SECRET),
-            Some(WHATSAPP_SECRET),
-        )
-        .await
-        .unwrap();
+        let shop = provisioned_shop(&db, &self.key, name).await;
         db.close().await;
         shop
     }
@@ -192,6 +170,24 @@ impl Relay {
         db.close().await;
         n
     }
+}
+
+/// A shop in `db` (USD, Chicago) with the tests' Stripe and WhatsApp secrets sealed under
+/// `key`.
+pub async fn provisioned_shop(db: &Db, key: &MasterKey, name: &str) -> CreatedShop {
+    let shop = provision::create_shop(db, name, "USD", "America/Chicago")
+        .await
+        .unwrap();
+    provision::set_secrets(
+        db,
+        key,
+        &shop.uid,
+        Some(STRIPE_SECRET),
+        Some(WHATSAPP_SECRET),
+    )
+    .await
+    .unwrap();
+    shop
 }
 
 /// Waits until the engine has applied every event in the log (it runs after the

@@ -106,6 +106,28 @@ async fn one_shops_token_never_sees_another_shops_events() {
     );
 }
 
+/// The push stream of the device with `token` on `relay`, open and past its `ready`, with the
+/// buffer [`next_sse_event`] reads it through.
+pub(crate) async fn open_stream(
+    relay: &Relay,
+    token: &str,
+) -> (
+    impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin,
+    String,
+) {
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/stream", relay.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut stream = res.bytes_stream();
+    let mut buf = String::new();
+    assert_eq!(next_sse_event(&mut stream, &mut buf).await.0, "ready");
+    (stream, buf)
+}
+
 pub(crate) async fn next_sse_event(
     stream: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     buf: &mut String,
@@ -141,16 +163,7 @@ async fn the_push_stream_wakes_the_device_when_its_shop_gets_an_event_and_ends_o
     let relay = Relay::start().await;
     let shop = relay.shop("Glow Bar").await;
     let other = relay.shop("Other").await;
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/stream", relay.base))
-        .bearer_auth(&shop.device_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut stream = res.bytes_stream();
-    let mut buf = String::new();
-    assert_eq!(next_sse_event(&mut stream, &mut buf).await.0, "ready");
+    let (mut stream, mut buf) = open_stream(&relay, &shop.device_token).await;
 
     deliver(&relay, &other.uid, "evt_other").await;
     deliver(&relay, &shop.uid, "evt_mine").await;
@@ -193,15 +206,7 @@ async fn the_push_stream_wakes_the_device_when_its_shop_gets_an_event_and_ends_o
 async fn shutdown_closes_open_push_streams() {
     let mut relay = Relay::start().await;
     let shop = relay.shop("Glow Bar").await;
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/stream", relay.base))
-        .bearer_auth(&shop.device_token)
-        .send()
-        .await
-        .unwrap();
-    let mut stream = res.bytes_stream();
-    let mut buf = String::new();
-    assert_eq!(next_sse_event(&mut stream, &mut buf).await.0, "ready");
+    let (_stream, _buf) = open_stream(&relay, &shop.device_token).await;
     relay.stop.take().unwrap().send(()).unwrap();
     let stopped = tokio::time::timeout(Duration::from_secs(10), &mut relay.task).await;
     assert!(
